@@ -1,0 +1,129 @@
+"""Exporting the schedule as a calendar staff can open in Outlook or Thunderbird (iCalendar,
+RFC 5545) or a spreadsheet (CSV). One event per delivery, at its UTC time, titled with the
+channel and the post; the text is in the description."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+CSV_COLUMNS = (
+    "delivery",
+    "campaign",
+    "post",
+    "occurrence",
+    "category",
+    "variant",
+    "channel",
+    "platform",
+    "language",
+    "due_at_utc",
+    "local_due",
+    "timezone",
+    "state",
+    "approval",
+    "text",
+    "remote_url",
+)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def _fold(line: str) -> Iterable[str]:
+    """RFC 5545 lines are at most 75 octets; longer ones continue after CRLF + space."""
+    encoded = line.encode("utf-8")
+    if len(encoded) <= 75:
+        yield line
+        return
+    chunk = ""
+    size = 0
+    limit = 75
+    for ch in line:
+        n = len(ch.encode("utf-8"))
+        if size + n > limit:
+            yield chunk
+            chunk, size, limit = " ", 1, 75
+        chunk += ch
+        size += n
+    yield chunk
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def to_ics(rows: Iterable[Mapping[str, Any]], *, now: datetime, name: str = "Elshi") -> str:
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Elshi//campaign schedule//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        f"X-WR-CALNAME:{_escape(name)}",
+    ]
+    for row in rows:
+        due: datetime = row["due_at"]
+        summary = f"[{row['channel']}] {row['post']}" + (
+            f" #{row['occurrence'] + 1}" if row["occurrence"] else ""
+        )
+        description = (
+            f"{row['text']}\n\nCampaign: {row['campaign_title']} ({row['campaign']})\n"
+            f"Local time: {row['local_due'].replace('T', ' ')} {row['timezone']}\n"
+            f"Category: {row['category']}  Language: {row['language']}  State: {row['state']}"
+        )
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:delivery-{row['delivery']}@elshi",
+            f"DTSTAMP:{_stamp(now)}",
+            f"DTSTART:{_stamp(due)}",
+            f"DTEND:{_stamp(due + timedelta(minutes=15))}",
+            f"SUMMARY:{_escape(summary)}",
+            f"DESCRIPTION:{_escape(description)}",
+            f"CATEGORIES:{_escape(row['category'])},{_escape(row['channel'])}",
+            "STATUS:"
+            + (
+                "CANCELLED"
+                if row["state"] == "cancelled"
+                else "TENTATIVE"
+                if row["state"] == "draft"
+                else "CONFIRMED"
+            ),
+        ]
+        if row.get("remote_url"):
+            lines.append(f"URL:{row['remote_url']}")
+        lines.append("END:VEVENT")
+    lines.append("END:VCALENDAR")
+    return "".join(part + "\r\n" for line in lines for part in _fold(line))
+
+
+def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                row["delivery"],
+                row["campaign"],
+                row["post"],
+                row["occurrence"],
+                row["category"],
+                row["variant"] or "",
+                row["channel"],
+                row["platform"],
+                row["language"],
+                row["due_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+                row["local_due"],
+                row["timezone"],
+                row["state"],
+                row["approval"],
+                row["text"],
+                row["remote_url"] or "",
+            ]
+        )
+    return out.getvalue()

@@ -1,0 +1,409 @@
+"""The campaign definition format: the typed models a campaign YAML file is validated into.
+
+These models are the reference for what PR staff may write (docs/campaign-format.md is generated
+from them). They check shape and values that need no outside knowledge; checks that need the
+configuration, the file system or the calendar (channels, media files, dates inside the campaign,
+DST gaps, text length per platform) live in ``campaigns.validation``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from datetime import date, datetime, time
+from enum import StrEnum
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+Ident = Annotated[
+    str,
+    Field(
+        pattern=ID_PATTERN,
+        description="lower-case letters, digits, '-' and '_' (at most 64), e.g. `abai-day`",
+    ),
+]
+LanguageCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$",
+        description="an ISO 639 language code such as `de`, `zh`, `kk`, `en`, `zh-Hans`",
+    ),
+]
+PLATFORMS = ("x", "telegram", "mastodon", "bluesky", "sandbox")
+PlatformName = Literal["x", "telegram", "mastodon", "bluesky", "sandbox"]
+
+
+class Category(StrEnum):
+    """The action plan's lines of work (what a post is about)."""
+
+    cultural_event = "cultural_event"
+    education = "education"
+    tourism = "tourism"
+    economic_forum = "economic_forum"
+    media_pr = "media_pr"
+    science_technology = "science_technology"
+
+
+class AudienceGroup(StrEnum):
+    """The target groups of the public-diplomacy strategy."""
+
+    general_public = "general_public"
+    political_foundations = "political_foundations"
+    think_tanks = "think_tanks"
+    business = "business"
+    universities = "universities"
+    research = "research"
+    media = "media"
+    diaspora = "diaspora"
+    government = "government"
+    students = "students"
+    tourists = "tourists"
+    other = "other"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin, "
+            "Asia/Shanghai or Asia/Almaty"
+        ) from None
+    return value
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*(m|min|h|d)\s*$")
+
+
+def parse_minutes(value: str | int) -> int:
+    """``"15m"``, ``"2h"``, ``"1d"`` or a number of minutes."""
+    if isinstance(value, int):
+        return value
+    match = _DURATION_RE.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: write e.g. 15m, 2h or 1d")
+    number, unit = int(match.group(1)), match.group(2)
+    return number * {"m": 1, "min": 1, "h": 60, "d": 1440}[unit]
+
+
+class Utm(Strict):
+    """Automatic UTM tagging of each post's link. Placeholders: ``{campaign}``, ``{post}``,
+    ``{platform}``, ``{channel}``, ``{audience}``, ``{variant}``, ``{language}``."""
+
+    source: str = "{platform}"
+    medium: str = "social"
+    campaign: str = "{campaign}"
+    content: str | None = "{post}"
+    term: str | None = "{audience}"
+
+
+class CampaignSpec(Strict):
+    """The campaign: what it promotes, where, and when."""
+
+    id: Ident
+    title: str = Field(min_length=1, max_length=200)
+    country: str = Field(
+        pattern=r"^[A-Z]{2}$", description="target country, ISO 3166 alpha-2 (`DE`, `CN`)"
+    )
+    market: str | None = Field(None, description="the target market in words, e.g. `Germany`")
+    narrative: Ident = Field(
+        description="the key idea this campaign promotes (a key of `narratives`)"
+    )
+    narratives: dict[Ident, str] = Field(
+        default_factory=dict,
+        description="key ideas by id, with a sentence each; posts may pick one with `narrative:`",
+    )
+    starts: date
+    ends: date
+    timezone: str = Field(description="default IANA time zone of posts, e.g. `Europe/Berlin`")
+    hashtags: list[str] = Field(
+        default_factory=list, description="brand hashtags, e.g. `#Kasachstan`"
+    )
+    append_hashtags: bool = Field(
+        True, description="append the brand hashtags to every post that does not already carry them"
+    )
+    approval: bool = Field(True, description="posts need approval before they may be published")
+    grace: str | int = Field(
+        "15m", description="how late a post may still go out after a stop (e.g. `15m`, `2h`)"
+    )
+    utm: Utm | None = Field(None, description="UTM tagging of links; omit for none")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone = _check_zone(value)
+        assert zone is not None
+        return zone
+
+    @field_validator("hashtags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not re.fullmatch(r"#\w+", tag):
+                raise ValueError(f"{tag!r} is not a hashtag: write '#' then letters or digits")
+        return value
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, value: str | int) -> str | int:
+        parse_minutes(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignSpec:
+        if self.ends < self.starts:
+            raise ValueError(f"the campaign ends ({self.ends}) before it starts ({self.starts})")
+        return self
+
+    @property
+    def grace_minutes(self) -> int:
+        return parse_minutes(self.grace)
+
+
+class EventSpec(Strict):
+    """A named occasion posts can be timed against (``when: {event: nauryz, offset: -1d 09:00}``)."""
+
+    date: dt.date
+    time: dt.time | None = Field(None, description="local time of the event, when it has one")
+    title: str | None = None
+
+
+class AudienceSpec(Strict):
+    """A target group, the languages it reads and the channels that reach it."""
+
+    id: Ident
+    name: str = Field(min_length=1)
+    group: AudienceGroup
+    languages: list[LanguageCode] = Field(min_length=1, description="in order of preference")
+    timezone: str | None = Field(None, description="when it differs from the campaign's")
+    channels: list[str] = Field(min_length=1, description="channel names from elshi.toml")
+    description: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return _check_zone(value)
+
+
+_OFFSET_RE = re.compile(
+    r"^\s*(?P<sign>[+-])?\s*(?:(?P<days>\d+)\s*d)?\s*(?:(?P<hours>\d+)\s*h)?\s*"
+    r"(?P<clock>\d{1,2}:\d{2})?\s*$"
+)
+
+
+class EventOffset(BaseModel):
+    days: int = 0
+    hours: int = 0
+    clock: time | None = None
+
+
+def parse_offset(value: str) -> EventOffset:
+    """``"-2d 10:00"`` (two days before, at 10:00), ``"+1d"``, ``"-3h"``, ``"09:30"``."""
+    match = _OFFSET_RE.match(value)
+    if not match or not any(match.group(g) for g in ("days", "hours", "clock")):
+        raise ValueError(
+            f"offset {value!r} is not understood: write days and/or hours with a sign and an "
+            "optional local time, e.g. '-2d 10:00', '+1d', '-3h' or '09:30'"
+        )
+    sign = -1 if match.group("sign") == "-" else 1
+    clock = None
+    if match.group("clock"):
+        hour, minute = (int(p) for p in match.group("clock").split(":"))
+        if hour > 23 or minute > 59:
+            raise ValueError(f"offset {value!r}: {match.group('clock')} is not a time of day")
+        clock = time(hour, minute)
+    return EventOffset(
+        days=sign * int(match.group("days") or 0),
+        hours=sign * int(match.group("hours") or 0),
+        clock=clock,
+    )
+
+
+class AtEvent(Strict):
+    """Relative to a named event: ``{event: abai-day, offset: "-2d 10:00"}``."""
+
+    event: Ident
+    offset: str = Field("0d", description="e.g. `-2d 10:00`, `+1d`, `-3h`, `09:30`")
+
+    @field_validator("offset")
+    @classmethod
+    def _offset(cls, value: str) -> str:
+        parse_offset(value)
+        return value
+
+
+class Recurrence(Strict):
+    """A repeating post, bounded by the campaign dates (and ``from``/``until`` when given).
+    Exactly one of ``rrule`` (RFC 5545, e.g. ``FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=30``) or
+    ``cron`` (five fields, local time, e.g. ``30 9 * * MON``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    rrule: str | None = None
+    cron: str | None = None
+    start: date | None = Field(None, alias="from")
+    until: date | None = None
+    limit: int = Field(60, ge=1, le=1000, description="at most this many occurrences")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Recurrence:
+        if (self.rrule is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'rrule' or 'cron'")
+        if self.rrule is not None:
+            from dateutil.rrule import rrulestr
+
+            rule = self.rrule.removeprefix("RRULE:")
+            try:
+                rrulestr(rule, dtstart=datetime(2000, 1, 1))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"rrule {self.rrule!r} is not valid RFC 5545: {exc}") from None
+        if self.cron is not None:
+            from croniter import croniter
+
+            if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
+                raise ValueError(
+                    f"cron {self.cron!r} is not valid: five fields 'minute hour day month "
+                    "weekday', e.g. '30 9 * * MON'"
+                )
+        return self
+
+
+def _when_form(value: object) -> str | None:
+    if isinstance(value, dict):
+        if "event" in value:
+            return "when:event"
+        if "rrule" in value or "cron" in value:
+            return "when:repeat"
+        return None
+    return "when:at"
+
+
+When = Annotated[
+    Annotated[datetime, Tag("when:at")]
+    | Annotated[AtEvent, Tag("when:event")]
+    | Annotated[Recurrence, Tag("when:repeat")],
+    Discriminator(
+        _when_form,
+        custom_error_type="when_form",
+        custom_error_message='write a local date-time ("2027-03-22 10:00"), an event offset '
+        '({event: nauryz, offset: "-1d 10:00"}) or a recurrence ({rrule: ...} or {cron: ...})',
+    ),
+]
+"""Tags contain ':' so that error paths can tell them from YAML keys."""
+
+
+def _text_form(value: object) -> str:
+    if isinstance(value, dict):
+        return "text:platforms" if "default" in value else "text:languages"
+    return "text:plain"
+
+
+def _variants_form(value: object) -> str:
+    return "text:platforms" if isinstance(value, dict) else "text:plain"
+
+
+TextVariants = Annotated[
+    Annotated[str, Tag("text:plain")] | Annotated[dict[str, str], Tag("text:platforms")],
+    Discriminator(_variants_form),
+]
+"""One text, or ``{default: ..., x: ..., mastodon: ...}`` per platform."""
+
+Text = Annotated[
+    Annotated[str, Tag("text:plain")]
+    | Annotated[dict[str, str], Tag("text:platforms")]
+    | Annotated[dict[LanguageCode, TextVariants], Tag("text:languages")],
+    Discriminator(_text_form),
+]
+
+
+def _event_form(value: object) -> str:
+    return "event:spec" if isinstance(value, dict) else "event:date"
+
+
+class PostSpec(Strict):
+    """One message, in one or more languages, to one or more audiences."""
+
+    id: Ident
+    category: Category
+    audiences: list[Ident] = Field(min_length=1)
+    when: When = Field(
+        description="a local date-time (`2027-03-22 10:00`), `{event: ..., offset: ...}`, or "
+        "`{rrule: ...}` / `{cron: ...}`"
+    )
+    text: Text = Field(
+        description="per language (`de: ...`), each a string or per platform "
+        "(`{default: ..., x: ...}`); a bare string is in the first audience's first language"
+    )
+    narrative: Ident | None = Field(None, description="a key of the campaign's `narratives`")
+    variant: str | None = Field(
+        None, max_length=32, description="A/B message-variant tag, e.g. `A` or `facts-first`"
+    )
+    link: str | None = Field(None, pattern=r"^https?://\S+$")
+    media: list[str] = Field(default_factory=list, description="paths relative to the YAML file")
+    reply_to: Ident | None = Field(
+        None, description="the id of the post this one answers (a thread)"
+    )
+    timezone: str | None = Field(None, description="overrides the audiences' time zones")
+    hashtags: bool = Field(True, description="false: do not append the brand hashtags")
+    channels: list[str] | None = Field(
+        None, description="limit to these of the audiences' channels"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return _check_zone(value)
+
+    @field_validator("text")
+    @classmethod
+    def _platform_keys(
+        cls, value: str | dict[str, str] | dict[str, str | dict[str, str]]
+    ) -> str | dict[str, str] | dict[str, str | dict[str, str]]:
+        groups = [value] if isinstance(value, dict) and "default" in value else []
+        groups += list(value.values()) if isinstance(value, dict) and not groups else []
+        for variants in groups:
+            if isinstance(variants, dict):
+                for key in variants:
+                    if key != "default" and key not in PLATFORMS:
+                        raise ValueError(
+                            f"{key!r} is neither 'default' nor a platform ({', '.join(PLATFORMS)})"
+                        )
+                if "default" not in variants:
+                    raise ValueError("a per-platform text needs a 'default' entry")
+        return value
+
+
+class CampaignFile(Strict):
+    """A whole campaign file."""
+
+    campaign: CampaignSpec
+    events: dict[
+        Ident,
+        Annotated[
+            Annotated[EventSpec, Tag("event:spec")] | Annotated[date, Tag("event:date")],
+            Discriminator(_event_form),
+        ],
+    ] = Field(
+        default_factory=dict,
+        description="named occasions: `nauryz: 2027-03-21` or "
+        '`{date: ..., time: "18:00", title: ...}`',
+    )
+    audiences: list[AudienceSpec] = Field(min_length=1)
+    posts: list[PostSpec] = Field(default_factory=list)

@@ -1,0 +1,415 @@
+"""From a validated campaign definition to the deliveries it asks for.
+
+`expand` turns a `CampaignFile` into a `DesiredCampaign`: for each post, one `DesiredDelivery` per
+channel (and per occurrence of a recurrence) with its language, time zone, UTC due time and the
+final text as it will be published (brand hashtags and the UTM-tagged link appended). Everything
+that can only be checked at this level — a language no audience reads, text over a platform's
+limit, a DST gap, a date outside the campaign, a reply that would precede its parent — is
+reported through the ``report`` callback with the path of the offending YAML node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from campaigns import textrules
+from campaigns.definition import (
+    AtEvent,
+    AudienceSpec,
+    CampaignFile,
+    CampaignSpec,
+    EventSpec,
+    PostSpec,
+    Recurrence,
+)
+from campaigns.timing import TimingError, event_time, is_ambiguous, recurrence_times, to_utc
+
+Report = Callable[[Sequence[str | int], str], None]
+MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".mp4", ".mov"}
+
+
+@dataclass(frozen=True)
+class DesiredDelivery:
+    post: str
+    channel: str
+    occurrence: int
+    audience: str
+    language: str
+    timezone: str
+    local_due: datetime
+    due_at: datetime
+    text: str
+    media: tuple[str, ...]
+    idempotency_key: str
+
+    @property
+    def content_hash(self) -> str:
+        return _hash([self.text, list(self.media), self.language])
+
+    @property
+    def local_label(self) -> str:
+        return self.local_due.strftime("%Y-%m-%dT%H:%M")
+
+
+@dataclass(frozen=True)
+class DesiredPost:
+    key: str
+    category: str
+    narrative: str
+    variant: str | None
+    reply_to: str | None
+    audiences: tuple[str, ...]
+    schedule: dict[str, Any]
+    content: dict[str, Any]
+    deliveries: tuple[DesiredDelivery, ...]
+
+    @property
+    def content_hash(self) -> str:
+        return _hash([self.category, self.narrative, self.variant, self.reply_to, self.content])
+
+
+@dataclass(frozen=True)
+class DesiredCampaign:
+    spec: CampaignSpec
+    audiences: tuple[AudienceSpec, ...]
+    posts: tuple[DesiredPost, ...]
+    source: str
+    definition_hash: str
+    narratives: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def deliveries(self) -> list[DesiredDelivery]:
+        return [d for p in self.posts for d in p.deliveries]
+
+
+def _hash(value: Any) -> str:
+    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def idempotency_key(campaign: str, post: str, channel: str, occurrence: int) -> str:
+    """Stable for one delivery forever: the same campaign, post, channel and occurrence always
+    give the same key, so even a re-created database cannot publish it twice where the platform
+    honours keys."""
+    digest = hashlib.sha256(f"{campaign}/{post}/{channel}/{occurrence}".encode()).hexdigest()
+    return f"elshi-{digest[:32]}"
+
+
+def normalize_text(spec: PostSpec, first_language: str) -> dict[str, dict[str, str]]:
+    """``text`` as ``{language: {"default": ..., platform: ...}}``."""
+    text = spec.text
+    if isinstance(text, str):
+        return {first_language: {"default": text}}
+    if all(isinstance(v, str) for v in text.values()) and "default" in text:
+        return {first_language: {k: str(v) for k, v in text.items()}}
+    out: dict[str, dict[str, str]] = {}
+    for language, variants in text.items():
+        out[language] = {"default": variants} if isinstance(variants, str) else dict(variants)
+    return out
+
+
+def tag_link(url: str, spec: CampaignSpec, values: Mapping[str, str]) -> str:
+    if spec.utm is None:
+        return url
+    params = {
+        "utm_source": spec.utm.source,
+        "utm_medium": spec.utm.medium,
+        "utm_campaign": spec.utm.campaign,
+        "utm_content": spec.utm.content,
+        "utm_term": spec.utm.term,
+    }
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    for name, template in params.items():
+        if template is not None and name not in query:
+            query[name] = template.format_map(_Defaulting(values))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class _Defaulting(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(spec: CampaignSpec, post: PostSpec, base: str, *, link: str | None) -> str:
+    """The text as published: the post's text, its link, then missing brand hashtags."""
+    parts = [base.rstrip()]
+    if link and post.link and post.link not in base:
+        parts.append(link)
+    if spec.append_hashtags and post.hashtags:
+        lowered = base.lower()
+        missing = [tag for tag in spec.hashtags if tag.lower() not in lowered]
+        if missing:
+            parts.append(" ".join(missing))
+    return "\n\n".join(parts)
+
+
+def local_times(
+    post: PostSpec, spec: CampaignSpec, events: Mapping[str, EventSpec], report: Report, index: int
+) -> list[datetime]:
+    where = ("posts", index, "when")
+    when = post.when
+    if isinstance(when, datetime):
+        if when.tzinfo is not None:
+            report(
+                where,
+                "write the local time without a UTC offset (the zone comes from the "
+                "audience or the post's 'timezone')",
+            )
+            return []
+        times = [when]
+    elif isinstance(when, AtEvent):
+        event = events.get(when.event)
+        if event is None:
+            return []  # reported by the reference checks
+        try:
+            times = [event_time(event, when)]
+        except TimingError as exc:
+            report((*where, "offset"), str(exc))
+            return []
+    else:
+        assert isinstance(when, Recurrence)
+        if when.rrule is not None and "BYHOUR" not in when.rrule.upper():
+            report(
+                (*where, "rrule"),
+                "the rule has no BYHOUR (and BYMINUTE): without them every "
+                "post would go out at midnight; add e.g. ;BYHOUR=10;BYMINUTE=0",
+            )
+            return []
+        times = recurrence_times(when, spec.starts, spec.ends)
+        if not times:
+            report(
+                where,
+                f"the recurrence has no occurrence between {spec.starts} and "
+                f"{spec.ends} (the campaign's dates)",
+            )
+        elif len(times) > when.limit:
+            report(
+                where,
+                f"the recurrence gives more than {when.limit} posts; narrow it with "
+                "'from'/'until' or raise 'limit'",
+            )
+            return []
+        return times
+    for moment in times:
+        if not spec.starts <= moment.date() <= spec.ends:
+            report(
+                where,
+                f"{moment:%Y-%m-%d %H:%M} is outside the campaign ({spec.starts} to {spec.ends})",
+            )
+            return []
+    return times
+
+
+def expand(
+    definition: CampaignFile,
+    *,
+    source: str,
+    base_dir: Path,
+    channels: Mapping[str, str] | None,
+    report: Report,
+    warn: Report,
+    definition_hash: str,
+) -> DesiredCampaign:
+    """Build the desired state. ``channels`` maps configured channel names to platforms (None:
+    no configuration, so channel names and platform limits are not checked)."""
+    spec = definition.campaign
+    audiences = {a.id: a for a in definition.audiences}
+    events = {
+        key: value if isinstance(value, EventSpec) else EventSpec(date=value)
+        for key, value in definition.events.items()
+    }
+    narratives = dict(spec.narratives) or {spec.narrative: spec.title}
+    posts: list[DesiredPost] = []
+    delivered: dict[str, dict[str, list[DesiredDelivery]]] = {}
+    for index, post in enumerate(definition.posts):
+        targeted = [audiences[a] for a in post.audiences if a in audiences]
+        if not targeted:
+            continue
+        texts = normalize_text(post, targeted[0].languages[0])
+        media = _media(post, base_dir, index, report)
+        times = local_times(post, spec, events, report, index)
+        # channel -> audiences of this post that it reaches, in the post's order
+        reach: dict[str, list[AudienceSpec]] = {}
+        for audience in targeted:
+            for channel in audience.channels:
+                if post.channels is None or channel in post.channels:
+                    reach.setdefault(channel, []).append(audience)
+        deliveries: list[DesiredDelivery] = []
+        gaps_reported: set[str] = set()
+        for channel, reached in reach.items():
+            language = _language(texts, reached)
+            if language is None:
+                wanted = sorted({lang for a in reached for lang in a.languages})
+                report(
+                    ("posts", index, "text"),
+                    f"no text in a language that audience "
+                    f"{reached[0].id!r} reads ({', '.join(wanted)}) for channel {channel!r}; "
+                    f"the post has {', '.join(sorted(texts))}",
+                )
+                continue
+            primary = next(a for a in reached if language in a.languages)
+            zone = post.timezone or primary.timezone or spec.timezone
+            platform = channels.get(channel, "sandbox") if channels is not None else "sandbox"
+            variants = texts[language]
+            base = variants.get(platform, variants["default"])
+            values = {
+                "campaign": spec.id,
+                "post": post.id,
+                "platform": platform,
+                "channel": channel,
+                "audience": primary.id,
+                "variant": post.variant or "",
+                "language": language,
+            }
+            link = tag_link(post.link, spec, values) if post.link else None
+            text = render(spec, post, base, link=link)
+            if channels is not None and channel in channels:
+                key = platform if platform in variants else "default"
+                problem = textrules.check(platform, text, caption=bool(media))
+                if problem:
+                    report(
+                        ("posts", index, "text", language, key)
+                        if key != "default" or not isinstance(post.text, str)
+                        else ("posts", index, "text"),
+                        f"for channel {channel!r}: {problem} (with the link and hashtags appended)",
+                    )
+            for occurrence, local in enumerate(times):
+                try:
+                    due = to_utc(local, zone)
+                except TimingError as exc:
+                    if zone not in gaps_reported:
+                        report(
+                            ("posts", index, "when"),
+                            f"{exc} (time zone of audience {primary.id!r})"
+                            if "does not exist" in str(exc)
+                            else str(exc),
+                        )
+                        gaps_reported.add(zone)
+                    continue
+                if is_ambiguous(local, zone) and zone not in gaps_reported:
+                    warn(
+                        ("posts", index, "when"),
+                        f"{local:%Y-%m-%d %H:%M} happens twice in "
+                        f"{zone} (clocks go back); the first one is used "
+                        f"({due:%H:%M} UTC)",
+                    )
+                    gaps_reported.add(zone)
+                deliveries.append(
+                    DesiredDelivery(
+                        post=post.id,
+                        channel=channel,
+                        occurrence=occurrence,
+                        audience=primary.id,
+                        language=language,
+                        timezone=zone,
+                        local_due=local,
+                        due_at=due,
+                        text=text,
+                        media=media,
+                        idempotency_key=idempotency_key(spec.id, post.id, channel, occurrence),
+                    )
+                )
+        desired = DesiredPost(
+            key=post.id,
+            category=post.category.value,
+            narrative=post.narrative or spec.narrative,
+            variant=post.variant,
+            reply_to=post.reply_to,
+            audiences=tuple(a.id for a in targeted),
+            schedule=_schedule(post),
+            content={
+                "text": texts,
+                "link": post.link,
+                "media": list(post.media),
+                "hashtags": post.hashtags,
+                "channels": post.channels,
+                "timezone": post.timezone,
+            },
+            deliveries=tuple(deliveries),
+        )
+        posts.append(desired)
+        delivered[post.id] = {}
+        for d in deliveries:
+            delivered[post.id].setdefault(d.channel, []).append(d)
+    _check_threads(definition, delivered, report)
+    return DesiredCampaign(
+        spec, tuple(definition.audiences), tuple(posts), source, definition_hash, narratives
+    )
+
+
+def _schedule(post: PostSpec) -> dict[str, Any]:
+    when = post.when
+    if isinstance(when, datetime):
+        return {"at": when.strftime("%Y-%m-%dT%H:%M")}
+    if isinstance(when, AtEvent):
+        return {"event": when.event, "offset": when.offset}
+    return when.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _language(texts: Mapping[str, Any], reached: Sequence[AudienceSpec]) -> str | None:
+    for audience in reached:
+        for language in audience.languages:
+            if language in texts:
+                return language
+    return None
+
+
+def _media(post: PostSpec, base_dir: Path, index: int, report: Report) -> tuple[str, ...]:
+    paths = []
+    for n, name in enumerate(post.media):
+        path = (base_dir / name).resolve()
+        where = ("posts", index, "media", n)
+        if path.suffix.lower() not in MEDIA_SUFFIXES:
+            report(
+                where,
+                f"{name}: media must be an image or video ({', '.join(sorted(MEDIA_SUFFIXES))})",
+            )
+        elif not path.is_file():
+            report(where, f"{name}: no such file (looked for {path})")
+        else:
+            paths.append(str(path))
+    return tuple(paths)
+
+
+def _check_threads(
+    definition: CampaignFile,
+    delivered: Mapping[str, Mapping[str, list[DesiredDelivery]]],
+    report: Report,
+) -> None:
+    for index, post in enumerate(definition.posts):
+        if post.reply_to is None or post.reply_to not in delivered:
+            continue
+        parent = delivered[post.reply_to]
+        for channel, items in delivered.get(post.id, {}).items():
+            where = ("posts", index, "reply_to")
+            if channel not in parent:
+                report(
+                    where,
+                    f"replies to {post.reply_to!r}, which is not published on "
+                    f"channel {channel!r}; a reply must go to the channels of its parent",
+                )
+                break
+            if len(parent[channel]) != len(items):
+                report(
+                    where,
+                    f"replies to {post.reply_to!r} but has {len(items)} occurrences "
+                    f"against its {len(parent[channel])}; a thread's posts repeat together",
+                )
+                break
+            for mine, theirs in zip(items, parent[channel], strict=True):
+                if mine.due_at <= theirs.due_at:
+                    report(
+                        ("posts", index, "when"),
+                        f"goes out at {mine.local_label} "
+                        f"({channel}), not after the post it replies to "
+                        f"({theirs.local_label}); a reply must come later",
+                    )
+                    return

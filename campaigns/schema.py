@@ -1,0 +1,320 @@
+"""The SQL store's tables as SQLAlchemy 2 typed models.
+
+Every instant is stored in UTC and read back timezone-aware (`UTCDateTime`), on SQLite and on
+PostgreSQL alike. The `Delivery` row carries the state machine that makes publishing exactly-once
+(see docs/architecture.md); `MetricSnapshot` and `AuditEntry` are append-only. Changing a model
+means adding an Alembic migration in ``campaigns/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC instants")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class DeliveryState(StrEnum):
+    """States of one delivery (one post on one channel at one occurrence).
+
+    draft → approved → publishing → published, with side exits. ``scheduled`` is an approved row
+    waiting for a retry at ``next_attempt_at`` (after a transient error, a rate limit, or an
+    operator's retry); ``failed``, ``missed``, ``needs_review`` and ``cancelled`` carry a reason.
+    """
+
+    draft = "draft"
+    approved = "approved"
+    scheduled = "scheduled"
+    publishing = "publishing"
+    published = "published"
+    failed = "failed"
+    missed = "missed"
+    needs_review = "needs_review"
+    cancelled = "cancelled"
+
+
+WAITING_STATES = (DeliveryState.draft, DeliveryState.approved, DeliveryState.scheduled)
+"""States a campaign apply may still rewrite or cancel."""
+DUE_STATES = (DeliveryState.approved, DeliveryState.scheduled)
+"""States the daemon may claim once due."""
+FINAL_STATES = (
+    DeliveryState.published,
+    DeliveryState.failed,
+    DeliveryState.missed,
+    DeliveryState.cancelled,
+)
+
+
+class Approval(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+def _states_check(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    values = ", ".join(f"'{m.value}'" for m in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    market: Mapped[str | None] = mapped_column(String(100))
+    narrative: Mapped[str] = mapped_column(String(64))
+    narratives: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    timezone: Mapped[str] = mapped_column(String(64))
+    hashtags: Mapped[list[Any]] = mapped_column(default=list)
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=True)
+    grace_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    source_path: Mapped[str | None] = mapped_column(Text)
+    definition_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    audiences: Mapped[list[Audience]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan"
+    )
+    posts: Mapped[list[Post]] = relationship(back_populates="campaign")
+
+
+class Channel(Base):
+    """A configured account. Rows follow elshi.toml; secrets never come here."""
+
+    __tablename__ = "channel"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    handle: Mapped[str | None] = mapped_column(String(200))
+    rate_per_minute: Mapped[float | None] = mapped_column(Float)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AudienceChannel(Base):
+    """Which channels reach an audience."""
+
+    __tablename__ = "audience_channel"
+
+    audience_id: Mapped[int] = mapped_column(
+        ForeignKey("audience.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"), primary_key=True)
+
+
+class Audience(Base):
+    __tablename__ = "audience"
+    __table_args__ = (UniqueConstraint("campaign_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    group: Mapped[str] = mapped_column("audience_group", String(40))
+    languages: Mapped[list[Any]] = mapped_column(default=list)
+    timezone: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="audiences")
+    channels: Mapped[list[Channel]] = relationship(secondary="audience_channel", viewonly=True)
+
+
+class PostAudience(Base):
+    """Which audiences a post targets."""
+
+    __tablename__ = "post_audience"
+
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("post.id", ondelete="CASCADE"), primary_key=True
+    )
+    audience_id: Mapped[int] = mapped_column(
+        ForeignKey("audience.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Post(Base):
+    __tablename__ = "post"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "key"),
+        _states_check("approval", Approval),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaign.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(40))
+    narrative: Mapped[str] = mapped_column(String(64))
+    variant: Mapped[str | None] = mapped_column(String(32))
+    reply_to_post_id: Mapped[int | None] = mapped_column(ForeignKey("post.id"))
+    schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    approval: Mapped[str] = mapped_column(String(20), default=Approval.pending)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None]
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    """True once the post was removed from its campaign file (kept for its history)."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    campaign: Mapped[Campaign] = relationship(back_populates="posts")
+    audiences: Mapped[list[Audience]] = relationship(secondary="post_audience", viewonly=True)
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="post")
+
+
+class Delivery(Base):
+    """One post on one channel at one occurrence: the unit that is published exactly once."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("post_id", "channel_id", "occurrence"),
+        _states_check("state", DeliveryState),
+        Index("ix_delivery_due", "state", "due_at"),
+        Index("ix_delivery_channel_state", "channel_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"))
+    occurrence: Mapped[int] = mapped_column(Integer, default=0)
+    audience_id: Mapped[int | None] = mapped_column(ForeignKey("audience.id"))
+    """The audience whose language and time zone this delivery follows."""
+    language: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str] = mapped_column(String(64))
+    local_due: Mapped[str] = mapped_column(String(32))
+    """The wall-clock time as written, e.g. ``2027-03-22T10:00`` (display and DST audits)."""
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20), default=DeliveryState.draft)
+    text: Mapped[str] = mapped_column(Text)
+    media: Mapped[list[Any]] = mapped_column(default=list)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    remote_id: Mapped[str | None] = mapped_column(String(300))
+    remote_url: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    late_seconds: Mapped[float | None] = mapped_column(Float)
+    """How long after ``due_at`` it went out, when that exceeded the punctuality threshold."""
+    error_kind: Mapped[str | None] = mapped_column(String(20))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    post: Mapped[Post] = relationship(back_populates="deliveries")
+    channel: Mapped[Channel] = relationship()
+    audience: Mapped[Audience | None] = relationship()
+
+
+class MetricSnapshot(Base):
+    """Counters of one delivery at one moment; append-only. NULL = not given by the platform."""
+
+    __tablename__ = "metric_snapshot"
+    __table_args__ = (Index("ix_metric_snapshot_delivery_time", "delivery_id", "collected_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("delivery.id"))
+    collected_at: Mapped[datetime]
+    impressions: Mapped[int | None] = mapped_column(BigInteger)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+    reposts: Mapped[int | None] = mapped_column(BigInteger)
+    replies: Mapped[int | None] = mapped_column(BigInteger)
+    quotes: Mapped[int | None] = mapped_column(BigInteger)
+    bookmarks: Mapped[int | None] = mapped_column(BigInteger)
+    link_clicks: Mapped[int | None] = mapped_column(BigInteger)
+    followers: Mapped[int | None] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FollowerSample(Base):
+    """An account's follower count at one moment (sampled daily per channel); append-only."""
+
+    __tablename__ = "follower_sample"
+    __table_args__ = (Index("ix_follower_sample_channel_time", "channel_id", "sampled_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channel.id"))
+    sampled_at: Mapped[datetime]
+    followers: Mapped[int] = mapped_column(BigInteger)
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEntry(Base):
+    """Who or what changed which row from which state to which, when and why. Append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    entity: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(80))
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -1,0 +1,94 @@
+"""The delivery state machine: which transitions exist, and the one function that performs one
+(setting the state and appending an audit entry in the same transaction).
+
+Everything that changes a delivery's state — apply, approval, the daemon, the operator's commands
+— goes through `transition`, so the audit log is complete and an impossible move (publishing a
+draft, re-opening a published row) is an error rather than a silent corruption.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from campaigns.schema import AuditEntry, Delivery
+from campaigns.schema import DeliveryState as S
+
+TRANSITIONS: dict[S, frozenset[S]] = {
+    S.draft: frozenset({S.approved, S.cancelled}),
+    S.approved: frozenset({S.draft, S.scheduled, S.publishing, S.missed, S.cancelled}),
+    S.scheduled: frozenset({S.draft, S.approved, S.publishing, S.missed, S.cancelled}),
+    S.publishing: frozenset({S.published, S.scheduled, S.approved, S.failed, S.needs_review}),
+    S.published: frozenset(),
+    S.failed: frozenset({S.draft, S.approved, S.scheduled, S.cancelled}),
+    S.missed: frozenset({S.draft, S.approved, S.scheduled, S.cancelled}),
+    S.needs_review: frozenset({S.published, S.scheduled, S.cancelled}),
+    S.cancelled: frozenset({S.draft, S.approved}),
+}
+
+
+class TransitionError(ValueError):
+    pass
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    entity: str,
+    entity_id: object,
+    at: datetime,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    reason: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit entry (in the caller's transaction)."""
+    session.add(
+        AuditEntry(
+            at=at,
+            actor=actor,
+            entity=entity,
+            entity_id=str(entity_id),
+            from_state=from_state,
+            to_state=to_state,
+            reason=reason,
+            detail=detail,
+        )
+    )
+
+
+def transition(
+    session: Session,
+    delivery: Delivery,
+    to: S,
+    *,
+    actor: str,
+    at: datetime,
+    reason: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Move ``delivery`` to ``to`` and audit it; raises `TransitionError` for a move the state
+    machine does not have."""
+    current = S(delivery.state)
+    if to not in TRANSITIONS[current]:
+        raise TransitionError(
+            f"delivery {delivery.id}: cannot go from {current.value} to {to.value}"
+        )
+    delivery.state = to.value
+    delivery.updated_at = at
+    if delivery.id is None:
+        session.flush([delivery])
+    record(
+        session,
+        actor=actor,
+        entity="delivery",
+        entity_id=delivery.id,
+        at=at,
+        from_state=current.value,
+        to_state=to.value,
+        reason=reason,
+        detail=detail,
+    )

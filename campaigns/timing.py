@@ -1,0 +1,130 @@
+"""When posts go out: local wall-clock times, their conversion to UTC, and recurrences.
+
+A post's time is written in local time and turned into UTC here, in the time zone of the audience
+it follows. Daylight-saving rules:
+
+* a local time that does not exist (the spring-forward gap, e.g. 02:30 on the last Sunday of
+  March in Berlin) is an error that names the two nearest valid times;
+* a local time that exists twice (the autumn fall-back hour) means the first of the two (the
+  earlier UTC instant, still on summer time); ``elshi campaign plan`` shows the UTC time.
+
+Recurrences (RFC 5545 RRULE or five-field cron, in local time) and event offsets expand to local
+times bounded by the campaign's first and last day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from campaigns.definition import AtEvent, EventSpec, Recurrence, parse_offset
+
+
+class TimingError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Gap(TimingError):
+    local: datetime
+    zone: str
+    before: datetime
+    after: datetime
+
+    def __str__(self) -> str:
+        fmt = "%Y-%m-%d %H:%M"
+        return (
+            f"{self.local:{fmt}} does not exist in {self.zone} (the clocks skip that hour for "
+            f"daylight saving time); the nearest valid times are {self.before:{fmt}} and "
+            f"{self.after:{fmt}}"
+        )
+
+
+def to_utc(local: datetime, zone: str) -> datetime:
+    """The UTC instant of the naive local time ``local`` in ``zone`` (see the module's DST rules)."""
+    if local.tzinfo is not None:
+        raise TimingError(
+            "write local times without a UTC offset; the zone comes from the audience"
+        )
+    tz = ZoneInfo(zone)
+    aware = local.replace(tzinfo=tz, fold=0)
+    utc = aware.astimezone(UTC)
+    if utc.astimezone(tz).replace(tzinfo=None) != local:
+        before = (aware - timedelta(hours=3)).astimezone(UTC)
+        after = utc
+        # Walk minute by minute from both sides to the gap's edges (gaps are at most a few hours).
+        probe = local
+        while True:
+            probe -= timedelta(minutes=1)
+            if _exists(probe, tz):
+                before = probe
+                break
+        probe = local
+        while True:
+            probe += timedelta(minutes=1)
+            if _exists(probe, tz):
+                after = probe
+                break
+        raise Gap(local, zone, before, after)
+    return utc
+
+
+def _exists(local: datetime, tz: ZoneInfo) -> bool:
+    return local.replace(tzinfo=tz).astimezone(UTC).astimezone(tz).replace(tzinfo=None) == local
+
+
+def is_ambiguous(local: datetime, zone: str) -> bool:
+    tz = ZoneInfo(zone)
+    first = local.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = local.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return first != second and _exists(local, tz)
+
+
+def event_time(event: EventSpec, spec: AtEvent) -> datetime:
+    """The local time ``spec`` names relative to ``event``."""
+    offset = parse_offset(spec.offset)
+    base = datetime.combine(event.date, event.time or time(0, 0))
+    moment = base + timedelta(days=offset.days, hours=offset.hours)
+    if offset.clock is not None:
+        moment = datetime.combine(moment.date(), offset.clock)
+    elif event.time is None and offset.hours == 0:
+        raise TimingError(
+            f"event on {event.date} has no time of day: give one in the offset, e.g. "
+            f"'{spec.offset.strip() or '0d'} 10:00'"
+        )
+    return moment
+
+
+def recurrence_times(rule: Recurrence, first_day: date, last_day: date) -> list[datetime]:
+    """Local times of ``rule`` between the later of ``first_day``/``from`` and the earlier of
+    ``last_day``/``until`` (inclusive), at most ``rule.limit`` + 1 (so callers can tell the
+    limit was exceeded)."""
+    start = max(first_day, rule.start or first_day)
+    end = min(last_day, rule.until or last_day)
+    if end < start:
+        return []
+    begin = datetime.combine(start, time(0, 0))
+    stop = datetime.combine(end, time(23, 59, 59))
+    out: list[datetime] = []
+    if rule.rrule is not None:
+        from dateutil.rrule import rrulestr
+
+        text = rule.rrule.removeprefix("RRULE:")
+        series = rrulestr(text, dtstart=begin)
+        for moment in series:
+            if moment > stop or len(out) > rule.limit:
+                break
+            if moment >= begin:
+                out.append(moment)
+    else:
+        from croniter import croniter
+
+        assert rule.cron is not None
+        itr = croniter(rule.cron, begin - timedelta(seconds=1))
+        while len(out) <= rule.limit:
+            moment = itr.get_next(datetime)
+            if moment > stop:
+                break
+            out.append(moment)
+    return out

@@ -1,0 +1,395 @@
+"""Validating campaign files: every problem, each located as ``FILE:LINE:COL: message``.
+
+`load_campaign` reads one YAML file, validates it into the typed models of
+``campaigns.definition``, checks references (audiences, events, narratives, threads, channels in
+the configuration, duplicate ids), expands it into deliveries (``campaigns.expansion``: languages,
+time zones, DST, text limits, media files) and returns the desired state with all problems found.
+Nothing here touches the database. It never raises on bad input: bad input is a list of problems.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from campaigns import definition as model
+from campaigns.definition import CampaignFile
+from campaigns.expansion import DesiredCampaign, expand
+from campaigns.yamlsource import Locator, Problem, YamlError, load_yaml
+
+_EVENT: TypeAdapter[Any] = TypeAdapter(CampaignFile.model_fields["events"].annotation)
+
+
+@dataclass
+class Loaded:
+    path: Path
+    desired: DesiredCampaign | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return self.desired is not None and not self.errors
+
+
+def _vocabulary() -> dict[str, set[str]]:
+    """Field names (and aliases) of every model, for "did you mean" on unknown keys."""
+    words: dict[str, set[str]] = {}
+    for obj in vars(model).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj is not BaseModel:
+            names = set(obj.model_fields)
+            names |= {f.alias for f in obj.model_fields.values() if f.alias}
+            words[obj.__name__] = names
+    return words
+
+
+_PATTERN_HELP = {
+    model.ID_PATTERN: "an id: lower-case letters, digits, '-' and '_', starting with a letter or "
+    "digit (e.g. 'abai-day')",
+    r"^[A-Z]{2}$": "a two-letter country code in capitals, e.g. DE or CN",
+    r"^https?://\S+$": "a web address starting with http:// or https://",
+    r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$": "a language code such as de, zh, kk, en",
+}
+
+
+def _is_tag(step: object) -> bool:
+    """Discriminated-union tags (``when:at``) and pydantic's own steps (``function-after[...]``)
+    appear in error paths but are not YAML keys."""
+    return isinstance(step, str) and (":" in step or "[" in step)
+
+
+def _message(error: Mapping[str, Any], candidates: Iterable[str]) -> str:
+    kind = error["type"]
+    loc = error["loc"]
+    value = error.get("input")
+    field_name = next((p for p in reversed(loc) if isinstance(p, str) and not _is_tag(p)), "value")
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), list(candidates), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown key {loc[-1]!r}{hint}"
+    if kind == "missing":
+        return f"missing required key {loc[-1]!r}"
+    if kind == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern", "")
+        return f"{field_name}: {value!r} is not {_PATTERN_HELP.get(pattern, 'valid: ' + pattern)}"
+    if kind == "enum":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"{field_name}: {value!r} is not one of {expected}"
+    text = str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("datetime_from_date_parsing", "datetime_parsing", "datetime_type"):
+        text = f'{value!r} is not a date-time; write e.g. "2027-03-22 10:00"'
+    elif kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
+        text = f"{value!r} is not a date; write e.g. 2027-03-22"
+    return f"{field_name}: {text}"
+
+
+def _model_problems(locator: Locator, exc: ValidationError) -> list[Problem]:
+    vocab = _vocabulary()
+    all_words = set().union(*vocab.values())
+    problems: dict[tuple[Any, ...], Problem] = {}
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        path = tuple(p for p in loc if not _is_tag(p))
+        is_key = error["type"] == "extra_forbidden"
+        key = (path, error["type"])
+        if key in problems:
+            continue
+        problems[key] = locator.problem(path, _message(error, all_words), key=is_key)
+    return sorted(problems.values())
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _items(data: Mapping[str, Any], section: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(section)
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _strings(value: Any) -> list[tuple[int, str]]:
+    return (
+        [(i, v) for i, v in enumerate(value) if isinstance(v, str)]
+        if isinstance(value, list)
+        else []
+    )
+
+
+def _reference_problems(
+    data: Mapping[str, Any], locator: Locator, channels: Mapping[str, str] | None
+) -> list[Problem]:
+    """Cross-references, checked on the raw document so that an invalid item elsewhere does not
+    hide (or fake) a broken reference."""
+    out: list[Problem] = []
+
+    def ids(section: str) -> dict[str, int]:
+        first: dict[str, int] = {}
+        for i, item in _items(data, section):
+            ident = item.get("id")
+            if not isinstance(ident, str):
+                continue
+            if ident in first:
+                line = locator.position((section, first[ident], "id"))[0]
+                out.append(
+                    locator.problem(
+                        (section, i, "id"),
+                        f"duplicate {section[:-1]} id {ident!r} (first at line {line})",
+                    )
+                )
+            first.setdefault(ident, i)
+        return first
+
+    audiences = ids("audiences")
+    posts = ids("posts")
+    campaign = data.get("campaign") if isinstance(data.get("campaign"), dict) else {}
+    assert isinstance(campaign, dict)
+    declared = campaign.get("narratives")
+    main = campaign.get("narrative")
+    narratives = set(declared) if isinstance(declared, dict) and declared else {main}
+    if isinstance(declared, dict) and declared and isinstance(main, str) and main not in declared:
+        out.append(
+            locator.problem(
+                ("campaign", "narrative"),
+                f"narrative {main!r} is not among "
+                f"the campaign's narratives ({', '.join(sorted(declared))})",
+            )
+        )
+    events = data.get("events") if isinstance(data.get("events"), dict) else {}
+    assert isinstance(events, dict)
+    reach: dict[str, set[str]] = {}
+    for i, audience in _items(data, "audiences"):
+        for j, channel in _strings(audience.get("channels")):
+            reach.setdefault(str(audience.get("id")), set()).add(channel)
+            if channels is not None and channel not in channels:
+                out.append(
+                    locator.problem(
+                        ("audiences", i, "channels", j),
+                        f"channel {channel!r} is not in the configuration"
+                        f"{_suggest(channel, channels)}; add [channels.{channel}] to elshi.toml",
+                    )
+                )
+    parents = {
+        item["id"]: item.get("reply_to")
+        for _, item in _items(data, "posts")
+        if isinstance(item.get("id"), str)
+    }
+    for i, post in _items(data, "posts"):
+        targeted = _strings(post.get("audiences"))
+        for j, name in targeted:
+            if name not in audiences:
+                out.append(
+                    locator.problem(
+                        ("posts", i, "audiences", j),
+                        f"unknown audience {name!r}{_suggest(name, audiences)}",
+                    )
+                )
+        narrative = post.get("narrative")
+        if isinstance(narrative, str) and None not in narratives and narrative not in narratives:
+            out.append(
+                locator.problem(
+                    ("posts", i, "narrative"),
+                    f"unknown narrative {narrative!r}{_suggest(narrative, map(str, narratives))}",
+                )
+            )
+        when = post.get("when")
+        event = when.get("event") if isinstance(when, dict) else None
+        if isinstance(event, str) and event not in events:
+            out.append(
+                locator.problem(
+                    ("posts", i, "when", "event"),
+                    f"unknown event {event!r}{_suggest(event, events)}; define it under 'events:'",
+                )
+            )
+        parent = post.get("reply_to")
+        if isinstance(parent, str):
+            if parent == post.get("id"):
+                out.append(
+                    locator.problem(("posts", i, "reply_to"), "a post cannot reply to itself")
+                )
+            elif parent not in posts:
+                out.append(
+                    locator.problem(
+                        ("posts", i, "reply_to"),
+                        f"unknown post {parent!r}{_suggest(parent, posts)}",
+                    )
+                )
+            elif _cycle(parents, str(post.get("id"))):
+                out.append(locator.problem(("posts", i, "reply_to"), "replies form a loop"))
+        reachable = {c for _, a in targeted for c in reach.get(a, set())}
+        for j, channel in _strings(post.get("channels")):
+            if channel not in reachable:
+                out.append(
+                    locator.problem(
+                        ("posts", i, "channels", j),
+                        f"channel {channel!r} reaches none of the post's audiences",
+                    )
+                )
+    return out
+
+
+def _cycle(parents: Mapping[str, Any], start: str) -> bool:
+    seen = {start}
+    current = parents.get(start)
+    while isinstance(current, str):
+        if current in seen:
+            return True
+        seen.add(current)
+        current = parents.get(current)
+    return False
+
+
+class _Remapped(Locator):
+    """A locator for a document from which invalid posts or audiences were dropped: paths into
+    the kept lists are mapped back to the items' places in the file."""
+
+    def __init__(self, base: Locator, origins: Mapping[str, list[int]]):
+        super().__init__(base.file, base.keys, base.values)
+        self._origins = origins
+
+    def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+        path = tuple(path)
+        if len(path) >= 2 and path[0] in self._origins and isinstance(path[1], int):
+            path = (path[0], self._origins[str(path[0])][path[1]], *path[2:])
+        return super().position(path, key=key)
+
+
+def _salvage(data: dict[str, Any], locator: Locator) -> tuple[CampaignFile, Locator, bool]:
+    """The valid parts of an invalid document, so that reference and timing checks can still
+    report their problems in the same run; the flag says whether the campaign block is valid
+    (without it, timing and text checks cannot run)."""
+    campaign: model.CampaignSpec | None
+    try:
+        campaign = model.CampaignSpec.model_validate(data.get("campaign"))
+    except ValidationError:
+        campaign = None
+    kept: dict[str, list[Any]] = {"audiences": [], "posts": []}
+    origins: dict[str, list[int]] = {"audiences": [], "posts": []}
+    for section, cls in (("audiences", model.AudienceSpec), ("posts", model.PostSpec)):
+        items = data.get(section)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            try:
+                kept[section].append(cls.model_validate(item))
+                origins[section].append(index)
+            except ValidationError:
+                continue
+    events: dict[str, Any] = {}
+    raw_events = data.get("events")
+    for key, value in raw_events.items() if isinstance(raw_events, dict) else []:
+        try:
+            events[key] = _EVENT.validate_python(value)
+        except ValidationError:
+            continue
+    doc = CampaignFile.model_construct(
+        campaign=campaign, events=events, audiences=kept["audiences"], posts=kept["posts"]
+    )
+    return doc, _Remapped(locator, origins), campaign is not None
+
+
+def load_campaign(
+    path: Path,
+    *,
+    channels: Mapping[str, str] | None,
+    now: datetime | None = None,
+    label: str | None = None,
+) -> Loaded:
+    """Validate one campaign file; see the module docstring. ``channels`` maps the configured
+    channel names to platforms (None when there is no configuration: names are not checked)."""
+    try:
+        data, locator = load_yaml(path, label=label)
+    except YamlError as exc:
+        return Loaded(path, None, [exc.problem])
+    name = locator.file
+    if not isinstance(data, dict):
+        return Loaded(
+            path,
+            None,
+            [
+                Problem(
+                    name,
+                    1,
+                    1,
+                    "a campaign file is a mapping with 'campaign', 'audiences' and 'posts'",
+                )
+            ],
+        )
+    problems: list[Problem] = []
+    try:
+        doc = CampaignFile.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_model_problems(locator, exc))
+    problems.extend(_reference_problems(data, locator, channels))
+    if problems:
+        doc, locator, campaign_ok = _salvage(data, locator)
+        if not campaign_ok:
+            return Loaded(path, None, sorted(set(problems)))
+    if channels is None:
+        problems.append(
+            Problem(
+                name,
+                0,
+                0,
+                "no elshi.toml found: channel names and platform "
+                "text limits were not checked (run 'elshi init')",
+                "warning",
+            )
+        )
+
+    def report(where: Sequence[str | int], message: str) -> None:
+        problems.append(locator.problem(where, message))
+
+    def warn(where: Sequence[str | int], message: str) -> None:
+        problems.append(locator.problem(where, message, severity="warning"))
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    desired = expand(
+        doc,
+        source=str(path),
+        base_dir=path.parent.resolve(),
+        channels=channels,
+        report=report,
+        warn=warn,
+        definition_hash=digest,
+    )
+    if now is not None:
+        for i, post in enumerate(desired.posts):
+            past = [d for d in post.deliveries if d.due_at < now]
+            if past:
+                index = next(j for j, p in enumerate(doc.posts) if p.id == post.key)
+                warn(
+                    ("posts", index, "when"),
+                    f"{len(past)} of its deliveries are due in the "
+                    f"past (first {past[0].local_label} {past[0].timezone}); applied now they "
+                    "would be marked missed",
+                )
+    problems = sorted(set(problems))
+    return Loaded(path, None if any(p.is_error for p in problems) else desired, problems)
+
+
+def load_campaigns(
+    paths: Sequence[Path], *, channels: Mapping[str, str] | None, now: datetime | None = None
+) -> list[Loaded]:
+    loaded = [load_campaign(p, channels=channels, now=now) for p in paths]
+    ids: dict[str, Path] = {}
+    for item in loaded:
+        if item.desired is None:
+            continue
+        cid = item.desired.spec.id
+        if cid in ids:
+            item.problems.append(
+                Problem(str(item.path), 0, 0, f"campaign id {cid!r} is also used by {ids[cid]}")
+            )
+        ids.setdefault(cid, item.path)
+    return loaded

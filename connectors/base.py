@@ -1,0 +1,269 @@
+"""The connector interface, the plain values that cross it, and the one error taxonomy.
+
+Everything a platform module needs to agree with the scheduler lives here: `Connector` (publish,
+fetch metrics in batches, whoami, reconcile), the values it takes and returns, and the five
+errors every client-library exception must be mapped to. This module imports no client library.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+Clock = Callable[[], datetime]
+"""Anything that returns the current instant as an aware UTC datetime."""
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """One configured account, as the connector sees it: no database row, no file paths of ours.
+
+    ``secrets`` were resolved from the environment variables the config names (``token_env`` and
+    every other ``*_env`` key, stored here without the ``_env`` suffix); ``missing_secrets`` lists
+    the variables the config names that are not set, so a connector can say which one to export.
+    """
+
+    name: str
+    platform: str
+    api_base_url: str | None = None
+    options: Mapping[str, object] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    missing_secrets: tuple[str, ...] = ()
+
+    def secret(self, key: str) -> str:
+        """The secret ``key`` or an `AuthError` naming the variable to set."""
+        value = self.secrets.get(key)
+        if value:
+            return value
+        env = self.options.get(f"{key}_env") or f"the variable named by {key}_env"
+        raise AuthError(
+            f"channel {self.name!r}: secret {key!r} is not set; export {env} "
+            "(secrets come from the environment, never from elshi.toml)",
+            channel=self.name,
+        )
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        value = self.options.get(key, default)
+        return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class OutgoingPost:
+    """What to publish. ``idempotency_key`` is stable for one delivery across attempts and
+    processes; connectors pass it to the platform where the platform supports it and use it (or
+    the exact text) to reconcile after a crash. ``meta`` carries descriptive labels (category,
+    audience, variant, language) that real platforms ignore and the sandbox's model uses."""
+
+    text: str
+    idempotency_key: str
+    media: tuple[Path, ...] = ()
+    reply_to: str | None = None
+    language: str | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Published:
+    remote_id: str
+    url: str | None
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a channel posts as."""
+
+    account_id: str
+    handle: str
+    display_name: str | None = None
+    followers: int | None = None
+    url: str | None = None
+
+
+METRIC_FIELDS: tuple[str, ...] = (
+    "impressions",
+    "likes",
+    "reposts",
+    "replies",
+    "quotes",
+    "bookmarks",
+    "link_clicks",
+    "followers",
+)
+
+
+@dataclass(frozen=True)
+class MetricSample:
+    """Counters for one published post at ``collected_at``. None means the platform does not give
+    that counter (never "zero"); ``deleted`` means the remote post is gone (its counters are None);
+    ``simulated`` marks the sandbox's modelled numbers."""
+
+    remote_id: str
+    collected_at: datetime
+    impressions: int | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+    quotes: int | None = None
+    bookmarks: int | None = None
+    link_clicks: int | None = None
+    followers: int | None = None
+    deleted: bool = False
+    simulated: bool = False
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a platform gives, so the scheduler and reports need not guess."""
+
+    metrics: frozenset[str]
+    metrics_batch_size: int
+    idempotent_publish: bool
+    """True when re-sending with the same idempotency key cannot create a second post."""
+    can_reconcile: bool
+    """True when the connector can look up whether a post was already published."""
+    default_rate_per_minute: float
+    simulated: bool = False
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Base of the taxonomy. Messages are safe to log: they never contain a secret."""
+
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, channel: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.channel = channel
+        self.status = status
+
+
+class TransientError(ConnectorError):
+    """Network trouble, a timeout before the request was sent, a 5xx: safe to try again."""
+
+    kind = "transient"
+
+
+class RateLimitedError(ConnectorError):
+    """The platform asked us to wait; ``retry_after`` is in seconds (None when it did not say)."""
+
+    kind = "rate_limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None,
+        channel: str | None = None,
+        status: int | None = 429,
+    ):
+        super().__init__(message, channel=channel, status=status)
+        self.retry_after = retry_after
+
+
+class AuthError(ConnectorError):
+    """Bad, expired or missing credentials: pause the channel and tell the operator; no retry."""
+
+    kind = "auth"
+
+
+class RejectedError(ConnectorError):
+    """The platform refused this content (too long, duplicate, media type): do not retry."""
+
+    kind = "rejected"
+
+
+class AmbiguousError(ConnectorError):
+    """The request may have been applied (timeout or dropped connection after sending).
+    Never re-send blindly: reconcile, or ask a person."""
+
+    kind = "ambiguous"
+
+
+ERROR_KINDS: dict[str, type[ConnectorError]] = {
+    cls.kind: cls
+    for cls in (TransientError, RateLimitedError, AuthError, RejectedError, AmbiguousError)
+}
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+_REDACTED = "[redacted]"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret (and its URL-encoded form) replaced by ``[redacted]``."""
+    from urllib.parse import quote
+
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, _REDACTED).replace(quote(secret, safe=""), _REDACTED)
+    return re.sub(r"(/bot)\d+:[A-Za-z0-9_-]{20,}", r"\1" + _REDACTED, text)
+
+
+# --- the interface ----------------------------------------------------------------------------
+
+
+class Connector(ABC):
+    """One account on one platform.
+
+    Implementations call the platform only through its real client library, pointed at
+    ``settings.api_base_url`` when set. Every method either returns plain values or raises a
+    `ConnectorError` subclass; no client-library exception escapes. One instance is used by one
+    thread at a time.
+    """
+
+    platform: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, settings: ChannelSettings, *, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.clock = clock
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @abstractmethod
+    def whoami(self) -> Identity:
+        """Verify the credentials and say who this channel posts as."""
+
+    @abstractmethod
+    def publish(self, post: OutgoingPost) -> Published:
+        """Publish one post (a reply when ``post.reply_to`` is set)."""
+
+    @abstractmethod
+    def fetch_metrics(self, remote_ids: Sequence[str]) -> list[MetricSample]:
+        """Current counters of many published posts, batched as the platform allows; one sample
+        per id that was answered (``deleted=True`` for posts that no longer exist)."""
+
+    @abstractmethod
+    def reconcile(self, post: OutgoingPost, *, since: datetime) -> Published | None:
+        """After a crash: the post if it was published (found by idempotency key, record key or
+        exact text among the account's posts since ``since``), None if it certainly was not.
+        Raises `AmbiguousError` when the platform cannot tell (e.g. bots cannot read history)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release network resources."""
+
+    def _secrets(self) -> list[str]:
+        return list(self.settings.secrets.values())
+
+    def safe(self, text: str) -> str:
+        """``text`` with this channel's secrets redacted: use on every message built from a
+        client-library exception."""
+        return redact(text, self._secrets())

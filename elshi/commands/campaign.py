@@ -1,0 +1,352 @@
+"""``elshi campaign``: validate, plan, apply, list, show and import campaign definitions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from elshi.app import App, BadInput
+from elshi.output import clip, echo_json, table
+
+if TYPE_CHECKING:
+    from campaigns.planning import Change
+    from campaigns.validation import Loaded
+
+FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+
+
+@click.group("campaign")
+def group() -> None:
+    """Campaign definitions: validate, plan, apply, inspect, import."""
+
+
+def _channels(app: App) -> dict[str, str] | None:
+    return app.config.channel_platforms if app.config.path is not None else None
+
+
+def _load(app: App, files: Sequence[Path], *, quiet_ok: bool = False) -> list[Loaded]:
+    from campaigns.validation import load_campaigns
+
+    loaded = load_campaigns(list(files), channels=_channels(app), now=app.now())
+    for item in loaded:
+        for problem in item.problems:
+            click.echo(str(problem), err=not problem.is_error)
+    errors = sum(len(item.errors) for item in loaded)
+    if errors:
+        raise BadInput(f"{errors} problem{'s' if errors != 1 else ''} found; nothing was changed")
+    if not quiet_ok:
+        for item in loaded:
+            assert item.desired is not None
+            click.echo(
+                f"{item.path}: ok — campaign {item.desired.spec.id}, "
+                f"{len(item.desired.posts)} posts, {len(item.desired.deliveries)} deliveries"
+            )
+    return loaded
+
+
+@group.command("validate")
+@FILES
+@click.pass_obj
+def validate(app: App, files: tuple[Path, ...]) -> None:
+    """Check campaign files; print every problem as FILE:LINE:COL: message.
+
+    Exit code 0 when valid, 2 on any error. Example:
+
+        elshi campaign validate examples/*.yaml
+    """
+    _load(app, files)
+
+
+def _run_apply(
+    app: App, files: Sequence[Path], *, by: str | None, commit: bool
+) -> tuple[list[Loaded], dict[str, list[Change]]]:
+    from campaigns.planning import apply_campaign
+
+    loaded = _load(app, files, quiet_ok=True)
+    results: dict[str, list[Change]] = {}
+    actor = app.actor(by)
+    now = app.now()
+    with app.sessions() as session:
+        for item in loaded:
+            assert item.desired is not None
+            results[item.desired.spec.id] = apply_campaign(
+                session,
+                item.desired,
+                platforms=app.config.channel_platforms,
+                actor=actor,
+                now=now,
+            )
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    return loaded, results
+
+
+def _print_changes(results: dict[str, list[Change]], *, verb: str) -> None:
+    for campaign_id, changes in results.items():
+        if not changes:
+            click.echo(f"campaign {campaign_id}: up to date, nothing to {verb}")
+            continue
+        counts = {s: sum(1 for c in changes if c.sign == s) for s in "+~-!"}
+        click.echo(
+            f"campaign {campaign_id}: {counts['+']} to add, {counts['~']} to change, "
+            f"{counts['-']} to remove" + (f", {counts['!']} refused" if counts["!"] else "")
+        )
+        for change in changes:
+            style = {"+": "green", "~": "yellow", "-": "red", "!": "magenta"}[change.sign]
+            click.secho(f"  {change}", fg=style)
+
+
+@group.command("plan")
+@FILES
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--timeline/--no-timeline", default=True, help="Show the deliveries in time order.")
+@click.pass_obj
+def plan(app: App, files: tuple[Path, ...], as_json: bool, timeline: bool) -> None:
+    """Show what `apply` would do (+ new, ~ changed, - removed, ! refused) and the timeline of
+    deliveries in UTC and in each audience's local time. Changes nothing. Example:
+
+        elshi campaign plan examples/germany.yaml
+    """
+    loaded, results = _run_apply(app, files, by=None, commit=False)
+    rows = []
+    for item in loaded:
+        assert item.desired is not None
+        for d in sorted(item.desired.deliveries, key=lambda d: (d.due_at, d.channel)):
+            rows.append(
+                {
+                    "campaign": item.desired.spec.id,
+                    "due_utc": d.due_at.strftime("%Y-%m-%d %H:%M"),
+                    "local": d.local_due.strftime("%Y-%m-%d %H:%M"),
+                    "timezone": d.timezone,
+                    "channel": d.channel,
+                    "post": d.post + (f"#{d.occurrence + 1}" if d.occurrence else ""),
+                    "language": d.language,
+                    "audience": d.audience,
+                    "text": d.text,
+                }
+            )
+    if as_json:
+        echo_json(
+            {
+                "changes": {cid: [c.__dict__ for c in ch] for cid, ch in results.items()},
+                "timeline": rows,
+            }
+        )
+        return
+    _print_changes(results, verb="apply")
+    if timeline and rows:
+        click.echo("\nTimeline (UTC and local time of the audience each delivery follows):")
+        click.echo(
+            table(
+                ["UTC", "local", "zone", "channel", "post", "lang", "audience", "text"],
+                [
+                    [
+                        r["due_utc"],
+                        r["local"],
+                        r["timezone"],
+                        r["channel"],
+                        r["post"],
+                        r["language"],
+                        r["audience"],
+                        clip(r["text"], 40),
+                    ]
+                    for r in rows
+                ],
+            )
+        )
+
+
+@group.command("apply")
+@FILES
+@click.option("--by", help="Who applies (recorded in the audit log; default: the OS user).")
+@click.pass_obj
+def apply(app: App, files: tuple[Path, ...], by: str | None) -> None:
+    """Validate, then apply the files in one transaction. Applying twice changes nothing;
+    deliveries that are publishing or published are never rewritten. Example:
+
+        elshi campaign apply examples/*.yaml
+    """
+    _, results = _run_apply(app, files, by=by, commit=True)
+    _print_changes(results, verb="apply")
+    drafts = _draft_hint(app, list(results))
+    if drafts:
+        click.echo(drafts)
+
+
+def _draft_hint(app: App, campaign_ids: list[str]) -> str | None:
+    from sqlalchemy import func, select
+
+    from campaigns.schema import Approval, Post
+
+    with app.sessions() as session:
+        pending = session.execute(
+            select(Post.campaign_id, func.count())
+            .where(
+                Post.campaign_id.in_(campaign_ids),
+                Post.approval == Approval.pending,
+                Post.retired.is_(False),
+            )
+            .group_by(Post.campaign_id)
+        ).all()
+    if not pending:
+        return None
+    parts = [f"{n} in {cid} (elshi post approve --campaign {cid} --all)" for cid, n in pending]
+    return "Posts awaiting approval: " + "; ".join(parts)
+
+
+@group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def list_(app: App, as_json: bool) -> None:
+    """List the campaigns in the database with their posts and delivery states."""
+    from campaigns.queries import campaign_summaries
+
+    with app.sessions() as session:
+        rows = campaign_summaries(session)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No campaigns yet: elshi campaign apply FILE.yaml")
+        return
+    click.echo(
+        table(
+            ["campaign", "title", "country", "dates", "posts", "pending", "deliveries", "states"],
+            [
+                [
+                    r["id"],
+                    clip(r["title"], 36),
+                    r["country"],
+                    f"{r['starts']} – {r['ends']}",
+                    r["posts"],
+                    r["pending_approval"],
+                    r["deliveries"],
+                    ", ".join(f"{k} {v}" for k, v in r["states"].items()),
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@group.command("show")
+@click.argument("campaign_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def show(app: App, campaign_id: str, as_json: bool) -> None:
+    """Show one campaign: audiences, posts, and each delivery's state. Example:
+
+    elshi campaign show de-2027-gateway
+    """
+    from campaigns.queries import campaign_detail
+
+    with app.sessions() as session:
+        detail = campaign_detail(session, campaign_id)
+    if detail is None:
+        raise BadInput(f"no campaign {campaign_id!r} (see elshi campaign list)")
+    if as_json:
+        echo_json(detail)
+        return
+    c = detail["campaign"]
+    click.echo(
+        f"{c['id']}: {c['title']}  [{c['country']}, {c['starts']} – {c['ends']}, {c['timezone']}]"
+    )
+    click.echo(
+        f"key idea: {c['narrative']}  hashtags: {' '.join(c['hashtags']) or '—'}  "
+        f"approval: {'required' if c['requires_approval'] else 'not required'}"
+    )
+    click.echo("\nAudiences:")
+    click.echo(
+        table(
+            ["audience", "name", "group", "languages", "zone", "channels"],
+            [
+                [
+                    a["key"],
+                    clip(a["name"], 30),
+                    a["group"],
+                    ",".join(a["languages"]),
+                    a["timezone"],
+                    ",".join(a["channels"]),
+                ]
+                for a in detail["audiences"]
+            ],
+        )
+    )
+    click.echo("\nPosts:")
+    click.echo(
+        table(
+            ["post", "category", "variant", "approval", "deliveries"],
+            [
+                [
+                    p["key"],
+                    p["category"],
+                    p["variant"],
+                    p["approval"],
+                    ", ".join(f"{k} {v}" for k, v in p["states"].items()),
+                ]
+                for p in detail["posts"]
+            ],
+        )
+    )
+    click.echo("\nDeliveries:")
+    click.echo(
+        table(
+            ["id", "UTC", "local", "channel", "post", "lang", "state", "url"],
+            [
+                [
+                    d["id"],
+                    d["due_at"],
+                    f"{d['local_due']} {d['timezone']}",
+                    d["channel"],
+                    d["post"],
+                    d["language"],
+                    d["state"],
+                    d["remote_url"],
+                ]
+                for d in detail["deliveries"]
+            ],
+        )
+    )
+
+
+@group.command("import")
+@click.argument("sheet", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the campaign YAML (default: SHEET with .yaml).",
+)
+@click.option(
+    "--campaign-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A YAML file with the campaign, events and audiences blocks to use.",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.pass_obj
+def import_(
+    app: App, sheet: Path, out: Path | None, campaign_file: Path | None, force: bool
+) -> None:
+    """Turn a content calendar kept in a spreadsheet (.xlsx or .csv, one row a post) into a
+    campaign YAML file. Errors name the row and column. Example:
+
+        elshi campaign import calendar.xlsx --campaign-file base.yaml --out spring.yaml
+    """
+    from campaigns.spreadsheet import SheetError, import_sheet
+
+    target = out or sheet.with_suffix(".yaml")
+    if target.exists() and not force:
+        raise BadInput(f"{target} exists; use --force to overwrite it")
+    try:
+        text, count = import_sheet(sheet, campaign_file=campaign_file)
+    except SheetError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise BadInput(f"{len(exc.problems)} problem(s) in {sheet}; nothing was written") from None
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}: {count} posts. Next: elshi campaign validate {target}")

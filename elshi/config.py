@@ -1,0 +1,304 @@
+"""The one configuration loader: ``elshi.toml`` plus environment variables.
+
+The file is found by ``--config``, then ``ELSHI_CONFIG``, then ``./elshi.toml``; without one, the
+defaults apply (a SQLite file in the working directory, no channels). ``ELSHI_DATABASE_URL``
+overrides the database. Channels are tables under ``[channels.NAME]``; any key ending in ``_env``
+names an environment variable holding a secret, which is read only when a connector is opened,
+never written anywhere.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_NAME = "elshi.toml"
+DEFAULT_DATABASE = "sqlite:///elshi.db"
+PLATFORMS = ("x", "telegram", "mastodon", "bluesky", "sandbox")
+DEFAULT_METRICS_SCHEDULE = ("1h", "6h", "24h", "3d", "7d", "30d")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_TOP_KEYS = {"database", "daemon", "metrics", "sandbox", "channels"}
+_SECTION_KEYS = {
+    "database": {"url"},
+    "daemon": {
+        "lease",
+        "max_attempts",
+        "backoff",
+        "backoff_max",
+        "poll",
+        "sweep_every",
+        "collect_every",
+        "workers",
+        "late_after",
+    },
+    "metrics": {"schedule", "followers_every"},
+    "sandbox": {"outbox"},
+}
+
+
+class ConfigError(Exception):
+    """A problem in the configuration, located as ``FILE:LINE: message`` where possible."""
+
+
+def parse_seconds(value: object, *, where: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            number = float(match.group(1))
+            return number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    raise ConfigError(f"{where}: {value!r} is not a duration (write e.g. 30s, 5m, 6h, 3d)")
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    platform: str
+    api_base_url: str | None
+    options: Mapping[str, Any]
+    """Every non-secret key of the table (``*_env`` keys keep the variable's name, not a value)."""
+    rate_per_minute: float | None = None
+
+    @property
+    def secret_envs(self) -> dict[str, str]:
+        """Secret name → environment variable name."""
+        return {
+            key.removesuffix("_env"): str(value)
+            for key, value in self.options.items()
+            if key.endswith("_env")
+        }
+
+    def settings(self, environ: Mapping[str, str] | None = None) -> Any:
+        """The connector's view of this channel, with secrets read from the environment now."""
+        from connectors.base import ChannelSettings
+
+        env = os.environ if environ is None else environ
+        secrets = {name: env[var] for name, var in self.secret_envs.items() if env.get(var)}
+        missing = tuple(var for var in self.secret_envs.values() if not env.get(var))
+        return ChannelSettings(
+            name=self.name,
+            platform=self.platform,
+            api_base_url=self.api_base_url,
+            options=dict(self.options),
+            secrets=secrets,
+            missing_secrets=missing,
+        )
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    lease_seconds: float = 300.0
+    max_attempts: int = 8
+    backoff_seconds: float = 30.0
+    backoff_max_seconds: float = 3600.0
+    poll_seconds: float = 60.0
+    sweep_every_seconds: float = 60.0
+    collect_every_seconds: float = 900.0
+    workers: int = 8
+    late_after_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    base_dir: Path
+    database_url: str
+    channels: dict[str, ChannelConfig] = field(default_factory=dict)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    metrics_schedule: tuple[float, ...] = ()
+    followers_every_seconds: float = 86400.0
+
+    @property
+    def channel_platforms(self) -> dict[str, str]:
+        return {name: ch.platform for name, ch in self.channels.items()}
+
+    def channel(self, name: str) -> ChannelConfig:
+        try:
+            return self.channels[name]
+        except KeyError:
+            raise ConfigError(
+                f"no channel {name!r} in {self.path or CONFIG_NAME}" + _suggest(name, self.channels)
+            ) from None
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such configuration file")
+        return path
+    env = os.environ.get("ELSHI_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such configuration file (from ELSHI_CONFIG)")
+        return path
+    local = Path.cwd() / CONFIG_NAME
+    return local if local.is_file() else None
+
+
+def _line_of(text: str, pattern: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.search(pattern, line):
+            return number
+    return None
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """A relative SQLite path is relative to the config file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str((base_dir / url[len(prefix) :]).resolve())
+    return url
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    path = find_config(explicit)
+    data: dict[str, Any] = {}
+    text = ""
+    if path is not None:
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"line (\d+), column (\d+)", str(exc))
+            where = f"{path}:{match.group(1)}:{match.group(2)}" if match else str(path)
+            raise ConfigError(f"{where}: {exc}") from None
+    base_dir = (path.parent if path else Path.cwd()).resolve()
+    label = str(path or CONFIG_NAME)
+
+    def at(pattern: str) -> str:
+        line = _line_of(text, pattern) if text else None
+        return f"{label}:{line}" if line else label
+
+    for key in data:
+        if key not in _TOP_KEYS:
+            where = at(r"^\s*\[?" + re.escape(key))
+            raise ConfigError(f"{where}: unknown section or key {key!r}" + _suggest(key, _TOP_KEYS))
+    for section, allowed in _SECTION_KEYS.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            where = at(r"^\s*\[" + section)
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        for key in table:
+            if key not in allowed:
+                where = at(r"^\s*" + re.escape(key) + r"\s*=")
+                raise ConfigError(
+                    f"{where}: unknown key {key!r} in [{section}]" + _suggest(key, allowed)
+                )
+
+    url = os.environ.get("ELSHI_DATABASE_URL") or data.get("database", {}).get(
+        "url", DEFAULT_DATABASE
+    )
+    database_url = resolve_database_url(str(url), base_dir)
+    outbox = Path(str(data.get("sandbox", {}).get("outbox", "outbox")))
+    outbox = outbox if outbox.is_absolute() else base_dir / outbox
+
+    channels: dict[str, ChannelConfig] = {}
+    raw_channels = data.get("channels", {})
+    if not isinstance(raw_channels, dict):
+        raise ConfigError(f"{at(r'channels')}: [channels.NAME] tables expected")
+    for name, table in raw_channels.items():
+        where = at(rf"^\s*\[channels\.{re.escape(name)}\]")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [channels.{name}] must be a table")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+            raise ConfigError(
+                f"{where}: channel name {name!r}: use lower-case letters, digits, '-' and '_'"
+            )
+        platform = table.get("platform")
+        if platform not in PLATFORMS:
+            raise ConfigError(
+                f"{where}: channel {name!r}: platform {platform!r} is not one of "
+                f"{', '.join(PLATFORMS)}" + (_suggest(str(platform), PLATFORMS) if platform else "")
+            )
+        for key, value in table.items():
+            if key.endswith("_env"):
+                if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+                    raise ConfigError(
+                        f"{where}: {key} must name an environment variable, e.g. "
+                        f'{key} = "ELSHI_{name.upper().replace("-", "_")}_TOKEN"'
+                    )
+            elif key in ("token", "password", "secret", "access_token", "api_key"):
+                raise ConfigError(
+                    f"{where}: channel {name!r} has a secret in the file ({key}); put it in an "
+                    f'environment variable and write {key}_env = "VARIABLE_NAME" instead'
+                )
+        options = {k: v for k, v in table.items() if k not in ("platform", "api_base_url", "rate")}
+        if platform == "sandbox":
+            sandbox_outbox = Path(str(options.get("outbox", outbox)))
+            options["outbox"] = str(
+                sandbox_outbox if sandbox_outbox.is_absolute() else base_dir / sandbox_outbox
+            )
+        rate = table.get("rate")
+        channels[name] = ChannelConfig(
+            name=name,
+            platform=platform,
+            api_base_url=table.get("api_base_url"),
+            options=options,
+            rate_per_minute=None if rate is None else _parse_rate(rate, where=where),
+        )
+
+    daemon_raw = data.get("daemon", {})
+    defaults = DaemonConfig()
+    daemon = DaemonConfig(
+        lease_seconds=parse_seconds(daemon_raw.get("lease", defaults.lease_seconds), where=label),
+        max_attempts=int(daemon_raw.get("max_attempts", defaults.max_attempts)),
+        backoff_seconds=parse_seconds(
+            daemon_raw.get("backoff", defaults.backoff_seconds), where=label
+        ),
+        backoff_max_seconds=parse_seconds(
+            daemon_raw.get("backoff_max", defaults.backoff_max_seconds), where=label
+        ),
+        poll_seconds=parse_seconds(daemon_raw.get("poll", defaults.poll_seconds), where=label),
+        sweep_every_seconds=parse_seconds(
+            daemon_raw.get("sweep_every", defaults.sweep_every_seconds), where=label
+        ),
+        collect_every_seconds=parse_seconds(
+            daemon_raw.get("collect_every", defaults.collect_every_seconds), where=label
+        ),
+        workers=int(daemon_raw.get("workers", defaults.workers)),
+        late_after_seconds=parse_seconds(
+            daemon_raw.get("late_after", defaults.late_after_seconds), where=label
+        ),
+    )
+    metrics_raw = data.get("metrics", {})
+    schedule = tuple(
+        parse_seconds(v, where=f"{label}: [metrics] schedule")
+        for v in metrics_raw.get("schedule", DEFAULT_METRICS_SCHEDULE)
+    )
+    return Config(
+        path=path,
+        base_dir=base_dir,
+        database_url=database_url,
+        channels=channels,
+        daemon=daemon,
+        metrics_schedule=tuple(sorted(schedule)),
+        followers_every_seconds=parse_seconds(
+            metrics_raw.get("followers_every", "1d"), where=label
+        ),
+    )
+
+
+def _parse_rate(value: object, *, where: str) -> float:
+    """``rate = "30/h"``, ``"1/10s"``, ``"2/m"`` or a number of posts per minute."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*(s|m|h|d)\s*", str(value))
+    if not match:
+        raise ConfigError(f'{where}: rate {value!r}: write e.g. "30/h", "1/10s" or "2/m"')
+    count = float(match.group(1))
+    per = float(match.group(2) or 1) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(3)]
+    return count * 60.0 / per
