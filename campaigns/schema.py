@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -63,7 +63,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
 
 
 class DeliveryState(StrEnum):
@@ -147,6 +151,11 @@ class Channel(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     paused_reason: Mapped[str | None] = mapped_column(Text)
     paused_at: Mapped[datetime | None]
+    next_slot_at: Mapped[datetime | None]
+    """Earliest time the next post may go out on this channel (its configured rate), shared by
+    every daemon because it is claimed in the same transaction as the delivery."""
+    blocked_until: Mapped[datetime | None]
+    """Set when the platform rate-limited us: nothing goes to this channel before then."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -261,6 +270,12 @@ class Delivery(Base):
     """How long after ``due_at`` it went out, when that exceeded the punctuality threshold."""
     error_kind: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
+    next_collect_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When metrics are next due (the decaying schedule after publication); None when done."""
+    collect_step: Mapped[int] = mapped_column(Integer, default=0)
+    collect_failures: Mapped[int] = mapped_column(Integer, default=0)
+    remote_deleted_at: Mapped[datetime | None]
+    """When a collection found the remote post deleted (it is then not counted as zero)."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -301,6 +316,19 @@ class FollowerSample(Base):
     sampled_at: Mapped[datetime]
     followers: Mapped[int] = mapped_column(BigInteger)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Worker(Base):
+    """A running (or vanished) daemon, for `elshi status`: its heartbeat shows it is alive."""
+
+    __tablename__ = "worker"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 02:52:17.123703
+Create Date: 2026-11-29 03:01:59.316521
 """
 
 from __future__ import annotations
@@ -64,10 +64,22 @@ def upgrade() -> None:
         sa.Column("paused", sa.Boolean(), nullable=False),
         sa.Column("paused_reason", sa.Text(), nullable=True),
         sa.Column("paused_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("next_slot_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("blocked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_channel")),
         sa.UniqueConstraint("name", name=op.f("uq_channel_name")),
+    )
+    op.create_table(
+        "worker",
+        sa.Column("id", sa.String(length=200), nullable=False),
+        sa.Column("host", sa.String(length=200), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_worker")),
     )
     op.create_table(
         "audience",
@@ -177,6 +189,10 @@ def upgrade() -> None:
         sa.Column("late_seconds", sa.Float(), nullable=True),
         sa.Column("error_kind", sa.String(length=20), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("next_collect_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("collect_step", sa.Integer(), nullable=False),
+        sa.Column("collect_failures", sa.Integer(), nullable=False),
+        sa.Column("remote_deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
@@ -199,6 +215,9 @@ def upgrade() -> None:
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.create_index("ix_delivery_channel_state", ["channel_id", "state"], unique=False)
         batch_op.create_index("ix_delivery_due", ["state", "due_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_delivery_next_collect_at"), ["next_collect_at"], unique=False
+        )
 
     op.create_table(
         "post_audience",
@@ -251,6 +270,7 @@ def downgrade() -> None:
     op.drop_table("metric_snapshot")
     op.drop_table("post_audience")
     with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_delivery_next_collect_at"))
         batch_op.drop_index("ix_delivery_due")
         batch_op.drop_index("ix_delivery_channel_state")
 
@@ -262,6 +282,7 @@ def downgrade() -> None:
 
     op.drop_table("follower_sample")
     op.drop_table("audience")
+    op.drop_table("worker")
     op.drop_table("channel")
     op.drop_table("campaign")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
