@@ -272,6 +272,7 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_collect_at: Mapped[datetime | None] = mapped_column(index=True)
     """When metrics are next due (the decaying schedule after publication); None when done."""
+    reconcile_attempts: Mapped[int] = mapped_column(Integer, default=0)
     collect_step: Mapped[int] = mapped_column(Integer, default=0)
     collect_failures: Mapped[int] = mapped_column(Integer, default=0)
     remote_deleted_at: Mapped[datetime | None]

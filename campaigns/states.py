@@ -17,7 +17,7 @@ from campaigns.schema import AuditEntry, Delivery
 from campaigns.schema import DeliveryState as S
 
 TRANSITIONS: dict[S, frozenset[S]] = {
-    S.draft: frozenset({S.approved, S.cancelled}),
+    S.draft: frozenset({S.approved, S.missed, S.cancelled}),
     S.approved: frozenset({S.draft, S.scheduled, S.publishing, S.missed, S.cancelled}),
     S.scheduled: frozenset({S.draft, S.approved, S.publishing, S.missed, S.cancelled}),
     S.publishing: frozenset({S.published, S.scheduled, S.approved, S.failed, S.needs_review}),

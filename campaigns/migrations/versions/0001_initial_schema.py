@@ -190,6 +190,7 @@ def upgrade() -> None:
         sa.Column("error_kind", sa.String(length=20), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("next_collect_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reconcile_attempts", sa.Integer(), nullable=False),
         sa.Column("collect_step", sa.Integer(), nullable=False),
         sa.Column("collect_failures", sa.Integer(), nullable=False),
         sa.Column("remote_deleted_at", sa.DateTime(timezone=True), nullable=True),
