@@ -166,7 +166,7 @@ def _apply_audiences(
                 setattr(row, key, value)
             if diff:
                 changes.append(Change("~", "audience", f"{spec.id}/{item.id}", ", ".join(diff)))
-        session.flush([row])
+        session.flush()
         wanted = {channels[c].id for c in item.channels}
         have = set(
             session.scalars(
@@ -228,7 +228,7 @@ def _apply_posts(
                 row.approved_by = f"{actor} (campaign needs no approval)"
                 row.approved_at = now
             session.add(row)
-            session.flush([row])
+            session.flush()
             changes.append(
                 Change("+", "post", label, f"{item.category}, {len(item.deliveries)} deliveries")
             )
@@ -344,7 +344,7 @@ def _apply_deliveries(
                 **values,
             )
             session.add(row)
-            session.flush([row])
+            session.flush()
             record(
                 session,
                 actor=actor,

@@ -35,7 +35,7 @@ def campaign_summaries(session: Session) -> list[dict[str, Any]]:
             .where(Post.retired.is_(False))
             .group_by(Post.campaign_id)
         )
-        .tuples()
+        
         .all()
     )
     pending = dict(
@@ -44,7 +44,7 @@ def campaign_summaries(session: Session) -> list[dict[str, Any]]:
             .where(Post.retired.is_(False), Post.approval == Approval.pending)
             .group_by(Post.campaign_id)
         )
-        .tuples()
+        
         .all()
     )
     out = []
@@ -70,7 +70,7 @@ def campaign_detail(session: Session, campaign_id: str) -> dict[str, Any] | None
     c = session.get(Campaign, campaign_id)
     if c is None:
         return None
-    channel_names = dict(session.execute(select(Channel.id, Channel.name)).tuples().all())
+    channel_names = dict(session.execute(select(Channel.id, Channel.name)).all())
     audience_channels: dict[int, list[str]] = defaultdict(list)
     for audience_id, channel_id in session.execute(
         select(AudienceChannel.audience_id, AudienceChannel.channel_id)
@@ -176,7 +176,7 @@ def timeline(
     if not include_cancelled:
         query = query.where(Delivery.state != "cancelled")
     rows = []
-    for d, p, c, ch in session.execute(query).tuples():
+    for d, p, c, ch in session.execute(query):
         rows.append(
             {
                 "delivery": d.id,

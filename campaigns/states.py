@@ -80,7 +80,7 @@ def transition(
     delivery.state = to.value
     delivery.updated_at = at
     if delivery.id is None:
-        session.flush([delivery])
+        session.flush()
     record(
         session,
         actor=actor,

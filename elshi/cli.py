@@ -10,7 +10,7 @@ import click
 
 from elshi import __version__
 from elshi.app import App
-from elshi.commands import campaign, db, misc, post
+from elshi.commands import campaign, channels, daemon, db, misc, post
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -41,9 +41,9 @@ def cli(ctx: click.Context, config_path: str | None, log_json: bool, verbose: in
     ctx.obj = App(config_path)
 
 
-for group in (campaign.group, post.group, db.group):
+for group in (campaign.group, post.group, db.group, channels.group, daemon.deliveries):
     cli.add_command(group)
-for command in misc.commands:
+for command in (*misc.commands, *daemon.commands):
     cli.add_command(command)
 
 

@@ -1,0 +1,121 @@
+"""``elshi channels``: the configured accounts."""
+
+from __future__ import annotations
+
+import click
+
+from elshi.app import App, BadInput
+from elshi.output import echo_json, table
+
+
+@click.group("channels")
+def group() -> None:
+    """The accounts Elshi posts to (from elshi.toml)."""
+
+
+@group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def list_(app: App, as_json: bool) -> None:
+    """List configured channels: platform, endpoint, which secrets they need and whether those
+    are set (never their values), and whether the channel is paused."""
+    import os
+
+    from sqlalchemy import select
+
+    from campaigns.schema import Channel
+
+    paused: dict[str, str | None] = {}
+    if app.config.path is not None:
+        with app.sessions() as session:
+            paused = {c.name: c.paused_reason for c in session.scalars(select(Channel)) if c.paused}
+    rows = []
+    for name, ch in sorted(app.config.channels.items()):
+        secrets = {var: bool(os.environ.get(var)) for var in ch.secret_envs.values()}
+        rows.append(
+            {
+                "name": name,
+                "platform": ch.platform,
+                "mimic": ch.options.get("mimic"),
+                "api_base_url": ch.api_base_url,
+                "rate_per_minute": ch.rate_per_minute,
+                "secrets": secrets,
+                "paused": name in paused,
+                "paused_reason": paused.get(name),
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("No channels configured: add [channels.NAME] tables to elshi.toml")
+        return
+    click.echo(
+        table(
+            ["channel", "platform", "endpoint", "secrets (env vars)", "state"],
+            [
+                [
+                    r["name"],
+                    r["platform"] + (f" (like {r['mimic']})" if r["mimic"] else ""),
+                    r["api_base_url"]
+                    or ("local outbox" if r["platform"] == "sandbox" else "default"),
+                    ", ".join(f"{k} {'set' if v else 'MISSING'}" for k, v in r["secrets"].items())
+                    or "—",
+                    f"paused: {r['paused_reason']}" if r["paused"] else "active",
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@group.command("check")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def check(app: App, names: tuple[str, ...]) -> None:
+    """Verify each channel's credentials with the platform and print who it posts as.
+    Exit code 1 when any check fails. Example:
+
+        ELSHI_MASTODON_TOKEN=... elshi channels check embassy-mastodon
+    """
+    from connectors.base import ConnectorError
+    from connectors.registry import open_connector
+
+    selected = names or tuple(sorted(app.config.channels))
+    failed = 0
+    rows = []
+    for name in selected:
+        channel = app.config.channels.get(name)
+        if channel is None:
+            raise BadInput(f"no channel {name!r} in {app.config.path or 'elshi.toml'}")
+        connector = None
+        try:
+            connector = open_connector(channel.settings(), clock=app.clock)
+            who = connector.whoami()
+            rows.append([name, channel.platform, "ok", who.handle, who.display_name, who.followers])
+        except ConnectorError as exc:
+            failed += 1
+            rows.append([name, channel.platform, f"FAILED ({exc.kind})", exc.message, None, None])
+        finally:
+            if connector is not None:
+                connector.close()
+    click.echo(table(["channel", "platform", "check", "posts as", "name", "followers"], rows))
+    if failed:
+        raise SystemExit(1)
+
+
+@group.command("resume")
+@click.argument("name")
+@click.option("--by", help="Who (default: the OS user).")
+@click.pass_obj
+def resume(app: App, name: str, by: str | None) -> None:
+    """Un-pause a channel after fixing its credentials (run `elshi channels check` first)."""
+    from scheduler.operations import OperationError, resume_channel
+
+    with app.sessions() as session:
+        try:
+            changed = resume_channel(session, name, actor=app.actor(by), now=app.now())
+        except OperationError as exc:
+            raise BadInput(str(exc)) from None
+        session.commit()
+    click.echo(f"channel {name}: {'resumed' if changed else 'was not paused'}")

@@ -1,0 +1,100 @@
+"""Building the scheduler from the configuration: settings, the connector factory (channel name
+→ connector, secrets read from the environment now), and each channel's posting rate. The one
+place where configuration meets the scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from elshi.config import Config
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from connectors.base import Connector
+    from scheduler.daemon import Dispatcher
+    from scheduler.policy import Settings
+
+SANDBOX_RATE_PER_MINUTE = 600.0
+
+
+def settings_from(
+    config: Config, *, worker_id: str | None = None, seed: int | None = None
+) -> Settings:
+    from scheduler.daemon import new_worker_id
+    from scheduler.policy import Settings
+
+    d = config.daemon
+    return Settings(
+        worker_id=worker_id or new_worker_id(),
+        lease_seconds=d.lease_seconds,
+        max_attempts=d.max_attempts,
+        backoff_seconds=d.backoff_seconds,
+        backoff_max_seconds=d.backoff_max_seconds,
+        poll_seconds=d.poll_seconds,
+        sweep_every_seconds=d.sweep_every_seconds,
+        collect_every_seconds=d.collect_every_seconds,
+        workers=d.workers,
+        late_after_seconds=d.late_after_seconds,
+        metrics_schedule=config.metrics_schedule,
+        followers_every_seconds=config.followers_every_seconds,
+        seed=seed,
+    )
+
+
+def connector_factory(config: Config, clock: Callable[[], datetime]) -> Callable[[str], Connector]:
+    from connectors.registry import open_connector
+    from scheduler.pool import UnknownChannelError
+
+    def make(name: str) -> Connector:
+        channel = config.channels.get(name)
+        if channel is None:
+            raise UnknownChannelError(
+                f"channel {name!r} is not in {config.path or 'elshi.toml'} any more; add it back "
+                f"or cancel its deliveries"
+            )
+        return open_connector(channel.settings(), clock=clock)
+
+    return make
+
+
+def rate_lookup(config: Config) -> Callable[[str, str], float]:
+    from connectors.registry import connector_class
+
+    cache: dict[str, float] = {}
+
+    def rate(name: str, platform: str) -> float:
+        if name not in cache:
+            channel = config.channels.get(name)
+            if channel is not None and channel.rate_per_minute:
+                cache[name] = channel.rate_per_minute
+            elif platform == "sandbox":
+                cache[name] = SANDBOX_RATE_PER_MINUTE
+            else:
+                cache[name] = connector_class(platform).capabilities.default_rate_per_minute
+        return cache[name]
+
+    return rate
+
+
+def build_dispatcher(
+    config: Config,
+    sessions: sessionmaker[Session],
+    clock: Callable[[], datetime],
+    *,
+    real_time: bool,
+    settings: Settings | None = None,
+) -> Dispatcher:
+    from scheduler.daemon import Dispatcher
+    from scheduler.pool import ConnectorPool
+
+    return Dispatcher(
+        sessions,
+        ConnectorPool(connector_factory(config, clock)),
+        settings or settings_from(config),
+        clock,
+        rate_lookup(config),
+        real_time=real_time,
+    )

@@ -1,0 +1,535 @@
+"""Claiming due deliveries and publishing them: the exactly-once core.
+
+1. `claim_due` moves due rows to ``publishing`` in one committed transaction (PostgreSQL:
+   channel and delivery rows locked with ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN
+   IMMEDIATE``), with this worker's id, an attempt number, a lease, and a send slot that respects
+   the channel's rate. A reply is claimed only after the post it answers is published on that
+   channel.
+2. `publish_claim` waits for the slot, calls the connector once, and commits the outcome at
+   once (`record_result`): published; scheduled again with backoff (transient, rate-limited);
+   failed (rejected, or out of attempts); channel paused (auth); or left ``publishing`` with a
+   short lease for recovery to reconcile (ambiguous, or any unexpected error: we cannot know
+   whether the post went out, so we must not send it again blindly).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from campaigns.schema import DUE_STATES, Channel, Delivery, Post
+from campaigns.schema import DeliveryState as S
+from campaigns.states import transition
+from campaigns.store import immediate
+from connectors.base import (
+    AmbiguousError,
+    AuthError,
+    ConnectorError,
+    OutgoingPost,
+    Published,
+    RateLimitedError,
+    RejectedError,
+)
+from scheduler.policy import Settings, backoff
+from scheduler.pool import ConnectorPool, UnknownChannelError
+
+log = logging.getLogger("elshi.scheduler")
+
+RateLookup = Callable[[str, str], float]
+"""(channel name, platform) → posts per minute."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    channel: str
+    platform: str
+    slot: datetime
+    attempt: int
+    due_at: datetime
+    claimed_at: datetime
+    post: OutgoingPost
+    label: str
+
+
+@dataclass
+class PassStats:
+    claimed: int = 0
+    published: int = 0
+    retried: int = 0
+    failed: int = 0
+    ambiguous: int = 0
+    handed_back: int = 0
+    missed: int = 0
+    reconciled: int = 0
+    needs_review: int = 0
+    lateness: list[float] = field(default_factory=list)
+
+    def add(self, other: PassStats) -> None:
+        for name in (
+            "claimed",
+            "published",
+            "retried",
+            "failed",
+            "ambiguous",
+            "handed_back",
+            "missed",
+            "reconciled",
+            "needs_review",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.lateness.extend(other.lateness)
+
+
+def due_instant() -> Any:
+    return func.coalesce(Delivery.next_attempt_at, Delivery.due_at)
+
+
+def thread_ready() -> Any:
+    """A delivery with no parent post, or whose parent is published on the same channel."""
+    parent = aliased(Delivery)
+    return or_(
+        Post.reply_to_post_id.is_(None),
+        exists(
+            select(parent.id).where(
+                parent.post_id == Post.reply_to_post_id,
+                parent.channel_id == Delivery.channel_id,
+                parent.occurrence == Delivery.occurrence,
+                parent.state == S.published.value,
+            )
+        ),
+    )
+
+
+def claimable(now: datetime, horizon: datetime) -> Any:
+    return and_(
+        Delivery.state.in_([s.value for s in DUE_STATES]),
+        due_instant() <= horizon,
+        Channel.paused.is_(False),
+        or_(Channel.blocked_until.is_(None), Channel.blocked_until <= now),
+        thread_ready(),
+    )
+
+
+def meta_for(delivery: Delivery, post: Post, audience_key: str | None) -> dict[str, str]:
+    local = delivery.due_at.astimezone(ZoneInfo(delivery.timezone))
+    return {
+        "campaign": post.campaign_id,
+        "post": post.key,
+        "category": post.category,
+        "narrative": post.narrative,
+        "variant": post.variant or "",
+        "audience": audience_key or "",
+        "language": delivery.language,
+        "local_hour": str(local.hour),
+        "weekday": str(local.weekday()),
+    }
+
+
+def outgoing(session: Session, delivery: Delivery, post: Post) -> OutgoingPost:
+    from pathlib import Path
+
+    reply_to = None
+    if post.reply_to_post_id is not None:
+        reply_to = session.scalar(
+            select(Delivery.remote_id).where(
+                Delivery.post_id == post.reply_to_post_id,
+                Delivery.channel_id == delivery.channel_id,
+                Delivery.occurrence == delivery.occurrence,
+            )
+        )
+    audience_key = delivery.audience.key if delivery.audience is not None else None
+    return OutgoingPost(
+        text=delivery.text,
+        idempotency_key=delivery.idempotency_key,
+        media=tuple(Path(m) for m in delivery.media),
+        reply_to=reply_to,
+        language=delivery.language,
+        meta=meta_for(delivery, post, audience_key),
+    )
+
+
+def claim_due(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    now: datetime,
+    *,
+    rate_for: RateLookup,
+    lookahead: float | None = None,
+    limit: int | None = None,
+) -> list[Claim]:
+    """Claim what is due by ``now`` (plus ``lookahead`` seconds) and commit the claims."""
+    ahead = settings.claim_lookahead_seconds if lookahead is None else lookahead
+    horizon = now + timedelta(seconds=ahead)
+    limit = limit or settings.claim_batch
+    claims: list[Claim] = []
+    with immediate(sessions) as session:
+        channel_ids = list(
+            session.scalars(
+                select(Delivery.channel_id)
+                .join(Post, Delivery.post_id == Post.id)
+                .join(Channel, Delivery.channel_id == Channel.id)
+                .where(claimable(now, horizon))
+                .distinct()
+            )
+        )
+        if not channel_ids:
+            session.rollback()
+            return []
+        channels = {
+            c.id: c
+            for c in session.scalars(
+                select(Channel)
+                .where(Channel.id.in_(channel_ids))
+                .order_by(Channel.id)
+                .with_for_update(skip_locked=True)
+            )
+        }
+        if not channels:
+            session.rollback()
+            return []
+        rows = session.scalars(
+            select(Delivery)
+            .join(Post, Delivery.post_id == Post.id)
+            .join(Channel, Delivery.channel_id == Channel.id)
+            .where(claimable(now, horizon), Delivery.channel_id.in_(list(channels)))
+            .order_by(due_instant(), Delivery.id)
+            .limit(limit)
+            .with_for_update(of=Delivery, skip_locked=True)
+        ).all()
+        for delivery in rows:
+            channel = channels[delivery.channel_id]
+            due = max(delivery.due_at, delivery.next_attempt_at or delivery.due_at)
+            slot = max(now, due, channel.next_slot_at or now)
+            if slot > horizon:
+                continue
+            interval = 60.0 / max(rate_for(channel.name, channel.platform), 1e-6)
+            channel.next_slot_at = slot + timedelta(seconds=interval)
+            post = delivery.post
+            previous = delivery.state
+            delivery.attempts += 1
+            delivery.lease_owner = settings.worker_id
+            delivery.claimed_at = now
+            delivery.lease_expires_at = slot + timedelta(seconds=settings.lease_seconds)
+            label = (
+                f"{post.campaign_id}/{post.key}"
+                + (f"#{delivery.occurrence + 1}" if delivery.occurrence else "")
+                + f"@{channel.name}"
+            )
+            transition(
+                session,
+                delivery,
+                S.publishing,
+                actor=f"daemon:{settings.worker_id}",
+                at=now,
+                reason=f"claimed (attempt {delivery.attempts}, from {previous})",
+            )
+            claims.append(
+                Claim(
+                    delivery_id=delivery.id,
+                    channel=channel.name,
+                    platform=channel.platform,
+                    slot=slot,
+                    attempt=delivery.attempts,
+                    due_at=delivery.due_at,
+                    claimed_at=now,
+                    post=outgoing(session, delivery, post),
+                    label=label,
+                )
+            )
+        session.commit()
+    for claim in claims:
+        log.info(
+            "delivery %s %s: claimed, attempt %d, slot %s",
+            claim.delivery_id,
+            claim.label,
+            claim.attempt,
+            claim.slot.isoformat(timespec="seconds"),
+        )
+    return claims
+
+
+Waiter = Callable[[datetime], bool]
+"""Blocks until the given instant; False when the daemon is stopping instead."""
+
+
+def publish_claim(
+    sessions: sessionmaker[Session],
+    pool: ConnectorPool,
+    claim: Claim,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    *,
+    wait_until: Waiter,
+    stopping: threading.Event,
+    rng: random.Random,
+) -> PassStats:
+    stats = PassStats()
+    if stopping.is_set() or not wait_until(claim.slot):
+        hand_back(sessions, claim, settings, clock(), reason="daemon stopping before sending")
+        stats.handed_back += 1
+        return stats
+    try:
+        with pool.lease(claim.channel) as connector:
+            idempotent = connector.capabilities.idempotent_publish
+            result: Published | ConnectorError = connector.publish(claim.post)
+    except UnknownChannelError as exc:
+        pause_channel(sessions, claim.channel, str(exc), clock(), settings)
+        hand_back(sessions, claim, settings, clock(), reason=str(exc))
+        stats.handed_back += 1
+        return stats
+    except ConnectorError as exc:
+        result = exc
+    except Exception as exc:
+        log.exception(
+            "delivery %s %s: unexpected error from the connector", claim.delivery_id, claim.label
+        )
+        result = AmbiguousError(f"unexpected {type(exc).__name__}: {exc}", channel=claim.channel)
+        idempotent = False
+    record_result(sessions, claim, result, settings, clock(), stats, rng=rng, idempotent=idempotent)
+    return stats
+
+
+def _locked(session: Session, delivery_id: int) -> Delivery | None:
+    return session.scalar(select(Delivery).where(Delivery.id == delivery_id).with_for_update())
+
+
+def record_result(
+    sessions: sessionmaker[Session],
+    claim: Claim,
+    result: Published | ConnectorError,
+    settings: Settings,
+    now: datetime,
+    stats: PassStats,
+    *,
+    rng: random.Random,
+    idempotent: bool = False,
+) -> None:
+    actor = f"daemon:{settings.worker_id}"
+    with immediate(sessions) as session:
+        delivery = _locked(session, claim.delivery_id)
+        assert delivery is not None
+        if isinstance(result, Published):
+            if delivery.state not in (S.publishing, S.needs_review):
+                log.error(
+                    "delivery %s %s: published as %s but the row is %s; recording it",
+                    claim.delivery_id,
+                    claim.label,
+                    result.url,
+                    delivery.state,
+                )
+            _mark_published(
+                session,
+                delivery,
+                result,
+                settings,
+                now,
+                actor=actor,
+                reason=f"published (attempt {claim.attempt})",
+            )
+            stats.published += 1
+            stats.lateness.append((result.published_at - claim.due_at).total_seconds())
+            session.commit()
+            log.info("delivery %s %s: published %s", claim.delivery_id, claim.label, result.url)
+            return
+        if delivery.state != S.publishing or delivery.lease_owner != settings.worker_id:
+            log.warning(
+                "delivery %s %s: %s after losing the lease (now %s); leaving it",
+                claim.delivery_id,
+                claim.label,
+                result.kind,
+                delivery.state,
+            )
+            session.rollback()
+            return
+        delivery.error_kind = result.kind
+        delivery.last_error = result.message
+        channel = delivery.channel
+        if isinstance(result, AuthError):
+            _pause(session, channel, f"{result.kind}: {result.message}", now, actor)
+            _release(delivery)
+            transition(
+                session,
+                delivery,
+                S.scheduled,
+                actor=actor,
+                at=now,
+                reason=f"channel paused: {result.message}",
+            )
+            delivery.attempts -= 1
+            stats.handed_back += 1
+        elif isinstance(result, RejectedError):
+            _release(delivery)
+            transition(
+                session,
+                delivery,
+                S.failed,
+                actor=actor,
+                at=now,
+                reason=f"rejected by the platform: {result.message}",
+            )
+            stats.failed += 1
+        elif isinstance(result, AmbiguousError):
+            # Keep the claim, with a short lease: recovery will ask the platform.
+            delivery.lease_expires_at = now + timedelta(seconds=settings.reconcile_after_seconds)
+            stats.ambiguous += 1
+            log.warning(
+                "delivery %s %s: outcome unknown (%s); will reconcile after %s",
+                claim.delivery_id,
+                claim.label,
+                result.message,
+                delivery.lease_expires_at.isoformat(timespec="seconds"),
+            )
+        else:
+            retry_after = result.retry_after if isinstance(result, RateLimitedError) else None
+            if isinstance(result, RateLimitedError) and retry_after:
+                blocked = now + timedelta(seconds=retry_after)
+                if channel.blocked_until is None or channel.blocked_until < blocked:
+                    channel.blocked_until = blocked
+            _release(delivery)
+            if delivery.attempts >= settings.max_attempts:
+                transition(
+                    session,
+                    delivery,
+                    S.failed,
+                    actor=actor,
+                    at=now,
+                    reason=f"gave up after {delivery.attempts} attempts: "
+                    f"{result.kind}: {result.message}",
+                )
+                stats.failed += 1
+            else:
+                delay = backoff(delivery.attempts, settings, retry_after=retry_after, rng=rng)
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+                transition(
+                    session,
+                    delivery,
+                    S.scheduled,
+                    actor=actor,
+                    at=now,
+                    reason=f"{result.kind}: {result.message}; retry in {delay:.0f}s",
+                )
+                stats.retried += 1
+        session.commit()
+    log.info("delivery %s %s: %s → %s", claim.delivery_id, claim.label, result.kind, delivery.state)
+
+
+def _release(delivery: Delivery) -> None:
+    delivery.lease_owner = None
+    delivery.lease_expires_at = None
+
+
+def _mark_published(
+    session: Session,
+    delivery: Delivery,
+    result: Published,
+    settings: Settings,
+    now: datetime,
+    *,
+    actor: str,
+    reason: str,
+) -> None:
+    delivery.remote_id = result.remote_id
+    delivery.remote_url = result.url
+    delivery.published_at = result.published_at
+    late = (result.published_at - delivery.due_at).total_seconds()
+    delivery.late_seconds = late if late > settings.late_after_seconds else None
+    delivery.error_kind = None
+    delivery.last_error = None
+    delivery.next_attempt_at = None
+    delivery.collect_step = 0
+    delivery.next_collect_at = (
+        result.published_at + timedelta(seconds=settings.metrics_schedule[0])
+        if settings.metrics_schedule
+        else None
+    )
+    _release(delivery)
+    if late > settings.late_after_seconds:
+        reason += f", {late:.0f}s late"
+    transition(
+        session,
+        delivery,
+        S.published,
+        actor=actor,
+        at=now,
+        reason=reason,
+        detail={"remote_id": result.remote_id, "url": result.url},
+    )
+
+
+def hand_back(
+    sessions: sessionmaker[Session],
+    claim: Claim,
+    settings: Settings,
+    now: datetime,
+    *,
+    reason: str,
+) -> None:
+    """Undo a claim that was never sent (shutdown, unknown channel)."""
+    with immediate(sessions) as session:
+        delivery = _locked(session, claim.delivery_id)
+        if (
+            delivery is None
+            or delivery.state != S.publishing
+            or delivery.lease_owner != settings.worker_id
+        ):
+            session.rollback()
+            return
+        _release(delivery)
+        delivery.attempts -= 1
+        back = S.approved if delivery.attempts == 0 else S.scheduled
+        transition(
+            session,
+            delivery,
+            back,
+            actor=f"daemon:{settings.worker_id}",
+            at=now,
+            reason=f"handed back: {reason}",
+        )
+        session.commit()
+    log.info("delivery %s %s: handed back (%s)", claim.delivery_id, claim.label, reason)
+
+
+def _pause(session: Session, channel: Channel, reason: str, now: datetime, actor: str) -> None:
+    from campaigns.states import record
+
+    if channel.paused:
+        return
+    channel.paused = True
+    channel.paused_reason = reason
+    channel.paused_at = now
+    record(
+        session,
+        actor=actor,
+        entity="channel",
+        entity_id=channel.name,
+        at=now,
+        from_state="active",
+        to_state="paused",
+        reason=reason,
+    )
+    log.error(
+        "channel %s paused: %s (fix it, then: elshi channels resume %s)",
+        channel.name,
+        reason,
+        channel.name,
+    )
+
+
+def pause_channel(
+    sessions: sessionmaker[Session], name: str, reason: str, now: datetime, settings: Settings
+) -> None:
+    with immediate(sessions) as session:
+        channel = session.scalar(select(Channel).where(Channel.name == name))
+        if channel is not None:
+            _pause(session, channel, reason, now, f"daemon:{settings.worker_id}")
+        session.commit()

@@ -1,0 +1,247 @@
+"""What the daemon does about rows nobody is finishing: deliveries whose time passed while
+nothing ran (``missed``, with the reason), and claims whose lease expired (a daemon died, or the
+platform's answer was ambiguous). An expired claim is never sent again blindly: the connector is
+asked whether the post exists (idempotency key, record key, or the account's own recent posts).
+Found → ``published``; certainly absent → ``scheduled`` for a normal retry; the platform cannot
+tell → ``needs_review`` for a person (`elshi deliveries resolve`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from campaigns.schema import Campaign, Channel, Delivery, Post
+from campaigns.schema import DeliveryState as S
+from campaigns.states import transition
+from campaigns.store import immediate
+from connectors.base import AmbiguousError, AuthError, ConnectorError, Published
+from scheduler.dispatch import PassStats, _locked, _mark_published, _release, outgoing
+from scheduler.policy import Settings
+from scheduler.pool import ConnectorPool, UnknownChannelError
+
+log = logging.getLogger("elshi.scheduler")
+
+
+def mark_missed(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> int:
+    """Waiting deliveries past their window become ``missed`` with the reason: a first attempt
+    may be late by the campaign's grace; a retry by up to ``max_delay``; a draft never
+    approved in time is missed too."""
+    actor = f"daemon:{settings.worker_id}"
+    count = 0
+    max_delay = timedelta(seconds=settings.max_delay_seconds)
+    with immediate(sessions) as session:
+        candidates = session.execute(
+            select(Delivery, Campaign.grace_minutes)
+            .join(Post, Delivery.post_id == Post.id)
+            .join(Campaign, Post.campaign_id == Campaign.id)
+            .where(
+                Delivery.state.in_([S.draft.value, S.approved.value, S.scheduled.value]),
+                Delivery.due_at < now,
+            )
+            .with_for_update(of=Delivery, skip_locked=True)
+        ).all()
+        for delivery, grace_minutes in candidates:
+            grace = timedelta(minutes=grace_minutes)
+            window = grace if delivery.attempts == 0 else max(grace, max_delay)
+            if now <= delivery.due_at + window:
+                continue
+            transition(
+                session,
+                delivery,
+                S.missed,
+                actor=actor,
+                at=now,
+                reason=_missed_reason(session, delivery, now, window),
+            )
+            delivery.next_attempt_at = None
+            count += 1
+        session.commit()
+    if count:
+        log.warning("%d deliveries missed their window (see elshi status)", count)
+    return count
+
+
+def _missed_reason(session: Session, delivery: Delivery, now: datetime, window: timedelta) -> str:
+    due = delivery.due_at.isoformat(timespec="minutes")
+    late = f"due {due}, now {now.isoformat(timespec='minutes')}, window {window}"
+    if delivery.state == S.draft:
+        return f"never approved before its time ({late})"
+    channel = delivery.channel
+    if channel.paused:
+        return f"channel {channel.name} paused: {channel.paused_reason} ({late})"
+    post = delivery.post
+    if post.reply_to_post_id is not None:
+        parent_state = session.scalar(
+            select(Delivery.state).where(
+                Delivery.post_id == post.reply_to_post_id,
+                Delivery.channel_id == delivery.channel_id,
+                Delivery.occurrence == delivery.occurrence,
+            )
+        )
+        if parent_state != S.published:
+            return f"the post it replies to is {parent_state} ({late})"
+    if delivery.attempts:
+        return f"still failing after {delivery.attempts} attempts: {delivery.last_error} ({late})"
+    return f"nothing ran in time to publish it ({late})"
+
+
+def take_expired(
+    sessions: sessionmaker[Session], settings: Settings, now: datetime, *, limit: int = 100
+) -> list[int]:
+    """Re-lease expired ``publishing`` rows to this worker for reconciliation."""
+    ids: list[int] = []
+    with immediate(sessions) as session:
+        rows = session.scalars(
+            select(Delivery)
+            .where(
+                Delivery.state == S.publishing.value,
+                or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at <= now),
+            )
+            .order_by(Delivery.lease_expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for delivery in rows:
+            log.warning(
+                "delivery %s: lease of %s expired at %s; reconciling",
+                delivery.id,
+                delivery.lease_owner,
+                delivery.lease_expires_at,
+            )
+            delivery.lease_owner = settings.worker_id
+            delivery.lease_expires_at = now + timedelta(seconds=settings.lease_seconds)
+            delivery.reconcile_attempts += 1
+            ids.append(delivery.id)
+        session.commit()
+    return ids
+
+
+def reconcile_expired(
+    sessions: sessionmaker[Session],
+    pool: ConnectorPool,
+    settings: Settings,
+    clock: Callable[[], datetime],
+) -> PassStats:
+    stats = PassStats()
+    for delivery_id in take_expired(sessions, settings, clock()):
+        _reconcile_one(sessions, pool, settings, clock, delivery_id, stats)
+    return stats
+
+
+def _reconcile_one(
+    sessions: sessionmaker[Session],
+    pool: ConnectorPool,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    delivery_id: int,
+    stats: PassStats,
+) -> None:
+    actor = f"daemon:{settings.worker_id}"
+    with sessions() as session:
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery is not None
+        channel = delivery.channel.name
+        post = outgoing(session, delivery, delivery.post)
+        since = (delivery.claimed_at or delivery.due_at) - timedelta(minutes=10)
+        tries = delivery.reconcile_attempts
+    result: Published | ConnectorError | None
+    try:
+        with pool.lease(channel) as connector:
+            result = connector.reconcile(post, since=since)
+    except UnknownChannelError as exc:
+        result = AuthError(str(exc), channel=channel)
+    except ConnectorError as exc:
+        result = exc
+    except Exception as exc:
+        log.exception("delivery %s: reconcile failed unexpectedly", delivery_id)
+        result = AmbiguousError(f"reconcile failed: {type(exc).__name__}: {exc}")
+    now = clock()
+    with immediate(sessions) as session:
+        delivery = _locked(session, delivery_id)
+        if (
+            delivery is None
+            or delivery.state != S.publishing
+            or (delivery.lease_owner != settings.worker_id)
+        ):
+            session.rollback()
+            return
+        if isinstance(result, Published):
+            _mark_published(
+                session,
+                delivery,
+                result,
+                settings,
+                now,
+                actor=actor,
+                reason="reconciled: the platform has it",
+            )
+            stats.reconciled += 1
+        elif result is None:
+            _release(delivery)
+            delivery.next_attempt_at = now
+            transition(
+                session,
+                delivery,
+                S.scheduled,
+                actor=actor,
+                at=now,
+                reason="reconciled: the platform does not have it; will send again",
+            )
+            stats.retried += 1
+        elif isinstance(result, AmbiguousError) or tries >= settings.max_reconcile_attempts:
+            _release(delivery)
+            transition(
+                session,
+                delivery,
+                S.needs_review,
+                actor=actor,
+                at=now,
+                reason=f"cannot tell whether it was published: {result.message}; "
+                "check the channel, then: elshi deliveries resolve "
+                f"{delivery.id} --published URL | --not-published",
+            )
+            delivery.last_error = result.message
+            stats.needs_review += 1
+        else:
+            # Transient trouble while asking: keep the claim, ask again after the lease.
+            delivery.last_error = f"reconcile: {result.kind}: {result.message}"
+            log.warning("delivery %s: could not reconcile yet (%s)", delivery_id, result.message)
+        session.commit()
+        log.info("delivery %s: reconcile → %s", delivery_id, delivery.state)
+
+
+def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | None:
+    """The earliest instant something may need the dispatcher: a due delivery (or its channel's
+    next slot or block), or an expiring lease."""
+    from sqlalchemy import func
+
+    from scheduler.dispatch import due_instant
+
+    with sessions() as session:
+        due = session.execute(
+            select(
+                func.min(due_instant()),
+                func.min(Channel.next_slot_at),
+                func.min(Channel.blocked_until),
+            )
+            .join(Channel, Delivery.channel_id == Channel.id)
+            .where(
+                Delivery.state.in_([S.approved.value, S.scheduled.value]),
+                Channel.paused.is_(False),
+            )
+        ).one()
+        lease = session.scalar(
+            select(func.min(Delivery.lease_expires_at)).where(Delivery.state == S.publishing.value)
+        )
+    candidates = [due[0], lease]
+    if due[0] is not None:
+        for extra in due[1:]:
+            if extra is not None and extra > due[0]:
+                candidates.append(extra)
+    found = [c for c in candidates if c is not None]
+    return min(found) if found else None
