@@ -1,0 +1,787 @@
+"""The Bluesky connector against the Bluesky emulator: real atproto and httpx, real HTTP on
+127.0.0.1, fixed clocks."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import traceback
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from atproto_client.models.string_formats import TID_RE
+
+from connectors.base import (
+    AmbiguousError,
+    AuthError,
+    ChannelSettings,
+    ConnectorError,
+    OutgoingPost,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+)
+from connectors.bluesky import BlueskyConnector, record_key
+from connectors.testing.bluesky import BlueskyEmulator, RateLimit
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+SINCE = NOW - timedelta(hours=1)
+
+GERMAN = "Grüße aus Köln: Die Straße ist schön, Äpfel und Öl für alle – heute um 12 Uhr."
+CHINESE = "外交部新闻发布会今天下午三点举行，欢迎各位记者参加。"
+KAZAKH = "Сәлем, Қазақстан! Ғылым, өнер және әдебиет күні: ұлттық үйде һәр адам іздейді. Ү, ң, ө."
+EMOJI = "Willkommen 🇩🇪🇰🇿🇨🇳 👩🏽‍💻 🎉"
+
+
+@pytest.fixture(autouse=True)
+def only_local_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every host name resolved while a test runs; anything but 127.0.0.1 is refused and fails
+    the test, so nothing can reach bsky.social."""
+    real = socket.getaddrinfo
+    hosts: list[str] = []
+
+    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+        hosts.append(str(host))
+        if host not in ("127.0.0.1", "localhost"):
+            raise OSError(f"test tried to reach {host}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    yield hosts
+    assert set(hosts) <= {"127.0.0.1", "localhost"}, hosts
+
+
+@pytest.fixture(scope="module")
+def shared_emulator() -> Iterator[BlueskyEmulator]:
+    with BlueskyEmulator(clock=lambda: NOW.timestamp()) as running:
+        assert isinstance(running, BlueskyEmulator)
+        yield running
+
+
+@pytest.fixture
+def emulator(shared_emulator: BlueskyEmulator) -> BlueskyEmulator:
+    shared_emulator.reset()
+    return shared_emulator
+
+
+@pytest.fixture
+def own_emulator() -> Iterator[BlueskyEmulator]:
+    """A server of its own, for a test that stops it or leaves a delayed answer running."""
+    with BlueskyEmulator(clock=lambda: NOW.timestamp()) as running:
+        assert isinstance(running, BlueskyEmulator)
+        yield running
+
+
+def settings_for(emulator: BlueskyEmulator, **options: object) -> ChannelSettings:
+    return ChannelSettings(
+        name="press-bsky",
+        platform="bluesky",
+        api_base_url=emulator.url,
+        options={"handle": emulator.handle, "password_env": "ELSHI_BSKY_PASSWORD", **options},
+        secrets={"password": emulator.password or ""},
+    )
+
+
+@pytest.fixture
+def make_connector(emulator: BlueskyEmulator) -> Iterator[Callable[..., BlueskyConnector]]:
+    made: list[BlueskyConnector] = []
+
+    def make(**options: object) -> BlueskyConnector:
+        connector = BlueskyConnector(settings_for(emulator, **options), clock=lambda: NOW)
+        made.append(connector)
+        return connector
+
+    yield make
+    for connector in made:
+        connector.close()
+
+
+@pytest.fixture
+def bsky(make_connector: Callable[..., BlueskyConnector]) -> BlueskyConnector:
+    return make_connector()
+
+
+def post(text: str, key: str = "delivery-1", **kwargs: Any) -> OutgoingPost:
+    return OutgoingPost(text=text, idempotency_key=key, **kwargs)
+
+
+def png(path: Path) -> Path:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\x1d\x4e\x89")
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def jpeg(path: Path) -> Path:
+    path.write_bytes(
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+    )
+    return path
+
+
+def calls(emulator: BlueskyEmulator, nsid: str) -> list[Any]:
+    return [r for r in emulator.requests if r.path == f"/xrpc/{nsid}"]
+
+
+def uri_of(emulator: BlueskyEmulator, key: str) -> str:
+    return f"at://{emulator.did}/app.bsky.feed.post/{record_key(key)}"
+
+
+def facet_texts(stored: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each facet's kind and the text its UTF-8 byte range covers."""
+    raw = stored["text"].encode("utf-8")
+    out = []
+    for facet in stored["facets"]:
+        index = facet["index"]
+        kind = facet["features"][0]["$type"].rsplit("#", 1)[1]
+        out.append((kind, raw[index["byteStart"] : index["byteEnd"]].decode("utf-8")))
+    return out
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+def test_publish_text_stores_exactly_one_post_under_the_delivery_record_key(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    published = bsky.publish(post("Pressebriefing um zwölf.", language="de"))
+
+    (stored,) = emulator.posts
+    assert stored["text"] == "Pressebriefing um zwölf."
+    assert stored["rkey"] == record_key("delivery-1")
+    assert stored["langs"] == ["de"]
+    assert stored["record"]["createdAt"] == "2025-03-01T12:00:00.000Z"
+    assert published.remote_id == stored["uri"] == uri_of(emulator, "delivery-1")
+    assert published.url == f"https://bsky.app/profile/{emulator.handle}/post/{stored['rkey']}"
+    assert published.published_at == NOW
+
+
+def test_record_key_is_a_valid_tid_that_only_the_idempotency_key_decides() -> None:
+    keys = [f"delivery-{n}" for n in range(200)]
+
+    tids = [record_key(key) for key in keys]
+
+    assert all(TID_RE.fullmatch(tid) for tid in tids)
+    assert len(set(tids)) == len(keys)
+    assert tids == [record_key(key) for key in keys]
+    assert all(datetime(2023, 1, 1, tzinfo=UTC) <= tid_time(tid) < NOW for tid in tids)
+
+
+def tid_time(tid: str) -> datetime:
+    value = 0
+    for char in tid:
+        value = value * 32 + "234567abcdefghijklmnopqrstuvwxyz".index(char)
+    return datetime.fromtimestamp((value >> 10) / 1_000_000, UTC)
+
+
+def test_publish_with_images_uploads_each_and_embeds_them_with_the_alt_text(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator, tmp_path: Path
+) -> None:
+    media = (png(tmp_path / "chart.png"), jpeg(tmp_path / "photo.jpg"))
+
+    bsky.publish(post("Die Zahlen des Tages.", media=media, meta={"alt": "Balkendiagramm"}))
+
+    assert len(calls(emulator, "com.atproto.repo.uploadBlob")) == 2
+    assert sorted(blob["mimeType"] for blob in emulator.blobs.values()) == [
+        "image/jpeg",
+        "image/png",
+    ]
+    embed = emulator.posts[0]["embed"]
+    assert embed["$type"] == "app.bsky.embed.images"
+    assert [image["alt"] for image in embed["images"]] == ["Balkendiagramm"] * 2
+    assert {image["image"]["ref"]["$link"] for image in embed["images"]} == set(emulator.blobs)
+
+
+def test_images_without_alt_text_get_an_empty_one(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator, tmp_path: Path
+) -> None:
+    bsky.publish(post("", media=(png(tmp_path / "only.png"),)))
+
+    assert emulator.posts[0]["embed"]["images"][0]["alt"] == ""
+
+
+def test_more_than_four_images_are_rejected_before_any_request(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator, tmp_path: Path
+) -> None:
+    media = tuple(png(tmp_path / f"{n}.png") for n in range(5))
+
+    with pytest.raises(RejectedError, match="at most 4"):
+        bsky.publish(post("Five pictures.", media=media))
+
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "big.png"])
+def test_unsuitable_media_is_rejected_without_upload(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 1_000_001)
+
+    with pytest.raises(RejectedError, match=name.replace(".", r"\.")):
+        bsky.publish(post("Unsuitable.", media=(path,)))
+
+    assert emulator.requests == [] and emulator.posts == []
+
+
+def test_thread_replies_carry_the_root_and_the_parent_as_strong_refs(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    first = bsky.publish(post("1/3 Unsere Erklärung zum Gipfel.", "d-1"))
+    second = bsky.publish(post("2/3 Die Einzelheiten.", "d-2", reply_to=first.remote_id))
+    third = bsky.publish(post("3/3 Volltext auf der Website.", "d-3", reply_to=second.remote_id))
+
+    root, middle, last = emulator.posts
+    assert middle["reply"] == {"root": first.remote_id, "parent": first.remote_id}
+    assert last["reply"] == {"root": first.remote_id, "parent": second.remote_id}
+    assert last["record"]["reply"]["root"]["cid"] == root["cid"]
+    assert last["record"]["reply"]["parent"]["cid"] == middle["cid"]
+    assert last["uri"] == third.remote_id
+
+
+def test_reply_to_a_deleted_post_is_rejected(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    gone = emulator.add_post("Deleted soon.")
+    emulator.delete_post(gone)
+
+    with pytest.raises(RejectedError, match="does not exist"):
+        bsky.publish(post("Too late.", reply_to=gone))
+
+    assert emulator.live_posts() == []
+
+
+def test_reply_to_something_that_is_not_a_post_uri_is_rejected(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    with pytest.raises(RejectedError, match="at-uri"):
+        bsky.publish(post("Reply.", reply_to="https://bsky.app/profile/x/post/3k"))
+
+    assert emulator.requests == []
+
+
+def test_links_tags_and_mentions_become_facets_at_utf8_byte_offsets(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    journalist = emulator.add_account("reporterin.bsky.social")
+    text = (
+        f"{CHINESE} Қазақстан туралы: https://example.org/pressemitteilung?id=7. "
+        "#Пресса #外交 Danke @reporterin.bsky.social!"
+    )
+
+    bsky.publish(post(text))
+
+    (stored,) = emulator.posts
+    assert facet_texts(stored) == [
+        ("link", "https://example.org/pressemitteilung?id=7"),
+        ("tag", "#Пресса"),
+        ("tag", "#外交"),
+        ("mention", "@reporterin.bsky.social"),
+    ]
+    features = [facet["features"][0] for facet in stored["facets"]]
+    assert features[0]["uri"] == "https://example.org/pressemitteilung?id=7"
+    assert [f.get("tag") for f in features[1:3]] == ["Пресса", "外交"]
+    assert features[3]["did"] == journalist
+    assert stored["facets"][0]["index"]["byteStart"] > text.index("https")
+
+
+def test_a_mention_that_does_not_resolve_stays_plain_text(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    bsky.publish(post("Hallo @niemand.bsky.social, siehe https://example.org"))
+
+    assert [kind for kind, _ in facet_texts(emulator.posts[0])] == ["link"]
+    assert len(calls(emulator, "com.atproto.identity.resolveHandle")) == 1
+
+
+def test_unicode_texts_are_published_intact(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    for n, text in enumerate((GERMAN, CHINESE, KAZAKH, EMOJI)):
+        bsky.publish(post(text, f"d-{n}"))
+
+    assert [p["text"] for p in emulator.posts] == [GERMAN, CHINESE, KAZAKH, EMOJI]
+
+
+def test_length_counts_graphemes_so_300_chinese_characters_fit_and_301_do_not(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    at_limit = ("外交部新闻发布会" * 40)[:300]
+    bsky.publish(post(at_limit, "d-1"))
+
+    with pytest.raises(RejectedError, match="300 graphemes") as refused:
+        bsky.publish(post(("哈萨克斯坦共和国" * 40)[:301], "d-2"))
+
+    assert [p["text"] for p in emulator.posts] == [at_limit]
+    assert refused.value.status == 400
+
+
+def test_emoji_clusters_count_once_but_more_than_3000_bytes_are_refused(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    bsky.publish(post("👩🏽‍💻" * 200, "d-1"))  # 200 graphemes, 3000 bytes
+
+    with pytest.raises(RejectedError, match="3000 characters"):
+        bsky.publish(post("👩🏽‍💻" * 200 + "!", "d-2"))
+
+    assert len(emulator.posts) == 1
+
+
+# --- exactly once -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("duplicate_status", [500, 409])
+def test_publishing_a_delivery_again_returns_the_post_it_already_made(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator, duplicate_status: int
+) -> None:
+    emulator.duplicate_status = duplicate_status
+    first = bsky.publish(post("Nur einmal."))
+
+    again = bsky.publish(post("Nur einmal."))
+
+    assert again.remote_id == first.remote_id
+    assert again.url == first.url
+    assert again.published_at == NOW
+    assert len(emulator.posts) == 1
+    assert len(calls(emulator, "com.atproto.repo.createRecord")) == 2
+
+
+def test_retry_after_a_lost_answer_returns_the_stored_post_without_a_copy(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.inject("drop_after", path="createRecord")
+    with pytest.raises(AmbiguousError):
+        bsky.publish(post("Antwort verloren."))
+
+    retried = bsky.publish(post("Antwort verloren."))
+
+    assert [p["uri"] for p in emulator.posts] == [retried.remote_id]
+
+
+def test_server_error_on_create_is_transient_once_the_record_is_known_absent(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.inject("server_error", path="createRecord")
+
+    with pytest.raises(TransientError) as failed:
+        bsky.publish(post("Später nochmal."))
+
+    assert failed.value.status == 500
+    assert emulator.posts == []
+    assert len(calls(emulator, "com.atproto.repo.getRecord")) == 1
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+def test_one_login_serves_many_publishes_and_reads(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    published = [bsky.publish(post(f"Meldung {n}", f"d-{n}")) for n in range(12)]
+    bsky.fetch_metrics([p.remote_id for p in published])
+    bsky.whoami()
+    bsky.reconcile(post("Meldung 0", "d-0"), since=SINCE)
+
+    assert emulator.session_creations == 1
+    assert len(calls(emulator, "com.atproto.server.createSession")) == 1
+
+
+def test_the_session_outlives_close(bsky: BlueskyConnector, emulator: BlueskyEmulator) -> None:
+    bsky.publish(post("Vorher.", "d-1"))
+    bsky.close()
+
+    bsky.publish(post("Nachher.", "d-2"))
+
+    assert emulator.session_creations == 1
+    assert len(emulator.posts) == 2
+
+
+@pytest.mark.parametrize("entryway", [True, False], ids=["bsky.social-401", "own-pds-400"])
+def test_expired_access_token_is_refreshed_once_and_the_post_goes_out(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator, entryway: bool
+) -> None:
+    emulator.entryway = entryway
+    bsky.whoami()
+    emulator.expire_token()
+
+    bsky.publish(post("Nach Ablauf des Tokens."))
+
+    assert len(emulator.posts) == 1
+    assert (emulator.session_refreshes, emulator.session_creations) == (1, 1)
+
+
+def test_revoked_session_logs_in_again_once(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    bsky.whoami()
+    emulator.revoke_sessions()
+
+    bsky.publish(post("Neue Sitzung."))
+
+    assert len(emulator.posts) == 1
+    assert emulator.session_creations == 2
+
+
+def test_revoked_app_password_is_an_auth_error_naming_the_variable(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    bsky.whoami()
+    emulator.revoke_app_password()
+
+    with pytest.raises(AuthError, match="ELSHI_BSKY_PASSWORD") as refused:
+        bsky.publish(post("Kein Zugang mehr."))
+
+    assert refused.value.status == 401
+    assert emulator.posts == []
+    assert len(calls(emulator, "com.atproto.server.createSession")) == 2
+
+
+def test_token_refused_again_after_renewal_is_an_auth_error(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    bsky.whoami()
+    emulator.inject("auth", path="createRecord", times=2)
+
+    with pytest.raises(AuthError):
+        bsky.publish(post("Abgelehnt."))
+
+    assert emulator.session_refreshes == 1
+    assert len(calls(emulator, "com.atproto.repo.createRecord")) == 2
+    assert emulator.posts == []
+
+
+def test_wrong_password_is_an_auth_error(emulator: BlueskyEmulator) -> None:
+    settings = replace(settings_for(emulator), secrets={"password": "zzzz-zzzz-zzzz-zzzz"})
+
+    with pytest.raises(AuthError, match="App Password"):
+        BlueskyConnector(settings, clock=lambda: NOW).whoami()
+
+
+def test_missing_password_names_the_variable_to_export(emulator: BlueskyEmulator) -> None:
+    settings = replace(settings_for(emulator), secrets={})
+
+    with pytest.raises(AuthError, match="ELSHI_BSKY_PASSWORD"):
+        BlueskyConnector(settings, clock=lambda: NOW).publish(post("No password."))
+
+    assert emulator.requests == []
+
+
+def test_missing_handle_is_an_auth_error(emulator: BlueskyEmulator) -> None:
+    settings = replace(settings_for(emulator), options={"password_env": "ELSHI_BSKY_PASSWORD"})
+
+    with pytest.raises(AuthError, match="handle"):
+        BlueskyConnector(settings, clock=lambda: NOW).whoami()
+
+    assert emulator.requests == []
+
+
+def test_exhausted_login_limit_is_rate_limited_until_the_window_resets(
+    emulator: BlueskyEmulator,
+) -> None:
+    emulator.limits["createSession"] = RateLimit(1, 300)
+    BlueskyConnector(settings_for(emulator), clock=lambda: NOW).whoami()
+    later = NOW + timedelta(minutes=1)
+
+    with pytest.raises(RateLimitedError) as limited:
+        BlueskyConnector(settings_for(emulator), clock=lambda: later).whoami()
+
+    assert limited.value.retry_after == 240
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def test_metrics_for_60_posts_take_three_lookups_and_mark_the_deleted_one(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    uris = [emulator.add_post(f"Beitrag {n}") for n in range(60)]
+    emulator.set_metrics(uris[7], likes=31, reposts=4, replies=2, quotes=1, bookmarks=6)
+    emulator.delete_post(uris[40])
+
+    samples = bsky.fetch_metrics(uris)
+
+    lookups = calls(emulator, "app.bsky.feed.getPosts")
+    assert [len(r.query["uris"]) for r in lookups] == [25, 25, 10]
+    assert [s.remote_id for s in samples] == uris
+    seventh = samples[7]
+    assert (seventh.likes, seventh.reposts, seventh.replies) == (31, 4, 2)
+    assert (seventh.quotes, seventh.bookmarks) == (1, 6)
+    assert (seventh.impressions, seventh.link_clicks) == (None, None)
+    assert samples[40].deleted and samples[40].likes is None
+    assert not samples[0].deleted and samples[0].likes == 0
+    assert all(s.collected_at == NOW for s in samples)
+
+
+def test_metrics_carry_followers_from_one_profile_lookup(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.followers = 4321
+    uris = [emulator.add_post(f"Beitrag {n}") for n in range(3)]
+
+    samples = bsky.fetch_metrics(uris)
+
+    assert [s.followers for s in samples] == [4321] * 3
+    assert len(calls(emulator, "app.bsky.actor.getProfile")) == 1
+
+
+def test_bookmarks_are_none_when_the_appview_does_not_count_them(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.bookmark_counts = False
+    uri = emulator.add_post("Ohne Lesezeichen.")
+
+    (sample,) = bsky.fetch_metrics([uri])
+
+    assert sample.bookmarks is None and sample.likes == 0
+
+
+def test_an_id_that_is_not_a_post_uri_is_reported_deleted_without_spoiling_the_batch(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    uri = emulator.add_post("Echt.")
+
+    real, bogus = bsky.fetch_metrics([uri, "1800000000000000001"])
+
+    assert not real.deleted and bogus.deleted
+
+
+def test_whoami_names_the_account_and_its_followers(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    me = bsky.whoami()
+
+    assert (me.account_id, me.handle, me.display_name) == (
+        emulator.did,
+        emulator.handle,
+        "Botschaft Pressestelle",
+    )
+    assert me.followers == 1200
+    assert me.url == f"https://bsky.app/profile/{emulator.handle}"
+
+
+# --- faults -------------------------------------------------------------------------------------
+
+
+def test_rate_limit_gives_retry_after_from_the_ratelimit_reset_header(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.inject("rate_limit", path="createRecord", retry_after=42)
+
+    with pytest.raises(RateLimitedError) as limited:
+        bsky.publish(post("Zu früh."))
+
+    assert limited.value.retry_after == 42
+    assert emulator.posts == []
+
+
+@pytest.mark.parametrize("kind", ["server_error", "unavailable"])
+@pytest.mark.parametrize("path", ["createRecord", "getPosts"])
+def test_server_trouble_is_transient(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator, kind: str, path: str
+) -> None:
+    uri = emulator.add_post("Schon da.")
+    emulator.inject(kind, path=path)
+
+    with pytest.raises(TransientError):
+        if path == "getPosts":
+            bsky.fetch_metrics([uri])
+        else:
+            bsky.publish(post("Bitte später."))
+
+    assert len(emulator.posts) == 1
+
+
+def test_reject_fault_is_rejected_with_the_pds_reason(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.inject("reject", path="createRecord")
+
+    with pytest.raises(
+        RejectedError, match=r"InvalidRequest: Invalid app\.bsky\.feed\.post record"
+    ):
+        bsky.publish(post("Abgelehnt."))
+
+
+def test_auth_fault_on_login_is_an_auth_error(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.inject("auth", path="createSession")
+
+    with pytest.raises(AuthError, match="AuthenticationRequired"):
+        bsky.whoami()
+
+
+def test_response_slower_than_timeout_on_publish_is_ambiguous(
+    own_emulator: BlueskyEmulator,
+) -> None:
+    bsky = BlueskyConnector(settings_for(own_emulator, timeout=0.3), clock=lambda: NOW)
+    bsky.whoami()
+    own_emulator.inject("delay", path="createRecord", seconds=1.0)
+
+    with pytest.raises(AmbiguousError):
+        bsky.publish(post("Langsames Netz."))
+    bsky.close()
+
+
+def test_response_slower_than_timeout_on_metrics_is_transient(
+    own_emulator: BlueskyEmulator,
+) -> None:
+    bsky = BlueskyConnector(settings_for(own_emulator, timeout=0.3), clock=lambda: NOW)
+    own_emulator.inject("delay", path="getPosts", seconds=1.0)
+
+    with pytest.raises(TransientError):
+        bsky.fetch_metrics([own_emulator.add_post("Langsam gemessen.")])
+    bsky.close()
+
+
+def test_connection_dropped_after_publish_is_ambiguous_and_the_post_exists(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.inject("drop_after", path="createRecord")
+
+    with pytest.raises(AmbiguousError):
+        bsky.publish(post("Verlorene Antwort."))
+
+    assert [p["text"] for p in emulator.posts] == ["Verlorene Antwort."]
+
+
+def test_connection_dropped_before_handling_is_ambiguous_too(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    # The server read the whole request before it reset the connection: from the client's side
+    # that is the same as drop_after, so it must not be called "never sent". The record key
+    # makes the answer cheap: reconcile says it is absent, and a retry posts it once.
+    emulator.inject("drop_before", path="createRecord")
+
+    with pytest.raises(AmbiguousError):
+        bsky.publish(post("Nie gespeichert."))
+
+    assert emulator.posts == []
+    assert bsky.reconcile(post("Nie gespeichert."), since=SINCE) is None
+    bsky.publish(post("Nie gespeichert."))
+    assert len(emulator.posts) == 1
+
+
+def test_refused_connection_on_publish_is_transient(own_emulator: BlueskyEmulator) -> None:
+    bsky = BlueskyConnector(settings_for(own_emulator), clock=lambda: NOW)
+    bsky.whoami()
+    bsky.close()  # no kept-alive connection left to the stopped server
+    own_emulator.stop()
+
+    with pytest.raises(TransientError) as failed:
+        bsky.publish(post("Niemand hört zu."))
+
+    assert not isinstance(failed.value, AmbiguousError)
+
+
+# --- reconcile ----------------------------------------------------------------------------------
+
+
+def test_reconcile_finds_the_post_after_drop_after(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    outgoing = post("Erklärung & Fragen <live>: https://example.org/live")
+    emulator.inject("drop_after", path="createRecord")
+    with pytest.raises(AmbiguousError):
+        bsky.publish(outgoing)
+
+    found = bsky.reconcile(outgoing, since=SINCE)
+
+    assert found is not None
+    assert found.remote_id == emulator.posts[0]["uri"]
+    assert (
+        found.url == f"https://bsky.app/profile/{emulator.handle}/post/{record_key('delivery-1')}"
+    )
+    assert found.published_at == NOW
+
+
+def test_reconcile_returns_none_when_nothing_was_posted(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.add_post("Etwas ganz anderes.")
+
+    assert bsky.reconcile(post("Nie gesendet."), since=SINCE) is None
+
+
+# --- transport and secrets ----------------------------------------------------------------------
+
+
+def test_every_call_goes_to_the_emulator_and_none_to_bluesky(
+    bsky: BlueskyConnector,
+    emulator: BlueskyEmulator,
+    tmp_path: Path,
+    only_local_network: list[str],
+) -> None:
+    published = bsky.publish(post("Nur lokal.", media=(png(tmp_path / "l.png"),)))
+    bsky.fetch_metrics([published.remote_id])
+
+    assert [r.path.removeprefix("/xrpc/") for r in emulator.requests] == [
+        "com.atproto.server.createSession",
+        "com.atproto.repo.uploadBlob",
+        "com.atproto.repo.createRecord",
+        "app.bsky.actor.getProfile",
+        "app.bsky.feed.getPosts",
+    ]
+    assert set(only_local_network) == {"127.0.0.1"}
+
+
+def test_without_api_base_url_requests_go_to_bsky_social(
+    emulator: BlueskyEmulator, only_local_network: list[str]
+) -> None:
+    real = replace(settings_for(emulator), api_base_url=None)
+
+    with pytest.raises(TransientError):
+        BlueskyConnector(real, clock=lambda: NOW).whoami()
+
+    assert only_local_network == ["bsky.social"]
+    assert emulator.requests == []
+    only_local_network.clear()
+
+
+def test_password_and_tokens_never_reach_logs_messages_or_tracebacks(
+    make_connector: Callable[..., BlueskyConnector],
+    emulator: BlueskyEmulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bsky = make_connector(timeout=0.3)
+    password = emulator.password
+    raised: list[ConnectorError] = []
+    bsky.publish(post("Protokolliert auf DEBUG."))
+    emulator.expire_token()
+    bsky.publish(post("Nach Erneuerung.", "renewed"))
+    for kind in ("rate_limit", "server_error", "reject", "drop_after", "drop_before"):
+        emulator.inject(kind, path="createRecord")
+        with pytest.raises(ConnectorError) as caught:
+            bsky.publish(post(f"Fehler {kind}.", kind))
+        raised.append(caught.value)
+    emulator.inject("auth", path="getPosts", times=2)
+    with pytest.raises(AuthError) as refused:
+        bsky.fetch_metrics([emulator.posts[0]["uri"]])
+    raised.append(refused.value)
+    emulator.revoke_app_password()
+    with pytest.raises(AuthError) as revoked:
+        bsky.whoami()
+    raised.append(revoked.value)
+
+    assert "HTTP Request: POST" in caplog.text  # httpx's records were captured
+    assert len(emulator.issued_tokens) >= 4
+    texts = [r.getMessage() for r in caplog.records] + [caplog.text, repr(bsky)]
+    for error in raised:
+        texts += [str(error), repr(error), "".join(traceback.format_exception(error))]
+    for secret in [password, *emulator.issued_tokens]:
+        assert secret and not any(secret in text for text in texts), secret
+    assert "press-bsky" in str(raised[0])
