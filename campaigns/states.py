@@ -69,11 +69,15 @@ def transition(
     at: datetime,
     reason: str,
     detail: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> None:
     """Move ``delivery`` to ``to`` and audit it; raises `TransitionError` for a move the state
-    machine does not have."""
+    machine does not have. ``force`` is for one case only: a platform confirmed a publication
+    that arrived after the row moved on; the post exists, so the row must say so (audited)."""
     current = S(delivery.state)
-    if to not in TRANSITIONS[current]:
+    if force and to not in TRANSITIONS[current]:
+        reason = f"{reason} (recorded out of order: the row was {current.value})"
+    elif to not in TRANSITIONS[current]:
         raise TransitionError(
             f"delivery {delivery.id}: cannot go from {current.value} to {to.value}"
         )

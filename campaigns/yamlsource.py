@@ -83,7 +83,9 @@ def load_yaml(path: Path, *, label: str | None = None) -> tuple[Any, Locator]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise YamlError(Problem(name, 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        raise YamlError(
+            Problem(name, 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        ) from None
     except OSError as exc:
         raise YamlError(Problem(name, 0, 0, f"cannot read the file: {exc.strerror}")) from None
     yaml = YAML(typ="rt", pure=True)

@@ -188,6 +188,13 @@ class RejectedError(ConnectorError):
     kind = "rejected"
 
 
+class DuplicateError(RejectedError):
+    """The platform refused the post as a copy of one it already has: most likely an earlier
+    attempt of this very delivery did go out. The scheduler reconciles instead of failing."""
+
+    kind = "duplicate"
+
+
 class AmbiguousError(ConnectorError):
     """The request may have been applied (timeout or dropped connection after sending).
     Never re-send blindly: reconcile, or ask a person."""
@@ -197,7 +204,14 @@ class AmbiguousError(ConnectorError):
 
 ERROR_KINDS: dict[str, type[ConnectorError]] = {
     cls.kind: cls
-    for cls in (TransientError, RateLimitedError, AuthError, RejectedError, AmbiguousError)
+    for cls in (
+        TransientError,
+        RateLimitedError,
+        AuthError,
+        RejectedError,
+        DuplicateError,
+        AmbiguousError,
+    )
 }
 
 

@@ -49,6 +49,7 @@ from connectors.base import (
     Clock,
     Connector,
     ConnectorError,
+    DuplicateError,
     Identity,
     MetricSample,
     OutgoingPost,
@@ -470,7 +471,8 @@ class XConnector(Connector):
                     channel=self.name,
                     status=403,
                 ) from None
-            raise RejectedError(
+            error = DuplicateError if "duplicate" in _reason(exc).lower() else RejectedError
+            raise error(
                 self.safe(f"{where}: refused ({_reason(exc)}){_duplicate_hint(exc)}"),
                 channel=self.name,
                 status=403,

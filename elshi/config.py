@@ -36,6 +36,8 @@ _SECTION_KEYS = {
         "collect_every",
         "workers",
         "late_after",
+        "reconcile_after",
+        "max_delay",
     },
     "metrics": {"schedule", "followers_every"},
     "sandbox": {"outbox"},
@@ -103,6 +105,8 @@ class DaemonConfig:
     collect_every_seconds: float = 900.0
     workers: int = 8
     late_after_seconds: float = 60.0
+    reconcile_after_seconds: float = 120.0
+    max_delay_seconds: float = 6 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -272,6 +276,12 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         workers=int(daemon_raw.get("workers", defaults.workers)),
         late_after_seconds=parse_seconds(
             daemon_raw.get("late_after", defaults.late_after_seconds), where=label
+        ),
+        reconcile_after_seconds=parse_seconds(
+            daemon_raw.get("reconcile_after", defaults.reconcile_after_seconds), where=label
+        ),
+        max_delay_seconds=parse_seconds(
+            daemon_raw.get("max_delay", defaults.max_delay_seconds), where=label
         ),
     )
     metrics_raw = data.get("metrics", {})

@@ -38,6 +38,8 @@ def settings_from(
         collect_every_seconds=d.collect_every_seconds,
         workers=d.workers,
         late_after_seconds=d.late_after_seconds,
+        reconcile_after_seconds=d.reconcile_after_seconds,
+        max_delay_seconds=d.max_delay_seconds,
         metrics_schedule=config.metrics_schedule,
         followers_every_seconds=config.followers_every_seconds,
         seed=seed,

@@ -119,9 +119,11 @@ class Dispatcher:
         return total
 
     def maintenance(self) -> PassStats:
+        # Under the dispatch lock: this process never reconciles a row while publishing it.
         stats = PassStats()
-        stats.missed += mark_missed(self.sessions, self.settings, self.clock())
-        stats.add(reconcile_expired(self.sessions, self.pool, self.settings, self.clock))
+        with self._dispatch_lock:
+            stats.missed += mark_missed(self.sessions, self.settings, self.clock())
+            stats.add(reconcile_expired(self.sessions, self.pool, self.settings, self.clock))
         return stats
 
     def collect(self, *, progress: Callable[[int], None] | None = None) -> CollectStats:
@@ -142,7 +144,7 @@ class Dispatcher:
         with self.sessions() as session:
             worker = session.get(Worker, self.settings.worker_id)
             if worker is None:
-                host, pid, _ = (self.settings.worker_id.split(":") + ["", "0", ""])[:3]
+                host, pid, _ = [*self.settings.worker_id.split(":"), "", "0", ""][:3]
                 worker = Worker(
                     id=self.settings.worker_id,
                     host=host,

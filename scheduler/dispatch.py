@@ -34,6 +34,7 @@ from connectors.base import (
     AmbiguousError,
     AuthError,
     ConnectorError,
+    DuplicateError,
     OutgoingPost,
     Published,
     RateLimitedError,
@@ -367,6 +368,10 @@ def record_result(
             )
             delivery.attempts -= 1
             stats.handed_back += 1
+        elif isinstance(result, DuplicateError):
+            # Refused as a copy: an earlier attempt most likely went out. Ask, do not fail.
+            delivery.lease_expires_at = now + timedelta(seconds=settings.reconcile_after_seconds)
+            stats.ambiguous += 1
         elif isinstance(result, RejectedError):
             _release(delivery)
             transition(
@@ -421,6 +426,65 @@ def record_result(
                 stats.retried += 1
         session.commit()
     log.info("delivery %s %s: %s → %s", claim.delivery_id, claim.label, result.kind, delivery.state)
+
+
+def holds(
+    delivery: Delivery, settings: Settings, attempt: int, reconcile_attempts: int | None = None
+) -> bool:
+    """Whether this worker's claim (or reconciliation) of ``delivery`` is still the current one:
+    the attempt number and the reconciliation count act as a fencing token, so a late answer
+    to an old claim cannot overwrite a newer one, even from the same worker."""
+    return (
+        delivery.state == S.publishing
+        and delivery.lease_owner == settings.worker_id
+        and delivery.attempts == attempt
+        and (reconcile_attempts is None or delivery.reconcile_attempts == reconcile_attempts)
+    )
+
+
+def record_publication(
+    session: Session,
+    delivery: Delivery,
+    result: Published,
+    settings: Settings,
+    now: datetime,
+    *,
+    actor: str,
+    reason: str,
+) -> bool:
+    """Record that ``result`` exists on the platform, whatever state the row reached meanwhile
+    (a post that exists must never be forgotten). False when the row already said so."""
+    if delivery.state == S.published:
+        if delivery.remote_id != result.remote_id:
+            log.error(
+                "delivery %s was published twice: %s and %s; delete one on the platform",
+                delivery.id,
+                delivery.remote_url,
+                result.url,
+            )
+            from campaigns.states import record
+
+            record(
+                session,
+                actor=actor,
+                entity="delivery",
+                entity_id=delivery.id,
+                at=now,
+                from_state=S.published.value,
+                to_state=S.published.value,
+                reason=f"DUPLICATE: also published as {result.url}",
+                detail={"remote_id": result.remote_id, "url": result.url},
+            )
+        return False
+    if delivery.state not in (S.publishing, S.needs_review):
+        log.error(
+            "delivery %s: published as %s while the row was %s; recording it",
+            delivery.id,
+            result.url,
+            delivery.state,
+        )
+    _mark_published(session, delivery, result, settings, now, actor=actor, reason=reason)
+    return True
 
 
 def _release(delivery: Delivery) -> None:

@@ -63,12 +63,9 @@ def retry(session: Session, ids: Sequence[int], *, actor: str, now: datetime) ->
         d.next_attempt_at = now
         d.error_kind = None
         d.last_error = None
-        if d.due_at < now:
-            # The operator asks for it now: the missed-window rule counts from this moment.
-            d.due_at = now
-        target = S.scheduled if d.state != S.scheduled else S.scheduled
-        if d.state != target:
-            transition(session, d, target, actor=actor, at=now, reason="retry requested")
+        # With no attempt yet, the missed window counts from next_attempt_at: the operator's now.
+        if d.state != S.scheduled:
+            transition(session, d, S.scheduled, actor=actor, at=now, reason="retry requested")
         out.append(Outcome(d.id, before, d.state))
     return out
 

@@ -20,7 +20,14 @@ from campaigns.schema import DeliveryState as S
 from campaigns.states import transition
 from campaigns.store import immediate
 from connectors.base import AmbiguousError, AuthError, ConnectorError, Published
-from scheduler.dispatch import PassStats, _locked, _mark_published, _release, outgoing
+from scheduler.dispatch import (
+    PassStats,
+    _locked,
+    _release,
+    holds,
+    outgoing,
+    record_publication,
+)
 from scheduler.policy import Settings
 from scheduler.pool import ConnectorPool, UnknownChannelError
 
@@ -48,7 +55,11 @@ def mark_missed(sessions: sessionmaker[Session], settings: Settings, now: dateti
         for delivery, grace_minutes in candidates:
             grace = timedelta(minutes=grace_minutes)
             window = grace if delivery.attempts == 0 else max(grace, max_delay)
-            if now <= delivery.due_at + window:
+            # An operator's retry (attempts reset, next_attempt_at set) opens a new window.
+            start = delivery.due_at
+            if delivery.attempts == 0 and delivery.next_attempt_at is not None:
+                start = max(start, delivery.next_attempt_at)
+            if now <= start + window:
                 continue
             transition(
                 session,
@@ -149,6 +160,7 @@ def _reconcile_one(
         post = outgoing(session, delivery, delivery.post)
         since = (delivery.claimed_at or delivery.due_at) - timedelta(minutes=10)
         tries = delivery.reconcile_attempts
+        attempt = delivery.attempts
     result: Published | ConnectorError | None
     try:
         with pool.lease(channel) as connector:
@@ -163,15 +175,9 @@ def _reconcile_one(
     now = clock()
     with immediate(sessions) as session:
         delivery = _locked(session, delivery_id)
-        if (
-            delivery is None
-            or delivery.state != S.publishing
-            or (delivery.lease_owner != settings.worker_id)
-        ):
-            session.rollback()
-            return
+        assert delivery is not None
         if isinstance(result, Published):
-            _mark_published(
+            if record_publication(
                 session,
                 delivery,
                 result,
@@ -179,9 +185,18 @@ def _reconcile_one(
                 now,
                 actor=actor,
                 reason="reconciled: the platform has it",
+            ):
+                stats.reconciled += 1
+            session.commit()
+            log.info("delivery %s: reconcile → %s", delivery_id, delivery.state)
+            return
+        if not holds(delivery, settings, attempt, tries):
+            log.info(
+                "delivery %s: reconcile answer came after the row moved on; ignored", delivery_id
             )
-            stats.reconciled += 1
-        elif result is None:
+            session.rollback()
+            return
+        if result is None:
             _release(delivery)
             delivery.next_attempt_at = now
             transition(

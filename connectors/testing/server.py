@@ -149,6 +149,7 @@ class Emulator:
         self.latency = latency
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._faults: list[Fault] = []
+        self._chaos: list[tuple[Fault, dict[str, float], Any]] = []
         self._lock = threading.RLock()
         self.requests: list[Request] = []
         self._server: ThreadingHTTPServer | None = None
@@ -186,6 +187,26 @@ class Emulator:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._chaos.clear()
+
+    def chaos(
+        self,
+        rates: dict[str, float],
+        *,
+        path: str = "",
+        method: str | None = None,
+        seed: int = 0,
+    ) -> None:
+        """Random faults from now on: each matching request gets fault ``kind`` with probability
+        ``rates[kind]`` (seeded, so a run can be repeated). For crash tests and benchmarks."""
+        import random
+
+        for kind in rates:
+            Fault(kind)  # validates the kind
+        with self._lock:
+            self._chaos.append(
+                (Fault("delay", path=path, method=method), dict(rates), random.Random(seed))
+            )
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -195,6 +216,13 @@ class Emulator:
                     if fault.times <= 0:
                         self._faults.remove(fault)
                     return fault
+            for matcher, rates, rng in self._chaos:
+                if matcher.matches(method, path):
+                    draw = rng.random()
+                    for kind, rate in rates.items():
+                        if draw < rate:
+                            return Fault(kind, retry_after=1.0, seconds=3.0)
+                        draw -= rate
         return None
 
     @property

@@ -1,0 +1,420 @@
+"""A crash and concurrency harness with real processes: platform emulators in this process,
+``elshi run`` daemons as child processes against a real database, SIGKILL at seeded moments
+during a burst of deliveries, several daemons at once, emulator faults. Afterwards it checks,
+from the emulators' own records, that nothing was published twice, and from the database that
+every delivery ended published, failed, missed or needs_review, with a reason.
+
+Used by tests/scheduler/test_crash_harness.py (short) and bench/crash_harness.py (long).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+FINAL = ("published", "failed", "missed", "needs_review")
+MASTODON_ENV = "ELSHI_HARNESS_MASTODON_TOKEN"
+X_ENV = {
+    "consumer_key_env": "ELSHI_HARNESS_X_CK",
+    "consumer_secret_env": "ELSHI_HARNESS_X_CS",
+    "access_token_env": "ELSHI_HARNESS_X_AT",
+    "access_token_secret_env": "ELSHI_HARNESS_X_ATS",
+}
+
+
+@dataclass
+class Report:
+    deliveries: int
+    states: Counter[str]
+    duplicates: list[str]
+    unexplained: list[str]
+    kills: int
+    seconds: float
+    lateness: list[float] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.duplicates and not self.unexplained and set(self.states) <= set(FINAL)
+
+    def summary(self) -> str:
+        late = sorted(self.lateness)
+
+        def pct(p: float) -> float:
+            return late[min(len(late) - 1, int(p * len(late)))] if late else float("nan")
+
+        return (
+            f"{self.deliveries} deliveries, {self.kills} kills, {self.seconds:.1f}s: "
+            f"{dict(self.states)}; duplicates {len(self.duplicates)}; unexplained "
+            f"{len(self.unexplained)}; lateness p50 {pct(0.5):.2f}s p99 {pct(0.99):.2f}s"
+        )
+
+
+class Harness:
+    def __init__(
+        self,
+        root: Path,
+        db_url: str,
+        *,
+        seed: int = 0,
+        mastodon_channels: int = 2,
+        x_channels: int = 1,
+        latency: float = 0.0,
+    ) -> None:
+        from connectors.testing.mastodon import DEFAULT_TOKEN, MastodonEmulator
+        from connectors.testing.x import XEmulator
+
+        self.root = root
+        self.db_url = db_url
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.mastodons = [
+            MastodonEmulator(latency=latency, username=f"m{i}") for i in range(mastodon_channels)
+        ]
+        self.xs = [XEmulator(latency=latency, username=f"x{i}") for i in range(x_channels)]
+        self.env = dict(os.environ)
+        self.env[MASTODON_ENV] = DEFAULT_TOKEN
+        x0 = self.xs[0] if self.xs else None
+        if x0 is not None:
+            self.env[X_ENV["consumer_key_env"]] = x0.consumer_key
+            self.env[X_ENV["consumer_secret_env"]] = "harness-consumer-secret"
+            self.env[X_ENV["access_token_env"]] = x0.access_token
+            self.env[X_ENV["access_token_secret_env"]] = "harness-access-secret"
+        self.env.pop("ELSHI_DATABASE_URL", None)
+        self.env.pop("ELSHI_CONFIG", None)
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.kills = 0
+        self._engine: Any = None
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def __enter__(self) -> Harness:
+        for emulator in [*self.mastodons, *self.xs]:
+            emulator.start()
+        self.config = self._write_config()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for emulator in [*self.mastodons, *self.xs]:
+            emulator.stop()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    @property
+    def channels(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f"m{i}": e for i, e in enumerate(self.mastodons)}
+        out.update({f"x{i}": e for i, e in enumerate(self.xs)})
+        return out
+
+    def _write_config(self) -> Path:
+        lines = [
+            "[database]",
+            f'url = "{self.db_url}"',
+            "",
+            "[daemon]",
+            'lease = "3s"',
+            'reconcile_after = "1s"',
+            'backoff = "0.5s"',
+            'backoff_max = "2s"',
+            'poll = "0.5s"',
+            'sweep_every = "1s"',
+            "max_attempts = 6",
+            "workers = 8",
+            'late_after = "5s"',
+            'max_delay = "10m"',
+            'collect_every = "1h"',
+            "",
+            "[metrics]",
+            'schedule = ["30d"]',
+            "",
+        ]
+        for name, emulator in self.channels.items():
+            lines += [
+                f"[channels.{name}]",
+                f'api_base_url = "{emulator.url}"',
+                'rate = "6000/m"',
+                "timeout = 2",
+            ]
+            if name.startswith("m"):
+                lines += ['platform = "mastodon"', f'token_env = "{MASTODON_ENV}"']
+            else:
+                lines += ['platform = "x"'] + [f'{k} = "{v}"' for k, v in X_ENV.items()]
+            lines.append("")
+        path = self.root / "elshi.toml"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return path
+
+    @property
+    def sessions(self) -> Any:
+        from campaigns.store import make_engine, session_factory, upgrade
+
+        if self._engine is None:
+            self._engine = make_engine(self.db_url)
+            upgrade(self._engine)
+        return session_factory(self._engine)
+
+    def seed_burst(self, count: int, *, start: datetime, spread: float) -> None:
+        """``count`` approved deliveries over the channels, due between ``start`` and
+        ``start + spread`` seconds, each with a unique text."""
+        from campaigns.expansion import idempotency_key
+        from campaigns.planning import sync_channels
+        from campaigns.schema import Audience, Campaign, Delivery, Post
+
+        now = datetime.now(UTC)
+        names = list(self.channels)
+        platforms = {n: ("mastodon" if n.startswith("m") else "x") for n in names}
+        with self.sessions() as session:
+            channels = sync_channels(session, platforms, now=now, names=set(names))
+            campaign = Campaign(
+                id="burst",
+                title="Burst",
+                country="DE",
+                narrative="n",
+                narratives={},
+                starts_on=date(2020, 1, 1),
+                ends_on=date(2100, 1, 1),
+                timezone="Europe/Berlin",
+                hashtags=[],
+                requires_approval=False,
+                grace_minutes=30,
+                definition_hash="-",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(campaign)
+            audience = Audience(
+                campaign_id="burst",
+                key="all",
+                name="All",
+                group="general_public",
+                languages=["de"],
+                timezone="Europe/Berlin",
+            )
+            session.add(audience)
+            session.flush()
+            for i in range(count):
+                post = Post(
+                    campaign_id="burst",
+                    key=f"p{i}",
+                    category="media_pr",
+                    narrative="n",
+                    schedule={},
+                    content={},
+                    content_hash="-",
+                    approval="approved",
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(post)
+                session.flush()
+                channel = names[i % len(names)]
+                due = start + timedelta(seconds=self.rng.uniform(0, spread))
+                session.add(
+                    Delivery(
+                        post_id=post.id,
+                        channel_id=channels[channel].id,
+                        occurrence=0,
+                        audience_id=audience.id,
+                        language="de",
+                        timezone="Europe/Berlin",
+                        local_due=due.strftime("%Y-%m-%dT%H:%M"),
+                        due_at=due,
+                        state="approved",
+                        text=f"Burst post number {i} ({self.seed})",
+                        media=[],
+                        content_hash="-",
+                        idempotency_key=idempotency_key("burst", f"p{i}-{self.seed}", channel, 0),
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            session.commit()
+
+    # --- daemons ----------------------------------------------------------------------------
+
+    def start_daemon(self, tag: str) -> subprocess.Popen[bytes]:
+        log = (self.root / f"daemon-{tag}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "elshi", "--config", str(self.config), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.root,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def counts(self) -> Counter[str]:
+        from campaigns.schema import Delivery
+
+        with self.sessions() as session:
+            return Counter(
+                dict(
+                    session.execute(
+                        select(Delivery.state, func.count()).group_by(Delivery.state)
+                    ).all()
+                )
+            )
+
+    def wait(self, predicate: Any, *, timeout: float, poll: float = 0.05) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(poll)
+        return False
+
+    def kill_rounds(self, rounds: int, *, timeout: float) -> None:
+        """Start a daemon, SIGKILL it once a seeded number of further deliveries went out
+        (or a seeded instant passed), start the next."""
+        total = sum(self.counts().values())
+        for r in range(rounds):
+            proc = self.start_daemon(f"kill{r}")
+            published = self.counts().get("published", 0)
+            target = published + self.rng.randint(1, max(2, total // (rounds + 1)))
+            deadline = self.rng.uniform(0.5, 2.5)
+            started = time.monotonic()
+            self.wait(
+                lambda t=target, s=started, d=deadline: (
+                    self.counts().get("published", 0) >= t or time.monotonic() - s > d + 3
+                ),
+                timeout=30,
+            )
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            self.kills += 1
+
+    @contextmanager
+    def daemons(self, n: int, tag: str = "final") -> Iterator[list[subprocess.Popen[bytes]]]:
+        procs = [self.start_daemon(f"{tag}{i}") for i in range(n)]
+        try:
+            yield procs
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def settle(self, *, timeout: float) -> bool:
+        return self.wait(lambda: set(self.counts()) <= set(FINAL), timeout=timeout, poll=0.2)
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def report(self, started: float) -> Report:
+        from campaigns.schema import Channel, Delivery
+
+        posted: dict[str, list[dict[str, Any]]] = {}
+        for name, emulator in self.channels.items():
+            posted[name] = [p for p in emulator.posts if not p.get("deleted")]
+        duplicates = []
+        for name, posts in posted.items():
+            counts = Counter(p["text"] for p in posts)
+            duplicates += [f"{name}: {t!r} x{n}" for t, n in counts.items() if n > 1]
+        unexplained = []
+        lateness = []
+        with self.sessions() as session:
+            rows = session.execute(select(Delivery, Channel.name).join(Channel)).all()
+            by_text = {}
+            for delivery, channel in rows:
+                by_text[(channel, delivery.text)] = delivery
+                if delivery.state not in FINAL:
+                    unexplained.append(f"delivery {delivery.id} ended {delivery.state}")
+                elif (
+                    delivery.state != "published"
+                    and not delivery.last_error
+                    and not (self._has_reason(session, delivery.id))
+                ):
+                    unexplained.append(f"delivery {delivery.id} {delivery.state} without reason")
+                if delivery.state == "published":
+                    ids = {str(p["id"]) for p in posted[channel]}
+                    if delivery.remote_id not in ids:
+                        unexplained.append(
+                            f"delivery {delivery.id} published as "
+                            f"{delivery.remote_id}, unknown to {channel}"
+                        )
+                    lateness.append((delivery.published_at - delivery.due_at).total_seconds())
+            for channel, posts in posted.items():
+                for post in posts:
+                    text = post["text"].split(" http")[0]
+                    match = by_text.get((channel, text))
+                    if match is None:
+                        unexplained.append(f"{channel} has a post no delivery explains: {text!r}")
+                    elif match.state not in ("published", "needs_review"):
+                        unexplained.append(
+                            f"{channel} has {text!r} but its delivery is {match.state}"
+                        )
+            states = Counter(d.state for d, _ in rows)
+        return Report(
+            len(rows),
+            states,
+            duplicates,
+            unexplained,
+            self.kills,
+            time.monotonic() - started,
+            lateness,
+        )
+
+    @staticmethod
+    def _has_reason(session: Any, delivery_id: int) -> bool:
+        from campaigns.schema import AuditEntry
+
+        reason = session.scalar(
+            select(AuditEntry.reason)
+            .where(AuditEntry.entity == "delivery", AuditEntry.entity_id == str(delivery_id))
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        )
+        return bool(reason)
+
+
+def run_scenario(
+    root: Path,
+    db_url: str,
+    *,
+    count: int,
+    kill_rounds: int,
+    daemons: int,
+    seed: int,
+    chaos: dict[str, float] | None = None,
+    spread: float = 4.0,
+    timeout: float = 120.0,
+) -> Report:
+    started = time.monotonic()
+    with Harness(root, db_url, seed=seed) as harness:
+        if chaos:
+            for i, emulator in enumerate(harness.channels.values()):
+                path = (
+                    "/api/v1/statuses"
+                    if "mastodon" in type(emulator).__name__.lower()
+                    else "/2/tweets"
+                )
+                emulator.chaos(chaos, path=path + "$", method="POST", seed=seed * 100 + i)
+        harness.seed_burst(count, start=datetime.now(UTC) + timedelta(seconds=1), spread=spread)
+        harness.kill_rounds(kill_rounds, timeout=timeout)
+        for emulator in harness.channels.values():
+            emulator.clear_faults()
+        with harness.daemons(daemons):
+            harness.settle(timeout=timeout)
+        return harness.report(started)
