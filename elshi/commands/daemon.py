@@ -147,8 +147,21 @@ def _print_status(data: dict[str, Any]) -> None:
         )
     for item in data["rate_limited_channels"]:
         click.echo(f"Channel {item['channel']} is rate-limited until {item['until']:%H:%M:%S}")
+    click.echo("")
+    if data["attention"]:
+        click.echo("Needs attention (retry, cancel or resolve with elshi deliveries ...):")
+        click.echo(
+            table(
+                ["id", "state", "due (UTC)", "local", "channel", "post"],
+                [
+                    [r["id"], r["state"], r["due_at"], r["local_due"], r["channel"], r["post"]]
+                    for r in data["attention"]
+                ],
+            )
+        )
+        for r in data["attention"]:
+            click.echo(f"  #{r['id']}: {r['reason'] or 'no reason recorded'}")
     sections = [
-        ("Needs attention", data["attention"]),
         ("Publishing now", data["publishing"]),
         ("Overdue (waiting past their time)", data["overdue"]),
         ("Next up", data["upcoming"]),
@@ -159,7 +172,7 @@ def _print_status(data: dict[str, Any]) -> None:
         click.echo(f"\n{title}:")
         click.echo(
             table(
-                ["id", "state", "due (UTC)", "local", "channel", "post", "why / url"],
+                ["id", "state", "due (UTC)", "local", "channel", "post", "url / note"],
                 [
                     [
                         r["id"],
@@ -168,7 +181,7 @@ def _print_status(data: dict[str, Any]) -> None:
                         r["local_due"],
                         r["channel"],
                         r["post"],
-                        clip(r["reason"] or r["url"] or "", 60),
+                        clip(r["url"] or r["reason"] or "", 50),
                     ]
                     for r in rows
                 ],

@@ -48,3 +48,32 @@ def test_three_daemons_on_postgresql_with_kills_and_faults(tmp_path: Path, pg_ur
     )
     assert report.ok, report.summary() + "\n" + "\n".join(report.duplicates + report.unexplained)
     assert report.states["published"] >= 150, report.summary()
+
+
+def test_sigterm_hands_back_unsent_claims_and_exits_cleanly(tmp_path: Path) -> None:
+    import signal
+    import time
+    from datetime import UTC, datetime
+
+    from tests.scheduler.harness import Harness
+
+    with Harness(tmp_path, f"sqlite:///{tmp_path / 'elshi.db'}", seed=5, latency=0.2) as h:
+        h.seed_burst(60, start=datetime.now(UTC), spread=0.5)
+        proc = h.start_daemon("term")
+        assert h.wait(lambda: h.counts().get("published", 0) >= 3, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert proc.wait(timeout=30) == 0
+        stopped_after = time.monotonic() - started
+        counts = h.counts()
+        assert counts.get("publishing", 0) == 0, counts
+        assert counts["published"] + counts.get("approved", 0) + counts.get("scheduled", 0) == 60
+        assert counts["published"] < 60  # it stopped mid-burst, handing the rest back
+        assert stopped_after < 10
+        log = (tmp_path / "daemon-term.log").read_text()
+        assert "handed back" in log and "stopped" in log
+        # The next daemon finishes the job, each post exactly once.
+        with h.daemons(1, "after"):
+            assert h.settle(timeout=60)
+        report = h.report(started)
+        assert report.ok and report.states["published"] == 60, report.summary()

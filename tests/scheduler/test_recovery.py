@@ -1,0 +1,152 @@
+"""Recovery where the platform cannot confirm (Telegram), where it needs a text search (X),
+operator resolution, and local times across daylight-saving changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import FakeClock
+from tests.scheduler.conftest import X_ENVS, at, mastodon_channel, post_yaml
+
+TELEGRAM_ENV = "ELSHI_TEST_TELEGRAM_TOKEN"
+
+
+@pytest.fixture
+def telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from connectors.testing.telegram import DEFAULT_TOKEN, TelegramEmulator
+
+    monkeypatch.setenv(TELEGRAM_ENV, DEFAULT_TOKEN)
+    with TelegramEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def xemu(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Any]:
+    from connectors.testing.x import XEmulator
+
+    emulator = XEmulator(clock=lambda: clock().timestamp())
+    monkeypatch.setenv(X_ENVS["consumer_key_env"], emulator.consumer_key)
+    monkeypatch.setenv(X_ENVS["consumer_secret_env"], "consumer-secret-for-tests")
+    monkeypatch.setenv(X_ENVS["access_token_env"], emulator.access_token)
+    monkeypatch.setenv(X_ENVS["access_token_secret_env"], "access-secret-for-tests")
+    with emulator:
+        yield emulator
+
+
+def telegram_channel(emulator: Any) -> dict[str, Any]:
+    return {"platform": "telegram", "api_base_url": emulator.url, "token_env": TELEGRAM_ENV,
+            "chat_id": str(emulator.chat_id), "timeout": 1, "rate": "60/m"}
+
+
+def x_channel(emulator: Any) -> dict[str, Any]:
+    return {"platform": "x", "api_base_url": emulator.url, "timeout": 1, "rate": "60/m",
+            **X_ENVS}
+
+
+def test_telegram_ambiguity_goes_to_review_and_an_operator_resolves_it(
+    rig_factory: Any, telegram: Any
+) -> None:
+    from scheduler.operations import resolve
+
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Сәлеметсіз бе, Берлин!")])
+    telegram.inject("drop_after", path="sendMessage")
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    assert rig.run().ambiguous == 1
+    assert len(telegram.posts) == 1
+    rig.clock.advance(minutes=3)
+    assert rig.run().needs_review == 1
+    delivery = rig.delivery()
+    assert delivery.state == "needs_review"
+    assert "elshi deliveries resolve" in rig.audit(delivery.id)[-1][2]
+    rig.clock.advance(hours=1)
+    rig.run()
+    assert len(telegram.posts) == 1  # never re-sent while under review
+    url = f"https://t.me/{telegram.username}/{telegram.posts[0]['message_id']}"
+    with rig.sessions() as session:
+        resolve(session, [delivery.id], actor="user:ops", now=rig.clock(), published_url=url,
+                remote_id=None, cancel_instead=False, metrics_schedule=[3600])
+        session.commit()
+    delivery = rig.delivery()
+    assert delivery.state == "published" and delivery.remote_url == url
+    assert delivery.remote_id == str(telegram.posts[0]["message_id"])
+
+
+def test_not_published_resolution_sends_again_once(rig_factory: Any, telegram: Any) -> None:
+    from scheduler.operations import resolve
+
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Hallo")])
+    telegram.inject("drop_before", path="sendMessage")
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    rig.run()
+    rig.clock.advance(minutes=3)
+    rig.run()
+    assert rig.delivery().state == "needs_review"
+    assert telegram.posts == []
+    with rig.sessions() as session:
+        resolve(session, [1], actor="user:ops", now=rig.clock(), published_url=None,
+                remote_id=None, cancel_instead=False)
+        session.commit()
+    rig.run()
+    assert rig.delivery().state == "published"
+    assert len(telegram.posts) == 1
+
+
+def test_x_dropped_answer_is_found_by_searching_the_accounts_posts(rig_factory: Any,
+                                                                   xemu: Any) -> None:
+    rig = rig_factory({"de-x": x_channel(xemu)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Kasachstan: Tor nach Eurasien")])
+    xemu.inject("drop_after", path="/2/tweets$", method="POST")
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    rig.run()
+    assert rig.delivery().state == "publishing"
+    rig.clock.advance(minutes=3)
+    rig.run()
+    delivery = rig.delivery()
+    assert delivery.state == "published"
+    assert delivery.remote_id == xemu.posts[0]["id"]
+    assert len(xemu.posts) == 1
+
+
+def test_x_lost_request_is_sent_again_after_the_search_finds_nothing(rig_factory: Any,
+                                                                      xemu: Any) -> None:
+    rig = rig_factory({"de-x": x_channel(xemu)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Kasachstan: Tor nach Eurasien")])
+    xemu.inject("drop_before", path="/2/tweets$", method="POST")
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    rig.run()
+    assert xemu.posts == []
+    rig.clock.advance(minutes=3)
+    rig.run_until(rig.clock() + timedelta(minutes=1))
+    assert rig.delivery().state == "published"
+    assert len(xemu.posts) == 1
+
+
+@pytest.mark.parametrize(
+    ("local", "zone", "utc"),
+    [
+        ("2027-03-27 10:00", "Europe/Berlin", "2027-03-27T09:00:00"),  # CET, day before DST
+        ("2027-03-29 10:00", "Europe/Berlin", "2027-03-29T08:00:00"),  # CEST
+        ("2027-10-30 10:00", "Europe/Berlin", "2027-10-30T08:00:00"),  # CEST, day before
+        ("2027-11-01 10:00", "Europe/Berlin", "2027-11-01T09:00:00"),  # CET again
+        ("2027-03-28 10:00", "Asia/Shanghai", "2027-03-28T02:00:00"),
+        ("2027-10-31 10:00", "Asia/Almaty", "2027-10-31T05:00:00"),
+    ],
+)
+def test_local_ten_oclock_goes_out_at_ten_local_across_dst(
+    rig_factory: Any, mastodon: Any, local: str, zone: str, utc: str
+) -> None:
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", local, "Guten Morgen", timezone=zone)])
+    rig.clock.set(at(utc) - timedelta(seconds=1))
+    rig.run()
+    assert mastodon.posts == []
+    rig.clock.set(at(utc))
+    rig.run()
+    assert len(mastodon.posts) == 1
+    assert rig.delivery().published_at == at(utc)
