@@ -24,8 +24,9 @@ def db_url(tmp_path: Path) -> str:
 @pytest.fixture
 def rig(rig_factory: Any, mastodon: Any) -> Any:
     rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
-    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Eins"),
-               post_yaml("p2", "2027-03-01 11:00", "Zwei")])
+    rig.apply(
+        [post_yaml("p1", "2027-03-01 10:00", "Eins"), post_yaml("p2", "2027-03-01 11:00", "Zwei")]
+    )
     return rig
 
 
@@ -40,8 +41,9 @@ def elshi(rig: Any, *args: str) -> Any:
 
     app_module.App.__init__ = init  # type: ignore[method-assign]
     try:
-        return runner.invoke(cli, ["--config", str(rig.root / "elshi.toml"), *args],
-                             catch_exceptions=False)
+        return runner.invoke(
+            cli, ["--config", str(rig.root / "elshi.toml"), *args], catch_exceptions=False
+        )
     finally:
         app_module.App.__init__ = original  # type: ignore[method-assign]
 
@@ -53,8 +55,9 @@ def test_run_once_publishes_what_is_due_and_status_shows_it(rig: Any, mastodon: 
     assert "1 published" in result.output
     assert [p["text"] for p in mastodon.posts] == ["Eins"]
     status = json.loads(elshi(rig, "status", "--json").output)
-    assert status["counts"] == [{"campaign": "de-test", "channel": "de-mastodon",
-                                 "published": 1, "approved": 1}]
+    assert status["counts"] == [
+        {"campaign": "de-test", "channel": "de-mastodon", "published": 1, "approved": 1}
+    ]
     assert [u["post"] for u in status["upcoming"]] == ["p2"]
     assert elshi(rig, "status", "--check").exit_code == 0
 
@@ -123,5 +126,3 @@ def test_paused_channel_is_shown_and_resumed(rig: Any, mastodon: Any) -> None:
     assert "resumed" in elshi(rig, "channels", "resume", "de-mastodon").output
     elshi(rig, "run", "--once", "--no-collect")
     assert [p["text"] for p in mastodon.posts] == ["Eins"]
-
-

@@ -38,13 +38,18 @@ def xemu(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Any]:
 
 
 def telegram_channel(emulator: Any) -> dict[str, Any]:
-    return {"platform": "telegram", "api_base_url": emulator.url, "token_env": TELEGRAM_ENV,
-            "chat_id": str(emulator.chat_id), "timeout": 1, "rate": "60/m"}
+    return {
+        "platform": "telegram",
+        "api_base_url": emulator.url,
+        "token_env": TELEGRAM_ENV,
+        "chat_id": str(emulator.chat_id),
+        "timeout": 1,
+        "rate": "60/m",
+    }
 
 
 def x_channel(emulator: Any) -> dict[str, Any]:
-    return {"platform": "x", "api_base_url": emulator.url, "timeout": 1, "rate": "60/m",
-            **X_ENVS}
+    return {"platform": "x", "api_base_url": emulator.url, "timeout": 1, "rate": "60/m", **X_ENVS}
 
 
 def test_telegram_ambiguity_goes_to_review_and_an_operator_resolves_it(
@@ -68,8 +73,16 @@ def test_telegram_ambiguity_goes_to_review_and_an_operator_resolves_it(
     assert len(telegram.posts) == 1  # never re-sent while under review
     url = f"https://t.me/{telegram.username}/{telegram.posts[0]['message_id']}"
     with rig.sessions() as session:
-        resolve(session, [delivery.id], actor="user:ops", now=rig.clock(), published_url=url,
-                remote_id=None, cancel_instead=False, metrics_schedule=[3600])
+        resolve(
+            session,
+            [delivery.id],
+            actor="user:ops",
+            now=rig.clock(),
+            published_url=url,
+            remote_id=None,
+            cancel_instead=False,
+            metrics_schedule=[3600],
+        )
         session.commit()
     delivery = rig.delivery()
     assert delivery.state == "published" and delivery.remote_url == url
@@ -89,16 +102,24 @@ def test_not_published_resolution_sends_again_once(rig_factory: Any, telegram: A
     assert rig.delivery().state == "needs_review"
     assert telegram.posts == []
     with rig.sessions() as session:
-        resolve(session, [1], actor="user:ops", now=rig.clock(), published_url=None,
-                remote_id=None, cancel_instead=False)
+        resolve(
+            session,
+            [1],
+            actor="user:ops",
+            now=rig.clock(),
+            published_url=None,
+            remote_id=None,
+            cancel_instead=False,
+        )
         session.commit()
     rig.run()
     assert rig.delivery().state == "published"
     assert len(telegram.posts) == 1
 
 
-def test_x_dropped_answer_is_found_by_searching_the_accounts_posts(rig_factory: Any,
-                                                                   xemu: Any) -> None:
+def test_x_dropped_answer_is_found_by_searching_the_accounts_posts(
+    rig_factory: Any, xemu: Any
+) -> None:
     rig = rig_factory({"de-x": x_channel(xemu)})
     rig.apply([post_yaml("p1", "2027-03-01 10:00", "Kasachstan: Tor nach Eurasien")])
     xemu.inject("drop_after", path="/2/tweets$", method="POST")
@@ -113,8 +134,9 @@ def test_x_dropped_answer_is_found_by_searching_the_accounts_posts(rig_factory: 
     assert len(xemu.posts) == 1
 
 
-def test_x_lost_request_is_sent_again_after_the_search_finds_nothing(rig_factory: Any,
-                                                                      xemu: Any) -> None:
+def test_x_lost_request_is_sent_again_after_the_search_finds_nothing(
+    rig_factory: Any, xemu: Any
+) -> None:
     rig = rig_factory({"de-x": x_channel(xemu)})
     rig.apply([post_yaml("p1", "2027-03-01 10:00", "Kasachstan: Tor nach Eurasien")])
     xemu.inject("drop_before", path="/2/tweets$", method="POST")
