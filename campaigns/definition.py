@@ -107,18 +107,18 @@ class Utm(Strict):
     """Automatic UTM tagging of each post's link. Placeholders: ``{campaign}``, ``{post}``,
     ``{platform}``, ``{channel}``, ``{audience}``, ``{variant}``, ``{language}``."""
 
-    source: str = "{platform}"
-    medium: str = "social"
-    campaign: str = "{campaign}"
-    content: str | None = "{post}"
-    term: str | None = "{audience}"
+    source: str = Field("{platform}", description="`utm_source`")
+    medium: str = Field("social", description="`utm_medium`")
+    campaign: str = Field("{campaign}", description="`utm_campaign`")
+    content: str | None = Field("{post}", description="`utm_content` (null: leave out)")
+    term: str | None = Field("{audience}", description="`utm_term` (null: leave out)")
 
 
 class CampaignSpec(Strict):
     """The campaign: what it promotes, where, and when."""
 
     id: Ident
-    title: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=200, description="shown in reports and calendars")
     country: str = Field(
         pattern=r"^[A-Z]{2}$", description="target country, ISO 3166 alpha-2 (`DE`, `CN`)"
     )
@@ -130,8 +130,8 @@ class CampaignSpec(Strict):
         default_factory=dict,
         description="key ideas by id, with a sentence each; posts may pick one with `narrative:`",
     )
-    starts: date
-    ends: date
+    starts: date = Field(description="first day of the campaign (local date)")
+    ends: date = Field(description="last day; no post may be later")
     timezone: str = Field(description="default IANA time zone of posts, e.g. `Europe/Berlin`")
     hashtags: list[str] = Field(
         default_factory=list, description="brand hashtags, e.g. `#Kasachstan`"
@@ -180,21 +180,21 @@ class CampaignSpec(Strict):
 class EventSpec(Strict):
     """A named occasion posts can be timed against (``when: {event: nauryz, offset: -1d 09:00}``)."""
 
-    date: dt.date
+    date: dt.date = Field(description="the day of the occasion")
     time: dt.time | None = Field(None, description="local time of the event, when it has one")
-    title: str | None = None
+    title: str | None = Field(None, description="e.g. `Nauryz (spring festival)`")
 
 
 class AudienceSpec(Strict):
     """A target group, the languages it reads and the channels that reach it."""
 
     id: Ident
-    name: str = Field(min_length=1)
-    group: AudienceGroup
+    name: str = Field(min_length=1, description="as the team calls it, e.g. `Think tanks`")
+    group: AudienceGroup = Field(description="which target group of the strategy")
     languages: list[LanguageCode] = Field(min_length=1, description="in order of preference")
     timezone: str | None = Field(None, description="when it differs from the campaign's")
     channels: list[str] = Field(min_length=1, description="channel names from elshi.toml")
-    description: str | None = None
+    description: str | None = Field(None, description="who exactly, for the record")
 
     @field_validator("timezone")
     @classmethod
@@ -256,10 +256,10 @@ class Recurrence(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    rrule: str | None = None
-    cron: str | None = None
-    start: date | None = Field(None, alias="from")
-    until: date | None = None
+    rrule: str | None = Field(None, description="e.g. `FREQ=WEEKLY;BYDAY=TU;BYHOUR=11;BYMINUTE=0`")
+    cron: str | None = Field(None, description="e.g. `0 10 1 * *` (10:00 on the 1st, local time)")
+    start: date | None = Field(None, alias="from", description="not before this day")
+    until: date | None = Field(None, description="not after this day")
     limit: int = Field(60, ge=1, le=1000, description="at most this many occurrences")
 
     @model_validator(mode="after")
@@ -341,8 +341,8 @@ class PostSpec(Strict):
     """One message, in one or more languages, to one or more audiences."""
 
     id: Ident
-    category: Category
-    audiences: list[Ident] = Field(min_length=1)
+    category: Category = Field(description="the action plan's line of work")
+    audiences: list[Ident] = Field(min_length=1, description="ids of the audiences it targets")
     when: When = Field(
         description="a local date-time (`2027-03-22 10:00`), `{event: ..., offset: ...}`, or "
         "`{rrule: ...}` / `{cron: ...}`"
@@ -355,7 +355,11 @@ class PostSpec(Strict):
     variant: str | None = Field(
         None, max_length=32, description="A/B message-variant tag, e.g. `A` or `facts-first`"
     )
-    link: str | None = Field(None, pattern=r"^https?://\S+$")
+    link: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description="appended to the text, with UTM parameters when `campaign.utm` is set",
+    )
     media: list[str] = Field(default_factory=list, description="paths relative to the YAML file")
     reply_to: Ident | None = Field(
         None, description="the id of the post this one answers (a thread)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from elshi.app import App, BadInput
@@ -29,7 +31,7 @@ def list_(app: App, as_json: bool) -> None:
     if app.config.path is not None:
         with app.sessions() as session:
             paused = {c.name: c.paused_reason for c in session.scalars(select(Channel)) if c.paused}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, ch in sorted(app.config.channels.items()):
         secrets = {var: bool(os.environ.get(var)) for var in ch.secret_envs.values()}
         rows.append(
