@@ -8,6 +8,7 @@ draft, re-opening a published row) is an error rather than a silent corruption.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,9 @@ TRANSITIONS: dict[S, frozenset[S]] = {
     S.needs_review: frozenset({S.published, S.scheduled, S.cancelled}),
     S.cancelled: frozenset({S.draft, S.approved}),
 }
+
+
+log = logging.getLogger("elshi.state")
 
 
 class TransitionError(ValueError):
@@ -95,4 +99,18 @@ def transition(
         to_state=to.value,
         reason=reason,
         detail=detail,
+    )
+    post, channel = delivery.post, delivery.channel
+    label = f"{post.campaign_id}/{post.key}" if post is not None else "?"
+    if delivery.occurrence:
+        label += f"#{delivery.occurrence + 1}"
+    label += f"@{channel.name}" if channel is not None else ""
+    log.info(
+        "delivery %s %s: %s → %s (%s)",
+        delivery.id,
+        label,
+        current.value,
+        to.value,
+        reason,
+        extra={"delivery": delivery.id, "from_state": current.value, "state": to.value},
     )

@@ -38,6 +38,9 @@ def cli(ctx: click.Context, config_path: str | None, log_json: bool, verbose: in
 
     level = logging.WARNING - 10 * verbose if verbose else logging.INFO
     logs.setup(json_lines=log_json, level=max(level, logging.DEBUG))
+    if not verbose:
+        # One line per state change is the daemon's log; `elshi run` turns it on.
+        logging.getLogger("elshi.state").setLevel(logging.WARNING)
     ctx.obj = App(config_path)
 
 

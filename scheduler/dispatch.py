@@ -248,14 +248,6 @@ def claim_due(
                 )
             )
         session.commit()
-    for claim in claims:
-        log.info(
-            "delivery %s %s: claimed, attempt %d, slot %s",
-            claim.delivery_id,
-            claim.label,
-            claim.attempt,
-            claim.slot.isoformat(timespec="seconds"),
-        )
     return claims
 
 
@@ -340,7 +332,6 @@ def record_result(
             stats.published += 1
             stats.lateness.append((result.published_at - claim.due_at).total_seconds())
             session.commit()
-            log.info("delivery %s %s: published %s", claim.delivery_id, claim.label, result.url)
             return
         if delivery.state != S.publishing or delivery.lease_owner != settings.worker_id:
             log.warning(
@@ -425,7 +416,6 @@ def record_result(
                 )
                 stats.retried += 1
         session.commit()
-    log.info("delivery %s %s: %s → %s", claim.delivery_id, claim.label, result.kind, delivery.state)
 
 
 def holds(
@@ -560,7 +550,6 @@ def hand_back(
             reason=f"handed back: {reason}",
         )
         session.commit()
-    log.info("delivery %s %s: handed back (%s)", claim.delivery_id, claim.label, reason)
 
 
 def _pause(session: Session, channel: Channel, reason: str, now: datetime, actor: str) -> None:

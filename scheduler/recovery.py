@@ -188,7 +188,6 @@ def _reconcile_one(
             ):
                 stats.reconciled += 1
             session.commit()
-            log.info("delivery %s: reconcile → %s", delivery_id, delivery.state)
             return
         if not holds(delivery, settings, attempt, tries):
             log.info(
@@ -227,7 +226,6 @@ def _reconcile_one(
             delivery.last_error = f"reconcile: {result.kind}: {result.message}"
             log.warning("delivery %s: could not reconcile yet (%s)", delivery_id, result.message)
         session.commit()
-        log.info("delivery %s: reconcile → %s", delivery_id, delivery.state)
 
 
 def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | None:

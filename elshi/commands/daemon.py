@@ -42,8 +42,11 @@ def run(app: App, once: bool, now_text: str | None, no_collect: bool) -> None:
         elshi run --once                       # from cron or a systemd timer
         elshi run --once --now 2027-03-22T09:00:00Z   # rehearse on sandbox channels
     """
+    import logging
+
     from elshi.runtime import build_dispatcher
 
+    logging.getLogger("elshi.state").setLevel(logging.INFO)
     clock = app.clock
     if now_text:
         if not once:
