@@ -123,7 +123,9 @@ def claimable(now: datetime, horizon: datetime) -> Any:
 
 def meta_for(delivery: Delivery, post: Post, audience_key: str | None) -> dict[str, str]:
     local = delivery.due_at.astimezone(ZoneInfo(delivery.timezone))
+    audience = delivery.audience
     return {
+        "audience_group": audience.group if audience is not None else "",
         "campaign": post.campaign_id,
         "post": post.key,
         "category": post.category,
