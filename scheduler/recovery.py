@@ -79,7 +79,7 @@ def mark_missed(sessions: sessionmaker[Session], settings: Settings, now: dateti
 
 def _missed_reason(session: Session, delivery: Delivery, now: datetime, window: timedelta) -> str:
     due = delivery.due_at.isoformat(timespec="minutes")
-    late = f"due {due}, now {now.isoformat(timespec='minutes')}, window {window}"
+    late = f"due {due}, now {now.isoformat(timespec='minutes')}, allowed {_human(window)} late"
     if delivery.state == S.draft:
         return f"never approved before its time ({late})"
     channel = delivery.channel
@@ -99,6 +99,14 @@ def _missed_reason(session: Session, delivery: Delivery, now: datetime, window: 
     if delivery.attempts:
         return f"still failing after {delivery.attempts} attempts: {delivery.last_error} ({late})"
     return f"nothing ran in time to publish it ({late})"
+
+
+def _human(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes / 60
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
 
 
 def take_expired(
