@@ -1,6 +1,7 @@
 """Approving and rejecting posts: who did it and when is recorded on the post and in the audit
 log; an approved post's draft deliveries become publishable, a rejected post's waiting
-deliveries are cancelled (until its text is changed in the campaign file)."""
+deliveries are cancelled (until its text is changed in the campaign file, or it is approved
+after all: then the deliveries its rejection cancelled come back)."""
 
 from __future__ import annotations
 
@@ -91,8 +92,12 @@ def approve(
                 reason="approved",
             )
         for delivery in post.deliveries:
-            if delivery.state == S.draft:
+            rejected = delivery.state == S.cancelled and (delivery.last_error or "").startswith(
+                REJECTED
+            )
+            if delivery.state == S.draft or (rejected and not post.retired):
                 transition(session, delivery, S.approved, actor=actor, at=now, reason="approved")
+                delivery.last_error = None
                 moved += 1
         out.append(Decision(f"{post.campaign_id}/{post.key}", before, post.approval, moved))
     return out

@@ -81,7 +81,7 @@ def _check_zone(value: str | None) -> str | None:
         return None
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, e.g. "Europe"
         raise ValueError(
             f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin, "
             "Asia/Shanghai or Asia/Almaty"
@@ -380,7 +380,7 @@ class PostSpec(Strict):
     def _platform_keys(
         cls, value: str | dict[str, str] | dict[str, str | dict[str, str]]
     ) -> str | dict[str, str] | dict[str, str | dict[str, str]]:
-        groups = [value] if isinstance(value, dict) and "default" in value else []
+        groups: list[object] = [value] if isinstance(value, dict) and "default" in value else []
         groups += list(value.values()) if isinstance(value, dict) and not groups else []
         for variants in groups:
             if isinstance(variants, dict):

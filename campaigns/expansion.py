@@ -72,7 +72,10 @@ class DesiredPost:
 
     @property
     def content_hash(self) -> str:
-        return _hash([self.category, self.narrative, self.variant, self.reply_to, self.content])
+        """What the post says: a change here needs approval again. Its time zone and channels
+        (when and where it goes out) are left out, like its schedule."""
+        said = {k: v for k, v in self.content.items() if k not in ("timezone", "channels")}
+        return _hash([self.category, self.narrative, self.variant, self.reply_to, said])
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,11 @@ def local_times(
                 "post would go out at midnight; add e.g. ;BYHOUR=10;BYMINUTE=0",
             )
             return []
-        times = recurrence_times(when, spec.starts, spec.ends)
+        try:
+            times = recurrence_times(when, spec.starts, spec.ends)
+        except TimingError as exc:
+            report((*where, "rrule" if when.rrule is not None else "cron"), str(exc))
+            return []
         if not times:
             report(
                 where,

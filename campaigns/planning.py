@@ -123,7 +123,7 @@ def apply_campaign(
     channels = sync_channels(session, platforms, now=now, names=names)
     audiences = _apply_audiences(session, desired, channels, changes)
     _apply_posts(session, desired, campaign, audiences, channels, changes, actor=actor, now=now)
-    if changes:
+    if any(c.sign != "!" for c in changes):
         record(
             session,
             actor=actor,
@@ -274,6 +274,7 @@ def _apply_posts(
                 actor=actor,
                 now=now,
                 reason="post removed from the campaign file",
+                label=_delivery_label(row, delivery.channel.name, delivery.occurrence),
             )
 
 
@@ -361,6 +362,7 @@ def _apply_deliveries(
             )
             continue
         diff = [k for k, v in values.items() if getattr(row, k) != v]
+        shown = ", ".join(dict.fromkeys(_FIELD_NAMES.get(k, k) for k in diff if k in _FIELD_NAMES))
         state = S(row.state)
         if not diff:
             if state in WAITING_STATES and state not in (target, S.scheduled):
@@ -403,7 +405,7 @@ def _apply_deliveries(
                     "!",
                     "delivery",
                     label,
-                    f"is {state.value}; change to {', '.join(diff)} not applied",
+                    f"is {state.value}; change to {shown} not applied",
                 )
             )
             continue
@@ -417,13 +419,17 @@ def _apply_deliveries(
                 )
             )
             continue
+        if state == S.cancelled and post.approval == Approval.rejected:
+            # Moving a rejected post in time does not bring it back; changing its text does
+            # (the post then needs approval again, so it is no longer rejected here).
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = now
+            continue
         for key, value in values.items():
             setattr(row, key, value)
         row.updated_at = now
-        shown = ", ".join(
-            "time" if k in ("due_at", "local_due") else k for k in diff if k != "content_hash"
-        )
-        changes.append(Change("~", "delivery", label, ", ".join(dict.fromkeys(shown.split(", ")))))
+        changes.append(Change("~", "delivery", label, shown))
         if state != target or state in (S.failed, S.missed, S.cancelled):
             row.attempts = 0
             row.next_attempt_at = None
@@ -451,6 +457,17 @@ def _apply_deliveries(
             label=_delivery_label(post, channel, occurrence),
         )
 
+
+_FIELD_NAMES = {
+    "audience_id": "audience",
+    "language": "language",
+    "timezone": "time",
+    "local_due": "time",
+    "due_at": "time",
+    "text": "text",
+    "media": "media",
+}
+"""How a changed column of a delivery is named in a plan (``content_hash`` follows the rest)."""
 
 _RETIRED = "removed from the campaign file"
 REJECTED = "rejected"

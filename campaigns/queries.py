@@ -34,18 +34,14 @@ def campaign_summaries(session: Session) -> list[dict[str, Any]]:
             select(Post.campaign_id, func.count())
             .where(Post.retired.is_(False))
             .group_by(Post.campaign_id)
-        )
-        
-        .all()
+        ).all()
     )
     pending = dict(
         session.execute(
             select(Post.campaign_id, func.count())
             .where(Post.retired.is_(False), Post.approval == Approval.pending)
             .group_by(Post.campaign_id)
-        )
-        
-        .all()
+        ).all()
     )
     out = []
     for c in session.scalars(select(Campaign).order_by(Campaign.starts_on, Campaign.id)):

@@ -111,6 +111,8 @@ def recurrence_times(rule: Recurrence, first_day: date, last_day: date) -> list[
         from dateutil.rrule import rrulestr
 
         text = rule.rrule.removeprefix("RRULE:")
+        if not _days_possible(text, begin, stop):
+            return []
         series = rrulestr(text, dtstart=begin)
         for moment in series:
             if moment > stop or len(out) > rule.limit:
@@ -118,13 +120,57 @@ def recurrence_times(rule: Recurrence, first_day: date, last_day: date) -> list[
             if moment >= begin:
                 out.append(moment)
     else:
-        from croniter import croniter
+        from croniter import CroniterBadDateError, croniter
 
         assert rule.cron is not None
         itr = croniter(rule.cron, begin - timedelta(seconds=1))
         while len(out) <= rule.limit:
-            moment = itr.get_next(datetime)
+            try:
+                moment = itr.get_next(datetime)
+            except CroniterBadDateError:
+                raise TimingError(
+                    f"cron {rule.cron!r} never falls on a real date (such as 30 February)"
+                ) from None
             if moment > stop:
                 break
             out.append(moment)
     return out
+
+
+_DAY_FILTERS = ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYDAY", "WKST")
+
+
+def _days_possible(text: str, begin: datetime, stop: datetime) -> bool:
+    """Whether the rule's day filters leave a day between ``begin`` and ``stop``.
+
+    dateutil only stops at a result past its end, so a rule whose filters match no real date
+    (31 April, day 400 of the year) would be searched until the year 9999, and at an hourly or
+    finer frequency that takes hours. The same filters on a yearly rule are searched in well
+    under a second; a sub-daily rule that also has an INTERVAL and day filters is refused (its
+    steps might never land on those days)."""
+    from dateutil.rrule import rrulestr
+
+    parts = dict(p.split("=", 1) for p in text.upper().split(";") if "=" in p)
+    days = {k: v for k, v in parts.items() if k in _DAY_FILTERS}
+    if not days.keys() - {"WKST"}:
+        return True
+    if (
+        parts.get("FREQ") in ("HOURLY", "MINUTELY", "SECONDLY")
+        and parts.get("INTERVAL", "1") != "1"
+    ):
+        raise TimingError(
+            f"rrule {text!r}: an {parts['FREQ']} rule with an INTERVAL cannot also pick days; "
+            "use FREQ=DAILY with BYHOUR and BYMINUTE"
+        )
+    if "BYDAY" in days:  # 2MO means "second Monday" only for the month or year it counts in
+        days["BYDAY"] = ",".join(
+            dict.fromkeys(d.lstrip("+-0123456789") for d in days["BYDAY"].split(","))
+        )
+    yearly = ";".join(["FREQ=YEARLY", *(f"{k}={v}" for k, v in days.items())])
+    try:
+        first = next(iter(rrulestr(yearly, dtstart=begin)), None)
+    except (ValueError, TypeError):
+        return True  # let the rule itself say what is wrong
+    if first is None:
+        raise TimingError(f"rrule {text!r} never falls on a real date (such as 31 April)")
+    return first <= stop

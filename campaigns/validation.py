@@ -9,13 +9,15 @@ Nothing here touches the database. It never raises on bad input: bad input is a 
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -24,7 +26,7 @@ from campaigns.definition import CampaignFile
 from campaigns.expansion import DesiredCampaign, expand
 from campaigns.yamlsource import Locator, Problem, YamlError, load_yaml
 
-_EVENT: TypeAdapter[Any] = TypeAdapter(CampaignFile.model_fields["events"].annotation)
+_EVENTS: TypeAdapter[Any] = TypeAdapter(cast(Any, CampaignFile.model_fields["events"].annotation))
 
 
 @dataclass
@@ -62,13 +64,43 @@ _PATTERN_HELP = {
 }
 
 
+_EXPECTED = {
+    "string_type": "text",
+    "list_type": "a list, e.g. [a, b]",
+    "dict_type": "a mapping (lines of 'key: value')",
+    "model_type": "a mapping (lines of 'key: value')",
+    "model_attributes_type": "a mapping (lines of 'key: value')",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a yes/no value)"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, datetime | date):
+        return f"the date {value.isoformat()}"
+    return repr(value)
+
+
 def _is_tag(step: object) -> bool:
     """Discriminated-union tags (``when:at``) and pydantic's own steps (``function-after[...]``)
     appear in error paths but are not YAML keys."""
     return isinstance(step, str) and (":" in step or "[" in step)
 
 
-def _message(error: Mapping[str, Any], candidates: Iterable[str]) -> str:
+def _message(error: Mapping[str, Any], candidates: Iterable[str] = ()) -> str:
     kind = error["type"]
     loc = error["loc"]
     value = error.get("input")
@@ -85,6 +117,9 @@ def _message(error: Mapping[str, Any], candidates: Iterable[str]) -> str:
     if kind == "enum":
         expected = error.get("ctx", {}).get("expected", "")
         return f"{field_name}: {value!r} is not one of {expected}"
+    expected = _EXPECTED.get(kind)
+    if expected:
+        return f"{field_name}: expected {expected}, found {_describe(value)}"
     text = str(error["msg"]).removeprefix("Value error, ")
     if kind in ("datetime_from_date_parsing", "datetime_parsing", "datetime_type"):
         text = f'{value!r} is not a date-time; write e.g. "2027-03-22 10:00"'
@@ -93,19 +128,105 @@ def _message(error: Mapping[str, Any], candidates: Iterable[str]) -> str:
     return f"{field_name}: {text}"
 
 
-def _model_problems(locator: Locator, exc: ValidationError) -> list[Problem]:
+_SECTIONS: dict[tuple[str | int, ...], tuple[str, ...]] = {
+    (): ("CampaignFile",),
+    ("campaign",): ("CampaignSpec",),
+    ("campaign", "utm"): ("Utm",),
+    ("events", "*"): ("EventSpec",),
+    ("audiences", "*"): ("AudienceSpec",),
+    ("posts", "*"): ("PostSpec",),
+    ("posts", "*", "when"): ("AtEvent", "Recurrence"),
+}
+
+
+def _keys_at(path: Sequence[str | int]) -> set[str]:
+    """The keys allowed in the mapping at ``path`` (for "did you mean"); all keys of the format
+    when the place is not one of its mappings."""
     vocab = _vocabulary()
-    all_words = set().union(*vocab.values())
+    shape = tuple(
+        "*" if (i == 1 and path[0] in ("events", "audiences", "posts")) else step
+        for i, step in enumerate(path)
+    )
+    models = _SECTIONS.get(shape)
+    if models is None:
+        return set().union(*vocab.values())
+    return set().union(*(vocab[name] for name in models))
+
+
+def _model_problems(
+    locator: Locator, exc: ValidationError, *, reported: set[tuple[str | int, ...]]
+) -> list[Problem]:
+    """One problem per (place, kind); places in ``reported`` already have a clearer message."""
     problems: dict[tuple[Any, ...], Problem] = {}
     for error in exc.errors():
         loc = tuple(error["loc"])
         path = tuple(p for p in loc if not _is_tag(p))
         is_key = error["type"] == "extra_forbidden"
         key = (path, error["type"])
-        if key in problems:
+        if key in problems or any(path[: len(r)] == r for r in reported):
             continue
-        problems[key] = locator.problem(path, _message(error, all_words), key=is_key)
+        words = _keys_at(path[:-1]) if is_key else set()
+        problems[key] = locator.problem(path, _message(error, words), key=is_key)
     return sorted(problems.values())
+
+
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
+
+
+def _shape_problems(
+    data: Mapping[str, Any], locator: Locator
+) -> list[tuple[tuple[str | int, ...], Problem]]:
+    """Values the models would coerce into something the writer did not mean: a number read as
+    seconds since 1970 (``when: 12``, ``time: 1080``), a date without a time of day read as
+    midnight. Checked on the raw document, before the models see it."""
+    out: list[tuple[tuple[str | int, ...], Problem]] = []
+    example = 'e.g. "2027-03-22 10:00"'
+
+    def number(value: Any) -> bool:
+        return isinstance(value, bool | int | float)
+
+    def not_a(path: tuple[str | int, ...], what: str, hint: str) -> None:
+        value = _get(data, path)
+        if number(value):
+            message = f"{path[-1]}: {value!r} is not {what}; write {hint}"
+            out.append((path, locator.problem(path, message)))
+
+    not_a(("campaign", "starts"), "a date", "e.g. 2027-03-01")
+    not_a(("campaign", "ends"), "a date", "e.g. 2027-11-30")
+    events = data.get("events")
+    for name, event in events.items() if isinstance(events, dict) else []:
+        if isinstance(event, dict):
+            not_a(("events", name, "date"), "a date", "e.g. 2027-03-21")
+            not_a(("events", name, "time"), "a time of day", 'e.g. "18:00" (in quotes)')
+        else:
+            not_a(("events", name), "a date", "e.g. 2027-03-21")
+    for i, post in _items(data, "posts"):
+        when = post.get("when")
+        where: tuple[str | int, ...] = ("posts", i, "when")
+        if isinstance(when, dict):
+            not_a((*where, "from"), "a date", "e.g. 2027-03-01")
+            not_a((*where, "until"), "a date", "e.g. 2027-11-30")
+        elif number(when):
+            message = f"when: {when!r} is not a date-time; write {example}"
+            out.append((where, locator.problem(where, message)))
+        elif (isinstance(when, date) and not isinstance(when, datetime)) or (
+            isinstance(when, str) and _DATE_ONLY.match(when)
+        ):
+            day = str(when).strip()
+            message = f'when: {day} has no time of day; write e.g. "{day} 10:00" (in quotes)'
+            out.append((where, locator.problem(where, message)))
+    return out
+
+
+def _get(data: Any, path: Sequence[str | int]) -> Any:
+    for step in path:
+        if isinstance(data, dict):
+            data = data.get(step)
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            data = data[step]
+        else:
+            return None
+    return data
 
 
 def _suggest(word: str, choices: Iterable[str]) -> str:
@@ -158,7 +279,11 @@ def _reference_problems(
     assert isinstance(campaign, dict)
     declared = campaign.get("narratives")
     main = campaign.get("narrative")
-    narratives = set(declared) if isinstance(declared, dict) and declared else {main}
+    narratives: set[object] = (
+        set(declared)
+        if isinstance(declared, dict) and declared
+        else {main if isinstance(main, str) else None}
+    )
     if isinstance(declared, dict) and declared and isinstance(main, str) and main not in declared:
         out.append(
             locator.problem(
@@ -266,34 +391,83 @@ class _Remapped(Locator):
         return super().position(path, key=key)
 
 
-def _salvage(data: dict[str, Any], locator: Locator) -> tuple[CampaignFile, Locator, bool]:
+_STAND_INS: dict[type[BaseModel], dict[str, Any]] = {
+    model.CampaignSpec: {"id": "invalid", "title": "invalid", "country": "XX", "narrative": "x"},
+    model.AudienceSpec: {"name": "invalid", "group": "other"},
+    model.PostSpec: {"category": "media_pr"},
+}
+"""Valid stand-ins for fields that no later check depends on, so that one bad value (already
+reported) does not hide the timing and text problems of the rest of the item."""
+
+
+def _lenient(cls: type[BaseModel], item: Any) -> Any:
+    """``item`` validated as ``cls`` without its unknown keys, its invalid optional fields and
+    its invalid stand-in fields (all reported already); None when it is invalid otherwise."""
+    try:
+        return cls.model_validate(item)
+    except ValidationError as exc:
+        failures = exc.errors()
+    if not isinstance(item, dict):
+        return None
+    trimmed = copy.deepcopy(item)
+    stand_ins = _STAND_INS.get(cls, {})
+    for error in failures:
+        path = [step for step in error["loc"] if not _is_tag(step)]
+        if not path:
+            return None
+        name = path[0]
+        holder = _get(trimmed, path[:-1])
+        if error["type"] == "extra_forbidden" and isinstance(holder, dict):
+            holder.pop(path[-1], None)
+        elif name in stand_ins:
+            trimmed[name] = stand_ins[str(name)]
+        elif isinstance(name, str) and name in cls.model_fields:
+            if cls.model_fields[name].is_required():
+                return None
+            trimmed.pop(name, None)
+        else:
+            return None
+    try:
+        return cls.model_validate(trimmed)
+    except ValidationError:
+        return None
+
+
+def _salvage(
+    data: dict[str, Any], locator: Locator, bad: set[tuple[str | int, ...]]
+) -> tuple[CampaignFile, Locator, bool]:
     """The valid parts of an invalid document, so that reference and timing checks can still
     report their problems in the same run; the flag says whether the campaign block is valid
-    (without it, timing and text checks cannot run)."""
-    campaign: model.CampaignSpec | None
-    try:
-        campaign = model.CampaignSpec.model_validate(data.get("campaign"))
-    except ValidationError:
-        campaign = None
+    (without it, timing and text checks cannot run). Items under a path in ``bad`` are left out
+    (their values would be misread)."""
+
+    def spoilt(*path: str | int) -> bool:
+        return any(b[: len(path)] == path for b in bad)
+
+    campaign = None if spoilt("campaign") else _lenient(model.CampaignSpec, data.get("campaign"))
     kept: dict[str, list[Any]] = {"audiences": [], "posts": []}
     origins: dict[str, list[int]] = {"audiences": [], "posts": []}
     for section, cls in (("audiences", model.AudienceSpec), ("posts", model.PostSpec)):
         items = data.get(section)
         for index, item in enumerate(items if isinstance(items, list) else []):
-            try:
-                kept[section].append(cls.model_validate(item))
+            valid = None if spoilt(section, index) else _lenient(cls, item)
+            if valid is not None:
+                kept[section].append(valid)
                 origins[section].append(index)
-            except ValidationError:
-                continue
     events: dict[str, Any] = {}
     raw_events = data.get("events")
     for key, value in raw_events.items() if isinstance(raw_events, dict) else []:
+        if spoilt("events", key):
+            continue
         try:
-            events[key] = _EVENT.validate_python(value)
+            events.update(_EVENTS.validate_python({key: value}))
         except ValidationError:
             continue
     doc = CampaignFile.model_construct(
-        campaign=campaign, events=events, audiences=kept["audiences"], posts=kept["posts"]
+        campaign=cast(model.CampaignSpec, campaign),
+        events=events,
+        audiences=kept["audiences"],
+        posts=kept["posts"],
     )
     return doc, _Remapped(locator, origins), campaign is not None
 
@@ -325,14 +499,16 @@ def load_campaign(
                 )
             ],
         )
-    problems: list[Problem] = []
+    shapes = _shape_problems(data, locator)
+    problems = [problem for _, problem in shapes]
+    bad = {path for path, _ in shapes}
     try:
         doc = CampaignFile.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_model_problems(locator, exc))
+        problems.extend(_model_problems(locator, exc, reported=bad))
     problems.extend(_reference_problems(data, locator, channels))
     if problems:
-        doc, locator, campaign_ok = _salvage(data, locator)
+        doc, locator, campaign_ok = _salvage(data, locator, bad)
         if not campaign_ok:
             return Loaded(path, None, sorted(set(problems)))
     if channels is None:
@@ -364,7 +540,7 @@ def load_campaign(
         definition_hash=digest,
     )
     if now is not None:
-        for i, post in enumerate(desired.posts):
+        for post in desired.posts:
             past = [d for d in post.deliveries if d.due_at < now]
             if past:
                 index = next(j for j, p in enumerate(doc.posts) if p.id == post.key)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from elshi.config import Config, ConfigError, load_config
-
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
+
+    from elshi.config import Config
 
 
 class BadInput(click.ClickException):
@@ -41,6 +41,7 @@ class App:
     @cached_property
     def config(self) -> Config:
         from elshi import logs
+        from elshi.config import ConfigError, load_config
 
         try:
             config = load_config(self.config_path)

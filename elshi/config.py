@@ -44,6 +44,12 @@ _SECTION_KEYS = {
 }
 
 
+_CHANNEL_KEYS = ("platform", "api_base_url", "rate", "mimic")
+"""Keys every channel table may have; the rest are the connector's own options."""
+_SECRET_KEY = re.compile(r"token|secret|password|passwd|api_?key|consumer_key|credential", re.I)
+"""A key like these holds a secret, which must come from the environment (``KEY_env``)."""
+
+
 class ConfigError(Exception):
     """A problem in the configuration, located as ``FILE:LINE: message`` where possible."""
 
@@ -67,6 +73,11 @@ class ChannelConfig:
     options: Mapping[str, Any]
     """Every non-secret key of the table (``*_env`` keys keep the variable's name, not a value)."""
     rate_per_minute: float | None = None
+
+    @property
+    def text_platform(self) -> str:
+        mimic = self.options.get("mimic") if self.platform == "sandbox" else None
+        return str(mimic) if mimic else self.platform
 
     @property
     def secret_envs(self) -> dict[str, str]:
@@ -123,6 +134,11 @@ class Config:
     def channel_platforms(self) -> dict[str, str]:
         return {name: ch.platform for name, ch in self.channels.items()}
 
+    @property
+    def text_platforms(self) -> dict[str, str]:
+        """The platform whose text rules each channel follows: a sandbox channel's ``mimic``."""
+        return {name: ch.text_platform for name, ch in self.channels.items()}
+
     def channel(self, name: str) -> ChannelConfig:
         try:
             return self.channels[name]
@@ -132,8 +148,8 @@ class Config:
             ) from None
 
 
-def _suggest(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
+def _suggest(word: str, choices: Any, cutoff: float = 0.6) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -187,6 +203,17 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         line = _line_of(text, pattern) if text else None
         return f"{label}:{line}" if line else label
 
+    def at_in_table(table_at: str, key: str) -> str:
+        """The line of ``key`` in the table whose header is at ``table_at``."""
+        start = int(table_at.rsplit(":", 1)[1]) if table_at != label else 0
+        lines = text.splitlines()[start:]
+        for number, line in enumerate(lines, start=start + 1):
+            if line.lstrip().startswith("["):
+                break
+            if re.match(r"^\s*" + re.escape(key) + r"\s*=", line):
+                return f"{label}:{number}"
+        return table_at
+
     for key in data:
         if key not in _TOP_KEYS:
             where = at(r"^\s*\[?" + re.escape(key))
@@ -229,17 +256,30 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
                 f"{', '.join(PLATFORMS)}" + (_suggest(str(platform), PLATFORMS) if platform else "")
             )
         for key, value in table.items():
+            key_at = at_in_table(where, key)
             if key.endswith("_env"):
                 if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
                     raise ConfigError(
-                        f"{where}: {key} must name an environment variable, e.g. "
+                        f"{key_at}: {key} must name an environment variable, e.g. "
                         f'{key} = "ELSHI_{name.upper().replace("-", "_")}_TOKEN"'
                     )
-            elif key in ("token", "password", "secret", "access_token", "api_key"):
+            elif _SECRET_KEY.search(key):
                 raise ConfigError(
-                    f"{where}: channel {name!r} has a secret in the file ({key}); put it in an "
+                    f"{key_at}: channel {name!r} has a secret in the file ({key}); put it in an "
                     f'environment variable and write {key}_env = "VARIABLE_NAME" instead'
                 )
+            elif key not in _CHANNEL_KEYS and _suggest(key, _CHANNEL_KEYS, cutoff=0.8):
+                raise ConfigError(
+                    f"{key_at}: unknown key {key!r} in [channels.{name}]"
+                    + _suggest(key, _CHANNEL_KEYS, cutoff=0.8)
+                )
+        mimic = table.get("mimic")
+        if mimic is not None and (platform != "sandbox" or mimic not in PLATFORMS[:-1]):
+            raise ConfigError(
+                f"{at_in_table(where, 'mimic')}: channel {name!r}: mimic is for sandbox channels "
+                f"and names a platform ({', '.join(PLATFORMS[:-1])})"
+                + _suggest(str(mimic), PLATFORMS[:-1])
+            )
         options = {k: v for k, v in table.items() if k not in ("platform", "api_base_url", "rate")}
         if platform == "sandbox":
             sandbox_outbox = Path(str(options.get("outbox", outbox)))

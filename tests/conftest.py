@@ -133,3 +133,21 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("ELSHI_CONFIG", raising=False)
     monkeypatch.delenv("ELSHI_DATABASE_URL", raising=False)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """CLI runs configure logging (levels of noisy libraries, a handler on the root logger);
+    undo that after each test so one test's set-up cannot hide another's log records."""
+    import logging
+
+    manager = logging.root.manager
+    levels = {name: lg.level for name, lg in manager.loggerDict.items()
+              if isinstance(lg, logging.Logger)}
+    root_level, root_handlers = logging.root.level, list(logging.root.handlers)
+    yield
+    for name, lg in list(manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger):
+            lg.setLevel(levels.get(name, logging.NOTSET))
+    logging.root.setLevel(root_level)
+    logging.root.handlers[:] = root_handlers

@@ -24,7 +24,9 @@ def group() -> None:
 
 
 def _channels(app: App) -> dict[str, str] | None:
-    return app.config.channel_platforms if app.config.path is not None else None
+    """Channel → the platform whose rules its text must follow (a sandbox channel's ``mimic``,
+    so rehearsing on the sandbox catches what the real platform would refuse)."""
+    return app.config.text_platforms if app.config.path is not None else None
 
 
 def _load(app: App, files: Sequence[Path], *, quiet_ok: bool = False) -> list[Loaded]:

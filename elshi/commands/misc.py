@@ -84,3 +84,64 @@ def calendar_export(
 
 
 commands = [init, calendar]
+
+
+@click.command("demo")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="elshi-demo",
+    show_default=True,
+    help="Workspace folder (made afresh).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the simulated engagement."
+)
+def demo(directory: Path, seed: int) -> None:
+    """Try Elshi with nothing to configure: apply the Germany and China example campaigns to
+    sandbox channels, rehearse their whole year in accelerated time with the real scheduler,
+    collect simulated metrics, and write the reports. Example:
+
+        elshi demo && open elshi-demo/reports/report.html
+    """
+    import sys
+
+    from elshi.demo import DemoError, run_demo
+
+    bar = (
+        click.progressbar(length=1000, label="rehearsing", file=sys.stderr, show_eta=False)
+        if sys.stderr.isatty()
+        else None
+    )
+    done = 0
+
+    def progress(fraction: float) -> None:
+        nonlocal done
+        if bar is not None:
+            step = int(fraction * 1000) - done
+            if step > 0:
+                bar.update(step)
+                done += step
+
+    try:
+        result = run_demo(directory.resolve(), seed=seed, say=click.echo, progress=progress)
+    except DemoError as exc:
+        raise BadInput(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    click.echo(
+        f"\nrehearsed {result.period[0]:%Y-%m-%d} to {result.period[1]:%Y-%m-%d}: "
+        f"{result.published} published, {result.retried} retried after simulated outages, "
+        f"{result.missed} missed, {result.failed} failed; {result.snapshots} metric snapshots"
+    )
+    for path in result.reports:
+        click.echo(f"report: {path}")
+    click.echo(
+        f"workspace: {result.directory}  (cd there and try: elshi status, "
+        "elshi campaign list, elshi calendar export)"
+    )
+
+
+commands.append(demo)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from elshi.app import App, BadInput
 from elshi.output import table
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from campaigns.schema import Post
 
 
 @click.group("post")
@@ -14,18 +21,18 @@ def group() -> None:
 
 
 def _select(
-    app: App, session: object, refs: tuple[str, ...], campaign: str | None, all_: bool
-) -> list[object]:
+    session: Session, refs: tuple[str, ...], campaign: str | None, all_: bool
+) -> list[Post]:
     from campaigns.approval import ApprovalError, campaign_posts, find_posts
 
     try:
         if all_:
             if not campaign or refs:
                 raise BadInput("--all needs --campaign ID and no post ids")
-            return list(campaign_posts(session, campaign))  # type: ignore[arg-type]
+            return campaign_posts(session, campaign)
         if not refs:
             raise BadInput("name posts (CAMPAIGN/POST, POST or id), or --campaign ID --all")
-        return list(find_posts(session, refs, campaign))  # type: ignore[arg-type]
+        return find_posts(session, refs, campaign)
     except ApprovalError as exc:
         raise BadInput(str(exc)) from None
 
@@ -47,8 +54,8 @@ def approve(
     from campaigns.approval import approve as do_approve
 
     with app.sessions() as session:
-        rows = _select(app, session, posts, campaign, all_)
-        decisions = do_approve(session, rows, actor=app.actor(by), now=app.now())  # type: ignore[arg-type]
+        rows = _select(session, posts, campaign, all_)
+        decisions = do_approve(session, rows, actor=app.actor(by), now=app.now())
         session.commit()
     click.echo(
         table(
@@ -81,14 +88,8 @@ def reject(
     from campaigns.approval import reject as do_reject
 
     with app.sessions() as session:
-        rows = _select(app, session, posts, campaign, all_)
-        decisions = do_reject(
-            session,
-            rows,
-            actor=app.actor(by),
-            now=app.now(),  # type: ignore[arg-type]
-            reason=reason,
-        )
+        rows = _select(session, posts, campaign, all_)
+        decisions = do_reject(session, rows, actor=app.actor(by), now=app.now(), reason=reason)
         session.commit()
     click.echo(
         table(

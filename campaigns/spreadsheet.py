@@ -1,0 +1,741 @@
+"""Importing a content calendar kept in a spreadsheet (.xlsx or .csv, one row a post) as the text
+of a campaign YAML file.
+
+The header row names the columns (case and spaces do not matter): ``id``, ``category``,
+``audiences`` (comma-separated), the time as ``date`` + ``time``, as ``when``, or as ``event`` +
+``offset``; the text as ``text`` (with an optional ``language`` column) or one ``text_de``,
+``text_zh``, ... column per language, each optionally with per-platform overrides
+(``text_x``, ``text_de_mastodon``); and optionally ``variant``, ``narrative``, ``link``, ``media``
+and ``channels`` (comma-separated), ``reply_to``, ``timezone``, ``hashtags`` (yes/no). Other
+columns (notes, owner, status...) are ignored unless their name looks like a misspelt one.
+
+Every problem is collected and reported as ``SHEET:row N:col C (column): message``; nothing is
+written unless the sheet is clean. The posts block is generated; the ``campaign``, ``events`` and
+``audiences`` blocks are copied from ``campaign_file`` (comments kept) or, without one, written
+as a skeleton whose ``FILL-IN`` placeholders ``elshi campaign validate`` points at. This module
+reads files and returns text; it does not touch the database or write the result.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from campaigns.definition import ID_PATTERN, PLATFORMS, Category, parse_offset
+
+PLACEHOLDER = "FILL-IN"
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+_ID = re.compile(ID_PATTERN)
+_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y/%m/%d", "%d/%m/%Y")
+_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%H.%M", "%H%M")
+_DATETIME_FORMATS = tuple(
+    f"{d}{sep}{t}" for d in _DATE_FORMATS for sep in (" ", "T") for t in _TIME_FORMATS[:3]
+)
+
+COLUMNS = (
+    "id",
+    "category",
+    "audiences",
+    "date",
+    "time",
+    "when",
+    "event",
+    "offset",
+    "language",
+    "text",
+    "variant",
+    "narrative",
+    "link",
+    "media",
+    "channels",
+    "reply_to",
+    "timezone",
+    "hashtags",
+)
+_ALIASES = {
+    "post": "id",
+    "post_id": "id",
+    "audience": "audiences",
+    "lang": "language",
+    "url": "link",
+    "image": "media",
+    "images": "media",
+    "channel": "channels",
+    "reply": "reply_to",
+    "in_reply_to": "reply_to",
+    "time_zone": "timezone",
+    "tz": "timezone",
+    "datetime": "when",
+}
+_CATEGORY_ALIASES = {
+    "culture": Category.cultural_event,
+    "cultural_events": Category.cultural_event,
+    "economic_forums": Category.economic_forum,
+    "economy": Category.economic_forum,
+    "media": Category.media_pr,
+    "pr": Category.media_pr,
+    "media_and_pr": Category.media_pr,
+    "science_and_technology": Category.science_technology,
+    "science": Category.science_technology,
+}
+_YES = {"yes", "y", "true", "1", "ja", "x"}
+_NO = {"no", "n", "false", "0", "nein", ""}
+
+
+class SheetError(Exception):
+    """The sheet cannot be imported; ``problems`` lists every finding, each located."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: Any
+    has_time: bool = True
+    """False for a spreadsheet date cell formatted without a time of day."""
+
+
+def column_letter(index: int) -> str:
+    """1 → A, 27 → AA (as spreadsheets label columns)."""
+    letters = ""
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+@dataclass
+class _Sheet:
+    label: str
+    rows: list[tuple[int, list[Cell]]]
+    problems: list[str] = field(default_factory=list)
+    header_row: int = 1
+    columns: dict[str, int] = field(default_factory=dict)
+    """Normalised column name → 0-based index."""
+    titles: list[str] = field(default_factory=list)
+
+    def at(self, row: int, column: str | None = None) -> str:
+        if column is None or column not in self.columns:
+            return f"{self.label}:row {row}"
+        index = self.columns[column]
+        return f"{self.label}:row {row}:col {column_letter(index + 1)} ({self.titles[index]})"
+
+    def error(self, row: int, column: str | None, message: str) -> None:
+        self.problems.append(f"{self.at(row, column)}: {message}")
+
+
+def _read_csv(path: Path) -> list[tuple[int, list[Cell]]]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SheetError(
+            [
+                f"{path}: not UTF-8 text (byte {exc.start}); in Excel use "
+                "'Save as: CSV UTF-8 (comma delimited)'"
+            ]
+        ) from None
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    rows: list[tuple[int, list[Cell]]] = []
+    try:
+        # Numbered by record, not by line: a cell with line breaks is still one row in Excel.
+        for number, record in enumerate(reader, start=1):
+            rows.append((number, [Cell(v) for v in record]))
+    except csv.Error as exc:
+        raise SheetError([f"{path}:row {len(rows) + 1}: not valid CSV ({exc})"]) from None
+    return rows
+
+
+def _read_xlsx(path: Path) -> tuple[str, list[tuple[int, list[Cell]]]]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise SheetError([f"{path}: not a readable .xlsx workbook ({exc})"]) from None
+    try:
+        sheet = book.active if book.active is not None else book.worksheets[0]
+        label = str(path) if len(book.worksheets) == 1 else f"{path}[{sheet.title}]"
+        rows: list[tuple[int, list[Cell]]] = []
+        for number, cells in enumerate(sheet.iter_rows(), start=1):
+            row = []
+            for cell in cells:
+                value = getattr(cell, "value", None)
+                fmt = str(getattr(cell, "number_format", "") or "")
+                timed = not isinstance(value, datetime) or "h" in fmt.lower()
+                row.append(Cell(value, has_time=timed))
+            rows.append((number, row))
+        return label, rows
+    finally:
+        book.close()
+
+
+def _normalise(title: str) -> str:
+    name = re.sub(r"\s+", "_", title.strip())
+    head, sep, tail = name.partition("_")
+    if head.lower() == "text" and sep:
+        return f"text_{tail}"
+    name = name.lower()
+    return _ALIASES.get(name, name)
+
+
+def _text_column(name: str) -> tuple[str | None, str] | None:
+    """``text_de`` → ("de", "default"); ``text_x`` → (None, "x"); ``text_de_x`` → ("de", "x")."""
+    if not name.startswith("text_"):
+        return None
+    parts = name[len("text_") :].split("_")
+    platform = "default"
+    if parts and parts[-1].lower() in PLATFORMS:
+        platform = parts.pop().lower()
+    if not parts:
+        return (None, platform)
+    if len(parts) == 1 and _LANGUAGE.match(parts[0]):
+        return (parts[0], platform)
+    return None
+
+
+def _text(cell: Cell | None) -> str:
+    if cell is None or cell.value is None:
+        return ""
+    value = cell.value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _list(cell: Cell | None) -> list[str]:
+    return [part.strip() for part in re.split(r"[,;\n]", _text(cell)) if part.strip()]
+
+
+def _parse_date(cell: Cell) -> date | None:
+    value = cell.value
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = _text(cell)
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _parse_time(cell: Cell) -> time | None:
+    value = cell.value
+    if isinstance(value, time):
+        return value.replace(tzinfo=None)
+    if isinstance(value, datetime):
+        return value.time()
+    text = _text(cell)
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).time()
+        except ValueError:
+            continue
+    return None
+
+
+def _parse_datetime(cell: Cell) -> datetime | None:
+    value = cell.value
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None) if cell.has_time else None
+    text = _text(cell)
+    for fmt in _DATETIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _category(raw: str) -> Category | None:
+    key = re.sub(r"[^a-z]+", "_", raw.lower()).strip("_")
+    try:
+        return Category(key)
+    except ValueError:
+        return _CATEGORY_ALIASES.get(key)
+
+
+def _suggest(word: str, choices: Sequence[str], cutoff: float = 0.6) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _read(path: Path) -> _Sheet:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _Sheet(str(path), _read_csv(path))
+    if suffix in (".xlsx", ".xlsm"):
+        label, rows = _read_xlsx(path)
+        return _Sheet(label, rows)
+    raise SheetError(
+        [f"{path}: not a .xlsx or .csv file; save the calendar as Excel (.xlsx) or CSV UTF-8"]
+    )
+
+
+def _header(sheet: _Sheet) -> None:
+    """Find the header row (the first non-empty one) and map its columns."""
+    for number, cells in sheet.rows:
+        titles = [_text(c) for c in cells]
+        if not any(titles):
+            continue
+        sheet.header_row = number
+        sheet.titles = titles
+        known = {*COLUMNS}
+        for index, title in enumerate(titles):
+            if not title:
+                continue
+            name = _normalise(title)
+            letter = column_letter(index + 1)
+            where = f"{sheet.label}:row {number}:col {letter} ({title})"
+            if name in sheet.columns:
+                first = column_letter(sheet.columns[name] + 1)
+                sheet.problems.append(f"{where}: column {name!r} appears twice (first in {first})")
+                continue
+            if name in known or name.startswith("text_"):
+                if name.startswith("text_") and _text_column(name) is None:
+                    sheet.problems.append(
+                        f"{where}: {title!r} is not a text column: write text_LANG (text_de), "
+                        f"text_PLATFORM (text_x) or text_LANG_PLATFORM (text_de_mastodon); "
+                        f"platforms: {', '.join(PLATFORMS)}"
+                    )
+                    continue
+                sheet.columns[name] = index
+                continue
+            close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.8)
+            if close:
+                sheet.problems.append(
+                    f"{where}: unknown column {title!r} (did you mean {close[0]!r}?)"
+                )
+        return
+    raise SheetError(
+        [f"{sheet.label}: the sheet is empty (expected a header row and one row a post)"]
+    )
+
+
+def _check_columns(sheet: _Sheet) -> None:
+    have = set(sheet.columns)
+    row = sheet.header_row
+    listed = ", ".join(t for t in sheet.titles if t) or "nothing"
+    for name in ("id", "category", "audiences"):
+        if name not in have:
+            sheet.error(
+                row, None, f"missing required column {name!r} (the header row has: {listed})"
+            )
+    if not have & {"date", "when", "event"}:
+        sheet.error(
+            row,
+            None,
+            f"missing the time: add a 'date' and 'time' column, a 'when' column, or 'event' and "
+            f"'offset' (the header row has: {listed})",
+        )
+    elif "date" in have and "time" not in have:
+        sheet.error(row, None, "column 'date' needs a 'time' column beside it")
+    if not any(name == "text" or name.startswith("text_") for name in have):
+        sheet.error(
+            row,
+            None,
+            f"missing the text: add a 'text' column or one per language (text_de, text_zh, ...) "
+            f"(the header row has: {listed})",
+        )
+
+
+class _Row:
+    def __init__(self, sheet: _Sheet, number: int, cells: list[Cell]):
+        self.sheet = sheet
+        self.number = number
+        self.cells = cells
+
+    def cell(self, name: str) -> Cell | None:
+        index = self.sheet.columns.get(name)
+        if index is None or index >= len(self.cells):
+            return None
+        return self.cells[index]
+
+    def text(self, name: str) -> str:
+        return _text(self.cell(name))
+
+    def error(self, name: str | None, message: str) -> None:
+        self.sheet.error(self.number, name, message)
+
+
+def _when(row: _Row) -> Any:
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    has = {n for n in ("date", "time", "when", "event", "offset") if row.text(n)}
+    if "event" in has and has & {"date", "time", "when"}:
+        row.error("event", "give either a date and time or an event, not both")
+        return None
+    if "event" in has:
+        event = row.text("event")
+        if not _ID.match(event):
+            row.error("event", f"{event!r} is not an event id (lower-case, e.g. 'nauryz')")
+            return None
+        offset = row.text("offset") or "0d"
+        try:
+            parse_offset(offset)
+        except ValueError as exc:
+            row.error("offset", str(exc))
+            return None
+        out: dict[str, str] = {"event": event, "offset": DoubleQuotedScalarString(offset)}
+        return out
+    if "offset" in has:
+        row.error("offset", "an offset needs an 'event' in the same row")
+        return None
+    if "when" in has:
+        cell = row.cell("when")
+        assert cell is not None
+        moment = _parse_datetime(cell)
+        if moment is None:
+            row.error(
+                "when",
+                f"{_text(cell)!r} is not a date and time of day; write e.g. 2027-03-22 10:00",
+            )
+            return None
+        return DoubleQuotedScalarString(moment.strftime("%Y-%m-%d %H:%M"))
+    if "date" not in has:
+        where = "date" if "date" in row.sheet.columns else "when"
+        row.error(where if where in row.sheet.columns else None, "no date: every post needs a time")
+        return None
+    date_cell, time_cell = row.cell("date"), row.cell("time")
+    assert date_cell is not None
+    day = _parse_date(date_cell)
+    if day is None:
+        row.error("date", f"{_text(date_cell)!r} is not a date; write e.g. 2027-03-22")
+    if "time" not in has or time_cell is None:
+        row.error(
+            "time" if "time" in row.sheet.columns else "date", "no time of day; write e.g. 10:00"
+        )
+        return None
+    clock = _parse_time(time_cell)
+    if clock is None:
+        row.error("time", f"{_text(time_cell)!r} is not a time of day; write e.g. 10:00")
+    if day is None or clock is None:
+        return None
+    return DoubleQuotedScalarString(datetime.combine(day, clock).strftime("%Y-%m-%d %H:%M"))
+
+
+def _texts(row: _Row) -> Any:
+    """The ``text`` value: a string, ``{lang: ...}`` or ``{lang: {default: ..., x: ...}}``."""
+    from ruamel.yaml.comments import CommentedMap
+
+    language = row.text("language")
+    if language and not _LANGUAGE.match(language):
+        row.error("language", f"{language!r} is not a language code such as de, zh, kk, en")
+        return None
+    by_language: dict[str | None, dict[str, str]] = {}
+    sources: dict[tuple[str | None, str], str] = {}
+    for name in row.sheet.columns:
+        if name == "text":
+            key: tuple[str | None, str] | None = (language or None, "default")
+        else:
+            key = _text_column(name)
+            if key is not None and key[0] is None:
+                key = (language or None, key[1])
+        if key is None:
+            continue
+        value = row.text(name)
+        if not value:
+            continue
+        raw = row.cell(name)
+        assert raw is not None
+        value = str(raw.value).replace("\r\n", "\n").strip()
+        lang, platform = key
+        if (lang, platform) in sources:
+            row.error(
+                name,
+                f"a second text for {lang or 'the post'}/{platform} "
+                f"(also in column {sources[(lang, platform)]})",
+            )
+            continue
+        sources[(lang, platform)] = name
+        by_language.setdefault(lang, {})[platform] = value
+    if not by_language:
+        first = next((n for n in row.sheet.columns if n == "text" or n.startswith("text_")), None)
+        row.error(first, "the text is empty")
+        return None
+    for lang, variants in by_language.items():
+        if "default" not in variants:
+            platforms = ", ".join(sorted(variants))
+            column = sources[(lang, sorted(variants)[0])]
+            row.error(
+                column,
+                f"a {platforms} text but no default text"
+                + (f" in {lang!r}" if lang else "")
+                + ": fill the plain text column too",
+            )
+            return None
+    if None in by_language and len(by_language) > 1:
+        row.error(
+            "text",
+            "a text without a language beside per-language texts: fill 'language' or use text_LANG",
+        )
+        return None
+
+    def variants_of(variants: dict[str, str]) -> Any:
+        if len(variants) == 1:
+            return _scalar(variants["default"])
+        out = CommentedMap()
+        for platform in ("default", *PLATFORMS):
+            if platform in variants:
+                out[platform] = _scalar(variants[platform])
+        return out
+
+    if None in by_language:
+        return variants_of(by_language[None])
+    texts = CommentedMap()
+    for lang, variants in by_language.items():
+        texts[lang] = variants_of(variants)
+    return texts
+
+
+def _scalar(text: str) -> Any:
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    return LiteralScalarString(text + "\n") if "\n" in text else text
+
+
+def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
+    from ruamel.yaml.comments import CommentedMap
+
+    posts: list[Any] = []
+    seen: dict[str, int] = {}
+    for number, cells in sheet.rows:
+        used = [cells[i] for i in sheet.columns.values() if i < len(cells)]
+        if number <= sheet.header_row or not any(_text(c) for c in used):
+            continue  # blank, or only notes in columns that are not imported
+        row = _Row(sheet, number, cells)
+        before = len(sheet.problems)
+        post = CommentedMap()
+        ident = row.text("id")
+        if not ident:
+            row.error("id", "no post id")
+        elif not _ID.match(ident):
+            row.error(
+                "id",
+                f"{ident!r} is not an id: lower-case letters, digits, '-' and '_', e.g. "
+                f"{re.sub(r'[^a-z0-9_-]+', '-', ident.lower()).strip('-_') or 'nauryz-greeting'!r}",
+            )
+        elif ident in seen:
+            row.error("id", f"duplicate post id {ident!r} (first in row {seen[ident]})")
+        else:
+            seen[ident] = number
+        raw_category = row.text("category")
+        category = _category(raw_category) if raw_category else None
+        if not raw_category:
+            row.error("category", "no category")
+        elif category is None:
+            choices = [c.value for c in Category]
+            row.error(
+                "category",
+                f"{raw_category!r} is not one of {', '.join(choices)}"
+                + _suggest(raw_category.lower(), choices),
+            )
+        targets = _list(row.cell("audiences"))
+        if not targets:
+            row.error("audiences", "no audience")
+        for name in targets:
+            if not _ID.match(name):
+                row.error("audiences", f"{name!r} is not an audience id")
+            elif audiences is not None and name not in audiences:
+                row.error(
+                    "audiences",
+                    f"unknown audience {name!r}{_suggest(name, sorted(audiences))}; the campaign "
+                    f"file has {', '.join(sorted(audiences))}",
+                )
+        when = _when(row)
+        text = _texts(row)
+        link = row.text("link")
+        if link and not re.match(r"^https?://\S+$", link):
+            row.error("link", f"{link!r} is not a web address starting with https://")
+        flag = row.text("hashtags").lower()
+        if flag not in _YES | _NO:
+            row.error("hashtags", f"{row.text('hashtags')!r}: write yes or no")
+        if len(sheet.problems) > before:
+            continue
+        post["id"] = ident
+        assert category is not None
+        post["category"] = category.value
+        post["audiences"] = _flow(targets)
+        post["when"] = _flow_map(when) if isinstance(when, dict) else when
+        post["text"] = text
+        for name in ("variant", "narrative", "reply_to", "timezone"):
+            if row.text(name):
+                post[name] = row.text(name)
+        if link:
+            post["link"] = link
+        for name in ("media", "channels"):
+            items = _list(row.cell(name))
+            if items:
+                post[name] = _flow(items)
+        if flag in _NO and flag:
+            post["hashtags"] = False
+        post.yaml_add_eol_comment(f"row {number}", "id")
+        posts.append(post)
+    return posts
+
+
+def _flow(items: list[str]) -> Any:
+    from ruamel.yaml.comments import CommentedSeq
+
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def _flow_map(values: dict[str, str]) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    out = CommentedMap(values)
+    out.fa.set_flow_style()
+    return out
+
+
+def _base(campaign_file: Path) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    try:
+        document = yaml.load(campaign_file.read_text(encoding="utf-8"))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{campaign_file}:{mark.line + 1}:{mark.column + 1}" if mark else str(campaign_file)
+        raise SheetError([f"{where}: {exc.problem or 'YAML syntax error'}"]) from None
+    except (YAMLError, UnicodeDecodeError, OSError) as exc:
+        raise SheetError([f"{campaign_file}: cannot read it as YAML ({exc})"]) from None
+    if not isinstance(document, CommentedMap) or "campaign" not in document:
+        raise SheetError(
+            [f"{campaign_file}: not a campaign file (no 'campaign' block) to copy from"]
+        )
+    base = CommentedMap()
+    for key in ("campaign", "events", "audiences"):
+        if key in document:
+            base[key] = document[key]
+    if "campaign" in document.ca.items:
+        base.ca.items["campaign"] = document.ca.items["campaign"]
+    if document.ca.comment:
+        base.ca.comment = document.ca.comment
+    return base
+
+
+def _audience_ids(base: Any) -> set[str] | None:
+    audiences = base.get("audiences") if base is not None else None
+    if not isinstance(audiences, list):
+        return None
+    ids = {str(a.get("id")) for a in audiences if isinstance(a, dict) and a.get("id")}
+    return ids or None
+
+
+def _skeleton(posts: list[Any], sheet: Path) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    days = sorted(
+        {
+            datetime.strptime(str(p["when"])[:10], "%Y-%m-%d").date()
+            for p in posts
+            if not isinstance(p["when"], dict)
+        }
+    )
+    languages = sorted({lang for p in posts if isinstance(p["text"], dict) for lang in p["text"]})
+    campaign = CommentedMap()
+    campaign["id"] = PLACEHOLDER
+    campaign["title"] = PLACEHOLDER
+    campaign["country"] = PLACEHOLDER
+    campaign["narrative"] = PLACEHOLDER
+    campaign["starts"] = days[0] if days else PLACEHOLDER
+    campaign["ends"] = days[-1] if days else PLACEHOLDER
+    campaign["timezone"] = PLACEHOLDER
+    campaign["hashtags"] = _flow([])
+    campaign.yaml_add_eol_comment("a lower-case id, e.g. de-2027-gateway", "id")
+    campaign.yaml_add_eol_comment("two capital letters: DE, CN", "country")
+    campaign.yaml_add_eol_comment("the key idea, an id such as gateway-to-eurasia", "narrative")
+    campaign.yaml_add_eol_comment("first and last day of the posts in the sheet", "starts")
+    campaign.yaml_add_eol_comment("e.g. Europe/Berlin, Asia/Shanghai", "timezone")
+    doc = CommentedMap()
+    doc["campaign"] = campaign
+    events = sorted({str(p["when"]["event"]) for p in posts if isinstance(p["when"], dict)})
+    if events:
+        doc["events"] = CommentedMap((name, PLACEHOLDER) for name in events)
+        doc.yaml_set_comment_before_after_key(
+            "events", before="\nthe date of each event: name: 2027-03-21"
+        )
+    audiences = CommentedSeq()
+    for name in sorted({a for p in posts for a in p["audiences"]}):
+        audience = CommentedMap()
+        audience["id"] = name
+        audience["name"] = PLACEHOLDER
+        audience["group"] = PLACEHOLDER
+        audience["languages"] = _flow(languages or [PLACEHOLDER])
+        audience["channels"] = _flow([PLACEHOLDER])
+        audiences.append(audience)
+    doc["audiences"] = audiences
+    doc.yaml_set_start_comment(
+        f"Imported from {sheet.name}. Replace every {PLACEHOLDER} below (or import again with\n"
+        "--campaign-file BASE.yaml to copy the campaign, events and audiences blocks), then run\n"
+        "elshi campaign validate on this file."
+    )
+    doc.yaml_set_comment_before_after_key(
+        "audiences",
+        before="\ngroup: general_public, political_foundations, think_tanks, business, "
+        "universities,\nresearch, media, diaspora, government, students, tourists or other; "
+        "channels: names from elshi.toml",
+    )
+    return doc
+
+
+def _dump(document: Any) -> str:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt", pure=True)
+    yaml.width = 4096
+    yaml.representer.ignore_aliases = lambda *_: True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    out = io.StringIO()
+    yaml.dump(document, out)
+    return out.getvalue()
+
+
+def import_sheet(sheet: Path, *, campaign_file: Path | None) -> tuple[str, int]:
+    """The campaign YAML text for ``sheet`` and its number of posts; raises `SheetError` with
+    every problem found."""
+    data = _read(sheet)
+    _header(data)
+    _check_columns(data)
+    if data.problems:
+        raise SheetError(list(data.problems))
+    base = _base(campaign_file) if campaign_file is not None else None
+    posts = _posts(data, _audience_ids(base))
+    if data.problems:
+        raise SheetError(list(data.problems))
+    if not posts:
+        raise SheetError([f"{data.label}: no posts below the header row {data.header_row}"])
+    from ruamel.yaml.comments import CommentedSeq
+
+    document = base if base is not None else _skeleton(posts, sheet)
+    block = CommentedSeq(posts)
+    document["posts"] = block
+    document.yaml_set_comment_before_after_key(
+        "posts", before=f"\nposts imported from {sheet.name} (one per row; 'row N' is its row)"
+    )
+    return _dump(document), len(posts)

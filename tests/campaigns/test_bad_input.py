@@ -1,0 +1,226 @@
+"""Bad campaign files: every problem is found in one run, each with the line and column of the
+YAML node it is about and a message that says what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from campaigns.validation import load_campaign, load_campaigns
+from tests.campaigns.factory import CHANNELS
+
+GOOD = """\
+campaign:
+  id: de-test
+  title: Test
+  country: DE
+  narrative: gateway
+  starts: 2027-01-01
+  ends: 2027-12-31
+  timezone: Europe/Berlin
+  hashtags: ["#Kasachstan"]
+events:
+  nauryz: 2027-03-21
+audiences:
+  - id: public
+    name: German public
+    group: general_public
+    languages: [de, en]
+    channels: [de-x, de-mastodon]
+posts:
+  - id: hello
+    category: cultural_event
+    audiences: [public]
+    when: "2027-04-15 10:00"
+    text: Hallo aus Astana.
+  - id: second
+    category: education
+    audiences: [public]
+    when: {event: nauryz, offset: "-1d 10:00"}
+    text: Zweiter Beitrag.
+"""
+
+
+def broken(old: str, new: str) -> str:
+    assert GOOD.count(old) == 1, old
+    return GOOD.replace(old, new)
+
+
+# (replace this, with this) -> (line, column, words the message must contain)
+CASES = {
+    "wrong type: a number for the country": (
+        ("country: DE", "country: 49"),
+        (4, 12, ["country: expected text, found the number 49"]),
+    ),
+    "wrong type: a string for a list": (
+        ("languages: [de, en]", "languages: de"),
+        (16, 16, ["languages: expected a list, e.g. [a, b], found 'de'"]),
+    ),
+    "wrong type: a number for when": (
+        ('when: "2027-04-15 10:00"', "when: 12"),
+        (22, 11, ["12 is not a date-time", "2027-03-22 10:00"]),
+    ),
+    "a date without a time of day": (
+        ('when: "2027-04-15 10:00"', "when: 2027-04-15"),
+        (22, 11, ["no time of day", '"2027-04-15 10:00"']),
+    ),
+    "unknown key in a post": (
+        ("    text: Hallo aus Astana.", "    txt: Hallo aus Astana."),
+        (23, 5, ["unknown key 'txt'", "did you mean 'text'"]),
+    ),
+    "unknown key in the campaign": (
+        ('  hashtags: ["#Kasachstan"]', '  hashtag: ["#Kasachstan"]'),
+        (9, 3, ["unknown key 'hashtag'", "did you mean 'hashtags'"]),
+    ),
+    "unknown key in an event offset": (
+        ('{event: nauryz, offset: "-1d 10:00"}', '{event: nauryz, ofset: "-1d 10:00"}'),
+        (27, 27, ["unknown key 'ofset'", "did you mean 'offset'"]),
+    ),
+    "unknown time zone": (
+        ("timezone: Europe/Berlin", "timezone: Europe/Berlln"),
+        (8, 13, ["unknown time zone 'Europe/Berlln'", "IANA"]),
+    ),
+    "a date outside the campaign": (
+        ('when: "2027-04-15 10:00"', 'when: "2028-01-05 10:00"'),
+        (22, 11, ["outside the campaign", "2027-01-01 to 2027-12-31"]),
+    ),
+    "a local time in the DST gap": (
+        ('when: "2027-04-15 10:00"', 'when: "2027-03-28 02:15"'),
+        (22, 11, ["does not exist in Europe/Berlin", "01:59", "03:00"]),
+    ),
+    "text over the X limit": (
+        ("text: Hallo aus Astana.", "text: " + "Hallo " * 50),
+        (23, 11, ["for channel 'de-x'", "limit on x: 280"]),
+    ),
+    "a missing media file": (
+        ("    text: Hallo aus Astana.", "    text: Hallo aus Astana.\n    media: [nowhere.png]"),
+        (24, 13, ["nowhere.png: no such file"]),
+    ),
+    "a channel not in the configuration": (
+        ("channels: [de-x, de-mastodon]", "channels: [de-x, de-mastadon]"),
+        (17, 22, ["'de-mastadon' is not in the configuration", "did you mean 'de-mastodon'"]),
+    ),
+    "a duplicate post id": (
+        ("  - id: second", "  - id: hello"),
+        (24, 9, ["duplicate post id 'hello'", "first at line 19"]),
+    ),
+    "an unknown audience": (
+        ("    audiences: [public]\n    when: {", "    audiences: [publik]\n    when: {"),
+        (26, 17, ["unknown audience 'publik'", "did you mean 'public'"]),
+    ),
+    "an unknown event": (
+        ("{event: nauryz,", "{event: nauruz,"),
+        (27, 19, ["unknown event 'nauruz'", "did you mean 'nauryz'"]),
+    ),
+    "malformed YAML": (
+        ("text: Hallo aus Astana.", "text: Hallo: aus Astana."),
+        (23, 16, ["mapping values are not allowed here"]),
+    ),
+    "a duplicate YAML key": (
+        ("    text: Hallo aus Astana.", "    text: Hallo aus Astana.\n    text: Noch einmal."),
+        (24, 5, ["duplicate key 'text'"]),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_located_and_explained(tmp_path: Path, case: str) -> None:
+    (old, new), (line, column, words) = CASES[case]
+    path = tmp_path / "campaign.yaml"
+    path.write_text(broken(old, new), encoding="utf-8")
+    loaded = load_campaign(path, channels=CHANNELS)
+    assert loaded.desired is None
+    found = [p for p in loaded.errors if (p.line, p.column) == (line, column)]
+    assert found, [str(p) for p in loaded.errors]
+    message = " ".join(p.message for p in found)
+    for word in words:
+        assert word in message, message
+    assert str(found[0]).startswith(f"{path}:{line}:{column}: ")
+
+
+def test_the_good_file_is_valid(tmp_path: Path) -> None:
+    path = tmp_path / "campaign.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    loaded = load_campaign(path, channels=CHANNELS)
+    assert loaded.ok, [str(p) for p in loaded.problems]
+
+
+def test_every_problem_is_reported_in_one_run(tmp_path: Path) -> None:
+    text = broken("country: DE", "country: de")
+    text = text.replace("timezone: Europe/Berlin", "timezone: Europe/Berlin\n  colour: blue")
+    text = text.replace('when: "2027-04-15 10:00"', 'when: "2027-03-28 02:30"')
+    text = text.replace("{event: nauryz,", "{event: nowruz,")
+    path = tmp_path / "campaign.yaml"
+    path.write_text(text, encoding="utf-8")
+    messages = [p.message for p in load_campaign(path, channels=CHANNELS).errors]
+    assert len(messages) == 4, messages
+    assert any("country" in m for m in messages)
+    assert any("unknown key 'colour'" in m for m in messages)
+    assert any("does not exist" in m for m in messages)  # found although the campaign block is bad
+    assert any("unknown event" in m for m in messages)
+
+
+def test_an_unknown_key_suggests_only_keys_valid_at_that_place(tmp_path: Path) -> None:
+    # 'titel' is close to the campaign's 'title', but a post has no title.
+    path = tmp_path / "campaign.yaml"
+    path.write_text(broken("    text: Zweiter Beitrag.", "    text: Zweiter.\n    titel: x"))
+    [problem] = load_campaign(path, channels=CHANNELS).errors
+    assert problem.message == "unknown key 'titel'"
+
+
+def test_a_number_for_an_event_time_is_not_read_as_seconds(tmp_path: Path) -> None:
+    path = tmp_path / "campaign.yaml"
+    path.write_text(broken("nauryz: 2027-03-21", "nauryz: {date: 2027-03-21, time: 1080}"))
+    [problem] = load_campaign(path, channels=CHANNELS).errors
+    assert "1080 is not a time of day" in problem.message
+
+
+def test_a_campaign_id_used_by_two_files_is_an_error(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(GOOD)
+    second.write_text(GOOD)
+    loaded = load_campaigns([first, second], channels=CHANNELS)
+    assert not loaded[0].errors
+    assert [p.message for p in loaded[1].errors] == [
+        f"campaign id 'de-test' is also used by {first}"
+    ]
+
+
+def test_without_a_configuration_channels_are_not_checked_but_that_is_said(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "campaign.yaml"
+    path.write_text(broken("channels: [de-x, de-mastodon]", "channels: [anything]"))
+    loaded = load_campaign(path, channels=None)
+    assert loaded.ok
+    assert any("no elshi.toml" in p.message for p in loaded.problems)
+
+
+def test_event_timed_posts_are_still_checked_when_something_else_is_wrong(
+    tmp_path: Path,
+) -> None:
+    text = broken('{event: nauryz, offset: "-1d 10:00"}', '{event: nauryz, offset: "+7d 02:30"}')
+    text = text.replace("nauryz: 2027-03-21", "nauryz: 2027-03-21\n  other: {}")
+    path = tmp_path / "campaign.yaml"
+    path.write_text(text, encoding="utf-8")
+    messages = [p.message for p in load_campaign(path, channels=CHANNELS).errors]
+    assert any("missing required key 'date'" in m for m in messages)
+    assert any("2027-03-28 02:30 does not exist" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("timezone: Europe/Berlin", "timezone: Europe", "unknown time zone 'Europe'"),
+        ("narrative: gateway", "narrative: []", "narrative: expected text, found a list"),
+        ("nauryz: 2027-03-21", "nauryz: {}", "missing required key 'date'"),
+    ],
+)
+def test_odd_values_found_by_fuzzing_are_problems_not_crashes(
+    tmp_path: Path, old: str, new: str, words: str
+) -> None:
+    path = tmp_path / "campaign.yaml"
+    path.write_text(broken(old, new), encoding="utf-8")
+    messages = [p.message for p in load_campaign(path, channels=CHANNELS).errors]
+    assert any(words in m for m in messages), messages
