@@ -50,8 +50,9 @@ def _pg_reachable() -> str | None:
     import psycopg
 
     try:
-        with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"),
-                             connect_timeout=3):
+        with psycopg.connect(
+            PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3
+        ):
             return None
     except psycopg.Error as exc:
         return f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {str(exc).strip()}"
@@ -142,8 +143,9 @@ def _restore_logging() -> Iterator[None]:
     import logging
 
     manager = logging.root.manager
-    levels = {name: lg.level for name, lg in manager.loggerDict.items()
-              if isinstance(lg, logging.Logger)}
+    levels = {
+        name: lg.level for name, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)
+    }
     root_level, root_handlers = logging.root.level, list(logging.root.handlers)
     yield
     for name, lg in list(manager.loggerDict.items()):

@@ -10,7 +10,7 @@ def test_campaign_format_reference_matches_the_models() -> None:
     path = ROOT / "docs" / "campaign-format.md"
     assert path.read_text(encoding="utf-8") == render(), (
         "docs/campaign-format.md is out of date: run "
-        "python -c \"from campaigns.reference import render; "
+        'python -c "from campaigns.reference import render; '
         "open('docs/campaign-format.md','w').write(render())\""
     )
 
