@@ -471,8 +471,10 @@ class XConnector(Connector):
                     channel=self.name,
                     status=403,
                 ) from None
-            error = DuplicateError if "duplicate" in _reason(exc).lower() else RejectedError
-            raise error(
+            refused: type[RejectedError] = (
+                DuplicateError if "duplicate" in _reason(exc).lower() else RejectedError
+            )
+            raise refused(
                 self.safe(f"{where}: refused ({_reason(exc)}){_duplicate_hint(exc)}"),
                 channel=self.name,
                 status=403,
@@ -491,8 +493,8 @@ class XConnector(Connector):
         except ValueError as exc:
             # A body that is not JSON (requests' JSONDecodeError is also a RequestException):
             # after a post was sent it may still have been created.
-            error = AmbiguousError if publishing else TransientError
-            raise error(
+            unreadable: type[ConnectorError] = AmbiguousError if publishing else TransientError
+            raise unreadable(
                 self.safe(f"{where}: unreadable answer ({type(exc).__name__})"), channel=self.name
             ) from None
         except requests.RequestException as exc:
