@@ -347,3 +347,28 @@ class AuditEntry(Base):
     to_state: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Outcome(Base):
+    """A result measured off the platforms (AMEC "outcomes": event registrations, scholarship
+    applications, survey awareness...), imported from a CSV by ``elshi outcomes import``.
+    ``audience_id`` is None for a campaign-wide figure. One value per (campaign, audience, day,
+    metric, source): importing the same row again replaces its value."""
+
+    __tablename__ = "outcome"
+    __table_args__ = (
+        UniqueConstraint(
+            "campaign_id", "audience_id", "on_date", "metric", "source", name="uq_outcome_key"
+        ),
+        Index("ix_outcome_campaign_date", "campaign_id", "on_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    audience_id: Mapped[int | None] = mapped_column(ForeignKey("audience.id", ondelete="CASCADE"))
+    on_date: Mapped[date] = mapped_column(Date)
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(200))
+    imported_from: Mapped[str | None] = mapped_column(Text)
+    imported_at: Mapped[datetime]

@@ -10,7 +10,7 @@ import click
 
 from elshi import __version__
 from elshi.app import App
-from elshi.commands import campaign, channels, daemon, db, misc, post
+from elshi.commands import campaign, channels, daemon, db, misc, post, report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -46,7 +46,7 @@ def cli(ctx: click.Context, config_path: str | None, log_json: bool, verbose: in
 
 for group in (campaign.group, post.group, db.group, channels.group, daemon.deliveries):
     cli.add_command(group)
-for command in (*misc.commands, *daemon.commands):
+for command in (*misc.commands, *daemon.commands, *report.commands):
     cli.add_command(command)
 
 

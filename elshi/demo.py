@@ -80,6 +80,7 @@ class DemoResult:
     snapshots: int
     reports: list[Path]
     period: tuple[datetime, datetime]
+    summary: str = ""
 
 
 def rehearsal_window(sessions: object) -> tuple[datetime, datetime]:
@@ -108,7 +109,7 @@ def run_demo(
     seed: int = 0,
     say: Callable[[str], None] = print,
     progress: Callable[[float], None] | None = None,
-    write_reports: Callable[[Path, object], list[Path]] | None = None,
+    with_reports: bool = True,
 ) -> DemoResult:
     """Everything ``elshi demo`` does; ``progress`` receives the rehearsed fraction (0..1)."""
     from campaigns.approval import approve, campaign_posts
@@ -179,7 +180,11 @@ def run_demo(
         dispatcher.close()
     if progress:
         progress(1.0)
-    reports = write_reports(directory / "reports", engine) if write_reports else []
+    reports: list[Path] = []
+    summary = ""
+    if with_reports:
+        say("writing the reports")
+        reports, summary = write_reports(directory / "reports", engine, as_of=clock())
     engine.dispose()
     return DemoResult(
         directory,
@@ -192,4 +197,25 @@ def run_demo(
         stats.snapshots,
         reports,
         (start, end),
+        summary,
     )
+
+
+def write_reports(folder: Path, engine: object, *, as_of: datetime) -> tuple[list[Path], str]:
+    """The HTML and XLSX reports of everything in the database, read as of ``as_of``; and the
+    terminal summary."""
+    from sqlalchemy import Engine
+
+    from reports.data import Scope, load
+    from reports.figures import build_report
+    from reports.render_html import render
+    from reports.render_text import terminal_summary
+    from reports.render_xlsx import write_xlsx
+
+    assert isinstance(engine, Engine)
+    built = build_report(load(engine, Scope(as_of=as_of)), generated_at=as_of)
+    folder.mkdir(parents=True, exist_ok=True)
+    html = folder / "report.html"
+    html.write_text(render(built), encoding="utf-8")
+    xlsx = write_xlsx(built, folder / "report.xlsx")
+    return [html, xlsx], terminal_summary(built)

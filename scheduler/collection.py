@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from campaigns.schema import Channel, Delivery, FollowerSample, MetricSnapshot
+from campaigns.bulk import insert_snapshots
+from campaigns.schema import Channel, Delivery, FollowerSample
 from campaigns.schema import DeliveryState as S
 from campaigns.store import immediate
 from connectors.base import METRIC_FIELDS, ConnectorError, MetricSample
@@ -184,7 +185,7 @@ def _record_samples(
             delivery.collect_step = step
             delivery.next_collect_at = _next_due(item, settings, step)
         if rows:
-            session.execute(insert(MetricSnapshot), rows)
+            insert_snapshots(session, rows)
         session.commit()
     stats.snapshots += len(rows)
 

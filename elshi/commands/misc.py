@@ -103,7 +103,7 @@ def demo(directory: Path, seed: int) -> None:
     sandbox channels, rehearse their whole year in accelerated time with the real scheduler,
     collect simulated metrics, and write the reports. Example:
 
-        elshi demo && open elshi-demo/reports/report.html
+        elshi demo   # then open elshi-demo/reports/report.html
     """
     import sys
 
@@ -136,6 +136,8 @@ def demo(directory: Path, seed: int) -> None:
         f"{result.published} published, {result.retried} retried after simulated outages, "
         f"{result.missed} missed, {result.failed} failed; {result.snapshots} metric snapshots"
     )
+    if result.summary:
+        click.echo("\n" + result.summary)
     for path in result.reports:
         click.echo(f"report: {path}")
     click.echo(

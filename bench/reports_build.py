@@ -1,0 +1,309 @@
+"""Time and peak memory to build the full HTML report, on SQLite and PostgreSQL, for synthetic
+histories of 10,000 deliveries and growing numbers of metric snapshots; and, in the same run,
+DuckDB computing the same per-audience aggregates (latest snapshot per delivery, attribution,
+followers at posting, ratio of sums and mean/median of per-post rates per audience and basis)
+from the same data exported to Parquet: the near-limit baseline.
+
+Each measurement runs in a fresh Python process, so its peak RSS is the report's own (the
+interpreter and pandas included). Run:
+
+    python bench/reports_build.py --sizes 100000 1000000 5000000 \
+        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+DELIVERIES = 10_000
+TABLES = (
+    "campaign",
+    "audience",
+    "audience_channel",
+    "channel",
+    "post",
+    "post_audience",
+    "delivery",
+    "metric_snapshot",
+    "follower_sample",
+)
+
+
+# --- measured in a child process ---------------------------------------------------------------
+
+
+def measure_report(url: str, out: str) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from campaigns.store import make_engine
+    from reports.data import Scope, load
+    from reports.figures import build_report
+    from reports.render_html import render
+
+    engine = make_engine(url)
+    as_of = datetime(2027, 6, 30, tzinfo=UTC)
+    started = time.perf_counter()
+    data = load(engine, Scope(as_of=as_of))
+    loaded = time.perf_counter()
+    report = build_report(data, generated_at=as_of)
+    built = time.perf_counter()
+    Path(out).write_text(render(report), encoding="utf-8")
+    done = time.perf_counter()
+    return {
+        "sql": loaded - started,
+        "figures": built - loaded,
+        "render": done - built,
+        "total": done - started,
+        "peak_mib": peak_mib(),
+    }
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across
+    exec from the parent that generated the data)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+DUCKDB_SQL = """
+WITH latest AS (
+  SELECT delivery_id, impressions,
+         CASE WHEN likes IS NULL AND reposts IS NULL AND replies IS NULL AND quotes IS NULL
+              THEN NULL ELSE coalesce(likes,0)+coalesce(reposts,0)+coalesce(replies,0)
+                             +coalesce(quotes,0) END AS eng,
+         max(CASE WHEN deleted THEN 1 ELSE 0 END) OVER (PARTITION BY delivery_id) AS any_deleted
+  FROM read_parquet('{d}/metric_snapshot.parquet')
+  WHERE collected_at <= TIMESTAMPTZ '2027-06-30 00:00:00+00'
+  QUALIFY row_number() OVER (PARTITION BY delivery_id ORDER BY collected_at DESC, id DESC) = 1
+),
+dl AS (
+  SELECT d.id, d.post_id, d.channel_id, d.state, d.published_at, d.remote_deleted_at
+  FROM read_parquet('{d}/delivery.parquet') d
+),
+foll AS (
+  SELECT dl.id, f.followers
+  FROM dl ASOF LEFT JOIN read_parquet('{d}/follower_sample.parquet') f
+    ON dl.channel_id = f.channel_id AND dl.published_at >= f.sampled_at
+),
+per_post AS (
+  SELECT dl.id, dl.post_id, dl.channel_id, dl.state, l.eng, l.impressions, foll.followers,
+         (dl.state = 'published' AND dl.remote_deleted_at IS NULL AND coalesce(l.any_deleted, 0) = 0
+          AND l.delivery_id IS NOT NULL) AS measured
+  FROM dl LEFT JOIN latest l ON l.delivery_id = dl.id LEFT JOIN foll ON foll.id = dl.id
+),
+reach AS (
+  SELECT p.*, pa.audience_id
+  FROM per_post p
+  JOIN read_parquet('{d}/post_audience.parquet') pa ON pa.post_id = p.post_id
+  JOIN read_parquet('{d}/audience_channel.parquet') ac
+    ON ac.audience_id = pa.audience_id AND ac.channel_id = p.channel_id
+)
+SELECT audience_id,
+       count(*) FILTER (WHERE state = 'published') AS published,
+       count(*) FILTER (WHERE state = 'missed') AS missed,
+       count(*) FILTER (WHERE state = 'failed') AS failed,
+       count(*) FILTER (WHERE measured) AS posts,
+       sum(impressions) FILTER (WHERE measured) AS impressions,
+       sum(eng) FILTER (WHERE measured AND impressions > 0)
+         / sum(impressions) FILTER (WHERE measured AND impressions > 0) AS er_impr,
+       avg(eng / impressions) FILTER (WHERE measured AND impressions > 0) AS er_impr_mean,
+       median(eng / impressions) FILTER (WHERE measured AND impressions > 0) AS er_impr_median,
+       sum(eng) FILTER (WHERE measured AND impressions IS NULL AND followers > 0)
+         / sum(followers) FILTER (WHERE measured AND impressions IS NULL AND followers > 0)
+         AS er_foll,
+       avg(eng / followers) FILTER (WHERE measured AND impressions IS NULL AND followers > 0)
+         AS er_foll_mean,
+       median(eng / followers) FILTER (WHERE measured AND impressions IS NULL AND followers > 0)
+         AS er_foll_median
+FROM reach GROUP BY audience_id ORDER BY audience_id
+"""
+
+
+def measure_duckdb(folder: str) -> dict[str, Any]:
+    import duckdb
+
+    started = time.perf_counter()
+    con = duckdb.connect()
+    rows = con.execute(DUCKDB_SQL.format(d=folder)).fetchall()
+    elapsed = time.perf_counter() - started
+    return {
+        "total": elapsed,
+        "audiences": len(rows),
+        "peak_mib": peak_mib(),
+        "er_impr": {str(r[0]): r[6] for r in rows},
+    }
+
+
+def _child(kind: str, *args: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", kind, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{result.stderr[-3000:]}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+# --- setting up ---------------------------------------------------------------------------------
+
+
+def generate(url: str, snapshots: int) -> float:
+    from campaigns.store import make_engine, upgrade
+    from reports.synthetic import generate_history
+
+    engine = make_engine(url)
+    upgrade(engine)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        generate_history(conn, deliveries=DELIVERIES, snapshots=snapshots, seed=7)
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def export_parquet(url: str, folder: Path) -> None:
+    """Every table the aggregates read, from the SQLite store to Parquet (in chunks)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sqlalchemy import text
+
+    from campaigns.store import make_engine
+
+    engine = make_engine(url)
+    folder.mkdir(parents=True, exist_ok=True)
+    with engine.connect() as conn:
+        for table in TABLES:
+            writer = None
+            for chunk in pd.read_sql(text(f"SELECT * FROM {table}"), conn, chunksize=500_000):
+                for column in chunk.columns:
+                    if column.endswith("_at"):
+                        chunk[column] = pd.to_datetime(chunk[column], utc=True)
+                    if column in ("deleted", "simulated", "paused"):
+                        chunk[column] = chunk[column].astype(bool)
+                chunk = chunk.drop(
+                    columns=[
+                        c
+                        for c in (
+                            "languages",
+                            "narratives",
+                            "hashtags",
+                            "media",
+                            "schedule",
+                            "content",
+                        )
+                        if c in chunk.columns
+                    ]
+                )
+                batch = pa.Table.from_pandas(chunk, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(folder / f"{table}.parquet", batch.schema)
+                writer.write_table(batch.cast(writer.schema))
+            if writer is not None:
+                writer.close()
+    engine.dispose()
+
+
+def postgres_database(admin: str) -> str:
+    import psycopg
+
+    name = f"elshi_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{admin.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_postgres(admin: str, url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def vacuum_analyze(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--keep", type=Path, help="Keep databases and reports in this folder.")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        result = measure_report(*rest) if kind == "report" else measure_duckdb(*rest)
+        print(json.dumps(result))
+        return
+
+    rows: list[dict[str, Any]] = []
+    with TemporaryDirectory() as tmp:
+        base = args.keep or Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        for size in args.sizes:
+            folder = base / f"s{size}"
+            folder.mkdir(exist_ok=True)
+            sqlite_url = f"sqlite:///{folder / 'elshi.db'}"
+            gen = generate(sqlite_url, size)
+            print(f"{size:,} snapshots: generated on SQLite in {gen:.0f} s", flush=True)
+            export_parquet(sqlite_url, folder / "parquet")
+            duck = _child("duckdb", str(folder / "parquet"))
+            targets = [("sqlite", sqlite_url)]
+            pg_url = None
+            if not args.no_postgres:
+                pg_url = postgres_database(args.postgres)
+                gen = generate(pg_url, size)
+                vacuum_analyze(pg_url)
+                print(f"{size:,} snapshots: generated on PostgreSQL in {gen:.0f} s", flush=True)
+                targets.append(("postgresql", pg_url))
+            try:
+                for backend, url in targets:
+                    result = _child("report", url, str(folder / f"report-{backend}.html"))
+                    rows.append({"backend": backend, "snapshots": size, **result, "duck": duck})
+                    _print_row(rows[-1])
+            finally:
+                if pg_url:
+                    drop_postgres(args.postgres, pg_url)
+    print()
+    print(
+        f"{'backend':<11}{'snapshots':>11}{'SQL s':>8}{'figures s':>11}{'render s':>10}"
+        f"{'total s':>9}{'peak MiB':>10}{'DuckDB s':>10}{'DuckDB MiB':>12}{'total/DuckDB':>14}"
+        f"{'SQL/DuckDB':>12}"
+    )
+    for row in rows:
+        duck = row["duck"]["total"]
+        print(
+            f"{row['backend']:<11}{row['snapshots']:>11,}{row['sql']:>8.2f}{row['figures']:>11.2f}"
+            f"{row['render']:>10.2f}{row['total']:>9.2f}{row['peak_mib']:>10.0f}{duck:>10.2f}"
+            f"{row['duck']['peak_mib']:>12.0f}{row['total'] / duck:>14.1f}{row['sql'] / duck:>12.1f}"
+        )
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    print(
+        f"  {row['backend']}: total {row['total']:.2f} s (SQL {row['sql']:.2f}, figures "
+        f"{row['figures']:.2f}, render {row['render']:.2f}), peak {row['peak_mib']:.0f} MiB; "
+        f"DuckDB {row['duck']['total']:.2f} s",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""``elshi report`` (effectiveness per audience: terminal, HTML, XLSX, CSV, JSON, Markdown) and
+``elshi outcomes import`` (results measured off the platforms, from CSV)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from elshi.app import App, BadInput
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+FORMATS = ("html", "xlsx", "csv", "json", "md")
+DEFAULT_OUT = {
+    "html": "elshi-report.html",
+    "xlsx": "elshi-report.xlsx",
+    "csv": "elshi-report-csv",
+}
+
+
+def _moment(value: str | None, option: str, *, end: bool) -> datetime | None:
+    """``YYYY-MM-DD`` (a whole day; ``--until`` includes it) or an ISO date-time (UTC unless it
+    carries an offset)."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime.combine(day, time(), tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadInput(
+            f"{option} {value!r}: use YYYY-MM-DD or an ISO date-time such as 2027-03-22T10:00"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _audience_id(session: Session, audience: str, campaign: str | None) -> int:
+    from sqlalchemy import select
+
+    from campaigns.schema import Audience
+
+    if audience.isdigit():
+        found = session.get(Audience, int(audience))
+        if found is None or (campaign is not None and found.campaign_id != campaign):
+            raise BadInput(
+                f"no audience with id {audience}" + (f" in {campaign}" if campaign else "")
+            )
+        return found.id
+    campaign_part, _, key = audience.rpartition(":")
+    query = select(Audience).where(Audience.key == key)
+    if campaign_part or campaign:
+        query = query.where(Audience.campaign_id == (campaign_part or campaign))
+    matches = session.scalars(query).all()
+    if not matches:
+        raise BadInput(f"no audience {audience!r} (see elshi campaign show CAMPAIGN)")
+    if len(matches) > 1:
+        options = ", ".join(f"{m.campaign_id}:{m.key}" for m in matches)
+        raise BadInput(f"audience {audience!r} is ambiguous: use one of {options}")
+    return matches[0].id
+
+
+@click.command("report")
+@click.option("--campaign", help="Only this campaign (its id).")
+@click.option(
+    "--audience",
+    help="Only deliveries reaching this audience: its id, KEY (with --campaign) or CAMPAIGN:KEY.",
+)
+@click.option("--since", help="Posts published from this day or time (UTC), e.g. 2027-03-01.")
+@click.option("--until", help="Posts published up to this day (inclusive) or before this time.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format; without it (and without --out) a short summary is printed.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Where to write: a file (html, xlsx, json, md), a folder or .zip (csv).",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    help="Read counters as they were at this time (UTC; default now), to reproduce a report.",
+)
+@click.option(
+    "--seed", type=int, default=20270321, show_default=True, help="Seed of the bootstrap."
+)
+@click.pass_obj
+def report(
+    app: App,
+    campaign: str | None,
+    audience: str | None,
+    since: str | None,
+    until: str | None,
+    fmt: str | None,
+    out: Path | None,
+    as_of: str | None,
+    seed: int,
+) -> None:
+    """Effectiveness per campaign and audience: volume, reach, engagement rates with intervals,
+    leaderboards, A/B tests, best hours, outcomes, data quality. Examples:
+
+    \b
+        elshi report
+        elshi report --campaign de-2027 --format html --out report.html
+        elshi report --campaign de-2027 --audience think-tanks --since 2027-03-01 --format xlsx
+        elshi report --format csv --out report.zip
+    """
+    from campaigns.schema import Campaign
+
+    start = _moment(since, "--since", end=False)
+    stop = _moment(until, "--until", end=True)
+    if start and stop and start >= stop:
+        raise BadInput("--since must be before --until")
+    if fmt is None and out is not None:
+        fmt = {".html": "html", ".htm": "html", ".xlsx": "xlsx", ".json": "json", ".md": "md"}.get(
+            out.suffix.lower(), "csv"
+        )
+    with app.sessions() as session:
+        if campaign is not None and session.get(Campaign, campaign) is None:
+            raise BadInput(f"no campaign {campaign!r} (see elshi campaign list)")
+        audience_id = _audience_id(session, audience, campaign) if audience else None
+
+    from reports.data import Scope, load
+    from reports.figures import Options, build_report
+
+    now = app.now()
+    reading = _moment(as_of, "--as-of", end=True) or now
+    scope = Scope(
+        as_of=min(reading, stop) if stop else reading,
+        campaign=campaign,
+        audience=audience_id,
+        since=start,
+        until=stop,
+    )
+    built = build_report(load(app.engine, scope), generated_at=now, options=Options(seed=seed))
+    if fmt is None:
+        from reports.render_text import terminal_summary
+
+        click.echo(terminal_summary(built))
+        return
+    _write(built, fmt, out)
+
+
+def _write(built: object, fmt: str, out: Path | None) -> None:
+    from reports.model import Report
+
+    assert isinstance(built, Report)
+    if fmt in ("json", "md") and out is None:
+        from reports.render_data import to_json
+        from reports.render_text import to_markdown
+
+        click.echo(to_json(built) if fmt == "json" else to_markdown(built), nl=False)
+        return
+    target = out or Path(DEFAULT_OUT[fmt])
+    if fmt == "html":
+        from reports.render_html import render
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(built), encoding="utf-8")
+    elif fmt == "xlsx":
+        from reports.render_xlsx import write_xlsx
+
+        write_xlsx(built, target)
+    elif fmt == "csv":
+        from reports.render_data import write_csv
+
+        write_csv(built, target)
+    else:
+        from reports.render_data import to_json
+        from reports.render_text import to_markdown
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(to_json(built) if fmt == "json" else to_markdown(built), encoding="utf-8")
+    note = " (SIMULATED data)" if built.simulated else ""
+    click.echo(f"wrote {target}{note}")
+
+
+@click.group("outcomes")
+def outcomes() -> None:
+    """Outcomes measured off the platforms (AMEC): registrations, applications, surveys."""
+
+
+@outcomes.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--campaign", help="Campaign of rows whose campaign column is empty or absent.")
+@click.option("--dry-run", is_flag=True, help="Check the file and report; change nothing.")
+@click.pass_obj
+def outcomes_import(app: App, file: Path, campaign: str | None, dry_run: bool) -> None:
+    """Import outcomes from a CSV with the columns campaign, audience (key; empty = the whole
+    campaign), date (YYYY-MM-DD), metric (e.g. event_registrations, scholarship_applications,
+    survey_awareness), value and source. A row already imported (same campaign, audience, date,
+    metric, source) gets the new value. Any error: nothing is written, exit code 2. Example:
+
+        elshi outcomes import registrations.csv
+    """
+    from reports.outcomes import OutcomeFileError, import_outcomes, read_outcomes
+
+    with app.sessions() as session:
+        try:
+            rows = read_outcomes(file, session, campaign=campaign)
+        except OutcomeFileError as exc:
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            raise BadInput(
+                f"{len(exc.problems)} problem(s) in {file}; nothing was imported"
+            ) from None
+        if dry_run:
+            click.echo(f"{file}: ok — {len(rows)} outcomes (dry run: nothing written)")
+            return
+        stats = import_outcomes(session, rows, imported_from=str(file), now=app.now())
+        session.commit()
+    click.echo(f"{file}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged")
+
+
+commands = [report, outcomes]

@@ -1,0 +1,505 @@
+"""Reading the store for reports: the SQL that aggregates over deliveries and metric snapshots,
+returned as pandas frames of plain columns (no ORM objects leave this module).
+
+A delivery's counters are those of its last snapshot collected by the report time (snapshots are
+cumulative and never summed). The snapshots a report needs (the last one, those around the
+fixed ages of 24 h and 7 d, the one where engagement first reached half its latest value) are
+found per delivery by index seeks on (delivery_id, collected_at), so the cost grows with the
+number of deliveries, not of snapshots; tests check the result against a ROW_NUMBER() window
+over all snapshots. A counter the platform does not give is NULL in SQL and NaN here, never 0.
+This module knows nothing of figures or rendering and never calls a platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeAlias
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+)
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from campaigns.schema import (
+    Audience,
+    AudienceChannel,
+    Campaign,
+    Channel,
+    Delivery,
+    FollowerSample,
+    MetricSnapshot,
+    Outcome,
+    Post,
+    PostAudience,
+)
+
+COUNTERS: tuple[str, ...] = (
+    "impressions",
+    "likes",
+    "reposts",
+    "replies",
+    "quotes",
+    "bookmarks",
+    "link_clicks",
+    "followers",
+)
+ENGAGEMENT_PARTS: tuple[str, ...] = ("likes", "reposts", "replies", "quotes")
+"""Engagements = the sum of these counters that the platform gives (NULL when it gives none)."""
+FIXED_AGES: dict[str, int] = {"24h": 24 * 3600, "7d": 7 * 24 * 3600}
+"""Ages (seconds after publication) at which posts are compared."""
+Query: TypeAlias = "Select[*tuple[Any, ...]]"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a report covers. ``since``/``until`` select deliveries by publication time (due time
+    for those never published); counters are read as of ``as_of`` (snapshots collected later are
+    ignored, so a report on a past period can be reproduced)."""
+
+    as_of: datetime
+    campaign: str | None = None
+    audience: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass
+class StoreData:
+    """Everything a report reads, as frames. Times are aware UTC pandas timestamps."""
+
+    scope: Scope
+    dialect: str
+    campaigns: pd.DataFrame
+    audiences: pd.DataFrame
+    deliveries: pd.DataFrame
+    """One row per delivery in scope, with its post, channel and per-delivery metrics."""
+    attribution: pd.DataFrame
+    """(delivery_id, audience_id): the audiences a delivery reaches."""
+    followers: pd.DataFrame
+    outcomes: pd.DataFrame
+
+
+def load(engine: Engine | Connection, scope: Scope) -> StoreData:
+    """Run the report's queries (one read transaction) and return their frames."""
+    if isinstance(engine, Engine):
+        with engine.connect() as conn:
+            return _load(conn, scope)
+    return _load(engine, scope)
+
+
+def _load(conn: Connection, scope: Scope) -> StoreData:
+    if conn.dialect.name == "postgresql":
+        # The seek query's cost estimate makes PostgreSQL JIT-compile it, which takes longer
+        # than running it; this transaction only reads.
+        conn.exec_driver_sql("SET LOCAL jit = off")
+    ids = _scope_ids(scope)
+    deliveries = _frame(conn, _deliveries_query(ids))
+    attribution = _frame(conn, _attribution_query(ids))
+    campaigns = _frame(conn, _campaigns_query(scope))
+    audiences = _frame(conn, _audiences_query(scope))
+    followers = _frame(conn, _followers_query(scope, ids))
+    outcomes = _frame(conn, _outcomes_query(scope))
+    reduced = _frame(conn, snapshot_rows_query(ids, scope.as_of, conn.dialect.name))
+    metrics = delivery_metrics(reduced)
+    deliveries = deliveries.merge(metrics, how="left", left_on="delivery_id", right_index=True)
+    deliveries["snapshots"] = deliveries["snapshots"].fillna(0).astype("int64")
+    for flag in ("deleted_snapshot", "simulated_snapshot"):
+        deliveries[flag] = deliveries[flag].fillna(False).astype(bool)
+    deliveries["followers_at_post"] = followers_at(deliveries, followers)
+    return StoreData(
+        scope=scope,
+        dialect=conn.dialect.name,
+        campaigns=campaigns,
+        audiences=audiences,
+        deliveries=deliveries,
+        attribution=attribution,
+        followers=followers,
+        outcomes=outcomes,
+    )
+
+
+def _frame(conn: Connection, query: Query) -> pd.DataFrame:
+    result = conn.execute(query)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for name in frame.columns:
+        if name.endswith("_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
+
+
+def _event_time() -> ColumnElement[Any]:
+    return func.coalesce(Delivery.published_at, Delivery.due_at)
+
+
+def _scope_ids(scope: Scope) -> Query:
+    query: Query = select(Delivery.id).join(Post, Post.id == Delivery.post_id)
+    if scope.campaign is not None:
+        query = query.where(Post.campaign_id == scope.campaign)
+    if scope.since is not None:
+        query = query.where(_event_time() >= scope.since)
+    if scope.until is not None:
+        query = query.where(_event_time() < scope.until)
+    if scope.audience is not None:
+        pairs = _attribution_pairs().subquery("reach")
+        query = query.where(
+            Delivery.id.in_(
+                select(pairs.c.delivery_id).where(pairs.c.audience_id == scope.audience)
+            )
+        )
+    return query
+
+
+def _attribution_pairs() -> Query:
+    """A delivery reaches the audiences its post targets AND its channel reaches."""
+    return (
+        select(Delivery.id.label("delivery_id"), PostAudience.audience_id)
+        .join(PostAudience, PostAudience.post_id == Delivery.post_id)
+        .join(
+            AudienceChannel,
+            and_(
+                AudienceChannel.audience_id == PostAudience.audience_id,
+                AudienceChannel.channel_id == Delivery.channel_id,
+            ),
+        )
+    )
+
+
+def _attribution_query(ids: Query) -> Query:
+    return _attribution_pairs().where(Delivery.id.in_(ids)).order_by(Delivery.id)
+
+
+def _deliveries_query(ids: Query) -> Query:
+    return (
+        select(
+            Delivery.id.label("delivery_id"),
+            Delivery.post_id,
+            Post.campaign_id,
+            Post.key.label("post_key"),
+            Post.category,
+            Post.narrative,
+            Post.variant,
+            Delivery.channel_id,
+            Channel.name.label("channel"),
+            Channel.platform,
+            Delivery.language,
+            Delivery.timezone,
+            Delivery.audience_id.label("follows_audience_id"),
+            Delivery.state,
+            Delivery.due_at,
+            Delivery.published_at,
+            Delivery.remote_url,
+            Delivery.remote_deleted_at,
+            Delivery.collect_failures,
+            func.substr(Delivery.text, 1, 160).label("text"),
+        )
+        .join(Post, Post.id == Delivery.post_id)
+        .join(Channel, Channel.id == Delivery.channel_id)
+        .where(Delivery.id.in_(ids))
+        .order_by(Delivery.id)
+    )
+
+
+def _campaigns_query(scope: Scope) -> Query:
+    query: Query = select(
+        Campaign.id.label("campaign_id"),
+        Campaign.title,
+        Campaign.country,
+        Campaign.timezone,
+        Campaign.starts_on,
+        Campaign.ends_on,
+    ).order_by(Campaign.id)
+    if scope.campaign is not None:
+        query = query.where(Campaign.id == scope.campaign)
+    return query
+
+
+def _audiences_query(scope: Scope) -> Query:
+    query: Query = select(
+        Audience.id.label("audience_id"),
+        Audience.campaign_id,
+        Audience.key.label("audience_key"),
+        Audience.name.label("audience"),
+        Audience.group.label("audience_group"),
+        Audience.timezone.label("audience_timezone"),
+    ).order_by(Audience.campaign_id, Audience.id)
+    if scope.campaign is not None:
+        query = query.where(Audience.campaign_id == scope.campaign)
+    if scope.audience is not None:
+        query = query.where(Audience.id == scope.audience)
+    return query
+
+
+def _followers_query(scope: Scope, ids: Query) -> Query:
+    channels = select(Delivery.channel_id).where(Delivery.id.in_(ids)).distinct()
+    return (
+        select(
+            FollowerSample.channel_id,
+            Channel.name.label("channel"),
+            Channel.platform,
+            FollowerSample.sampled_at,
+            FollowerSample.followers,
+            FollowerSample.simulated,
+        )
+        .join(Channel, Channel.id == FollowerSample.channel_id)
+        .where(FollowerSample.channel_id.in_(channels), FollowerSample.sampled_at <= scope.as_of)
+        .order_by(FollowerSample.channel_id, FollowerSample.sampled_at)
+    )
+
+
+def _outcomes_query(scope: Scope) -> Query:
+    query = select(
+        Outcome.campaign_id,
+        Outcome.audience_id,
+        Outcome.on_date,
+        Outcome.metric,
+        Outcome.value,
+        Outcome.source,
+    ).order_by(Outcome.campaign_id, Outcome.audience_id, Outcome.metric, Outcome.on_date)
+    if scope.campaign is not None:
+        query = query.where(Outcome.campaign_id == scope.campaign)
+    if scope.audience is not None:
+        query = query.where(
+            or_(Outcome.audience_id == scope.audience, Outcome.audience_id.is_(None))
+        )
+    if scope.since is not None:
+        query = query.where(Outcome.on_date >= _day(scope.since))
+    if scope.until is not None:
+        query = query.where(Outcome.on_date < _day(scope.until))
+    return query
+
+
+def _day(moment: datetime) -> date:
+    return moment.date()
+
+
+def epoch_seconds(column: Any, dialect: str) -> ColumnElement[float]:
+    """Seconds since 1970 of a stored instant (SQLite keeps text, PostgreSQL timestamptz)."""
+    if dialect == "sqlite":
+        days: ColumnElement[float] = func.julianday(column, type_=Float)
+        return (days - 2440587.5) * 86400.0
+    return cast(extract("epoch", column), Float)
+
+
+def engagement_expression(parts: Sequence[Any]) -> ColumnElement[Any]:
+    """The sum of the given counters, NULL when none is given (a missing counter is not 0)."""
+    total: ColumnElement[Any] = func.coalesce(parts[0], 0)
+    for part in parts[1:]:
+        total = total + func.coalesce(part, 0)
+    return case((and_(*(p.is_(None) for p in parts)), null()), else_=total)
+
+
+def shifted(column: Any, seconds: int, dialect: str) -> ColumnElement[Any]:
+    """``column`` + ``seconds`` as an expression an index on the compared column can use."""
+    if dialect == "sqlite":
+        # Stored text is "YYYY-MM-DD HH:MM:SS.ffffff"; strftime gives milliseconds, so pad the
+        # bound to the end of that millisecond.
+        return func.strftime("%Y-%m-%d %H:%M:%f", column, f"+{seconds} seconds").concat("999")
+    later: ColumnElement[Any] = column + literal_column(f"INTERVAL '{int(seconds)} seconds'")
+    return later
+
+
+ROLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "last": ("age", "eng", *COUNTERS, "deleted", "simulated"),
+    "first": ("followers",),
+    **{
+        f"{side}_{age}": ("age", "eng", "impressions")
+        for age in FIXED_AGES
+        for side in ("lo", "hi")
+    },
+    "cross": ("age", "eng"),
+    "prev": ("age", "eng"),
+}
+"""The snapshots found for each delivery, and the columns read from each."""
+
+
+def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
+    """One row per published delivery with the few snapshots a report needs, each found by an
+    index seek on (delivery_id, collected_at): the last one collected by ``as_of`` (the current
+    counters), the first one, those just before and just after each fixed age, and the first one
+    where engagements reached half of the last value (with the one before it). The cost grows
+    with deliveries, not with the number of snapshots."""
+    s = MetricSnapshot
+
+    def seek(*conditions: Any, last: bool, bounded: bool = True) -> Any:
+        a = aliased(MetricSnapshot)
+        order = (a.collected_at.desc(), a.id.desc()) if last else (a.collected_at, a.id)
+        limit = [a.collected_at <= as_of] if bounded else []
+        return (
+            select(a.id)
+            .where(a.delivery_id == Delivery.id, *limit, *(c(a) for c in conditions))
+            .order_by(*order)
+            .limit(1)
+            .correlate(Delivery)
+            .scalar_subquery()
+        )
+
+    columns: list[Any] = [
+        Delivery.id.label("delivery_id"),
+        seek(last=True).label("last_id"),
+        seek(last=False).label("first_id"),
+        select(func.count())
+        .select_from(s)
+        .where(s.delivery_id == Delivery.id, s.collected_at <= as_of)
+        .correlate(Delivery)
+        .scalar_subquery()
+        .label("snapshots"),
+    ]
+    until = literal(as_of, MetricSnapshot.collected_at.type)
+    earlier = func.min if dialect == "sqlite" else func.least
+    for label, seconds in FIXED_AGES.items():
+        bound = shifted(Delivery.published_at, seconds, dialect)
+        # One upper bound, so that the index range ends where the backward scan starts.
+        upper = earlier(bound, until)
+        lower_id = seek(lambda a, b=upper: a.collected_at <= b, last=True, bounded=False)
+        upper_id = seek(lambda a, b=bound: a.collected_at > b, last=False)
+        columns += [lower_id.label(f"lo_{label}_id"), upper_id.label(f"hi_{label}_id")]
+    seeks = (
+        select(*columns)
+        .where(Delivery.id.in_(ids), Delivery.published_at.is_not(None))
+        .cte("seeks")
+        .prefix_with("MATERIALIZED")
+    )
+
+    last = aliased(MetricSnapshot, name="last_snap")
+    final = engagement_expression([getattr(last, p) for p in ENGAGEMENT_PARTS])
+    x = aliased(MetricSnapshot)
+    crossing = (
+        select(x.id)
+        .where(
+            x.delivery_id == seeks.c.delivery_id,
+            x.collected_at <= as_of,
+            final > 0,
+            engagement_expression([getattr(x, p) for p in ENGAGEMENT_PARTS]) * 2 >= final,
+        )
+        .order_by(x.collected_at, x.id)
+        .limit(1)
+        .correlate(seeks, last)
+        .scalar_subquery()
+    )
+    with_cross = (
+        select(seeks, crossing.label("cross_id"))
+        .join(last, last.id == seeks.c.last_id, isouter=True)
+        .cte("crossing")
+        .prefix_with("MATERIALIZED")
+    )
+    c = aliased(MetricSnapshot, name="cross_snap")
+    p = aliased(MetricSnapshot)
+    previous = (
+        select(p.id)
+        .where(p.delivery_id == with_cross.c.delivery_id, p.collected_at < c.collected_at)
+        .order_by(p.collected_at.desc(), p.id.desc())
+        .limit(1)
+        .correlate(with_cross, c)
+        .scalar_subquery()
+    )
+    ids_all = (
+        select(with_cross, previous.label("prev_id"))
+        .join(c, c.id == with_cross.c.cross_id, isouter=True)
+        .cte("found")
+        .prefix_with("MATERIALIZED")
+    )
+
+    published = epoch_seconds(Delivery.published_at, dialect)
+    out: list[Any] = [ids_all.c.delivery_id, ids_all.c.snapshots]
+    query_from: Any = ids_all.join(Delivery, Delivery.id == ids_all.c.delivery_id)
+    for role, wanted in ROLE_COLUMNS.items():
+        r = aliased(MetricSnapshot, name=f"{role}_s")
+        query_from = query_from.join(r, r.id == ids_all.c[f"{role}_id"], isouter=True)
+        for name in wanted:
+            if name == "age":
+                value: Any = epoch_seconds(r.collected_at, dialect) - published
+            elif name == "eng":
+                value = engagement_expression([getattr(r, part) for part in ENGAGEMENT_PARTS])
+            else:
+                value = getattr(r, name)
+            out.append(value.label(f"{role}_{name}"))
+    return select(*out).select_from(query_from)
+
+
+def delivery_metrics(rows: pd.DataFrame) -> pd.DataFrame:
+    """From the sought snapshots: per delivery the latest counters, the values at the fixed ages
+    (interpolated linearly between the snapshots around that age; from zero at publication
+    when the first snapshot is later), and the engagement half-life (seconds)."""
+    columns = [
+        "snapshots",
+        "last_age",
+        "eng",
+        *COUNTERS,
+        "first_followers",
+        "deleted_snapshot",
+        "simulated_snapshot",
+        *(f"{k}_{a}" for a in FIXED_AGES for k in ("eng", "impressions")),
+        *(f"after_{a}" for a in FIXED_AGES),
+        "half_life",
+    ]
+    if rows.empty:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="delivery_id"))
+    r = rows.set_index("delivery_id")
+    numeric = [c for c in r.columns if not c.endswith(("_deleted", "_simulated"))]
+    r[numeric] = r[numeric].astype("float64")
+    out = pd.DataFrame(index=r.index)
+    out["snapshots"] = r["snapshots"].fillna(0).astype("int64")
+    out["last_age"] = r["last_age"]
+    out["eng"] = r["last_eng"]
+    for name in COUNTERS:
+        out[name] = r[f"last_{name}"]
+    out["first_followers"] = r["first_followers"]
+    out["deleted_snapshot"] = r["last_deleted"].fillna(False).astype(bool)
+    out["simulated_snapshot"] = r["last_simulated"].fillna(False).astype(bool)
+    for label, seconds in FIXED_AGES.items():
+        lo_age, hi_age = r[f"lo_{label}_age"], r[f"hi_{label}_age"]
+        share = (seconds - lo_age) / (hi_age - lo_age)
+        for key in ("eng", "impressions"):
+            lo, hi = r[f"lo_{label}_{key}"], r[f"hi_{label}_{key}"]
+            between = lo + share * (hi - lo)
+            from_zero = hi * seconds / hi_age
+            out[f"{key}_{label}"] = between.where(lo_age.notna(), from_zero).where(hi_age.notna())
+        out[f"after_{label}"] = hi_age.notna()
+    prev_age = r["prev_age"].fillna(0.0)
+    prev_eng = r["prev_eng"].fillna(0.0)
+    rise = (r["cross_eng"] - prev_eng).replace(0.0, np.nan)
+    half = prev_age + (r["last_eng"] / 2 - prev_eng) / rise * (r["cross_age"] - prev_age)
+    out["half_life"] = half.fillna(r["cross_age"]).where(r["cross_age"].notna())
+    return out[columns]
+
+
+def followers_at(deliveries: pd.DataFrame, followers: pd.DataFrame) -> pd.Series:
+    """The account's follower count when each delivery went out: the last daily sample at or
+    before publication, else the first after it, else the first snapshot's ``followers``."""
+    result = pd.Series(np.nan, index=deliveries.index, dtype="float64")
+    published = deliveries[deliveries["published_at"].notna()]
+    if not published.empty and not followers.empty:
+        left = published[["channel_id", "published_at"]].reset_index().sort_values("published_at")
+        right = followers[["channel_id", "sampled_at", "followers"]].sort_values("sampled_at")
+        right = right.astype({"followers": "float64"})
+        for direction in ("backward", "forward"):
+            merged = pd.merge_asof(
+                left,
+                right,
+                left_on="published_at",
+                right_on="sampled_at",
+                by="channel_id",
+                direction=direction,  # type: ignore[arg-type]
+            ).set_index("index")["followers"]
+            result = result.fillna(merged)
+    if "first_followers" in deliveries:
+        result = result.fillna(deliveries["first_followers"].astype("float64"))
+    return result

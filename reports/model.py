@@ -1,0 +1,186 @@
+"""The report as plain data, between the figures and the renderers: tables (a pandas frame plus
+typed column descriptions that say how each value is shown), per-audience summary cards, heat
+maps and the "how these numbers are computed" notes. Renderers only format what is here; they
+compute nothing. Missing values are NaN/None here and "n/a" in every human-facing output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import pandas as pd
+
+Kind = Literal[
+    "text", "int", "float", "pct", "pp", "hours", "index", "p", "date", "datetime", "url"
+]
+NA = "n/a"
+SIMULATED_NOTICE = (
+    "SIMULATED: some numbers come from the sandbox's model, not from a real platform."
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column as shown: ``key`` in the frame; ``low``/``high`` name the interval's bounds;
+    ``median`` names a median shown beside a mean."""
+
+    key: str
+    label: str
+    kind: Kind = "text"
+    low: str | None = None
+    high: str | None = None
+    median: str | None = None
+    link: str | None = None
+    """Key of a URL column that this text column links to (HTML)."""
+    short: str | None = None
+    """A shorter header for narrow human outputs (HTML, Markdown); data exports use ``label``."""
+    html: bool = True
+    """Shown in the HTML and Markdown reports (data exports always have it)."""
+
+    @property
+    def header(self) -> str:
+        return self.short or self.label
+
+
+@dataclass
+class Table:
+    name: str
+    """Machine name: the CSV file, the XLSX sheet, the JSON key."""
+    title: str
+    description: str
+    """What a row is, which aggregate (ratio of sums or mean of per-post rates), and whether it
+    is by publish-date cohort or by activity in the period."""
+    columns: list[Column]
+    frame: pd.DataFrame
+    html: bool = True
+    """Shown in the HTML and Markdown reports (all tables go to XLSX, CSV and JSON)."""
+
+    def data_columns(self) -> list[str]:
+        """Every frame column a data export writes, in display order."""
+        out: list[str] = []
+        for column in self.columns:
+            for key in (column.key, column.low, column.high, column.median, column.link):
+                if key is not None and key not in out and key in self.frame.columns:
+                    out.append(key)
+        return out
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline figure of an audience card."""
+
+    label: str
+    value: float | None
+    kind: Kind
+    low: float | None = None
+    high: float | None = None
+    note: str = ""
+    trend: str = ""
+    trend_sign: int = 0
+    """+1 up and distinguishable from noise, -1 down and distinguishable, 0 no clear change."""
+    series: tuple[float, ...] = ()
+    """Weekly values for a sparkline (NaN where a week has no posts)."""
+
+
+@dataclass(frozen=True)
+class Card:
+    audience_id: int
+    campaign_id: str
+    title: str
+    subtitle: str
+    figures: tuple[Figure, ...]
+    outcomes: tuple[tuple[str, float], ...] = ()
+    simulated: bool = False
+
+
+@dataclass(frozen=True)
+class HeatMap:
+    """Weekday x local hour index for one audience (1.0 = the accounts' own baseline)."""
+
+    audience_id: int
+    title: str
+    timezone: str
+    index: tuple[tuple[float, ...], ...]
+    """7 rows (Monday first) x 24 hours; NaN where no post."""
+    posts: tuple[tuple[int, ...], ...]
+    thin: int
+    """Cells with fewer posts than this are greyed out."""
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    formula: str
+    note: str = ""
+
+
+@dataclass
+class Report:
+    title: str
+    scope: str
+    generated_at: datetime
+    as_of: datetime
+    period: tuple[datetime | None, datetime | None]
+    simulated: bool
+    cards: list[Card]
+    tables: dict[str, Table]
+    heatmaps: list[HeatMap]
+    methods: list[Method]
+    seed: int
+
+    def table(self, name: str) -> Table:
+        return self.tables[name]
+
+
+def is_missing(value: object) -> bool:
+    if value is None or value is pd.NaT:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    try:
+        return bool(pd.isna(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
+
+
+def format_value(value: object, kind: Kind) -> str:
+    """The human form of one value (terminal, Markdown, HTML): NaN/None is "n/a", never 0."""
+    if is_missing(value):
+        return NA
+    if kind == "int":
+        return f"{float(value):,.0f}"  # type: ignore[arg-type]
+    if kind == "float":
+        return f"{float(value):,.1f}"  # type: ignore[arg-type]
+    if kind == "pct":
+        number = float(value) * 100  # type: ignore[arg-type]
+        return f"{number:.2f}%" if abs(number) < 10 else f"{number:.1f}%"
+    if kind == "pp":
+        return f"{float(value) * 100:+.2f} pp"  # type: ignore[arg-type]
+    if kind == "hours":
+        return f"{float(value):.1f} h"  # type: ignore[arg-type]
+    if kind == "index":
+        return f"{float(value):.2f}"  # type: ignore[arg-type]
+    if kind == "p":
+        number = float(value)  # type: ignore[arg-type]
+        return "< 0.001" if number < 0.001 else f"{number:.3f}"
+    if kind == "date":
+        return pd.Timestamp(value).strftime("%Y-%m-%d")  # type: ignore[arg-type]
+    if kind == "datetime":
+        return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def format_amount(value: float) -> str:
+    """An imported outcome: whole numbers with separators, small fractions as written."""
+    return f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.3g}"
+
+
+def format_interval(low: object, high: object, kind: Kind) -> str:
+    if is_missing(low) or is_missing(high):
+        return ""
+    return f"{format_value(low, kind)} – {format_value(high, kind)}"

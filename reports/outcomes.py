@@ -1,0 +1,204 @@
+"""Importing outcomes (the top of the AMEC ladder: event registrations, scholarship
+applications, survey results...) from a CSV file into the ``outcome`` table.
+
+The whole file is checked first and every problem is reported as FILE:LINE: column 'x': what
+is wrong; only a file without problems is written, in the caller's transaction. A row whose
+(campaign, audience, date, metric, source) was imported before replaces that value, so
+importing the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaigns.schema import Audience, Campaign, Outcome
+
+COLUMNS = ("campaign", "audience", "date", "metric", "value", "source")
+REQUIRED = ("date", "metric", "value")
+ALIASES = {
+    "campaign_id": "campaign",
+    "audience_key": "audience",
+    "day": "date",
+    "on_date": "date",
+}
+METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class OutcomeFileError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    line: int
+    campaign_id: str
+    audience_id: int | None
+    on_date: date
+    metric: str
+    value: float
+    source: str
+
+
+@dataclass
+class ImportStats:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) -> list[OutcomeRow]:
+    """Parse and check the file against the database; raises OutcomeFileError listing every
+    problem (nothing is written here)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise OutcomeFileError([f"{path}: no such file"]) from None
+    except UnicodeDecodeError as exc:
+        raise OutcomeFileError(
+            [f"{path}: not UTF-8 text ({exc.reason}); save it as CSV UTF-8"]
+        ) from None
+    lines = text.splitlines()
+    if not lines:
+        raise OutcomeFileError([f"{path}:1: the file is empty (expected a header row)"])
+    # Spreadsheets in a German locale save CSV with ";": take the separator the header uses.
+    delimiter = max((",", ";", "\t"), key=lines[0].count)
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = [h.strip().lower() for h in next(reader)]
+    names = [ALIASES.get(h, h) for h in header]
+    problems = [
+        f"{path}:1: column {raw!r} is unknown (expected: {', '.join(COLUMNS)})"
+        for raw, name in zip(header, names, strict=True)
+        if name not in COLUMNS
+    ]
+    missing = [c for c in REQUIRED if c not in names]
+    if "campaign" not in names and campaign is None:
+        missing.insert(0, "campaign")
+    problems += [f"{path}:1: column {c!r} is missing" for c in missing]
+    duplicated = {n for n in names if names.count(n) > 1}
+    problems += [f"{path}:1: column {c!r} appears twice" for c in sorted(duplicated)]
+    if problems:
+        raise OutcomeFileError(problems)
+
+    campaigns = set(session.scalars(select(Campaign.id)))
+    audiences = {(a.campaign_id, a.key): a.id for a in session.scalars(select(Audience))}
+    rows: list[OutcomeRow] = []
+    seen: dict[tuple[str, int | None, date, str, str], int] = {}
+    default_source = path.name
+    for number, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(names):
+            problems.append(
+                f"{path}:{number}: {len(values)} fields, but the header has {len(names)}"
+            )
+            continue
+        cells = {n: v.strip() for n, v in zip(names, values, strict=True)}
+
+        def bad(column: str, message: str, line: int = number) -> None:
+            problems.append(f"{path}:{line}: column {column!r}: {message}")
+
+        campaign_id = cells.get("campaign") or campaign or ""
+        if not campaign_id:
+            bad("campaign", "empty (give it here or with --campaign)")
+        elif campaign_id not in campaigns:
+            bad("campaign", f"no campaign {campaign_id!r} in the database")
+        audience_key = cells.get("audience", "")
+        audience_id: int | None = None
+        if audience_key and campaign_id in campaigns:
+            audience_id = audiences.get((campaign_id, audience_key))
+            if audience_id is None:
+                known = sorted(k for c, k in audiences if c == campaign_id)
+                bad(
+                    "audience",
+                    f"campaign {campaign_id} has no audience {audience_key!r} "
+                    f"(its audiences: {', '.join(known) or 'none'})",
+                )
+        try:
+            on_date = datetime.strptime(cells["date"], "%Y-%m-%d").date()
+        except ValueError:
+            bad("date", f"{cells['date']!r} is not a date: use YYYY-MM-DD, e.g. 2027-03-22")
+            on_date = date.min
+        metric = cells["metric"]
+        if not METRIC_RE.match(metric):
+            bad(
+                "metric",
+                f"{metric!r}: use lower-case letters, digits and _ (e.g. event_registrations)",
+            )
+        raw_value = cells["value"]
+        value = math.nan
+        try:
+            value = float(raw_value)
+        except ValueError:
+            hint = (
+                " (use a dot for decimals and no thousands separator)" if "," in raw_value else ""
+            )
+            bad("value", f"{raw_value!r} is not a number{hint}")
+        else:
+            if not math.isfinite(value):
+                bad("value", f"{raw_value!r} is not a finite number")
+        source = cells.get("source") or default_source
+        if len(source) > 200:
+            bad("source", "longer than 200 characters")
+        key = (campaign_id, audience_id, on_date, metric, source)
+        if key in seen:
+            bad(
+                "metric",
+                f"the same campaign, audience, date, metric and source as line {seen[key]}",
+            )
+        seen[key] = number
+        rows.append(OutcomeRow(number, campaign_id, audience_id, on_date, metric, value, source))
+    if problems:
+        raise OutcomeFileError(problems)
+    return rows
+
+
+def import_outcomes(
+    session: Session, rows: list[OutcomeRow], *, imported_from: str, now: datetime
+) -> ImportStats:
+    """Insert or update the rows (the caller commits)."""
+    stats = ImportStats()
+    for row in rows:
+        existing = session.scalars(
+            select(Outcome).where(
+                Outcome.campaign_id == row.campaign_id,
+                Outcome.audience_id.is_(None)
+                if row.audience_id is None
+                else Outcome.audience_id == row.audience_id,
+                Outcome.on_date == row.on_date,
+                Outcome.metric == row.metric,
+                Outcome.source == row.source,
+            )
+        ).one_or_none()
+        if existing is None:
+            session.add(
+                Outcome(
+                    campaign_id=row.campaign_id,
+                    audience_id=row.audience_id,
+                    on_date=row.on_date,
+                    metric=row.metric,
+                    value=row.value,
+                    source=row.source,
+                    imported_from=imported_from,
+                    imported_at=now,
+                )
+            )
+            stats.added += 1
+        elif existing.value != row.value:
+            existing.value = row.value
+            existing.imported_from = imported_from
+            existing.imported_at = now
+            stats.updated += 1
+        else:
+            stats.unchanged += 1
+    session.flush()
+    return stats

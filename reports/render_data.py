@@ -1,0 +1,159 @@
+"""The report for other tools: JSON (one document) and CSV (one file per table in a folder, or
+in a .zip). Headers are the machine keys of `reports.model.Column`; a missing value is an empty
+CSV field or JSON null (never 0); ratios are fractions (0.0123 = 1.23%). Every table carries a
+``simulated`` column, and ``about.csv`` / the JSON header say whether any number is SIMULATED.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports.model import SIMULATED_NOTICE, Report, Table, is_missing
+
+SCHEMA_VERSION = 1
+
+
+def _plain(value: Any) -> Any:
+    if is_missing(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        number = float(value)
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    return value
+
+
+def table_records(table: Table, simulated: bool) -> tuple[list[str], list[list[Any]]]:
+    """Header keys and rows of one table as plain Python values (with a ``simulated`` column)."""
+    keys = table.data_columns()
+    frame = table.frame
+    add_flag = "simulated" not in keys
+    rows = [[_plain(row.get(k)) for k in keys] for _, row in frame.iterrows()]
+    if add_flag:
+        keys = [*keys, "simulated"]
+        rows = [[*row, simulated] for row in rows]
+    return keys, rows
+
+
+def about(report: Report) -> dict[str, Any]:
+    return {
+        "title": report.title,
+        "scope": report.scope,
+        "period_from": _plain(report.period[0]),
+        "period_until": _plain(report.period[1]),
+        "as_of": report.as_of.isoformat(),
+        "generated_at": report.generated_at.isoformat(),
+        "seed": report.seed,
+        "simulated": report.simulated,
+        "notice": SIMULATED_NOTICE if report.simulated else "",
+    }
+
+
+def to_json(report: Report) -> str:
+    document: dict[str, Any] = {"schema": SCHEMA_VERSION, **about(report)}
+    document["summary"] = [
+        {
+            "audience_id": card.audience_id,
+            "campaign_id": card.campaign_id,
+            "audience": card.title,
+            "simulated": card.simulated,
+            "figures": [
+                {
+                    "label": f.label,
+                    "value": _plain(f.value),
+                    "low": _plain(f.low),
+                    "high": _plain(f.high),
+                    "note": f.note,
+                    "trend": f.trend,
+                }
+                for f in card.figures
+            ],
+            "outcomes": dict(card.outcomes),
+        }
+        for card in report.cards
+    ]
+    tables: dict[str, Any] = {}
+    for table in report.tables.values():
+        keys, rows = table_records(table, report.simulated)
+        labels = {c.key: c.label for c in table.columns}
+        tables[table.name] = {
+            "title": table.title,
+            "description": table.description,
+            "columns": [{"key": k, "label": labels.get(k, k)} for k in keys],
+            "rows": [dict(zip(keys, row, strict=True)) for row in rows],
+        }
+    document["tables"] = tables
+    document["heatmaps"] = [
+        {
+            "audience_id": h.audience_id,
+            "audience": h.title,
+            "timezone": h.timezone,
+            "thin_below": h.thin,
+            "index": [[_plain(v) for v in row] for row in h.index],
+            "posts": [list(row) for row in h.posts],
+        }
+        for h in report.heatmaps
+    ]
+    document["methods"] = [
+        {"name": m.name, "formula": m.formula, "note": m.note} for m in report.methods
+    ]
+    return json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
+
+
+def _csv_text(keys: list[str], rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(keys)
+    for row in rows:
+        writer.writerow(["" if v is None else _csv_value(v) for v in row])
+    return buffer.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    return value
+
+
+def csv_files(report: Report) -> dict[str, str]:
+    """File name → CSV text: ``about.csv`` then one file per table."""
+    files = {"about.csv": _csv_text(["key", "value"], [[k, v] for k, v in about(report).items()])}
+    for table in report.tables.values():
+        keys, rows = table_records(table, report.simulated)
+        files[f"{table.name}.csv"] = _csv_text(keys, rows)
+    return files
+
+
+def write_csv(report: Report, out: Path) -> list[Path]:
+    """Write the CSV files into the folder ``out`` (created), or into a zip when it ends in .zip."""
+    files = csv_files(report)
+    if out.suffix.lower() == ".zip":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, text in files.items():
+                archive.writestr(name, text)
+        return [out]
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        path = out / name
+        path.write_text(text, encoding="utf-8", newline="")
+        written.append(path)
+    return written

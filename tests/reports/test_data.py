@@ -1,0 +1,110 @@
+"""The store queries of `reports.data` against plain definitions computed from every snapshot:
+the latest counters equal a ROW_NUMBER() window over the snapshots, the values at fixed ages a
+linear interpolation of the whole curve, the half-life the first crossing of half the final
+value. On a seeded synthetic history (snapshots inserted out of order), SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+ENG = (
+    "CASE WHEN likes IS NULL AND reposts IS NULL AND replies IS NULL AND quotes IS NULL "
+    "THEN NULL ELSE coalesce(likes,0)+coalesce(reposts,0)+coalesce(replies,0)+coalesce(quotes,0)"
+    " END"
+)
+
+
+@pytest.fixture
+def history(engine: Any) -> tuple[Any, Any, pd.DataFrame]:
+    from reports.data import Scope, load
+    from reports.synthetic import generate_history
+
+    with engine.begin() as conn:
+        summary = generate_history(conn, deliveries=150, snapshots=3000, seed=5, days=30)
+    as_of = summary.now - timedelta(days=3)  # some snapshots lie after the report time
+    data = load(engine, Scope(as_of=as_of))
+    with engine.connect() as conn:
+        snapshots = pd.DataFrame(
+            conn.execute(
+                text(
+                    f"SELECT s.id, s.delivery_id, s.collected_at, s.impressions, s.likes, "
+                    f"{ENG} AS eng, d.published_at FROM metric_snapshot s "
+                    "JOIN delivery d ON d.id = s.delivery_id WHERE s.collected_at <= :as_of "
+                    "AND NOT s.deleted"
+                ),
+                {"as_of": as_of if engine.dialect.name != "sqlite" else as_of.replace(tzinfo=None)},
+            ).all()
+        )
+    for column in ("collected_at", "published_at"):
+        snapshots[column] = pd.to_datetime(snapshots[column], utc=True, format="mixed")
+    snapshots["age"] = (snapshots["collected_at"] - snapshots["published_at"]).dt.total_seconds()
+    return engine, data, snapshots
+
+
+def test_latest_counters_equal_the_row_number_window_definition(
+    history: tuple[Any, Any, pd.DataFrame],
+) -> None:
+    engine, data, _ = history
+    as_of = data.scope.as_of
+    window = (
+        "SELECT delivery_id, impressions, likes FROM (SELECT delivery_id, impressions, likes, "
+        "ROW_NUMBER() OVER (PARTITION BY delivery_id ORDER BY collected_at DESC, id DESC) AS rn "
+        "FROM metric_snapshot WHERE collected_at <= :as_of) t WHERE rn = 1"
+    )
+    with engine.connect() as conn:
+        bind = as_of if engine.dialect.name != "sqlite" else as_of.replace(tzinfo=None)
+        expected = pd.DataFrame(conn.execute(text(window), {"as_of": bind}).all())
+    got = data.deliveries.set_index("delivery_id").loc[expected["delivery_id"]]
+    assert len(expected) > 100
+    assert np.allclose(got["impressions"], expected["impressions"].astype(float), equal_nan=True)
+    assert np.allclose(got["likes"], expected["likes"].astype(float), equal_nan=True)
+
+
+def test_values_at_fixed_ages_equal_interpolation_of_the_whole_curve(
+    history: tuple[Any, Any, pd.DataFrame],
+) -> None:
+    _, data, snapshots = history
+    got = data.deliveries.set_index("delivery_id")
+    compared = 0
+    for delivery_id, curve in snapshots.sort_values(["collected_at", "id"]).groupby("delivery_id"):
+        if got.loc[delivery_id, "remote_deleted_at"] is not pd.NaT:
+            continue
+        ages = np.concatenate([[0.0], curve["age"].to_numpy()])
+        eng = np.concatenate([[0.0], curve["eng"].astype(float).to_numpy()])
+        for label, seconds in (("24h", 86_400), ("7d", 604_800)):
+            value = got.loc[delivery_id, f"eng_{label}"]
+            if ages[-1] <= seconds:
+                assert np.isnan(value)  # no snapshot after that age yet
+            else:
+                assert value == pytest.approx(np.interp(seconds, ages, eng))
+                compared += 1
+    assert compared > 100
+
+
+def test_half_life_is_the_first_crossing_of_half_the_latest_value(
+    history: tuple[Any, Any, pd.DataFrame],
+) -> None:
+    _, data, snapshots = history
+    got = data.deliveries.set_index("delivery_id")
+    checked = 0
+    for delivery_id, curve in snapshots.sort_values(["collected_at", "id"]).groupby("delivery_id"):
+        eng = curve["eng"].astype(float).to_numpy()
+        ages = curve["age"].to_numpy()
+        if np.isnan(eng[-1]) or eng[-1] <= 0:
+            continue
+        i = int(np.argmax(eng * 2 >= eng[-1]))
+        before_age, before = (ages[i - 1], eng[i - 1]) if i else (0.0, 0.0)
+        expected = (
+            ages[i]
+            if eng[i] == before
+            else before_age + (eng[-1] / 2 - before) / (eng[i] - before) * (ages[i] - before_age)
+        )
+        assert got.loc[delivery_id, "half_life"] == pytest.approx(expected)
+        checked += 1
+    assert checked > 100

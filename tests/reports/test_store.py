@@ -1,0 +1,83 @@
+"""The store's side of reporting: bulk snapshot inserts (`campaigns.bulk`) and the outcome
+table's migration, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from campaigns.schema import MetricSnapshot
+from tests.reports.conftest import AS_OF, Fixed
+
+
+def _rows(fixed: Fixed, count: int) -> list[dict[str, Any]]:
+    at = datetime(2027, 3, 11, tzinfo=UTC)
+    return [
+        {"delivery_id": fixed.d["d1"], "collected_at": at, "likes": i, "simulated": True}
+        for i in range(count)
+    ]
+
+
+def test_bulk_insert_writes_every_row_and_keeps_missing_counters_null(fixed: Fixed) -> None:
+    from campaigns.bulk import insert_snapshots
+
+    with fixed.engine.begin() as conn:
+        assert insert_snapshots(conn, _rows(fixed, 2500)) == 2500
+    with fixed.engine.connect() as conn:
+        new = select(MetricSnapshot).where(MetricSnapshot.collected_at > AS_OF)
+        rows = conn.execute(new.where(MetricSnapshot.delivery_id == fixed.d["d1"])).all()
+    assert len(rows) == 2500
+    assert {r.impressions for r in rows} == {None}
+    assert {r.collected_at for r in rows} == {datetime(2027, 3, 11, tzinfo=UTC)}
+    assert all(r.simulated and not r.deleted for r in rows)
+
+
+def test_bulk_insert_runs_in_the_callers_transaction(fixed: Fixed) -> None:
+    from sqlalchemy.orm import Session
+
+    from campaigns.bulk import insert_snapshots
+
+    def count() -> int:
+        with fixed.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(MetricSnapshot)).scalar())
+
+    before = count()
+    with Session(fixed.engine) as session:
+        insert_snapshots(session, _rows(fixed, 10))
+        session.rollback()
+    assert count() == before
+
+
+def test_bulk_insert_refuses_naive_times_and_unknown_columns(fixed: Fixed) -> None:
+    from campaigns.bulk import insert_snapshots
+
+    with fixed.engine.begin() as conn, pytest.raises(ValueError, match="aware"):
+        insert_snapshots(conn, [{"delivery_id": 1, "collected_at": datetime(2027, 3, 1)}])
+    with fixed.engine.begin() as conn, pytest.raises(ValueError, match="likez"):
+        insert_snapshots(conn, [{"delivery_id": 1, "collected_at": AS_OF, "likez": 3}])
+
+
+def test_migrated_schema_matches_the_models(engine: Any) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from campaigns.schema import Base
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_outcome_migration_downgrades_and_upgrades_again(engine: Any) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from campaigns.store import alembic_config, upgrade
+
+    command.downgrade(alembic_config(engine), "0001")
+    assert "outcome" not in inspect(engine).get_table_names()
+    upgrade(engine, "head")
+    assert "outcome" in inspect(engine).get_table_names()
