@@ -1,0 +1,84 @@
+"""`elshi demo` end to end, as a newcomer runs it: a fresh workspace, both example campaigns
+rehearsed on sandbox channels, reports written; running it twice works; the HTML report renders
+its charts in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from elshi.cli import cli
+from tests.reports.test_html_browser import _chromium
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo") / "workspace"
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(folder)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "published" in result.output and "report.html" in result.output
+    return folder
+
+
+def test_demo_writes_reports_naming_both_campaigns_and_their_audiences(demo_dir: Path) -> None:
+    html = (demo_dir / "reports" / "report.html").read_text(encoding="utf-8")
+    assert (demo_dir / "reports" / "report.xlsx").stat().st_size > 10_000
+    for campaign in ("de-2027-gateway", "cn-2027-silk-road"):
+        assert campaign in html
+    for audience in ("Politische Stiftungen", "Kasachische Diaspora", "高校", "旅游"):
+        assert audience in html
+    assert "SIMULATED" in html
+
+
+def test_demo_published_every_delivery_into_the_sandbox_outbox(demo_dir: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{demo_dir / 'elshi.db'}")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT state, count(*) FROM delivery GROUP BY state")).all()
+        states = {state: count for state, count in rows}
+        snapshots = conn.execute(text("SELECT count(*) FROM metric_snapshot")).scalar_one()
+    engine.dispose()
+    assert set(states) <= {"published", "missed", "failed"}
+    assert states["published"] >= 0.95 * sum(states.values())
+    pages = list((demo_dir / "outbox").glob("*/*.html"))
+    assert len(pages) == states["published"]
+    assert snapshots >= 5 * states["published"]  # the collection schedule ran
+
+
+def test_running_the_demo_twice_starts_afresh(demo_dir: Path) -> None:
+    before = len(list((demo_dir / "outbox").glob("*/*.html")))
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(demo_dir)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert len(list((demo_dir / "outbox").glob("*/*.html"))) == before
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path)])
+    assert result.exit_code == 2 and "not an Elshi demo folder" in result.output
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_demo_report_renders_its_charts_in_chromium(demo_dir: Path) -> None:
+    report = demo_dir / "reports" / "report.html"
+    shot = demo_dir / "reports" / "report.png"
+    result = _chromium(
+        demo_dir,
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--screenshot={shot}",
+        "--window-size=1280,2000",
+        report.as_uri(),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Uncaught" not in result.stderr and "ERROR:CONSOLE" not in result.stderr
+    assert shot.stat().st_size > 50_000
+    dom = _chromium(demo_dir, "--dump-dom", report.as_uri()).stdout
+    assert len(re.findall(r'<svg class="chart"', dom)) >= 3
+    assert dom.count('class="errorbar"') >= 3
