@@ -156,7 +156,7 @@ class CampaignSpec(Strict):
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
         for tag in value:
-            if not re.fullmatch(r"#\w+", tag):
+            if not re.fullmatch(r"#\w+#?", tag):  # Weibo writes topics as #话题#
                 raise ValueError(f"{tag!r} is not a hashtag: write '#' then letters or digits")
         return value
 
