@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -372,3 +373,18 @@ class Outcome(Base):
     source: Mapped[str] = mapped_column(String(200))
     imported_from: Mapped[str | None] = mapped_column(Text)
     imported_at: Mapped[datetime]
+
+
+# The dispatcher looks for the earliest claimable instant (a retry time, else the due time),
+# overall and per channel; without these every wake-up would scan all waiting rows.
+Index(
+    "ix_delivery_due_instant",
+    Delivery.state,
+    func.coalesce(Delivery.next_attempt_at, Delivery.due_at),
+)
+Index(
+    "ix_delivery_channel_due_instant",
+    Delivery.channel_id,
+    Delivery.state,
+    func.coalesce(Delivery.next_attempt_at, Delivery.due_at),
+)

@@ -74,6 +74,7 @@ def transition(
     reason: str,
     detail: dict[str, Any] | None = None,
     force: bool = False,
+    label: str | None = None,
 ) -> None:
     """Move ``delivery`` to ``to`` and audit it; raises `TransitionError` for a move the state
     machine does not have. ``force`` is for one case only: a platform confirmed a publication
@@ -100,11 +101,12 @@ def transition(
         reason=reason,
         detail=detail,
     )
-    post, channel = delivery.post, delivery.channel
-    label = f"{post.campaign_id}/{post.key}" if post is not None else "?"
-    if delivery.occurrence:
-        label += f"#{delivery.occurrence + 1}"
-    label += f"@{channel.name}" if channel is not None else ""
+    if label is None:
+        post, channel = delivery.post, delivery.channel
+        label = f"{post.campaign_id}/{post.key}" if post is not None else "?"
+        if delivery.occurrence:
+            label += f"#{delivery.occurrence + 1}"
+        label += f"@{channel.name}" if channel is not None else ""
     log.info(
         "delivery %s %s: %s → %s (%s)",
         delivery.id,

@@ -99,11 +99,28 @@ def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
+MIGRATION_LOCK = 0x656C736869  # "elshi": the PostgreSQL advisory lock id for migrations
+
+
 def upgrade(engine: Engine, revision: str = "head") -> bool:
-    """Bring the schema to ``revision``; True when something was applied. Cheap when current."""
+    """Bring the schema to ``revision``; True when something was applied. Cheap when current.
+    On PostgreSQL an advisory lock makes several daemons starting at once migrate one by one."""
     if revision == "head" and current_revision(engine) == head_revision():
         return False
     from alembic import command
 
-    command.upgrade(alembic_config(engine), revision)
-    return True
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return True
+    from sqlalchemy import text
+
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK})
+        try:
+            if revision == "head" and current_revision(engine) == head_revision():
+                return False
+            command.upgrade(alembic_config(engine), revision)
+            return True
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK})
+            lock.commit()

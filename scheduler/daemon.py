@@ -140,8 +140,10 @@ class Dispatcher:
         return next_wakeup(self.sessions, self.clock())
 
     def heartbeat(self, *, stopped: bool = False) -> None:
+        from campaigns.store import immediate
+
         now = self.clock()
-        with self.sessions() as session:
+        with immediate(self.sessions) as session:
             worker = session.get(Worker, self.settings.worker_id)
             if worker is None:
                 host, pid, _ = [*self.settings.worker_id.split(":"), "", "0", ""][:3]
@@ -190,24 +192,28 @@ class Dispatcher:
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
 
-        def arm(moment: datetime | None) -> None:
+        def arm(moment: datetime | None, *, idle: bool) -> None:
             now = self.clock()
             latest = now + timedelta(seconds=self.settings.poll_seconds)
-            when = latest if moment is None else max(now, min(moment, latest))
+            # After a pass that found nothing to claim, wait at least a second: a row that is
+            # due but not claimable must not turn the loop into a busy wait.
+            earliest = now + timedelta(seconds=1.0 if idle else 0.0)
+            when = latest if moment is None else max(earliest, min(moment, latest))
             scheduler.add_job(
                 dispatch_job, "date", run_date=when, id="dispatch", replace_existing=True
             )
 
         def dispatch_job() -> None:
+            claimed = 0
             try:
                 if not self.stopping.is_set():
                     self.maintenance()
-                    self.dispatch()
+                    claimed = self.dispatch().claimed
             except Exception:
                 log.exception("dispatch pass failed; will try again")
             finally:
                 if not self.stopping.is_set():
-                    arm(self.next_wakeup())
+                    arm(self.next_wakeup(), idle=claimed == 0)
 
         def guarded(name: str, fn: Callable[[], object]) -> Callable[[], None]:
             def job() -> None:
@@ -240,7 +246,7 @@ class Dispatcher:
             id="collect",
             next_run_time=self.clock() + timedelta(seconds=5),
         )
-        arm(self.clock())
+        arm(self.clock(), idle=False)
         scheduler.start()
         log.info("daemon %s running (Ctrl-C or SIGTERM to stop)", self.settings.worker_id)
         try:

@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
 
 from campaigns.schema import DUE_STATES, Channel, Delivery, Post
 from campaigns.schema import DeliveryState as S
@@ -208,6 +208,7 @@ def claim_due(
             .order_by(due_instant(), Delivery.id)
             .limit(limit)
             .with_for_update(of=Delivery, skip_locked=True)
+            .options(selectinload(Delivery.post), selectinload(Delivery.audience))
         ).all()
         for delivery in rows:
             channel = channels[delivery.channel_id]
@@ -235,6 +236,7 @@ def claim_due(
                 actor=f"daemon:{settings.worker_id}",
                 at=now,
                 reason=f"claimed (attempt {delivery.attempts}, from {previous})",
+                label=label,
             )
             claims.append(
                 Claim(
@@ -314,15 +316,7 @@ def record_result(
         delivery = _locked(session, claim.delivery_id)
         assert delivery is not None
         if isinstance(result, Published):
-            if delivery.state not in (S.publishing, S.needs_review):
-                log.error(
-                    "delivery %s %s: published as %s but the row is %s; recording it",
-                    claim.delivery_id,
-                    claim.label,
-                    result.url,
-                    delivery.state,
-                )
-            _mark_published(
+            if record_publication(
                 session,
                 delivery,
                 result,
@@ -330,18 +324,20 @@ def record_result(
                 now,
                 actor=actor,
                 reason=f"published (attempt {claim.attempt})",
-            )
-            stats.published += 1
-            stats.lateness.append((result.published_at - claim.due_at).total_seconds())
+                label=claim.label,
+            ):
+                stats.published += 1
+                stats.lateness.append((result.published_at - claim.due_at).total_seconds())
             session.commit()
             return
-        if delivery.state != S.publishing or delivery.lease_owner != settings.worker_id:
+        if not holds(delivery, settings, claim.attempt):
             log.warning(
-                "delivery %s %s: %s after losing the lease (now %s); leaving it",
+                "delivery %s %s: %s after the claim moved on (now %s, attempt %d); leaving it",
                 claim.delivery_id,
                 claim.label,
                 result.kind,
                 delivery.state,
+                delivery.attempts,
             )
             session.rollback()
             return
@@ -356,6 +352,7 @@ def record_result(
                 delivery,
                 S.scheduled,
                 actor=actor,
+                label=claim.label,
                 at=now,
                 reason=f"channel paused: {result.message}",
             )
@@ -372,6 +369,7 @@ def record_result(
                 delivery,
                 S.failed,
                 actor=actor,
+                label=claim.label,
                 at=now,
                 reason=f"rejected by the platform: {result.message}",
             )
@@ -400,6 +398,7 @@ def record_result(
                     delivery,
                     S.failed,
                     actor=actor,
+                    label=claim.label,
                     at=now,
                     reason=f"gave up after {delivery.attempts} attempts: "
                     f"{result.kind}: {result.message}",
@@ -413,6 +412,7 @@ def record_result(
                     delivery,
                     S.scheduled,
                     actor=actor,
+                    label=claim.label,
                     at=now,
                     reason=f"{result.kind}: {result.message}; retry in {delay:.0f}s",
                 )
@@ -443,6 +443,7 @@ def record_publication(
     *,
     actor: str,
     reason: str,
+    label: str | None = None,
 ) -> bool:
     """Record that ``result`` exists on the platform, whatever state the row reached meanwhile
     (a post that exists must never be forgotten). False when the row already said so."""
@@ -475,7 +476,9 @@ def record_publication(
             result.url,
             delivery.state,
         )
-    _mark_published(session, delivery, result, settings, now, actor=actor, reason=reason)
+    _mark_published(
+        session, delivery, result, settings, now, actor=actor, reason=reason, label=label
+    )
     return True
 
 
@@ -493,6 +496,7 @@ def _mark_published(
     *,
     actor: str,
     reason: str,
+    label: str | None = None,
 ) -> None:
     delivery.remote_id = result.remote_id
     delivery.remote_url = result.url
@@ -519,6 +523,8 @@ def _mark_published(
         at=now,
         reason=reason,
         detail={"remote_id": result.remote_id, "url": result.url},
+        force=True,
+        label=label,
     )
 
 

@@ -237,32 +237,38 @@ def _reconcile_one(
 
 
 def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | None:
-    """The earliest instant something may need the dispatcher: a due delivery (or its channel's
-    next slot or block), or an expiring lease."""
+    """The earliest instant the dispatcher may have work: for each active channel, the later of
+    its first claimable delivery (thread order respected), its next send slot and the end of a
+    rate-limit block; or the earliest lease to expire. Rows that cannot be claimed yet do not
+    count, so a blocked channel never makes the daemon spin."""
     from sqlalchemy import func
 
-    from scheduler.dispatch import due_instant
+    from scheduler.dispatch import due_instant, thread_ready
 
+    first_due = (
+        select(due_instant())
+        .select_from(Delivery)
+        .join(Post, Delivery.post_id == Post.id)
+        .where(
+            Delivery.channel_id == Channel.id,
+            Delivery.state.in_([S.approved.value, S.scheduled.value]),
+            thread_ready(),
+        )
+        .order_by(due_instant())
+        .limit(1)
+        .scalar_subquery()
+    )
     with sessions() as session:
-        due = session.execute(
-            select(
-                func.min(due_instant()),
-                func.min(Channel.next_slot_at),
-                func.min(Channel.blocked_until),
+        channels = session.execute(
+            select(first_due, Channel.next_slot_at, Channel.blocked_until).where(
+                Channel.paused.is_(False)
             )
-            .join(Channel, Delivery.channel_id == Channel.id)
-            .where(
-                Delivery.state.in_([S.approved.value, S.scheduled.value]),
-                Channel.paused.is_(False),
-            )
-        ).one()
+        ).all()
         lease = session.scalar(
             select(func.min(Delivery.lease_expires_at)).where(Delivery.state == S.publishing.value)
         )
-    candidates = [due[0], lease]
-    if due[0] is not None:
-        for extra in due[1:]:
-            if extra is not None and extra > due[0]:
-                candidates.append(extra)
-    found = [c for c in candidates if c is not None]
+    found = [lease] if lease is not None else []
+    for due, slot, blocked in channels:
+        if due is not None:
+            found.append(max(t for t in (due, slot, blocked) if t is not None))
     return min(found) if found else None

@@ -4,7 +4,7 @@ during a burst of deliveries, several daemons at once, emulator faults. Afterwar
 from the emulators' own records, that nothing was published twice, and from the database that
 every delivery ended published, failed, missed or needs_review, with a reason.
 
-Used by tests/scheduler/test_crash_harness.py (short) and bench/crash_harness.py (long).
+Used by tests/scheduler/test_crash_harness.py (short) and bench/crashes.py (long).
 """
 
 from __future__ import annotations

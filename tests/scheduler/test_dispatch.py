@@ -280,3 +280,42 @@ def test_out_of_attempts_becomes_failed_with_the_last_error(
     assert delivery.attempts == 4
     assert "gave up after 4 attempts" in rig.audit(delivery.id)[-1][2]
     assert mastodon.posts == []
+
+
+def test_a_confirmed_publication_is_recorded_even_after_the_row_moved_on(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    import random
+
+    from campaigns.schema import Delivery
+    from scheduler.dispatch import PassStats, claim_due, record_result
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Hallo")])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    slow = rig.dispatcher(worker_id="slow-daemon")
+    (claim,) = claim_due(
+        rig.sessions, slow.settings, rig.clock(), rate_for=slow.rate_for, lookahead=0
+    )
+    with slow.pool.lease(claim.channel) as connector:
+        published = connector.publish(claim.post)
+    with rig.sessions() as session:  # meanwhile another daemon's reconcile moved it on
+        row = session.get(Delivery, claim.delivery_id)
+        row.state = "scheduled"
+        row.lease_owner = None
+        session.commit()
+    record_result(
+        rig.sessions,
+        claim,
+        published,
+        slow.settings,
+        rig.clock(),
+        PassStats(),
+        rng=random.Random(1),
+    )
+    delivery = rig.delivery(claim.delivery_id)
+    assert delivery.state == "published" and delivery.remote_id == published.remote_id
+    assert "out of order" in rig.audit(delivery.id)[-1][2]
+    rig.clock.advance(minutes=10)
+    rig.run()
+    assert len(mastodon.posts) == 1

@@ -1,0 +1,233 @@
+"""Idle cost of the daemon: ``python -m elshi run`` (default [daemon] settings: poll 60 s, sweep
+60 s, heartbeat 30 s, collection every 15 min) with 1k, 10k and 100k approved deliveries due
+between one and sixty days ahead, so nothing is due during the measurement.
+
+For each size, on a fresh database: seed (SQLAlchemy executemany), start the daemon, let it
+settle (``--settle`` seconds: start-up, first pass, first collection round), then read its CPU
+time (/proc/PID/stat utime + stime) at the start and end of ``--window`` seconds and its RSS
+(/proc/PID/status VmRSS, and the peak VmHWM) at the end. CPU per idle hour is extrapolated from
+the window. Besides, in this process, the queries one idle wake-up runs are timed at that size
+(median of 5): ``next_wakeup``, a claim pass that finds nothing, the missed/expired sweep; a cost
+that grows with the number of future deliveries shows there. A last row (unless
+``--no-blocked``) repeats the smallest size with one delivery overdue on a channel rate-limited
+for an hour, a case where the daemon can only wait. Run (about 5 minutes with the defaults on
+SQLite):
+
+    python bench/idle.py [--window 60] [--sizes 1000,10000,100000] [--db sqlite|postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Sample:
+    size: int
+    cpu: float
+    window: float
+    rss_kib: int
+    hwm_kib: int
+    requests: int
+    timings: dict[str, float]
+    blocked: bool = False
+
+    @property
+    def cpu_per_hour(self) -> float:
+        return self.cpu / self.window * 3600
+
+
+def peak_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def median_ms(call: Callable[[], object], runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def query_timings(db_url: str) -> dict[str, float]:
+    """What one idle wake-up of the daemon asks the database, timed here."""
+    from campaigns.store import make_engine, session_factory
+    from scheduler.dispatch import claim_due
+    from scheduler.policy import Settings
+    from scheduler.recovery import mark_missed, next_wakeup, take_expired
+
+    engine = make_engine(db_url)
+    sessions = session_factory(engine)
+    settings = Settings(worker_id="bench:0:idle")
+    now = datetime.now(UTC)
+    try:
+        return {
+            "next_wakeup": median_ms(lambda: next_wakeup(sessions, now)),
+            "claim pass": median_ms(
+                lambda: claim_due(sessions, settings, now, rate_for=lambda _n, _p: 600.0)
+            ),
+            "sweep": median_ms(
+                lambda: (
+                    mark_missed(sessions, settings, now),
+                    take_expired(sessions, settings, now),
+                )
+            ),
+        }
+    finally:
+        engine.dispose()
+
+
+def block_one_channel(db_url: str, channel: str) -> None:
+    """One delivery of ``channel`` due 10 s ago, the channel rate-limited for an hour (as after
+    a 429 with retry-after): nothing can be sent, the daemon should just wait."""
+    from sqlalchemy import select, update
+
+    from campaigns.schema import Channel, Delivery
+    from campaigns.store import make_engine, session_factory
+
+    engine = make_engine(db_url)
+    now = datetime.now(UTC)
+    with session_factory(engine)() as session:
+        channel_id = session.scalar(select(Channel.id).where(Channel.name == channel))
+        first = session.scalar(
+            select(Delivery.id).where(Delivery.channel_id == channel_id).order_by(Delivery.id)
+        )
+        session.execute(
+            update(Delivery).where(Delivery.id == first).values(due_at=now - timedelta(seconds=10))
+        )
+        session.execute(
+            update(Channel)
+            .where(Channel.id == channel_id)
+            .values(blocked_until=now + timedelta(hours=1))
+        )
+        session.commit()
+    engine.dispose()
+
+
+def measure(
+    size: int, kind: str, root: Path, args: argparse.Namespace, *, blocked: bool = False
+) -> Sample:
+    from bench.dispatch import (
+        cpu_seconds,
+        database,
+        rss_kib,
+        seed,
+        start_daemon,
+        stop,
+        write_config,
+    )
+    from connectors.testing.mastodon import MastodonEmulator
+
+    rng = random.Random(size)
+    now = datetime.now(UTC)
+    dues = [now + timedelta(days=1 + rng.uniform(0, 59)) for _ in range(size)]
+    channels = [f"c{i:02d}" for i in range(args.channels)]
+    name = f"idle{size}" + ("-blocked" if blocked else "")
+    with MastodonEmulator() as emulator, database(kind, root, name=name) as url:
+        seeded = seed(url, channels, dues, prefix=f"idle-{size}")
+        if blocked:
+            block_one_channel(url, channels[0])
+        config = write_config(root, url, dict.fromkeys(channels, emulator.url), workers=8)
+        proc = start_daemon(config, root / f"daemon-{name}.log")
+        try:
+            time.sleep(args.settle)
+            if proc.poll() is not None:
+                raise SystemExit(f"the daemon exited ({proc.returncode}); see its log")
+            before_requests = len(emulator.requests)
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            time.sleep(args.window)
+            cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            rss, hwm = rss_kib(proc.pid), peak_kib(proc.pid)
+            requests = len(emulator.requests) - before_requests
+        finally:
+            stop(proc)
+        timings = query_timings(url)
+    print(f"  {size}: seeded in {seeded:.1f}s", file=sys.stderr)
+    return Sample(size, cpu1 - cpu0, t1 - t0, rss, hwm, requests, timings, blocked)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--window", type=float, default=60.0, help="seconds measured per size")
+    parser.add_argument("--settle", type=float, default=15.0, help="seconds before measuring")
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgres"])
+    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument(
+        "--no-blocked",
+        action="store_true",
+        help="skip the extra row: 1k future + 1 overdue delivery on a rate-limited channel",
+    )
+    args = parser.parse_args(argv)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    started = time.monotonic()
+    samples = []
+    with TemporaryDirectory(prefix="elshi-idle-") as tmp:
+        for size in sizes:
+            samples.append(measure(size, args.db, Path(tmp), args))
+        if not args.no_blocked:
+            samples.append(measure(sizes[0], args.db, Path(tmp), args, blocked=True))
+
+    print(
+        f"idle daemon on {args.db}, {args.channels} channels, window {args.window:g}s per size "
+        f"(after {args.settle:g}s settling); default [daemon] settings"
+    )
+    names = list(samples[0].timings)
+    header = (
+        f"{'future':>8} {'CPU s':>6} {'CPU s/idle h':>12} {'RSS MiB':>8} {'peak MiB':>8} "
+        f"{'HTTP':>5} " + " ".join(f"{n + ' ms':>15}" for n in names)
+    )
+    print(header)
+    print("-" * len(header))
+    for s in samples:
+        print(
+            f"{str(s.size) + ('+1*' if s.blocked else ''):>8} {s.cpu:>6.2f} {s.cpu_per_hour:>12.1f} {s.rss_kib / 1024:>8.1f} "
+            f"{s.hwm_kib / 1024:>8.1f} {s.requests:>5} "
+            + " ".join(f"{s.timings[n]:>15.2f}" for n in names)
+        )
+    if any(s.blocked for s in samples):
+        print(
+            "  *: plus one delivery due 10 s ago on a channel rate-limited for an hour "
+            "(blocked_until): the daemon can only wait"
+        )
+    plain = [s for s in samples if not s.blocked]
+    small, large = plain[0], plain[-1]
+    growth = (large.rss_kib - small.rss_kib) / 1024
+    flat = growth < 10
+    cheap = large.cpu_per_hour < 60
+    print(
+        f"verdict: {'cheap' if cheap else 'NOT cheap'} idle ({large.cpu_per_hour:.1f} CPU s per "
+        f"idle hour at {large.size} future deliveries, {small.cpu_per_hour:.1f} at {small.size}); "
+        f"memory {'flat' if flat else 'GROWS'} ({growth:+.1f} MiB RSS from {small.size} to "
+        f"{large.size})"
+        + "".join(
+            f"; with a rate-limited channel {s.cpu_per_hour:.0f} CPU s per hour "
+            f"({'BUSY LOOP' if s.cpu_per_hour > 10 * max(small.cpu_per_hour, 6) else 'fine'})"
+            for s in samples
+            if s.blocked
+        )
+        + f"; took {time.monotonic() - started:.0f}s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
