@@ -61,14 +61,13 @@ def test_bulk_insert_refuses_naive_times_and_unknown_columns(fixed: Fixed) -> No
 
 
 def test_migrated_schema_matches_the_models(engine: Any) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
-    from campaigns.schema import Base
-
     import warnings
 
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
     from sqlalchemy import text
+
+    from campaigns.schema import Base
 
     with engine.connect() as conn, warnings.catch_warnings():
         # SQLite cannot reflect expression indexes; their presence is checked by name below.
