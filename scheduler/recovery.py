@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -245,30 +246,38 @@ def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | No
 
     from scheduler.dispatch import due_instant, thread_ready
 
-    first_due = (
-        select(due_instant())
-        .select_from(Delivery)
-        .join(Post, Delivery.post_id == Post.id)
-        .where(
-            Delivery.channel_id == Channel.id,
-            Delivery.state.in_([S.approved.value, S.scheduled.value]),
-            thread_ready(),
+    def first_due(state: S) -> Any:
+        # One equality on state per subquery, so the (channel, state, instant) index gives the
+        # rows in order and the scan stops at the first claimable one.
+        return (
+            select(due_instant())
+            .select_from(Delivery)
+            .join(Post, Delivery.post_id == Post.id)
+            .where(
+                Delivery.channel_id == Channel.id,
+                Delivery.state == state.value,
+                thread_ready(),
+            )
+            .order_by(due_instant())
+            .limit(1)
+            .scalar_subquery()
         )
-        .order_by(due_instant())
-        .limit(1)
-        .scalar_subquery()
-    )
+
     with sessions() as session:
         channels = session.execute(
-            select(first_due, Channel.next_slot_at, Channel.blocked_until).where(
-                Channel.paused.is_(False)
-            )
+            select(
+                first_due(S.approved),
+                first_due(S.scheduled),
+                Channel.next_slot_at,
+                Channel.blocked_until,
+            ).where(Channel.paused.is_(False))
         ).all()
         lease = session.scalar(
             select(func.min(Delivery.lease_expires_at)).where(Delivery.state == S.publishing.value)
         )
     found = [lease] if lease is not None else []
-    for due, slot, blocked in channels:
-        if due is not None:
-            found.append(max(t for t in (due, slot, blocked) if t is not None))
+    for approved, scheduled, slot, blocked in channels:
+        firsts = [t for t in (approved, scheduled) if t is not None]
+        if firsts:
+            found.append(max(t for t in (min(firsts), slot, blocked) if t is not None))
     return min(found) if found else None
