@@ -20,18 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
-from campaigns.schema import MetricSnapshot
+from campaigns.schema import SNAPSHOT_COUNTERS, MetricSnapshot
 
-SNAPSHOT_COUNTERS: tuple[str, ...] = (
-    "impressions",
-    "likes",
-    "reposts",
-    "replies",
-    "quotes",
-    "bookmarks",
-    "link_clicks",
-    "followers",
-)
 SNAPSHOT_KEYS: tuple[str, ...] = (
     "delivery_id",
     "collected_at",

@@ -286,6 +286,19 @@ class Delivery(Base):
     audience: Mapped[Audience | None] = relationship()
 
 
+SNAPSHOT_COUNTERS: tuple[str, ...] = (
+    "impressions",
+    "likes",
+    "reposts",
+    "replies",
+    "quotes",
+    "bookmarks",
+    "link_clicks",
+    "followers",
+)
+"""The counter columns of `MetricSnapshot` (the same names as connectors.base.METRIC_FIELDS)."""
+
+
 class MetricSnapshot(Base):
     """Counters of one delivery at one moment; append-only. NULL = not given by the platform."""
 

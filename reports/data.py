@@ -39,6 +39,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from campaigns.schema import (
+    SNAPSHOT_COUNTERS,
     Audience,
     AudienceChannel,
     Campaign,
@@ -51,16 +52,7 @@ from campaigns.schema import (
     PostAudience,
 )
 
-COUNTERS: tuple[str, ...] = (
-    "impressions",
-    "likes",
-    "reposts",
-    "replies",
-    "quotes",
-    "bookmarks",
-    "link_clicks",
-    "followers",
-)
+COUNTERS = SNAPSHOT_COUNTERS
 ENGAGEMENT_PARTS: tuple[str, ...] = ("likes", "reposts", "replies", "quotes")
 """Engagements = the sum of these counters that the platform gives (NULL when it gives none)."""
 FIXED_AGES: dict[str, int] = {"24h": 24 * 3600, "7d": 7 * 24 * 3600}
