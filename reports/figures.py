@@ -1399,9 +1399,13 @@ def _cards(
             slots[(slots["audience_label"] == label_key) & ~slots["thin"]] if len(slots) else slots
         )
         best = best.sort_values("index", ascending=False).head(3) if len(best) else best
-        slot_text = ", ".join(
-            f"{day} {int(hour):02d}:00"
-            for day, hour in zip(best["weekday"], best["hour"], strict=True)
+        slot_text = (
+            ", ".join(
+                f"{day} {int(hour):02d}:00"
+                for day, hour in zip(best["weekday"], best["hour"], strict=True)
+            )
+            if len(best)
+            else ""
         )
         cards.append(
             Card(

@@ -186,3 +186,24 @@ def test_the_period_selects_posts_by_publication_time(fixed: Fixed) -> None:
     report = build_report(load(fixed.engine, scope), generated_at=AS_OF)
     assert fixed.d["d1"] not in set(report.table("posts").frame["delivery_id"])
     assert row(report.table("audience_volume"), audience_label=PUBLIC)["published"] == 1
+
+
+def test_a_report_read_before_any_snapshot_exists_says_nothing_is_known(tmp_path: Any) -> None:
+    from datetime import timedelta
+
+    from campaigns.store import make_engine, upgrade
+    from reports.data import Scope, load
+    from reports.figures import build_report
+    from reports.render_html import render
+    from reports.synthetic import EPOCH, generate_history
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'elshi.db'}")
+    upgrade(engine)
+    with engine.begin() as conn:
+        generate_history(conn, deliveries=60, snapshots=600, seed=3, simulated=True, days=20)
+    early = EPOCH - timedelta(days=1)
+    report = build_report(load(engine, Scope(as_of=early)), generated_at=early)
+    engine.dispose()
+    assert report.cards
+    assert all("best slots" not in card.subtitle for card in report.cards)
+    assert "SIMULATED" in render(report)
