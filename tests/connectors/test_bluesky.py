@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
-import struct
 import traceback
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,13 +20,13 @@ from connectors.base import (
     AuthError,
     ChannelSettings,
     ConnectorError,
-    OutgoingPost,
     RateLimitedError,
     RejectedError,
     TransientError,
 )
 from connectors.bluesky import BlueskyConnector, record_key
 from connectors.testing.bluesky import BlueskyEmulator, RateLimit
+from tests.connectors.files import jpeg, png, post
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=1)
@@ -105,31 +103,6 @@ def make_connector(emulator: BlueskyEmulator) -> Iterator[Callable[..., BlueskyC
 @pytest.fixture
 def bsky(make_connector: Callable[..., BlueskyConnector]) -> BlueskyConnector:
     return make_connector()
-
-
-def post(text: str, key: str = "delivery-1", **kwargs: Any) -> OutgoingPost:
-    return OutgoingPost(text=text, idempotency_key=key, **kwargs)
-
-
-def png(path: Path) -> Path:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\x1d\x4e\x89")
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-    return path
-
-
-def jpeg(path: Path) -> Path:
-    path.write_bytes(
-        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
-    )
-    return path
 
 
 def calls(emulator: BlueskyEmulator, nsid: str) -> list[Any]:

@@ -4,10 +4,8 @@ to a local instance that counts, stores and refuses like Mastodon 4.3 does."""
 from __future__ import annotations
 
 import logging
-import struct
 import traceback
 import uuid
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ from connectors.base import (
 )
 from connectors.mastodon import MastodonConnector, html_to_text, normalize_text
 from connectors.testing.mastodon import MastodonEmulator
+from tests.connectors.files import png
 
 TOKEN = "mastodon-Sekret-7f3a9c2e41b8d6"
 TOKEN_ENV = "ELSHI_MASTODON_TOKEN"
@@ -79,22 +78,6 @@ def outgoing(text: str = "Pressemitteilung: Neue Förderrichtlinie.", **kwargs: 
     return OutgoingPost(text=text, **kwargs)
 
 
-def png(path: Path) -> Path:
-    """A real 2×1 PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 2, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x00\x00\x00\x00\xff")
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-    return path
-
-
 def requests_to(emulator: MastodonEmulator, method: str, path: str) -> list[Any]:
     return [r for r in emulator.requests if r.method == method and r.path == path]
 
@@ -131,7 +114,7 @@ def test_language_visibility_and_idempotency_key_reach_the_instance(
 def test_publish_with_an_image_uploads_it_through_the_v2_endpoint_and_attaches_it(
     connector: MastodonConnector, emulator: MastodonEmulator, tmp_path: Path
 ) -> None:
-    image = png(tmp_path / "grafik.png")
+    image = png(tmp_path / "grafik.png", 2, 1)
 
     connector.publish(outgoing("Mit Grafik", media=(image,)))
 
@@ -148,7 +131,7 @@ def test_publish_waits_until_the_instance_has_processed_the_upload(
     with MastodonEmulator(token=TOKEN, clock=clock, media_processing_polls=2) as emulator:
         connector = make_connector(emulator, clock)
 
-        connector.publish(outgoing("Video folgt", media=(png(tmp_path / "a.png"),)))
+        connector.publish(outgoing("Video folgt", media=(png(tmp_path / "a.png", 2, 1),)))
 
         [stored] = emulator.posts
         assert len(stored["media_ids"]) == 1
@@ -163,7 +146,7 @@ def test_upload_still_processing_after_media_wait_is_transient_and_posts_nothing
         connector = make_connector(emulator, clock, media_wait=0.2)
 
         with pytest.raises(TransientError, match=r"still processing a\.png"):
-            connector.publish(outgoing("Video", media=(png(tmp_path / "a.png"),)))
+            connector.publish(outgoing("Video", media=(png(tmp_path / "a.png", 2, 1),)))
 
         assert emulator.posts == []
 
@@ -171,7 +154,7 @@ def test_upload_still_processing_after_media_wait_is_transient_and_posts_nothing
 def test_more_than_four_media_files_are_rejected_before_any_upload(
     connector: MastodonConnector, emulator: MastodonEmulator, tmp_path: Path
 ) -> None:
-    images = tuple(png(tmp_path / f"{n}.png") for n in range(5))
+    images = tuple(png(tmp_path / f"{n}.png", 2, 1) for n in range(5))
 
     with pytest.raises(RejectedError, match="at most 4"):
         connector.publish(outgoing("Fünf Bilder", media=images))
@@ -418,7 +401,7 @@ def test_a_token_without_the_media_scope_is_an_auth_error_naming_the_scopes(
         connector = make_connector(emu, clock)
 
         with pytest.raises(AuthError, match="write:media"):
-            connector.publish(outgoing("Bild", media=(png(tmp_path / "a.png"),)))
+            connector.publish(outgoing("Bild", media=(png(tmp_path / "a.png", 2, 1),)))
 
         assert emu.posts == []
 

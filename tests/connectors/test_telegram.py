@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-import struct
 import traceback
-import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from connectors.base import (
 )
 from connectors.telegram import TelegramConnector
 from connectors.testing.telegram import TelegramEmulator
+from tests.connectors.files import png_bytes as _png
 
 GERMAN = "Grüße aus Köln: Äpfel, Öl und Süßes für alle Bürger!"
 CHINESE = "新闻发布会将于明天上午十点举行，欢迎各位记者参加。"
@@ -36,22 +35,6 @@ def _token() -> str:
     per token."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
     return f"{random.randint(10**8, 10**10)}:AAH{''.join(random.choices(alphabet, k=32))}"
-
-
-def _png(width: int = 4, height: int = 3) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture(scope="module")

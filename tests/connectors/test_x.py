@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-import struct
 import traceback
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -20,13 +18,13 @@ from connectors.base import (
     AuthError,
     ChannelSettings,
     ConnectorError,
-    OutgoingPost,
     RateLimitedError,
     RejectedError,
     TransientError,
 )
 from connectors.testing.x import XEmulator
 from connectors.x import XConnector
+from tests.connectors.files import png, post
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CONSUMER_SECRET = "consumer-secret-kRt93xQpLm20vB7yHs"
@@ -121,24 +119,6 @@ def make_connector(emulator: XEmulator) -> Iterator[Callable[..., XConnector]]:
 @pytest.fixture
 def x(make_connector: Callable[..., XConnector]) -> XConnector:
     return make_connector()
-
-
-def post(text: str, key: str = "delivery-1", **kwargs: Any) -> OutgoingPost:
-    return OutgoingPost(text=text, idempotency_key=key, **kwargs)
-
-
-def png(path: Path) -> Path:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\x1d\x4e\x89")
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-    return path
 
 
 def paths(emulator: XEmulator) -> list[str]:
