@@ -33,12 +33,14 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # tests.scheduler.harness, when run as a script
+    sys.path.insert(0, str(HERE.parent))
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN_ENV = "ELSHI_BENCH_MASTODON_TOKEN"
 
@@ -72,100 +74,11 @@ def seed(
     prefix: str,
     platform: str = "mastodon",
 ) -> float:
-    """Approved deliveries ``prefix post I`` due at ``dues[I]`` on ``channels[I % n]``, one post
-    each, inserted with executemany (schema upgraded first). Returns the seconds it took."""
-    from sqlalchemy import insert, select
+    """Approved deliveries on ``channels`` (all of ``platform``); see
+    tests/scheduler/harness.py `seed_deliveries`."""
+    from tests.scheduler.harness import seed_deliveries
 
-    from campaigns.expansion import idempotency_key
-    from campaigns.schema import Audience, Campaign, Channel, Delivery, Post
-    from campaigns.store import make_engine, session_factory, upgrade
-
-    started = time.perf_counter()
-    engine = make_engine(db_url)
-    upgrade(engine)
-    now = datetime.now(UTC)
-    with session_factory(engine)() as session:
-        session.execute(
-            insert(Channel),
-            [
-                {"name": n, "platform": platform, "created_at": now, "updated_at": now}
-                for n in channels
-            ],
-        )
-        channel_ids = dict(session.execute(select(Channel.name, Channel.id)).all())
-        session.add(
-            Campaign(
-                id="bench",
-                title="Bench",
-                country="DE",
-                narrative="n",
-                narratives={},
-                starts_on=date(2020, 1, 1),
-                ends_on=date(2100, 1, 1),
-                timezone="Europe/Berlin",
-                hashtags=[],
-                requires_approval=False,
-                grace_minutes=15,
-                definition_hash="-",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        audience = Audience(
-            campaign_id="bench",
-            key="all",
-            name="All",
-            group="general_public",
-            languages=["de"],
-            timezone="Europe/Berlin",
-        )
-        session.add(audience)
-        session.flush()
-        post_ids = session.scalars(
-            insert(Post).returning(Post.id, sort_by_parameter_order=True),
-            [
-                {
-                    "campaign_id": "bench",
-                    "key": f"p{i}",
-                    "category": "media_pr",
-                    "narrative": "n",
-                    "schedule": {},
-                    "content": {},
-                    "content_hash": "-",
-                    "approval": "approved",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for i in range(len(dues))
-            ],
-        ).all()
-        rows = []
-        for i, (post_id, due) in enumerate(zip(post_ids, dues, strict=True)):
-            channel = channels[i % len(channels)]
-            rows.append(
-                {
-                    "post_id": post_id,
-                    "channel_id": channel_ids[channel],
-                    "occurrence": 0,
-                    "audience_id": audience.id,
-                    "language": "de",
-                    "timezone": "Europe/Berlin",
-                    "local_due": due.strftime("%Y-%m-%dT%H:%M"),
-                    "due_at": due,
-                    "state": "approved",
-                    "text": f"{prefix} post {i}",
-                    "media": [],
-                    "content_hash": "-",
-                    "idempotency_key": idempotency_key("bench", f"{prefix}-{i}", channel, 0),
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        session.execute(insert(Delivery), rows)
-        session.commit()
-    engine.dispose()
-    return time.perf_counter() - started
+    return seed_deliveries(db_url, dict.fromkeys(channels, platform), dues, prefix=prefix)
 
 
 def write_config(

@@ -202,19 +202,6 @@ class AmbiguousError(ConnectorError):
     kind = "ambiguous"
 
 
-ERROR_KINDS: dict[str, type[ConnectorError]] = {
-    cls.kind: cls
-    for cls in (
-        TransientError,
-        RateLimitedError,
-        AuthError,
-        RejectedError,
-        DuplicateError,
-        AmbiguousError,
-    )
-}
-
-
 # --- secrets ----------------------------------------------------------------------------------
 
 _REDACTED = "[redacted]"

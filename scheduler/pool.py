@@ -38,11 +38,6 @@ class ConnectorPool:
                 self._connectors[channel] = connector
             yield connector
 
-    def peek(self, channel: str) -> Connector:
-        """The connector without exclusivity: only for reading its class attributes."""
-        with self.lease(channel) as connector:
-            return connector
-
     def close(self) -> None:
         with self._guard:
             connectors = list(self._connectors.values())

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -172,80 +172,9 @@ class Harness:
     def seed_burst(self, count: int, *, start: datetime, spread: float) -> None:
         """``count`` approved deliveries over the channels, due between ``start`` and
         ``start + spread`` seconds, each with a unique text."""
-        from campaigns.expansion import idempotency_key
-        from campaigns.planning import sync_channels
-        from campaigns.schema import Audience, Campaign, Delivery, Post
-
-        now = datetime.now(UTC)
-        names = list(self.channels)
-        platforms = {n: ("mastodon" if n.startswith("m") else "x") for n in names}
-        with self.sessions() as session:
-            channels = sync_channels(session, platforms, now=now, names=set(names))
-            campaign = Campaign(
-                id="burst",
-                title="Burst",
-                country="DE",
-                narrative="n",
-                narratives={},
-                starts_on=date(2020, 1, 1),
-                ends_on=date(2100, 1, 1),
-                timezone="Europe/Berlin",
-                hashtags=[],
-                requires_approval=False,
-                grace_minutes=30,
-                definition_hash="-",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(campaign)
-            audience = Audience(
-                campaign_id="burst",
-                key="all",
-                name="All",
-                group="general_public",
-                languages=["de"],
-                timezone="Europe/Berlin",
-            )
-            session.add(audience)
-            session.flush()
-            for i in range(count):
-                post = Post(
-                    campaign_id="burst",
-                    key=f"p{i}",
-                    category="media_pr",
-                    narrative="n",
-                    schedule={},
-                    content={},
-                    content_hash="-",
-                    approval="approved",
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(post)
-                session.flush()
-                channel = names[i % len(names)]
-                due = start + timedelta(seconds=self.rng.uniform(0, spread))
-                session.add(
-                    Delivery(
-                        post_id=post.id,
-                        channel_id=channels[channel].id,
-                        occurrence=0,
-                        audience_id=audience.id,
-                        language="de",
-                        timezone="Europe/Berlin",
-                        local_due=due.strftime("%Y-%m-%dT%H:%M"),
-                        due_at=due,
-                        state="approved",
-                        text=f"Burst post number {i} ({self.seed})",
-                        media=[],
-                        content_hash="-",
-                        idempotency_key=idempotency_key("burst", f"p{i}-{self.seed}", channel, 0),
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            session.commit()
+        dues = [start + timedelta(seconds=self.rng.uniform(0, spread)) for _ in range(count)]
+        platforms = {n: ("mastodon" if n.startswith("m") else "x") for n in self.channels}
+        seed_deliveries(self.db_url, platforms, dues, prefix=f"Burst {self.seed}", grace_minutes=30)
 
     # --- daemons ----------------------------------------------------------------------------
 
@@ -387,6 +316,108 @@ class Harness:
             .limit(1)
         )
         return bool(reason)
+
+
+def seed_deliveries(
+    db_url: str,
+    platforms: Mapping[str, str],
+    dues: Sequence[datetime],
+    *,
+    prefix: str,
+    grace_minutes: int = 15,
+) -> float:
+    """Approved deliveries ``{prefix} post {i}`` due at ``dues[i]`` on the ``i % n``-th channel
+    of ``platforms`` (name → platform), one post each, bulk-inserted straight into the store
+    (schema upgraded first): the load of the crash harness and the benchmarks. Returns the
+    seconds it took."""
+    from sqlalchemy import insert
+
+    from campaigns.expansion import idempotency_key
+    from campaigns.planning import sync_channels
+    from campaigns.schema import Audience, Campaign, Delivery, Post
+    from campaigns.store import make_engine, session_factory, upgrade
+
+    started = time.perf_counter()
+    engine = make_engine(db_url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    names = list(platforms)
+    campaign = "load"
+    with session_factory(engine)() as session:
+        channels = sync_channels(session, platforms, now=now, names=set(names))
+        session.add(
+            Campaign(
+                id=campaign,
+                title="Load",
+                country="DE",
+                narrative="n",
+                narratives={},
+                starts_on=date(2020, 1, 1),
+                ends_on=date(2100, 1, 1),
+                timezone="Europe/Berlin",
+                hashtags=[],
+                requires_approval=False,
+                grace_minutes=grace_minutes,
+                definition_hash="-",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        audience = Audience(
+            campaign_id=campaign,
+            key="all",
+            name="All",
+            group="general_public",
+            languages=["de"],
+            timezone="Europe/Berlin",
+        )
+        session.add(audience)
+        session.flush()
+        post_ids = session.scalars(
+            insert(Post).returning(Post.id, sort_by_parameter_order=True),
+            [
+                {
+                    "campaign_id": campaign,
+                    "key": f"p{i}",
+                    "category": "media_pr",
+                    "narrative": "n",
+                    "schedule": {},
+                    "content": {},
+                    "content_hash": "-",
+                    "approval": "approved",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(len(dues))
+            ],
+        ).all()
+        rows = []
+        for i, (post_id, due) in enumerate(zip(post_ids, dues, strict=True)):
+            channel = names[i % len(names)]
+            rows.append(
+                {
+                    "post_id": post_id,
+                    "channel_id": channels[channel].id,
+                    "occurrence": 0,
+                    "audience_id": audience.id,
+                    "language": "de",
+                    "timezone": "Europe/Berlin",
+                    "local_due": due.strftime("%Y-%m-%dT%H:%M"),
+                    "due_at": due,
+                    "state": "approved",
+                    "text": f"{prefix} post {i}",
+                    "media": [],
+                    "content_hash": "-",
+                    "idempotency_key": idempotency_key(campaign, f"{prefix}-{i}", channel, 0),
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        session.execute(insert(Delivery), rows)
+        session.commit()
+    engine.dispose()
+    return time.perf_counter() - started
 
 
 def run_scenario(
