@@ -7,13 +7,14 @@ errors every client-library exception must be mapped to. This module imports no 
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
+
+from connectors import redaction
 
 Clock = Callable[[], datetime]
 """Anything that returns the current instant as an aware UTC datetime."""
@@ -202,20 +203,6 @@ class AmbiguousError(ConnectorError):
     kind = "ambiguous"
 
 
-# --- secrets ----------------------------------------------------------------------------------
-
-_REDACTED = "[redacted]"
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (and its URL-encoded form) replaced by ``[redacted]``."""
-    from urllib.parse import quote
-
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, _REDACTED).replace(quote(secret, safe=""), _REDACTED)
-    return re.sub(r"(/bot)\d+:[A-Za-z0-9_-]{20,}", r"\1" + _REDACTED, text)
-
-
 # --- the interface ----------------------------------------------------------------------------
 
 
@@ -234,6 +221,8 @@ class Connector(ABC):
     def __init__(self, settings: ChannelSettings, *, clock: Clock = system_clock) -> None:
         self.settings = settings
         self.clock = clock
+        redaction.register(settings.secrets.values())
+        redaction.install()
 
     @property
     def name(self) -> str:
@@ -267,4 +256,4 @@ class Connector(ABC):
     def safe(self, text: str) -> str:
         """``text`` with this channel's secrets redacted: use on every message built from a
         client-library exception."""
-        return redact(text, self._secrets())
+        return redaction.redact(text, self._secrets())

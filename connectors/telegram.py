@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import threading
 import warnings
 from collections.abc import Coroutine, Sequence
@@ -96,7 +95,6 @@ from connectors.base import (
     RateLimitedError,
     RejectedError,
     TransientError,
-    redact,
     system_clock,
 )
 
@@ -120,56 +118,10 @@ _SETUP_PROBLEMS = (
     "have no rights",
 )
 
-_HTTP_LOGGERS = (
-    "httpx",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-    "telegram",
-    "telegram.Bot",
-    "telegram.request.BaseRequest",
-    "telegram.request.HTTPXRequest",
-)
-
 
 def utf16_length(text: str) -> int:
     """Length as Telegram counts it (connectors may not import campaigns.textrules)."""
     return len(text.encode("utf-16-le")) // 2
-
-
-class _TokenRedactor(logging.Filter):
-    """Rewrites records of the HTTP and python-telegram-bot loggers without bot tokens: every
-    Bot API URL is ``/bot<token>/method`` and httpx logs each URL at INFO."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-
-    def register(self, secrets: Sequence[str]) -> None:
-        with self._lock:
-            self._secrets.update(s for s in secrets if s)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        with self._lock:
-            secrets = list(self._secrets)
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True  # a malformed record: logging reports it, there is no URL to hide
-        clean = redact(message, secrets)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), secrets)
-        return True
-
-
-_REDACTOR = _TokenRedactor()
-for _name in _HTTP_LOGGERS:
-    logging.getLogger(_name).addFilter(_REDACTOR)
 
 
 @dataclass
@@ -233,7 +185,6 @@ class TelegramConnector(Connector):
 
     def __init__(self, settings: ChannelSettings, *, clock: Clock = system_clock) -> None:
         super().__init__(settings, clock=clock)
-        _REDACTOR.register(self._secrets())
         raw_chat = settings.option("chat_id")
         if not raw_chat or not raw_chat.strip():
             raise AuthError(

@@ -20,13 +20,11 @@ requests after they were signed.
 from __future__ import annotations
 
 import html
-import logging
 import math
 import mimetypes
 import re
-import threading
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,7 +55,6 @@ from connectors.base import (
     RateLimitedError,
     RejectedError,
     TransientError,
-    redact,
     system_clock,
 )
 
@@ -78,46 +75,6 @@ _PERMISSION_MARKERS = (
     "not configured with the appropriate",
 )
 _URL = re.compile(r"https?://\S+")
-
-# tweepy logs request headers (a Bearer token) and oauthlib logs the signed OAuth parameters
-# (consumer key, access token) at DEBUG; these are the loggers that emit them.
-_CLIENT_LOGGERS = (
-    "tweepy.client",
-    "tweepy.api",
-    "requests_oauthlib.oauth1_auth",
-    "oauthlib",
-    "oauthlib.oauth1.rfc5849",
-)
-
-
-class _RedactSecrets(logging.Filter):
-    """Rewrites records of the client libraries' loggers so no channel secret reaches a handler."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._secrets: frozenset[str] = frozenset()
-        self._lock = threading.Lock()
-
-    def add(self, secrets: Iterable[str]) -> None:
-        with self._lock:
-            self._secrets = self._secrets | {s for s in secrets if s}
-        for name in _CLIENT_LOGGERS:
-            logger = logging.getLogger(name)
-            if self not in logger.filters:
-                logger.addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        cleaned = redact(message, self._secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-_REDACTOR = _RedactSecrets()
 
 
 class _Rebase(HTTPAdapter):
@@ -223,7 +180,6 @@ class XConnector(Connector):
         self._client_instance: Any = None
         self._uploader: _MediaUploader | None = None
         self._account: _Account | None = None
-        _REDACTOR.add(self._secrets())
 
     def __repr__(self) -> str:
         return f"XConnector(channel={self.name!r}, oauth={'2.0' if self._oauth2 else '1.0a'})"

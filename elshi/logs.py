@@ -1,6 +1,7 @@
-"""Logging set-up: human-readable lines by default, one JSON object per line with ``--log-json``;
-a filter on every handler replaces the values of configured secrets (and Telegram-style tokens
-in URLs) with ``[redacted]`` in messages and tracebacks."""
+"""Logging set-up: human-readable lines by default, one JSON object per line with ``--log-json``.
+Secrets are hidden by the one redaction mechanism (`connectors.redaction`): its filter sits on
+Elshi's handler and on the client libraries' loggers, and it learns the values of configured
+secrets (and of every variable named like one) here, in every encoded form."""
 
 from __future__ import annotations
 
@@ -12,27 +13,7 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-_TOKEN_IN_URL = re.compile(r"(/bot)\d+:[A-Za-z0-9_-]{20,}")
-
-
-class RedactingFilter(logging.Filter):
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return _TOKEN_IN_URL.sub(r"\1[redacted]", text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = self.redact(record.getMessage())
-        record.msg, record.args = message, None
-        if record.exc_info and record.exc_info[0] is not None:
-            formatter = logging.Formatter()
-            record.exc_text = self.redact(formatter.formatException(record.exc_info))
-            record.exc_info = None
-        return True
+from connectors import redaction
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,7 +34,6 @@ class JsonFormatter(logging.Formatter):
 
 
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|_KEY$|CREDENTIAL", re.I)
-_FILTERS: list[RedactingFilter] = []
 
 
 def secret_values(env_names: Iterable[str] | None = None) -> list[str]:
@@ -66,9 +46,7 @@ def secret_values(env_names: Iterable[str] | None = None) -> list[str]:
 
 def add_secrets(values: Iterable[str]) -> None:
     """Redact these values too from now on (called once the configuration names them)."""
-    for log_filter in _FILTERS:
-        merged = set(log_filter.secrets) | {v for v in values if v and len(v) >= 4}
-        log_filter.secrets = sorted(merged, key=len, reverse=True)
+    redaction.register(values)
 
 
 def setup(*, json_lines: bool, level: int = logging.INFO, secrets: Iterable[str] = ()) -> None:
@@ -78,9 +56,8 @@ def setup(*, json_lines: bool, level: int = logging.INFO, secrets: Iterable[str]
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler._elshi = True  # type: ignore[attr-defined]
-    log_filter = RedactingFilter([*secrets, *secret_values()])
-    _FILTERS[:] = [log_filter]
-    handler.addFilter(log_filter)
+    redaction.register([*secrets, *secret_values()])
+    handler.addFilter(redaction.install())
     handler.setFormatter(
         JsonFormatter()
         if json_lines

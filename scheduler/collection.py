@@ -25,7 +25,8 @@ from campaigns.bulk import insert_snapshots
 from campaigns.schema import Channel, Delivery, FollowerSample
 from campaigns.schema import DeliveryState as S
 from campaigns.store import immediate
-from connectors.base import METRIC_FIELDS, ConnectorError, MetricSample
+from connectors.base import METRIC_FIELDS, AuthError, ConnectorError, MetricSample
+from scheduler.dispatch import pause_channel
 from scheduler.policy import Settings, backoff
 from scheduler.pool import ConnectorPool, UnknownChannelError
 
@@ -126,6 +127,14 @@ def collect_round(
                     batch = items[start : start + size]
                     try:
                         samples = connector.fetch_metrics([i.remote_id for i in batch])
+                    except AuthError as exc:
+                        # Refused credentials: pause the channel (it then sends nothing, not
+                        # even metric reads); its posts are collected after the resume.
+                        pause_channel(
+                            sessions, channel, f"{exc.kind}: {exc.message}", clock(), settings
+                        )
+                        stats.channels_failed += 1
+                        break
                     except ConnectorError as exc:
                         _record_failure(sessions, settings, batch, exc, clock(), rng, stats)
                         stats.channels_failed += 1
@@ -248,6 +257,9 @@ def sample_followers(
             with pool.lease(name) as connector:
                 identity = connector.whoami()
                 simulated = connector.capabilities.simulated
+        except AuthError as exc:
+            pause_channel(sessions, name, f"{exc.kind}: {exc.message}", clock(), settings)
+            continue
         except (ConnectorError, UnknownChannelError) as exc:
             log.warning("followers of %s: %s", name, exc)
             continue

@@ -275,6 +275,12 @@ def publish_claim(
         hand_back(sessions, claim, settings, clock(), reason="daemon stopping before sending")
         stats.handed_back += 1
         return stats
+    if _paused(sessions, claim.channel):
+        # Paused after this claim was made (an auth error on an earlier post of the batch):
+        # a paused channel sends nothing.
+        hand_back(sessions, claim, settings, clock(), reason="channel paused before sending")
+        stats.handed_back += 1
+        return stats
     try:
         with pool.lease(claim.channel) as connector:
             idempotent = connector.capabilities.idempotent_publish
@@ -294,6 +300,11 @@ def publish_claim(
         idempotent = False
     record_result(sessions, claim, result, settings, clock(), stats, rng=rng, idempotent=idempotent)
     return stats
+
+
+def _paused(sessions: sessionmaker[Session], channel: str) -> bool:
+    with sessions() as session:
+        return bool(session.scalar(select(Channel.paused).where(Channel.name == channel)))
 
 
 def _locked(session: Session, delivery_id: int) -> Delivery | None:

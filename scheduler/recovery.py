@@ -24,6 +24,7 @@ from connectors.base import AmbiguousError, AuthError, ConnectorError, Published
 from scheduler.dispatch import (
     PassStats,
     _locked,
+    _pause,
     _release,
     holds,
     outgoing,
@@ -113,18 +114,22 @@ def _human(span: timedelta) -> str:
 def take_expired(
     sessions: sessionmaker[Session], settings: Settings, now: datetime, *, limit: int = 100
 ) -> list[int]:
-    """Re-lease expired ``publishing`` rows to this worker for reconciliation."""
+    """Re-lease expired ``publishing`` rows to this worker for reconciliation. Rows of a paused
+    channel are left alone: a paused channel sends nothing, not even a question, and its
+    claims wait unharmed until `elshi channels resume`, when they are reconciled once."""
     ids: list[int] = []
     with immediate(sessions) as session:
         rows = session.scalars(
             select(Delivery)
+            .join(Channel, Delivery.channel_id == Channel.id)
             .where(
                 Delivery.state == S.publishing.value,
                 or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at <= now),
+                Channel.paused.is_(False),
             )
             .order_by(Delivery.lease_expires_at)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=Delivery, skip_locked=True)
         ).all()
         for delivery in rows:
             log.warning(
@@ -204,7 +209,15 @@ def _reconcile_one(
             )
             session.rollback()
             return
-        if result is None:
+        if isinstance(result, AuthError):
+            # The channel's credentials are refused: pause it and let the claim wait, its
+            # lease expired, without spending a try; resuming the channel reconciles it once.
+            _pause(session, delivery.channel, f"{result.kind}: {result.message}", now, actor)
+            delivery.reconcile_attempts -= 1
+            delivery.lease_expires_at = now
+            delivery.last_error = f"reconcile: {result.kind}: {result.message}"
+            stats.handed_back += 1
+        elif result is None:
             _release(delivery)
             delivery.next_attempt_at = now
             transition(
@@ -273,7 +286,9 @@ def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | No
             ).where(Channel.paused.is_(False))
         ).all()
         lease = session.scalar(
-            select(func.min(Delivery.lease_expires_at)).where(Delivery.state == S.publishing.value)
+            select(func.min(Delivery.lease_expires_at))
+            .join(Channel, Delivery.channel_id == Channel.id)
+            .where(Delivery.state == S.publishing.value, Channel.paused.is_(False))
         )
     found = [lease] if lease is not None else []
     for approved, scheduled, slot, blocked in channels:

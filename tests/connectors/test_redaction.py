@@ -1,0 +1,113 @@
+"""The one redaction mechanism: every form a secret may take in a log line or a message."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from urllib.parse import quote, quote_plus, urlencode
+
+import pytest
+
+from connectors import redaction
+from connectors.redaction import REDACTED, redact
+
+SECRET = "s3cr3t/+Key=with&odd:chars"
+
+
+@pytest.fixture(autouse=True)
+def registered() -> None:
+    redaction.register([SECRET])
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        SECRET,
+        quote(SECRET, safe=""),
+        quote_plus(SECRET),
+        json.dumps(SECRET)[1:-1],
+        base64.b64encode(SECRET.encode()).decode(),
+        base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("="),
+    ],
+    ids=["raw", "url-encoded", "form-encoded", "json-escaped", "base64", "base64url"],
+)
+def test_a_registered_secret_is_hidden_in_every_encoded_form(form: str) -> None:
+    text = f"GET https://api.example/x?q={form}&n=1 failed: {form!r}"
+
+    cleaned = redact(text)
+
+    assert form not in cleaned
+    assert REDACTED in cleaned
+
+
+def test_secret_shaped_values_are_hidden_before_anyone_registers_them() -> None:
+    text = (
+        "POST https://api.weixin.qq.com/cgi-bin/draft/add?access_token=78_fresh-token-abc "
+        'body={"refresh_token": "AQX-refresh-123456", "title": "ok"} '
+        "Authorization: Bearer eyJhbGciOi.payload.sig "
+        + urlencode({"client_secret": "cs-987654", "grant_type": "refresh_token"})
+        + " https://api.telegram.org/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe"
+    )
+
+    cleaned = redact(text)
+
+    for leaked in ("78_fresh-token-abc", "AQX-refresh-123456", "eyJhbGciOi", "cs-987654"):
+        assert leaked not in cleaned
+    assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" not in cleaned
+    assert '"title": "ok"' in cleaned  # ordinary fields stay readable
+    assert "grant_type=refresh_token" in cleaned
+
+
+def test_secrets_passed_along_are_hidden_without_being_registered() -> None:
+    assert redact("token was 9f8e7d6c", ["9f8e7d6c"]) == f"token was {REDACTED}"
+    assert "9f8e7d6c" not in redaction.REDACTOR._known
+
+
+def test_short_values_are_not_treated_as_secrets() -> None:
+    redaction.register(["ab"])
+
+    assert redact("a tab and a cab") == "a tab and a cab"
+
+
+def test_the_log_filter_cleans_messages_arguments_and_tracebacks() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(redaction.RedactingFilter())
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("calling %s", f"/token?secret={quote(SECRET, safe='')}")
+        try:
+            raise RuntimeError(f"refused {base64.b64encode(SECRET.encode()).decode()}")
+        except RuntimeError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+    output = stream.getvalue()
+    assert quote(SECRET, safe="") not in output
+    assert base64.b64encode(SECRET.encode()).decode() not in output
+    assert "RuntimeError: refused [redacted]" in output
+
+
+def test_the_cli_log_setup_hides_url_encoded_secrets_of_configured_variables(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from elshi import logs
+
+    monkeypatch.setenv("ELSHI_WEIBO_TOKEN", "2.00weibo/token+value==")
+    logs.setup(json_lines=False)
+
+    logging.getLogger("urllib3.connectionpool").warning(
+        "Retrying https://api.weibo.com/2/statuses/share.json?source=x&access_token=%s",
+        quote("2.00weibo/token+value==", safe=""),
+    )
+    logging.getLogger("elshi.test").warning("token %s", "2.00weibo/token+value==")
+
+    err = capsys.readouterr().err
+    assert "2.00weibo" not in err
+    assert err.count(REDACTED) == 2
