@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
+    from campaigns.people import Person
     from elshi.config import Config
 
 
@@ -34,8 +35,10 @@ class App:
         config_path: str | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
+        as_user: str | None = None,
     ) -> None:
         self.config_path = config_path
+        self.as_user = as_user
         self.clock = clock or (lambda: datetime.now(UTC))
 
     @cached_property
@@ -79,11 +82,47 @@ class App:
 
         return session_factory(self.engine)
 
-    @staticmethod
-    def actor(by: str | None = None) -> str:
-        if by:
-            return f"user:{by}"
+    def person(self, session: Session, by: str | None = None) -> Person:
+        """Who is running this command (see docs/operator-guide.md, "Who runs a command").
+
+        ``ELSHI_TOKEN`` (an API token) proves it; otherwise the name given with ``--as``
+        (``ELSHI_USER``) or a command's ``--by``, else the OS login name, must be an enabled
+        user. A workspace without users acts as that name with every role, unverified."""
+        import os
+
+        from campaigns.people import Person, UnknownPerson, active_person, has_users, user_for_token
+
+        token = os.environ.get("ELSHI_TOKEN", "").strip()
+        if token:
+            try:
+                return user_for_token(session, token, now=self.now())
+            except UnknownPerson as exc:
+                raise BadInput(f"ELSHI_TOKEN: {exc}") from None
+        name = (by or self.as_user or "").strip()
+        if not has_users(session):
+            return Person.local(name or _os_user())
+        if not name:
+            name = _os_user()
+            try:
+                return active_person(session, name)
+            except UnknownPerson:
+                raise BadInput(
+                    "this workspace has users: say who you are with --as USER "
+                    "(or ELSHI_USER=USER, or ELSHI_TOKEN=an API token)"
+                ) from None
         try:
-            return f"user:{getpass.getuser()}"
-        except (KeyError, OSError):
-            return "user:unknown"
+            return active_person(session, name)
+        except UnknownPerson as exc:
+            raise BadInput(f"cannot act as {name!r}: {exc}") from None
+
+    def actor(self, by: str | None = None) -> str:
+        """The audit name of whoever runs this command."""
+        with self.sessions() as session:
+            return self.person(session, by).actor
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -10,7 +10,7 @@ import click
 
 from elshi import __version__
 from elshi.app import App
-from elshi.commands import campaign, channels, daemon, db, misc, post, report
+from elshi.commands import campaign, channels, daemon, db, misc, post, report, user
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -21,11 +21,20 @@ from elshi.commands import campaign, channels, daemon, db, misc, post, report
     envvar="ELSHI_CONFIG",
     help="Configuration file (default: $ELSHI_CONFIG, then ./elshi.toml).",
 )
+@click.option(
+    "--as",
+    "as_user",
+    envvar="ELSHI_USER",
+    metavar="USER",
+    help="Act as this Elshi user (default: $ELSHI_USER, then the OS login name).",
+)
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line (for machines).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="elshi")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, log_json: bool, verbose: int) -> None:
+def cli(
+    ctx: click.Context, config_path: str | None, as_user: str | None, log_json: bool, verbose: int
+) -> None:
     """Elshi runs social-media campaigns for a press or public-diplomacy office: campaign files
     in, posts published exactly once at their local time, engagement measured per audience.
 
@@ -41,10 +50,17 @@ def cli(ctx: click.Context, config_path: str | None, log_json: bool, verbose: in
     if not verbose:
         # One line per state change is the daemon's log; `elshi run` turns it on.
         logging.getLogger("elshi.state").setLevel(logging.WARNING)
-    ctx.obj = App(config_path)
+    ctx.obj = App(config_path, as_user=as_user)
 
 
-for group in (campaign.group, post.group, db.group, channels.group, daemon.deliveries):
+for group in (
+    campaign.group,
+    post.group,
+    db.group,
+    channels.group,
+    daemon.deliveries,
+    user.group,
+):
     cli.add_command(group)
 for command in (*misc.commands, *daemon.commands, *report.commands):
     cli.add_command(command)

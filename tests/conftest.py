@@ -153,3 +153,15 @@ def _restore_logging() -> Iterator[None]:
             lg.setLevel(levels.get(name, logging.NOTSET))
     logging.root.setLevel(root_level)
     logging.root.handlers[:] = root_handlers
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2id with tiny parameters: a test hashes in microseconds, not 50 ms per password."""
+    from argon2 import PasswordHasher
+
+    from campaigns.people import use_hasher
+
+    previous = use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    yield
+    use_hasher(previous)
