@@ -36,8 +36,8 @@ def elshi(rig: Any, *args: str) -> Any:
 
     original = app_module.App.__init__
 
-    def init(self: Any, config_path: str | None = None, *, clock: Any = None) -> None:
-        original(self, config_path, clock=rig.clock)
+    def init(self: Any, config_path: str | None = None, **kwargs: Any) -> None:
+        original(self, config_path, **{**kwargs, "clock": rig.clock})
 
     app_module.App.__init__ = init  # type: ignore[method-assign]
     try:
