@@ -346,6 +346,22 @@ class Worker(Base):
     stopped_at: Mapped[datetime | None]
 
 
+class ConnectorSession(Base):
+    """A platform login a connector keeps between processes (Bluesky's JWTs, WeChat's access
+    token, LinkedIn's tokens), shared by every daemon and command so none logs in anew.
+    ``payload`` is encrypted when a key is configured (see ``scheduler.sessions``); it is never
+    logged and never leaves this table."""
+
+    __tablename__ = "connector_session"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """The connector's name for the login, e.g. ``bluesky/de-bluesky``."""
+    payload: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]
+    """When the login stops being usable (a refresh token's end), if known."""
+    updated_at: Mapped[datetime]
+
+
 class AuditEntry(Base):
     """Who or what changed which row from which state to which, when and why. Append-only."""
 

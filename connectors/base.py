@@ -7,12 +7,13 @@ errors every client-library exception must be mapped to. This module imports no 
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from connectors import redaction
 
@@ -139,6 +140,58 @@ class Capabilities:
     simulated: bool = False
 
 
+# --- sessions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A login a connector keeps between processes: its tokens (secret, never printed) and
+    the instant it stops being usable, when known."""
+
+    data: Mapping[str, str] = field(repr=False)
+    expires_at: datetime | None = None
+
+    def usable(self, now: datetime, *, margin: float = 0.0) -> bool:
+        return self.expires_at is None or (self.expires_at - now).total_seconds() > margin
+
+
+class SessionStore(Protocol):
+    """Where connectors keep logins so that every process (daemons, ``elshi run --once`` from a
+    timer, ``elshi channels check``) shares one instead of logging in anew. The scheduler's
+    wiring hands in one backed by the database; connectors never know where it lives."""
+
+    def load(self, key: str) -> StoredSession | None:
+        """The session saved under ``key``, None when there is none (or it cannot be read)."""
+
+    def save(self, key: str, session: StoredSession) -> None:
+        """Keep ``session`` under ``key`` for every process (the last writer wins)."""
+
+    def forget(self, key: str) -> None:
+        """Drop the session under ``key`` (its credentials were refused)."""
+
+
+class MemorySessionStore:
+    """A `SessionStore` for one process (tests, and a connector opened without a database)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, StoredSession] = {}
+        self._lock = threading.Lock()
+        self.saves = 0
+
+    def load(self, key: str) -> StoredSession | None:
+        with self._lock:
+            return self._sessions.get(key)
+
+    def save(self, key: str, session: StoredSession) -> None:
+        with self._lock:
+            self._sessions[key] = session
+            self.saves += 1
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._sessions.pop(key, None)
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 
@@ -218,11 +271,23 @@ class Connector(ABC):
     platform: ClassVar[str]
     capabilities: ClassVar[Capabilities]
 
-    def __init__(self, settings: ChannelSettings, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        *,
+        clock: Clock = system_clock,
+        sessions: SessionStore | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock
+        self.sessions: SessionStore = sessions if sessions is not None else MemorySessionStore()
         redaction.register(settings.secrets.values())
         redaction.install()
+
+    @property
+    def session_key(self) -> str:
+        """The name this channel's login is kept under in the `SessionStore`."""
+        return f"{self.platform}/{self.name}"
 
     @property
     def name(self) -> str:

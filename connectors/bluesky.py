@@ -4,9 +4,12 @@ UTF-8 byte offsets, up to four images, replies for threads) as one account throu
 key. Each post is created under a record key (a TID) derived from the delivery's idempotency key,
 so a second attempt of one delivery cannot create a second post: the PDS refuses the existing key
 (the reference PDS with a 500, others with a 409) and the connector then returns the post that is
-already there. It logs in once per instance with an App Password and keeps the session in memory
-(createSession allows 30 logins per 5 minutes), renewing it once when the server refuses the
-access token; it maps every atproto and httpx failure onto the error taxonomy and never lets the
+already there. It logs in with an App Password only when no process has a usable session: the
+session (access and refresh JWTs) is kept in the session store the scheduler hands in (the
+database, shared by every daemon and command; createSession allows about 30 logins per 5
+minutes and 300 a day), refreshed by atproto 15 minutes before the access token expires, and
+renewed once when the server refuses the access token (adopting another process's newer
+session first); it maps every atproto and httpx failure onto the error taxonomy and never lets the
 password or a session token reach a message or a log. It must not know about the database.
 
 Channel settings (``[channels.NAME]`` with ``platform = "bluesky"``):
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import httpx
-from atproto import Client, Request, Session, models
+from atproto import Client, Request, Session, SessionEvent, models
 from atproto.exceptions import (
     AtProtocolError,
     BadRequestError,
@@ -58,6 +61,8 @@ from connectors.base import (
     Published,
     RateLimitedError,
     RejectedError,
+    SessionStore,
+    StoredSession,
     TransientError,
     system_clock,
 )
@@ -112,8 +117,14 @@ class BlueskyConnector(Connector):
         default_rate_per_minute=8.0,
     )
 
-    def __init__(self, settings: ChannelSettings, *, clock: Clock = system_clock) -> None:
-        super().__init__(settings, clock=clock)
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        *,
+        clock: Clock = system_clock,
+        sessions: SessionStore | None = None,
+    ) -> None:
+        super().__init__(settings, clock=clock, sessions=sessions)
         self.base_url = (settings.api_base_url or DEFAULT_PDS).rstrip("/")
         self.timeout = self._number("timeout", 30.0)
         self._atproto: Client | None = None
@@ -235,11 +246,14 @@ class BlueskyConnector(Connector):
     # --- atproto ----------------------------------------------------------------------------
 
     def _client(self) -> Client:
-        """The logged-in client: the in-memory session when there is one, else a new login."""
+        """The logged-in client: this process's session, else the one every process shares
+        (the session store), else a new login with the App Password."""
         if self._atproto is not None:
             return self._atproto
         client = Client(base_url=self.base_url, request=Request(timeout=self.timeout))
         client.on_session_change(self._keep_session)
+        if self._session_string is None:
+            self._session_string = self._shared_session()
         if self._session_string is not None:
             client.login(session_string=self._session_string, fetch_bsky_profile=False)
         else:
@@ -251,10 +265,35 @@ class BlueskyConnector(Connector):
         self._atproto = client
         return client
 
+    def _account(self) -> str:
+        return f"{self.base_url} {self.settings.option('handle') or ''}"
+
+    def _shared_session(self) -> str | None:
+        """The session string another process (or an earlier run) saved for this account,
+        while its refresh token is still good."""
+        stored = self.sessions.load(self.session_key)
+        if stored is None or stored.data.get("account") != self._account():
+            return None
+        if not stored.usable(self.clock(), margin=60):
+            return None
+        return stored.data.get("session")
+
     def _keep_session(self, event: object, session: Session) -> None:
         self._session_string = session.export()
         self._did = str(session.did)
         self._handle = str(session.handle)
+        if event != SessionEvent.IMPORT:
+            self._share(session)
+
+    def _share(self, session: Session) -> None:
+        """Save ``session`` for every process, valid until its refresh token expires."""
+        self.sessions.save(
+            self.session_key,
+            StoredSession(
+                data={"account": self._account(), "session": session.export()},
+                expires_at=_jwt_expiry(session.refresh_jwt),
+            ),
+        )
 
     def _login(self, client: Client) -> None:
         handle = self.settings.option("handle")
@@ -272,8 +311,12 @@ class BlueskyConnector(Connector):
         log.info("channel %s: logged in to %s as %s", self.name, self.base_url, self._handle)
 
     def _renew(self, client: Client) -> None:
-        """A new access token: from the refresh token when it is still good, else by logging in
-        with the App Password again."""
+        """A new access token: another process's newer session when there is one, else from
+        the refresh token when it is still good, else by logging in with the App Password."""
+        shared = self._shared_session()
+        if shared is not None and shared != self._session_string:
+            client.login(session_string=shared, fetch_bsky_profile=False)
+            return
         session = Session.decode(self._session_string) if self._session_string else None
         fresh = None
         if session is not None:
@@ -287,7 +330,11 @@ class BlueskyConnector(Connector):
             except _FAILURES as exc:
                 raise self._translate(exc, "refreshing the session") from None
         if session is None or fresh is None:
-            self._login(client)
+            try:
+                self._login(client)
+            except AuthError:
+                self.sessions.forget(self.session_key)
+                raise
             return
         renewed = Session(
             handle=fresh.handle,
@@ -297,6 +344,7 @@ class BlueskyConnector(Connector):
             pds_endpoint=session.pds_endpoint,
         )
         client.login(session_string=renewed.export(), fetch_bsky_profile=False)
+        self._share(renewed)
 
     def _call(self, action: str, call: Callable[[Client], T], *, creating: bool = False) -> T:
         """``call`` with the logged-in client; when the server refuses the access token, the
@@ -506,6 +554,19 @@ def _post_uri(uri: str, channel: str, key: str) -> tuple[str, str]:
             channel=channel,
         )
     return match["repo"], match["rkey"]
+
+
+def _jwt_expiry(token: str) -> datetime | None:
+    """The ``exp`` claim of a JWT (not verified: only to know when to stop reusing it)."""
+    import base64
+    import json
+
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return datetime.fromtimestamp(int(claims["exp"]), UTC)
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _token_refused(exc: Exception) -> bool:

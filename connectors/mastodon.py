@@ -67,6 +67,7 @@ from connectors.base import (
     Published,
     RateLimitedError,
     RejectedError,
+    SessionStore,
     TransientError,
     system_clock,
 )
@@ -100,8 +101,14 @@ class MastodonConnector(Connector):
         default_rate_per_minute=1.5,
     )
 
-    def __init__(self, settings: ChannelSettings, *, clock: Clock = system_clock) -> None:
-        super().__init__(settings, clock=clock)
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        *,
+        clock: Clock = system_clock,
+        sessions: SessionStore | None = None,
+    ) -> None:
+        super().__init__(settings, clock=clock, sessions=sessions)
         if not settings.api_base_url:
             raise AuthError(
                 f"channel {self.name!r}: api_base_url is not set; set it to the Mastodon "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-from connectors.base import ChannelSettings, Clock, Connector, system_clock
+from connectors.base import ChannelSettings, Clock, Connector, SessionStore, system_clock
 
 PLATFORMS: dict[str, str] = {
     "sandbox": "connectors.sandbox:SandboxConnector",
@@ -33,6 +33,13 @@ def connector_class(platform: str) -> type[Connector]:
     return cls
 
 
-def open_connector(settings: ChannelSettings, *, clock: Clock = system_clock) -> Connector:
-    """A connector for ``settings``; the client library is imported here, not at start-up."""
-    return connector_class(settings.platform)(settings, clock=clock)
+def open_connector(
+    settings: ChannelSettings,
+    *,
+    clock: Clock = system_clock,
+    sessions: SessionStore | None = None,
+) -> Connector:
+    """A connector for ``settings``, keeping its logins in ``sessions`` (shared by every
+    process when the database backs it); the client library is imported here, not at
+    start-up."""
+    return connector_class(settings.platform)(settings, clock=clock, sessions=sessions)

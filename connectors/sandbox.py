@@ -79,6 +79,7 @@ from connectors.base import (
     OutgoingPost,
     Published,
     RejectedError,
+    SessionStore,
     TransientError,
     system_clock,
 )
@@ -469,8 +470,14 @@ class SandboxConnector(Connector):
         simulated=True,
     )
 
-    def __init__(self, settings: ChannelSettings, *, clock: Clock = system_clock) -> None:
-        super().__init__(settings, clock=clock)
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        *,
+        clock: Clock = system_clock,
+        sessions: SessionStore | None = None,
+    ) -> None:
+        super().__init__(settings, clock=clock, sessions=sessions)
         if not _CHANNEL_NAME.fullmatch(settings.name):
             raise self._config_error(f"the name {settings.name!r} cannot be a folder name")
         self.outbox = Path(settings.option("outbox") or "outbox").expanduser().resolve()

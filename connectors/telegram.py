@@ -94,6 +94,7 @@ from connectors.base import (
     Published,
     RateLimitedError,
     RejectedError,
+    SessionStore,
     TransientError,
     system_clock,
 )
@@ -183,8 +184,14 @@ class TelegramConnector(Connector):
         default_rate_per_minute=20.0,
     )
 
-    def __init__(self, settings: ChannelSettings, *, clock: Clock = system_clock) -> None:
-        super().__init__(settings, clock=clock)
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        *,
+        clock: Clock = system_clock,
+        sessions: SessionStore | None = None,
+    ) -> None:
+        super().__init__(settings, clock=clock, sessions=sessions)
         raw_chat = settings.option("chat_id")
         if not raw_chat or not raw_chat.strip():
             raise AuthError(

@@ -54,6 +54,7 @@ from connectors.base import (
     Published,
     RateLimitedError,
     RejectedError,
+    SessionStore,
     TransientError,
     system_clock,
 )
@@ -169,8 +170,14 @@ class XConnector(Connector):
         default_rate_per_minute=6.0,
     )
 
-    def __init__(self, settings: ChannelSettings, *, clock: Clock = system_clock) -> None:
-        super().__init__(settings, clock=clock)
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        *,
+        clock: Clock = system_clock,
+        sessions: SessionStore | None = None,
+    ) -> None:
+        super().__init__(settings, clock=clock, sessions=sessions)
         self._oauth2 = bool(settings.options.get("token_env") or settings.secrets.get("token"))
         self._timeout = _float_option(settings, "timeout", 30.0)
         self._private_metrics = (

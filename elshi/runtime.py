@@ -13,7 +13,7 @@ from elshi.config import Config
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from connectors.base import Connector
+    from connectors.base import Connector, SessionStore
     from scheduler.daemon import Dispatcher
     from scheduler.policy import Settings
 
@@ -46,7 +46,19 @@ def settings_from(
     )
 
 
-def connector_factory(config: Config, clock: Callable[[], datetime]) -> Callable[[str], Connector]:
+def session_store(sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> SessionStore:
+    """Where every connector of this process keeps its logins: the database, shared by every
+    daemon and command (encrypted when ``ELSHI_SECRET_KEY`` is set)."""
+    from scheduler.sessions import DatabaseSessionStore
+
+    return DatabaseSessionStore.from_environment(sessions, clock=clock)
+
+
+def connector_factory(
+    config: Config,
+    clock: Callable[[], datetime],
+    sessions: SessionStore | None = None,
+) -> Callable[[str], Connector]:
     from connectors.registry import open_connector
     from scheduler.pool import UnknownChannelError
 
@@ -57,7 +69,7 @@ def connector_factory(config: Config, clock: Callable[[], datetime]) -> Callable
                 f"channel {name!r} is not in {config.path or 'elshi.toml'} any more; add it back "
                 f"or cancel its deliveries"
             )
-        return open_connector(channel.settings(), clock=clock)
+        return open_connector(channel.settings(), clock=clock, sessions=sessions)
 
     return make
 
@@ -94,7 +106,7 @@ def build_dispatcher(
 
     return Dispatcher(
         sessions,
-        ConnectorPool(connector_factory(config, clock)),
+        ConnectorPool(connector_factory(config, clock, session_store(sessions, clock))),
         settings or settings_from(config),
         clock,
         rate_lookup(config),

@@ -109,13 +109,19 @@ def _nsid(path: str) -> str:
 class BlueskyEmulator(Emulator):
     """One account (``handle``, ``did``, an App Password ``password``) on a PDS at this server.
     ``clock`` gives the emulator's epoch seconds (``indexedAt``, rate-limit resets); JWT ``exp``
-    always follows the wall clock because the client compares it with its own. ``entryway=True``
-    answers refused tokens with 401 as bsky.social's entryway-issued tokens are; ``False`` with the
-    400 of a self-hosted PDS. ``duplicate_status`` is the answer to a create with an existing
+    always follows the wall clock because the client compares it with its own. Refused tokens
+    are answered as the reference PDS answers them, 400 ``InvalidToken``/``ExpiredToken``;
+    ``entryway=True`` answers 401 as bsky.social's entryway does. ``did_doc`` puts the account's
+    DID document in session answers, as the PDS may (its PDS service endpoint is this server, so
+    a client that follows it stays here). Every 429 carries ``Retry-After`` besides the
+    ``ratelimit-*`` headers. Facets are stored as sent, even past the end of the text: the real
+    PDS does not check their offsets, so tests compare them with the SDK's own computation. ``duplicate_status`` is the answer to a create with an existing
     record key: 500 ``InternalServerError`` as the reference PDS gives today, or 409
     ``RecordAlreadyExists`` as other implementations do."""
 
     name = "bluesky"
+    access_lifetime = ACCESS_LIFETIME
+    """Seconds an access JWT lives (a test may shorten it on the instance)."""
 
     def __init__(
         self,
@@ -126,7 +132,8 @@ class BlueskyEmulator(Emulator):
         password: str = "abcd-efgh-ijkl-mnop",
         display_name: str = "Botschaft Pressestelle",
         followers: int = 1200,
-        entryway: bool = True,
+        entryway: bool = False,
+        did_doc: bool = True,
         duplicate_status: int = 500,
         bookmark_counts: bool = True,
         limits: Mapping[str, RateLimit] | None = None,
@@ -137,6 +144,7 @@ class BlueskyEmulator(Emulator):
         self.handle = handle
         self.did = did
         self.display_name = display_name
+        self.did_doc = did_doc
         self._initial = (
             password,
             followers,
@@ -162,6 +170,7 @@ class BlueskyEmulator(Emulator):
             self.bookmark_counts = bookmark_counts
             self.limits = dict(limits)
             self.clock = clock
+            self.access_lifetime = ACCESS_LIFETIME
             self.posts: list[dict[str, Any]] = []
             self.blobs: dict[str, dict[str, Any]] = {}
             self.accounts: dict[str, str] = {self.handle: self.did}
@@ -333,7 +342,10 @@ class BlueskyEmulator(Emulator):
         limit, start, used = self._bucket(bucket)
         if used + cost > limit.limit:
             self._windows[bucket] = (start, used)
-            return _xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded")
+            response = _xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded")
+            wait = max(0, math.ceil(start + limit.window - self.clock()))
+            response.headers["retry-after"] = str(wait)
+            return response
         self._windows[bucket] = (start, used + cost)
         return None
 
@@ -361,6 +373,7 @@ class BlueskyEmulator(Emulator):
             if fault.kind == "rate_limit":
                 response = _xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded")
                 response.headers.update(self._limit_headers(bucket, reset_in=fault.retry_after))
+                response.headers["retry-after"] = str(math.ceil(fault.retry_after))
                 return response
             if fault.kind == "auth" and nsid == "com.atproto.server.createSession":
                 response = _xrpc_error(
@@ -402,16 +415,46 @@ class BlueskyEmulator(Emulator):
         return token
 
     def _issue(self) -> dict[str, Any]:
-        access = self._jwt("at+jwt", "com.atproto.appPass", ACCESS_LIFETIME)
+        access = self._jwt("at+jwt", "com.atproto.appPass", self.access_lifetime)
         refresh = self._jwt("refresh+jwt", "com.atproto.refresh", REFRESH_LIFETIME)
         self._access[access] = True
         self._refresh[refresh] = True
-        return {
+        answer: dict[str, Any] = {
             "accessJwt": access,
             "refreshJwt": refresh,
             "handle": self.handle,
             "did": self.did,
             "active": True,
+        }
+        if self.did_doc:
+            answer["didDoc"] = self._did_document()
+        return answer
+
+    def _did_document(self) -> dict[str, Any]:
+        """The account's DID document as the PDS includes it: its PDS is this server."""
+        return {
+            "@context": [
+                "https://www.w3.org/ns/did/v1",
+                "https://w3id.org/security/multikey/v1",
+                "https://w3id.org/security/suites/secp256k1-2019/v1",
+            ],
+            "id": self.did,
+            "alsoKnownAs": [f"at://{self.handle}"],
+            "verificationMethod": [
+                {
+                    "id": f"{self.did}#atproto",
+                    "type": "Multikey",
+                    "controller": self.did,
+                    "publicKeyMultibase": "zQ3shXjHeiBuRCKmM36cuYnm7YEMzhGnCmCyW92sRJ9pribSF",
+                }
+            ],
+            "service": [
+                {
+                    "id": "#atproto_pds",
+                    "type": "AtprotoPersonalDataServer",
+                    "serviceEndpoint": self.url,
+                }
+            ],
         }
 
     def _create_session(self, request: Request) -> Response:
@@ -517,14 +560,13 @@ class BlueskyEmulator(Emulator):
             return _invalid(f"{invalid}/text must not be longer than 300 graphemes")
         if len(text.encode("utf-8")) > 3000:
             return _invalid(f"{invalid}/text must not be longer than 3000 characters")
-        size = len(text.encode("utf-8"))
         for n, facet in enumerate(record.get("facets") or []):
             index = facet.get("index") or {}
             start, end = index.get("byteStart"), index.get("byteEnd")
-            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end):
-                return _invalid(f"{invalid}/facets/{n}/index must have byteStart <= byteEnd")
-            if end > size:
-                return _invalid(f"{invalid}/facets/{n}/index/byteEnd is past the end of text")
+            # The lexicon only asks for non-negative integers: offsets past the end of the
+            # text (or not on a character boundary) are stored as sent, as the real PDS does.
+            if not (isinstance(start, int) and isinstance(end, int) and start >= 0 and end >= 0):
+                return _invalid(f"{invalid}/facets/{n}/index must have integer byteStart/byteEnd")
         embed = record.get("embed")
         if embed is None:
             return None

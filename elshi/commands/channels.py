@@ -82,8 +82,11 @@ def check(app: App, names: tuple[str, ...]) -> None:
     """
     from connectors.base import ConnectorError
     from connectors.registry import open_connector
+    from elshi.runtime import session_store
 
     selected = names or tuple(sorted(app.config.channels))
+    # The logins every daemon shares (a check reuses them instead of logging in anew).
+    store = session_store(app.sessions, app.clock) if app.config.path is not None else None
     failed = 0
     rows = []
     for name in selected:
@@ -92,7 +95,7 @@ def check(app: App, names: tuple[str, ...]) -> None:
             raise BadInput(f"no channel {name!r} in {app.config.path or 'elshi.toml'}")
         connector = None
         try:
-            connector = open_connector(channel.settings(), clock=app.clock)
+            connector = open_connector(channel.settings(), clock=app.clock, sessions=store)
             who = connector.whoami()
             rows.append([name, channel.platform, "ok", who.handle, who.display_name, who.followers])
         except ConnectorError as exc:

@@ -19,6 +19,7 @@ from connectors.base import (
     AuthError,
     ChannelSettings,
     ConnectorError,
+    MemorySessionStore,
     RateLimitedError,
     RejectedError,
     TransientError,
@@ -252,6 +253,32 @@ def test_links_tags_and_mentions_become_facets_at_utf8_byte_offsets(
     assert stored["facets"][0]["index"]["byteStart"] > text.index("https")
 
 
+def test_facets_have_the_byte_offsets_the_sdk_itself_computes(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    """The real PDS stores facets whatever their offsets, so the emulator cannot catch wrong
+    ones: compare with atproto's own TextBuilder, which builds text and facets together."""
+    from atproto import client_utils
+
+    journalist = emulator.add_account("reporterin.bsky.social")
+    built = (
+        client_utils.TextBuilder()
+        .text("Grüße 🇰🇿 aus Köln – ")
+        .link("https://example.org/straße?id=7", "https://example.org/straße?id=7")
+        .text(" ")
+        .tag("#Пресса", "Пресса")
+        .text(" 外交 ")
+        .mention("@reporterin.bsky.social", journalist)
+    )
+
+    bsky.publish(post(built.build_text()))
+
+    stored = emulator.posts[0]["facets"]
+    expected = [f.model_dump(by_alias=True, exclude_none=True) for f in built.build_facets()]
+    assert [f["index"] for f in stored] == [f["index"] for f in expected]
+    assert [f["features"] for f in stored] == [f["features"] for f in expected]
+
+
 def test_a_mention_that_does_not_resolve_stays_plain_text(
     bsky: BlueskyConnector, emulator: BlueskyEmulator
 ) -> None:
@@ -361,6 +388,74 @@ def test_the_session_outlives_close(bsky: BlueskyConnector, emulator: BlueskyEmu
 
     assert emulator.session_creations == 1
     assert len(emulator.posts) == 2
+
+
+def test_processes_sharing_a_session_store_log_in_once(emulator: BlueskyEmulator) -> None:
+    store = MemorySessionStore()
+    runs = [
+        BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=store)
+        for _ in range(5)  # e.g. `elshi run --once` from a minute timer
+    ]
+    for n, run in enumerate(runs):
+        run.publish(post(f"Lauf {n}.", f"run-{n}"))
+        run.close()
+
+    assert emulator.session_creations == 1
+    assert len(emulator.posts) == 5
+
+
+def test_the_session_is_refreshed_before_the_access_token_expires(
+    emulator: BlueskyEmulator,
+) -> None:
+    store = MemorySessionStore()
+    emulator.access_lifetime = 10 * 60  # inside atproto's 15-minute margin
+    first = BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=store)
+    first.publish(post("Erster.", "d-1"))
+    before = store.load(first.session_key)
+
+    second = BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=store)
+    second.publish(post("Zweiter.", "d-2"))
+
+    after = store.load(second.session_key)
+    assert emulator.session_creations == 1
+    assert emulator.session_refreshes >= 1
+    assert before is not None and after is not None and before.data != after.data
+    first.close()
+    second.close()
+
+
+def test_a_process_adopts_the_newer_session_another_process_refreshed(
+    emulator: BlueskyEmulator,
+) -> None:
+    store = MemorySessionStore()
+    a = BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=store)
+    a.publish(post("A.", "a-1"))
+    emulator.expire_token()
+    b = BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=store)
+    b.publish(post("B.", "b-1"))  # B refreshes and shares the new session
+
+    a.publish(post("A again.", "a-2"))  # A's token was refused: it takes B's, no refresh
+
+    assert emulator.session_creations == 1
+    assert emulator.session_refreshes == 1
+    assert len(emulator.posts) == 3
+    a.close()
+    b.close()
+
+
+def test_a_stored_session_of_another_account_is_not_used(emulator: BlueskyEmulator) -> None:
+    store = MemorySessionStore()
+    BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=store).whoami()
+    other = emulator.add_account("presse.bsky.social")
+    assert other
+
+    moved = BlueskyConnector(
+        settings_for(emulator, handle="presse.bsky.social"), clock=lambda: NOW, sessions=store
+    )
+    with pytest.raises(AuthError):
+        moved.whoami()  # it logs in as the other handle (and that password is wrong)
+
+    assert emulator.session_creations == 1
 
 
 @pytest.mark.parametrize("entryway", [True, False], ids=["bsky.social-401", "own-pds-400"])
