@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from campaigns import textrules
-from connectors.testing.server import Emulator, Fault, Handler, Request, Response
+from connectors.testing.server import Emulator, Fault, Handler, Request, Response, StoredPost
 
 POST = "app.bsky.feed.post"
 IMAGES = "app.bsky.embed.images"
@@ -230,6 +230,22 @@ class BlueskyEmulator(Emulator):
     def delete_post(self, post_id: str) -> None:
         with self._lock:
             self._find(post_id)["deleted"] = True
+
+    def stored(self) -> list[StoredPost]:
+        with self._lock:
+            return [
+                StoredPost(
+                    id=post["uri"],
+                    text=post["text"],
+                    alt=tuple(
+                        str(image.get("alt", ""))
+                        for image in ((post["embed"] or {}).get("images") or [])
+                    ),
+                    reply_to=(post["reply"] or {}).get("parent"),
+                    deleted=post["deleted"],
+                )
+                for post in self.posts
+            ]
 
     def live_posts(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from campaigns.textrules import URL_RE, mastodon_length
 from connectors.base import Clock, system_clock
-from connectors.testing.server import Emulator, Fault, Handler, Request, Response
+from connectors.testing.server import Emulator, Fault, Handler, Request, Response, StoredPost
 
 DEFAULT_TOKEN = "mastodon-emulator-token"
 RATE_LIMIT_PERIOD = 300
@@ -158,36 +158,55 @@ class MastodonEmulator(Emulator):
         with self._lock:
             self._token_error = message
 
-    def set_metrics(
-        self,
-        post_id: str,
-        *,
-        likes: int | None = None,
-        reposts: int | None = None,
-        replies: int | None = None,
-        quotes: int | None = None,
-    ) -> None:
-        """Set a status's counters (None leaves one unchanged)."""
+    def set_metrics(self, post_id: str, **counters: int) -> None:
+        """Set a status's counters by Elshi's names (``likes``, ``reposts``, ``replies``,
+        ``quotes``); Mastodon has no others, so the rest are ignored."""
         with self._lock:
             post = self._post(post_id)
             if post is None:
                 raise KeyError(f"no status {post_id}")
-            for key, value in (
-                ("favourites_count", likes),
-                ("reblogs_count", reposts),
-                ("replies_count", replies),
-                ("quotes_count", quotes),
+            for name, key in (
+                ("likes", "favourites_count"),
+                ("reposts", "reblogs_count"),
+                ("replies", "replies_count"),
+                ("quotes", "quotes_count"),
             ):
-                if value is not None:
-                    post[key] = value
+                if counters.get(name) is not None:
+                    post[key] = counters[name]
 
-    def delete(self, post_id: str) -> None:
+    def delete_post(self, post_id: str) -> None:
         """Delete a status as its author would in the web interface."""
         with self._lock:
             post = self._post(post_id)
             if post is None or post["deleted"]:
                 raise KeyError(f"no status {post_id}")
             self._delete(post)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.posts.clear()
+            self.media.clear()
+            self._by_id.clear()
+            self._statuses_count = 0
+            self._last_status_at = None
+            self._token_error = None
+            self._idempotency.clear()
+            self._window = (0, 0)
+            self.requests.clear()
+            self.clear_faults()
+
+    def stored(self) -> list[StoredPost]:
+        with self._lock:
+            return [
+                StoredPost(
+                    id=post["id"],
+                    text=post["text"],
+                    alt=tuple(self.media[m].get("description") or "" for m in post["media_ids"]),
+                    reply_to=post["in_reply_to_id"],
+                    deleted=post["deleted"],
+                )
+                for post in self.posts
+            ]
 
     def live_posts(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -133,6 +133,25 @@ class Fault:
         return re.search(self.path, path) is not None
 
 
+@dataclass(frozen=True)
+class StoredPost:
+    """One post as an emulated platform keeps it, in the one shape every emulator gives (the
+    contract suite compares connectors through it)."""
+
+    id: str
+    """The id the connector must return as the post's remote id."""
+    text: str
+    alt: tuple[str, ...] = ()
+    """One entry per attached media item: its description ("" without one)."""
+    reply_to: str | None = None
+    """The remote id of the post this one answers."""
+    deleted: bool = False
+
+    @property
+    def media(self) -> int:
+        return len(self.alt)
+
+
 Handler = Callable[[Request], Response]
 
 
@@ -172,6 +191,30 @@ class Emulator:
             "reject": 400,
         }[fault.kind]
         return Response(status, {"error": fault.message or fault.kind})
+
+    # --- what every emulator offers tests ----------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget posts, sessions, faults and recorded requests (one server, many tests)."""
+        raise NotImplementedError
+
+    def stored(self) -> list[StoredPost]:
+        """Every post the platform accepted, in order (deleted ones flagged)."""
+        raise NotImplementedError
+
+    def set_metrics(self, post_id: str, **counters: int) -> None:
+        """Set a post's counters by Elshi's names (``likes``, ``reposts``, ...); a counter the
+        platform does not have is ignored."""
+        raise NotImplementedError
+
+    def delete_post(self, post_id: str) -> None:
+        """Delete a post as its author would in the platform's app."""
+        raise NotImplementedError
+
+    def expire_token(self) -> None:
+        """The credentials in use stop working (the connector must renew them or fail with an
+        auth error)."""
+        raise NotImplementedError
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -21,10 +21,11 @@ import re
 import struct
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from campaigns import textrules
-from connectors.testing.server import Emulator, Fault, Request, Response
+from connectors.testing.server import Emulator, Fault, Request, Response, StoredPost
 
 DEFAULT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 """A token in the format @BotFather issues (``<bot id>:<35 characters>``)."""
@@ -139,21 +140,46 @@ class TelegramEmulator(Emulator):
                 totals[emoji] = totals.get(emoji, 0) + count
             self._queue_reaction_update(int(message_id))
 
-    def set_metrics(self, post_id: int | str, *, likes: int | None = None, **_: int | None) -> None:
+    def set_metrics(self, post_id: str, **counters: int) -> None:
         """Sets a message's reactions to ``likes`` 👍 (queued as an update). Views, forwards and
         other counters are not visible to a bot, so they are accepted and ignored."""
+        likes = counters.get("likes")
         if likes is None:
             return
         with self._lock:
             self._reactions[int(post_id)] = {"👍": likes}
             self._queue_reaction_update(int(post_id))
 
-    def delete_post(self, post_id: int | str) -> None:
+    def delete_post(self, post_id: str) -> None:
         """Deletes a message, as an administrator would in the app (no update tells the bot)."""
         with self._lock:
             for post in self.posts:
                 if post["message_id"] == int(post_id):
                     post["deleted"] = True
+
+    def stored(self) -> list[StoredPost]:
+        """Messages as posts: an album is one post (its first message) with all its media."""
+        with self._lock:
+            out: list[StoredPost] = []
+            albums: dict[str, int] = {}
+            for post in self.posts:
+                group = post["media_group_id"]
+                if group is not None and group in albums:
+                    first = out[albums[group]]
+                    out[albums[group]] = replace(first, alt=(*first.alt, ""))
+                    continue
+                if group is not None:
+                    albums[group] = len(out)
+                out.append(
+                    StoredPost(
+                        id=post["id"],
+                        text=post["text"],
+                        alt=("",) * len(post["media"]),
+                        reply_to=post["reply_to"],
+                        deleted=post["deleted"],
+                    )
+                )
+            return out
 
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by a getUpdates ``offset``."""

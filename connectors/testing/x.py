@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from campaigns import textrules
-from connectors.testing.server import Emulator, Fault, Handler, Request, Response
+from connectors.testing.server import Emulator, Fault, Handler, Request, Response, StoredPost
 
 WINDOW_SECONDS = 900
 DAY_SECONDS = 86_400
@@ -209,6 +209,19 @@ class XEmulator(Emulator):
         with self._lock:
             self._post(post_id)["deleted"] = True
 
+    def stored(self) -> list[StoredPost]:
+        with self._lock:
+            return [
+                StoredPost(
+                    id=post["id"],
+                    text=post["text"],
+                    alt=tuple(str(self.media[m].get("alt", "")) for m in post["media_ids"]),
+                    reply_to=post["reply_to"],
+                    deleted=post["deleted"],
+                )
+                for post in self.posts
+            ]
+
     def backdate(self, post_id: str, seconds: float) -> None:
         """Make a post older (e.g. past the 30 days that private metrics cover)."""
         with self._lock:
@@ -384,12 +397,8 @@ class XEmulator(Emulator):
                     {"request": request.path, "error": fault.message or "media type unrecognized."},
                 )
             elif key == "POST /2/tweets":
-                response = _problem(
-                    403,
-                    "Forbidden",
-                    fault.message
-                    or "You are not allowed to create a Tweet with duplicate content.",
-                )
+                text = fault.message or "Your Tweet text is too long."
+                response = _invalid(text, {"text": [text]})
             else:
                 response = _invalid(fault.message or "The request was refused.", {})
             response.headers.update(self._window_headers(key))

@@ -3,8 +3,6 @@ to a local instance that counts, stores and refuses like Mastodon 4.3 does."""
 
 from __future__ import annotations
 
-import logging
-import traceback
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,10 +12,8 @@ from typing import Any
 import pytest
 
 from connectors.base import (
-    AmbiguousError,
     AuthError,
     ChannelSettings,
-    ConnectorError,
     OutgoingPost,
     RateLimitedError,
     RejectedError,
@@ -174,50 +170,16 @@ def test_a_file_that_is_not_an_image_is_rejected_with_the_instances_reason(
     assert emulator.posts == []
 
 
-def test_a_thread_replies_to_the_previous_status(
-    connector: MastodonConnector, emulator: MastodonEmulator
-) -> None:
-    first = connector.publish(outgoing("1/2 Der Haushalt 2025 im Überblick"))
-    second = connector.publish(outgoing("2/2 Details im Bericht", reply_to=first.remote_id))
-
-    assert [p["in_reply_to_id"] for p in emulator.posts] == [None, first.remote_id]
-    [sample] = connector.fetch_metrics([first.remote_id])
-    assert sample.replies == 1
-    assert second.remote_id != first.remote_id
-
-
 def test_a_reply_to_a_deleted_status_is_rejected(
     connector: MastodonConnector, emulator: MastodonEmulator
 ) -> None:
     first = connector.publish(outgoing("Wird gelöscht"))
-    emulator.delete(first.remote_id)
+    emulator.delete_post(first.remote_id)
 
     with pytest.raises(RejectedError, match="does not appear to exist"):
         connector.publish(outgoing("Antwort", reply_to=first.remote_id))
 
     assert len(emulator.live_posts()) == 0
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Bürgerdialog: Größere Förderung für Straßenbäume – äöüß ÄÖÜ 🇩🇪",
-        "德国联邦政府发布新的气候保护计划。欢迎提问！🌍",
-        "Қазақстан мен Германия: әріптестік, ғылым, қоғам, өнер, ұлт, үміт, һәм білім.",
-    ],
-    ids=["german", "chinese", "kazakh"],
-)
-def test_unicode_text_arrives_intact_and_is_found_again(
-    connector: MastodonConnector, emulator: MastodonEmulator, clock: FakeClock, text: str
-) -> None:
-    post = outgoing(text)
-
-    published = connector.publish(post)
-
-    [stored] = emulator.posts
-    assert stored["text"] == text
-    assert html_to_text(stored["content"]) == text
-    assert connector.reconcile(post, since=clock.now - timedelta(minutes=1)) == published
 
 
 def test_chinese_text_is_counted_per_character_against_the_500_limit(
@@ -260,7 +222,7 @@ def test_metrics_for_45_statuses_take_three_batch_requests_and_mark_the_deleted_
 ) -> None:
     ids = [connector.publish(outgoing(f"Meldung {n}")).remote_id for n in range(45)]
     emulator.set_metrics(ids[0], likes=12, reposts=5, replies=2)
-    emulator.delete(ids[44])
+    emulator.delete_post(ids[44])
 
     samples = connector.fetch_metrics(ids)
 
@@ -299,7 +261,7 @@ def test_metrics_read_one_status_at_a_time_on_instances_before_4_3(clock: FakeCl
         kept = connector.publish(outgoing("Bleibt")).remote_id
         gone = connector.publish(outgoing("Geht")).remote_id
         emulator.set_metrics(kept, likes=7)
-        emulator.delete(gone)
+        emulator.delete_post(gone)
 
         samples = connector.fetch_metrics([kept, gone])
         connector.fetch_metrics([kept])
@@ -358,29 +320,6 @@ def test_enforced_rate_limit_waits_until_the_window_resets(
         assert caught.value.retry_after == 300.0  # 09:00:00 is the start of a 5-minute window
 
 
-@pytest.mark.parametrize(
-    ("kind", "error"),
-    [
-        ("server_error", TransientError),
-        ("unavailable", TransientError),
-        ("auth", AuthError),
-        ("reject", RejectedError),
-    ],
-)
-def test_faults_on_publish_map_to_the_taxonomy(
-    connector: MastodonConnector,
-    emulator: MastodonEmulator,
-    kind: str,
-    error: type[ConnectorError],
-) -> None:
-    emulator.inject(kind, path="/api/v1/statuses")
-
-    with pytest.raises(error):
-        connector.publish(outgoing())
-
-    assert emulator.posts == []
-
-
 def test_an_expired_token_is_an_auth_error_saying_where_to_get_a_new_one(
     connector: MastodonConnector, emulator: MastodonEmulator
 ) -> None:
@@ -406,48 +345,6 @@ def test_a_token_without_the_media_scope_is_an_auth_error_naming_the_scopes(
         assert emu.posts == []
 
 
-def test_a_timeout_on_publish_is_ambiguous(emulator: MastodonEmulator, clock: FakeClock) -> None:
-    connector = make_connector(emulator, clock, timeout=0.3)
-    emulator.inject("delay", path="/api/v1/statuses", seconds=1.0)
-
-    with pytest.raises(AmbiguousError, match="Idempotency-Key"):
-        connector.publish(outgoing())
-
-
-def test_a_timeout_on_metrics_is_transient(emulator: MastodonEmulator, clock: FakeClock) -> None:
-    connector = make_connector(emulator, clock, timeout=0.3)
-    emulator.inject("delay", path="/api/v1/accounts/verify_credentials", seconds=1.0)
-
-    with pytest.raises(TransientError):
-        connector.fetch_metrics(["1"])
-
-
-def test_a_connection_dropped_after_publishing_is_ambiguous_and_the_status_exists(
-    connector: MastodonConnector, emulator: MastodonEmulator
-) -> None:
-    emulator.inject("drop_after", path="/api/v1/statuses")
-
-    with pytest.raises(AmbiguousError):
-        connector.publish(outgoing())
-
-    assert len(emulator.posts) == 1
-
-
-def test_resending_with_the_same_key_after_a_drop_returns_the_same_status(
-    connector: MastodonConnector, emulator: MastodonEmulator
-) -> None:
-    post = outgoing("Einmal und nur einmal")
-    emulator.inject("drop_after", path="/api/v1/statuses")
-    with pytest.raises(AmbiguousError):
-        connector.publish(post)
-
-    published = connector.publish(post)
-
-    [stored] = emulator.posts
-    assert published.remote_id == stored["id"]
-    assert len(requests_to(emulator, "POST", "/api/v1/statuses")) == 2
-
-
 def test_the_same_key_after_the_idempotency_hour_posts_again(
     connector: MastodonConnector, emulator: MastodonEmulator, clock: FakeClock
 ) -> None:
@@ -460,22 +357,6 @@ def test_the_same_key_after_the_idempotency_hour_posts_again(
     assert len(emulator.posts) == 2
 
 
-def test_a_connection_dropped_before_handling_is_ambiguous_on_publish(
-    connector: MastodonConnector, emulator: MastodonEmulator
-) -> None:
-    # The whole request was sent and the connection closed without an answer: the client
-    # cannot tell this from a drop after handling, so it must not claim nothing was posted.
-    post = outgoing()
-    emulator.inject("drop_before", path="/api/v1/statuses")
-
-    with pytest.raises(AmbiguousError):
-        connector.publish(post)
-
-    assert emulator.posts == []
-    connector.publish(post)
-    assert len(emulator.posts) == 1
-
-
 def test_a_connection_dropped_on_metrics_is_transient(
     connector: MastodonConnector, emulator: MastodonEmulator
 ) -> None:
@@ -485,17 +366,6 @@ def test_a_connection_dropped_on_metrics_is_transient(
         connector.fetch_metrics(["1"])
 
 
-def test_an_unreachable_instance_is_transient_even_on_publish(clock: FakeClock) -> None:
-    emulator = MastodonEmulator(token=TOKEN, clock=clock).start()
-    connector = make_connector(emulator, clock)
-    emulator.stop()
-
-    with pytest.raises(TransientError) as caught:
-        connector.publish(outgoing())
-
-    assert not isinstance(caught.value, AmbiguousError)
-
-
 # --- reconcile --------------------------------------------------------------------------------
 
 
@@ -503,32 +373,6 @@ RICH_TEXT = (
     "Neu: Förderaufruf https://www.bmbf.de/bmbf/shareddocs/bekanntmachungen/de/2025/03/foo.html"
     " mit @presse@social.bund.de #Forschung & <Bildung>\n\nFragen? Schreiben Sie uns.\nDanke!"
 )
-
-
-def test_reconcile_finds_the_status_after_a_dropped_answer(
-    connector: MastodonConnector, emulator: MastodonEmulator, clock: FakeClock
-) -> None:
-    since = clock.now
-    post = outgoing(RICH_TEXT)
-    emulator.inject("drop_after", path="/api/v1/statuses")
-    with pytest.raises(AmbiguousError):
-        connector.publish(post)
-
-    found = connector.reconcile(post, since=since)
-
-    [stored] = emulator.posts
-    assert found is not None and found.remote_id == stored["id"]
-    assert len(requests_to(emulator, "POST", "/api/v1/statuses")) == 1
-
-
-def test_reconcile_returns_none_when_nothing_was_posted_and_posts_nothing(
-    connector: MastodonConnector, emulator: MastodonEmulator, clock: FakeClock
-) -> None:
-    connector.publish(outgoing("Etwas anderes"))
-
-    assert connector.reconcile(outgoing(RICH_TEXT), since=clock.now) is None
-    assert len(emulator.posts) == 1
-    assert len(requests_to(emulator, "POST", "/api/v1/statuses")) == 1
 
 
 def test_reconcile_ignores_the_same_text_posted_before_since(
@@ -611,41 +455,3 @@ def test_an_unknown_visibility_is_refused() -> None:
 
     with pytest.raises(AuthError, match="visibility"):
         MastodonConnector(settings)
-
-
-def test_the_token_never_appears_in_logs_errors_or_tracebacks(
-    emulator: MastodonEmulator, clock: FakeClock, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    connector = make_connector(emulator, clock, timeout=0.3)
-    errors: list[ConnectorError] = []
-    connector.publish(outgoing())
-    for kind, extra in [
-        ("auth", {}),
-        ("rate_limit", {}),
-        ("server_error", {}),
-        ("reject", {}),
-        ("drop_after", {}),
-        ("drop_before", {}),
-        ("delay", {"seconds": 1.0}),
-    ]:
-        emulator.inject(kind, **extra)
-        try:
-            connector.publish(outgoing())
-        except ConnectorError as exc:
-            errors.append(exc)
-    emulator.expire_token()
-    for call in (connector.whoami, lambda: connector.fetch_metrics(["1"])):
-        try:
-            call()
-        except ConnectorError as exc:
-            errors.append(exc)
-
-    assert len(errors) == 9
-    for error in errors:
-        text = str(error) + repr(error) + "".join(traceback.format_exception(error))
-        assert TOKEN not in text
-    assert TOKEN not in repr(connector)
-    assert caplog.records
-    for record in caplog.records:
-        assert TOKEN not in record.getMessage()

@@ -134,19 +134,6 @@ def test_remote_id_is_derived_from_the_idempotency_key(make: Make) -> None:
     assert make().publish(post("k-7")).remote_id == remote_id_for("k-7")
 
 
-def test_publishing_the_same_key_twice_returns_the_first_post_and_creates_nothing(
-    make: Make, outbox: Path, clock: FakeClock
-) -> None:
-    connector = make()
-    first = connector.publish(post())
-    files = sorted(p.name for p in (outbox / "de-x").iterdir())
-    clock.advance(minutes=5)
-    again = connector.publish(post(text="a different text"))
-    assert again == first
-    assert sorted(p.name for p in (outbox / "de-x").iterdir()) == files
-    assert [r["text"] for r in read_outbox(outbox, "de-x")] == ["Nauryz in Berlin"]
-
-
 def test_many_threads_publishing_the_same_keys_create_one_record_each(
     make: Make, outbox: Path
 ) -> None:
@@ -246,16 +233,6 @@ def test_read_outbox_lists_posts_oldest_first_with_deleted_marked(
 
 
 # --- reconcile --------------------------------------------------------------------------------
-
-
-def test_reconcile_finds_a_published_post(make: Make) -> None:
-    connector = make()
-    published = connector.publish(post())
-    assert connector.reconcile(post(), since=START - timedelta(hours=1)) == published
-
-
-def test_reconcile_returns_none_for_a_key_never_published(make: Make) -> None:
-    assert make().reconcile(post("never"), since=START) is None
 
 
 # --- faults -----------------------------------------------------------------------------------
@@ -431,21 +408,6 @@ def test_link_clicks_are_none_when_the_text_has_no_link(make: Make, clock: FakeC
     clock.advance(days=1)
     [sample] = connector.fetch_metrics([rid])
     assert sample.link_clicks is None and sample.impressions is not None
-
-
-@pytest.mark.parametrize("how", ["record removed", "deleted marker"])
-def test_a_deleted_post_is_reported_deleted(
-    make: Make, outbox: Path, clock: FakeClock, how: str
-) -> None:
-    connector = make()
-    rid = connector.publish(post()).remote_id
-    if how == "record removed":
-        (outbox / "de-x" / f"{rid}.json").unlink()
-    else:
-        mark_deleted(outbox, "de-x", rid)
-    clock.advance(hours=3)
-    [sample] = connector.fetch_metrics([rid])
-    assert sample.deleted and sample.likes is None and sample.impressions is None
 
 
 def test_a_batch_larger_than_the_platform_batch_answers_every_id(

@@ -75,7 +75,7 @@ def test_failed_collection_writes_nothing_and_retries_later(
 def test_deleted_remote_post_is_marked_not_counted_as_zero(rig_factory: Any, mastodon: Any) -> None:
     rig = published_rig(rig_factory, mastodon, metrics_schedule=(3600, 7200))
     first, second = rig.deliveries()
-    mastodon.delete(first.remote_id)
+    mastodon.delete_post(first.remote_id)
     rig.clock.advance(hours=1, minutes=1)
     rig.dispatcher().collect()
     gone = rig.delivery(first.id)

@@ -1,0 +1,333 @@
+"""The contract every connector keeps, run over every (connector, emulator) pair in
+`tests.connectors.cases.CASES`: publishing, media, threads, each fault class mapped to the right
+error, idempotent retry, reconciliation, metrics with NULLs, secrets never in logs. What only
+one platform does is tested beside this, in ``test_<platform>.py``."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors import redaction
+from connectors.base import (
+    METRIC_FIELDS,
+    AmbiguousError,
+    AuthError,
+    ConnectorError,
+    OutgoingPost,
+    Published,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+)
+from tests.connectors.cases import CASES, NOW, Case, World
+from tests.connectors.files import png
+
+SINCE = NOW - timedelta(hours=1)
+TEXTS = (
+    "Grüße aus Köln: Äpfel, Öl und Süßes für alle – heute um 12 Uhr.",
+    "外交部新闻发布会今天下午三点举行，欢迎各位记者参加。",
+    "Сәлем, Қазақстан! Ғылым, өнер және әдебиет күні.",
+    "Willkommen 🇩🇪🇰🇿🇨🇳 👩🏽‍💻 🎉",
+)
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[case.platform for case in CASES])
+def running(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    case: Case = request.param
+    with case.running(tmp_path_factory.mktemp(case.platform)) as world:
+        yield world
+        world.reset()
+
+
+@pytest.fixture
+def world(running: World) -> World:
+    running.reset()
+    return running
+
+
+def needs_emulator(world: World) -> None:
+    if world.emulator is None:
+        pytest.skip(f"{world.platform} has no network to fail")
+
+
+def post(text: str = "Pressemitteilung: Neue Förderrichtlinie.", key: str = "d-1", **kw: object):  # type: ignore[no-untyped-def]
+    return OutgoingPost(text=text, idempotency_key=key, **kw)  # type: ignore[arg-type]
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+def test_publishing_creates_exactly_one_post_and_returns_its_id(world: World) -> None:
+    published = world.connect().publish(post())
+
+    (stored,) = world.live()
+    assert published.remote_id == stored.id
+    assert stored.text.startswith("Pressemitteilung: Neue Förderrichtlinie.")
+    assert published.url
+    assert published.published_at.tzinfo is not None
+
+
+def test_unicode_texts_arrive_intact(world: World) -> None:
+    connector = world.connect()
+    for n, text in enumerate(TEXTS):
+        connector.publish(post(text, f"d-{n}"))
+
+    assert sorted(p.text for p in world.live()) == sorted(TEXTS)
+
+
+def test_an_image_is_attached_to_the_post(world: World, tmp_path: Path) -> None:
+    if not world.case.media:
+        pytest.skip(f"{world.platform} takes no media")
+    image = png(tmp_path / "flagge.png", 4, 3)
+
+    published = world.connect().publish(post(media=(image,)))
+
+    (stored,) = world.live()
+    assert stored.id == published.remote_id
+    assert stored.media == 1
+
+
+def test_a_reply_goes_under_the_post_it_answers(world: World) -> None:
+    if not world.case.threads:
+        pytest.skip(f"{world.platform} has no threads")
+    connector = world.connect()
+    parent = connector.publish(post("Erster Teil.", "d-1"))
+
+    child = connector.publish(post("Zweiter Teil.", "d-2", reply_to=parent.remote_id))
+
+    stored = {p.id: p for p in world.live()}
+    assert stored[child.remote_id].reply_to == parent.remote_id
+
+
+def test_whoami_names_the_account(world: World) -> None:
+    identity = world.connect().whoami()
+
+    assert identity.handle
+    assert identity.account_id
+
+
+# --- faults -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ("rate_limit", RateLimitedError),
+        ("server_error", TransientError),
+        ("unavailable", TransientError),
+        ("auth", AuthError),
+        ("reject", RejectedError),
+    ],
+)
+def test_each_refusal_on_publish_maps_to_its_error_and_posts_nothing(
+    world: World, fault: str, error: type[ConnectorError]
+) -> None:
+    needs_emulator(world)
+    connector = world.connect()
+    connector.whoami()  # logged in: the fault meets the publishing call itself
+    # Refused credentials stay refused (a connector may renew its session and try once more).
+    world.inject(fault, retry_after=42, times=10 if fault == "auth" else 1)
+
+    with pytest.raises(error) as raised:
+        connector.publish(post())
+
+    assert type(raised.value) is error
+    if fault == "rate_limit":
+        assert isinstance(raised.value, RateLimitedError)
+        assert raised.value.retry_after is not None and 0 < raised.value.retry_after <= 60
+    assert world.live() == []
+
+
+def test_a_failed_read_is_transient(world: World) -> None:
+    needs_emulator(world)
+    connector = world.connect()
+    published = connector.publish(post())
+    world.inject("server_error", on="read", times=5)
+
+    with pytest.raises(TransientError):
+        connector.fetch_metrics([published.remote_id])
+
+
+def test_a_lost_answer_after_sending_is_ambiguous_and_the_post_exists(world: World) -> None:
+    needs_emulator(world)
+    connector = world.connect()
+    connector.whoami()
+    world.inject("drop_after")
+
+    with pytest.raises(AmbiguousError):
+        connector.publish(post())
+
+    assert len(world.live()) == 1
+
+
+def test_no_answer_within_the_timeout_after_sending_is_ambiguous(world: World) -> None:
+    needs_emulator(world)
+    connector = world.connect(timeout=0.3)
+    connector.whoami()
+    world.inject("delay", seconds=1.0)
+
+    with pytest.raises(AmbiguousError):
+        connector.publish(post())
+
+
+def test_a_connection_dropped_before_handling_is_ambiguous_on_publish(world: World) -> None:
+    """From the client's side a connection closed before or after the server acted look the
+    same: only reconciling can tell."""
+    needs_emulator(world)
+    connector = world.connect()
+    connector.whoami()
+    world.inject("drop_before")
+
+    with pytest.raises(AmbiguousError):
+        connector.publish(post())
+
+    assert world.live() == []
+
+
+def test_no_answer_within_the_timeout_on_a_read_is_transient(world: World) -> None:
+    needs_emulator(world)
+    connector = world.connect(timeout=0.3)
+    published = connector.publish(post())
+    world.inject("delay", on="read", seconds=1.0)
+
+    with pytest.raises(TransientError):
+        connector.fetch_metrics([published.remote_id])
+
+
+def test_credentials_that_stopped_working_are_an_auth_error(world: World) -> None:
+    needs_emulator(world)
+    assert world.emulator is not None
+    connector = world.connect()
+    connector.whoami()
+    world.case.revoke(world.emulator)
+
+    with pytest.raises(AuthError):
+        connector.whoami()
+    with pytest.raises(AuthError):
+        connector.publish(post())
+    assert world.live() == []
+
+
+def test_a_refused_connection_is_transient_even_on_publish(world: World) -> None:
+    needs_emulator(world)
+
+    with pytest.raises(TransientError):
+        world.unreachable().publish(post())
+
+
+# --- exactly once -------------------------------------------------------------------------------
+
+
+def test_after_a_lost_answer_no_second_post_is_made(world: World) -> None:
+    """Idempotent platforms return the first post when the delivery is sent again; the others
+    find it by reconciling (or say they cannot tell), so the scheduler never sends it twice."""
+    needs_emulator(world)
+    connector = world.connect()
+    connector.whoami()
+    world.inject("drop_after")
+    with pytest.raises(AmbiguousError):
+        connector.publish(post())
+    (original,) = world.live()
+
+    if connector.capabilities.idempotent_publish:
+        again = connector.publish(post())
+        assert again.remote_id == original.id
+    elif connector.capabilities.can_reconcile:
+        found = connector.reconcile(post(), since=SINCE)
+        assert found is not None and found.remote_id == original.id
+    else:
+        with pytest.raises(AmbiguousError):
+            connector.reconcile(post(), since=SINCE)
+    assert len(world.live()) == 1
+
+
+def test_publishing_a_delivery_that_went_out_returns_it_or_is_found(world: World) -> None:
+    connector = world.connect()
+    first = connector.publish(post())
+
+    if connector.capabilities.idempotent_publish:
+        assert connector.publish(post()).remote_id == first.remote_id
+        assert len(world.live()) == 1
+    elif connector.capabilities.can_reconcile:
+        found = connector.reconcile(post(), since=SINCE)
+        assert isinstance(found, Published) and found.remote_id == first.remote_id
+
+
+def test_reconcile_says_none_when_nothing_went_out(world: World) -> None:
+    connector = world.connect()
+    connector.publish(post("Ein anderer Beitrag.", "other"))
+
+    if connector.capabilities.can_reconcile:
+        assert connector.reconcile(post(), since=SINCE) is None
+    else:
+        with pytest.raises(AmbiguousError):
+            connector.reconcile(post(), since=SINCE)
+    assert len(world.live()) == 1
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+
+def test_metrics_give_the_platforms_counters_and_none_for_the_rest(world: World) -> None:
+    connector = world.connect()
+    published = connector.publish(post("Mit Link: https://example.org/a"))
+    counters = {"likes": 11, "reposts": 3, "replies": 2, "quotes": 1, "bookmarks": 4}
+    world.set_metrics(published.remote_id, **counters)
+
+    (sample,) = connector.fetch_metrics([published.remote_id])
+
+    given = connector.capabilities.metrics
+    assert sample.remote_id == published.remote_id and not sample.deleted
+    for name in METRIC_FIELDS:
+        value = getattr(sample, name)
+        if name not in given:
+            assert value is None, f"{name} is not given by {world.platform}: must be NULL"
+        elif name in counters and world.emulator is not None:
+            assert value == counters[name], name
+        else:
+            assert value is None or isinstance(value, int), name
+
+
+def test_a_deleted_post_is_reported_deleted_where_the_platform_shows_it(world: World) -> None:
+    connector = world.connect()
+    kept = connector.publish(post("Bleibt.", "d-1"))
+    gone = connector.publish(post("Verschwindet.", "d-2"))
+    world.delete(gone.remote_id)
+
+    samples = {s.remote_id: s for s in connector.fetch_metrics([kept.remote_id, gone.remote_id])}
+
+    assert not samples[kept.remote_id].deleted
+    assert samples[gone.remote_id].deleted is world.case.deletion_visible
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+
+def test_secrets_never_reach_logs_messages_or_tracebacks(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    connector = world.connect(timeout=0.5)
+    connector.publish(post("Protokolliert auf DEBUG.", "ok"))
+    texts: list[str] = []
+    kinds = ("rate_limit", "server_error", "auth", "reject", "drop_after")
+    for n, kind in enumerate(kinds if world.emulator is not None else ()):
+        world.inject(kind)
+        try:
+            connector.publish(post(f"Fehler {kind}.", f"fault-{n}"))
+        except ConnectorError as exc:
+            texts += [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
+    connector.close()
+
+    everything = "\n".join([caplog.text, *texts])
+    for secret in world.secrets():
+        for form in redaction.forms(secret):
+            assert form not in everything, f"a secret leaked ({len(form)} chars)"
