@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -444,6 +445,48 @@ class Outcome(Base):
     source: Mapped[str] = mapped_column(String(200))
     imported_from: Mapped[str | None] = mapped_column(Text)
     imported_at: Mapped[datetime]
+
+
+class CampaignUpload(Base):
+    """A campaign file as it was uploaded through the web workspace or the API, kept byte for
+    byte: ``planned`` once it validated (waiting for someone to apply it), ``applied`` with its
+    campaign's version number once applied. Earlier versions stay, so any of them can be
+    downloaded again."""
+
+    __tablename__ = "campaign_upload"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "version"),
+        Index("ix_campaign_upload_campaign", "campaign_id", "uploaded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int | None] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    """The campaign file (YAML, or the spreadsheet it was imported from)."""
+    campaign_yaml: Mapped[bytes] = mapped_column(LargeBinary)
+    """The YAML that was validated and applied (the file itself, or the spreadsheet's import)."""
+    sha256: Mapped[str] = mapped_column(String(64))
+    media: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Media files uploaded with it: path as written in the file → their SHA-256 in the store."""
+    status: Mapped[str] = mapped_column(String(20))
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime]
+    applied_by: Mapped[str | None] = mapped_column(String(200))
+    applied_at: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed log-ins counted per user name (``user:NAME``) and per address (``address:IP``),
+    in the database so that every web process sees the same count."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]
 
 
 # The dispatcher looks for the earliest claimable instant (a retry time, else the due time),

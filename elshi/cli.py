@@ -10,7 +10,7 @@ import click
 
 from elshi import __version__
 from elshi.app import App
-from elshi.commands import campaign, channels, daemon, db, misc, post, report, user
+from elshi.commands import campaign, channels, daemon, db, misc, post, report, user, web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -62,7 +62,7 @@ for group in (
     user.group,
 ):
     cli.add_command(group)
-for command in (*misc.commands, *daemon.commands, *report.commands):
+for command in (*misc.commands, *daemon.commands, *report.commands, *web.commands):
     cli.add_command(command)
 
 

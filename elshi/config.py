@@ -23,7 +23,7 @@ DEFAULT_DATABASE = "sqlite:///elshi.db"
 PLATFORMS = ("x", "telegram", "mastodon", "bluesky", "sandbox")
 DEFAULT_METRICS_SCHEDULE = ("1h", "6h", "24h", "3d", "7d", "30d")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_TOP_KEYS = {"database", "daemon", "metrics", "sandbox", "channels"}
+_TOP_KEYS = {"database", "daemon", "metrics", "sandbox", "channels", "web"}
 _SECTION_KEYS = {
     "database": {"url"},
     "daemon": {
@@ -41,6 +41,16 @@ _SECTION_KEYS = {
     },
     "metrics": {"schedule", "followers_every"},
     "sandbox": {"outbox"},
+    "web": {
+        "bind",
+        "base_url",
+        "secret_key_env",
+        "session_lifetime",
+        "timezone",
+        "workers",
+        "trusted_header",
+        "trusted_proxies",
+    },
 }
 
 
@@ -121,6 +131,21 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """``[web]``: the web workspace (``elshi web``). The session-signing key comes from the
+    environment variable named by ``secret_key_env``, never from the file."""
+
+    bind: str = "127.0.0.1:8080"
+    base_url: str = "http://127.0.0.1:8080"
+    secret_key_env: str = "ELSHI_WEB_SECRET_KEY"
+    session_lifetime_seconds: float = 8 * 3600.0
+    timezone: str = "UTC"
+    workers: int = 2
+    trusted_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     base_dir: Path
@@ -129,6 +154,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     metrics_schedule: tuple[float, ...] = ()
     followers_every_seconds: float = 86400.0
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def channel_platforms(self) -> dict[str, str]:
@@ -339,6 +365,94 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         followers_every_seconds=parse_seconds(
             metrics_raw.get("followers_every", "1d"), where=label
         ),
+        web=_web_config(data.get("web", {}), at=at),
+    )
+
+
+def _web_config(raw: Mapping[str, Any], *, at: Any) -> WebConfig:
+    import ipaddress
+    import zoneinfo
+
+    defaults = WebConfig()
+
+    def where(key: str) -> str:
+        return str(at(r"^\s*" + re.escape(key) + r"\s*="))
+
+    def text(key: str, default: str) -> str:
+        value = raw.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where(key)}: [web] {key} must be a non-empty string")
+        return value.strip()
+
+    bind = text("bind", defaults.bind)
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"{where('bind')}: [web] bind {bind!r}: write HOST:PORT, e.g. 127.0.0.1:8080"
+        )
+    base_url = text("base_url", defaults.base_url).rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base_url):
+        raise ConfigError(
+            f"{where('base_url')}: [web] base_url {base_url!r}: write the address people open, "
+            "e.g. https://elshi.embassy.example"
+        )
+    secret_env = text("secret_key_env", defaults.secret_key_env)
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
+        raise ConfigError(
+            f"{where('secret_key_env')}: [web] secret_key_env must name an environment variable"
+        )
+    lifetime = parse_seconds(raw.get("session_lifetime", "8h"), where=where("session_lifetime"))
+    if not 60 <= lifetime <= 30 * 86400:
+        raise ConfigError(
+            f"{where('session_lifetime')}: [web] session_lifetime must be between 1m and 30d"
+        )
+    zone = text("timezone", defaults.timezone)
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where('timezone')}: [web] timezone {zone!r} is not an IANA time zone "
+            "(e.g. Europe/Berlin)"
+        ) from None
+    workers = raw.get("workers", defaults.workers)
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 64:
+        raise ConfigError(f"{where('workers')}: [web] workers must be a whole number from 1 to 64")
+    header = raw.get("trusted_header")
+    if header is not None and (
+        not isinstance(header, str) or not re.fullmatch(r"[A-Za-z0-9-]+", header)
+    ):
+        raise ConfigError(
+            f"{where('trusted_header')}: [web] trusted_header must be a header name, "
+            "e.g. X-Remote-User"
+        )
+    proxies = raw.get("trusted_proxies", [])
+    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+        raise ConfigError(
+            f"{where('trusted_proxies')}: [web] trusted_proxies must be a list of addresses, "
+            'e.g. ["127.0.0.1", "10.0.0.0/24"]'
+        )
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{where('trusted_proxies')}: [web] trusted_proxies: {proxy!r} is not an "
+                "address or network"
+            ) from None
+    if header and not proxies:
+        raise ConfigError(
+            f"{where('trusted_header')}: [web] trusted_header needs trusted_proxies (the "
+            "addresses of the reverse proxy that sets it); otherwise anyone could send it"
+        )
+    return WebConfig(
+        bind=bind,
+        base_url=base_url,
+        secret_key_env=secret_env,
+        session_lifetime_seconds=lifetime,
+        timezone=zone,
+        workers=workers,
+        trusted_header=header,
+        trusted_proxies=tuple(proxies),
     )
 
 

@@ -1,0 +1,85 @@
+"""``elshi web``: the web workspace (pages and the JSON API) for the people of the office,
+served by gunicorn on the database the daemon uses."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import click
+
+from elshi.app import App, BadInput
+
+if TYPE_CHECKING:
+    from elshi.config import Config
+    from web.settings import WebSettings
+
+
+def web_settings(config: Config, environ: dict[str, str] | None = None) -> tuple[WebSettings, bool]:
+    """The workspace's settings from ``[web]``; the second value is False when the
+    session-signing key was not in the environment and a random one was made for this run."""
+    import secrets
+    from datetime import timedelta
+
+    from web.settings import WebSettings
+
+    env = os.environ if environ is None else environ
+    w = config.web
+    key = env.get(w.secret_key_env, "")
+    if key and len(key) < 32:
+        raise BadInput(
+            f"{w.secret_key_env}: the session key must be at least 32 characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    return (
+        WebSettings(
+            secret_key=(key or secrets.token_hex(32)).encode("utf-8"),
+            base_url=w.base_url,
+            session_lifetime=timedelta(seconds=w.session_lifetime_seconds),
+            timezone=w.timezone,
+            trusted_header=w.trusted_header,
+            trusted_proxies=WebSettings.networks(w.trusted_proxies),
+            channel_platforms=config.channel_platforms,
+            text_platforms=config.text_platforms,
+            metrics_schedule=config.metrics_schedule,
+            media_dir=config.base_dir / "web-media",
+        ),
+        bool(key),
+    )
+
+
+@click.command("web")
+@click.option("--bind", help="HOST:PORT to listen on (default: [web] bind, 127.0.0.1:8080).")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), help="Worker processes (default: [web] workers)."
+)
+@click.pass_obj
+def web(app: App, bind: str | None, workers: int | None) -> None:
+    """Serve the web workspace: calendar, posts, approvals, campaign uploads, operations with the
+    kill switch, live reports, users and the audit log; and the JSON API under /api/v1. It runs
+    on the database the daemon uses; people log in with the accounts made by `elshi user add`
+    (or `elshi demo`). Example:
+
+        ELSHI_WEB_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))') elshi web
+    """
+    from web.app import create_app
+    from web.server import serve
+
+    config = app.config
+    settings, stable = web_settings(config)
+    if not stable:
+        click.echo(
+            f"warning: {config.web.secret_key_env} is not set; sessions end when this server "
+            "stops (set it to keep people logged in across restarts)",
+            err=True,
+        )
+    engine = app.engine
+    flask_app = create_app(settings, engine)
+    address = bind or config.web.bind
+    click.echo(
+        f"Elshi web workspace on http://{address} (open {config.web.base_url}); Ctrl-C stops"
+    )
+    serve(flask_app, engine, bind=address, workers=workers or config.web.workers)
+
+
+commands = [web]

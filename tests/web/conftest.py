@@ -1,0 +1,221 @@
+"""Fixtures for the web workspace: an application on a real database (SQLite, and PostgreSQL
+where a test asks for ``db_url``) with the Germany example applied, one user per role, a fake
+clock, and Flask test clients logged in as any of them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from tests.conftest import EXAMPLES, FakeClock
+
+PASSWORD = "correct horse battery"
+PEOPLE = {
+    "admin": ("Aigerim Admin", ["admin"]),
+    "anna": ("Anna Author", ["author"]),
+    "pavel": ("Pavel Press-Secretary", ["approver"]),
+    "amir": ("Amir Ambassador", ["approver"]),
+    "olga": ("Olga Operator", ["operator"]),
+    "marat": ("Marat Manager", ["manager"]),
+}
+CHANNELS = {
+    "de-x": "x",
+    "de-mastodon": "mastodon",
+    "de-bluesky": "bluesky",
+    "de-telegram": "telegram",
+    "cn-weibo": "sandbox",
+    "cn-wechat": "sandbox",
+    "cn-x": "x",
+}
+"""The starter configuration's channels and the platform whose text rules each follows."""
+
+
+def make_settings(**overrides: Any) -> Any:
+    from web.settings import WebSettings
+
+    values: dict[str, Any] = {
+        "secret_key": b"k" * 32,
+        "base_url": "http://localhost",
+        "session_lifetime": timedelta(hours=1),
+        "timezone": "Europe/Berlin",
+        "channel_platforms": {name: "sandbox" for name in CHANNELS},
+        "text_platforms": CHANNELS,
+        "metrics_schedule": (3600.0,),
+    }
+    if "media_dir" not in overrides:
+        values["media_dir"] = None
+    values.update(overrides)
+    return WebSettings(**values)
+
+
+def add_people(engine: Engine, now: datetime) -> None:
+    from campaigns import people
+    from campaigns.store import session_factory
+
+    with session_factory(engine)() as session:
+        first = people.add_user(
+            session,
+            "admin",
+            display_name=PEOPLE["admin"][0],
+            roles=["admin"],
+            password=PASSWORD,
+            by=people.Person.local("setup"),
+            now=now,
+        )
+        admin = people.Person.of(first)
+        for name, (full, roles) in PEOPLE.items():
+            if name != "admin":
+                people.add_user(
+                    session,
+                    name,
+                    display_name=full,
+                    roles=roles,
+                    password=PASSWORD,
+                    by=admin,
+                    now=now,
+                )
+        session.commit()
+
+
+def apply_example(engine: Engine, name: str, now: datetime) -> str:
+    from campaigns.planning import apply_campaign
+    from campaigns.store import session_factory
+    from campaigns.validation import load_campaign
+
+    loaded = load_campaign(EXAMPLES / name, channels=CHANNELS, now=now)
+    assert loaded.ok and loaded.desired is not None, [str(p) for p in loaded.errors]
+    with session_factory(engine)() as session:
+        apply_campaign(
+            session,
+            loaded.desired,
+            platforms=make_settings().channel_platforms,
+            actor="user:anna",
+            now=now,
+        )
+        session.commit()
+    return loaded.desired.spec.id
+
+
+@dataclass
+class Workspace:
+    app: Flask
+    engine: Engine
+    clock: FakeClock
+
+    def client(self, username: str | None = None) -> FlaskClient:
+        client = self.app.test_client()
+        if username is not None:
+            login(client, username)
+        return client
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client: FlaskClient, username: str, password: str = PASSWORD, **kw: Any) -> Any:
+    token = csrf_token(client)
+    return client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        **kw,
+    )
+
+
+def post_form(
+    client: FlaskClient, path: str, data: dict[str, Any], *, page: str = "/calendar", **kw: Any
+) -> Any:
+    """POST a form the way a browser does: with the CSRF token of a page it has open."""
+    return client.post(path, data={**data, "csrf_token": csrf_token(client, page)}, **kw)
+
+
+def build(engine: Engine, clock: FakeClock, **overrides: Any) -> Flask:
+    """The application; ``media_dir`` defaults to a folder beside a SQLite database."""
+    if "media_dir" not in overrides and engine.dialect.name == "sqlite" and engine.url.database:
+        overrides["media_dir"] = Path(engine.url.database).parent / "web-media"
+    from web.app import create_app
+
+    return create_app(make_settings(**overrides), engine, clock=clock, testing=True)
+
+
+@pytest.fixture
+def web_clock() -> FakeClock:
+    # Before the Germany example's first post (March 2027), so nothing is missed at apply.
+    return FakeClock(datetime(2027, 3, 1, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def workspace_factory(web_clock: FakeClock, tmp_path: Path) -> Iterator[Callable[..., Workspace]]:
+    engines: list[Engine] = []
+
+    def make(
+        url: str, *, examples: tuple[str, ...] = ("germany.yaml",), **overrides: Any
+    ) -> Workspace:
+        from campaigns.store import make_engine, upgrade
+
+        engine = make_engine(url)
+        upgrade(engine)
+        engines.append(engine)
+        add_people(engine, web_clock())
+        for example in examples:
+            apply_example(engine, example, web_clock())
+        overrides.setdefault("media_dir", tmp_path / "web-media")
+        return Workspace(build(engine, web_clock, **overrides), engine, web_clock)
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with the schema, the people and the Germany example, made once per test
+    session; each test works on its own copy."""
+    from argon2 import PasswordHasher
+
+    from campaigns.people import use_hasher
+    from campaigns.store import make_engine, upgrade
+
+    previous = use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    path = tmp_path_factory.mktemp("web-template") / "elshi.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    start = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+    add_people(engine, start)
+    apply_example(engine, "germany.yaml", start)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    use_hasher(previous)
+    return path
+
+
+@pytest.fixture
+def ws(_template_db: Path, tmp_path: Path, web_clock: FakeClock) -> Iterator[Workspace]:
+    """The workspace on SQLite with the Germany example applied (posts awaiting approval)."""
+    from campaigns.store import make_engine
+
+    path = tmp_path / "elshi.db"
+    shutil.copyfile(_template_db, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield Workspace(build(engine, web_clock), engine, web_clock)
+    engine.dispose()
+
+
+@pytest.fixture
+def ws_any(workspace_factory: Callable[..., Workspace], db_url: str) -> Workspace:
+    """The same on SQLite and on PostgreSQL."""
+    return workspace_factory(db_url)

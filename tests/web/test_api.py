@@ -1,0 +1,125 @@
+"""The JSON API: tokens act with their user's roles, the same rules as the pages, and the
+OpenAPI document is valid and describes exactly the routes there are."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
+
+from campaigns import people
+from campaigns.store import session_factory
+from tests.conftest import EXAMPLES
+from tests.web.conftest import Workspace
+
+
+def _token(ws: Workspace, username: str) -> dict[str, str]:
+    with session_factory(ws.engine)() as s:
+        who = people.active_person(s, username)
+        _t, plain = people.issue_token(s, username, name="test", by=who, now=ws.clock())
+        s.commit()
+    return {"Authorization": f"Bearer {plain}"}
+
+
+def test_openapi_document_is_valid_and_matches_the_routes(ws: Workspace) -> None:
+    from openapi_spec_validator import validate
+
+    doc = ws.client().get("/api/v1/openapi.json").json
+    assert doc is not None
+    validate(doc)
+    documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    routed = set()
+    for rule in ws.app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/"):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
+            path = path.replace("{post_id}/approve", "{post_id}/approve")
+            routed |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routed == documented
+
+
+def test_no_token_or_a_bad_one_is_401(ws: Workspace) -> None:
+    client = ws.client()
+    assert client.get("/api/v1/campaigns").status_code == 401
+    bad = client.get("/api/v1/campaigns", headers={"Authorization": "Bearer elshi_nope"})
+    assert bad.status_code == 401 and bad.headers["WWW-Authenticate"].startswith("Bearer")
+    assert bad.json == {"error": "unauthorized", "message": "unknown, revoked or expired token"}
+
+
+def test_a_token_acts_with_its_users_roles_only(ws: Workspace) -> None:
+    client = ws.client()
+    author, approver = _token(ws, "anna"), _token(ws, "pavel")
+    assert client.get("/api/v1/me", headers=author).json["roles"] == ["author"]  # type: ignore[index]
+    refused = client.post("/api/v1/posts/1/approve", headers=author, json={})
+    assert refused.status_code == 403 and "approver" in refused.json["message"]  # type: ignore[index]
+    done = client.post("/api/v1/posts/1/approve", headers=approver, json={"comment": "ok"})
+    assert done.status_code == 200 and done.json["post"]["approval"] == "approved"  # type: ignore[index]
+    assert client.get("/api/v1/reports", headers=author).status_code == 403
+
+
+def test_cookies_do_not_authenticate_the_api(ws: Workspace) -> None:
+    client = ws.client("admin")  # a logged-in browser session
+    assert client.get("/api/v1/campaigns").status_code == 401
+
+
+def test_upload_through_the_api_gives_located_problems_or_the_plan(ws: Workspace) -> None:
+    client = ws.client()
+    author = _token(ws, "anna")
+    broken = (EXAMPLES / "germany.yaml").read_text().replace("country: DE", "country: Germany")
+    bad = client.post(
+        "/api/v1/campaigns",
+        headers=author,
+        data={"file": (io.BytesIO(broken.encode()), "germany.yaml")},
+    )
+    assert bad.status_code == 422
+    problem: dict[str, Any] = bad.json["problems"][0]  # type: ignore[index]
+    assert problem["line"] == broken.splitlines().index("  country: Germany") + 1
+    assert "country" in problem["message"]
+    media = [(io.BytesIO(p.read_bytes()), p.name) for p in (EXAMPLES / "media").glob("*.png")]
+    good = client.post(
+        "/api/v1/campaigns?apply=true",
+        headers=author,
+        data={
+            "file": (io.BytesIO((EXAMPLES / "germany.yaml").read_bytes()), "germany.yaml"),
+            "media": media,
+        },
+    )
+    assert good.status_code == 200, good.json
+    assert good.json["applied"] is True and good.json["version"] == 1  # type: ignore[index]
+    file = client.get("/api/v1/campaigns/de-2027-gateway/file", headers=author)
+    assert file.data == (EXAMPLES / "germany.yaml").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/deliveries?channel=de-x&from=2027-03-21&to=2027-03-22",
+        "/api/v1/approvals",
+        "/api/v1/status",
+        "/api/v1/campaigns/de-2027-gateway",
+        "/api/v1/posts/1",
+    ],
+)
+def test_read_endpoints_answer_json(ws: Workspace, path: str) -> None:
+    response = ws.client().get(path, headers=_token(ws, "olga"))
+    assert response.status_code == 200 and response.is_json
+
+
+def test_http_layer_on_postgresql_and_sqlite(ws_any: Workspace) -> None:
+    """Log in, approve a post from the page, and read it back through the API, on both
+    databases."""
+    from tests.web.conftest import post_form
+
+    client = ws_any.client("pavel")
+    assert client.get("/calendar?date=2027-03-21").status_code == 200
+    from sqlalchemy import select
+
+    from campaigns.schema import Post
+
+    with session_factory(ws_any.engine)() as s:
+        post_id = s.scalar(select(Post.id).where(Post.key == "nauryz"))
+    assert post_form(client, f"/posts/{post_id}/decide", {"decision": "approve"}).status_code == 302
+    data = ws_any.client().get(f"/api/v1/posts/{post_id}", headers=_token(ws_any, "olga")).json
+    assert data is not None and data["approval"] == "approved"
+    assert {d["state"] for d in data["deliveries"]} == {"approved"}

@@ -1,0 +1,211 @@
+"""Bad input and attacks: forged requests without the CSRF token, people acting beyond their
+role, broken uploads, script payloads in every campaign field, pages that would load something
+from another origin, and the security headers every response carries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from campaigns.schema import AuditEntry, Campaign, CampaignUpload, Delivery, Post
+from campaigns.store import session_factory
+from tests.conftest import EXAMPLES
+from tests.web.conftest import Workspace, post_form
+
+PAGES = (
+    "/calendar",
+    "/calendar?view=week&date=2027-03-21",
+    "/calendar?view=list&date=2027-03-01",
+    "/approvals",
+    "/approvals/expired",
+    "/campaigns",
+    "/operations",
+    "/reports",
+    "/audit",
+    "/users",
+    "/me",
+)
+ACTIONS = {
+    # path: (form, the permission it needs, someone without it)
+    "/posts/1/decide": ({"decision": "approve"}, "post.approve", "anna"),
+    "/approvals/bulk": ({"post": "1", "confirmed": "yes"}, "post.approve", "olga"),
+    "/operations/deliveries": ({"action": "cancel", "delivery": "1"}, "delivery.cancel", "pavel"),
+    "/operations/channels/de-x/resume": ({}, "channel.resume", "anna"),
+    "/campaigns/upload": ({}, "campaign.plan", "olga"),
+    "/users": ({"username": "eve", "roles": "admin"}, "user.manage", "marat"),
+    "/users/anna": ({"action": "disable"}, "user.manage", "pavel"),
+}
+
+
+def _counts(ws: Workspace) -> tuple[int, ...]:
+    with session_factory(ws.engine)() as s:
+        return tuple(
+            s.scalar(select(func.count()).select_from(t)) or 0
+            for t in (Campaign, Post, Delivery, CampaignUpload)
+        )
+
+
+@pytest.mark.parametrize("path", sorted(ACTIONS))
+def test_state_changes_without_the_csrf_token_are_refused(ws: Workspace, path: str) -> None:
+    form, _permission, _ = ACTIONS[path]
+    client = ws.client("admin")
+    before = _counts(ws)
+    assert client.post(path, data=form).status_code == 403
+    assert client.post(path, data={**form, "csrf_token": "forged"}).status_code == 403
+    assert _counts(ws) == before
+
+
+@pytest.mark.parametrize("path", sorted(ACTIONS))
+def test_people_without_the_role_get_403(ws: Workspace, path: str) -> None:
+    form, _permission, outsider = ACTIONS[path]
+    client = ws.client(outsider)
+    audit_before = _audit_count(ws)
+    response = post_form(client, path, form)
+    assert response.status_code == 403
+    assert "Not allowed" in response.get_data(as_text=True)
+    assert _audit_count(ws) == audit_before
+
+
+def _audit_count(ws: Workspace) -> int:
+    with session_factory(ws.engine)() as s:
+        return s.scalar(select(func.count()).select_from(AuditEntry)) or 0
+
+
+@pytest.mark.parametrize(
+    ("user", "page"), [("anna", "/reports"), ("pavel", "/audit"), ("marat", "/users")]
+)
+def test_pages_beyond_a_role_are_403(ws: Workspace, user: str, page: str) -> None:
+    assert ws.client(user).get(page).status_code == 403
+
+
+def test_every_page_sends_the_security_headers_and_loads_nothing_from_elsewhere(
+    ws: Workspace,
+) -> None:
+    client = ws.client("admin")
+    for page in (*PAGES, "/login", "/posts/1", "/campaigns/de-2027-gateway"):
+        response = (ws.client() if page == "/login" else client).get(page)
+        assert response.status_code == 200, page
+        h = response.headers
+        csp = h["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp, page
+        assert "frame-ancestors 'none'" in csp and h["X-Frame-Options"] == "DENY"
+        assert h["X-Content-Type-Options"] == "nosniff"
+        assert h["Referrer-Policy"] == "same-origin"
+        html = response.get_data(as_text=True)
+        assert not _external(html), (page, _external(html))
+        assert "<script>" not in html and " on" + "click=" not in html  # no inline script
+
+
+def _external(html: str) -> list[str]:
+    """src/href/action values pointing at another origin (links to published posts aside)."""
+    found = re.findall(r'(?:src|href|action)="((?:https?:)?//[^"]+)"', html)
+    return [u for u in found if "rel=" not in u]
+
+
+def test_a_broken_upload_shows_located_errors_and_changes_nothing(ws: Workspace) -> None:
+    text = (EXAMPLES / "germany.yaml").read_text(encoding="utf-8")
+    broken = text.replace("country: DE", "country: Germany").replace(
+        "    category: media_pr\n", "    category: press-release\n", 1
+    )
+    client = ws.client("anna")
+    before = _counts(ws), _audit_count(ws)
+    response = _upload(client, "germany.yaml", broken.encode())
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "nothing was changed" in page
+    country_line = broken.splitlines().index("  country: Germany") + 1
+    assert f'id="L{country_line}"' in page and "two-letter country code" in page
+    assert "press-release" in page
+    assert (_counts(ws), _audit_count(ws)) == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\xff\xfe\x00bad bytes", b"campaign: [unclosed", b"- just\n- a list\n"],
+    ids=["empty", "not-utf8", "syntax", "not-a-mapping"],
+)
+def test_unreadable_uploads_change_nothing(ws: Workspace, content: bytes) -> None:
+    before = _counts(ws)
+    response = _upload(ws.client("anna"), "c.yaml", content)
+    assert response.status_code in (302, 422)
+    assert _counts(ws) == before
+
+
+def test_a_file_that_is_not_a_campaign_file_is_refused(ws: Workspace) -> None:
+    response = _upload(ws.client("anna"), "evil.html", b"<script>alert(1)</script>")
+    assert response.status_code == 302
+    assert _counts(ws)[3] == 0
+
+
+def _upload(client: FlaskClient, name: str, content: bytes, **media: bytes) -> object:
+    import io
+
+    data: dict[str, object] = {"file": (io.BytesIO(content), name)}
+    if media:
+        data["media"] = [(io.BytesIO(v), k) for k, v in media.items()]
+    return post_form(client, "/campaigns/upload", data, page="/campaigns")
+
+
+PAYLOAD = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(2)>"
+
+
+def _hostile_campaign() -> str:
+    text = (EXAMPLES / "germany.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        'title: "Kasachstan – Tor nach Eurasien (Deutschland 2027)"', f'title: "{PAYLOAD}"'
+    )
+    text = text.replace('name: "Allgemeine Öffentlichkeit"', f'name: "{IMG}"')
+    text = text.replace(
+        "    gateway-to-eurasia: >-\n", f"    gateway-to-eurasia: >-\n      {PAYLOAD}\n", 1
+    )
+    text = text.replace(
+        "link: https://www.gov.kz/memleket/entities/mfa-berlin",
+        'link: "https://example.org/?q=\\"><script>alert(3)</script>"',
+        1,
+    )
+    return text.replace("Willkommen im Jahr 2027!", f"Willkommen {PAYLOAD} {IMG}", 1)
+
+
+def test_script_payloads_in_campaign_fields_are_inert_on_every_page(ws: Workspace) -> None:
+    client = ws.client("anna")
+    media = {p.name: p.read_bytes() for p in (EXAMPLES / "media").glob("*.png")}
+    response = _upload(client, "hostile.yaml", _hostile_campaign().encode(), **media)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    plan = client.get(response.headers["Location"])
+    _inert(plan.get_data(as_text=True))
+    upload_id = response.headers["Location"].rsplit("/", 1)[-1]
+    post_form(client, f"/campaigns/uploads/{upload_id}/apply", {}, page="/campaigns")
+    admin = ws.client("admin")
+    with session_factory(ws.engine)() as s:
+        post_ids = list(s.scalars(select(Post.id).where(Post.key == "year-opening")))
+    pages = (
+        *PAGES,
+        "/calendar?date=2027-01-12",
+        "/calendar?view=list&date=2027-01-12",
+        "/campaigns/de-2027-gateway",
+        *(f"/posts/{i}" for i in post_ids),
+        "/reports/document",
+    )
+    for page in pages:
+        html = admin.get(page).get_data(as_text=True)
+        _inert(html)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in admin.get("/campaigns").get_data(as_text=True)
+    # Downloads: the campaign file and the report files are attachments, never rendered.
+    download = admin.get("/campaigns/de-2027-gateway/file")
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert download.headers["Content-Type"] == "application/octet-stream"
+    for fmt in ("json", "csv", "xlsx"):
+        report = admin.get(f"/reports/download.{fmt}")
+        assert report.status_code == 200
+        assert report.headers["Content-Disposition"].startswith("attachment")
+        assert report.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _inert(html: str) -> None:
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert 'href="javascript:' not in html.replace(" ", "")

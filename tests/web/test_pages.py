@@ -1,0 +1,212 @@
+"""The pages as the office uses them: the calendar in the viewer's time zone with the audience's
+local time, a post's text as each channel will publish it, campaign uploads from file to plan to
+applied version, approvals, operations, reports, the audit log, users, languages."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from sqlalchemy import select
+
+from campaigns.schema import CampaignUpload, Delivery, Post
+from campaigns.store import session_factory
+from tests.conftest import EXAMPLES
+from tests.web.conftest import Workspace, post_form
+
+
+def _post_id(ws: Workspace, key: str) -> int:
+    with session_factory(ws.engine)() as s:
+        found = s.scalar(select(Post.id).where(Post.key == key))
+    assert found is not None
+    return found
+
+
+def test_month_calendar_shows_deliveries_in_the_viewers_zone_with_the_audiences_time(
+    ws: Workspace,
+) -> None:
+    page = ws.client("pavel").get("/calendar?date=2027-03-21").get_data(as_text=True)
+    assert "March 2027" in page
+    # Nauryz 10:00 in Berlin, seen from Berlin (the office's zone): both 10:00.
+    assert re.search(
+        r'class="ev state-draft".*?<span class="t">10:00</span>\s*<span class="what">nauryz',
+        page,
+        re.S,
+    )
+    shanghai = ws.client("pavel")
+    shanghai.set_cookie("elshi_tz", "Asia/Shanghai")
+    page = shanghai.get("/calendar?date=2027-03-21").get_data(as_text=True)
+    # 10:00 in Berlin is 17:00 in Shanghai; the audience's own time stays beside it.
+    assert re.search(
+        r'<span class="t">17:00</span>\s*<span class="what">nauryz</span>\s*<span class="where">de-x · 10:00 Berlin',
+        page,
+    )
+
+
+def test_calendar_filters_by_channel_and_state_and_has_week_and_list_views(ws: Workspace) -> None:
+    client = ws.client("pavel")
+    only_x = client.get("/calendar?date=2027-03-21&channel=de-x").get_data(as_text=True)
+    assert "de-x ·" in only_x and "de-mastodon ·" not in only_x
+    nothing = client.get("/calendar?date=2027-03-21&state=published").get_data(as_text=True)
+    assert "0 deliveries" in nothing
+    week = client.get("/calendar?view=week&date=2027-03-21").get_data(as_text=True)
+    assert "calendar week" in week and "nauryz" in week
+    listed = client.get("/calendar?view=list&date=2027-03-21&country=DE").get_data(as_text=True)
+    assert '<table class="data">' in listed and "nauryz" in listed
+    assert client.get("/calendar?view=year").status_code == 400
+
+
+def test_post_page_shows_each_channels_text_with_its_count_and_limit(ws: Workspace) -> None:
+    page = ws.client("pavel").get(f"/posts/{_post_id(ws, 'year-opening')}").get_data(as_text=True)
+    assert "text written for x" in page and "default text" in page
+    assert re.search(r"\d+ / 280", page) and re.search(r"\d+ / 500", page)
+    assert "utm_source=de-x" in page and "#Kasachstan" in page
+    assert "flag-sun.png" in page
+
+
+def test_over_limit_text_is_marked(ws: Workspace) -> None:
+    with session_factory(ws.engine)() as s:
+        d = s.scalars(
+            select(Delivery)
+            .join(Delivery.channel)
+            .where(Post.key == "year-opening")
+            .join(Delivery.post)
+        ).first()
+        assert d is not None
+        d.text = "x" * 400
+        post_id = d.post_id
+        s.commit()
+    page = ws.client("pavel").get(f"/posts/{post_id}").get_data(as_text=True)
+    assert "over the limit" in page and 'class="posttext over"' in page
+
+
+def test_upload_plan_apply_keeps_every_version_and_downloads_it(ws: Workspace) -> None:
+    client = ws.client("anna")
+    text = (EXAMPLES / "germany.yaml").read_text(encoding="utf-8")
+    changed = text.replace("Willkommen im Jahr 2027!", "Willkommen im neuen Jahr 2027!")
+    media = [(io.BytesIO(p.read_bytes()), p.name) for p in (EXAMPLES / "media").glob("*.png")]
+    response = post_form(
+        client,
+        "/campaigns/upload",
+        {"file": (io.BytesIO(changed.encode()), "germany.yaml"), "media": media},
+        page="/campaigns",
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    plan = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "~ 1 to change" in plan or "to change" in plan
+    assert "year-opening" in plan
+    upload_id = response.headers["Location"].rsplit("/", 1)[-1]
+    applied = post_form(client, f"/campaigns/uploads/{upload_id}/apply", {}, page="/campaigns")
+    assert applied.status_code == 302
+    show = client.get("/campaigns/de-2027-gateway").get_data(as_text=True)
+    assert "v1" in show
+    download = client.get("/campaigns/de-2027-gateway/file?version=1")
+    assert download.data == changed.encode()
+    # A second upload without images reuses the first version's.
+    again = post_form(
+        client,
+        "/campaigns/upload",
+        {"file": (io.BytesIO(text.encode()), "germany.yaml")},
+        page="/campaigns",
+    )
+    assert again.status_code == 302, again.get_data(as_text=True)[:3000]
+    second = again.headers["Location"].rsplit("/", 1)[-1]
+    post_form(client, f"/campaigns/uploads/{second}/apply", {}, page="/campaigns")
+    with session_factory(ws.engine)() as s:
+        versions = s.scalars(select(CampaignUpload.version).order_by(CampaignUpload.id)).all()
+        paths = {p for d in s.scalars(select(Delivery)) for p in d.media}
+    assert versions == [1, 2]
+    assert paths and all("web-media" in p for p in paths)
+    assert client.get("/campaigns/de-2027-gateway/file").data == text.encode()
+
+
+def test_approve_and_reject_with_a_comment(ws: Workspace) -> None:
+    post_id = _post_id(ws, "nauryz")
+    client = ws.client("pavel")
+    refused = post_form(client, f"/posts/{post_id}/decide", {"decision": "reject"})
+    assert refused.status_code == 302
+    assert "Say why you reject it" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    post_form(client, f"/posts/{post_id}/decide", {"decision": "reject", "comment": "tone"})
+    page = client.get(f"/posts/{post_id}").get_data(as_text=True)
+    assert "rejected" in page and "tone" in page
+    post_form(client, f"/posts/{post_id}/decide", {"decision": "approve"})
+    with session_factory(ws.engine)() as s:
+        post = s.get(Post, post_id)
+        assert post is not None and post.approval == "approved"
+        assert {d.state for d in post.deliveries} == {"approved"}
+
+
+def test_queue_lists_waiting_posts_soonest_first_and_bulk_approves_after_confirming(
+    ws: Workspace,
+) -> None:
+    client = ws.client("pavel")
+    page = client.get("/approvals").get_data(as_text=True)
+    keys = re.findall(r'<a href="/posts/\d+">([a-z0-9-]+)</a>', page)
+    assert keys[:2] == ["year-opening", "kazakh-lessons"] or keys[0] == "year-opening"
+    ids = [str(_post_id(ws, k)) for k in keys[:3]]
+    confirm = post_form(client, "/approvals/bulk", {"post": ids}, page="/approvals")
+    assert confirm.status_code == 200 and "Approve 3 posts?" in confirm.get_data(as_text=True)
+    with session_factory(ws.engine)() as s:
+        assert s.get(Post, int(ids[0])).approval == "pending"  # type: ignore[union-attr]
+    post_form(client, "/approvals/bulk", {"post": ids, "confirmed": "yes"}, page="/approvals")
+    with session_factory(ws.engine)() as s:
+        assert {s.get(Post, int(i)).approval for i in ids} == {"approved"}  # type: ignore[union-attr]
+
+
+def test_operations_shows_status_and_cancels_and_retries(ws: Workspace) -> None:
+    post_form(
+        ws.client("pavel"), f"/posts/{_post_id(ws, 'nauryz')}/decide", {"decision": "approve"}
+    )
+    client = ws.client("olga")
+    page = client.get("/operations").get_data(as_text=True)
+    assert "No daemon is running" in page and "Coming next" in page
+    with session_factory(ws.engine)() as s:
+        first = s.scalars(select(Delivery.id).where(Delivery.state == "approved")).first()
+    form = {"action": "cancel", "delivery": str(first), "reason": "venue changed"}
+    post_form(client, "/operations/deliveries", form, page="/operations")
+    with session_factory(ws.engine)() as s:
+        assert s.get(Delivery, first).state == "cancelled"  # type: ignore[union-attr]
+    refused = post_form(
+        client,
+        "/operations/deliveries",
+        {"action": "retry", "delivery": str(first)},
+        page="/operations",
+    )
+    assert refused.status_code == 302  # the state machine's refusal is shown, not a crash
+    assert "cannot" in client.get("/operations").get_data(as_text=True)
+
+
+def test_reports_page_and_downloads(ws: Workspace) -> None:
+    client = ws.client("marat")
+    page = client.get("/reports?campaign=de-2027-gateway").get_data(as_text=True)
+    assert '<iframe class="report"' in page
+    document = client.get("/reports/document?campaign=de-2027-gateway")
+    assert (
+        document.status_code == 200
+        and "frame-ancestors 'self'" in document.headers["Content-Security-Policy"]
+    )
+    assert document.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert client.get("/reports/download.json").json is not None
+    assert client.get("/reports/download.xlsx").data[:2] == b"PK"
+    assert client.get("/reports/download.csv").data[:2] == b"PK"
+
+
+def test_audit_page_filters_by_person_and_kind(ws: Workspace) -> None:
+    post_form(
+        ws.client("pavel"), f"/posts/{_post_id(ws, 'nauryz')}/decide", {"decision": "approve"}
+    )
+    page = ws.client("admin").get("/audit?actor=user:pavel&entity=post").get_data(as_text=True)
+    assert "user:pavel" in page and "approved" in page and "user:anna" not in page
+
+
+def test_admin_adds_a_person_who_sees_a_one_time_password_once(ws: Workspace) -> None:
+    client = ws.client("admin")
+    form = {"username": "zhanna", "display_name": "Zhanna", "roles": ["approver"]}
+    done = post_form(client, "/users", form, page="/users")
+    page = client.get(done.headers["Location"]).get_data(as_text=True)
+    password = re.search(r"One-time password for zhanna \(shown once\): (\S+)</div>", page)
+    assert password
+    assert password.group(1) not in client.get("/users").get_data(as_text=True)
+    from tests.web.conftest import login
+
+    assert login(ws.client(), "zhanna", password.group(1)).status_code == 302

@@ -1,0 +1,129 @@
+"""The application factory: Flask with signed session cookies, CSRF protection on every form,
+gettext (English, Russian), the security headers, and the pages and API as blueprints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
+
+from web import context
+from web.settings import WebSettings
+
+HERE = Path(__file__).resolve().parent
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+"""The largest request body (a campaign file with its media)."""
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'; frame-src 'self'"
+)
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+"""The report document is self-contained (inline CSS and SVG, no script): it is shown in a frame
+of the Reports page and gets a stricter policy of its own."""
+
+
+def create_app(
+    settings: WebSettings,
+    engine: Engine,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    testing: bool = False,
+) -> Flask:
+    from campaigns.store import session_factory
+    from web import api, auth, views
+
+    app = Flask(
+        "web",
+        template_folder=str(HERE / "templates"),
+        static_folder=str(HERE / "static"),
+        static_url_path="/static",
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="elshi_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=settings.session_lifetime,
+        SESSION_REFRESH_EACH_REQUEST=True,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that holds it
+        WTF_CSRF_SSL_STRICT=settings.secure_cookies,
+        MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+        BABEL_TRANSLATION_DIRECTORIES=str(HERE / "translations"),
+        BABEL_DEFAULT_LOCALE="en",
+        TESTING=testing,
+        PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    app.extensions["elshi"] = context.Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
+    Babel(
+        app,
+        locale_selector=context.viewer_locale,
+        timezone_selector=context.viewer_zone_name,
+    )
+    csrf = CSRFProtect(app)
+    auth.setup(app)
+    views.register(app)
+    app.register_blueprint(auth.blueprint)
+    app.register_blueprint(api.blueprint)
+    csrf.exempt(
+        api.blueprint
+    )  # the API takes no cookies: a bearer token cannot be forged cross-site
+    app.teardown_appcontext(context.close_db)
+    app.after_request(_security_headers)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    from web import formatting
+
+    formatting.install(app)
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    frame = (
+        "SAMEORIGIN" if "frame-ancestors 'self'" in headers["Content-Security-Policy"] else "DENY"
+    )
+    headers.setdefault("X-Frame-Options", frame)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if context.settings().secure_cookies:
+        headers["Strict-Transport-Security"] = "max-age=31536000"
+    if not request.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _csrf_error(error: CSRFError) -> Any:
+    if request.path.startswith("/api/"):
+        return {"error": "csrf", "message": error.description}, 403
+    return render_template("error.html", code=403, message=error.description), 403
+
+
+def _http_error(error: HTTPException) -> Any:
+    code = error.code or 500
+    if request.path.startswith("/api/"):
+        return {"error": error.name.lower().replace(" ", "_"), "message": error.description}, code
+    if code == 401:  # a page sends people to the log-in form instead (auth.unauthorized)
+        code = 403
+    return render_template("error.html", code=code, message=error.description), code

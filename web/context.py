@@ -1,0 +1,79 @@
+"""What a request handler reaches for: the database session of this request, the clock, the
+settings, and the viewer's time zone. One `Runtime` per application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app, g, request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from web.settings import WebSettings
+
+TZ_COOKIE = "elshi_tz"
+LANG_COOKIE = "elshi_lang"
+LANGUAGES = ("en", "ru")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: WebSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime]
+
+
+def runtime() -> Runtime:
+    found = current_app.extensions["elshi"]
+    assert isinstance(found, Runtime)
+    return found
+
+
+def db() -> Session:
+    """This request's database session (closed, rolled back if not committed, at its end)."""
+    if "db" not in g:
+        g.db = runtime().sessions()
+    session = g.db
+    assert isinstance(session, Session)
+    return session
+
+
+def close_db(_exc: BaseException | None = None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()
+
+
+def now() -> datetime:
+    return runtime().clock()
+
+
+def settings() -> WebSettings:
+    return runtime().settings
+
+
+def viewer_zone_name() -> str:
+    """The viewer's chosen time zone (a cookie), else the office's."""
+    chosen = request.cookies.get(TZ_COOKIE, "")
+    if chosen:
+        try:
+            ZoneInfo(chosen)
+            return chosen
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return settings().timezone
+
+
+def viewer_zone() -> ZoneInfo:
+    return ZoneInfo(viewer_zone_name())
+
+
+def viewer_locale() -> str:
+    chosen = request.cookies.get(LANG_COOKIE, "")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]

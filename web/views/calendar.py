@@ -1,0 +1,127 @@
+"""The calendar: deliveries by month, week or as a list, in the viewer's time zone with the
+audience's local time beside each, coloured by state; each opens its post."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from campaigns.schema import Audience, Campaign, Channel, Delivery, Post
+from web import context
+from web.filters import Filter, joined, options
+from web.identity import signed_in
+
+blueprint = Blueprint("calendar", __name__)
+VIEWS = ("month", "week", "list")
+
+
+@dataclass(frozen=True)
+class Period:
+    view: str
+    anchor: date
+    first: date
+    last: date
+    """Inclusive days shown."""
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
+
+    def previous(self) -> date:
+        if self.view == "week":
+            return self.anchor - timedelta(days=7)
+        return (self.anchor.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+    def next(self) -> date:
+        if self.view == "week":
+            return self.anchor + timedelta(days=7)
+        return (self.anchor.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def period(view: str, anchor: date) -> Period:
+    if view == "week":
+        first = anchor - timedelta(days=anchor.weekday())
+        return Period(view, anchor, first, first + timedelta(days=6))
+    start = anchor.replace(day=1)
+    end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    if view == "list":
+        return Period(view, anchor, start, end)
+    return Period(
+        view,
+        anchor,
+        start - timedelta(days=start.weekday()),
+        end + timedelta(days=6 - end.weekday()),
+    )
+
+
+def rows(session: Session, f: Filter, first: datetime, end: datetime) -> list[Any]:
+    """The deliveries due in [first, end): one query with everything the calendar shows."""
+    query = (
+        joined(
+            Delivery.id,
+            Delivery.due_at,
+            Delivery.local_due,
+            Delivery.timezone,
+            Delivery.state,
+            Delivery.occurrence,
+            Delivery.language,
+            Post.id.label("post_id"),
+            Post.key.label("post_key"),
+            Campaign.id.label("campaign"),
+            Campaign.title.label("campaign_title"),
+            Channel.name.label("channel"),
+            Audience.name.label("audience"),
+        )
+        .outerjoin(Audience, Delivery.audience_id == Audience.id)
+        .where(Delivery.due_at >= first, Delivery.due_at < end, *f.conditions())
+        .order_by(Delivery.due_at, Channel.name, Delivery.id)
+    )
+    return list(session.execute(query))
+
+
+def render_calendar(p: Period, f: Filter, found: list[Any]) -> str:
+    zone = context.viewer_zone()
+    by_day: dict[date, list[tuple[datetime, Any]]] = defaultdict(list)
+    for row in found:
+        local = row.due_at.astimezone(zone)
+        by_day[local.date()].append((local, row))
+    return render_template(
+        "calendar.html",
+        p=p,
+        f=f,
+        opts=options(context.db()),
+        by_day=by_day,
+        total=len(found),
+        today=context.now().astimezone(zone).date(),
+        zone_name=context.viewer_zone_name(),
+    )
+
+
+@blueprint.get("/")
+def home() -> Response:
+    return redirect(url_for("calendar.show"))
+
+
+@blueprint.get("/calendar")
+@signed_in
+def show() -> str:
+    view = request.args.get("view", "month")
+    if view not in VIEWS:
+        abort(400, f"view must be one of {', '.join(VIEWS)}")
+    zone = context.viewer_zone()
+    raw = request.args.get("date")
+    try:
+        anchor = date.fromisoformat(raw) if raw else context.now().astimezone(zone).date()
+    except ValueError:
+        abort(400, "date must be YYYY-MM-DD")
+    p = period(view, anchor)
+    f = Filter.from_args(request.args)
+    start = datetime.combine(p.first, time(), tzinfo=zone)
+    end = datetime.combine(p.last + timedelta(days=1), time(), tzinfo=zone)
+    return render_calendar(p, f, rows(context.db(), f, start, end))
