@@ -1,14 +1,23 @@
 """Exporting the schedule as a calendar staff can open in Outlook or Thunderbird (iCalendar,
 RFC 5545) or a spreadsheet (CSV). One event per delivery, at its UTC time, titled with the
-channel and the post; the text is in the description."""
+channel and the post; the text is in the description.
+
+What users wrote is data, never structure: iCalendar text is escaped (backslash, ``;``, ``,``,
+line breaks) with control characters removed and lines folded at 75 octets; a URL that is not a
+web address is left out; each UID carries the workspace's UUID, so two offices' calendars never
+collide in one agenda; a CSV cell that a spreadsheet would run as a formula (``=``, ``+``,
+``-``, ``@``, tab, CR) is prefixed with ``'``."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+
+from campaigns.links import is_web_url
 
 CSV_COLUMNS = (
     "delivery",
@@ -30,8 +39,13 @@ CSV_COLUMNS = (
 )
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+"""RFC 5545 TEXT allows no control character but tab (line breaks are escaped first)."""
+
+
 def _escape(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # a bare CR would end the line
+    text = _CONTROL.sub("", text)
     return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
@@ -58,7 +72,11 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
-def to_ics(rows: Iterable[Mapping[str, Any]], *, now: datetime, name: str = "Elshi") -> str:
+def to_ics(
+    rows: Iterable[Mapping[str, Any]], *, now: datetime, workspace: str, name: str = "Elshi"
+) -> str:
+    """The rows of ``campaigns.queries.timeline`` as an iCalendar file; ``workspace`` is the
+    database's UUID (``campaigns.queries.workspace_id``)."""
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -79,7 +97,7 @@ def to_ics(rows: Iterable[Mapping[str, Any]], *, now: datetime, name: str = "Els
         )
         lines += [
             "BEGIN:VEVENT",
-            f"UID:delivery-{row['delivery']}@elshi",
+            f"UID:delivery-{row['delivery']}-{_escape(workspace)}@elshi",
             f"DTSTAMP:{_stamp(now)}",
             f"DTSTART:{_stamp(due)}",
             f"DTEND:{_stamp(due + timedelta(minutes=15))}",
@@ -95,11 +113,22 @@ def to_ics(rows: Iterable[Mapping[str, Any]], *, now: datetime, name: str = "Els
                 else "CONFIRMED"
             ),
         ]
-        if row.get("remote_url"):
+        if is_web_url(row.get("remote_url")):
             lines.append(f"URL:{row['remote_url']}")
         lines.append("END:VEVENT")
     lines.append("END:VCALENDAR")
     return "".join(part + "\r\n" for line in lines for part in _fold(line))
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """``value`` as a spreadsheet will show it, never run it: text a spreadsheet would read as
+    a formula (OWASP "CSV injection") gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -107,24 +136,23 @@ def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow(
-            [
-                row["delivery"],
-                row["campaign"],
-                row["post"],
-                row["occurrence"],
-                row["category"],
-                row["variant"] or "",
-                row["channel"],
-                row["platform"],
-                row["language"],
-                row["due_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
-                row["local_due"],
-                row["timezone"],
-                row["state"],
-                row["approval"],
-                row["text"],
-                row["remote_url"] or "",
-            ]
-        )
+        cells = [
+            row["delivery"],
+            row["campaign"],
+            row["post"],
+            row["occurrence"],
+            row["category"],
+            row["variant"] or "",
+            row["channel"],
+            row["platform"],
+            row["language"],
+            row["due_at"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+            row["local_due"],
+            row["timezone"],
+            row["state"],
+            row["approval"],
+            row["text"],
+            row["remote_url"] or "",
+        ]
+        writer.writerow([safe_cell(cell) for cell in cells])
     return out.getvalue()

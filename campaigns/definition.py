@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -24,6 +25,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from campaigns.links import check_template, web_url
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[
@@ -72,6 +75,23 @@ class AudienceGroup(StrEnum):
     other = "other"
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2199
+"""Dates outside these years are typing slips (and would overflow date arithmetic)."""
+
+
+def _plausible(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(
+            f"{value.isoformat()} is not a plausible date: write a year from {FIRST_YEAR} to "
+            f"{LAST_YEAR}"
+        )
+    return value
+
+
+Day = Annotated[date, AfterValidator(_plausible)]
+Moment = Annotated[datetime, AfterValidator(_plausible)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -89,18 +109,23 @@ def _check_zone(value: str | None) -> str | None:
     return value
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*(m|min|h|d)\s*$")
+_DURATION_RE = re.compile(r"^\s*(\d{1,7})\s*(m|min|h|d)\s*$")
+MAX_GRACE_MINUTES = 7 * 1440
 
 
 def parse_minutes(value: str | int) -> int:
-    """``"15m"``, ``"2h"``, ``"1d"`` or a number of minutes."""
+    """``"15m"``, ``"2h"``, ``"1d"`` or a number of minutes (0 to a week)."""
     if isinstance(value, int):
-        return value
-    match = _DURATION_RE.match(value)
-    if not match:
-        raise ValueError(f"{value!r} is not a duration: write e.g. 15m, 2h or 1d")
-    number, unit = int(match.group(1)), match.group(2)
-    return number * {"m": 1, "min": 1, "h": 60, "d": 1440}[unit]
+        minutes = value
+    else:
+        match = _DURATION_RE.match(value)
+        if not match:
+            raise ValueError(f"{value[:40]!r} is not a duration: write e.g. 15m, 2h or 1d")
+        number, unit = int(match.group(1)), match.group(2)
+        minutes = number * {"m": 1, "min": 1, "h": 60, "d": 1440}[unit]
+    if not 0 <= minutes <= MAX_GRACE_MINUTES:
+        raise ValueError(f"{value!r} is not between 0 minutes and 7 days (7d)")
+    return minutes
 
 
 class Utm(Strict):
@@ -112,6 +137,11 @@ class Utm(Strict):
     campaign: str = Field("{campaign}", description="`utm_campaign`")
     content: str | None = Field("{post}", description="`utm_content` (null: leave out)")
     term: str | None = Field("{audience}", description="`utm_term` (null: leave out)")
+
+    @field_validator("source", "medium", "campaign", "content", "term")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return None if value is None else check_template(value)
 
 
 class CampaignSpec(Strict):
@@ -130,8 +160,8 @@ class CampaignSpec(Strict):
         default_factory=dict,
         description="key ideas by id, with a sentence each; posts may pick one with `narrative:`",
     )
-    starts: date = Field(description="first day of the campaign (local date)")
-    ends: date = Field(description="last day; no post may be later")
+    starts: Day = Field(description="first day of the campaign (local date)")
+    ends: Day = Field(description="last day; no post may be later")
     timezone: str = Field(description="default IANA time zone of posts, e.g. `Europe/Berlin`")
     hashtags: list[str] = Field(
         default_factory=list, description="brand hashtags, e.g. `#Kasachstan`"
@@ -166,12 +196,6 @@ class CampaignSpec(Strict):
         parse_minutes(value)
         return value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> CampaignSpec:
-        if self.ends < self.starts:
-            raise ValueError(f"the campaign ends ({self.ends}) before it starts ({self.starts})")
-        return self
-
     @property
     def grace_minutes(self) -> int:
         return parse_minutes(self.grace)
@@ -180,7 +204,7 @@ class CampaignSpec(Strict):
 class EventSpec(Strict):
     """A named occasion posts can be timed against (``when: {event: nauryz, offset: -1d 09:00}``)."""
 
-    date: dt.date = Field(description="the day of the occasion")
+    date: Day = Field(description="the day of the occasion")
     time: dt.time | None = Field(None, description="local time of the event, when it has one")
     title: str | None = Field(None, description="e.g. `Nauryz (spring festival)`")
 
@@ -214,13 +238,23 @@ class EventOffset(BaseModel):
     clock: time | None = None
 
 
+MAX_OFFSET_DAYS = 366
+"""An event offset reaches at most a year before or after the event."""
+
+
 def parse_offset(value: str) -> EventOffset:
     """``"-2d 10:00"`` (two days before, at 10:00), ``"+1d"``, ``"-3h"``, ``"09:30"``."""
-    match = _OFFSET_RE.match(value)
+    match = _OFFSET_RE.match(value) if len(value) <= 40 else None
     if not match or not any(match.group(g) for g in ("days", "hours", "clock")):
         raise ValueError(
-            f"offset {value!r} is not understood: write days and/or hours with a sign and an "
-            "optional local time, e.g. '-2d 10:00', '+1d', '-3h' or '09:30'"
+            f"offset {_clip(value)!r} is not understood: write days and/or hours with a sign and "
+            "an optional local time, e.g. '-2d 10:00', '+1d', '-3h' or '09:30'"
+        )
+    days, hours = int(match.group("days") or 0), int(match.group("hours") or 0)
+    if days + hours / 24 > MAX_OFFSET_DAYS:
+        raise ValueError(
+            f"offset {value!r} is too large: an event offset reaches at most "
+            f"{MAX_OFFSET_DAYS} days (a year) before or after the event"
         )
     sign = -1 if match.group("sign") == "-" else 1
     clock = None
@@ -229,11 +263,11 @@ def parse_offset(value: str) -> EventOffset:
         if hour > 23 or minute > 59:
             raise ValueError(f"offset {value!r}: {match.group('clock')} is not a time of day")
         clock = time(hour, minute)
-    return EventOffset(
-        days=sign * int(match.group("days") or 0),
-        hours=sign * int(match.group("hours") or 0),
-        clock=clock,
-    )
+    return EventOffset(days=sign * days, hours=sign * hours, clock=clock)
+
+
+def _clip(text: str, size: int = 60) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 class AtEvent(Strict):
@@ -249,6 +283,121 @@ class AtEvent(Strict):
         return value
 
 
+_RRULE_PARTS = {
+    "FREQ",
+    "INTERVAL",
+    "COUNT",
+    "UNTIL",
+    "BYMINUTE",
+    "BYHOUR",
+    "BYDAY",
+    "BYMONTHDAY",
+    "BYYEARDAY",
+    "BYWEEKNO",
+    "BYMONTH",
+    "BYSETPOS",
+    "WKST",
+}
+_FREQUENCIES = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY")
+_DAY_LIMITS = {"BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYDAY"}
+_LIMITING = {
+    "YEARLY": set[str](),
+    "MONTHLY": {"BYMONTH", "BYYEARDAY", "BYWEEKNO"},
+    "WEEKLY": {"BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO"},
+    "DAILY": _DAY_LIMITS,
+    "HOURLY": _DAY_LIMITS,
+}
+"""Parts that filter the periods of a frequency (RFC 5545's "limit") rather than expand them."""
+
+
+def check_rrule(text: str) -> str:
+    """The rule without an ``RRULE:`` prefix, or a ValueError naming it. Only the parts that say
+    *when within the campaign* are accepted: the campaign's dates (and ``from``/``until``) bound
+    every rule, so a rule's own DTSTART is refused, and nothing repeats more often than hourly."""
+    rule = text.strip()
+    if rule.upper().startswith("RRULE:"):
+        rule = rule[len("RRULE:") :]
+    shown = _clip(rule)
+    if "DTSTART" in rule.upper():
+        raise ValueError(
+            f"rrule {shown!r} carries its own start (DTSTART); the campaign's dates and "
+            "'from'/'until' bound a recurrence, so remove DTSTART"
+        )
+    if len(rule) > 300 or "\n" in rule or "\r" in rule:
+        raise ValueError(f"rrule {shown!r}: write one RRULE line (at most 300 characters)")
+    parts: dict[str, str] = {}
+    for part in rule.split(";"):
+        name, sep, value = part.partition("=")
+        name = name.strip().upper()
+        if not sep or name not in _RRULE_PARTS:
+            raise ValueError(
+                f"rrule {shown!r}: {part.strip()[:30]!r} is not a rule part "
+                f"({', '.join(sorted(_RRULE_PARTS))})"
+            )
+        if name in parts:
+            raise ValueError(f"rrule {shown!r}: {name} appears twice")
+        parts[name] = value.strip().upper()
+    frequency = parts.get("FREQ")
+    if frequency in ("MINUTELY", "SECONDLY"):
+        raise ValueError(
+            f"rrule {shown!r}: FREQ={frequency} would post every "
+            f"{frequency.removesuffix('LY').lower()}; a post repeats at most hourly"
+        )
+    if frequency not in _FREQUENCIES:
+        raise ValueError(f"rrule {shown!r}: FREQ must be one of {', '.join(_FREQUENCIES)}")
+    for name, top in (("INTERVAL", 1000), ("COUNT", 10_000)):
+        if name in parts and not (parts[name].isdigit() and 1 <= int(parts[name][:6]) <= top):
+            raise ValueError(f"rrule {shown!r}: {name} must be a whole number from 1 to {top}")
+    limits = sorted(_LIMITING[frequency] & parts.keys())
+    if parts.get("INTERVAL", "1") != "1" and limits:
+        # Steps of the interval may never land on what the part allows (DAILY;INTERVAL=7 from a
+        # Friday never meets a Tuesday), and the search for one would not end.
+        raise ValueError(
+            f"rrule {shown!r}: FREQ={frequency} with an INTERVAL cannot also limit "
+            f"{', '.join(limits)} (its steps might never land there); e.g. every second "
+            "Tuesday is FREQ=WEEKLY;INTERVAL=2;BYDAY=TU"
+        )
+    if "BYSETPOS" in parts and frequency not in ("YEARLY", "MONTHLY"):
+        raise ValueError(f"rrule {shown!r}: BYSETPOS goes with FREQ=MONTHLY or FREQ=YEARLY")
+    from dateutil.rrule import rrulestr
+
+    without_until, _ = split_until(rule)
+    try:
+        rrulestr(without_until, dtstart=datetime(2000, 1, 1))
+    except (ValueError, TypeError, OverflowError, IndexError, KeyError) as exc:
+        raise ValueError(f"rrule {shown!r} is not valid RFC 5545: {_clip(str(exc))}") from None
+    return rule
+
+
+_UNTIL = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})Z?)?$")
+
+
+def split_until(rule: str) -> tuple[str, datetime | None]:
+    """``rule`` without its UNTIL part, and that part as a local time (whole days end at
+    23:59:59). A trailing Z is read as local time too: every time in a campaign is local."""
+    parts = [p for p in rule.split(";") if p]
+    kept = [p for p in parts if not p.strip().upper().startswith("UNTIL=")]
+    if len(kept) == len(parts):
+        return rule, None
+    value = next(p for p in parts if p.strip().upper().startswith("UNTIL="))
+    value = value.strip()[len("UNTIL=") :]
+    match = _UNTIL.match(value.strip().upper())
+    try:
+        if match is None:
+            raise ValueError
+        year, month, day, hour, minute, second = (
+            int(g or d)
+            for g, d in zip(match.groups(), ("0", "0", "0", "23", "59", "59"), strict=True)
+        )
+        until = datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        raise ValueError(
+            f"rrule {_clip(rule)!r}: UNTIL={_clip(value, 20)} is not a date; write e.g. "
+            "UNTIL=20270630"
+        ) from None
+    return ";".join(kept), until
+
+
 class Recurrence(Strict):
     """A repeating post, bounded by the campaign dates (and ``from``/``until`` when given).
     Exactly one of ``rrule`` (RFC 5545, e.g. ``FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=30``) or
@@ -258,30 +407,41 @@ class Recurrence(Strict):
 
     rrule: str | None = Field(None, description="e.g. `FREQ=WEEKLY;BYDAY=TU;BYHOUR=11;BYMINUTE=0`")
     cron: str | None = Field(None, description="e.g. `0 10 1 * *` (10:00 on the 1st, local time)")
-    start: date | None = Field(None, alias="from", description="not before this day")
-    until: date | None = Field(None, description="not after this day")
+    start: Day | None = Field(None, alias="from", description="not before this day")
+    until: Day | None = Field(None, description="not after this day")
     limit: int = Field(60, ge=1, le=1000, description="at most this many occurrences")
+
+    @field_validator("rrule")
+    @classmethod
+    def _rrule(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_rrule(value)
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from croniter import croniter
+
+        valid = False
+        if len(value) <= 100 and len(value.split()) == 5 and "H" not in value.upper().split()[0]:
+            try:
+                valid = bool(croniter.is_valid(value))
+            except Exception:  # croniter raises what its parser meets; any of it means "invalid"
+                valid = False
+        if not valid:
+            raise ValueError(
+                f"cron {_clip(value)!r} is not valid: five fields 'minute hour day month "
+                "weekday', e.g. '30 9 * * MON'"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_rule(self) -> Recurrence:
         if (self.rrule is None) == (self.cron is None):
             raise ValueError("give exactly one of 'rrule' or 'cron'")
-        if self.rrule is not None:
-            from dateutil.rrule import rrulestr
-
-            rule = self.rrule.removeprefix("RRULE:")
-            try:
-                rrulestr(rule, dtstart=datetime(2000, 1, 1))
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"rrule {self.rrule!r} is not valid RFC 5545: {exc}") from None
-        if self.cron is not None:
-            from croniter import croniter
-
-            if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
-                raise ValueError(
-                    f"cron {self.cron!r} is not valid: five fields 'minute hour day month "
-                    "weekday', e.g. '30 9 * * MON'"
-                )
         return self
 
 
@@ -296,7 +456,7 @@ def _when_form(value: object) -> str | None:
 
 
 When = Annotated[
-    Annotated[datetime, Tag("when:at")]
+    Annotated[Moment, Tag("when:at")]
     | Annotated[AtEvent, Tag("when:event")]
     | Annotated[Recurrence, Tag("when:repeat")],
     Discriminator(
@@ -356,9 +516,7 @@ class PostSpec(Strict):
         None, max_length=32, description="A/B message-variant tag, e.g. `A` or `facts-first`"
     )
     link: str | None = Field(
-        None,
-        pattern=r"^https?://\S+$",
-        description="appended to the text, with UTM parameters when `campaign.utm` is set",
+        None, description="appended to the text, with UTM parameters when `campaign.utm` is set"
     )
     media: list[str] = Field(default_factory=list, description="paths relative to the YAML file")
     reply_to: Ident | None = Field(
@@ -374,6 +532,11 @@ class PostSpec(Strict):
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
         return _check_zone(value)
+
+    @field_validator("link")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        return None if value is None else web_url(value)
 
     @field_validator("text")
     @classmethod
@@ -401,7 +564,7 @@ class CampaignFile(Strict):
     events: dict[
         Ident,
         Annotated[
-            Annotated[EventSpec, Tag("event:spec")] | Annotated[date, Tag("event:date")],
+            Annotated[EventSpec, Tag("event:spec")] | Annotated[Day, Tag("event:date")],
             Discriminator(_event_form),
         ],
     ] = Field(

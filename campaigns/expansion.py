@@ -29,6 +29,7 @@ from campaigns.definition import (
     PostSpec,
     Recurrence,
 )
+from campaigns.links import fill_template
 from campaigns.timing import TimingError, event_time, is_ambiguous, recurrence_times, to_utc
 
 Report = Callable[[Sequence[str | int], str], None]
@@ -132,13 +133,8 @@ def tag_link(url: str, spec: CampaignSpec, values: Mapping[str, str]) -> str:
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     for name, template in params.items():
         if template is not None and name not in query:
-            query[name] = template.format_map(_Defaulting(values))
+            query[name] = fill_template(template, values)
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-class _Defaulting(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
 
 
 def render(spec: CampaignSpec, post: PostSpec, base: str, *, link: str | None) -> str:
@@ -155,8 +151,17 @@ def render(spec: CampaignSpec, post: PostSpec, base: str, *, link: str | None) -
 
 
 def local_times(
-    post: PostSpec, spec: CampaignSpec, events: Mapping[str, EventSpec], report: Report, index: int
+    post: PostSpec,
+    spec: CampaignSpec,
+    events: Mapping[str, EventSpec],
+    report: Report,
+    index: int,
+    *,
+    window_known: bool = True,
 ) -> list[datetime]:
+    """The local times of ``post``; problems are reported and give no times. With
+    ``window_known`` False (the campaign's dates are wrong, and said so) a time is not held
+    against the dates, and a recurrence is expanded only within its own from/until."""
     where = ("posts", index, "when")
     when = post.when
     if isinstance(when, datetime):
@@ -179,40 +184,66 @@ def local_times(
             return []
     else:
         assert isinstance(when, Recurrence)
-        if when.rrule is not None and "BYHOUR" not in when.rrule.upper():
-            report(
-                (*where, "rrule"),
-                "the rule has no BYHOUR (and BYMINUTE): without them every "
-                "post would go out at midnight; add e.g. ;BYHOUR=10;BYMINUTE=0",
-            )
-            return []
-        try:
-            times = recurrence_times(when, spec.starts, spec.ends)
-        except TimingError as exc:
-            report((*where, "rrule" if when.rrule is not None else "cron"), str(exc))
-            return []
-        if not times:
-            report(
-                where,
-                f"the recurrence has no occurrence between {spec.starts} and "
-                f"{spec.ends} (the campaign's dates)",
-            )
-        elif len(times) > when.limit:
-            report(
-                where,
-                f"the recurrence gives more than {when.limit} posts; narrow it with "
-                "'from'/'until' or raise 'limit'",
-            )
-            return []
-        return times
-    for moment in times:
-        if not spec.starts <= moment.date() <= spec.ends:
-            report(
-                where,
-                f"{moment:%Y-%m-%d %H:%M} is outside the campaign ({spec.starts} to {spec.ends})",
-            )
-            return []
+        return _recurrence(when, spec, report, where, window_known=window_known)
+    if window_known:
+        for moment in times:
+            if not spec.starts <= moment.date() <= spec.ends:
+                report(
+                    where,
+                    f"{moment:%Y-%m-%d %H:%M} is outside the campaign "
+                    f"({spec.starts} to {spec.ends})",
+                )
+                return []
     return times
+
+
+def _recurrence(
+    when: Recurrence,
+    spec: CampaignSpec,
+    report: Report,
+    where: tuple[str | int, ...],
+    *,
+    window_known: bool,
+) -> list[datetime]:
+    key = "rrule" if when.rrule is not None else "cron"
+    rule = f"{key} {when.rrule or when.cron!r}"
+    if when.rrule is not None and "BYHOUR" not in when.rrule.upper():
+        report(
+            (*where, "rrule"),
+            f"{rule} has no BYHOUR (and BYMINUTE): without them every "
+            "post would go out at midnight; add e.g. ;BYHOUR=10;BYMINUTE=0",
+        )
+        return []
+    if window_known:
+        first, last = spec.starts, spec.ends
+    elif when.start is not None and when.until is not None:
+        first, last = when.start, when.until
+    else:
+        return []
+    try:
+        times = recurrence_times(when, first, last)
+    except TimingError as exc:
+        report((*where, key), str(exc))
+        return []
+    if not times:
+        report(
+            where,
+            f"{rule} has no occurrence between {max(first, when.start or first)} and "
+            f"{min(last, when.until or last)}"
+            + (" (the campaign's dates and the rule's from/until)" if window_known else ""),
+        )
+    elif len(times) > when.limit:
+        report(
+            where,
+            f"{rule} gives more than {when.limit} posts; narrow it with "
+            "'from'/'until' or raise 'limit' (at most 1000)",
+        )
+        return []
+    return times
+
+
+MAX_DELIVERIES = 20_000
+"""Deliveries one campaign file may ask for (a year of daily posts on ten channels is 3,650)."""
 
 
 def expand(
@@ -224,9 +255,21 @@ def expand(
     report: Report,
     warn: Report,
     definition_hash: str,
+    unsure: frozenset[str] = frozenset(),
+    window_known: bool = True,
 ) -> DesiredCampaign:
     """Build the desired state. ``channels`` maps configured channel names to platforms (None:
-    no configuration, so channel names and platform limits are not checked)."""
+    no configuration, so channel names and platform limits are not checked). ``unsure`` names
+    posts whose references were already reported broken, and ``window_known`` is False when the
+    campaign's dates were: checks that would only repeat those problems (threads, dates
+    outside the campaign) are left out, so every message is about a problem of its own."""
+    troubled = set(unsure)
+    current: list[str] = [""]
+
+    def report_post(where: Sequence[str | int], message: str) -> None:
+        troubled.add(current[0])
+        report(where, message)
+
     spec = definition.campaign
     audiences = {a.id: a for a in definition.audiences}
     events = {
@@ -236,13 +279,15 @@ def expand(
     narratives = dict(spec.narratives) or {spec.narrative: spec.title}
     posts: list[DesiredPost] = []
     delivered: dict[str, dict[str, list[DesiredDelivery]]] = {}
+    total = 0
     for index, post in enumerate(definition.posts):
+        current[0] = post.id
         targeted = [audiences[a] for a in post.audiences if a in audiences]
         if not targeted:
             continue
         texts = normalize_text(post, targeted[0].languages[0])
-        media = _media(post, base_dir, index, report)
-        times = local_times(post, spec, events, report, index)
+        media = _media(post, base_dir, index, report_post)
+        times = local_times(post, spec, events, report_post, index, window_known=window_known)
         # channel -> audiences of this post that it reaches, in the post's order
         reach: dict[str, list[AudienceSpec]] = {}
         for audience in targeted:
@@ -255,7 +300,7 @@ def expand(
             language = _language(texts, reached)
             if language is None:
                 wanted = sorted({lang for a in reached for lang in a.languages})
-                report(
+                report_post(
                     ("posts", index, "text"),
                     f"no text in a language that audience "
                     f"{reached[0].id!r} reads ({', '.join(wanted)}) for channel {channel!r}; "
@@ -282,18 +327,19 @@ def expand(
                 key = platform if platform in variants else "default"
                 problem = textrules.check(platform, text, caption=bool(media))
                 if problem:
-                    report(
+                    report_post(
                         ("posts", index, "text", language, key)
                         if key != "default" or not isinstance(post.text, str)
                         else ("posts", index, "text"),
-                        f"for channel {channel!r}: {problem} (with the link and hashtags appended)",
+                        f"for channel {channel!r}: {problem} (with the link and hashtags "
+                        f"appended); {_shorter(key, platform, language)}",
                     )
             for occurrence, local in enumerate(times):
                 try:
                     due = to_utc(local, zone)
                 except TimingError as exc:
                     if zone not in gaps_reported:
-                        report(
+                        report_post(
                             ("posts", index, "when"),
                             f"{exc} (time zone of audience {primary.id!r})"
                             if "does not exist" in str(exc)
@@ -342,13 +388,30 @@ def expand(
             },
             deliveries=tuple(deliveries),
         )
+        total += len(deliveries)
+        if total > MAX_DELIVERIES:
+            report_post(
+                ("posts", index),
+                f"the campaign asks for more than {MAX_DELIVERIES:,} deliveries by this post; "
+                "split it into several files or narrow its recurrences",
+            )
+            break
         posts.append(desired)
         delivered[post.id] = {}
         for d in deliveries:
             delivered[post.id].setdefault(d.channel, []).append(d)
-    _check_threads(definition, delivered, report)
+    _check_threads(definition, delivered, report, skip=troubled)
     return DesiredCampaign(
         spec, tuple(definition.audiences), tuple(posts), source, definition_hash, narratives
+    )
+
+
+def _shorter(key: str, platform: str, language: str) -> str:
+    if key == platform:
+        return f"shorten the {platform} text"
+    return (
+        f"shorten it, or give {platform} its own shorter text: "
+        f"{language}: {{default: ..., {platform}: ...}}"
     )
 
 
@@ -390,9 +453,15 @@ def _check_threads(
     definition: CampaignFile,
     delivered: Mapping[str, Mapping[str, list[DesiredDelivery]]],
     report: Report,
+    *,
+    skip: set[str],
 ) -> None:
+    """Replies against their parents, channel by channel; pairs in which either post had a
+    problem of its own are left out (their deliveries are incomplete, not their thread)."""
     for index, post in enumerate(definition.posts):
         if post.reply_to is None or post.reply_to not in delivered:
+            continue
+        if post.id in skip or post.reply_to in skip:
             continue
         parent = delivered[post.reply_to]
         for channel, items in delivered.get(post.id, {}).items():

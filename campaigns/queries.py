@@ -18,7 +18,22 @@ from campaigns.schema import (
     Channel,
     Delivery,
     Post,
+    Workspace,
 )
+
+
+def workspace_id(session: Session) -> str:
+    """This database's UUID (made by migration 0004; made here if someone removed it)."""
+    found = session.scalar(select(Workspace.id).order_by(Workspace.created_at).limit(1))
+    if found is not None:
+        return found
+    import uuid
+    from datetime import UTC
+
+    row = Workspace(id=str(uuid.uuid4()), created_at=datetime.now(UTC))
+    session.add(row)
+    session.flush()
+    return row.id
 
 
 def campaign_summaries(session: Session) -> list[dict[str, Any]]:

@@ -32,7 +32,9 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from campaigns.links import web_url
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -286,6 +288,12 @@ class Delivery(Base):
     channel: Mapped[Channel] = relationship()
     audience: Mapped[Audience | None] = relationship()
 
+    @validates("remote_url")
+    def _web_url(self, _key: str, value: str | None) -> str | None:
+        """Only http(s) addresses are stored (`campaigns.links.web_url` raises `UnsafeUrl`),
+        whoever offers one: a platform's answer or an operator's ``resolve --published``."""
+        return None if value is None else web_url(value)
+
 
 SNAPSHOT_COUNTERS: tuple[str, ...] = (
     "impressions",
@@ -361,6 +369,16 @@ class ConnectorSession(Base):
     expires_at: Mapped[datetime | None]
     """When the login stops being usable (a refresh token's end), if known."""
     updated_at: Mapped[datetime]
+
+
+class Workspace(Base):
+    """This database's identity: one row, a random UUID made when the schema was created, so
+    that what Elshi exports (calendar UIDs) cannot collide with another office's exports."""
+
+    __tablename__ = "workspace"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    created_at: Mapped[datetime]
 
 
 class AuditEntry(Base):

@@ -51,6 +51,11 @@ LIMITS: dict[str, Limit] = {
 }
 
 
+MAX_TEXT_CHARS = 20_000
+"""Above every platform's limit whatever a URL or a grapheme counts for: such a text is refused
+without being counted."""
+
+
 def graphemes(text: str) -> int:
     return len(_GRAPHEME_RE.findall(text))
 
@@ -117,8 +122,14 @@ def limit_for(platform: str, *, caption: bool = False, maximum: int | None = Non
 def check(
     platform: str, text: str, *, caption: bool = False, maximum: int | None = None
 ) -> str | None:
-    """None when ``text`` fits, else a message saying by how much it is over."""
+    """None when ``text`` fits, else a message saying by how much it is over. A text longer
+    than any platform takes is refused before it is counted (counting megabytes takes seconds)."""
     limit = limit_for(platform, caption=caption, maximum=maximum)
+    if len(text) > MAX_TEXT_CHARS:
+        return (
+            f"text is {len(text):,} characters; no platform takes more than "
+            f"{LIMITS['sandbox'].maximum:,}"
+        )
     size = length(platform, text, caption=caption)
     if platform == "bluesky" and len(text.encode("utf-8")) > 3000:
         return f"text is {len(text.encode('utf-8'))} bytes in UTF-8 (limit on bluesky: 3000)"

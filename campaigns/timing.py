@@ -15,10 +15,17 @@ times bounded by the campaign's first and last day.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import MAXYEAR, UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from campaigns.definition import AtEvent, EventSpec, Recurrence, parse_offset
+from campaigns.definition import (
+    AtEvent,
+    EventSpec,
+    Recurrence,
+    check_rrule,
+    parse_offset,
+    split_until,
+)
 
 
 class TimingError(ValueError):
@@ -99,69 +106,95 @@ def event_time(event: EventSpec, spec: AtEvent) -> datetime:
 def recurrence_times(rule: Recurrence, first_day: date, last_day: date) -> list[datetime]:
     """Local times of ``rule`` between the later of ``first_day``/``from`` and the earlier of
     ``last_day``/``until`` (inclusive), at most ``rule.limit`` + 1 (so callers can tell the
-    limit was exceeded)."""
+    limit was exceeded). Raises `TimingError` naming the rule when it cannot be expanded."""
     start = max(first_day, rule.start or first_day)
     end = min(last_day, rule.until or last_day)
     if end < start:
         return []
     begin = datetime.combine(start, time(0, 0))
     stop = datetime.combine(end, time(23, 59, 59))
-    out: list[datetime] = []
     if rule.rrule is not None:
-        from dateutil.rrule import rrulestr
+        return _rrule_times(check_rrule(rule.rrule), begin, stop, rule.limit)
+    assert rule.cron is not None
+    return _cron_times(rule.cron, begin, stop, rule.limit)
 
-        text = rule.rrule.removeprefix("RRULE:")
-        if not _days_possible(text, begin, stop):
-            return []
-        series = rrulestr(text, dtstart=begin)
-        for moment in series:
-            if moment > stop or len(out) > rule.limit:
+
+def _rrule_times(rule: str, begin: datetime, stop: datetime, limit: int) -> list[datetime]:
+    from dateutil.rrule import rrulestr
+
+    try:
+        text, until = split_until(rule)
+    except ValueError as exc:
+        raise TimingError(str(exc)) from None
+    stop = min(stop, until) if until is not None else stop
+    text = _hourly_as_daily(text)
+    if stop < begin or not _days_possible(text, begin, stop, shown=rule):
+        return []
+    # dateutil searches until the year 9999 for a next result it does not find. The Gregorian
+    # calendar repeats every 400 years (weekdays and week numbers included), so the rule is
+    # run that many years later, where 9999 is near, and its results moved back.
+    years = (MAXYEAR - stop.year) // 400 * 400
+    out: list[datetime] = []
+    try:
+        for moment in rrulestr(text, dtstart=begin.replace(year=begin.year + years)):
+            moment = moment.replace(year=moment.year - years)
+            if moment > stop or len(out) > limit:
                 break
             if moment >= begin:
                 out.append(moment)
-    else:
-        from croniter import CroniterBadDateError, croniter
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise TimingError(f"rrule {rule!r} cannot be expanded: {exc}") from None
+    return out
 
-        assert rule.cron is not None
-        itr = croniter(rule.cron, begin - timedelta(seconds=1))
-        while len(out) <= rule.limit:
-            try:
-                moment = itr.get_next(datetime)
-            except CroniterBadDateError:
-                raise TimingError(
-                    f"cron {rule.cron!r} never falls on a real date (such as 30 February)"
-                ) from None
+
+def _cron_times(cron: str, begin: datetime, stop: datetime, limit: int) -> list[datetime]:
+    from croniter import CroniterBadDateError, croniter
+
+    out: list[datetime] = []
+    try:
+        itr = croniter(cron, begin - timedelta(seconds=1))
+        while len(out) <= limit:
+            moment = itr.get_next(datetime)
             if moment > stop:
                 break
             out.append(moment)
+    except CroniterBadDateError:
+        raise TimingError(
+            f"cron {cron!r} never falls on a real date (such as 30 February)"
+        ) from None
+    except (ValueError, TypeError, OverflowError, KeyError) as exc:
+        raise TimingError(f"cron {cron!r} cannot be expanded: {exc}") from None
     return out
+
+
+def _hourly_as_daily(text: str) -> str:
+    """An HOURLY rule that picks days as the DAILY rule it means (BYHOUR: every hour unless it
+    names some): dateutil would otherwise test every hour of every day that does not match."""
+    parts = dict(p.split("=", 1) for p in text.upper().split(";") if "=" in p)
+    if parts.get("FREQ") != "HOURLY" or not parts.keys() & set(_DAY_FILTERS[:-1]):
+        return text
+    parts["FREQ"] = "DAILY"
+    parts.setdefault("BYHOUR", ",".join(str(h) for h in range(24)))
+    return ";".join(f"{k}={v}" for k, v in parts.items())
 
 
 _DAY_FILTERS = ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYDAY", "WKST")
 
 
-def _days_possible(text: str, begin: datetime, stop: datetime) -> bool:
+def _days_possible(text: str, begin: datetime, stop: datetime, *, shown: str) -> bool:
     """Whether the rule's day filters leave a day between ``begin`` and ``stop``.
 
     dateutil only stops at a result past its end, so a rule whose filters match no real date
-    (31 April, day 400 of the year) would be searched until the year 9999, and at an hourly or
-    finer frequency that takes hours. The same filters on a yearly rule are searched in well
-    under a second; a sub-daily rule that also has an INTERVAL and day filters is refused (its
-    steps might never land on those days)."""
+    (31 April, day 400 of the year) would be searched until the year 9999. The same filters on a
+    yearly rule are searched in well under a second. (Rules whose INTERVAL could step past every
+    allowed day are refused by `check_rrule`, and HOURLY rules that pick days run as DAILY ones,
+    so a rule that passes here finds its next day within decades.)"""
     from dateutil.rrule import rrulestr
 
     parts = dict(p.split("=", 1) for p in text.upper().split(";") if "=" in p)
     days = {k: v for k, v in parts.items() if k in _DAY_FILTERS}
     if not days.keys() - {"WKST"}:
         return True
-    if (
-        parts.get("FREQ") in ("HOURLY", "MINUTELY", "SECONDLY")
-        and parts.get("INTERVAL", "1") != "1"
-    ):
-        raise TimingError(
-            f"rrule {text!r}: an {parts['FREQ']} rule with an INTERVAL cannot also pick days; "
-            "use FREQ=DAILY with BYHOUR and BYMINUTE"
-        )
     if "BYDAY" in days:  # 2MO means "second Monday" only for the month or year it counts in
         days["BYDAY"] = ",".join(
             dict.fromkeys(d.lstrip("+-0123456789") for d in days["BYDAY"].split(","))
@@ -172,5 +205,5 @@ def _days_possible(text: str, begin: datetime, stop: datetime) -> bool:
     except (ValueError, TypeError):
         return True  # let the rule itself say what is wrong
     if first is None:
-        raise TimingError(f"rrule {text!r} never falls on a real date (such as 31 April)")
+        raise TimingError(f"rrule {shown!r} never falls on a real date (such as 31 April)")
     return first <= stop

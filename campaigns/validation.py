@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from campaigns import definition as model
 from campaigns.definition import CampaignFile
 from campaigns.expansion import DesiredCampaign, expand
-from campaigns.yamlsource import Locator, Problem, YamlError, load_yaml
+from campaigns.yamlsource import LIMITS, Locator, Problem, YamlError, parse_yaml, read_text
 
 _EVENTS: TypeAdapter[Any] = TypeAdapter(cast(Any, CampaignFile.model_fields["events"].annotation))
 
@@ -44,6 +45,7 @@ class Loaded:
         return self.desired is not None and not self.errors
 
 
+@functools.cache
 def _vocabulary() -> dict[str, set[str]]:
     """Field names (and aliases) of every model, for "did you mean" on unknown keys."""
     words: dict[str, set[str]] = {}
@@ -59,7 +61,6 @@ _PATTERN_HELP = {
     model.ID_PATTERN: "an id: lower-case letters, digits, '-' and '_', starting with a letter or "
     "digit (e.g. 'abai-day')",
     r"^[A-Z]{2}$": "a two-letter country code in capitals, e.g. DE or CN",
-    r"^https?://\S+$": "a web address starting with http:// or https://",
     r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$": "a language code such as de, zh, kk, en",
 }
 
@@ -78,6 +79,10 @@ _EXPECTED = {
 }
 
 
+def _clip(text: str, size: int = 60) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -91,7 +96,7 @@ def _describe(value: Any) -> str:
         return "a list"
     if isinstance(value, datetime | date):
         return f"the date {value.isoformat()}"
-    return repr(value)
+    return repr(_clip(str(value)))
 
 
 def _is_tag(step: object) -> bool:
@@ -104,6 +109,7 @@ def _message(error: Mapping[str, Any], candidates: Iterable[str] = ()) -> str:
     kind = error["type"]
     loc = error["loc"]
     value = error.get("input")
+    shown = repr(_clip(value)) if isinstance(value, str) else repr(value)
     field_name = next((p for p in reversed(loc) if isinstance(p, str) and not _is_tag(p)), "value")
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(str(loc[-1]), list(candidates), n=1, cutoff=0.6)
@@ -113,19 +119,26 @@ def _message(error: Mapping[str, Any], candidates: Iterable[str] = ()) -> str:
         return f"missing required key {loc[-1]!r}"
     if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern", "")
-        return f"{field_name}: {value!r} is not {_PATTERN_HELP.get(pattern, 'valid: ' + pattern)}"
+        return f"{field_name}: {shown} is not {_PATTERN_HELP.get(pattern, 'valid: ' + pattern)}"
     if kind == "enum":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"{field_name}: {value!r} is not one of {expected}"
+        return f"{field_name}: {shown} is not one of {expected}"
     expected = _EXPECTED.get(kind)
     if expected:
         return f"{field_name}: expected {expected}, found {_describe(value)}"
     text = str(error["msg"]).removeprefix("Value error, ")
+    reason = error.get("ctx", {}).get("error")
+    why = f" ({reason})" if isinstance(reason, str) and "range" in reason else ""
     if kind in ("datetime_from_date_parsing", "datetime_parsing", "datetime_type"):
-        text = f'{value!r} is not a date-time; write e.g. "2027-03-22 10:00"'
+        text = f'{shown} is not a date-time{why}; write e.g. "2027-03-22 10:00"'
     elif kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
-        text = f"{value!r} is not a date; write e.g. 2027-03-22"
-    return f"{field_name}: {text}"
+        text = f"{shown} is not a date{why}; write e.g. 2027-03-22"
+    elif kind in ("time_parsing", "time_type"):
+        text = f'{shown} is not a time of day; write e.g. "18:00"'
+    elif kind == "string_too_long":
+        text = f"{len(value) if isinstance(value, str) else '?':,} characters is too long"
+        text += f" (at most {error.get('ctx', {}).get('max_length', '?')})"
+    return text if text.startswith(f"{field_name} ") else f"{field_name}: {text}"
 
 
 _SECTIONS: dict[tuple[str | int, ...], tuple[str, ...]] = {
@@ -250,10 +263,14 @@ def _strings(value: Any) -> list[tuple[int, str]]:
 
 
 def _reference_problems(
-    data: Mapping[str, Any], locator: Locator, channels: Mapping[str, str] | None
+    data: Mapping[str, Any],
+    locator: Locator,
+    channels: Mapping[str, str] | None,
+    unsure: set[str],
 ) -> list[Problem]:
     """Cross-references, checked on the raw document so that an invalid item elsewhere does not
-    hide (or fake) a broken reference."""
+    hide (or fake) a broken reference. The ids of posts with a broken reference are added to
+    ``unsure`` (their threads are then not checked: that would only repeat the problem)."""
     out: list[Problem] = []
 
     def ids(section: str) -> dict[str, int]:
@@ -263,6 +280,8 @@ def _reference_problems(
             if not isinstance(ident, str):
                 continue
             if ident in first:
+                if section == "posts":
+                    unsure.add(ident)
                 line = locator.position((section, first[ident], "id"))[0]
                 out.append(
                     locator.problem(
@@ -312,6 +331,7 @@ def _reference_problems(
         if isinstance(item.get("id"), str)
     }
     for i, post in _items(data, "posts"):
+        before = len(out)
         targeted = _strings(post.get("audiences"))
         for j, name in targeted:
             if name not in audiences:
@@ -362,6 +382,8 @@ def _reference_problems(
                         f"channel {channel!r} reaches none of the post's audiences",
                     )
                 )
+        if len(out) > before:
+            unsure.add(str(post.get("id")))
     return out
 
 
@@ -392,7 +414,14 @@ class _Remapped(Locator):
 
 
 _STAND_INS: dict[type[BaseModel], dict[str, Any]] = {
-    model.CampaignSpec: {"id": "invalid", "title": "invalid", "country": "XX", "narrative": "x"},
+    model.CampaignSpec: {
+        "id": "invalid",
+        "title": "invalid",
+        "country": "XX",
+        "narrative": "x",
+        "starts": "2000-01-01",
+        "ends": "2199-12-31",
+    },
     model.AudienceSpec: {"name": "invalid", "group": "other"},
     model.PostSpec: {"category": "media_pr"},
 }
@@ -400,57 +429,72 @@ _STAND_INS: dict[type[BaseModel], dict[str, Any]] = {
 reported) does not hide the timing and text problems of the rest of the item."""
 
 
-def _lenient(cls: type[BaseModel], item: Any) -> Any:
+def _lenient(cls: type[BaseModel], item: Any) -> tuple[Any, set[str]]:
     """``item`` validated as ``cls`` without its unknown keys, its invalid optional fields and
-    its invalid stand-in fields (all reported already); None when it is invalid otherwise."""
+    its invalid stand-in fields (all reported already), with the names of the fields that were
+    stood in for; None when it is invalid otherwise."""
     try:
-        return cls.model_validate(item)
+        return cls.model_validate(item), set()
     except ValidationError as exc:
         failures = exc.errors()
     if not isinstance(item, dict):
-        return None
+        return None, set()
     trimmed = copy.deepcopy(item)
     stand_ins = _STAND_INS.get(cls, {})
+    stood: set[str] = set()
     for error in failures:
         path = [step for step in error["loc"] if not _is_tag(step)]
         if not path:
-            return None
+            return None, set()
         name = path[0]
         holder = _get(trimmed, path[:-1])
         if error["type"] == "extra_forbidden" and isinstance(holder, dict):
             holder.pop(path[-1], None)
         elif name in stand_ins:
             trimmed[name] = stand_ins[str(name)]
+            stood.add(str(name))
         elif isinstance(name, str) and name in cls.model_fields:
             if cls.model_fields[name].is_required():
-                return None
+                return None, set()
             trimmed.pop(name, None)
         else:
-            return None
+            return None, set()
     try:
-        return cls.model_validate(trimmed)
+        return cls.model_validate(trimmed), stood
     except ValidationError:
-        return None
+        return None, set()
+
+
+_WINDOW = ("starts", "ends")
 
 
 def _salvage(
     data: dict[str, Any], locator: Locator, bad: set[tuple[str | int, ...]]
-) -> tuple[CampaignFile, Locator, bool]:
+) -> tuple[CampaignFile, Locator, bool, bool]:
     """The valid parts of an invalid document, so that reference and timing checks can still
-    report their problems in the same run; the flag says whether the campaign block is valid
-    (without it, timing and text checks cannot run). Items under a path in ``bad`` are left out
-    (their values would be misread)."""
+    report their problems in the same run; the flags say whether the campaign block is valid
+    (without it, timing and text checks cannot run) and whether its dates are (without them,
+    times are not held against the campaign's dates). Items under a path in ``bad`` are left
+    out (their values would be misread)."""
 
     def spoilt(*path: str | int) -> bool:
         return any(b[: len(path)] == path for b in bad)
 
-    campaign = None if spoilt("campaign") else _lenient(model.CampaignSpec, data.get("campaign"))
+    raw = data.get("campaign")
+    bad_dates = {str(b[1]) for b in bad if len(b) == 2 and b[0] == "campaign" and b[1] in _WINDOW}
+    campaign: Any = None
+    stood: set[str] = set()
+    if isinstance(raw, dict) and not any(
+        b[:1] == ("campaign",) and (len(b) == 1 or b[1] not in _WINDOW) for b in bad
+    ):
+        raw = {**raw, **{k: _STAND_INS[model.CampaignSpec][k] for k in bad_dates}}
+        campaign, stood = _lenient(model.CampaignSpec, raw)
     kept: dict[str, list[Any]] = {"audiences": [], "posts": []}
     origins: dict[str, list[int]] = {"audiences": [], "posts": []}
     for section, cls in (("audiences", model.AudienceSpec), ("posts", model.PostSpec)):
         items = data.get(section)
         for index, item in enumerate(items if isinstance(items, list) else []):
-            valid = None if spoilt(section, index) else _lenient(cls, item)
+            valid = None if spoilt(section, index) else _lenient(cls, item)[0]
             if valid is not None:
                 kept[section].append(valid)
                 origins[section].append(index)
@@ -469,7 +513,23 @@ def _salvage(
         audiences=kept["audiences"],
         posts=kept["posts"],
     )
-    return doc, _Remapped(locator, origins), campaign is not None
+    window_known = not (bad_dates | (stood & set(_WINDOW)))
+    return doc, _Remapped(locator, origins), campaign is not None, window_known
+
+
+def _model_unsure(data: Mapping[str, Any], exc: ValidationError) -> set[str]:
+    """Ids of the posts with a problem in their values (their threads are not checked)."""
+    out = set()
+    for error in exc.errors():
+        loc = error["loc"]
+        if len(loc) >= 2 and loc[0] == "posts" and isinstance(loc[1], int):
+            post = _get(data, loc[:2])
+            if isinstance(post, dict) and isinstance(post.get("id"), str):
+                out.add(post["id"])
+    return out
+
+
+_NOT_A_CAMPAIGN = "a campaign file is a mapping with 'campaign', 'audiences' and 'posts'"
 
 
 def load_campaign(
@@ -478,39 +538,46 @@ def load_campaign(
     channels: Mapping[str, str] | None,
     now: datetime | None = None,
     label: str | None = None,
+    text: str | None = None,
 ) -> Loaded:
     """Validate one campaign file; see the module docstring. ``channels`` maps the configured
-    channel names to platforms (None when there is no configuration: names are not checked)."""
+    channel names to platforms (None when there is no configuration: names are not checked).
+    ``text`` is the file's content when it was read already (``path`` then only names it and
+    the folder its media are in)."""
+    name = label or str(path)
     try:
-        data, locator = load_yaml(path, label=label)
+        if text is None:
+            text = read_text(path, name, max_bytes=LIMITS.max_bytes)
+        data, locator = parse_yaml(text, name)
     except YamlError as exc:
         return Loaded(path, None, [exc.problem])
-    name = locator.file
     if not isinstance(data, dict):
-        return Loaded(
-            path,
-            None,
-            [
-                Problem(
-                    name,
-                    1,
-                    1,
-                    "a campaign file is a mapping with 'campaign', 'audiences' and 'posts'",
-                )
-            ],
-        )
+        return Loaded(path, None, [Problem(name, 1, 1, _NOT_A_CAMPAIGN)])
     shapes = _shape_problems(data, locator)
     problems = [problem for _, problem in shapes]
     bad = {path for path, _ in shapes}
+    unsure: set[str] = set()
+    window_known = True
     try:
         doc = CampaignFile.model_validate(data)
     except ValidationError as exc:
         problems.extend(_model_problems(locator, exc, reported=bad))
-    problems.extend(_reference_problems(data, locator, channels))
+        unsure |= _model_unsure(data, exc)
+    problems.extend(_reference_problems(data, locator, channels, unsure))
     if problems:
-        doc, locator, campaign_ok = _salvage(data, locator, bad)
+        doc, locator, campaign_ok, window_known = _salvage(data, locator, bad)
         if not campaign_ok:
             return Loaded(path, None, sorted(set(problems)))
+    spec = doc.campaign
+    if window_known and spec.ends < spec.starts:
+        problems.append(
+            locator.problem(
+                ("campaign", "ends"),
+                f"ends: {spec.ends} is before the campaign starts ({spec.starts}); "
+                "write the last day of the campaign",
+            )
+        )
+        window_known = False
     if channels is None:
         problems.append(
             Problem(
@@ -529,7 +596,7 @@ def load_campaign(
     def warn(where: Sequence[str | int], message: str) -> None:
         problems.append(locator.problem(where, message, severity="warning"))
 
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     desired = expand(
         doc,
         source=str(path),
@@ -538,6 +605,8 @@ def load_campaign(
         report=report,
         warn=warn,
         definition_hash=digest,
+        unsure=frozenset(unsure),
+        window_known=window_known,
     )
     if now is not None:
         for post in desired.posts:

@@ -1,14 +1,28 @@
-"""Reading YAML while remembering where every node was written.
+"""Reading YAML safely while remembering where every node was written.
 
-`load_yaml` returns plain Python data (dicts, lists, str, int, float, bool, date, datetime) and a
-`Locator` that maps a path such as ``("posts", 3, "when")`` to the ``(line, column)`` of that node
-in the file, so every later error can say ``FILE:LINE:COL``. Duplicate keys and syntax errors are
-reported the same way.
+`load_yaml` returns plain Python data (dicts, lists, str, int, float, bool, None) and a `Locator`
+that maps a path such as ``("posts", 3, "when")`` to the ``(line, column)`` of that node in the
+file, so every later error can say ``FILE:LINE:COL``.
+
+The document is built from the parser's events here, not by a YAML constructor, so that nothing
+is converted outside validation and nothing can hang or exhaust memory:
+
+* only null, booleans, numbers and strings are typed (the YAML 1.2 core schema); a date stays
+  the text that was written and is checked by the campaign validator, with its position (an
+  impossible date such as ``2027-02-30`` is a located problem, not a crash in a constructor);
+* the file size, the nesting depth, the number of aliases and the number of nodes they expand
+  to are capped (`Limits`), so "billion laughs" and ``[[[[...`` end in one located message;
+* bytes that are not UTF-8, control characters (NUL, ESC, ...) written raw or as escapes, tags
+  (``!!python/...``), several documents in one file, complex keys and duplicate keys are
+  refused with their line and column;
+* the commonest slips get a hint: a tab in the indentation, an unquoted ``": "`` in a text.
+
+This module knows nothing about campaigns; ``campaigns.validation`` gives the data its meaning.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,97 +88,409 @@ class YamlError(Exception):
         self.problem = problem
 
 
-def load_yaml(path: Path, *, label: str | None = None) -> tuple[Any, Locator]:
-    """Parse ``path``; raise `YamlError` (located) on bad syntax, duplicate keys or bad bytes."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+@dataclass(frozen=True)
+class Limits:
+    """What one YAML file may ask of the reader. Campaign files are a few dozen kilobytes; these
+    are two orders of magnitude above that and far below what would take seconds or gigabytes."""
 
-    name = label or str(path)
+    max_bytes: int = 2 * 1024 * 1024
+    max_depth: int = 32
+    max_aliases: int = 100
+    max_nodes: int = 100_000
+    """Nodes after expanding aliases (what the validator will walk)."""
+    max_number_digits: int = 100
+
+
+LIMITS = Limits()
+
+# Characters that have no business in a campaign file: C0 controls except tab, newline and
+# carriage return; DEL; C1 controls; lone surrogates (from "\ud800" escapes); non-characters.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def control_character(text: str) -> tuple[int, str] | None:
+    """The index and a description of the first forbidden character in ``text``, or None."""
+    match = _FORBIDDEN.search(text)
+    if match is None:
+        return None
+    code = ord(match.group())
+    names = {0: "NUL", 0x1B: "ESC (a terminal escape)", 0x7F: "DEL"}
+    name = names.get(code, "a control character")
+    if 0xD800 <= code <= 0xDFFF:
+        name = "half of a UTF-16 surrogate pair"
+    return match.start(), f"U+{code:04X} ({name})"
+
+
+def read_text(path: Path, name: str, *, max_bytes: int) -> str:
+    """The file's text, or a located `YamlError` when it is too large, unreadable or not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise YamlError(
-            Problem(name, 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-        ) from None
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
     except OSError as exc:
         raise YamlError(Problem(name, 0, 0, f"cannot read the file: {exc.strerror}")) from None
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
-    try:
-        document = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        what = exc.problem or "YAML syntax error"
-        if "duplicate key" in str(what) or "found duplicate key" in str(exc):
-            what = f"duplicate key{_dup_key(str(exc))}: each key may appear once in a mapping"
-        context = f" ({exc.context})" if exc.context and "duplicate" not in str(what) else ""
-        raise YamlError(Problem(name, line, column, f"{what}{context}")) from None
-    except YAMLError as exc:
-        raise YamlError(Problem(name, 0, 0, f"YAML error: {exc}")) from None
-    locator = Locator(name)
-    return _plain(document, (), locator), locator
-
-
-def _dup_key(message: str) -> str:
-    import re
-
-    match = re.search(r'found duplicate key "([^"]*)"', message)
-    return f" {match.group(1)!r}" if match else ""
-
-
-def _plain(node: Any, path: Path_, locator: Locator) -> Any:
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-    if isinstance(node, CommentedMap):
-        out: dict[Any, Any] = {}
-        for key in node:
-            plain_key = _scalar(key)
-            try:
-                kline, kcol = node.lc.key(key)
-                locator.keys[(*path, plain_key)] = (kline + 1, kcol + 1)
-                vline, vcol = node.lc.value(key)
-                locator.values[(*path, plain_key)] = (vline + 1, vcol + 1)
-            except (KeyError, TypeError):
-                pass
-            out[plain_key] = _plain(node[key], (*path, plain_key), locator)
-        if path not in locator.values and node.lc.line is not None:
-            locator.values[path] = (node.lc.line + 1, node.lc.col + 1)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, item in enumerate(node):
-            try:
-                line, col = node.lc.item(index)
-                locator.values[(*path, index)] = (line + 1, col + 1)
-            except (KeyError, TypeError, IndexError):
-                pass
-            items.append(_plain(item, (*path, index), locator))
-        return items
-    return _scalar(node)
-
-
-def _scalar(value: Any) -> Any:
-    """ruamel's scalar subclasses → plain Python types."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, dt.datetime):
-        return dt.datetime(
-            value.year,
-            value.month,
-            value.day,
-            value.hour,
-            value.minute,
-            value.second,
-            value.microsecond,
-            tzinfo=value.tzinfo,
+    if len(raw) > max_bytes:
+        raise YamlError(
+            Problem(
+                name,
+                0,
+                0,
+                f"the file is larger than {max_bytes // 1024:,} KiB; a campaign file is text of "
+                "a few dozen KiB (split a large one into several campaigns)",
+            )
         )
-    if isinstance(value, dt.date):
-        return dt.date(value.year, value.month, value.day)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
+    return decode(raw, name)
+
+
+def decode(raw: bytes, name: str) -> str:
+    """UTF-8 text (a BOM is dropped); other encodings are refused at the first bad byte."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise YamlError(
+            Problem(name, 1, 1, "the file is saved as UTF-16; save it as UTF-8 instead")
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        start = before.rfind(b"\n") + 1
+        column = len(before[start:].decode("utf-8", errors="replace")) + 1
+        byte = raw[exc.start : exc.start + 1].hex().upper()
+        raise YamlError(
+            Problem(
+                name,
+                line,
+                column,
+                f"byte 0x{byte} is not UTF-8 text; save the file as UTF-8 "
+                "(in Windows programs: 'UTF-8', not 'ANSI' or 'Latin-1')",
+            )
+        ) from None
+
+
+def _check_characters(text: str, name: str) -> None:
+    found = control_character(text)
+    if found is None:
+        return
+    index, what = found
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    raise YamlError(Problem(name, line, column, f"{what} is not allowed in the file; delete it"))
+
+
+def load_yaml(
+    path: Path, *, label: str | None = None, limits: Limits = LIMITS
+) -> tuple[Any, Locator]:
+    """Parse ``path``; raise `YamlError` (located) on anything the module docstring refuses."""
+    name = label or str(path)
+    return parse_yaml(read_text(path, name, max_bytes=limits.max_bytes), name, limits=limits)
+
+
+def parse_yaml(text: str, name: str, *, limits: Limits = LIMITS) -> tuple[Any, Locator]:
+    """`load_yaml` for text already read."""
+    import yaml
+
+    if len(text.encode("utf-8", errors="surrogatepass")) > limits.max_bytes:
+        raise YamlError(Problem(name, 0, 0, f"the text is larger than {limits.max_bytes:,} bytes"))
+    _check_characters(text, name)
+    builder = _Builder(name, limits)
+    # libyaml's parser when PyYAML has it (ten times faster than any pure-Python one); only
+    # its events are used, never a constructor.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            builder.feed(event)
+    except yaml.MarkedYAMLError as exc:
+        raise YamlError(_syntax_problem(name, exc, text)) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(Problem(name, 0, 0, f"YAML error: {exc}")) from None
+    return builder.result, builder.locator
+
+
+def _syntax_problem(name: str, exc: Any, text: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    what = str(exc.problem or "YAML syntax error")
+    context = f" ({exc.context})" if exc.context else ""
+    lines = text.splitlines()
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    if "tab" in what or source[: max(column, 1)].lstrip(" ").startswith("\t"):
+        return Problem(
+            name, line, column, "a tab character in the indentation: indent with spaces, not tabs"
+        )
+    if "nesting depth" in what:
+        return Problem(
+            name, line, column, "nested more than a thousand levels deep; a campaign needs a few"
+        )
+    if "mapping values are not allowed" in what:
+        return Problem(
+            name,
+            line,
+            column,
+            "mapping values are not allowed here: a ': ' inside a text makes YAML read a new "
+            'key; put the text in quotes, e.g. text: "Astana: the capital"',
+        )
+    return Problem(name, line, column, f"{what}{context}")
+
+
+# YAML 1.2 core schema, written out so that nothing else (dates, YAML 1.1 'yes') is typed.
+_NULL = {"", "~", "null", "Null", "NULL"}
+_TRUE = {"true", "True", "TRUE"}
+_FALSE = {"false", "False", "FALSE"}
+_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_SPECIAL_FLOATS = {
+    ".inf": float("inf"),
+    "+.inf": float("inf"),
+    "-.inf": float("-inf"),
+    ".nan": float("nan"),
+}
+_CORE = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+_MERGE = "<<"
+
+
+class _Container:
+    """A mapping or sequence being built, with the bookkeeping for its next child."""
+
+    def __init__(self, value: dict[Any, Any] | list[Any], path: Path_, anchor: str | None):
+        self.value = value
+        self.path = path
+        self.anchor = anchor
+        self.key: Any = _NO_KEY
+        self.key_is_merge = False
+        self.key_mark: tuple[int, int] = (0, 0)
+        self.nodes = 1
+        self.merged: set[Any] = set()
+
+
+_NO_KEY = object()
+
+
+class _Builder:
+    """Turns parser events into plain data and a `Locator`, enforcing `Limits`."""
+
+    def __init__(self, name: str, limits: Limits):
+        self.name = name
+        self.limits = limits
+        self.locator = Locator(name)
+        self.stack: list[_Container] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.open_anchors: set[str] = set()
+        self.aliases = 0
+        self.nodes = 0
+        self.documents = 0
+        self.result: Any = None
+
+    def fail(self, event: Any, message: str) -> None:
+        mark = event.start_mark
+        raise YamlError(Problem(self.name, mark.line + 1, mark.column + 1, message))
+
+    def feed(self, event: Any) -> None:
+        kind = type(event).__name__
+        if kind == "DocumentStartEvent":
+            self.documents += 1
+            if self.documents > 1:
+                self.fail(event, "a second YAML document ('---'); a file holds one campaign")
+        elif kind == "ScalarEvent":
+            self._add(event, self._scalar(event), 1, event.anchor)
+        elif kind == "AliasEvent":
+            self._alias(event)
+        elif kind in ("MappingStartEvent", "SequenceStartEvent"):
+            self._start(event, {} if kind == "MappingStartEvent" else [])
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+            done = self.stack.pop()
+            if done.anchor is not None:
+                self.anchors[done.anchor] = (done.value, done.nodes)
+                self.open_anchors.discard(done.anchor)
+            self._attach(event, done.value, done.nodes, mark=None)
+
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def _count(self, event: Any, nodes: int) -> None:
+        self.nodes += nodes
+        if self.nodes > self.limits.max_nodes:
+            self.fail(
+                event,
+                f"the document has more than {self.limits.max_nodes:,} values (counting what "
+                "its aliases repeat); split it or write the repeated parts out",
+            )
+
+    def _tag(self, event: Any) -> str | None:
+        tag = getattr(event, "tag", None)
+        if tag is None:
+            return None
+        tag = str(getattr(tag, "value", tag))
+        if tag == "!":  # a non-specific tag: a quoted scalar's own mark
+            return None
+        if tag not in _ALLOWED_TAGS:
+            shown = tag.replace(_CORE, "!!")
+            self.fail(
+                event,
+                f"the YAML tag {shown!r} is not used in campaign files; remove it "
+                "(values are plain text, numbers, true/false, lists and mappings)",
+            )
+        return tag
+
+    def _start(self, event: Any, value: dict[Any, Any] | list[Any]) -> None:
+        self._tag(event)
+        if len(self.stack) >= self.limits.max_depth:
+            self.fail(
+                event,
+                f"nested more than {self.limits.max_depth} levels deep; a campaign file needs "
+                "a handful",
+            )
+        self._count(event, 1)
+        path = self._child_path(event, value)
+        mark = (event.start_mark.line + 1, event.start_mark.column + 1)
+        if path not in self.locator.values:
+            self.locator.values[path] = mark
+        if event.anchor is not None:
+            self._anchor(event)
+            self.open_anchors.add(event.anchor)
+        self.stack.append(_Container(value, path, event.anchor))
+
+    def _anchor(self, event: Any) -> None:
+        if len(self.anchors) + len(self.open_anchors) >= self.limits.max_aliases:
+            self.fail(event, f"more than {self.limits.max_aliases} anchors ('&name') in one file")
+
+    def _alias(self, event: Any) -> None:
+        name = event.anchor
+        if name in self.open_anchors:
+            self.fail(event, f"the alias '*{name}' refers to the value it is inside")
+        if name not in self.anchors:
+            self.fail(event, f"the alias '*{name}' has no anchor '&{name}' before it")
+        self.aliases += 1
+        if self.aliases > self.limits.max_aliases:
+            self.fail(
+                event,
+                f"more than {self.limits.max_aliases} aliases ('*name') in one file; write the "
+                "repeated values out",
+            )
+        value, nodes = self.anchors[name]
+        self._count(event, nodes)
+        self._attach(
+            event, value, nodes, mark=(event.start_mark.line + 1, event.start_mark.column + 1)
+        )
+
+    def _add(self, event: Any, value: Any, nodes: int, anchor: str | None) -> None:
+        self._count(event, nodes)
+        if anchor is not None:
+            self._anchor(event)
+            self.anchors[anchor] = (value, nodes)
+        self._attach(
+            event, value, nodes, mark=(event.start_mark.line + 1, event.start_mark.column + 1)
+        )
+
+    def _child_path(self, event: Any, value: Any) -> Path_:
+        """The path a node starting now will have (its parent's key or index)."""
+        if not self.stack:
+            return ()
+        parent = self.stack[-1]
+        if isinstance(parent.value, list):
+            return (*parent.path, len(parent.value))
+        if parent.key is _NO_KEY:
+            self.fail(event, "a key must be plain text, not a list or a mapping")
+        return (*parent.path, parent.key)
+
+    def _attach(self, event: Any, value: Any, nodes: int, mark: tuple[int, int] | None) -> None:
+        """Put a finished node into its parent (or make it the document)."""
+        if not self.stack:
+            self.result = value
+            if mark is not None:
+                self.locator.values[()] = mark
+            return
+        parent = self.stack[-1]
+        parent.nodes += nodes
+        if isinstance(parent.value, list):
+            if mark is not None:
+                self.locator.values[(*parent.path, len(parent.value))] = mark
+            parent.value.append(value)
+            return
+        if parent.key is _NO_KEY:
+            self._key(event, parent, value, mark)
+            return
+        key, parent.key = parent.key, _NO_KEY
+        if parent.key_is_merge:
+            parent.key_is_merge = False
+            self._merge(event, parent, value)
+            return
+        if mark is not None:
+            self.locator.values[(*parent.path, key)] = mark
+        parent.value[key] = value
+
+    def _key(
+        self, event: Any, parent: _Container, value: Any, mark: tuple[int, int] | None
+    ) -> None:
+        if isinstance(value, dict | list) or mark is None:
+            self.fail(event, "a key must be plain text, not a list or a mapping")
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            self.fail(event, "a key must be plain text")
+        assert isinstance(parent.value, dict)
+        if value in parent.value and value not in parent.merged:
+            first = self.locator.keys.get((*parent.path, value), (0, 0))[0]
+            self.fail(
+                event,
+                f"duplicate key {value!r}: each key may appear once in a mapping"
+                + (f" (first at line {first})" if first else ""),
+            )
+        parent.merged.discard(value)
+        parent.key = value
+        assert mark is not None
+        parent.key_mark = mark
+        parent.key_is_merge = value == _MERGE and not getattr(event, "style", None)
+        self.locator.keys[(*parent.path, value)] = mark
+
+    def _merge(self, event: Any, parent: _Container, value: Any) -> None:
+        """``<<: *defaults`` (or a list of them): keys not written in this mapping."""
+        assert isinstance(parent.value, dict)
+        del self.locator.keys[(*parent.path, _MERGE)]
+        sources = value if isinstance(value, list) else [value]
+        for source in sources:
+            if not isinstance(source, dict):
+                self.fail(event, "'<<' merges mappings: write '<<: *name' with a mapping's anchor")
+            for key, item in source.items():
+                if key not in parent.value:
+                    parent.value[key] = item
+                    parent.merged.add(key)
+                    self.locator.values[(*parent.path, key)] = parent.key_mark
+
+    def _scalar(self, event: Any) -> Any:
+        tag = self._tag(event)
+        value: str = event.value
+        found = control_character(value)
+        if found is not None:
+            self.fail(
+                event,
+                f"{found[1]} is not allowed in a text (written as an escape such as \\0 or "
+                "\\x1b); delete it",
+            )
+        plain = not event.style and event.implicit[0]
+        if tag is None and not plain:
+            return value
+        if tag == f"{_CORE}str":
+            return value
+        if tag in (None, f"{_CORE}null") and value in _NULL:
+            return None
+        if tag in (None, f"{_CORE}bool") and value in _TRUE | _FALSE:
+            return value in _TRUE
+        if tag in (None, f"{_CORE}int") and _INT.fullmatch(value):
+            return self._number(event, value, int)
+        if tag in (None, f"{_CORE}float") and (
+            _FLOAT.fullmatch(value) or value.lower() in _SPECIAL_FLOATS
+        ):
+            special = _SPECIAL_FLOATS.get(value.lower())
+            return special if special is not None else self._number(event, value, float)
+        if tag is not None:
+            self.fail(event, f"{value!r} is not a {tag.removeprefix(_CORE)}")
+        return value
+
+    def _number(self, event: Any, text: str, kind: type[int] | type[float]) -> Any:
+        if len(text) > self.limits.max_number_digits:
+            self.fail(
+                event, f"a number with {len(text):,} digits; no value here needs more than a few"
+            )
+        if kind is int:
+            for prefix, base in (("0o", 8), ("0x", 16)):
+                if text.startswith(prefix):
+                    return int(text[2:], base)
+            return int(text)
+        return float(text)

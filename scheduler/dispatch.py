@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
 
+from campaigns.links import UnsafeUrl, is_web_url
 from campaigns.schema import DUE_STATES, Channel, Delivery, Post
 from campaigns.schema import DeliveryState as S
 from campaigns.states import transition
@@ -464,7 +465,7 @@ def record_publication(
                 "delivery %s was published twice: %s and %s; delete one on the platform",
                 delivery.id,
                 delivery.remote_url,
-                result.url,
+                _shown(result),
             )
             from campaigns.states import record
 
@@ -476,21 +477,27 @@ def record_publication(
                 at=now,
                 from_state=S.published.value,
                 to_state=S.published.value,
-                reason=f"DUPLICATE: also published as {result.url}",
-                detail={"remote_id": result.remote_id, "url": result.url},
+                reason=f"DUPLICATE: also published as {_shown(result)}",
+                detail={"remote_id": result.remote_id, "url": _shown(result)},
             )
         return False
     if delivery.state not in (S.publishing, S.needs_review):
         log.error(
             "delivery %s: published as %s while the row was %s; recording it",
             delivery.id,
-            result.url,
+            _shown(result),
             delivery.state,
         )
     _mark_published(
         session, delivery, result, settings, now, actor=actor, reason=reason, label=label
     )
     return True
+
+
+def _shown(result: Published) -> str:
+    """The platform's URL when it is a web address, else its remote id (for logs and audit)."""
+    url = result.url
+    return url if url is not None and is_web_url(url) else f"remote id {result.remote_id}"
 
 
 def _release(delivery: Delivery) -> None:
@@ -510,7 +517,14 @@ def _mark_published(
     label: str | None = None,
 ) -> None:
     delivery.remote_id = result.remote_id
-    delivery.remote_url = result.url
+    url = result.url
+    try:
+        delivery.remote_url = url
+    except UnsafeUrl as exc:
+        # The post exists: record it, without the address the platform gave (a javascript:
+        # or CR/LF "URL" would reach reports and calendars).
+        delivery.remote_url = url = None
+        reason += f"; the platform's URL was not stored ({exc})"
     delivery.published_at = result.published_at
     late = (result.published_at - delivery.due_at).total_seconds()
     delivery.late_seconds = late if late > settings.late_after_seconds else None
@@ -533,7 +547,7 @@ def _mark_published(
         actor=actor,
         at=now,
         reason=reason,
-        detail={"remote_id": result.remote_id, "url": result.url},
+        detail={"remote_id": result.remote_id, "url": url},
         force=True,
         label=label,
     )

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.links import UnsafeUrl
 from campaigns.schema import Campaign, Channel, Delivery, Post, Worker
 from campaigns.schema import DeliveryState as S
 from campaigns.states import TransitionError, record, transition
@@ -112,7 +113,10 @@ def resolve(
         if d.state != S.needs_review:
             raise OperationError(f"delivery {d.id} is {d.state}, not needs_review")
         if published_url:
-            d.remote_url = published_url
+            try:
+                d.remote_url = published_url
+            except UnsafeUrl as exc:
+                raise OperationError(f"--published: {exc}") from None
             d.remote_id = remote_id or published_url.rstrip("/").rsplit("/", 1)[-1]
             d.published_at = d.claimed_at or now
             d.next_collect_at = (

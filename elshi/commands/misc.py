@@ -67,15 +67,21 @@ def calendar_export(
     elshi calendar export --format ics --out schedule.ics
     """
     from campaigns.calendar import to_csv, to_ics
-    from campaigns.queries import timeline
+    from campaigns.queries import timeline, workspace_id
     from campaigns.schema import Campaign
 
     with app.sessions() as session:
         if campaign and session.get(Campaign, campaign) is None:
             raise BadInput(f"no campaign {campaign!r} (see elshi campaign list)")
         rows = timeline(session, campaign=campaign, include_cancelled=include_cancelled)
+        workspace = workspace_id(session)
+        session.commit()
     name = f"Elshi: {campaign}" if campaign else "Elshi campaigns"
-    text = to_ics(rows, now=app.now(), name=name) if fmt == "ics" else to_csv(rows)
+    text = (
+        to_ics(rows, now=app.now(), name=name, workspace=workspace)
+        if fmt == "ics"
+        else to_csv(rows)
+    )
     if out is None:
         click.echo(text, nl=False)
     else:

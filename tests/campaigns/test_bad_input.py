@@ -224,3 +224,66 @@ def test_odd_values_found_by_fuzzing_are_problems_not_crashes(
     path.write_text(broken(old, new), encoding="utf-8")
     messages = [p.message for p in load_campaign(path, channels=CHANNELS).errors]
     assert any(words in m for m in messages), messages
+
+
+THREAD = """\
+  - id: reply
+    category: education
+    audiences: [public]
+    when: "2027-04-16 10:00"
+    reply_to: hello
+    text: Antwort.
+"""
+
+
+def test_ends_before_starts_points_at_ends(tmp_path: Path) -> None:
+    path = tmp_path / "campaign.yaml"
+    path.write_text(broken("ends: 2027-12-31", "ends: 2026-12-31"), encoding="utf-8")
+    [problem] = load_campaign(path, channels=CHANNELS).errors
+    assert (problem.line, problem.column) == (7, 9)
+    assert "ends: 2026-12-31 is before the campaign starts (2027-01-01)" in problem.message
+
+
+@pytest.mark.parametrize("ends", ["2026-12-31", "2027-02-30", "31.12.2027", "12"])
+def test_a_bad_ends_does_not_hide_a_dst_error_elsewhere(tmp_path: Path, ends: str) -> None:
+    text = broken("ends: 2027-12-31", f"ends: {ends}")
+    text = text.replace('when: "2027-04-15 10:00"', 'when: "2027-03-28 02:30"')
+    path = tmp_path / "campaign.yaml"
+    path.write_text(text, encoding="utf-8")
+    errors = load_campaign(path, channels=CHANNELS).errors
+    assert [p.line for p in errors] == [7, 22], [str(p) for p in errors]
+    assert "does not exist in Europe/Berlin" in errors[1].message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        ("  - id: second", "  - id: hello", 24),  # a duplicate id
+        (
+            '    audiences: [public]\n    when: "2027-04-15',
+            '    audiences: [publik]\n    when: "2027-04-15',
+            21,
+        ),
+        (
+            "    text: Hallo aus Astana.",
+            "    text: Hallo aus Astana.\n    channels: [de-x, de-bluesky]",
+            24,
+        ),
+    ],
+)
+def test_a_broken_post_does_not_also_produce_thread_errors(
+    tmp_path: Path, old: str, new: str, line: int
+) -> None:
+    path = tmp_path / "campaign.yaml"
+    path.write_text(broken(old, new) + THREAD, encoding="utf-8")
+    errors = load_campaign(path, channels=CHANNELS).errors
+    assert len(errors) == 1, [str(p) for p in errors]
+    assert errors[0].line == line
+    assert "reply" not in errors[0].message
+
+
+def test_a_text_too_long_suggests_the_per_platform_override(tmp_path: Path) -> None:
+    path = tmp_path / "campaign.yaml"
+    path.write_text(broken("text: Hallo aus Astana.", "text: " + "Hallo " * 50), encoding="utf-8")
+    messages = [p.message for p in load_campaign(path, channels=CHANNELS).errors]
+    assert any("give x its own shorter text: de: {default: ..., x: ...}" in m for m in messages)

@@ -319,12 +319,12 @@ def test_telegram_caption_limit_applies_when_media_is_attached(tmp_path: Path) -
     ("when", "words"),
     [
         (
-            {"rrule": "FREQ=MINUTELY;BYMONTH=4;BYMONTHDAY=31;BYHOUR=10"},
+            {"rrule": "FREQ=HOURLY;BYMONTH=4;BYMONTHDAY=31;BYHOUR=10"},
             "never falls on a real date",
         ),
         ({"rrule": "FREQ=DAILY;BYYEARDAY=400;BYHOUR=10"}, "never falls on a real date"),
         ({"cron": "0 10 30 2 *"}, "never falls on a real date"),
-        ({"rrule": "FREQ=HOURLY;INTERVAL=5;BYDAY=MO;BYHOUR=10"}, "use FREQ=DAILY"),
+        ({"rrule": "FREQ=HOURLY;INTERVAL=5;BYDAY=MO;BYHOUR=10"}, "cannot also limit BYDAY"),
     ],
 )
 def test_a_rule_that_matches_no_date_is_an_error_found_quickly(

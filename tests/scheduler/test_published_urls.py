@@ -1,0 +1,73 @@
+"""Only web addresses are stored as a published post's URL, whoever gives one: a platform's
+answer is recorded without an unsafe address (the post exists, so it is still recorded), and an
+operator's ``deliveries resolve --published`` with one is refused with nothing changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from tests.cli.conftest import fingerprint
+from tests.scheduler.conftest import at, mastodon_channel, post_yaml
+from tests.scheduler.test_daemon_cli import elshi
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'elshi.db'}"
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(document.cookie)", "https://x.example/1\r\nATTENDEE:mailto:a@b"]
+)
+def test_a_platform_url_that_is_not_a_web_address_is_not_stored(
+    rig_factory: Any, mastodon: Any, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    original = type(mastodon)._status_json
+
+    def status_json(self: Any, post: dict[str, Any]) -> dict[str, Any]:
+        return {**original(self, post), "url": url}
+
+    monkeypatch.setattr(type(mastodon), "_status_json", status_json)
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Hallo")])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    assert rig.run().published == 1
+    delivery = rig.delivery()
+    assert delivery.state == "published" and delivery.remote_id == mastodon.posts[0]["id"]
+    assert delivery.remote_url is None
+    assert "URL was not stored" in rig.audit(delivery.id)[-1][2]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "https://mastodon.social/@b/1\r\nX-INJECTED:1",
+        "data:text/html,<script>",
+        "https://user:secret@mastodon.social/@b/1",
+        "https://" + "a" * 3000 + ".example/1",
+    ],
+)
+def test_resolve_with_an_unsafe_url_is_refused_and_changes_nothing(
+    rig_factory: Any, mastodon: Any, tmp_path: Path, url: str
+) -> None:
+    from campaigns.schema import Delivery
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Hallo")])
+    with rig.sessions() as session:
+        session.execute(update(Delivery).values(state="needs_review"))
+        session.commit()
+    rig.close()
+    before = fingerprint(tmp_path / "elshi.db")
+    result = elshi(rig, "deliveries", "resolve", "1", "--published", url)
+    assert result.exit_code == 2, result.output
+    assert "--published" in result.output and "Traceback" not in result.output
+    assert fingerprint(tmp_path / "elshi.db") == before
+    good = elshi(rig, "deliveries", "resolve", "1", "--published", "https://mastodon.social/@b/1")
+    assert good.exit_code == 0, good.output
+    assert rig.delivery().remote_url == "https://mastodon.social/@b/1"
