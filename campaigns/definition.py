@@ -92,6 +92,25 @@ Day = Annotated[date, AfterValidator(_plausible)]
 Moment = Annotated[datetime, AfterValidator(_plausible)]
 
 
+class Role(StrEnum):
+    """What a person does in the office (the roles of `campaigns.people`)."""
+
+    author = "author"
+    approver = "approver"
+    operator = "operator"
+    manager = "manager"
+    admin = "admin"
+
+
+ROLE_MEANING: dict[Role, str] = {
+    Role.author: "uploads and changes campaigns",
+    Role.approver: "approves or rejects posts in the approval steps that name them or their role",
+    Role.operator: "retries, cancels and resolves deliveries; pauses and resumes (kill switch)",
+    Role.manager: "reads the effectiveness reports and the audit log; imports outcomes",
+    Role.admin: "manages users and their tokens; reads the audit log",
+}
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -144,6 +163,41 @@ class Utm(Strict):
         return None if value is None else check_template(value)
 
 
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
+
+
+class ApprovalStep(Strict):
+    """One step of an approval chain. Steps are approved in order, each by a different person
+    who did not write or change the post. Who may approve a step: a user with the `approver`
+    role who is named in `users`, or who holds one of `roles`; a step naming neither is open to
+    every approver. With `require: all`, every user named must approve it."""
+
+    step: Ident = Field(description="the step's id, e.g. `press-secretary`")
+    title: str | None = Field(
+        None, max_length=200, description="as people call it, e.g. `Press secretary`"
+    )
+    users: list[Annotated[str, Field(pattern=USERNAME_PATTERN)]] = Field(
+        default_factory=list, description="usernames who may approve this step"
+    )
+    roles: list[Role] = Field(
+        default_factory=list, description="roles whose holders may approve this step"
+    )
+    require: Literal["any", "all"] = Field(
+        "any", description="`any`: one of them approves; `all`: every user named approves"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ApprovalStep:
+        if len(set(self.users)) != len(self.users):
+            raise ValueError(f"step {self.step!r} names a user twice")
+        if self.require == "all" and (not self.users or self.roles):
+            raise ValueError(
+                f"step {self.step!r}: 'require: all' needs a list of users (and no roles): "
+                "every one of them must approve"
+            )
+        return self
+
+
 class CampaignSpec(Strict):
     """The campaign: what it promotes, where, and when."""
 
@@ -169,7 +223,11 @@ class CampaignSpec(Strict):
     append_hashtags: bool = Field(
         True, description="append the brand hashtags to every post that does not already carry them"
     )
-    approval: bool = Field(True, description="posts need approval before they may be published")
+    approval: bool | list[ApprovalStep] = Field(
+        True,
+        description="`true`: one approval by any approver; `false`: none; or a list of "
+        "approval steps (below), approved in order by different people",
+    )
     grace: str | int = Field(
         "15m", description="how late a post may still go out after a stop (e.g. `15m`, `2h`)"
     )
@@ -190,6 +248,18 @@ class CampaignSpec(Strict):
                 raise ValueError(f"{tag!r} is not a hashtag: write '#' then letters or digits")
         return value
 
+    @field_validator("approval")
+    @classmethod
+    def _steps(cls, value: bool | list[ApprovalStep]) -> bool | list[ApprovalStep]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("an empty list of approval steps: write 'approval: false'")
+            names = [s.step for s in value]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"approval step {twice[0]!r} appears twice")
+        return value
+
     @field_validator("grace")
     @classmethod
     def _grace(cls, value: str | int) -> str | int:
@@ -199,6 +269,17 @@ class CampaignSpec(Strict):
     @property
     def grace_minutes(self) -> int:
         return parse_minutes(self.grace)
+
+    @property
+    def approval_steps(self) -> list[ApprovalStep]:
+        """The chain: `approval: true` is one step open to every approver."""
+        if self.approval is True:
+            return [DEFAULT_STEP]
+        return list(self.approval) if self.approval else []
+
+
+DEFAULT_STEP = ApprovalStep(step="approval", title="Approval")
+"""The one step of `approval: true`."""
 
 
 class EventSpec(Strict):

@@ -27,32 +27,17 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.definition import Role
 from campaigns.schema import ApiToken, User
 from campaigns.states import record
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
-
-
-class Role(StrEnum):
-    """What a person does in the office."""
-
-    author = "author"
-    """Uploads and changes campaigns."""
-    approver = "approver"
-    """Approves or rejects posts in the approval steps that name them (or their role)."""
-    operator = "operator"
-    """Retries, cancels and resolves deliveries; pauses and resumes (the kill switch)."""
-    manager = "manager"
-    """Reads the effectiveness reports."""
-    admin = "admin"
-    """Manages users and their tokens; reads the audit log."""
 
 
 AUTHOR, APPROVER, OPERATOR = Role.author, Role.approver, Role.operator
@@ -176,6 +161,15 @@ def authorize(session: Session, person: Person, action: str) -> None:
             "(the CLI names its user with --as USER, ELSHI_USER or ELSHI_TOKEN)"
         )
     require(person, action)
+
+
+def acting(session: Session, who: Person | str, action: str) -> str:
+    """The audit name to record for ``who``, after checking that a `Person` may do ``action``.
+    A plain string is a system actor (``daemon:…``) or a caller that checked already."""
+    if isinstance(who, Person):
+        authorize(session, who, action)
+        return who.actor
+    return who
 
 
 # --- users ---------------------------------------------------------------------------------

@@ -8,8 +8,11 @@ or awaiting review. Planning is the same function run in a transaction that is r
 the plan cannot disagree with what apply does.
 
 Approval: new posts start as drafts when the campaign requires approval. Changing what a post
-says (text, link, media, category, narrative, variant) sends an approved post back to draft;
-moving it in time keeps its approval. Fixing a failed or missed delivery in the file re-queues it.
+says (text, link, media, category, narrative, variant, or the text any of its deliveries would
+publish, e.g. after a change of the brand hashtags) raises its revision, which starts its
+approval chain again (`campaigns.approval`) and sends its deliveries back to draft; moving it in
+time keeps its approval. Whoever uploads or changes a post is one of its authors, who may not
+approve it. Fixing a failed or missed delivery in the file re-queues it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.expansion import DesiredCampaign, DesiredDelivery, DesiredPost
+from campaigns.people import Person, authorize
 from campaigns.schema import (
     WAITING_STATES,
     Approval,
@@ -78,12 +82,18 @@ def apply_campaign(
     desired: DesiredCampaign,
     *,
     platforms: Mapping[str, str],
-    actor: str,
+    actor: str | Person,
     now: datetime,
 ) -> list[Change]:
+    """Apply ``desired`` as ``actor``: a `Person` must hold the author role; a plain audit name
+    (``daemon:…``, a test's ``user:…``) is trusted as it is."""
+    if isinstance(actor, Person):
+        authorize(session, actor, "campaign.apply")
+        actor = actor.actor
     changes: list[Change] = []
     spec = desired.spec
     campaign = session.get(Campaign, spec.id)
+    old_chain = _chain_of(campaign) if campaign else None
     values: dict[str, Any] = {
         "title": spec.title,
         "country": spec.country,
@@ -94,7 +104,8 @@ def apply_campaign(
         "ends_on": spec.ends,
         "timezone": spec.timezone,
         "hashtags": list(spec.hashtags),
-        "requires_approval": spec.approval,
+        "requires_approval": bool(spec.approval_steps),
+        "approval_steps": [step.model_dump(mode="json") for step in spec.approval_steps],
         "grace_minutes": spec.grace_minutes,
         "source_path": desired.source,
     }
@@ -122,7 +133,18 @@ def apply_campaign(
     names = {c for a in desired.audiences for c in a.channels}
     channels = sync_channels(session, platforms, now=now, names=names)
     audiences = _apply_audiences(session, desired, channels, changes)
-    _apply_posts(session, desired, campaign, audiences, channels, changes, actor=actor, now=now)
+    chain_changed = old_chain is not None and old_chain != _chain_of(campaign)
+    _apply_posts(
+        session,
+        desired,
+        campaign,
+        audiences,
+        channels,
+        changes,
+        actor=actor,
+        now=now,
+        chain_changed=chain_changed,
+    )
     if any(c.sign != "!" for c in changes):
         record(
             session,
@@ -134,6 +156,12 @@ def apply_campaign(
             detail={"source": desired.source, "changes": len(changes)},
         )
     return changes
+
+
+def _chain_of(campaign: Campaign) -> list[dict[str, Any]]:
+    from campaigns.approval import chain
+
+    return [step.model_dump(mode="json") for step in chain(campaign)]
 
 
 def _apply_audiences(
@@ -206,7 +234,10 @@ def _apply_posts(
     *,
     actor: str,
     now: datetime,
+    chain_changed: bool,
 ) -> None:
+    from campaigns.approval import refresh
+
     existing = {
         p.key: p for p in session.scalars(select(Post).where(Post.campaign_id == campaign.id))
     }
@@ -221,10 +252,13 @@ def _apply_posts(
                 created_at=now,
                 updated_at=now,
                 approval=Approval.pending.value,
+                revision=1,
+                authors=[actor],
                 **_post_values(item),
             )
             if not campaign.requires_approval:
                 row.approval = Approval.approved.value
+                row.approved_revision = row.revision
                 row.approved_by = f"{actor} (campaign needs no approval)"
                 row.approved_at = now
             session.add(row)
@@ -234,21 +268,32 @@ def _apply_posts(
             )
         else:
             diff = [k for k, v in _post_values(item).items() if getattr(row, k) != v]
-            reapprove = row.content_hash != item.content_hash
+            reapprove = row.content_hash != item.content_hash or _new_text(row, item)
             revived = row.retired
             for key, value in _post_values(item).items():
                 setattr(row, key, value)
             row.retired = False
-            if diff or revived:
+            if reapprove:
+                row.revision += 1
+                if actor not in row.authors:
+                    row.authors = [*row.authors, actor]
+            if diff or revived or reapprove:
                 row.updated_at = now
                 detail = ("re-added; " if revived else "") + ", ".join(
                     d for d in diff if d != "content_hash"
                 )
-                if reapprove and campaign.requires_approval and row.approval != Approval.pending:
+                if reapprove and not campaign.requires_approval:
+                    row.approved_revision = row.revision
+                elif reapprove and row.approval != Approval.pending:
                     row.approval = Approval.pending.value
+                    row.approved_revision = None
                     row.approved_by = None
                     row.approved_at = None
                     detail += "; needs approval again"
+                elif reapprove:
+                    detail += "; approval starts again"
+                if not diff and reapprove:
+                    detail = "text as published; " + detail
                 changes.append(Change("~", "post", label, detail.strip("; ")))
         posts[item.key] = row
         _apply_post_audiences(session, row, item, audiences)
@@ -256,6 +301,8 @@ def _apply_posts(
         parent = posts.get(item.reply_to) if item.reply_to else None
         posts[item.key].reply_to_post_id = parent.id if parent else None
     session.flush()
+    if chain_changed:
+        refresh(session, list(posts.values()), actor=actor, now=now)
     for item in desired.posts:
         _apply_deliveries(
             session, posts[item.key], item, audiences, channels, changes, actor=actor, now=now
@@ -276,6 +323,13 @@ def _apply_posts(
                 reason="post removed from the campaign file",
                 label=_delivery_label(row, delivery.channel.name, delivery.occurrence),
             )
+
+
+def _new_text(row: Post, item: DesiredPost) -> bool:
+    """Whether a delivery would publish a text (or media) none of the post's deliveries had:
+    what was approved is the text as published, brand hashtags and tagged links included."""
+    had = {d.content_hash for d in row.deliveries}
+    return bool(had) and any(d.content_hash not in had for d in item.deliveries)
 
 
 def _post_values(item: DesiredPost) -> dict[str, Any]:
@@ -308,7 +362,8 @@ def _delivery_label(post: Post, channel: str, occurrence: int) -> str:
 
 
 def _waiting_state(post: Post) -> S:
-    return S.approved if post.approval == Approval.approved else S.draft
+    approved = post.approval == Approval.approved and post.approved_revision == post.revision
+    return S.approved if approved else S.draft
 
 
 def _apply_deliveries(

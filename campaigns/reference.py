@@ -21,6 +21,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("posts[].when: {event: ...}", d.AtEvent),
     ("posts[].when: {rrule: ...} or {cron: ...}", d.Recurrence),
     ("campaign.utm", d.Utm),
+    ("campaign.approval[]", d.ApprovalStep),
 ]
 
 
@@ -45,7 +46,7 @@ def _type_name(annotation: Any) -> str:
     if origin is dict:
         return f"mapping {_type_name(args[0])} → {_type_name(args[1])}" if args else "mapping"
     if origin is typing.Literal:
-        return " | ".join(f"`{a}`" for a in args)
+        return " or ".join(f"`{a}`" for a in args)
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
             return "one of " + ", ".join(f"`{m.value}`" for m in annotation)
@@ -100,6 +101,10 @@ def render() -> str:
         "## Categories",
         "",
         *[f"- `{c.value}`" for c in d.Category],
+        "",
+        "## Roles",
+        "",
+        *[f"- `{r.value}`: {d.ROLE_MEANING[r]}" for r in d.Role],
         "",
         "## Audience groups",
         "",

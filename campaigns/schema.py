@@ -130,6 +130,9 @@ class Campaign(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     hashtags: Mapped[list[Any]] = mapped_column(default=list)
     requires_approval: Mapped[bool] = mapped_column(Boolean, default=True)
+    approval_steps: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    """The approval chain as written (`campaigns.definition.ApprovalStep` dicts); empty with
+    ``requires_approval`` means the one step of ``approval: true``."""
     grace_minutes: Mapped[int] = mapped_column(Integer, default=15)
     source_path: Mapped[str | None] = mapped_column(Text)
     definition_hash: Mapped[str] = mapped_column(String(64))
@@ -225,6 +228,15 @@ class Post(Base):
     approval: Mapped[str] = mapped_column(String(20), default=Approval.pending)
     approved_by: Mapped[str | None] = mapped_column(String(200))
     approved_at: Mapped[datetime | None]
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """Goes up whenever what the post says (or the text any delivery publishes) changes: the
+    approval decisions of an earlier revision no longer count."""
+    approved_revision: Mapped[int | None] = mapped_column(Integer)
+    """The revision whose approval chain is complete. The claim publishes a delivery only while
+    this equals ``revision`` (`campaigns.gate`)."""
+    authors: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    """Audit names (``user:NAME``) of everyone who uploaded or changed the post: none of them
+    may approve it."""
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
     """True once the post was removed from its campaign file (kept for its history)."""
     created_at: Mapped[datetime]
@@ -233,6 +245,32 @@ class Post(Base):
     campaign: Mapped[Campaign] = relationship(back_populates="posts")
     audiences: Mapped[list[Audience]] = relationship(secondary="post_audience", viewonly=True)
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="post")
+
+
+class Decision(StrEnum):
+    approved = "approved"
+    rejected = "rejected"
+
+
+class PostDecision(Base):
+    """One person's decision on one approval step of one revision of a post. A person decides
+    a step once per revision (deciding again replaces it; the audit log keeps the history)."""
+
+    __tablename__ = "post_decision"
+    __table_args__ = (
+        UniqueConstraint("post_id", "revision", "step", "actor", name="uq_post_decision_key"),
+        _states_check("decision", Decision),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200))
+    """``user:NAME``."""
+    decision: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
 
 
 class Delivery(Base):

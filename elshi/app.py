@@ -115,11 +115,6 @@ class App:
         except UnknownPerson as exc:
             raise BadInput(f"cannot act as {name!r}: {exc}") from None
 
-    def actor(self, by: str | None = None) -> str:
-        """The audit name of whoever runs this command."""
-        with self.sessions() as session:
-            return self.person(session, by).actor
-
 
 def _os_user() -> str:
     try:

@@ -113,6 +113,7 @@ def run_demo(
 ) -> DemoResult:
     """Everything ``elshi demo`` does; ``progress`` receives the rehearsed fraction (0..1)."""
     from campaigns.approval import approve, campaign_posts
+    from campaigns.people import Person
     from campaigns.planning import apply_campaign
     from campaigns.store import make_engine, session_factory, upgrade
     from campaigns.validation import load_campaigns
@@ -152,7 +153,7 @@ def run_demo(
             approve(
                 session,
                 campaign_posts(session, cid),
-                actor=f"user:{DEMO_ACTOR} (auto)",
+                by=Person.local(f"{DEMO_ACTOR} (auto)"),
                 now=applied_at,
             )
         session.commit()

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
 
+from campaigns.gate import claim_condition
 from campaigns.links import UnsafeUrl, is_web_url
 from campaigns.schema import DUE_STATES, Channel, Delivery, Post
 from campaigns.schema import DeliveryState as S
@@ -119,6 +120,7 @@ def claimable(now: datetime, horizon: datetime) -> Any:
         Channel.paused.is_(False),
         or_(Channel.blocked_until.is_(None), Channel.blocked_until <= now),
         thread_ready(),
+        claim_condition(),
     )
 
 

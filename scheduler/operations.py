@@ -4,7 +4,7 @@
 `resolve` settles a ``needs_review`` row once a person has looked at the channel: published
 (with its URL) or not published (then it is re-queued, or cancelled with ``--cancel``).
 `resume_channel` un-pauses a channel after its credentials were fixed. Each change is audited
-with the operator's name.
+with the operator's name; a `Person` must hold the operator role (`campaigns.people`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.gate import is_approved
 from campaigns.links import UnsafeUrl
+from campaigns.people import Person, acting
 from campaigns.schema import Campaign, Channel, Delivery, Post, Worker
 from campaigns.schema import DeliveryState as S
 from campaigns.states import TransitionError, record, transition
@@ -46,7 +48,10 @@ def _rows(session: Session, ids: Sequence[int]) -> list[Delivery]:
     return sorted(rows, key=lambda d: ids.index(d.id))
 
 
-def retry(session: Session, ids: Sequence[int], *, actor: str, now: datetime) -> list[Outcome]:
+def retry(
+    session: Session, ids: Sequence[int], *, actor: str | Person, now: datetime
+) -> list[Outcome]:
+    actor = acting(session, actor, "delivery.retry")
     out = []
     for d in _rows(session, ids):
         before = d.state
@@ -55,7 +60,7 @@ def retry(session: Session, ids: Sequence[int], *, actor: str, now: datetime) ->
                 f"delivery {d.id} is {d.state}: only failed, missed, cancelled "
                 "or scheduled deliveries can be retried"
             )
-        if d.post.approval != "approved":
+        if not is_approved(d.post):
             raise OperationError(
                 f"delivery {d.id}: its post is {d.post.approval}; approve it "
                 "first (elshi post approve)"
@@ -72,8 +77,9 @@ def retry(session: Session, ids: Sequence[int], *, actor: str, now: datetime) ->
 
 
 def cancel(
-    session: Session, ids: Sequence[int], *, actor: str, now: datetime, reason: str | None
+    session: Session, ids: Sequence[int], *, actor: str | Person, now: datetime, reason: str | None
 ) -> list[Outcome]:
+    actor = acting(session, actor, "delivery.cancel")
     out = []
     for d in _rows(session, ids):
         before = d.state
@@ -100,13 +106,14 @@ def resolve(
     session: Session,
     ids: Sequence[int],
     *,
-    actor: str,
+    actor: str | Person,
     now: datetime,
     published_url: str | None,
     remote_id: str | None,
     cancel_instead: bool,
     metrics_schedule: Sequence[float] = (),
 ) -> list[Outcome]:
+    actor = acting(session, actor, "delivery.resolve")
     out = []
     for d in _rows(session, ids):
         before = d.state
@@ -155,7 +162,8 @@ def resolve(
     return out
 
 
-def resume_channel(session: Session, name: str, *, actor: str, now: datetime) -> bool:
+def resume_channel(session: Session, name: str, *, actor: str | Person, now: datetime) -> bool:
+    actor = acting(session, actor, "channel.resume")
     channel = session.scalar(select(Channel).where(Channel.name == name))
     if channel is None:
         raise OperationError(f"no channel {name!r} in the database")

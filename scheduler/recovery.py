@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from campaigns.gate import is_approved
 from campaigns.schema import Campaign, Channel, Delivery, Post
 from campaigns.schema import DeliveryState as S
 from campaigns.states import transition
@@ -63,15 +64,11 @@ def mark_missed(sessions: sessionmaker[Session], settings: Settings, now: dateti
                 start = max(start, delivery.next_attempt_at)
             if now <= start + window:
                 continue
-            transition(
-                session,
-                delivery,
-                S.missed,
-                actor=actor,
-                at=now,
-                reason=_missed_reason(session, delivery, now, window),
-            )
+            reason = _missed_reason(session, delivery, now, window)
+            transition(session, delivery, S.missed, actor=actor, at=now, reason=reason)
             delivery.next_attempt_at = None
+            if not is_approved(delivery.post):
+                delivery.last_error = reason
             count += 1
         session.commit()
     if count:
@@ -82,12 +79,14 @@ def mark_missed(sessions: sessionmaker[Session], settings: Settings, now: dateti
 def _missed_reason(session: Session, delivery: Delivery, now: datetime, window: timedelta) -> str:
     due = delivery.due_at.isoformat(timespec="minutes")
     late = f"due {due}, now {now.isoformat(timespec='minutes')}, allowed {_human(window)} late"
-    if delivery.state == S.draft:
-        return f"never approved before its time ({late})"
+    post = delivery.post
+    if delivery.state == S.draft or not is_approved(post):
+        from campaigns.approval import missed_reason
+
+        return f"{missed_reason(session, post)} ({late})"
     channel = delivery.channel
     if channel.paused:
         return f"channel {channel.name} paused: {channel.paused_reason} ({late})"
-    post = delivery.post
     if post.reply_to_post_id is not None:
         parent_state = session.scalar(
             select(Delivery.state).where(
@@ -257,6 +256,7 @@ def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | No
     count, so a blocked channel never makes the daemon spin."""
     from sqlalchemy import func
 
+    from campaigns.gate import claim_condition
     from scheduler.dispatch import due_instant, thread_ready
 
     def first_due(state: S) -> Any:
@@ -270,6 +270,7 @@ def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | No
                 Delivery.channel_id == Channel.id,
                 Delivery.state == state.value,
                 thread_ready(),
+                claim_condition(),
             )
             .order_by(due_instant())
             .limit(1)

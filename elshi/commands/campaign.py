@@ -65,22 +65,26 @@ def validate(app: App, files: tuple[Path, ...]) -> None:
 def _run_apply(
     app: App, files: Sequence[Path], *, by: str | None, commit: bool
 ) -> tuple[list[Loaded], dict[str, list[Change]]]:
+    from campaigns.people import PeopleError
     from campaigns.planning import apply_campaign
 
     loaded = _load(app, files, quiet_ok=True)
     results: dict[str, list[Change]] = {}
-    actor = app.actor(by)
     now = app.now()
     with app.sessions() as session:
+        person = app.person(session, by)
         for item in loaded:
             assert item.desired is not None
-            results[item.desired.spec.id] = apply_campaign(
-                session,
-                item.desired,
-                platforms=app.config.channel_platforms,
-                actor=actor,
-                now=now,
-            )
+            try:
+                results[item.desired.spec.id] = apply_campaign(
+                    session,
+                    item.desired,
+                    platforms=app.config.channel_platforms,
+                    actor=person,
+                    now=now,
+                )
+            except PeopleError as exc:
+                raise BadInput(str(exc)) from None
         if commit:
             session.commit()
         else:
@@ -165,7 +169,7 @@ def plan(app: App, files: tuple[Path, ...], as_json: bool, timeline: bool) -> No
 
 @group.command("apply")
 @FILES
-@click.option("--by", help="Who applies (recorded in the audit log; default: the OS user).")
+@click.option("--by", help="Same as the global --as USER (recorded in the audit log).")
 @click.pass_obj
 def apply(app: App, files: tuple[Path, ...], by: str | None) -> None:
     """Validate, then apply the files in one transaction. Applying twice changes nothing;

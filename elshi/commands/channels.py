@@ -111,16 +111,17 @@ def check(app: App, names: tuple[str, ...]) -> None:
 
 @group.command("resume")
 @click.argument("name")
-@click.option("--by", help="Who (default: the OS user).")
+@click.option("--by", help="Same as the global --as USER.")
 @click.pass_obj
 def resume(app: App, name: str, by: str | None) -> None:
     """Un-pause a channel after fixing its credentials (run `elshi channels check` first)."""
+    from campaigns.people import PeopleError
     from scheduler.operations import OperationError, resume_channel
 
     with app.sessions() as session:
         try:
-            changed = resume_channel(session, name, actor=app.actor(by), now=app.now())
-        except OperationError as exc:
+            changed = resume_channel(session, name, actor=app.person(session, by), now=app.now())
+        except (OperationError, PeopleError) as exc:
             raise BadInput(str(exc)) from None
         session.commit()
     click.echo(f"channel {name}: {'resumed' if changed else 'was not paused'}")

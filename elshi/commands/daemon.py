@@ -233,17 +233,14 @@ def deliveries() -> None:
     """Operator actions on single deliveries (ids from elshi status)."""
 
 
-def _actor(app: App, by: str | None) -> str:
-    return app.actor(by)
-
-
-def _outcome(app: App, fn: Any, **kwargs: Any) -> None:
+def _outcome(app: App, fn: Any, by: str | None, **kwargs: Any) -> None:
+    from campaigns.people import PeopleError
     from scheduler.operations import OperationError
 
     with app.sessions() as session:
         try:
-            outcomes = fn(session, now=app.now(), **kwargs)
-        except OperationError as exc:
+            outcomes = fn(session, now=app.now(), actor=app.person(session, by), **kwargs)
+        except (OperationError, PeopleError) as exc:
             session.rollback()
             raise BadInput(str(exc)) from None
         session.commit()
@@ -254,7 +251,7 @@ def _outcome(app: App, fn: Any, **kwargs: Any) -> None:
 
 @deliveries.command("retry")
 @click.argument("ids", nargs=-1, type=int, required=True)
-@click.option("--by", help="Who (default: the OS user).")
+@click.option("--by", help="Same as the global --as USER.")
 @click.pass_obj
 def retry(app: App, ids: tuple[int, ...], by: str | None) -> None:
     """Send failed, missed or cancelled deliveries again, now. Example:
@@ -263,13 +260,13 @@ def retry(app: App, ids: tuple[int, ...], by: str | None) -> None:
     """
     from scheduler.operations import retry as do
 
-    _outcome(app, do, ids=list(ids), actor=_actor(app, by))
+    _outcome(app, do, by, ids=list(ids))
 
 
 @deliveries.command("cancel")
 @click.argument("ids", nargs=-1, type=int, required=True)
 @click.option("--reason", help="Why (audited).")
-@click.option("--by", help="Who (default: the OS user).")
+@click.option("--by", help="Same as the global --as USER.")
 @click.pass_obj
 def cancel(app: App, ids: tuple[int, ...], reason: str | None, by: str | None) -> None:
     """Cancel waiting deliveries. Example:
@@ -278,7 +275,7 @@ def cancel(app: App, ids: tuple[int, ...], reason: str | None, by: str | None) -
     """
     from scheduler.operations import cancel as do
 
-    _outcome(app, do, ids=list(ids), actor=_actor(app, by), reason=reason)
+    _outcome(app, do, by, ids=list(ids), reason=reason)
 
 
 @deliveries.command("resolve")
@@ -292,7 +289,7 @@ def cancel(app: App, ids: tuple[int, ...], reason: str | None, by: str | None) -
     is_flag=True,
     help="With --not-published: cancel instead of sending again.",
 )
-@click.option("--by", help="Who (default: the OS user).")
+@click.option("--by", help="Same as the global --as USER.")
 @click.pass_obj
 def resolve(
     app: App,
@@ -319,8 +316,8 @@ def resolve(
     _outcome(
         app,
         do,
+        by,
         ids=list(ids),
-        actor=_actor(app, by),
         published_url=url,
         remote_id=remote_id,
         cancel_instead=cancel_it,

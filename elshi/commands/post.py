@@ -1,23 +1,28 @@
-"""``elshi post``: approve or reject posts (who and when are recorded)."""
+"""``elshi post``: approval chains from the command line — approve, reject, what waits for me,
+what expired, where a post stands. The rules are in `campaigns.approval`; who runs the command
+comes from `App.person` (``--as``, ``ELSHI_USER``, ``ELSHI_TOKEN``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from elshi.app import App, BadInput
-from elshi.output import table
+from elshi.output import echo_json, table
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sqlalchemy.orm import Session
 
+    from campaigns.approval import Outcome
     from campaigns.schema import Post
 
 
 @click.group("post")
 def group() -> None:
-    """Approve or reject posts before they may be published."""
+    """Approve or reject posts before they may be published; see what waits for you."""
 
 
 def _select(
@@ -37,63 +42,216 @@ def _select(
         raise BadInput(str(exc)) from None
 
 
-@group.command("approve")
-@click.argument("posts", nargs=-1)
-@click.option("--campaign", help="Campaign id (to disambiguate, or with --all).")
-@click.option("--all", "all_", is_flag=True, help="Every post of --campaign.")
-@click.option("--by", help="Who approves (default: the OS user).")
-@click.pass_obj
-def approve(
-    app: App, posts: tuple[str, ...], campaign: str | None, all_: bool, by: str | None
-) -> None:
-    """Approve posts so their deliveries may be published. Examples:
+def _decide(app: App, verb: str, by: str | None, fn: Any, all_: bool, **kwargs: Any) -> None:
+    """Run ``fn`` (approve or reject) as the acting person. Naming posts is all or nothing: a
+    refusal changes nothing (exit 2). With ``--all`` what may be decided is, and the rest is
+    listed with the reason."""
+    from campaigns.approval import ApprovalError
+    from campaigns.people import PeopleError
 
-    elshi post approve de-2027-gateway/abai-day-teaser
-    elshi post approve --campaign de-2027-gateway --all --by "A. Nurlanovna"
-    """
-    from campaigns.approval import approve as do_approve
-
+    refs, campaign = kwargs.pop("refs"), kwargs.pop("campaign")
     with app.sessions() as session:
-        rows = _select(session, posts, campaign, all_)
-        decisions = do_approve(session, rows, actor=app.actor(by), now=app.now())
+        person = app.person(session, by)
+        rows = _select(session, refs, campaign, all_)
+        try:
+            outcomes: Sequence[Outcome] = fn(session, rows, by=person, now=app.now(), **kwargs)
+        except (ApprovalError, PeopleError) as exc:
+            raise BadInput(str(exc)) from None
+        refused = [o for o in outcomes if o.refused]
+        if refused and not all_:
+            session.rollback()
+            raise BadInput(
+                "nothing was changed:\n" + "\n".join(f"  {o.post}: {o.refused}" for o in refused)
+            )
         session.commit()
     click.echo(
         table(
-            ["post", "was", "now", "deliveries released"],
-            [[d.post, d.before, d.after, d.deliveries] for d in decisions],
+            ["post", "step", "was", "now", f"deliveries {verb}", "note"],
+            [[o.post, o.step, o.before, o.after, o.deliveries, o.refused] for o in outcomes],
         )
+    )
+
+
+@group.command("approve")
+@click.argument("posts", nargs=-1)
+@click.option("--campaign", help="Campaign id (to disambiguate, or with --all).")
+@click.option("--all", "all_", is_flag=True, help="Every post of --campaign you may approve.")
+@click.option("--step", help="The step you approve (default: the one waiting).")
+@click.option("--comment", help="A note kept with the approval.")
+@click.option("--by", help="Same as the global --as USER.")
+@click.pass_obj
+def approve(
+    app: App,
+    posts: tuple[str, ...],
+    campaign: str | None,
+    all_: bool,
+    step: str | None,
+    comment: str | None,
+    by: str | None,
+) -> None:
+    """Approve the waiting step of posts. When the last step is approved, their deliveries may
+    be published. You cannot approve a post you uploaded or changed, nor two steps of one post.
+    Examples:
+
+    \b
+        elshi --as saule post approve de-2027-gateway/abai-day-teaser
+        elshi --as saule post approve --campaign de-2027-gateway --all
+    """
+    from campaigns.approval import approve as do_approve
+
+    _decide(
+        app,
+        "released",
+        by,
+        do_approve,
+        all_,
+        refs=posts,
+        campaign=campaign,
+        step=step,
+        comment=comment,
     )
 
 
 @group.command("reject")
 @click.argument("posts", nargs=-1)
 @click.option("--campaign", help="Campaign id (to disambiguate, or with --all).")
-@click.option("--all", "all_", is_flag=True, help="Every post of --campaign.")
-@click.option("--reason", help="Why (recorded in the audit log).")
-@click.option("--by", help="Who rejects (default: the OS user).")
+@click.option("--all", "all_", is_flag=True, help="Every post of --campaign you may reject.")
+@click.option("--comment", "--reason", "comment", required=True, help="What must change.")
+@click.option("--step", help="The step you decide (default: the one waiting).")
+@click.option("--by", help="Same as the global --as USER.")
 @click.pass_obj
 def reject(
     app: App,
     posts: tuple[str, ...],
     campaign: str | None,
     all_: bool,
-    reason: str | None,
+    comment: str,
+    step: str | None,
     by: str | None,
 ) -> None:
-    """Reject posts: their waiting deliveries are cancelled until the text is changed and the
-    campaign applied again. Example:
+    """Reject posts with a comment: their waiting deliveries are cancelled until the text is
+    changed and the campaign applied again (or you approve after all). Example:
 
-        elshi post reject cn-2027-silk-road/visa-free-b --reason "tone"
+        elshi --as saule post reject cn-2027-silk-road/visa-free-b --comment "tone"
     """
     from campaigns.approval import reject as do_reject
 
+    _decide(
+        app,
+        "cancelled",
+        by,
+        do_reject,
+        all_,
+        refs=posts,
+        campaign=campaign,
+        comment=comment,
+        step=step,
+    )
+
+
+@group.command("queue")
+@click.option("--campaign", help="Only this campaign.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many posts.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--by", help="Same as the global --as USER.")
+@click.pass_obj
+def queue(app: App, campaign: str | None, limit: int | None, as_json: bool, by: str | None) -> None:
+    """What waits for your approval, per step, soonest due first. Example:
+
+    elshi --as saule post queue
+    """
+    from dataclasses import asdict
+
+    from campaigns.approval import queue as waiting
+
     with app.sessions() as session:
-        rows = _select(session, posts, campaign, all_)
-        decisions = do_reject(session, rows, actor=app.actor(by), now=app.now(), reason=reason)
-        session.commit()
+        person = app.person(session, by)
+        items = waiting(session, person, now=app.now(), campaign=campaign, limit=limit)
+    if as_json:
+        echo_json([asdict(i) for i in items])
+        return
+    if not items:
+        click.echo(f"Nothing waits for {person.username}.")
+        return
     click.echo(
         table(
-            ["post", "was", "now", "deliveries cancelled"],
-            [[d.post, d.before, d.after, d.deliveries] for d in decisions],
+            ["post", "step", "due (UTC)", "deliveries"],
+            [
+                [
+                    f"{i.campaign}/{i.post}",
+                    f"{i.step_title} ({i.position}/{i.steps})",
+                    i.due_at,
+                    i.deliveries,
+                ]
+                for i in items
+            ],
         )
     )
+
+
+@group.command("expired")
+@click.option("--campaign", help="Only this campaign.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def expired(app: App, campaign: str | None, as_json: bool) -> None:
+    """Posts missed because their approval chain was incomplete at their time. Retry one with
+    a new time after approving it: elshi deliveries retry ID."""
+    from dataclasses import asdict
+
+    from campaigns.approval import expired as find_expired
+
+    with app.sessions() as session:
+        items = find_expired(session, campaign=campaign)
+    if as_json:
+        echo_json([asdict(i) for i in items])
+        return
+    if not items:
+        click.echo("No expired approvals.")
+        return
+    click.echo(
+        table(
+            ["post", "due (UTC)", "deliveries missed", "was waiting for"],
+            [[f"{i.campaign}/{i.post}", i.due_at, i.deliveries, i.waiting_for] for i in items],
+        )
+    )
+
+
+@group.command("show")
+@click.argument("post")
+@click.option("--campaign", help="Campaign id (to disambiguate).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def show(app: App, post: str, campaign: str | None, as_json: bool) -> None:
+    """Where a post stands in its approval chain: each step, who may approve it, who did.
+    Example: elshi post show de-2027-gateway/abai-day-teaser"""
+    from dataclasses import asdict
+
+    from campaigns.approval import status
+
+    with app.sessions() as session:
+        row = _select(session, (post,), campaign, False)[0]
+        state = status(session, row)
+        authors = list(row.authors)
+        label = f"{row.campaign_id}/{row.key}"
+    if as_json:
+        echo_json({"post": label, "authors": authors, **asdict(state)})
+        return
+    click.echo(f"{label} (revision {state.revision}): {state.summary()}")
+    if authors:
+        click.echo(f"uploaded or changed by: {', '.join(authors)}")
+    if state.steps:
+        click.echo(
+            table(
+                ["#", "step", "who may approve", "approved by", "rejected by"],
+                [
+                    [
+                        n,
+                        s.title,
+                        s.who,
+                        ", ".join(s.approved_by),
+                        "; ".join(f"{a}: {c}" for a, c in s.rejected_by),
+                    ]
+                    for n, s in enumerate(state.steps, 1)
+                ],
+            )
+        )

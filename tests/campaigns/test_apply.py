@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.approval import approve, campaign_posts, find_posts, reject
+from campaigns.people import Person
 from campaigns.planning import Change, apply_campaign
 from campaigns.schema import (
     Approval,
@@ -84,9 +85,9 @@ def set_state(sessions: Sessions, state: S, key: str = "hello") -> None:
         session.commit()
 
 
-def approve_all(sessions: Sessions, by: str = "user:editor") -> None:
+def approve_all(sessions: Sessions, by: str = "editor") -> None:
     with sessions() as session:
-        approve(session, campaign_posts(session, "de-test"), actor=by, now=NOW)
+        approve(session, campaign_posts(session, "de-test"), by=Person.local(by), now=NOW)
         session.commit()
 
 
@@ -230,7 +231,7 @@ def test_a_refusal_repeated_by_every_apply_adds_no_audit_entry(
 
 
 def test_approving_a_whole_campaign_records_who(sessions: Sessions, applied: list[Change]) -> None:
-    approve_all(sessions, by="user:A. Nurlanovna")
+    approve_all(sessions, by="A. Nurlanovna")
     row = the_post(sessions)
     assert (row.approval, row.approved_by, row.approved_at) == (
         Approval.approved,
@@ -250,7 +251,11 @@ def test_rejecting_a_post_cancels_its_waiting_deliveries(
 ) -> None:
     with sessions() as session:
         reject(
-            session, find_posts(session, ["de-test/hello"]), actor="user:b", now=NOW, reason="tone"
+            session,
+            find_posts(session, ["de-test/hello"]),
+            by=Person.local("b"),
+            now=NOW,
+            comment="tone",
         )
         session.commit()
     assert the_post(sessions).approval == Approval.rejected
@@ -262,7 +267,7 @@ def test_a_rejected_post_moved_in_time_stays_rejected(
     sessions: Sessions, tmp_path: Path, applied: list[Change]
 ) -> None:
     with sessions() as session:
-        reject(session, find_posts(session, ["hello"]), actor="user:b", now=NOW, reason=None)
+        reject(session, find_posts(session, ["hello"]), by=Person.local("b"), now=NOW, comment="no")
         session.commit()
     apply(sessions, tmp_path, doc(audiences=TWO_CHANNELS, posts=[post(when="2027-04-20 10:00")]))
     assert states(sessions) == ["cancelled", "cancelled"]
@@ -273,7 +278,7 @@ def test_a_rejected_post_with_new_text_comes_back_for_approval(
     sessions: Sessions, tmp_path: Path, applied: list[Change]
 ) -> None:
     with sessions() as session:
-        reject(session, find_posts(session, ["hello"]), actor="user:b", now=NOW, reason=None)
+        reject(session, find_posts(session, ["hello"]), by=Person.local("b"), now=NOW, comment="no")
         session.commit()
     apply(sessions, tmp_path, doc(audiences=TWO_CHANNELS, posts=[post(text="Besser.")]))
     assert states(sessions) == ["draft", "draft"]
@@ -284,7 +289,7 @@ def test_approving_a_rejected_post_brings_its_deliveries_back(
     sessions: Sessions, applied: list[Change]
 ) -> None:
     with sessions() as session:
-        reject(session, find_posts(session, ["hello"]), actor="user:b", now=NOW, reason=None)
+        reject(session, find_posts(session, ["hello"]), by=Person.local("b"), now=NOW, comment="no")
         session.commit()
     approve_all(sessions)
     assert states(sessions) == ["approved", "approved"]

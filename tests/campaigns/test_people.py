@@ -29,6 +29,7 @@ from campaigns.people import (
     user_for_token,
 )
 from campaigns.schema import ApiToken, AuditEntry, User
+from tests.databases import BOTH, db_url, migrated_sqlite  # noqa: F401 (fixtures)
 
 NOW = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 Sessions = sessionmaker[Session]
@@ -116,6 +117,7 @@ def test_passwords_are_stored_as_argon2id_hashes(sessions: Sessions, office: Per
     assert PASSWORD not in stored
 
 
+@BOTH
 def test_authenticate_accepts_the_password_and_refuses_everything_else_alike(
     sessions: Sessions, office: Person
 ) -> None:
@@ -189,6 +191,7 @@ def test_set_password_for_oneself_or_by_an_admin_only(sessions: Sessions, office
         )
 
 
+@BOTH
 def test_the_last_admin_cannot_be_disabled_or_demoted(sessions: Sessions, office: Person) -> None:
     with sessions() as session:
         with pytest.raises(BadUserInput, match="last enabled admin"):
@@ -200,6 +203,7 @@ def test_the_last_admin_cannot_be_disabled_or_demoted(sessions: Sessions, office
         session.commit()
 
 
+@BOTH
 def test_tokens_are_shown_once_stored_as_hashes_and_act_as_their_user(
     sessions: Sessions, office: Person
 ) -> None:
@@ -243,6 +247,7 @@ def test_revoked_expired_and_disabled_users_tokens_stop_working(
         assert user_for_token(session, short_plain, now=NOW).username == "daniyar"
 
 
+@BOTH
 def test_every_change_to_people_is_audited_with_who_did_it(
     sessions: Sessions, office: Person
 ) -> None:
