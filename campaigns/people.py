@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.definition import Role
+from campaigns.definition import Role as Role  # re-exported: the roles live with the format
 from campaigns.schema import ApiToken, User
 from campaigns.states import record
 

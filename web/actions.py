@@ -39,13 +39,19 @@ def decide(
         raise Refused(_("Say why you reject it: the author reads your comment."))
     try:
         if approve:
-            done = approval.approve(session, list(posts), actor=who.actor, now=context.now())
+            done = approval.approve(
+                session, list(posts), by=who, now=context.now(), comment=comment
+            )
         else:
             done = approval.reject(
-                session, list(posts), actor=who.actor, now=context.now(), reason=comment
+                session, list(posts), by=who, now=context.now(), comment=comment or ""
             )
     except approval.ApprovalError as exc:
         raise Refused(str(exc)) from None
+    refused = [d for d in done if d.refused]
+    if refused:
+        # All or nothing: the caller does not commit, and the person reads why.
+        raise Refused("; ".join(f"{d.post}: {d.refused}" for d in refused))
     verb = "approved" if approve else "rejected"
     return f"{verb} " + ", ".join(d.post for d in done)
 
@@ -63,17 +69,17 @@ def deliveries(
     now = context.now()
     try:
         if action == "retry":
-            return operations.retry(session, ids, actor=who.actor, now=now)
+            return operations.retry(session, ids, actor=who, now=now)
         if action == "cancel":
             return operations.cancel(
-                session, ids, actor=who.actor, now=now, reason=(reason or "").strip()[:500] or None
+                session, ids, actor=who, now=now, reason=(reason or "").strip()[:500] or None
             )
         if published_url is not None and not published_url.startswith(("https://", "http://")):
             raise Refused("the published address must start with https:// or http://")
         return operations.resolve(
             session,
             ids,
-            actor=who.actor,
+            actor=who,
             now=now,
             published_url=published_url,
             remote_id=None,

@@ -290,7 +290,7 @@ def channel_resume(name: str) -> Any:
     who = _person("channel.resume")
     session = context.db()
     try:
-        changed = operations.resume_channel(session, name, actor=who.actor, now=context.now())
+        changed = operations.resume_channel(session, name, actor=who, now=context.now())
     except operations.OperationError as exc:
         session.rollback()
         abort(404, str(exc))

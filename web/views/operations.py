@@ -102,7 +102,7 @@ def resume_channel(name: str) -> Response:
     who = identity.require("channel.resume")
     session = context.db()
     try:
-        changed = operations.resume_channel(session, name, actor=who.actor, now=context.now())
+        changed = operations.resume_channel(session, name, actor=who, now=context.now())
     except operations.OperationError as exc:
         session.rollback()
         flash(str(exc), "error")
