@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from datetime import date, datetime, time
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns import textrules
 from campaigns.links import check_template, web_url
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -43,8 +44,7 @@ LanguageCode = Annotated[
         description="an ISO 639 language code such as `de`, `zh`, `kk`, `en`, `zh-Hans`",
     ),
 ]
-PLATFORMS = ("x", "telegram", "mastodon", "bluesky", "sandbox")
-PlatformName = Literal["x", "telegram", "mastodon", "bluesky", "sandbox"]
+PLATFORMS = textrules.PLATFORMS
 
 
 class Category(StrEnum):

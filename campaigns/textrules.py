@@ -11,7 +11,18 @@ follow the platforms' own counters:
   ``@user``. Limit 500 (instances may raise it: ``max_characters`` in the channel options).
 * Bluesky: grapheme clusters, limit 300 (and 3000 UTF-8 bytes).
 * Telegram: UTF-16 code units, limit 4096 for a message and 1024 for a media caption.
+* Weibo (``statuses/share``): Weibo's own count, in which a CJK or other full-width character
+  counts 1 and a Latin letter, digit or other half-width character counts ½ (rounded up), and
+  every URL counts 10 (Weibo shortens it to a t.cn link); limit 140. The text must also carry
+  a link to the app's registered ("safe") domain and no ``#topic#`` (`weibo_problems`).
+* WeChat: the post's text is the article's digest (summary), at most 128 characters; the
+  article itself has a title of at most 32 and a body under 20,000 (`wechat_article_problems`).
+* LinkedIn: the post's commentary, at most 3000 characters (code points).
+* Threads: at most 500 characters, each emoji counting its UTF-8 bytes, and at most 5 links.
 * sandbox: no limit of its own beyond 10,000 characters.
+
+`PLATFORMS` is the list of platforms the campaign format knows (the connector registry has the
+same names; a test keeps them in step).
 """
 
 from __future__ import annotations
@@ -43,6 +54,12 @@ class Limit:
 
 LIMITS: dict[str, Limit] = {
     "x": Limit("x", 280, "weighted characters"),
+    "weibo": Limit("weibo", 140, "characters as Weibo counts them"),
+    "wechat": Limit("wechat", 128, "characters of the article's digest"),
+    "wechat-title": Limit("wechat", 32, "characters of the article's title"),
+    "wechat-content": Limit("wechat", 20_000, "characters of the article's body"),
+    "linkedin": Limit("linkedin", 3000, "characters"),
+    "threads": Limit("threads", 500, "characters (an emoji counts its UTF-8 bytes)"),
     "mastodon": Limit("mastodon", 500, "characters"),
     "bluesky": Limit("bluesky", 300, "graphemes"),
     "telegram": Limit("telegram", 4096, "UTF-16 units"),
@@ -54,6 +71,21 @@ LIMITS: dict[str, Limit] = {
 MAX_TEXT_CHARS = 20_000
 """Above every platform's limit whatever a URL or a grapheme counts for: such a text is refused
 without being counted."""
+PLATFORMS: tuple[str, ...] = (
+    "x",
+    "telegram",
+    "mastodon",
+    "bluesky",
+    "weibo",
+    "wechat",
+    "linkedin",
+    "threads",
+    "sandbox",
+)
+WEIBO_URL_LENGTH = 10
+THREADS_MAX_LINKS = 5
+_WEIBO_TOPIC = regex.compile(r"#[^#\n]+#")
+_EAST_ASIAN_WIDE = regex.compile(r"[\p{East_Asian_Width=W}\p{East_Asian_Width=F}]")
 
 
 def graphemes(text: str) -> int:
@@ -94,6 +126,82 @@ def mastodon_length(text: str) -> int:
     return graphemes(text)
 
 
+def weibo_length(text: str) -> int:
+    """Length as Weibo counts it: full-width characters 1, half-width ½, a URL 10."""
+    halves = 0
+    pos = 0
+    for match in URL_RE.finditer(text):
+        halves += _weibo_halves(text[pos : match.start()]) + 2 * WEIBO_URL_LENGTH
+        pos = match.end()
+    halves += _weibo_halves(text[pos:])
+    return (halves + 1) // 2
+
+
+def _weibo_halves(chunk: str) -> int:
+    total = 0
+    for cluster in _GRAPHEME_RE.findall(chunk):
+        wide = _EAST_ASIAN_WIDE.search(cluster) or _PICTOGRAPHIC.search(cluster)
+        total += 2 if wide else 1
+    return total
+
+
+def weibo_problems(text: str, *, safe_domain: str | None) -> list[str]:
+    """What ``statuses/share`` would refuse besides length: a ``#topic#`` in the text, and a
+    text without a link to the app's safe domain (``safe_domain`` None: not configured)."""
+    problems = []
+    topic = _WEIBO_TOPIC.search(text)
+    if topic:
+        problems.append(
+            f"contains the topic {topic.group(0)!r}: Weibo's share API refuses #topics# "
+            "(write the words without the # signs)"
+        )
+    if safe_domain is not None and not any(
+        _on_domain(url, safe_domain) for url in URL_RE.findall(text)
+    ):
+        problems.append(
+            f"has no link to {safe_domain} (the Weibo app's safe domain): Weibo's share API "
+            "refuses texts without one; add the post's `link` or a URL on that domain"
+        )
+    return problems
+
+
+def _on_domain(url: str, domain: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    domain = domain.lower().strip(".")
+    return host == domain or host.endswith("." + domain)
+
+
+def threads_length(text: str) -> int:
+    """Length as Threads counts it: characters, an emoji counting its UTF-8 bytes."""
+    total = 0
+    for cluster in _GRAPHEME_RE.findall(text):
+        if _PICTOGRAPHIC.search(cluster):
+            total += len(cluster.encode("utf-8"))
+        else:
+            total += len(cluster)
+    return total
+
+
+def wechat_article_problems(title: str, content: str) -> list[str]:
+    """What ``draft/add`` would refuse in an article's title and body."""
+    problems = []
+    if not title.strip():
+        problems.append("the WeChat article has no title")
+    elif len(title) > LIMITS["wechat-title"].maximum:
+        problems.append(
+            f"the WeChat article's title is {LIMITS['wechat-title'].describe(len(title))}"
+        )
+    if len(content) >= LIMITS["wechat-content"].maximum:
+        problems.append(
+            f"the WeChat article's body is {LIMITS['wechat-content'].describe(len(content))}"
+        )
+    elif len(content.encode("utf-8")) >= 1_000_000:
+        problems.append("the WeChat article's body is over 1 MB (limit on wechat: under 1 MB)")
+    return problems
+
+
 def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -108,6 +216,10 @@ def length(platform: str, text: str, *, caption: bool = False) -> int:
         return graphemes(text)
     if platform == "telegram":
         return utf16_length(text)
+    if platform == "weibo":
+        return weibo_length(text)
+    if platform == "threads":
+        return threads_length(text)
     return len(text)
 
 
@@ -133,6 +245,8 @@ def check(
     size = length(platform, text, caption=caption)
     if platform == "bluesky" and len(text.encode("utf-8")) > 3000:
         return f"text is {len(text.encode('utf-8'))} bytes in UTF-8 (limit on bluesky: 3000)"
+    if platform == "threads" and len(URL_RE.findall(text)) > THREADS_MAX_LINKS:
+        return f"text has {len(URL_RE.findall(text))} links (limit on threads: {THREADS_MAX_LINKS})"
     if size > limit.maximum:
         return f"text is {limit.describe(size)}, {size - limit.maximum} over"
     return None

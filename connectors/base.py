@@ -62,6 +62,19 @@ class ChannelSettings:
 
 
 @dataclass(frozen=True)
+class Article:
+    """The long-form version of a post, for platforms that publish articles (WeChat): a title,
+    a body of paragraphs (plain text, blank lines between paragraphs), a cover image and
+    optionally an author and the page its "read more" link opens."""
+
+    title: str
+    body: str
+    cover: Path | None = None
+    author: str | None = None
+    source_url: str | None = None
+
+
+@dataclass(frozen=True)
 class OutgoingPost:
     """What to publish. ``idempotency_key`` is stable for one delivery across attempts and
     processes; connectors pass it to the platform where the platform supports it and use it (or
@@ -74,6 +87,13 @@ class OutgoingPost:
     reply_to: str | None = None
     language: str | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+    alt_texts: tuple[str, ...] = ()
+    """A description of each media item, in the post's language ("" where there is none)."""
+    article: Article | None = None
+
+    def alt(self, index: int) -> str:
+        """The description of media item ``index`` ("" without one)."""
+        return self.alt_texts[index] if index < len(self.alt_texts) else ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,9 @@ class Identity:
     display_name: str | None = None
     followers: int | None = None
     url: str | None = None
+    expires_at: datetime | None = None
+    """When the channel's credentials stop working, where the platform says (LinkedIn's and
+    Weibo's access tokens expire): ``elshi channels check`` and ``elshi status`` warn before."""
 
 
 METRIC_FIELDS: tuple[str, ...] = (

@@ -9,11 +9,13 @@ import importlib
 from connectors.base import ChannelSettings, Clock, Connector, SessionStore, system_clock
 
 PLATFORMS: dict[str, str] = {
-    "sandbox": "connectors.sandbox:SandboxConnector",
     "x": "connectors.x:XConnector",
     "telegram": "connectors.telegram:TelegramConnector",
     "mastodon": "connectors.mastodon:MastodonConnector",
     "bluesky": "connectors.bluesky:BlueskyConnector",
+    "weibo": "connectors.weibo:WeiboConnector",
+    "threads": "connectors.threads:ThreadsConnector",
+    "sandbox": "connectors.sandbox:SandboxConnector",
 }
 
 

@@ -14,7 +14,8 @@ Options (``[channels.NAME]`` with ``platform = "sandbox"``; the sandbox reads no
   Removing the JSON record, or creating ``<remote_id>.deleted`` (`mark_deleted`), deletes it.
 * ``followers``: the account's size when the channel is first used (default 2000).
 * ``seed``: seeds every draw (default 0); the same seed and history give the same numbers.
-* ``mimic``: ``x``, ``mastodon``, ``bluesky`` or ``telegram``: return only the counters that
+* ``mimic``: the name of another platform (``x``, ``mastodon``, ``bluesky``, ``telegram``,
+  ``weibo``, ``wechat``, ``linkedin``, ``threads``): return only the counters that
   Elshi's connector for that platform gives (`MIMIC`), the others None.
 * ``fail_rate``: 0..1 (default 0): that share of publish attempts raise `TransientError`
   ("simulated outage"), decided by a hash of (seed, key, attempt number); attempts are counted
@@ -91,6 +92,10 @@ MIMIC: dict[str, frozenset[str]] = {
     "mastodon": frozenset({"likes", "reposts", "replies", "quotes"}),
     "bluesky": frozenset({"likes", "reposts", "replies", "quotes", "bookmarks"}),
     "telegram": frozenset({"likes"}),
+    "weibo": frozenset({"likes", "reposts", "replies"}),
+    "wechat": frozenset({"impressions", "reposts", "bookmarks"}),
+    "linkedin": frozenset({"impressions", "likes", "reposts", "replies", "link_clicks"}),
+    "threads": frozenset({"impressions", "likes", "reposts", "replies", "quotes"}),
 }
 """The post counters Elshi's connector for each platform collects (followers come with all).
 X's link clicks are left out: they need the opt-in private metrics."""

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connectors.registry import PLATFORMS as REGISTRY
+
 CONFIG_NAME = "elshi.toml"
 DEFAULT_DATABASE = "sqlite:///elshi.db"
-PLATFORMS = ("x", "telegram", "mastodon", "bluesky", "sandbox")
+PLATFORMS = tuple(REGISTRY)
+"""Every platform a channel may name (the connector registry's list; "sandbox" is last)."""
 DEFAULT_METRICS_SCHEDULE = ("1h", "6h", "24h", "3d", "7d", "30d")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _TOP_KEYS = {"database", "daemon", "metrics", "sandbox", "channels", "web"}

@@ -171,6 +171,8 @@ class Emulator:
         self._chaos: list[tuple[Fault, dict[str, float], Any]] = []
         self._lock = threading.RLock()
         self.requests: list[Request] = []
+        self._inflight = 0
+        self._idle = threading.Condition(self._lock)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.routes()
@@ -193,6 +195,12 @@ class Emulator:
         return Response(status, {"error": fault.message or fault.kind})
 
     # --- what every emulator offers tests ----------------------------------------------------
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being handled (a delayed answer still in a server thread
+        would otherwise store its post after the next test's `reset`)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=timeout)
 
     def reset(self) -> None:
         """Forget posts, sessions, faults and recorded requests (one server, many tests)."""
@@ -337,6 +345,15 @@ class Emulator:
         )
         with self._lock:
             self.requests.append(request)
+            self._inflight += 1
+        try:
+            self._answer(http, request)
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def _answer(self, http: BaseHTTPRequestHandler, request: Request) -> None:
         if self.latency:
             time.sleep(self.latency)
         fault = self._take_fault(request.method, request.path)

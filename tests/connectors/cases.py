@@ -109,6 +109,7 @@ class World:
         self.opened.clear()
         self.sessions = MemorySessionStore()
         if self.emulator is not None:
+            self.emulator.settle()
             self.case.reset(self.emulator)
         else:
             self.root = Path(tempfile.mkdtemp(dir=self.root.parent))
@@ -132,6 +133,8 @@ class Case:
     reset: Callable[[Emulator], None] = lambda emulator: emulator.reset()
     revoke: Callable[[Emulator], None] = lambda emulator: emulator.expire_token()
     """The configured credentials stop working for good (no renewal can help)."""
+    link: str = ""
+    """A link every text must carry on this platform (Weibo: one to the app's safe domain)."""
 
     def settings(self, world: World, **options: Any) -> ChannelSettings:
         return ChannelSettings(
@@ -230,6 +233,45 @@ def _bluesky() -> Case:
     )
 
 
+def _weibo() -> Case:
+    from connectors.testing.weibo import DEFAULT_TOKEN, WeiboEmulator
+
+    return Case(
+        platform="weibo",
+        start=lambda: WeiboEmulator(clock=NOW.timestamp),
+        options=lambda w: {
+            "access_token_env": "ELSHI_WEIBO_TOKEN",
+            "safe_domain": "kz-embassy.cn",
+            "user_ip": "203.0.113.7",
+        },
+        secrets=lambda w: {"access_token": DEFAULT_TOKEN},
+        calls={
+            "publish": (r"/2/statuses/share\.json$", "POST"),
+            "read": (r"/2/statuses/count\.json$", "GET"),
+        },
+        threads=False,
+        link="https://www.kz-embassy.cn/zh/news",
+    )
+
+
+def _threads() -> Case:
+    from connectors.testing.threads import DEFAULT_TOKEN, ThreadsEmulator
+
+    return Case(
+        platform="threads",
+        start=lambda: ThreadsEmulator(clock=NOW.timestamp),
+        options=lambda w: {
+            "access_token_env": "ELSHI_THREADS_TOKEN",
+            "media_base_url": "https://media.kz-embassy.de/elshi",
+        },
+        secrets=lambda w: {"access_token": DEFAULT_TOKEN},
+        calls={
+            "publish": (r"/threads_publish$", "POST"),
+            "read": (r"/insights$", "GET"),
+        },
+    )
+
+
 def _sandbox() -> Case:
     return Case(
         platform="sandbox",
@@ -239,7 +281,15 @@ def _sandbox() -> Case:
     )
 
 
-CASES: tuple[Case, ...] = (_x(), _telegram(), _mastodon(), _bluesky(), _sandbox())
+CASES: tuple[Case, ...] = (
+    _x(),
+    _telegram(),
+    _mastodon(),
+    _bluesky(),
+    _weibo(),
+    _threads(),
+    _sandbox(),
+)
 
 
 def running(case: Case, root: Path) -> AbstractContextManager[World]:

@@ -1,0 +1,146 @@
+"""What only the Threads connector does (the shared behaviour is in test_contract.py): the two
+publishing steps, images by URL with alt text, carousels, and the 250-posts-per-day quota."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import ChannelSettings, OutgoingPost, RateLimitedError, RejectedError
+from connectors.testing.threads import DEFAULT_TOKEN, QUOTA, ThreadsEmulator
+from connectors.threads import ThreadsConnector
+from tests.connectors.cases import NOW
+from tests.connectors.files import png
+
+MEDIA = "https://media.kz-embassy.de/elshi"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ThreadsEmulator]:
+    with ThreadsEmulator(clock=NOW.timestamp) as running:
+        assert isinstance(running, ThreadsEmulator)
+        yield running
+
+
+@pytest.fixture
+def emulator(server: ThreadsEmulator) -> ThreadsEmulator:
+    server.settle()
+    server.reset()
+    return server
+
+
+def connector_for(emulator: ThreadsEmulator, **options: Any) -> ThreadsConnector:
+    return ThreadsConnector(
+        ChannelSettings(
+            name="de-threads",
+            platform="threads",
+            api_base_url=emulator.url,
+            options={"access_token_env": "ELSHI_THREADS_TOKEN", "media_base_url": MEDIA, **options},
+            secrets={"access_token": DEFAULT_TOKEN},
+        ),
+        clock=lambda: NOW,
+    )
+
+
+@pytest.fixture
+def threads(emulator: ThreadsEmulator) -> Iterator[ThreadsConnector]:
+    connector = connector_for(emulator)
+    yield connector
+    connector.close()
+
+
+def post(text: str, key: str = "d-1", **kwargs: Any) -> OutgoingPost:
+    return OutgoingPost(text=text, idempotency_key=key, **kwargs)
+
+
+def test_a_post_is_a_container_and_then_one_publish_call(
+    threads: ThreadsConnector, emulator: ThreadsEmulator
+) -> None:
+    published = threads.publish(post("Nauryz in Berlin"))
+
+    posts = [r for r in emulator.requests if r.method == "POST"]
+    assert [r.path.rsplit("/", 1)[-1] for r in posts] == ["threads", "threads_publish"]
+    assert published.url is not None and published.url.startswith(
+        f"https://www.threads.net/@{emulator.username}/post/"
+    )
+
+
+def test_an_image_is_sent_as_its_public_url_with_its_alt_text(
+    threads: ThreadsConnector, emulator: ThreadsEmulator, tmp_path: Path
+) -> None:
+    image = png(tmp_path / "jurte.png")
+
+    threads.publish(post("Jurte", media=(image,), alt_texts=("Eine Jurte in der Steppe",)))
+
+    (stored,) = emulator.live_posts()
+    assert stored["images"] == [
+        {"image_url": f"{MEDIA}/jurte.png", "alt_text": "Eine Jurte in der Steppe"}
+    ]
+
+
+def test_several_images_become_one_carousel(
+    threads: ThreadsConnector, emulator: ThreadsEmulator, tmp_path: Path
+) -> None:
+    images = (png(tmp_path / "a.png"), png(tmp_path / "b.png"), png(tmp_path / "c.png"))
+
+    threads.publish(post("Drei Bilder", media=images))
+
+    (stored,) = emulator.live_posts()
+    assert stored["media_type"] == "CAROUSEL"
+    assert [i["image_url"] for i in stored["images"]] == [f"{MEDIA}/{p.name}" for p in images]
+
+
+def test_an_image_without_a_media_base_url_is_refused_before_anything_is_posted(
+    emulator: ThreadsEmulator, tmp_path: Path
+) -> None:
+    connector = connector_for(emulator, media_base_url="")
+
+    with pytest.raises(RejectedError, match="media_base_url"):
+        connector.publish(post("Bild", media=(png(tmp_path / "x.png"),)))
+
+    assert emulator.live_posts() == []
+    assert emulator.containers == {}
+
+
+def test_the_daily_quota_waits_until_the_oldest_post_leaves_the_24_hours(
+    threads: ThreadsConnector, emulator: ThreadsEmulator
+) -> None:
+    emulator.add_post("der älteste", age=20 * 3600)
+    for n in range(QUOTA - 1):
+        emulator.add_post(f"Beitrag {n}", age=3600)
+
+    with pytest.raises(RateLimitedError) as limited:
+        threads.publish(post("Einer zu viel"))
+
+    assert limited.value.retry_after == pytest.approx(4 * 3600, abs=1)
+    assert emulator.containers == {}  # nothing was prepared for a post that cannot go out
+
+
+def test_a_rate_limit_waits_for_the_estimate_in_the_usage_header(
+    threads: ThreadsConnector, emulator: ThreadsEmulator
+) -> None:
+    emulator.inject("rate_limit", path="threads_publish", retry_after=150)
+
+    with pytest.raises(RateLimitedError) as limited:
+        threads.publish(post("Zu schnell"))
+
+    assert limited.value.retry_after == 180  # Threads estimates in whole minutes
+
+
+def test_a_container_is_published_only_once(emulator: ThreadsEmulator) -> None:
+    import httpx
+
+    threads = connector_for(emulator)
+    threads.publish(post("Einmal"))
+    (container,) = emulator.containers
+
+    again = httpx.post(
+        f"{emulator.url}/v1.0/{emulator.user_id}/threads_publish",
+        data={"creation_id": container, "access_token": DEFAULT_TOKEN},
+    )
+
+    assert again.status_code == 400
+    assert len(emulator.live_posts()) == 1
