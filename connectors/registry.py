@@ -15,6 +15,7 @@ PLATFORMS: dict[str, str] = {
     "bluesky": "connectors.bluesky:BlueskyConnector",
     "weibo": "connectors.weibo:WeiboConnector",
     "threads": "connectors.threads:ThreadsConnector",
+    "linkedin": "connectors.linkedin:LinkedInConnector",
     "sandbox": "connectors.sandbox:SandboxConnector",
 }
 

@@ -38,6 +38,29 @@ FAULT_KINDS = (
 )
 
 
+class Headers(dict[str, str]):
+    """Request headers, looked up without regard to case (as HTTP compares their names)."""
+
+    def __init__(self, items: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self._lower: dict[str, str] = {}
+        for key, value in (items or {}).items():
+            self[key] = value
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        self._lower[key.lower()] = value
+
+    def __getitem__(self, key: str) -> str:
+        return self._lower[key.lower()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._lower
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return self._lower.get(key.lower(), default)
+
+
 @dataclass
 class Request:
     method: str
@@ -340,7 +363,7 @@ class Emulator:
             method=http.command,
             path=split.path,
             query=parse_qs(split.query, keep_blank_values=True),
-            headers={k: v for k, v in http.headers.items()},
+            headers=Headers(dict(http.headers.items())),
             body=body,
         )
         with self._lock:

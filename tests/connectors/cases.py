@@ -272,6 +272,41 @@ def _threads() -> Case:
     )
 
 
+def _linkedin() -> Case:
+    from connectors.testing.linkedin import LinkedInEmulator
+
+    def secrets(world: World) -> dict[str, str]:
+        emulator = world.emulator
+        assert isinstance(emulator, LinkedInEmulator) or emulator is None
+        if emulator is None:
+            return {}
+        return {
+            "access_token": emulator.access_token,
+            "refresh_token": emulator.refresh_token,
+            "client_id": emulator.client_id,
+            "client_secret": emulator.client_secret,
+        }
+
+    return Case(
+        platform="linkedin",
+        start=lambda: LinkedInEmulator(clock=NOW.timestamp),
+        options=lambda w: {
+            "organization": str(getattr(w.emulator, "organization", "")),
+            "access_token_env": "ELSHI_LINKEDIN_TOKEN",
+            "refresh_token_env": "ELSHI_LINKEDIN_REFRESH",
+            "client_id_env": "ELSHI_LINKEDIN_CLIENT_ID",
+            "client_secret_env": "ELSHI_LINKEDIN_CLIENT_SECRET",
+        },
+        secrets=secrets,
+        calls={
+            "publish": (r"/rest/posts$", "POST"),
+            "read": (r"/rest/organizationalEntityShareStatistics$", "GET"),
+        },
+        threads=False,
+        revoke=lambda emulator: emulator.revoke_all(),  # type: ignore[attr-defined]
+    )
+
+
 def _sandbox() -> Case:
     return Case(
         platform="sandbox",
@@ -288,6 +323,7 @@ CASES: tuple[Case, ...] = (
     _bluesky(),
     _weibo(),
     _threads(),
+    _linkedin(),
     _sandbox(),
 )
 

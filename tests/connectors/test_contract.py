@@ -151,7 +151,7 @@ def test_each_refusal_on_publish_maps_to_its_error_and_posts_nothing(
     assert type(raised.value) is error
     if fault == "rate_limit":
         assert isinstance(raised.value, RateLimitedError)
-        assert raised.value.retry_after is not None and 0 < raised.value.retry_after <= 60
+        assert raised.value.retry_after is not None and raised.value.retry_after > 0
     assert world.live() == []
 
 
