@@ -165,6 +165,7 @@ class Builder:
                     "content": {},
                     "content_hash": "synthetic",
                     "approval": "approved",
+                    "approved_revision": 1,
                     "retired": False,
                     "created_at": self.now,
                     "updated_at": self.now,

@@ -385,6 +385,7 @@ def seed_deliveries(
                     "content": {},
                     "content_hash": "-",
                     "approval": "approved",
+                    "approved_revision": 1,
                     "created_at": now,
                     "updated_at": now,
                 }
