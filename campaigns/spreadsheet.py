@@ -1,43 +1,55 @@
 """Importing a content calendar kept in a spreadsheet (.xlsx or .csv, one row a post) as the text
 of a campaign YAML file.
 
-The header row names the columns (case and spaces do not matter): ``id``, ``category``,
-``audiences`` (comma-separated), the time as ``date`` + ``time``, as ``when``, or as ``event`` +
-``offset``; the text as ``text`` (with an optional ``language`` column) or one ``text_de``,
-``text_zh``, ... column per language, each optionally with per-platform overrides
-(``text_x``, ``text_de_mastodon``); and optionally ``variant``, ``narrative``, ``link``, ``media``
-and ``channels`` (comma-separated), ``reply_to``, ``timezone``, ``hashtags`` (yes/no). Other
-columns (notes, owner, status...) are ignored unless their name looks like a misspelt one.
+The header row names the columns (case and spaces do not matter; the list is `COLUMNS`, each
+explained in docs/user-guide.md): ``id``, ``category``, ``audiences`` (comma-separated), the time
+as ``date`` + ``time``, as ``when``, as ``event`` + ``offset``, or as a ``recurrence`` (an RRULE
+or a cron) with ``date``/``until`` as its first/last day; the text as ``text`` (with an optional
+``language`` column) or one ``text_de``, ``text_zh``, ... column per language, each optionally
+with per-platform overrides (``text_x``, ``text_de_mastodon``); and optionally ``variant``,
+``narrative``, ``link``, ``media`` and ``channels`` (comma-separated), ``reply_to``,
+``timezone``, ``hashtags`` (yes/no). Other columns (notes, owner, status...) are ignored unless
+their name looks like a misspelt one. A text date that reads two ways (03/04/2027) is refused.
 
 Every problem is collected and reported as ``SHEET:row N:col C (column): message``; nothing is
 written unless the sheet is clean. The posts block is generated; the ``campaign``, ``events`` and
-``audiences`` blocks are copied from ``campaign_file`` (comments kept) or, without one, written
-as a skeleton whose ``FILL-IN`` placeholders ``elshi campaign validate`` points at. This module
-reads files and returns text; it does not touch the database or write the result.
+``audiences`` blocks are copied from ``campaign_file`` (comments kept), and the whole is then
+validated as a campaign, each problem of a post put back at its row and column; without a
+campaign file they are written as a skeleton whose ``FILL-IN`` placeholders ``elshi campaign
+validate`` points at. Reading the file safely is ``campaigns.sheetfiles``'s job, the empty
+calendar to start from ``campaigns.sheettemplate``'s. This module reads files and returns
+text; it does not touch the database or write the result.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from campaigns.definition import ID_PATTERN, PLATFORMS, Category, parse_offset
+from campaigns.links import UnsafeUrl, web_url
+from campaigns.sheetfiles import Cell, SheetError, column_letter, read_sheet
+from campaigns.sheettemplate import TemplateContext
+from campaigns.yamlsource import LIMITS as YAML_LIMITS
+from campaigns.yamlsource import YamlError, control_character, parse_yaml, read_text
+
+__all__ = ["COLUMNS", "SheetError", "column_letter", "import_sheet", "template_context"]
 
 PLACEHOLDER = "FILL-IN"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _ID = re.compile(ID_PATTERN)
-_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y/%m/%d", "%d/%m/%Y")
+_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y/%m/%d")
+"""Unambiguous text dates: year first, or the German day.month.year. Slashed dates are read by
+`_slashed` (03/04/2027 is 3 April in Germany and 4 March in the US, so it is refused)."""
+_SLASHED = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\s*$")
 _TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%H.%M", "%H%M")
-_DATETIME_FORMATS = tuple(
-    f"{d}{sep}{t}" for d in _DATE_FORMATS for sep in (" ", "T") for t in _TIME_FORMATS[:3]
-)
+_TIME = re.compile(r"^\s*(\S+?)(?:[ T](\d{1,2}[:.]\d{2}(?::\d{2})?))?\s*$")
 
 COLUMNS = (
     "id",
@@ -48,6 +60,8 @@ COLUMNS = (
     "when",
     "event",
     "offset",
+    "recurrence",
+    "until",
     "language",
     "text",
     "variant",
@@ -73,6 +87,10 @@ _ALIASES = {
     "time_zone": "timezone",
     "tz": "timezone",
     "datetime": "when",
+    "repeat": "recurrence",
+    "rrule": "recurrence",
+    "cron": "recurrence",
+    "from": "date",
 }
 _CATEGORY_ALIASES = {
     "culture": Category.cultural_event,
@@ -89,30 +107,6 @@ _YES = {"yes", "y", "true", "1", "ja", "x"}
 _NO = {"no", "n", "false", "0", "nein", ""}
 
 
-class SheetError(Exception):
-    """The sheet cannot be imported; ``problems`` lists every finding, each located."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-@dataclass(frozen=True)
-class Cell:
-    value: Any
-    has_time: bool = True
-    """False for a spreadsheet date cell formatted without a time of day."""
-
-
-def column_letter(index: int) -> str:
-    """1 → A, 27 → AA (as spreadsheets label columns)."""
-    letters = ""
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 @dataclass
 class _Sheet:
     label: str
@@ -122,6 +116,8 @@ class _Sheet:
     columns: dict[str, int] = field(default_factory=dict)
     """Normalised column name → 0-based index."""
     titles: list[str] = field(default_factory=list)
+    post_rows: list[int] = field(default_factory=list)
+    """The row of each imported post, in order."""
 
     def at(self, row: int, column: str | None = None) -> str:
         if column is None or column not in self.columns:
@@ -131,59 +127,6 @@ class _Sheet:
 
     def error(self, row: int, column: str | None, message: str) -> None:
         self.problems.append(f"{self.at(row, column)}: {message}")
-
-
-def _read_csv(path: Path) -> list[tuple[int, list[Cell]]]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SheetError(
-            [
-                f"{path}: not UTF-8 text (byte {exc.start}); in Excel use "
-                "'Save as: CSV UTF-8 (comma delimited)'"
-            ]
-        ) from None
-    sample = text[:4096]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    rows: list[tuple[int, list[Cell]]] = []
-    try:
-        # Numbered by record, not by line: a cell with line breaks is still one row in Excel.
-        for number, record in enumerate(reader, start=1):
-            rows.append((number, [Cell(v) for v in record]))
-    except csv.Error as exc:
-        raise SheetError([f"{path}:row {len(rows) + 1}: not valid CSV ({exc})"]) from None
-    return rows
-
-
-def _read_xlsx(path: Path) -> tuple[str, list[tuple[int, list[Cell]]]]:
-    import zipfile
-
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise SheetError([f"{path}: not a readable .xlsx workbook ({exc})"]) from None
-    try:
-        sheet = book.active if book.active is not None else book.worksheets[0]
-        label = str(path) if len(book.worksheets) == 1 else f"{path}[{sheet.title}]"
-        rows: list[tuple[int, list[Cell]]] = []
-        for number, cells in enumerate(sheet.iter_rows(), start=1):
-            row = []
-            for cell in cells:
-                value = getattr(cell, "value", None)
-                fmt = str(getattr(cell, "number_format", "") or "")
-                timed = not isinstance(value, datetime) or "h" in fmt.lower()
-                row.append(Cell(value, has_time=timed))
-            rows.append((number, row))
-        return label, rows
-    finally:
-        book.close()
 
 
 def _normalise(title: str) -> str:
@@ -223,6 +166,34 @@ def _list(cell: Cell | None) -> list[str]:
     return [part.strip() for part in re.split(r"[,;\n]", _text(cell)) if part.strip()]
 
 
+class _Ambiguous(ValueError):
+    pass
+
+
+def _slashed(text: str) -> date | None:
+    """``13/04/2027`` (day first) or ``04/13/2027`` (month first); `_Ambiguous` when both
+    readings are dates (``03/04/2027``)."""
+    match = _SLASHED.match(text)
+    if match is None:
+        return None
+    first, second, year = int(match.group(1)), int(match.group(2)), int(match.group(3))
+    year += 2000 if year < 100 else 0
+    readings = set()
+    for day, month in ((first, second), (second, first)):
+        try:
+            readings.add(date(year, month, day))
+        except ValueError:
+            continue
+    if len(readings) > 1:
+        day_first, month_first = date(year, second, first), date(year, first, second)
+        raise _Ambiguous(
+            f"{text.strip()!r} could be {day_first.day} {day_first:%B} or "
+            f"{month_first.day} {month_first:%B}; write the "
+            f"date year first, e.g. {day_first.isoformat()}"
+        )
+    return readings.pop() if readings else None
+
+
 def _parse_date(cell: Cell) -> date | None:
     value = cell.value
     if isinstance(value, datetime):
@@ -235,7 +206,7 @@ def _parse_date(cell: Cell) -> date | None:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    return None
+    return _slashed(text)
 
 
 def _parse_time(cell: Cell) -> time | None:
@@ -257,13 +228,12 @@ def _parse_datetime(cell: Cell) -> datetime | None:
     value = cell.value
     if isinstance(value, datetime):
         return value.replace(tzinfo=None) if cell.has_time else None
-    text = _text(cell)
-    for fmt in _DATETIME_FORMATS:
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
+    match = _TIME.match(_text(cell))
+    if match is None or match.group(2) is None:
+        return None
+    day = _parse_date(Cell(match.group(1)))
+    clock = _parse_time(Cell(match.group(2)))
+    return datetime.combine(day, clock) if day is not None and clock is not None else None
 
 
 def _category(raw: str) -> Category | None:
@@ -280,15 +250,8 @@ def _suggest(word: str, choices: Sequence[str], cutoff: float = 0.6) -> str:
 
 
 def _read(path: Path) -> _Sheet:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _Sheet(str(path), _read_csv(path))
-    if suffix in (".xlsx", ".xlsm"):
-        label, rows = _read_xlsx(path)
-        return _Sheet(label, rows)
-    raise SheetError(
-        [f"{path}: not a .xlsx or .csv file; save the calendar as Excel (.xlsx) or CSV UTF-8"]
-    )
+    label, rows = read_sheet(path)
+    return _Sheet(label, rows)
 
 
 def _header(sheet: _Sheet) -> None:
@@ -340,14 +303,14 @@ def _check_columns(sheet: _Sheet) -> None:
             sheet.error(
                 row, None, f"missing required column {name!r} (the header row has: {listed})"
             )
-    if not have & {"date", "when", "event"}:
+    if not have & {"date", "when", "event", "recurrence"}:
         sheet.error(
             row,
             None,
-            f"missing the time: add a 'date' and 'time' column, a 'when' column, or 'event' and "
-            f"'offset' (the header row has: {listed})",
+            f"missing the time: add a 'date' and 'time' column, a 'when' column, 'event' and "
+            f"'offset', or a 'recurrence' (the header row has: {listed})",
         )
-    elif "date" in have and "time" not in have:
+    elif "date" in have and "time" not in have and "recurrence" not in have:
         sheet.error(row, None, "column 'date' needs a 'time' column beside it")
     if not any(name == "text" or name.startswith("text_") for name in have):
         sheet.error(
@@ -378,9 +341,28 @@ class _Row:
 
 
 def _when(row: _Row) -> Any:
+    try:
+        return _when_of(row)
+    except _Ambiguous as exc:
+        column = next(
+            (n for n in ("when", "date", "until") if n in row.sheet.columns and row.text(n)),
+            None,
+        )
+        row.error(column, str(exc))
+        return None
+
+
+def _when_of(row: _Row) -> Any:
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-    has = {n for n in ("date", "time", "when", "event", "offset") if row.text(n)}
+    has = {
+        n for n in ("date", "time", "when", "event", "offset", "recurrence", "until") if row.text(n)
+    }
+    if "recurrence" in has:
+        return _recurrence(row, has)
+    if "until" in has:
+        row.error("until", "'until' goes with a 'recurrence' in the same row")
+        return None
     if "event" in has and has & {"date", "time", "when"}:
         row.error("event", "give either a date and time or an event, not both")
         return None
@@ -431,6 +413,44 @@ def _when(row: _Row) -> Any:
     if day is None or clock is None:
         return None
     return DoubleQuotedScalarString(datetime.combine(day, clock).strftime("%Y-%m-%d %H:%M"))
+
+
+def _recurrence(row: _Row, has: set[str]) -> Any:
+    """``recurrence`` (an RRULE such as FREQ=WEEKLY;BYDAY=MO;BYHOUR=10 or a five-field cron such
+    as ``0 10 * * MON``), with ``date`` as its first day and ``until`` as its last."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    if has & {"time", "when", "event", "offset"}:
+        column = next(n for n in ("time", "when", "event", "offset") if n in has)
+        row.error(
+            column,
+            "a recurrence carries its own time of day (BYHOUR/BYMINUTE, or the cron's first two "
+            f"fields); leave {column!r} empty, and use 'date'/'until' for its first/last day",
+        )
+        return None
+    rule = row.text("recurrence")
+    out: dict[str, Any] = {}
+    if rule.upper().startswith(("FREQ=", "RRULE:")):
+        out["rrule"] = DoubleQuotedScalarString(rule)
+    elif len(rule.split()) == 5:
+        out["cron"] = DoubleQuotedScalarString(rule)
+    else:
+        row.error(
+            "recurrence",
+            f"{rule[:60]!r} is neither an RRULE (FREQ=WEEKLY;BYDAY=MO;BYHOUR=10;BYMINUTE=0) nor "
+            "a five-field cron (0 10 * * MON)",
+        )
+        return None
+    for name, key in (("date", "from"), ("until", "until")):
+        if name in has:
+            cell = row.cell(name)
+            assert cell is not None
+            day = _parse_date(cell)
+            if day is None:
+                row.error(name, f"{_text(cell)!r} is not a date; write e.g. 2027-03-22")
+                return None
+            out[key] = day.isoformat()
+    return out
 
 
 def _texts(row: _Row) -> Any:
@@ -513,6 +533,19 @@ def _scalar(text: str) -> Any:
     return LiteralScalarString(text + "\n") if "\n" in text else text
 
 
+def _control_characters(row: _Row) -> bool:
+    """Report every imported cell holding a control character (a NUL cannot be stored)."""
+    found = False
+    for name in row.sheet.columns:
+        cell = row.cell(name)
+        value = cell.value if cell is not None else None
+        bad = control_character(value) if isinstance(value, str) else None
+        if bad is not None:
+            row.error(name, f"{bad[1]} is not allowed in a cell; delete it")
+            found = True
+    return found
+
+
 def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
     from ruamel.yaml.comments import CommentedMap
 
@@ -524,6 +557,8 @@ def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
             continue  # blank, or only notes in columns that are not imported
         row = _Row(sheet, number, cells)
         before = len(sheet.problems)
+        if _control_characters(row):
+            continue
         post = CommentedMap()
         ident = row.text("id")
         if not ident:
@@ -564,8 +599,11 @@ def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
         when = _when(row)
         text = _texts(row)
         link = row.text("link")
-        if link and not re.match(r"^https?://\S+$", link):
-            row.error("link", f"{link!r} is not a web address starting with https://")
+        if link:
+            try:
+                web_url(link)
+            except UnsafeUrl as exc:
+                row.error("link", str(exc))
         flag = row.text("hashtags").lower()
         if flag not in _YES | _NO:
             row.error("hashtags", f"{row.text('hashtags')!r}: write yes or no")
@@ -590,6 +628,7 @@ def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
             post["hashtags"] = False
         post.yaml_add_eol_comment(f"row {number}", "id")
         posts.append(post)
+        sheet.post_rows.append(number)
     return posts
 
 
@@ -610,19 +649,21 @@ def _flow_map(values: dict[str, str]) -> Any:
 
 
 def _base(campaign_file: Path) -> Any:
-    from ruamel.yaml import YAML
+    """The campaign, events and audiences blocks of ``campaign_file``, comments kept. The file
+    is first read by ``campaigns.yamlsource`` (its size, depth, aliases, bytes and characters
+    checked); ruamel then reads the vetted text for its comments, dates kept as text."""
     from ruamel.yaml.comments import CommentedMap
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.error import YAMLError
 
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
+    name = str(campaign_file)
     try:
-        document = yaml.load(campaign_file.read_text(encoding="utf-8"))
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{campaign_file}:{mark.line + 1}:{mark.column + 1}" if mark else str(campaign_file)
-        raise SheetError([f"{where}: {exc.problem or 'YAML syntax error'}"]) from None
-    except (YAMLError, UnicodeDecodeError, OSError) as exc:
+        text = read_text(campaign_file, name, max_bytes=YAML_LIMITS.max_bytes)
+        parse_yaml(text, name)
+    except YamlError as exc:
+        raise SheetError([str(exc.problem)]) from None
+    try:
+        document = _round_trip().load(text)
+    except (YAMLError, ValueError, TypeError) as exc:
         raise SheetError([f"{campaign_file}: cannot read it as YAML ({exc})"]) from None
     if not isinstance(document, CommentedMap) or "campaign" not in document:
         raise SheetError(
@@ -637,6 +678,54 @@ def _base(campaign_file: Path) -> Any:
     if document.ca.comment:
         base.ca.comment = document.ca.comment
     return base
+
+
+def _round_trip() -> Any:
+    """ruamel's round-trip reader, with dates left as the text that was written (the campaign
+    validator parses them, with their positions)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import RoundTripConstructor
+
+    class _TextDates(RoundTripConstructor):  # type: ignore[misc]
+        pass
+
+    _TextDates.add_constructor(
+        "tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str
+    )
+    yaml = YAML(typ="rt", pure=True)
+    yaml.Constructor = _TextDates
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def template_context(campaign_file: Path | None, channels: Sequence[str] | None) -> TemplateContext:
+    """What a template for ``campaign_file`` offers (`campaigns.sheettemplate`): its audiences,
+    their languages, its first day and narratives; ``channels`` from the configuration, else
+    the audiences' own."""
+    if campaign_file is None:
+        return TemplateContext(channels=tuple(channels or ()))
+    base = _base(campaign_file)
+    audiences = [a for a in base.get("audiences") or [] if isinstance(a, dict)]
+    ids = [str(a["id"]) for a in audiences if a.get("id")]
+    languages = list(
+        dict.fromkeys(str(lang) for a in audiences for lang in (a.get("languages") or []))
+    )
+    used = list(dict.fromkeys(str(c) for a in audiences for c in (a.get("channels") or [])))
+    campaign = base.get("campaign") or {}
+    try:
+        first = date.fromisoformat(str(campaign.get("starts")))
+    except ValueError:
+        first = None
+    narratives = list((campaign.get("narratives") or {}).keys()) or (
+        [str(campaign["narrative"])] if campaign.get("narrative") else []
+    )
+    return TemplateContext(
+        audiences=tuple(ids),
+        languages=tuple(languages),
+        channels=tuple(channels) if channels else tuple(used),
+        first_day=first,
+        narratives=tuple(str(n) for n in narratives),
+    )
 
 
 def _audience_ids(base: Any) -> set[str] | None:
@@ -674,7 +763,13 @@ def _skeleton(posts: list[Any], sheet: Path) -> Any:
     campaign.yaml_add_eol_comment("e.g. Europe/Berlin, Asia/Shanghai", "timezone")
     doc = CommentedMap()
     doc["campaign"] = campaign
-    events = sorted({str(p["when"]["event"]) for p in posts if isinstance(p["when"], dict)})
+    events = sorted(
+        {
+            str(p["when"]["event"])
+            for p in posts
+            if isinstance(p["when"], dict) and "event" in p["when"]
+        }
+    )
     if events:
         doc["events"] = CommentedMap((name, PLACEHOLDER) for name in events)
         doc.yaml_set_comment_before_after_key(
@@ -716,9 +811,18 @@ def _dump(document: Any) -> str:
     return out.getvalue()
 
 
-def import_sheet(sheet: Path, *, campaign_file: Path | None) -> tuple[str, int]:
+def import_sheet(
+    sheet: Path,
+    *,
+    campaign_file: Path | None,
+    channels: Mapping[str, str] | None = None,
+    out: Path | None = None,
+) -> tuple[str, int]:
     """The campaign YAML text for ``sheet`` and its number of posts; raises `SheetError` with
-    every problem found."""
+    every problem found. With ``campaign_file`` the result is validated as a whole campaign
+    (``channels``: the configured channels and their platforms, as for ``validate``; ``out``:
+    where it will be written, for its media paths), and each problem of a post is reported at
+    the post's row and the column it came from."""
     data = _read(sheet)
     _header(data)
     _check_columns(data)
@@ -738,4 +842,58 @@ def import_sheet(sheet: Path, *, campaign_file: Path | None) -> tuple[str, int]:
     document.yaml_set_comment_before_after_key(
         "posts", before=f"\nposts imported from {sheet.name} (one per row; 'row N' is its row)"
     )
-    return _dump(document), len(posts)
+    text = _dump(document)
+    if campaign_file is not None:
+        _validate(data, text, campaign_file, channels, out or sheet.with_suffix(".yaml"))
+    return text, len(posts)
+
+
+def _validate(
+    sheet: _Sheet,
+    text: str,
+    campaign_file: Path,
+    channels: Mapping[str, str] | None,
+    out: Path,
+) -> None:
+    """Validate the imported campaign; problems of posts are put back on the sheet."""
+    from campaigns.validation import load_campaign
+
+    loaded = load_campaign(out, channels=channels, text=text)
+    for problem in loaded.errors:
+        path = problem.path
+        if len(path) >= 2 and path[0] == "posts" and isinstance(path[1], int):
+            number = sheet.post_rows[path[1]]
+            message = problem.message
+            if path[2:3] == ("text",) and "its own shorter text" in message:
+                platform = message.split("give ")[-1].split(" ")[0]
+                column = f"text_{path[3]}_{platform}" if len(path) > 3 else f"text_{platform}"
+                message = (
+                    message.split("; shorten it")[0]
+                    + f"; shorten it, or add a column {column} with a shorter text for {platform}"
+                )
+            sheet.error(number, _column_of(sheet, path[2:]), message)
+        else:
+            sheet.problems.append(f"{campaign_file}: {problem.message}")
+    if sheet.problems:
+        raise SheetError(list(sheet.problems))
+
+
+def _column_of(sheet: _Sheet, path: tuple[str | int, ...]) -> str | None:
+    """The sheet column a post's value came from (``path`` is below the post)."""
+    have = sheet.columns
+    if not path:
+        return None
+    key = path[0]
+    if key == "text":
+        language = str(path[1]) if len(path) > 1 else None
+        platform = str(path[2]) if len(path) > 2 and path[2] != "default" else None
+        candidates = [
+            f"text_{language}_{platform}" if language and platform else None,
+            f"text_{platform}" if platform else None,
+            f"text_{language}" if language else None,
+            "text",
+        ]
+        return next((c for c in candidates if c in have), None)
+    if key == "when":
+        return next((c for c in ("recurrence", "when", "date", "event") if c in have), None)
+    return str(key) if key in have else None

@@ -406,11 +406,11 @@ class _Remapped(Locator):
         super().__init__(base.file, base.keys, base.values)
         self._origins = origins
 
-    def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+    def original(self, path: Sequence[str | int]) -> tuple[str | int, ...]:
         path = tuple(path)
         if len(path) >= 2 and path[0] in self._origins and isinstance(path[1], int):
             path = (path[0], self._origins[str(path[0])][path[1]], *path[2:])
-        return super().position(path, key=key)
+        return path
 
 
 _STAND_INS: dict[type[BaseModel], dict[str, Any]] = {

@@ -40,6 +40,8 @@ class Problem:
     column: int
     message: str
     severity: str = "error"
+    path: Path_ = field(default=(), compare=False)
+    """The YAML path it is about, e.g. ``("posts", 3, "text", "de")`` (empty when unknown)."""
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
@@ -59,9 +61,13 @@ class Locator:
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
 
+    def original(self, path: Sequence[str | int]) -> Path_:
+        """``path`` as it is in the file (see ``campaigns.validation``'s remapping)."""
+        return tuple(path)
+
     def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
         """The closest known position: the node itself, else its nearest ancestor."""
-        path = tuple(path)
+        path = self.original(path)
         while True:
             table = self.keys if key else self.values
             if path in table:
@@ -79,7 +85,7 @@ class Locator:
         self, path: Sequence[str | int], message: str, *, key: bool = False, severity: str = "error"
     ) -> Problem:
         line, column = self.position(path, key=key)
-        return Problem(self.file, line, column, message, severity)
+        return Problem(self.file, line, column, message, severity, self.original(path))
 
 
 class YamlError(Exception):

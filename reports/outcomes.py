@@ -10,11 +10,14 @@ importing the same file twice changes nothing.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,10 +33,18 @@ ALIASES = {
     "on_date": "date",
 }
 METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_BYTES = 50 * 1024 * 1024
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Characters that cannot be stored (NUL on PostgreSQL) or shown safely; tabs and line breaks
+inside quoted fields are fine."""
 
 
 class OutcomeFileError(ValueError):
+    """The file cannot be imported; ``problems`` are located (the first 50, then a count)."""
+
     def __init__(self, problems: list[str]) -> None:
+        if len(problems) > 50:
+            problems = [*problems[:50], f"... and {len(problems) - 50} more problems"]
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -60,20 +71,32 @@ def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) 
     """Parse and check the file against the database; raises OutcomeFileError listing every
     problem (nothing is written here)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        if path.stat().st_size > MAX_BYTES:
+            raise OutcomeFileError(
+                [f"{path}: larger than {MAX_BYTES // 1024 // 1024} MiB; import it in parts"]
+            )
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise OutcomeFileError([f"{path}: no such file"]) from None
+    except OSError as exc:
+        raise OutcomeFileError([f"{path}: cannot read it ({exc.strerror})"]) from None
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
         raise OutcomeFileError(
-            [f"{path}: not UTF-8 text ({exc.reason}); save it as CSV UTF-8"]
+            [f"{path}:{line}: not UTF-8 text ({exc.reason}); save it as CSV UTF-8"]
         ) from None
-    lines = text.splitlines()
-    if not lines:
+    first = text.split("\n", 1)[0]
+    if not text.strip():
         raise OutcomeFileError([f"{path}:1: the file is empty (expected a header row)"])
     # Spreadsheets in a German locale save CSV with ";": take the separator the header uses.
-    delimiter = max((",", ";", "\t"), key=lines[0].count)
-    reader = csv.reader(lines, delimiter=delimiter)
-    header = [h.strip().lower() for h in next(reader)]
+    delimiter = max((",", ";", "\t"), key=first.count)
+    # A quoted field may span lines: records are read from the text (not line by line) and
+    # located by the line they start on.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records = _records(reader, path)
+    header = [h.strip().lower() for h in next(records)[1]]
     names = [ALIASES.get(h, h) for h in header]
     problems = [
         f"{path}:1: column {raw!r} is unknown (expected: {', '.join(COLUMNS)})"
@@ -94,8 +117,13 @@ def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) 
     rows: list[OutcomeRow] = []
     seen: dict[tuple[str, int | None, date, str, str], int] = {}
     default_source = path.name
-    for number, values in enumerate(reader, start=2):
+    for number, values in records:
         if not any(v.strip() for v in values):
+            continue
+        control = next((v for v in values if _CONTROL.search(v)), None)
+        if control is not None:
+            code = ord(_CONTROL.findall(control)[0])
+            problems.append(f"{path}:{number}: a control character (U+{code:04X}); delete it")
             continue
         if len(values) != len(names):
             problems.append(
@@ -160,6 +188,26 @@ def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) 
     if problems:
         raise OutcomeFileError(problems)
     return rows
+
+
+def _records(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line the record starts on, its fields); a CSV error is an `OutcomeFileError` there."""
+    line = 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reason = str(exc)
+            if "field larger than field limit" in reason:
+                reason = (
+                    f"a field is longer than {csv.field_size_limit():,} characters "
+                    '(probably a quote " that is never closed)'
+                )
+            raise OutcomeFileError([f"{path}:{line}: not valid CSV ({reason})"]) from None
+        yield line, values
+        line = reader.line_num + 1
 
 
 def import_outcomes(

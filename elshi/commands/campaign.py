@@ -321,7 +321,7 @@ def show(app: App, campaign_id: str, as_json: bool) -> None:
 
 
 @group.command("import")
-@click.argument("sheet", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("sheet", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--out",
     "out",
@@ -333,26 +333,71 @@ def show(app: App, campaign_id: str, as_json: bool) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A YAML file with the campaign, events and audiences blocks to use.",
 )
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option(
+    "--template",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Instead of importing: write an empty calendar (.xlsx) with the columns, drop-down "
+    "lists and an example row (its audiences and languages from --campaign-file).",
+)
+@click.option("--force", is_flag=True, help="Overwrite --out (or --template) if it exists.")
 @click.pass_obj
 def import_(
-    app: App, sheet: Path, out: Path | None, campaign_file: Path | None, force: bool
+    app: App,
+    sheet: Path | None,
+    out: Path | None,
+    campaign_file: Path | None,
+    template: Path | None,
+    force: bool,
 ) -> None:
     """Turn a content calendar kept in a spreadsheet (.xlsx or .csv, one row a post) into a
-    campaign YAML file. Errors name the row and column. Example:
+    campaign YAML file. Errors name the row and column. Examples:
 
+    \b
+        elshi campaign import --template calendar.xlsx --campaign-file base.yaml
         elshi campaign import calendar.xlsx --campaign-file base.yaml --out spring.yaml
     """
     from campaigns.spreadsheet import SheetError, import_sheet
 
+    if template is not None:
+        _write_template(app, template, campaign_file, force=force)
+        return
+    if sheet is None:
+        raise BadInput("name the spreadsheet to import (or use --template FILE.xlsx)")
+    if not sheet.is_file():
+        raise BadInput(f"{sheet}: no such file")
     target = out or sheet.with_suffix(".yaml")
     if target.exists() and not force:
         raise BadInput(f"{target} exists; use --force to overwrite it")
     try:
-        text, count = import_sheet(sheet, campaign_file=campaign_file)
+        text, count = import_sheet(
+            sheet, campaign_file=campaign_file, channels=_channels(app), out=target
+        )
     except SheetError as exc:
         for problem in exc.problems:
             click.echo(problem, err=True)
-        raise BadInput(f"{len(exc.problems)} problem(s) in {sheet}; nothing was written") from None
+        raise BadInput(f"{exc.count} problem(s) in {sheet}; nothing was written") from None
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {target}: {count} posts. Next: elshi campaign validate {target}")
+
+
+def _write_template(app: App, target: Path, campaign_file: Path | None, *, force: bool) -> None:
+    from campaigns.sheettemplate import write_template
+    from campaigns.spreadsheet import SheetError, template_context
+
+    if target.suffix.lower() != ".xlsx":
+        raise BadInput(f"{target}: a template is an Excel file; name it ….xlsx")
+    if target.exists() and not force:
+        raise BadInput(f"{target} exists; use --force to overwrite it")
+    channels = sorted(app.config.channels) if app.config.path is not None else None
+    try:
+        context = template_context(campaign_file, channels)
+    except SheetError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise BadInput(f"cannot use {campaign_file}; nothing was written") from None
+    columns = write_template(target, context)
+    click.echo(
+        f"wrote {target}: columns {', '.join(columns)}. Fill one row a post, then: "
+        f"elshi campaign import {target}"
+        + (f" --campaign-file {campaign_file}" if campaign_file else "")
+    )

@@ -21,3 +21,13 @@ def test_reference_documents_every_field_of_a_post() -> None:
     text = render()
     for name, field in PostSpec.model_fields.items():
         assert f"| `{field.alias or name}` |" in text
+
+
+def test_every_spreadsheet_column_is_documented_in_the_user_guide() -> None:
+    from pathlib import Path
+
+    from campaigns.spreadsheet import COLUMNS
+
+    guide = (Path(__file__).resolve().parents[2] / "docs/user-guide.md").read_text("utf-8")
+    missing = [name for name in COLUMNS if f"| `{name}` |" not in guide]
+    assert not missing, f"docs/user-guide.md does not document the columns {missing}"

@@ -1,0 +1,230 @@
+"""Reading a spreadsheet file (.xlsx or .csv) into rows of cells, safely.
+
+A workbook is a zip of XML parts: before openpyxl sees it, the zip's declared sizes are checked
+(a "zip bomb" is refused), and openpyxl parses its XML with defusedxml (a dependency of Elshi:
+openpyxl uses it whenever it is installed, and `check_defused` makes sure), so entity
+declarations (XXE, "billion laughs") end in `SheetError`, not in a parser's traceback or a
+fetched file. Files, rows and columns are capped (`SheetLimits`). This module only reads; the
+meaning of the columns is ``campaigns.spreadsheet``'s.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class SheetError(Exception):
+    """The sheet cannot be imported; ``problems`` lists every finding, each located (at most
+    `SheetLimits.max_problems`, then one line saying how many more)."""
+
+    def __init__(self, problems: list[str], *, limit: int | None = None) -> None:
+        limit = LIMITS.max_problems if limit is None else limit
+        shown = problems[:limit]
+        if len(problems) > limit:
+            shown.append(f"... and {len(problems) - limit} more problems")
+        super().__init__("\n".join(shown))
+        self.problems = shown
+        self.count = len(problems)
+
+
+@dataclass(frozen=True)
+class SheetLimits:
+    max_bytes: int = 20 * 1024 * 1024
+    max_rows: int = 20_000
+    """Rows read, counting empty ones between posts (a calendar has one row a post)."""
+    max_columns: int = 200
+    max_unpacked_bytes: int = 200 * 1024 * 1024
+    """What the parts of a workbook may unpack to, together."""
+    max_parts: int = 5_000
+    max_problems: int = 50
+
+
+LIMITS = SheetLimits()
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: Any
+    has_time: bool = True
+    """False for a spreadsheet date cell formatted without a time of day."""
+
+
+Rows = list[tuple[int, list[Cell]]]
+
+
+def column_letter(index: int) -> str:
+    """1 → A, 27 → AA (as spreadsheets label columns)."""
+    letters = ""
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def read_sheet(path: Path, *, limits: SheetLimits = LIMITS) -> tuple[str, Rows]:
+    """A label for messages (the file, with the sheet's name when there are several) and its
+    rows, numbered as the spreadsheet numbers them; `SheetError` when it cannot be read."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx", ".xlsm"):
+        raise SheetError(
+            [f"{path}: not a .xlsx or .csv file; save the calendar as Excel (.xlsx) or CSV UTF-8"]
+        )
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SheetError([f"{path}: cannot read it ({exc.strerror})"]) from None
+    if size > limits.max_bytes:
+        raise SheetError(
+            [
+                f"{path}: the file is {size / 1024 / 1024:.0f} MiB; a content calendar is far "
+                f"smaller (at most {limits.max_bytes // 1024 // 1024} MiB)"
+            ]
+        )
+    if suffix == ".csv":
+        return str(path), _read_csv(path, limits)
+    return _read_xlsx(path, limits)
+
+
+def _read_csv(path: Path, limits: SheetLimits) -> Rows:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SheetError(
+            [
+                f"{path}:line {line}: not UTF-8 text (byte {exc.start}); in Excel use "
+                "'Save as: CSV UTF-8 (comma delimited)'"
+            ]
+        ) from None
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    rows: Rows = []
+    try:
+        # Numbered by record, not by line: a cell with line breaks is still one row in Excel.
+        for number, record in enumerate(reader, start=1):
+            if number > limits.max_rows:
+                raise SheetError([_too_many_rows(str(path), limits)])
+            rows.append((number, [Cell(v) for v in record[: limits.max_columns]]))
+    except csv.Error as exc:
+        reason = str(exc)
+        if "field larger than field limit" in reason:
+            reason = (
+                f"a cell is longer than {csv.field_size_limit():,} characters "
+                '(probably a quote " that is never closed)'
+            )
+        raise SheetError(
+            [f"{path}:row {len(rows) + 1} (line {reader.line_num}): not valid CSV ({reason})"]
+        ) from None
+    return rows
+
+
+def _too_many_rows(label: str, limits: SheetLimits) -> str:
+    return (
+        f"{label}: more than {limits.max_rows:,} rows (empty formatted rows count too); a "
+        "calendar has one row a post: delete the rows below the posts, or copy the posts to "
+        "a new sheet"
+    )
+
+
+def check_defused() -> None:
+    """openpyxl decides at import time whether it parses with defusedxml; refuse to read a
+    workbook if it does not (defusedxml is one of Elshi's dependencies)."""
+    import openpyxl
+
+    if not getattr(openpyxl, "DEFUSEDXML", False):
+        raise SheetError(
+            [
+                "cannot read .xlsx files safely: openpyxl is not using defusedxml "
+                "(reinstall Elshi, or unset OPENPYXL_DEFUSEDXML)"
+            ]
+        )
+
+
+def _check_zip(path: Path, limits: SheetLimits) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SheetError([f"{path}: not a readable .xlsx workbook ({exc})"]) from None
+    unpacked = sum(part.file_size for part in parts)
+    if len(parts) > limits.max_parts or unpacked > limits.max_unpacked_bytes:
+        raise SheetError(
+            [
+                f"{path}: the workbook unpacks to {unpacked / 1024 / 1024:,.0f} MiB in "
+                f"{len(parts):,} parts; a content calendar is far smaller (re-save it from "
+                "Excel, or save it as CSV UTF-8)"
+            ]
+        )
+
+
+def _read_xlsx(path: Path, limits: SheetLimits) -> tuple[str, Rows]:
+    from datetime import datetime
+
+    from defusedxml import DefusedXmlException
+    from openpyxl import load_workbook
+
+    check_defused()
+    _check_zip(path, limits)
+    label = str(path)
+    rows: Rows = []
+    # openpyxl raises whatever its XML parser and its readers meet in a damaged or hostile
+    # workbook (ParseError, KeyError, TypeError, ...); all of it means "cannot be read".
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+        try:
+            sheet = book.active if book.active is not None else book.worksheets[0]
+            if len(book.worksheets) > 1:
+                label = f"{path}[{sheet.title}]"
+            sheet.reset_dimensions()  # a forged <dimension> would pad a million empty rows
+            for number, cells in enumerate(sheet.iter_rows(), start=1):
+                if number > limits.max_rows:
+                    raise SheetError([_too_many_rows(label, limits)])
+                row = []
+                for cell in cells[: limits.max_columns]:
+                    value = getattr(cell, "value", None)
+                    fmt = str(getattr(cell, "number_format", "") or "")
+                    timed = not isinstance(value, datetime) or "h" in fmt.lower()
+                    row.append(Cell(value, has_time=timed))
+                rows.append((number, row))
+        finally:
+            book.close()
+    except SheetError:
+        raise
+    except Exception as exc:
+        defused = _cause(exc, DefusedXmlException)
+        if defused is not None:
+            raise SheetError(
+                [
+                    f"{path}: the workbook declares XML entities or external references "
+                    f"({type(defused).__name__}), which spreadsheets never need; it was not "
+                    "read. Re-save it from Excel or LibreOffice"
+                ]
+            ) from None
+        first = str(exc).split("\n")[0][:200]
+        raise SheetError(
+            [f"{path}: not a readable .xlsx workbook ({type(exc).__name__}: {first})"]
+        ) from None
+    return label, rows
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """``exc`` or the exception it was raised from (openpyxl wraps its parser's errors)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
