@@ -319,6 +319,14 @@ class Delivery(Base):
     collect_failures: Mapped[int] = mapped_column(Integer, default=0)
     remote_deleted_at: Mapped[datetime | None]
     """When a collection found the remote post deleted (it is then not counted as zero)."""
+    sending_at: Mapped[datetime | None]
+    """Set in the short transaction just before the connector is called (after the fencing and
+    pause checks), cleared when the claim is released: a pause reports such a claim as in
+    flight, and hands back claims that have not reached it."""
+    resumed_from_pause: Mapped[int | None] = mapped_column(Integer)
+    """The id of the kill-switch pause after which an operator chose to send this overdue
+    delivery (so a publication after a resume can be told apart and alerted on). No foreign
+    key: adding one would make SQLite rebuild the table and lose its expression indexes."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -476,6 +484,27 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Pause(Base):
+    """A kill-switch pause: nothing it covers starts publishing while ``resumed_at`` is NULL.
+    ``scope`` is ``all`` (``target`` empty), ``campaign`` (its id), ``country`` (ISO code) or
+    ``channel`` (its name). Rows are kept after resuming, as the record of who paused and why."""
+
+    __tablename__ = "pause"
+    __table_args__ = (
+        CheckConstraint("scope IN ('all', 'campaign', 'country', 'channel')", name="scope_valid"),
+        Index("ix_pause_active", "resumed_at", "scope", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(String(64), default="")
+    reason: Mapped[str] = mapped_column(Text)
+    paused_by: Mapped[str] = mapped_column(String(200))
+    paused_at: Mapped[datetime]
+    resumed_by: Mapped[str | None] = mapped_column(String(200))
+    resumed_at: Mapped[datetime | None]
 
 
 class Outcome(Base):

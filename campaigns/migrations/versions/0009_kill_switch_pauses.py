@@ -41,7 +41,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("delivery", schema=None) as batch_op:
+    # Plain ALTER TABLE DROP COLUMN (SQLite 3.35+): rebuilding the table would lose the
+    # expression indexes, which SQLite's reflection cannot see.
+    with op.batch_alter_table("delivery", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("resumed_from_pause")
         batch_op.drop_column("sending_at")
 
