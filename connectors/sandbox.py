@@ -46,7 +46,9 @@ generator seeded by (seed, r) draws its final counters once:
 
 What a fetch at ``clock()`` returns is ``floor(final × (1 − exp(−age / tau)))`` with ``age`` the
 time since ``published_at``: 0 before publication, never decreasing, the same at the same
-instant. An account has ``round(F × (1 + daily_growth)^days + F × per_post_growth × posts)``
+instant. Like the real platforms, ``replies`` also counts the channel's own replies to the post
+(a campaign's thread continuations) from the moment each was published, while it is not
+deleted; reports subtract them again. An account has ``round(F × (1 + daily_growth)^days + F × per_post_growth × posts)``
 followers, ``days`` counted from the channel's first use in this outbox (``.channel.json``) and
 ``posts`` the records in its folder.
 """
@@ -524,6 +526,7 @@ class SandboxConnector(Connector):
                 self._simulate_outage(post.idempotency_key, remote_id)
                 self._check(post)
                 record = self._commit(self._new_record(post, remote_id))
+            self._note_reply(record)
             page = self.folder / f"{remote_id}.html"
             if not page.exists():
                 self._write_atomically(page, render_page(record))
@@ -563,6 +566,8 @@ class SandboxConnector(Connector):
                     for name in ("impressions", *ENGAGEMENTS)
                     if name in fields
                 }
+                if "replies" in given:
+                    given["replies"] += self._own_replies(remote_id, now)
                 samples.append(
                     MetricSample(
                         remote_id=remote_id,
@@ -643,6 +648,31 @@ class SandboxConnector(Connector):
             published_at=published_at.isoformat(),
             url=(self.folder / f"{remote_id}.html").as_uri(),
         )
+
+    def _note_reply(self, record: OutboxRecord) -> None:
+        """Remember a reply under its parent (``.replies/PARENT/CHILD`` holds the reply's
+        publication time), so the parent's replies count it as a platform's would. Written
+        again after a crash between the record and this note (the publish is retried)."""
+        parent = record["reply_to"]
+        if not parent or not _REMOTE_ID.fullmatch(parent):
+            return
+        folder = self.folder / ".replies" / parent
+        folder.mkdir(parents=True, exist_ok=True)
+        note = folder / record["remote_id"]
+        if not note.exists():
+            self._write_atomically(note, record["published_at"])
+
+    def _own_replies(self, remote_id: str, now: datetime) -> int:
+        folder = self.folder / ".replies" / remote_id
+        if not folder.is_dir():
+            return 0
+        count = 0
+        for note in folder.iterdir():
+            if _deleted_marker(self.folder, note.name).exists():
+                continue
+            if datetime.fromisoformat(note.read_text(encoding="utf-8").strip()) <= now:
+                count += 1
+        return count
 
     def _commit(self, record: OutboxRecord) -> OutboxRecord:
         """Make ``record`` visible in one step, unless another process got there first: then

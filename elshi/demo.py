@@ -183,9 +183,12 @@ def run_demo(
         progress(1.0)
     reports: list[Path] = []
     summary = ""
+    record_as_of(directory, clock())
     if with_reports:
         say("writing the reports")
-        reports, summary = write_reports(directory / "reports", engine, as_of=clock())
+        reports, summary = write_reports(
+            directory / "reports", engine, as_of=clock(), imitates=config.text_platforms
+        )
     engine.dispose()
     return DemoResult(
         directory,
@@ -202,19 +205,50 @@ def run_demo(
     )
 
 
-def write_reports(folder: Path, engine: object, *, as_of: datetime) -> tuple[list[Path], str]:
+_AS_OF = "rehearsed until "
+
+
+def record_as_of(directory: Path, moment: datetime) -> None:
+    """Note in the workspace's marker when the rehearsal ended, so that ``elshi report`` there
+    reads the rehearsed figures by default (the rehearsed year may lie in the future)."""
+    marker = directory / MARKER
+    lines = [ln for ln in marker.read_text().splitlines() if not ln.startswith(_AS_OF)]
+    marker.write_text("\n".join([*lines, _AS_OF + moment.isoformat()]) + "\n")
+
+
+def recorded_as_of(directory: Path) -> datetime | None:
+    """The rehearsal's end recorded in a demo workspace (None elsewhere)."""
+    marker = directory / MARKER
+    if not marker.is_file():
+        return None
+    for line in marker.read_text().splitlines():
+        if line.startswith(_AS_OF):
+            try:
+                return datetime.fromisoformat(line.removeprefix(_AS_OF).strip())
+            except ValueError:
+                return None
+    return None
+
+
+def write_reports(
+    folder: Path, engine: object, *, as_of: datetime, imitates: dict[str, str] | None = None
+) -> tuple[list[Path], str]:
     """The HTML and XLSX reports of everything in the database, read as of ``as_of``; and the
-    terminal summary."""
+    terminal summary. ``imitates``: channel → the platform a sandbox channel imitates."""
     from sqlalchemy import Engine
 
     from reports.data import Scope, load
-    from reports.figures import build_report
+    from reports.figures import Options, build_report
     from reports.render_html import render
     from reports.render_text import terminal_summary
     from reports.render_xlsx import write_xlsx
 
     assert isinstance(engine, Engine)
-    built = build_report(load(engine, Scope(as_of=as_of)), generated_at=as_of)
+    built = build_report(
+        load(engine, Scope(as_of=as_of)),
+        generated_at=as_of,
+        options=Options(imitates=imitates or {}),
+    )
     folder.mkdir(parents=True, exist_ok=True)
     html = folder / "report.html"
     html.write_text(render(built), encoding="utf-8")

@@ -2,12 +2,14 @@
 needs no network and no plotting library: intervals as error bars, small-multiple trend lines
 with interval bands, weekday × hour heat maps with thin cells greyed out, and sparklines. Every
 chart has a <title> for screen readers. Input is plain numbers; NaN means "no value" and is
-drawn as a gap, never as 0.
+drawn as a gap, never as 0. Labels are never cut: long ones (German audience names, Chinese
+ones) wrap onto more lines and the chart grows to fit them; the font stack names CJK fonts.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -21,7 +23,12 @@ ACCENT = "#1b7fa6"
 BAND = "#cfe6f0"
 WARM = "#c8553d"
 THIN = "#d9dde2"
-FONT = "font-family:inherit"
+FONT_STACK = (
+    "'Noto Sans', 'DejaVu Sans', 'Segoe UI', 'Noto Sans CJK SC', 'Noto Sans CJK JP', "
+    "'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei', 'WenQuanYi Micro Hei', "
+    "'Droid Sans Fallback', system-ui, sans-serif"
+)
+"""Latin fonts first, then CJK ones (Debian: fonts-noto-cjk), so every name has glyphs."""
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -51,9 +58,60 @@ def _axis(value: float, ticks: int = 4) -> tuple[float, list[float], int]:
 def _svg(width: int, height: int, title: str, body: str, css_class: str = "chart") -> str:
     return (
         f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} '
-        f'{height}" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
+        f'{height}" width="{width}" height="{height}" role="img" aria-label="{escape(title)}" '
+        f'style="font-family: {escape(FONT_STACK)}">'
         f"<title>{escape(title)}</title>{body}</svg>"
     )
+
+
+def text_width(text: str, size: float) -> float:
+    """A generous estimate of the width of ``text`` in pixels at font ``size``: East Asian
+    wide characters take a full em, capitals and wide Latin letters 0.7, the rest 0.56."""
+    width = 0.0
+    for ch in text:
+        if unicodedata.east_asian_width(ch) in "WF":
+            width += 1.0
+        elif ch in "mwMW@%":
+            width += 0.9
+        elif ch.isupper() or ch.isdigit():
+            width += 0.68
+        elif ch in "ilj.,:;'|!·() ":
+            width += 0.32
+        else:
+            width += 0.56
+    return width * size
+
+
+def wrap(text: str, max_width: float, size: float) -> list[str]:
+    """``text`` in lines no wider than ``max_width`` (by `text_width`), broken at spaces, or
+    between any two characters of a word too long for a line (as CJK text is written)."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if text_width(candidate, size) <= max_width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for ch in word:
+            if text_width(line + ch, size) > max_width and line:
+                lines.append(line)
+                line = ""
+            line += ch
+    if line or not lines:
+        lines.append(line)
+    return lines
+
+
+def _lines(x: float, y: float, lines: Sequence[str], size: float, step: float, attrs: str) -> str:
+    """One <text> with a <tspan> per line, the first line's baseline at ``y``."""
+    spans = "".join(
+        f'<tspan x="{x:.1f}" dy="{0 if i == 0 else step:.1f}">{escape(line)}</tspan>'
+        for i, line in enumerate(lines)
+    )
+    return f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" {attrs}>{spans}</text>'
 
 
 @dataclass(frozen=True)
@@ -66,10 +124,15 @@ class Interval:
 
 
 def interval_chart(rows: Sequence[Interval], title: str, *, width: int = 900) -> str:
-    """Horizontal dots with 95% error bars, one row per item, on a common 0-based axis."""
-    label_w, value_w, row_h, top = 300, 170, 30, 30
+    """Horizontal dots with 95% error bars, one row per item, on a common 0-based axis. A long
+    label wraps onto several lines (its row grows); none is cut."""
+    size, line_h, value_w, top = 12.5, 15.0, 170, 30
+    widest = max((text_width(r.label, size) for r in rows), default=0.0)
+    label_w = int(min(max(widest + 16, 140), 340))
     plot_w = width - label_w - value_w
-    height = top + row_h * max(len(rows), 1) + 12
+    wrapped = [wrap(r.label, label_w - 16, size) for r in rows]
+    heights = [max(30.0, line_h * len(lines) + 12) for lines in wrapped]
+    height = int(top + sum(heights) + 12) if rows else top + 42
     top_value, ticks, digits = _axis(
         max(
             (max(r.high if _ok(r.high) else r.value, r.value) for r in rows if _ok(r.value)),
@@ -87,11 +150,13 @@ def interval_chart(rows: Sequence[Interval], title: str, *, width: int = 900) ->
             f'stroke="{GRID}"/><text x="{x(tick):.1f}" y="{top - 12}" font-size="11" '
             f'fill="{MUTED}" text-anchor="middle">{_pct(tick, digits)}</text>'
         )
-    for i, row in enumerate(rows):
-        cy = top + row_h * i + row_h / 2
+    offset = float(top)
+    for row, lines, row_h in zip(rows, wrapped, heights, strict=True):
+        cy = offset + row_h / 2
+        offset += row_h
+        first = cy + 4 - line_h * (len(lines) - 1) / 2
         parts.append(
-            f'<text x="{label_w - 10}" y="{cy + 4:.1f}" font-size="12.5" fill="{INK}" '
-            f'text-anchor="end">{escape(_clip(row.label, 44))}</text>'
+            _lines(label_w - 10, first, lines, size, line_h, f'fill="{INK}" text-anchor="end"')
         )
         if not _ok(row.value):
             parts.append(
@@ -114,7 +179,9 @@ def interval_chart(rows: Sequence[Interval], title: str, *, width: int = 900) ->
             'stroke="#fff" stroke-width="1.5"/>'
         )
         interval = (
-            f" ({_pct(row.low, 2)}–{_pct(row.high, 2)})" if _ok(row.low) and _ok(row.high) else ""
+            f" ({_pct(row.low, 2)}–{_pct(row.high, 2)})"
+            if _ok(row.low) and _ok(row.high)
+            else " (too few posts for an interval)"
         )
         parts.append(
             f'<text x="{label_w + plot_w + 10}" y="{cy + 4:.1f}" font-size="12" fill="{INK}">'
@@ -133,7 +200,10 @@ class Series:
 
 def trend_chart(series: Series, title: str, *, width: int = 360, height: int = 160) -> str:
     """One small-multiple panel: a line with its 95% band; gaps where a week has no value."""
-    left, right, top, bottom = 44, 10, 26, 22
+    left, right = 44, 10
+    title_lines = wrap(series.label, width - left - right, 12.5)
+    top, bottom = 12 + 15 * len(title_lines), 22
+    height += 15 * (len(title_lines) - 1)
     plot_w, plot_h = width - left - right, height - top - bottom
     points = list(series.points)
     values = [p[1] for p in points] + [p[3] for p in points if _ok(p[3])]
@@ -146,10 +216,7 @@ def trend_chart(series: Series, title: str, *, width: int = 360, height: int = 1
     def y(v: float) -> float:
         return top + plot_h * (1 - min(v, top_value) / top_value)
 
-    parts = [
-        f'<text x="{left}" y="14" font-size="12.5" font-weight="600" fill="{INK}">'
-        f"{escape(_clip(series.label, 80))}</text>"
-    ]
+    parts = [_lines(left, 14, title_lines, 12.5, 15, f'font-weight="600" fill="{INK}"')]
     for tick in ticks:
         parts.append(
             f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" '
@@ -227,15 +294,16 @@ def _heat_colour(index: float) -> str:
 
 def heatmap(heat: HeatMap, *, cell: int = 17) -> str:
     """Weekday × hour grid of the index; thin cells hatched grey, empty cells blank."""
-    left, top = 40, 34
-    width = left + cell * 24 + 8
+    width = 40 + cell * 24 + 8
+    zone_w = text_width(heat.timezone, 10) + 12
+    title_lines = wrap(heat.title, width - zone_w, 12.5)
+    left, top = 40, 20 + 15 * len(title_lines)
     height = top + cell * 7 + 48
     parts = [
         f'<defs><pattern id="thin-{heat.audience_id}" width="5" height="5" patternUnits="userSpaceOnUse" '
         f'patternTransform="rotate(45)"><rect width="5" height="5" fill="{THIN}"/>'
         '<line x1="0" y1="0" x2="0" y2="5" stroke="#c3c8ce" stroke-width="2"/></pattern></defs>',
-        f'<text x="0" y="14" font-size="12.5" font-weight="600" fill="{INK}">'
-        f"{escape(_clip(heat.title, 48))}</text>",
+        _lines(0, 14, title_lines, 12.5, 15, f'font-weight="600" fill="{INK}"'),
         f'<text x="{width - 8}" y="14" font-size="10" fill="{MUTED}" text-anchor="end">'
         f"{escape(heat.timezone)}</text>",
     ]
@@ -284,7 +352,3 @@ def heatmap(heat: HeatMap, *, cell: int = 17) -> str:
         f"fewer than {heat.thin} posts</text>"
     )
     return _svg(width, height, f"Best hours: {heat.title}", "".join(parts), css_class="heat")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Engine,
     Float,
     Select,
+    String,
     and_,
     case,
     cast,
@@ -42,6 +43,7 @@ from campaigns.schema import (
     SNAPSHOT_COUNTERS,
     Audience,
     AudienceChannel,
+    AuditEntry,
     Campaign,
     Channel,
     Delivery,
@@ -62,9 +64,16 @@ Query: TypeAlias = "Select[*tuple[Any, ...]]"
 
 @dataclass(frozen=True)
 class Scope:
-    """What a report covers. ``since``/``until`` select deliveries by publication time (due time
-    for those never published); counters are read as of ``as_of`` (snapshots collected later are
-    ignored, so a report on a past period can be reproduced)."""
+    """What a report covers, in two independent parts (docs/metrics.md, "What a report covers"):
+
+    * the **period** (``since`` inclusive, ``until`` exclusive) says *which deliveries* count:
+      those published in it, or due in it when not published by the report time;
+    * the **report time** ``as_of`` says *what was known*: deliveries created by then, the
+      state each had then (published only when ``published_at <= as_of``; other changes from
+      the audit log), snapshots collected by then, deletions recorded by then, follower samples
+      taken by then and outcomes imported by then. Nothing recorded later changes a figure, so
+      a report as of a past time can be reproduced exactly.
+    """
 
     as_of: datetime
     campaign: str | None = None
@@ -82,7 +91,8 @@ class StoreData:
     campaigns: pd.DataFrame
     audiences: pd.DataFrame
     deliveries: pd.DataFrame
-    """One row per delivery in scope, with its post, channel and per-delivery metrics."""
+    """One row per delivery in scope, with its post, channel, its state at the report time
+    (``state``; ``state_now`` is the current one) and per-delivery metrics."""
     attribution: pd.DataFrame
     """(delivery_id, audience_id): the audiences a delivery reaches."""
     followers: pd.DataFrame
@@ -103,16 +113,19 @@ def _load(conn: Connection, scope: Scope) -> StoreData:
         # than running it; this transaction only reads.
         conn.exec_driver_sql("SET LOCAL jit = off")
     ids = _scope_ids(scope)
-    deliveries = _frame(conn, _deliveries_query(ids))
+    deliveries = _frame(conn, _deliveries_query(ids, scope.as_of))
+    deliveries = _states_then(deliveries, _frame(conn, _states_query(ids, scope.as_of)), scope)
     attribution = _frame(conn, _attribution_query(ids))
     campaigns = _frame(conn, _campaigns_query(scope))
     audiences = _frame(conn, _audiences_query(scope))
     followers = _frame(conn, _followers_query(scope, ids))
     outcomes = _frame(conn, _outcomes_query(scope))
     reduced = _frame(conn, snapshot_rows_query(ids, scope.as_of, conn.dialect.name))
-    metrics = delivery_metrics(reduced)
+    own = _frame(conn, own_replies_query(ids, scope.as_of, conn.dialect.name))
+    metrics = delivery_metrics(reduced, own)
     deliveries = deliveries.merge(metrics, how="left", left_on="delivery_id", right_index=True)
     deliveries["snapshots"] = deliveries["snapshots"].fillna(0).astype("int64")
+    deliveries["own_replies"] = deliveries["own_replies"].fillna(0).astype("int64")
     for flag in ("deleted_snapshot", "simulated_snapshot"):
         deliveries[flag] = deliveries[flag].fillna(False).astype(bool)
     deliveries["followers_at_post"] = followers_at(deliveries, followers)
@@ -137,18 +150,29 @@ def _frame(conn: Connection, query: Query) -> pd.DataFrame:
     return frame
 
 
-def _event_time() -> ColumnElement[Any]:
-    return func.coalesce(Delivery.published_at, Delivery.due_at)
+def _known_published(as_of: datetime) -> ColumnElement[bool]:
+    """Published by the report time (a later publication was not known then)."""
+    return and_(Delivery.published_at.is_not(None), Delivery.published_at <= as_of)
+
+
+def _event_time(as_of: datetime) -> ColumnElement[Any]:
+    """When a delivery happened as seen at the report time: its publication when known by
+    then, else its due time."""
+    return case((_known_published(as_of), Delivery.published_at), else_=Delivery.due_at)
 
 
 def _scope_ids(scope: Scope) -> Query:
-    query: Query = select(Delivery.id).join(Post, Post.id == Delivery.post_id)
+    query: Query = (
+        select(Delivery.id)
+        .join(Post, Post.id == Delivery.post_id)
+        .where(Delivery.created_at <= scope.as_of)
+    )
     if scope.campaign is not None:
         query = query.where(Post.campaign_id == scope.campaign)
     if scope.since is not None:
-        query = query.where(_event_time() >= scope.since)
+        query = query.where(_event_time(scope.as_of) >= scope.since)
     if scope.until is not None:
-        query = query.where(_event_time() < scope.until)
+        query = query.where(_event_time(scope.as_of) < scope.until)
     if scope.audience is not None:
         pairs = _attribution_pairs().subquery("reach")
         query = query.where(
@@ -178,7 +202,8 @@ def _attribution_query(ids: Query) -> Query:
     return _attribution_pairs().where(Delivery.id.in_(ids)).order_by(Delivery.id)
 
 
-def _deliveries_query(ids: Query) -> Query:
+def _deliveries_query(ids: Query, as_of: datetime) -> Query:
+    known = _known_published(as_of)
     return (
         select(
             Delivery.id.label("delivery_id"),
@@ -194,11 +219,14 @@ def _deliveries_query(ids: Query) -> Query:
             Delivery.language,
             Delivery.timezone,
             Delivery.audience_id.label("follows_audience_id"),
-            Delivery.state,
+            Delivery.state.label("state_now"),
             Delivery.due_at,
-            Delivery.published_at,
-            Delivery.remote_url,
-            Delivery.remote_deleted_at,
+            case((known, Delivery.published_at), else_=null()).label("published_at"),
+            case((known, Delivery.remote_url), else_=null()).label("remote_url"),
+            case(
+                (Delivery.remote_deleted_at <= as_of, Delivery.remote_deleted_at), else_=null()
+            ).label("remote_deleted_at"),
+            Delivery.updated_at,
             Delivery.collect_failures,
             func.substr(Delivery.text, 1, 160).label("text"),
         )
@@ -207,6 +235,48 @@ def _deliveries_query(ids: Query) -> Query:
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)
     )
+
+
+def _states_query(ids: Query, as_of: datetime) -> Query:
+    """For deliveries changed after the report time (and not published by then): their state
+    at the report time, from the audit log's last transition by then (NULL when none: the row
+    was still in its first state, a draft)."""
+    a = AuditEntry
+    then = (
+        select(a.to_state)
+        .where(
+            a.entity == "delivery",
+            a.entity_id == cast(Delivery.id, String),
+            a.at <= as_of,
+            a.to_state.is_not(None),
+        )
+        .order_by(a.at.desc(), a.id.desc())
+        .limit(1)
+        .correlate(Delivery)
+        .scalar_subquery()
+    )
+    return select(Delivery.id.label("delivery_id"), then.label("state_then")).where(
+        Delivery.id.in_(ids),
+        Delivery.updated_at > as_of,
+        ~_known_published(as_of),
+    )
+
+
+def _states_then(deliveries: pd.DataFrame, then: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+    """``state`` = the state at the report time: published when published by then; the audit
+    log's state for rows changed later; otherwise the current state (unchanged since)."""
+    d = deliveries
+    state = d["state_now"].astype(object).copy()
+    if len(then):
+        earlier = d["delivery_id"].map(then.set_index("delivery_id")["state_then"])
+        changed = d["delivery_id"].isin(then["delivery_id"])
+        state = state.where(~changed, earlier.fillna("draft"))
+    state = state.where(d["published_at"].isna(), "published")
+    # A row published after the report time that the audit log still calls published (or
+    # nothing): at the report time it was waiting to go out.
+    state = state.where(~((state == "published") & d["published_at"].isna()), "scheduled")
+    d["state"] = state
+    return d
 
 
 def _campaigns_query(scope: Scope) -> Query:
@@ -265,6 +335,7 @@ def _outcomes_query(scope: Scope) -> Query:
         Outcome.value,
         Outcome.source,
     ).order_by(Outcome.campaign_id, Outcome.audience_id, Outcome.metric, Outcome.on_date)
+    query = query.where(Outcome.imported_at <= scope.as_of)
     if scope.campaign is not None:
         query = query.where(Outcome.campaign_id == scope.campaign)
     if scope.audience is not None:
@@ -426,15 +497,72 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
     return select(*out).select_from(query_from)
 
 
-def delivery_metrics(rows: pd.DataFrame) -> pd.DataFrame:
+def own_replies_query(ids: Query, as_of: datetime, dialect: str) -> Query:
+    """Our own replies to each delivery: the thread continuations Elshi published under it (a
+    delivery of a post whose ``reply_to`` is this delivery's post, on the same channel and
+    occurrence), published by the report time, with their age when published and, if deleted
+    by then, when deleted (seconds after the parent's publication). Platforms count them in
+    the parent's replies; the report subtracts them."""
+    child = aliased(Delivery, name="own_reply")
+    child_post = aliased(Post, name="own_reply_post")
+    published = epoch_seconds(Delivery.published_at, dialect)
+    deleted = case(
+        (child.remote_deleted_at <= as_of, epoch_seconds(child.remote_deleted_at, dialect)),
+        else_=null(),
+    )
+    return (
+        select(
+            Delivery.id.label("delivery_id"),
+            (epoch_seconds(child.published_at, dialect) - published).label("reply_age"),
+            (deleted - published).label("deleted_age"),
+        )
+        .join(child_post, child_post.reply_to_post_id == Delivery.post_id)
+        .join(
+            child,
+            and_(
+                child.post_id == child_post.id,
+                child.channel_id == Delivery.channel_id,
+                child.occurrence == Delivery.occurrence,
+            ),
+        )
+        .where(
+            Delivery.id.in_(ids),
+            Delivery.published_at.is_not(None),
+            child.published_at.is_not(None),
+            child.published_at <= as_of,
+        )
+    )
+
+
+BOUNDARY_SECONDS = 0.001
+"""A snapshot within this of a fixed age is *at* that age (stored instants round-trip through
+text on SQLite, so an exact 7 d can come back a microsecond off)."""
+
+
+def _own_at(own: pd.DataFrame, index: pd.Index, ages: pd.Series) -> pd.Series:
+    """How many of our own replies each delivery had at the given age (NaN age: 0)."""
+    if own.empty:
+        return pd.Series(0.0, index=index)
+    joined = own.join(ages.rename("at"), on="delivery_id")
+    alive = (joined["reply_age"] <= joined["at"] + BOUNDARY_SECONDS) & ~(
+        joined["deleted_age"] <= joined["at"]
+    )
+    counts = alive.groupby(joined["delivery_id"]).sum()
+    return counts.reindex(index, fill_value=0).astype("float64")
+
+
+def delivery_metrics(rows: pd.DataFrame, own: pd.DataFrame | None = None) -> pd.DataFrame:
     """From the sought snapshots: per delivery the latest counters, the values at the fixed ages
-    (interpolated linearly between the snapshots around that age; from zero at publication
-    when the first snapshot is later), and the engagement half-life (seconds)."""
+    (interpolated linearly between the snapshots around that age, a snapshot at exactly that age
+    included; from zero at publication when the first snapshot is later), and the engagement
+    half-life (seconds). ``own`` (from `own_replies_query`) lists our own replies: each is
+    subtracted from ``replies`` and engagements from the moment it was published."""
     columns = [
         "snapshots",
         "last_age",
         "eng",
         *COUNTERS,
+        "own_replies",
         "first_followers",
         "deleted_snapshot",
         "simulated_snapshot",
@@ -447,28 +575,46 @@ def delivery_metrics(rows: pd.DataFrame) -> pd.DataFrame:
     r = rows.set_index("delivery_id")
     numeric = [c for c in r.columns if not c.endswith(("_deleted", "_simulated"))]
     r[numeric] = r[numeric].astype("float64")
+    own = own if own is not None and len(own) else pd.DataFrame(columns=["delivery_id"])
+    if len(own):
+        own = own.astype({"reply_age": "float64", "deleted_age": "float64"})
+    for role, wanted in ROLE_COLUMNS.items():
+        if "eng" in wanted:
+            mine = _own_at(own, r.index, r[f"{role}_age"]).where(r[f"{role}_eng"].notna(), 0.0)
+            if role == "last":
+                given = r["last_replies"].notna()
+                taken = mine.clip(upper=r["last_replies"].fillna(0.0)).where(given, 0.0)
+                r["last_replies"] = r["last_replies"] - taken
+                r["own_replies"] = taken
+            else:
+                taken = mine
+            r[f"{role}_eng"] = (r[f"{role}_eng"] - taken).clip(lower=0.0)
     out = pd.DataFrame(index=r.index)
     out["snapshots"] = r["snapshots"].fillna(0).astype("int64")
     out["last_age"] = r["last_age"]
     out["eng"] = r["last_eng"]
     for name in COUNTERS:
         out[name] = r[f"last_{name}"]
+    out["own_replies"] = r["own_replies"].fillna(0.0)
     out["first_followers"] = r["first_followers"]
     out["deleted_snapshot"] = r["last_deleted"].fillna(False).astype(bool)
     out["simulated_snapshot"] = r["last_simulated"].fillna(False).astype(bool)
     for label, seconds in FIXED_AGES.items():
         lo_age, hi_age = r[f"lo_{label}_age"], r[f"hi_{label}_age"]
+        at_age = (lo_age - seconds).abs() <= BOUNDARY_SECONDS
         share = (seconds - lo_age) / (hi_age - lo_age)
         for key in ("eng", "impressions"):
             lo, hi = r[f"lo_{label}_{key}"], r[f"hi_{label}_{key}"]
             between = lo + share * (hi - lo)
             from_zero = hi * seconds / hi_age
-            out[f"{key}_{label}"] = between.where(lo_age.notna(), from_zero).where(hi_age.notna())
-        out[f"after_{label}"] = hi_age.notna()
+            value = between.where(lo_age.notna(), from_zero).where(hi_age.notna())
+            out[f"{key}_{label}"] = value.where(~at_age, lo)
+        out[f"after_{label}"] = hi_age.notna() | at_age
     prev_age = r["prev_age"].fillna(0.0)
     prev_eng = r["prev_eng"].fillna(0.0)
     rise = (r["cross_eng"] - prev_eng).replace(0.0, np.nan)
     half = prev_age + (r["last_eng"] / 2 - prev_eng) / rise * (r["cross_age"] - prev_age)
+    half = half.clip(lower=prev_age, upper=r["cross_age"])
     out["half_life"] = half.fillna(r["cross_age"]).where(r["cross_age"].notna())
     return out[columns]
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from reports.summary import ExecutiveSummary
 
 Kind = Literal[
     "text", "int", "float", "pct", "pp", "hours", "index", "p", "date", "datetime", "url"
@@ -130,6 +134,8 @@ class Report:
     heatmaps: list[HeatMap]
     methods: list[Method]
     seed: int
+    summary: ExecutiveSummary | None = None
+    """The executive summary (`reports.summary`): sentences for the top of every format."""
 
     def table(self, name: str) -> Table:
         return self.tables[name]
@@ -184,3 +190,43 @@ def format_interval(low: object, high: object, kind: Kind) -> str:
     if is_missing(low) or is_missing(high):
         return ""
     return f"{format_value(low, kind)} – {format_value(high, kind)}"
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet runs a cell starting with one of these as a formula (CSV injection)."""
+
+
+def neutralise(text: str) -> str:
+    """A text cell for CSV and XLSX exports, made inert: one that a spreadsheet would take for
+    a formula (starting with =, +, -, @, a tab or a carriage return) gets a leading apostrophe,
+    so it is shown as the text it is. Numbers are written as numbers and never pass here."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+_URL_FORBIDDEN = frozenset(chr(c) for c in range(33)) | {
+    '"',
+    "<",
+    ">",
+    "\\",
+    "^",
+    "`",
+    "{",
+    "|",
+    "}",
+}
+
+
+def safe_url(value: object) -> str | None:
+    """``value`` when it is an absolute http(s) URL a report may link to, else None: a
+    ``javascript:`` or ``data:`` URL stored anywhere is shown as text, never as a link."""
+    if not isinstance(value, str) or not value or len(value) > 2000:
+        return None
+    if any(ch in _URL_FORBIDDEN for ch in value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return value

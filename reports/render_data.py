@@ -2,6 +2,9 @@
 in a .zip). Headers are the machine keys of `reports.model.Column`; a missing value is an empty
 CSV field or JSON null (never 0); ratios are fractions (0.0123 = 1.23%). Every table carries a
 ``simulated`` column, and ``about.csv`` / the JSON header say whether any number is SIMULATED.
+The executive summary comes first: ``executive_summary`` in JSON, ``summary.csv`` (one sentence
+a row) in CSV. A CSV text cell that a spreadsheet would run as a formula is neutralised
+(`reports.model.neutralise`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.model import SIMULATED_NOTICE, Report, Table, is_missing
+from reports.model import SIMULATED_NOTICE, Report, Table, is_missing, neutralise
 
 SCHEMA_VERSION = 1
 
@@ -45,7 +48,8 @@ def table_records(table: Table, simulated: bool) -> tuple[list[str], list[list[A
     keys = table.data_columns()
     frame = table.frame
     add_flag = "simulated" not in keys
-    rows = [[_plain(row.get(k)) for k in keys] for _, row in frame.iterrows()]
+    columns = [frame[k].tolist() if k in frame.columns else [None] * len(frame) for k in keys]
+    rows = [[_plain(v) for v in values] for values in zip(*columns, strict=True)] if keys else []
     if add_flag:
         keys = [*keys, "simulated"]
         rows = [[*row, simulated] for row in rows]
@@ -68,6 +72,8 @@ def about(report: Report) -> dict[str, Any]:
 
 def to_json(report: Report) -> str:
     document: dict[str, Any] = {"schema": SCHEMA_VERSION, **about(report)}
+    if report.summary is not None:
+        document["executive_summary"] = report.summary.to_dict()
     document["summary"] = [
         {
             "audience_id": card.audience_id,
@@ -119,7 +125,8 @@ def to_json(report: Report) -> str:
 
 def _csv_text(keys: list[str], rows: list[list[Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # CRLF line ends (RFC 4180): the writer then also quotes a field holding a lone \r.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(keys)
     for row in rows:
         writer.writerow(["" if v is None else _csv_value(v) for v in row])
@@ -129,12 +136,18 @@ def _csv_text(keys: list[str], rows: list[list[Any]]) -> str:
 def _csv_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return ""
+    if isinstance(value, str):
+        return neutralise(value)
     return value
 
 
 def csv_files(report: Report) -> dict[str, str]:
     """File name → CSV text: ``about.csv`` then one file per table."""
     files = {"about.csv": _csv_text(["key", "value"], [[k, v] for k, v in about(report).items()])}
+    if report.summary is not None:
+        files["summary.csv"] = _csv_text(
+            ["sentence", "simulated"], [[s, report.simulated] for s in report.summary.sentences]
+        )
     for table in report.tables.values():
         keys, rows = table_records(table, report.simulated)
         files[f"{table.name}.csv"] = _csv_text(keys, rows)

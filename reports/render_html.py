@@ -1,5 +1,5 @@
 """The HTML report: one self-contained file (inline CSS and SVG, no script, no network) that
-reads well on a laptop and prints cleanly. Order: a summary card per audience, charts
+reads well on a laptop and prints cleanly. Order: the executive summary, a card per audience, charts
 (engagement rate by audience with intervals, trends, best-hours heat maps, top and bottom
 posts), the tables, data quality, then "How these numbers are computed". Simulated data carries
 a SIMULATED badge on screen and on every printed page. Formats what `reports.model` holds;
@@ -26,7 +26,9 @@ from reports.model import (
     format_interval,
     format_value,
     is_missing,
+    safe_url,
 )
+from reports.summary import summary_html
 
 TEXT_LIMIT = 90
 """Longer texts (a post) are cut in the table; the link's tooltip has them whole."""
@@ -54,9 +56,7 @@ CSS = """
   --gold:#d9a31a; --up:#2e7d4f; --down:#b5473a; --sim:#b5473a; }
 * { box-sizing: border-box; }
 html { font-size: 15px; }
-body { margin: 0; color: var(--ink); background: #fff; line-height: 1.45;
-  font-family: "Inter", "Segoe UI", "Noto Sans", "Noto Sans CJK SC", "PingFang SC",
-  "Microsoft YaHei", system-ui, -apple-system, sans-serif; }
+body { margin: 0; color: var(--ink); background: #fff; line-height: 1.45; font-family: FONTS; }
 main { max-width: 1240px; margin: 0 auto; padding: 28px 28px 60px; }
 header.top { border-bottom: 3px solid var(--accent); padding-bottom: 14px; margin-bottom: 8px; }
 h1 { font-size: 1.75rem; margin: 0 0 4px; letter-spacing: -0.01em; }
@@ -87,6 +87,11 @@ nav.toc a { color: var(--accent); text-decoration: none; margin-right: 14px; }
 .trend.up { color: var(--up); } .trend.down { color: var(--down); } .trend.flat { color: var(--muted); }
 .outcomes { font-size: .82rem; border-top: 1px solid var(--line); padding-top: 6px; margin-top: 2px; }
 .outcomes b { color: var(--gold); font-weight: 650; }
+.exec-summary h3 { margin: 14px 0 2px; } .exec-summary h3 small { color: var(--muted);
+  font-weight: 400; }
+.exec-summary ul { margin: 4px 0 6px; padding-left: 20px; max-width: 980px; }
+.exec-summary li { margin: 3px 0; } .exec-summary p.note { background: var(--panel);
+  border-left: 3px solid var(--gold); padding: 8px 12px; max-width: 980px; }
 .chart-row { display: flex; flex-wrap: wrap; gap: 18px 28px; }
 figure { margin: 10px 0 4px; break-inside: avoid; }
 figcaption { font-size: .82rem; color: var(--muted); margin-top: 2px; max-width: 760px; }
@@ -130,6 +135,9 @@ footer { margin-top: 40px; color: var(--muted); font-size: .8rem; border-top: 1p
 """
 
 
+CSS = CSS.replace("FONTS", charts.FONT_STACK.replace("'", '"'))
+
+
 def render(report: Report) -> str:
     period = " – ".join(format_value(p, "date") if p is not None else "…" for p in report.period)
     sim = report.simulated
@@ -148,15 +156,22 @@ def render(report: Report) -> str:
         f'<p class="meta">{escape(report.scope)} · period {escape(period)} · counters as of '
         f"{report.as_of:%Y-%m-%d %H:%M} UTC · generated {report.generated_at:%Y-%m-%d %H:%M} "
         f"UTC</p>",
-        '<nav class="toc"><a href="#summary">Summary</a><a href="#charts">Charts</a>'
+        '<nav class="toc"><a href="#executive">Summary</a><a href="#summary">Audiences</a>'
+        '<a href="#charts">Charts</a>'
         '<a href="#posts">Top and bottom posts</a><a href="#tables">Tables</a>'
         '<a href="#quality">Data quality</a><a href="#methods">How these numbers are computed</a>'
         "</nav></header>",
         banner,
+        '<section id="executive"><h2>Executive summary</h2>',
+        '<p class="desc">Which audiences, narratives and message variants did measurably better '
+        "or worse than their campaign as a whole, compared at 7 days after publication and only "
+        "within one rate basis. 95% intervals in brackets.</p>",
+        summary_html(report.summary) if report.summary else "",
+        "</section>",
         '<section id="summary"><h2>Summary by audience</h2>',
         '<p class="desc">Posts published in the period, counters as of the report time. '
-        "Intervals are 95% cluster-bootstrap intervals over posts; a trend is called only when "
-        "it is beyond noise.</p>",
+        "Intervals are 95% intervals over messages (Fieller); a trend is called only when it "
+        "is beyond noise.</p>",
         '<div class="cards">',
         *(_card(card) for card in report.cards),
         "</div>"
@@ -177,7 +192,8 @@ def render(report: Report) -> str:
         _table(report.tables["platform_counters"]),
         "</section>",
         _methods(report),
-        f"<footer>Elshi · seed {report.seed} (intervals are reproducible) · "
+        f"<footer>Elshi · intervals are deterministic; permutation tests seeded with "
+        f"{report.seed} · "
         f"{'SIMULATED data · ' if sim else ''}all times UTC unless marked local.</footer>",
         "</main></body></html>",
     ]
@@ -341,9 +357,10 @@ def _cell(row: pd.Series, column: Column) -> str:
     shown = format_value(value, column.kind)
     text = escape(shown if len(shown) <= TEXT_LIMIT else shown[: TEXT_LIMIT - 1] + "…")
     if column.kind == "url":
-        text = f'<a href="{escape(str(value))}">{text}</a>'
-    elif column.link and not is_missing(row.get(column.link)):
-        text = f'<a href="{escape(str(row[column.link]))}" title="{escape(shown)}">{text}</a>'
+        href = safe_url(value)
+        text = f'<a href="{escape(href)}">{text}</a>' if href else text
+    elif column.link and (href := safe_url(row.get(column.link))):
+        text = f'<a href="{escape(href)}" title="{escape(shown)}">{text}</a>'
     if column.low and column.high:
         interval = format_interval(row.get(column.low), row.get(column.high), column.kind)
         if interval:

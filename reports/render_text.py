@@ -1,10 +1,14 @@
-"""The report as text: Markdown for e-mail (summary per audience, the main tables, data
-quality, the formulas) and a compact terminal summary. Both say SIMULATED at the top when any
-number comes from the sandbox, and show a missing value as "n/a", never 0.
+"""The report as text: Markdown for e-mail (the executive summary, a summary per audience, the
+main tables, data quality, the formulas) and a compact terminal summary (the executive summary,
+then one line per audience). Both say SIMULATED at the top when any number comes from the
+sandbox, and show a missing value as "n/a", never 0. In Markdown every name and text taken from
+the data is escaped, so a campaign or post cannot inject HTML or Markdown into the e-mail.
 """
 
 from __future__ import annotations
 
+import re
+import textwrap
 import unicodedata
 
 from reports.model import (
@@ -20,6 +24,7 @@ from reports.model import (
     format_value,
     is_missing,
 )
+from reports.summary import summary_text
 
 MARKDOWN_TABLES = (
     "audience_volume",
@@ -48,56 +53,71 @@ def _cell_text(row: object, column: Column) -> str:
     return text
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}#|~!])")
+
+
+def md(text: object) -> str:
+    """Text from the data, safe in Markdown: HTML special characters as entities, Markdown's
+    own characters backslash-escaped, line breaks as spaces."""
+    plain = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    plain = _MARKDOWN_SPECIAL.sub(r"\\\1", plain)
+    return " ".join(plain.split())
 
 
 def markdown_table(table: Table) -> str:
     columns = [c for c in table.columns if c.html]
-    lines = [f"### {table.title}", "", f"_{_md_escape(table.description)}_", ""]
+    lines = [f"### {md(table.title)}", "", f"_{md(table.description)}_", ""]
     if table.frame.empty:
         return "\n".join([*lines, "No rows.", ""])
-    lines.append("| " + " | ".join(_md_escape(c.header) for c in columns) + " |")
+    lines.append("| " + " | ".join(md(c.header) for c in columns) + " |")
     lines.append(
         "|" + "|".join("---:" if c.kind not in ("text", "url") else "---" for c in columns) + "|"
     )
     for _, row in table.frame.iterrows():
-        lines.append("| " + " | ".join(_md_escape(_cell_text(row, c)) for c in columns) + " |")
+        lines.append("| " + " | ".join(md(_cell_text(row, c)) for c in columns) + " |")
     return "\n".join([*lines, ""])
 
 
 def _card_lines(card: Card) -> list[str]:
-    lines = [f"**{card.title}** — {card.subtitle}" + (" — SIMULATED" if card.simulated else "")]
+    lines = [
+        f"**{md(card.title)}** — {md(card.subtitle)}" + (" — SIMULATED" if card.simulated else "")
+    ]
     for fig in card.figures:
         value = format_value(fig.value, fig.kind)
         interval = format_interval(fig.low, fig.high, fig.kind)
-        text = f"- {fig.label}: **{value}**"
+        text = f"- {md(fig.label)}: **{md(value)}**"
         if interval:
-            text += f" (95% CI {interval})"
+            text += f" (95% CI {md(interval)})"
         if fig.note:
-            text += f" — {fig.note}"
+            text += f" — {md(fig.note)}"
         if fig.trend:
-            text += f"; {fig.trend}"
+            text += f"; {md(fig.trend)}"
         lines.append(text)
     if card.outcomes:
         lines.append(
             "- Outcomes: "
-            + ", ".join(f"{m.replace('_', ' ')} {format_amount(v)}" for m, v in card.outcomes)
+            + ", ".join(f"{md(m.replace('_', ' '))} {format_amount(v)}" for m, v in card.outcomes)
         )
     return [*lines, ""]
 
 
 def to_markdown(report: Report) -> str:
     period = " – ".join(format_value(p, "date") if p else "…" for p in report.period)
-    lines = [f"# {report.title}", ""]
+    lines = [f"# {md(report.title)}", ""]
     if report.simulated:
         lines += [f"> **{SIMULATED_NOTICE}**", ""]
     lines += [
-        f"{report.scope} · period {period} · counters as of {report.as_of:%Y-%m-%d %H:%M} UTC",
+        f"{md(report.scope)} · period {period} · counters as of {report.as_of:%Y-%m-%d %H:%M} UTC",
         "",
-        "## Summary by audience",
+        "## Executive summary",
         "",
     ]
+    if report.summary is not None:
+        lines += [f"> {md(note)}" for note in report.summary.notes]
+        for campaign in report.summary.campaigns:
+            lines += ["", f"**{md(campaign.title)}** ({md(campaign.campaign_id)})", ""]
+            lines += [f"- {md(sentence)}" for sentence in campaign.sentences]
+    lines += ["", "## Summary by audience", ""]
     for card in report.cards:
         lines += _card_lines(card)
     lines += ["## Tables", ""]
@@ -105,7 +125,7 @@ def to_markdown(report: Report) -> str:
         if name in report.tables:
             lines.append(markdown_table(report.tables[name]))
     lines += ["## How these numbers are computed", ""]
-    lines += [f"- **{m.name}**: `{m.formula}`" for m in report.methods]
+    lines += [f"- **{md(m.name)}**: {md(m.formula)}" for m in report.methods]
     return "\n".join(lines) + "\n"
 
 
@@ -131,6 +151,10 @@ def terminal_summary(report: Report) -> str:
     lines = [report.title, f"{report.scope} · counters as of {report.as_of:%Y-%m-%d %H:%M} UTC"]
     if report.simulated:
         lines.append(f"*** {SIMULATED_NOTICE} ***")
+    if report.summary is not None:
+        lines.append("")
+        for paragraph in summary_text(report.summary).split("\n"):
+            lines += textwrap.wrap(paragraph, 100) or [""]
     headers = [
         "Audience",
         "Published",

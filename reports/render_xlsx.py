@@ -1,7 +1,9 @@
-"""The report as an Excel workbook (XlsxWriter): an "About" sheet (scope, the SIMULATED notice,
-the formulas), then one sheet per table with a title, its description, formatted headers,
-number formats (percentages stay numbers Excel can compute with), frozen header row and filters.
-A missing value is the grey text "n/a", never 0.
+"""The report as an Excel workbook (XlsxWriter): a "Summary" sheet (the executive summary), an
+"About" sheet (scope, the SIMULATED notice, the formulas), then one sheet per table with a
+title, its description, formatted headers, number formats (percentages stay numbers Excel can
+compute with), frozen header row and filters. A missing value is the grey text "n/a", never 0.
+Every text is written as text, never as a formula, and neutralised (`reports.model.neutralise`)
+so that a copy pasted elsewhere stays inert; only http(s) URLs become links.
 """
 
 from __future__ import annotations
@@ -12,7 +14,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.model import NA, SIMULATED_NOTICE, Column, Report, Table, is_missing
+from reports.model import (
+    NA,
+    SIMULATED_NOTICE,
+    Column,
+    Report,
+    Table,
+    is_missing,
+    neutralise,
+    safe_url,
+)
+
+MAX_LINKS = 65_000
+"""Excel allows 65,530 hyperlinks per sheet; URLs past this are written as text."""
 
 FORMATS: dict[str, dict[str, Any]] = {
     "int": {"num_format": "#,##0"},
@@ -81,16 +95,41 @@ def write_xlsx(report: Report, out: Path) -> Path:
     )
     na_fmt = book.add_format({"italic": True, "font_color": "#97a3ae", "align": "right"})
     cell_fmts = {kind: book.add_format(spec) for kind, spec in FORMATS.items()}
+    wrap_fmt = book.add_format({"text_wrap": True, "valign": "top"})
     used: set[str] = set()
+
+    def text(sheet: Any, r: int, c: int, value: object, fmt: Any = None) -> None:
+        sheet.write_string(r, c, neutralise(str(value)), fmt)
+
+    summary = book.add_worksheet(_sheet_name("Summary", used))
+    summary.set_column(0, 0, 140)
+    text(
+        summary,
+        0,
+        0,
+        "Executive summary" + ("  —  SIMULATED" if report.simulated else ""),
+        sim_fmt if report.simulated else title_fmt,
+    )
+    text(
+        summary,
+        1,
+        0,
+        "Which audiences, narratives and message variants did measurably better "
+        "or worse than their campaign, at 7 days, within one rate basis; 95% intervals in "
+        "brackets.",
+        desc_fmt,
+    )
+    for r, sentence in enumerate(report.summary.sentences if report.summary else (), start=3):
+        text(summary, r, 0, sentence, wrap_fmt)
 
     about = book.add_worksheet(_sheet_name("About", used))
     about.set_column(0, 0, 34)
     about.set_column(1, 1, 110)
-    about.write(0, 0, report.title, title_fmt)
+    text(about, 0, 0, report.title, title_fmt)
     row = 2
     if report.simulated:
-        about.write(row, 0, "SIMULATED", sim_fmt)
-        about.write(row, 1, SIMULATED_NOTICE, sim_fmt)
+        text(about, row, 0, "SIMULATED", sim_fmt)
+        text(about, row, 1, SIMULATED_NOTICE, sim_fmt)
         row += 2
     for key, value in (
         ("Scope", report.scope),
@@ -98,38 +137,44 @@ def write_xlsx(report: Report, out: Path) -> Path:
         ("Generated (UTC)", f"{report.generated_at:%Y-%m-%d %H:%M}"),
         ("Bootstrap seed", str(report.seed)),
     ):
-        about.write(row, 0, key, head_fmt)
-        about.write(row, 1, value)
+        text(about, row, 0, key, head_fmt)
+        text(about, row, 1, value)
         row += 1
     row += 1
-    about.write(row, 0, "How these numbers are computed", title_fmt)
+    text(about, row, 0, "How these numbers are computed", title_fmt)
     row += 1
     for method in report.methods:
-        about.write(row, 0, method.name, head_fmt)
-        about.write(row, 1, method.formula + (f" — {method.note}" if method.note else ""))
+        text(about, row, 0, method.name, head_fmt)
+        text(about, row, 1, method.formula + (f" — {method.note}" if method.note else ""))
         row += 1
     row += 1
-    about.write(row, 0, "Sheets", title_fmt)
+    text(about, row, 0, "Sheets", title_fmt)
     for table in report.tables.values():
         row += 1
-        about.write(row, 0, table.name)
-        about.write(row, 1, table.title)
+        text(about, row, 0, table.name)
+        text(about, row, 1, table.title)
 
     for table in report.tables.values():
         sheet = book.add_worksheet(_sheet_name(table.name, used))
         columns = _expand(table)
         title = table.title + ("  —  SIMULATED" if report.simulated else "")
-        sheet.write(0, 0, title, sim_fmt if report.simulated else title_fmt)
-        sheet.write(1, 0, table.description, desc_fmt)
+        text(sheet, 0, 0, title, sim_fmt if report.simulated else title_fmt)
+        text(sheet, 1, 0, table.description, desc_fmt)
         header_row = 3
         for c, (_key, label, kind) in enumerate(columns):
-            sheet.write(header_row, c, label, head_fmt)
+            text(sheet, header_row, c, label, head_fmt)
             width = 14 if kind != "text" else 22
             sheet.set_column(c, c, max(width, min(len(label) * 0.9, 40)))
         sheet.set_row(header_row, 44)
-        for r, (_, values) in enumerate(table.frame.iterrows(), start=header_row + 1):
-            for c, (key, _label, kind) in enumerate(columns):
-                _write(sheet, r, c, values.get(key), kind, cell_fmts, na_fmt)
+        links = [0]
+        frame = table.frame
+        values = [
+            frame[key].tolist() if key in frame.columns else [None] * len(frame)
+            for key, _label, _kind in columns
+        ]
+        for c, (_key, _label, kind) in enumerate(columns):
+            for r, value in enumerate(values[c], start=header_row + 1):
+                _write(sheet, r, c, value, kind, cell_fmts, na_fmt, links)
         sheet.freeze_panes(header_row + 1, 1)
         if len(table.frame):
             sheet.autofilter(header_row, 0, header_row + len(table.frame), len(columns) - 1)
@@ -145,7 +190,9 @@ def _write(
     kind: str,
     formats: dict[str, Any],
     na_fmt: Any,
+    links: list[int],
 ) -> None:
+    """One cell; ``links`` counts the sheet's hyperlinks (Excel's limit)."""
     if is_missing(value):
         sheet.write_string(r, c, NA, na_fmt)
         return
@@ -156,7 +203,12 @@ def _write(
         sheet.write_datetime(r, c, stamp.to_pydatetime(), formats[kind])
         return
     if kind == "url":
-        sheet.write_url(r, c, str(value), string=str(value))
+        url = safe_url(value)
+        if url is not None and links[0] < MAX_LINKS:
+            links[0] += 1
+            sheet.write_url(r, c, url, string=neutralise(url))
+        else:
+            sheet.write_string(r, c, neutralise(str(value)))
         return
     if kind == "pp":
         sheet.write_number(r, c, float(value) * 100, formats[kind])  # type: ignore[arg-type]
@@ -167,4 +219,4 @@ def _write(
     if isinstance(value, bool | np.bool_):
         sheet.write_boolean(r, c, bool(value))
         return
-    sheet.write_string(r, c, str(value))
+    sheet.write_string(r, c, neutralise(str(value)))

@@ -10,6 +10,7 @@ calls a platform.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -55,10 +56,12 @@ class Builder:
         self.conn = conn
         self.now = now
         self._keys = 0
+        self._run = uuid.uuid4().hex[:8]
+        """Keys stay unique across several builders writing to one store."""
 
     def _key(self, prefix: str) -> str:
         self._keys += 1
-        return f"{prefix}-{self._keys}"
+        return f"{prefix}-{self._run}-{self._keys}"
 
     def campaign(
         self,
@@ -151,6 +154,7 @@ class Builder:
         category: str = "cultural_event",
         narrative: str = "gateway-to-eurasia",
         variant: str | None = None,
+        reply_to: int | None = None,
     ) -> int:
         result = self.conn.execute(
             insert(Post).returning(Post.id),
@@ -161,6 +165,7 @@ class Builder:
                     "category": category,
                     "narrative": narrative,
                     "variant": variant,
+                    "reply_to_post_id": reply_to,
                     "schedule": {},
                     "content": {},
                     "content_hash": "synthetic",
@@ -173,9 +178,10 @@ class Builder:
             ],
         )
         post_id = int(result.scalar_one())
-        self.conn.execute(
-            insert(PostAudience), [{"post_id": post_id, "audience_id": a} for a in audiences]
-        )
+        if audiences:
+            self.conn.execute(
+                insert(PostAudience), [{"post_id": post_id, "audience_id": a} for a in audiences]
+            )
         return post_id
 
     def delivery(

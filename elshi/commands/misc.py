@@ -146,11 +146,9 @@ def demo(directory: Path, seed: int) -> None:
         click.echo("\n" + result.summary)
     for path in result.reports:
         click.echo(f"report: {path}")
-    as_of = result.period[1].strftime("%Y-%m-%d")
     click.echo(
         f"workspace: {result.directory}\n  cd there and try: elshi status · "
-        f"elshi campaign show de-2027-gateway · elshi report --as-of {as_of} "
-        "(the rehearsed year lies in the future)"
+        "elshi campaign show de-2027-gateway · elshi report (it reads the rehearsed year)"
     )
 
 

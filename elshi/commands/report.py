@@ -87,7 +87,8 @@ def _audience_id(session: Session, audience: str, campaign: str | None) -> int:
 @click.option(
     "--as-of",
     "as_of",
-    help="Read counters as they were at this time (UTC; default now), to reproduce a report.",
+    help="Report time: what was known then (UTC; default now, or the rehearsal's end in a demo "
+    "workspace). The period (--since/--until) chooses the deliveries; this, what is known.",
 )
 @click.option(
     "--seed", type=int, default=20270321, show_default=True, help="Seed of the bootstrap."
@@ -132,21 +133,31 @@ def report(
     from reports.figures import Options, build_report
 
     now = app.now()
-    reading = _moment(as_of, "--as-of", end=True) or now
-    scope = Scope(
-        as_of=min(reading, stop) if stop else reading,
-        campaign=campaign,
-        audience=audience_id,
-        since=start,
-        until=stop,
-    )
-    built = build_report(load(app.engine, scope), generated_at=now, options=Options(seed=seed))
+    reading = _moment(as_of, "--as-of", end=True) or _rehearsed(app) or now
+    scope = Scope(as_of=reading, campaign=campaign, audience=audience_id, since=start, until=stop)
+    options = Options(seed=seed, imitates=app.config.text_platforms)
+    built = build_report(load(app.engine, scope), generated_at=now, options=options)
     if fmt is None:
         from reports.render_text import terminal_summary
 
         click.echo(terminal_summary(built))
         return
     _write(built, fmt, out)
+
+
+def _rehearsed(app: App) -> datetime | None:
+    """In a demo workspace: the rehearsal's end (said on standard error, so output stays clean)."""
+    from elshi.demo import recorded_as_of
+
+    path = app.config.path
+    moment = recorded_as_of(path.parent) if path is not None else None
+    if moment is not None:
+        click.echo(
+            f"(demo workspace: reading as of the rehearsal's end, {moment:%Y-%m-%d %H:%M} UTC; "
+            "give --as-of for another time)",
+            err=True,
+        )
+    return moment
 
 
 def _write(built: object, fmt: str, out: Path | None) -> None:

@@ -191,6 +191,23 @@ def test_a_reply_records_its_parent(make: Make, outbox: Path) -> None:
     assert record["reply_to"] == parent.remote_id
 
 
+def test_a_posts_replies_count_its_own_thread_continuations_like_a_platform(
+    make: Make, outbox: Path, clock: FakeClock
+) -> None:
+    connector = make()
+    parent = connector.publish(post("thread-1")).remote_id
+    [before] = connector.fetch_metrics([parent])
+    clock.advance(hours=1)
+    first = connector.publish(post("thread-2", text="Part two", reply_to=parent)).remote_id
+    connector.publish(post("thread-3", text="Part three", reply_to=parent))
+    [after] = connector.fetch_metrics([parent])
+    assert before.replies == 0
+    assert after.replies is not None and after.replies >= 2
+    mark_deleted(outbox, "de-x", first)
+    [later] = connector.fetch_metrics([parent])
+    assert later.replies == after.replies - 1  # a deleted reply no longer counts
+
+
 def test_a_reply_to_an_unknown_post_is_rejected(make: Make) -> None:
     with pytest.raises(RejectedError, match="reply_to"):
         make().publish(post(reply_to="sbx-0000000000000000"))

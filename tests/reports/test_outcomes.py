@@ -37,7 +37,7 @@ def test_outcomes_are_imported_and_appear_beside_the_audience_in_the_report(
     text = run("report", "--as-of", AT, "--format", "md").output
     assert "event registrations 120" in text
     ladder = text.split("### Evaluation ladder", 1)[1]
-    assert "event_registrations 35" in next(
+    assert "event\\_registrations 35" in next(  # Markdown-escaped
         line for line in ladder.splitlines() if line.startswith("| Think tanks · de")
     )
 

@@ -19,34 +19,55 @@ def _posts(n: int, rate: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.n
     return engagements, impressions, np.arange(n)
 
 
-def test_bootstrap_interval_is_reproducible_with_the_same_seed() -> None:
-    eng, imp, posts = _posts(200, 0.02, seed=1)
-    first = stats.bootstrap_ratio(eng, imp, posts, seed=42)
-    again = stats.bootstrap_ratio(eng, imp, posts, seed=42)
-    other = stats.bootstrap_ratio(eng, imp, posts, seed=43)
-    assert first == again
-    assert first != other
-
-
-def test_bootstrap_interval_contains_the_ratio_of_sums() -> None:
+def test_an_interval_of_a_ratio_contains_the_ratio_of_sums() -> None:
     eng, imp, posts = _posts(200, 0.02, seed=2)
-    low, high = stats.bootstrap_ratio(eng, imp, posts, seed=1)
+    low, high = stats.ratio_interval(eng, imp, posts)
     assert low < eng.sum() / imp.sum() < high
 
 
-def test_bootstrap_resamples_whole_posts_not_rows() -> None:
-    # Two channels of one post are one cluster: duplicating every row into the same clusters
-    # leaves the interval as it is, while treating them as separate posts narrows it.
+def test_the_interval_treats_a_message_on_several_channels_as_one_cluster() -> None:
+    # Two channels of one message are one cluster: duplicating every row into the same
+    # clusters leaves the interval as it is, while treating them as separate posts narrows it.
     eng, imp, posts = _posts(60, 0.02, seed=3)
-    once = stats.bootstrap_ratio(eng, imp, posts, seed=5)
-    clustered = stats.bootstrap_ratio(np.tile(eng, 2), np.tile(imp, 2), np.tile(posts, 2), seed=5)
-    separate = stats.bootstrap_ratio(np.tile(eng, 2), np.tile(imp, 2), np.arange(120), seed=5)
+    once = stats.ratio_interval(eng, imp, posts)
+    clustered = stats.ratio_interval(np.tile(eng, 2), np.tile(imp, 2), np.tile(posts, 2))
+    separate = stats.ratio_interval(np.tile(eng, 2), np.tile(imp, 2), np.arange(120))
     assert clustered == pytest.approx(once)
     assert separate[1] - separate[0] < 0.85 * (once[1] - once[0])
 
 
-def test_one_post_has_no_interval() -> None:
-    assert all(math.isnan(v) for v in stats.bootstrap_ratio([5], [100], [1], seed=1))
+def test_fieller_matches_a_hand_computed_interval() -> None:
+    # Five posts: mean y = 100, mean x = 5000; sample variances 250 and 625,000, covariance
+    # 10,000 (each divided by 5 for the means).
+    y = np.array([80.0, 100.0, 90.0, 120.0, 110.0])
+    x = np.array([4000.0, 4500.0, 5000.0, 5500.0, 6000.0])
+    t = 2.7764451051977987  # t(0.975, 4)
+    syy, sxy, sxx = 250.0 / 5, 10_000.0 / 5, 625_000.0 / 5
+    a, b, c = 5000.0**2 - t * t * sxx, -2 * (100 * 5000 - t * t * sxy), 100.0**2 - t * t * syy
+    root = math.sqrt(b * b - 4 * a * c)
+    expected = ((-b - root) / (2 * a), (-b + root) / (2 * a))
+    assert stats.ratio_interval(y, x, np.arange(5)) == pytest.approx(expected)
+    assert stats.t_quantile(0.975, 4) == pytest.approx(t, abs=1e-8)
+
+
+def test_an_interval_is_never_narrower_than_the_poisson_interval_of_the_total() -> None:
+    # Five identical posts: no spread at all, but 30 engagements are still a noisy count.
+    low, high = stats.ratio_interval([6] * 5, [300] * 5, range(5))
+    k_low, k_high = stats.poisson_bounds(30)
+    assert (low, high) == (pytest.approx(k_low / 1500), pytest.approx(k_high / 1500))
+    assert 20 < k_low < 21 and 42 < k_high < 43.5  # exact: 20.24, 42.83
+
+
+def test_too_few_messages_have_no_interval() -> None:
+    four = stats.ratio_interval([5, 6, 7, 8], [100, 120, 90, 110], [1, 2, 3, 4])
+    assert all(math.isnan(v) for v in four)
+    five = stats.ratio_interval([5, 6, 7, 8, 9], [100, 120, 90, 110, 95], [1, 2, 3, 4, 5])
+    assert all(math.isfinite(v) for v in five)
+
+
+def test_a_rate_with_no_engagement_at_all_still_has_an_upper_bound() -> None:
+    low, high = stats.ratio_interval([0] * 6, [100] * 6, range(6))
+    assert low == 0 and high == pytest.approx(-math.log(0.025) / 600)
 
 
 def test_wilson_interval_matches_the_textbook_values() -> None:
@@ -65,16 +86,32 @@ def test_empirical_bayes_pulls_small_samples_toward_the_prior_more_than_large_on
     eng, imp, _ = _posts(300, 0.02, seed=4)
     prior = stats.fit_beta_prior(eng, imp)
     assert prior is not None
-    assert prior.mean == pytest.approx(np.mean(eng / imp), rel=1e-6)
-    lucky_small = float(prior.shrink(60, 1000))  # 6% on one post's worth of impressions
+    assert prior.mean == pytest.approx(eng.sum() / imp.sum())  # exposure-weighted
+    lucky_small = float(prior.shrink(6, 100))  # 6% on a tiny post
     lucky_large = float(prior.shrink(60 * 40, 1000 * 40))  # 6% sustained over 40 posts' worth
     assert prior.mean < lucky_small < lucky_large < 0.06
     assert lucky_small - prior.mean < 0.5 * (0.06 - prior.mean)
 
 
-def test_a_prior_needs_at_least_three_posts_with_spread() -> None:
+def test_the_prior_removes_the_sampling_variance_by_hand() -> None:
+    # k/n: 10/1000, 30/1000, 20/1000 → m = 0.02, s² = (0.01² + 0.01² + 0)/3,
+    # τ² = s² − m(1 − m)/1000, α + β = m(1 − m)/τ² − 1.
+    prior = stats.fit_beta_prior([10, 30, 20], [1000, 1000, 1000])
+    assert prior is not None
+    tau2 = 2 * 0.01**2 / 3 - 0.02 * 0.98 / 1000
+    assert prior.mean == pytest.approx(0.02)
+    assert prior.strength == pytest.approx(0.02 * 0.98 / tau2 - 1)
+
+
+def test_posts_that_vary_no_more_than_noise_are_shrunk_all_the_way() -> None:
+    prior = stats.fit_beta_prior([2, 2, 2], [100, 100, 100])
+    assert prior is not None and math.isinf(prior.strength)
+    assert float(prior.shrink(9, 100)) == pytest.approx(0.02)
+
+
+def test_a_prior_needs_at_least_three_posts_with_engagement() -> None:
     assert stats.fit_beta_prior([1, 2], [100, 100]) is None
-    assert stats.fit_beta_prior([2, 2, 2], [100, 100, 100]) is None
+    assert stats.fit_beta_prior([0, 0, 0], [100, 100, 100]) is None
 
 
 def test_a_clear_difference_between_variants_is_beyond_noise() -> None:
@@ -91,6 +128,13 @@ def test_two_samples_of_the_same_rate_are_not_distinguishable() -> None:
     result = stats.compare_ratios(a, b, seed=1)
     assert not result.distinguishable
     assert result.low < 0 < result.high and result.p_value > 0.05
+
+
+def test_comparisons_with_too_few_messages_are_not_judged() -> None:
+    a = _posts(4, 0.01, seed=10)
+    b = _posts(40, 0.05, seed=11)
+    result = stats.compare_ratios(a, b, seed=1)
+    assert math.isnan(result.low) and not result.distinguishable
 
 
 def test_seeds_for_figures_do_not_depend_on_the_order_they_are_asked_for() -> None:

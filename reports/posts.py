@@ -1,0 +1,119 @@
+"""The per-post frames every figure starts from: one row per delivery in scope (its state at
+the report time, its counters, its rate basis, exposure and rates, now and at the fixed ages),
+and one row per (delivery, audience it reaches) with the audience's local weekday and hour.
+
+The **basis** of a post's rate follows whether its platform *gives* impressions — the counter
+is there (even 0) or NULL — never its value: ``impressions`` when given, else ``followers``
+(followers at posting time). A post whose engagements are unknown (every part NULL) or whose
+exposure is unknown has no rate and is left out of every rate, in numerator and denominator.
+Nothing here reads the database or renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from reports.data import FIXED_AGES, StoreData
+
+BASES = (("impressions", "er_impr"), ("followers", "er_foll"))
+"""(basis, column prefix): the two rates, never mixed in one figure."""
+BASIS_LABEL = {"impressions": "by impressions", "followers": "by followers at posting"}
+
+
+def platform_label(platform: str, channel: str, imitates: Mapping[str, str]) -> str:
+    """The platform as a reader should see it: a sandbox channel says which platform it
+    imitates (its ``mimic``), so its figures are not taken for a real platform's."""
+    mimic = imitates.get(channel) if platform == "sandbox" else None
+    return f"sandbox imitating {mimic}" if mimic and mimic != "sandbox" else platform
+
+
+def _sum_given(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """Row sums of the given counters; NaN when none of them is given."""
+    return frame[list(columns)].sum(axis=1, min_count=1)
+
+
+def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per delivery in scope with its state flags, current counters and rates."""
+    d = data.deliveries.copy()
+    imitates = imitates or {}
+    as_of = pd.Timestamp(data.scope.as_of)
+    d["platform_label"] = [
+        platform_label(str(p), str(c), imitates)
+        for p, c in zip(d["platform"], d["channel"], strict=True)
+    ]
+    d["published"] = (d["state"] == "published") & d["published_at"].notna()
+    d["deleted"] = d["published"] & (d["remote_deleted_at"].notna() | d["deleted_snapshot"])
+    d["measured"] = d["published"] & ~d["deleted"] & (d["snapshots"] > 0)
+    d["simulated"] = d["simulated_snapshot"] | (d["platform"] == "sandbox")
+    d["amplification"] = _sum_given(d, ["reposts", "quotes"])
+    d["applause"] = d["likes"]
+    d["conversation"] = d["replies"]
+    gives_impressions = d["impressions"].notna()
+    by_impressions = d["measured"] & gives_impressions
+    by_followers = d["measured"] & ~gives_impressions
+    d["basis"] = np.select(
+        [by_impressions.to_numpy(), by_followers.to_numpy()], ["impressions", "followers"], ""
+    )
+    exposure = d["impressions"].where(gives_impressions, d["followers_at_post"])
+    # Followers of 0 cannot carry a rate; impressions of 0 can (they add 0 to the denominator).
+    exposure = exposure.where(gives_impressions | (exposure > 0))
+    rated = (by_impressions | by_followers) & d["eng"].notna() & exposure.notna()
+    d["rated"] = rated
+    d["exposure"] = exposure.where(rated)
+    d["eng_rated"] = d["eng"].where(rated)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = (d["eng_rated"] / d["exposure"]).where(d["exposure"] > 0)
+    d["rate"] = rate
+    d["er_impr"] = rate.where(by_impressions)
+    d["er_foll"] = rate.where(by_followers)
+    with_clicks = d["measured"] & gives_impressions & d["link_clicks"].notna()
+    d["ctr"] = (d["link_clicks"] / d["impressions"]).where(with_clicks & (d["impressions"] > 0))
+    d["ctr_clicks"] = d["link_clicks"].where(with_clicks)
+    d["ctr_impressions"] = d["impressions"].where(with_clicks)
+    age = (as_of - d["published_at"]).dt.total_seconds()
+    d["age_hours"] = age / 3600.0
+    for label, seconds in FIXED_AGES.items():
+        mature = d["measured"] & (age >= seconds)
+        d[f"immature_{label}"] = d["measured"] & (age < seconds)
+        fixed_exposure = d[f"impressions_{label}"].where(gives_impressions, d["exposure"])
+        known = rated & mature & d[f"eng_{label}"].notna() & fixed_exposure.notna()
+        d[f"eng_{label}"] = d[f"eng_{label}"].where(known)
+        d[f"exposure_{label}"] = fixed_exposure.where(known)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d[f"rate_{label}"] = (d[f"eng_{label}"] / d[f"exposure_{label}"]).where(
+                d[f"exposure_{label}"] > 0
+            )
+        d[f"known_{label}"] = known
+    published = d["published_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+    d["week"] = published.dt.to_period("W-SUN").dt.start_time
+    d["variant"] = d["variant"].fillna("(none)")
+    return d
+
+
+def attributed_frame(posts: pd.DataFrame, data: StoreData) -> pd.DataFrame:
+    """One row per (delivery, audience it reaches), with the audience's local weekday and hour."""
+    audiences = data.audiences.drop(columns="campaign_id")
+    a = posts.merge(data.attribution, on="delivery_id").merge(audiences, on="audience_id")
+    a["audience_label"] = a["audience"].astype(str) + " · " + a["campaign_id"].astype(str)
+    a["weekday"] = pd.Series(np.nan, index=a.index)
+    a["hour"] = pd.Series(np.nan, index=a.index)
+    for zone, rows in a.groupby("audience_timezone").groups.items():
+        local = a.loc[rows, "published_at"].dt.tz_convert(str(zone))
+        a.loc[rows, "weekday"] = local.dt.day_of_week.astype("float64")
+        a.loc[rows, "hour"] = local.dt.hour.astype("float64")
+    return a
+
+
+def audience_names(aud: pd.DataFrame) -> pd.Series:
+    """Delivery id → the names of the audiences it reaches, comma-separated."""
+    pairs = (
+        aud[["delivery_id", "audience"]].drop_duplicates().sort_values(["delivery_id", "audience"])
+    )
+    several = pairs["delivery_id"].duplicated(keep=False)
+    single = pairs[~several].set_index("delivery_id")["audience"]
+    joined = pairs[several].groupby("delivery_id")["audience"].agg(", ".join)
+    names: pd.Series = pd.concat([single, joined]).astype(str)
+    return names

@@ -1,0 +1,190 @@
+"""What the figures rest on: the imported outcomes, which counters each platform gives, the
+data-quality panel (what the figures cannot see or had to leave out), and the table of every
+post with its counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from reports.data import COUNTERS, FIXED_AGES, StoreData
+from reports.model import Column, Table
+from reports.posts import audience_names
+from reports.tables import flag_col
+
+
+def outcomes_table(data: StoreData) -> Table:
+    o = data.outcomes.copy()
+    if len(o):
+        names = data.audiences.set_index("audience_id")["audience"]
+        o["audience"] = o["audience_id"].map(names).fillna("(whole campaign)")
+    return Table(
+        "outcomes",
+        "Outcomes (imported)",
+        "Results measured off the platforms, as imported from CSV by the report time, dated "
+        "within the period.",
+        [
+            Column("campaign_id", "Campaign"),
+            Column("audience", "Audience"),
+            Column("on_date", "Date", "date"),
+            Column("metric", "Metric"),
+            Column("value", "Value", "float"),
+            Column("source", "Source"),
+        ],
+        o,
+    )
+
+
+def platform_counters(posts: pd.DataFrame) -> Table:
+    m = posts[posts["measured"]]
+    records = []
+    for platform, group in m.groupby("platform_label"):
+        record: dict[str, Any] = {"platform": platform, "posts": len(group)}
+        for name in COUNTERS:
+            given = int(group[name].notna().sum())
+            record[name] = (
+                "not provided" if given == 0 else "all" if given == len(group) else f"{given}"
+            )
+        records.append(record)
+    return Table(
+        "platform_counters",
+        "Counters each platform provides",
+        "How many measured posts' latest snapshot has each counter. 'not provided': the platform "
+        "does not give it, shown as n/a in every figure (never as 0). A sandbox channel names "
+        "the platform it imitates.",
+        [Column("platform", "Platform"), Column("posts", "Posts", "int")]
+        + [Column(name, name.replace("_", " ").capitalize()) for name in COUNTERS],
+        pd.DataFrame.from_records(records),
+    )
+
+
+def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Table:
+    published = posts[posts["published"]]
+    alive = published[~published["deleted"]]
+    young = alive["age_hours"] < 1.0
+    measured = posts[posts["measured"]]
+    rows: list[tuple[str, int, str]] = [
+        (
+            "Published posts without any snapshot",
+            int(((alive["snapshots"] == 0) & ~young).sum()),
+            f"of {len(published)} published (posts younger than 1 h are not counted)",
+        ),
+        (
+            "Posts whose engagements are unknown",
+            int(measured["eng"].isna().sum()),
+            "no engagement counter given: left out of every rate (numerator and denominator)",
+        ),
+    ]
+    for label, seconds in FIXED_AGES.items():
+        old = alive[(alive["age_hours"] * 3600 >= seconds) & (alive["snapshots"] > 0)]
+        rows.append(
+            (
+                f"Posts older than {label} with no snapshot at or after {label}",
+                int((~old[f"after_{label}"].fillna(False).astype(bool)).sum()),
+                f"their value at {label} cannot be interpolated",
+            )
+        )
+        rows.append(
+            (
+                f"Immature posts (younger than {label})",
+                int(posts[f"immature_{label}"].sum()),
+                f"left out of the {label} comparison",
+            )
+        )
+    failed = posts["collect_failures"]
+    rows += [
+        (
+            "Failed metric collections",
+            int(failed.sum()),
+            f"on {int((failed > 0).sum())} posts; retried later, never recorded as zeros (the "
+            "count as of now, not of the report time)",
+        ),
+        (
+            "Posts deleted on the platform",
+            int(posts["deleted"].sum()),
+            "counted as deleted, left out of engagement figures",
+        ),
+        (
+            "Our own thread replies subtracted",
+            int(posts["own_replies"].sum()),
+            "replies Elshi published under its own posts, not counted as engagement",
+        ),
+        (
+            "Deliveries needing review",
+            int((posts["state"] == "needs_review").sum()),
+            "unknown whether published (elshi deliveries)",
+        ),
+        (
+            "Published posts reaching no audience",
+            int((~published["delivery_id"].isin(aud["delivery_id"])).sum()),
+            "their channel reaches none of their post's audiences",
+        ),
+        (
+            "Simulated posts (sandbox)",
+            int(posts.loc[posts["published"], "simulated"].sum()),
+            "numbers from the sandbox's model, not a platform",
+        ),
+    ]
+    for _, row in counters.frame.iterrows():
+        missing = [c for c in row.index if row[c] == "not provided"]
+        if missing:
+            rows.append(
+                (
+                    f"Counters not provided by {row['platform']}",
+                    len(missing),
+                    ", ".join(missing),
+                )
+            )
+    return Table(
+        "data_quality",
+        "Data quality",
+        "What the figures cannot see or had to leave out.",
+        [Column("check", "Check"), Column("count", "Count", "int"), Column("detail", "Detail")],
+        pd.DataFrame(rows, columns=["check", "count", "detail"]),
+    )
+
+
+def posts_detail(posts: pd.DataFrame, aud: pd.DataFrame) -> Table:
+    names = audience_names(aud)
+    frame = posts.copy()
+    frame["audiences"] = frame["delivery_id"].map(names)
+    columns = [
+        Column("delivery_id", "Delivery", "int"),
+        Column("campaign_id", "Campaign"),
+        Column("post_key", "Post"),
+        Column("audiences", "Audiences"),
+        Column("channel", "Channel"),
+        Column("platform_label", "Platform"),
+        Column("language", "Language"),
+        Column("narrative", "Narrative"),
+        Column("category", "Category"),
+        Column("variant", "Variant"),
+        Column("state", "State at report time"),
+        Column("published_at", "Published (UTC)", "datetime"),
+        Column("remote_url", "URL", "url"),
+        Column("snapshots", "Snapshots", "int"),
+        Column("deleted", "Deleted"),
+        *(Column(c, c.replace("_", " ").capitalize(), "int") for c in COUNTERS),
+        Column("own_replies", "Own replies subtracted", "int"),
+        Column("eng", "Engagements", "int"),
+        Column("basis", "Rate basis"),
+        Column("followers_at_post", "Followers at posting", "int"),
+        Column("er_impr", "ER by impressions", "pct"),
+        Column("er_foll", "ER by followers", "pct"),
+        Column("rate_24h", "ER at 24 h", "pct"),
+        Column("rate_7d", "ER at 7 d", "pct"),
+        Column("ctr", "Link CTR", "pct"),
+        Column("half_life", "Half-life (s)", "float"),
+        flag_col(),
+    ]
+    return Table(
+        "posts",
+        "Posts",
+        "Every delivery in scope with its latest counters by the report time (n/a = not given "
+        "by the platform; replies less our own thread replies).",
+        columns,
+        frame,
+        html=False,
+    )

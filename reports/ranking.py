@@ -1,0 +1,267 @@
+"""Rankings and comparisons: leaderboards of narratives and message variants, A/B comparisons
+of variants, and the top and bottom posts. All of them compare posts at the same age: their
+values **at 7 days** after publication, so a young post is not ranked low for being young
+(posts younger than that are left out and counted). Leaderboards and top/bottom posts rank by
+empirical-Bayes shrunk rates (`stats.fit_beta_prior` per platform and basis), so a few small
+posts with lucky rates do not top the list.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports import stats
+from reports.model import Column, Table
+from reports.posts import BASIS_LABEL, audience_names
+
+AGE = "7d"
+Priors = dict[tuple[str, str], stats.BetaPrior]
+
+
+def fit_priors(posts: pd.DataFrame) -> Priors:
+    """A Beta prior per (platform, rate basis) from the posts' values at 7 days (one row per
+    delivery), by exposure-weighted moments less the sampling variance."""
+    priors: Priors = {}
+    m = posts[posts[f"known_{AGE}"] & (posts[f"exposure_{AGE}"] > 0)]
+    for (platform, basis), group in m.groupby(["platform_label", "basis"]):
+        prior = stats.fit_beta_prior(group[f"eng_{AGE}"], group[f"exposure_{AGE}"])
+        if prior is not None:
+            priors[str(platform), str(basis)] = prior
+    return priors
+
+
+def shrunk_groups(frame: pd.DataFrame, by: list[str], priors: Priors) -> pd.DataFrame:
+    """Per group (``by`` includes ``basis``): posts, the raw ratio of sums k / n of the values
+    at 7 days, the shrunk rate and its index. Each platform's part of a group is shrunk toward
+    that platform's prior; the shrunk rate is the ratio of sums of the shrunk parts
+    (sum n_p shrunk_p / sum n_p) and the index divides it by what the same exposure would have
+    earned at each platform's typical rate (sum n_p shrunk_p / sum n_p typical_p), so the
+    platform mix does not decide the rank. No index when a platform has no prior."""
+    parts = (
+        frame.groupby([*by, "platform_label"], dropna=False, sort=True)
+        .agg(k=(f"eng_{AGE}", "sum"), n=(f"exposure_{AGE}", "sum"), posts=(f"eng_{AGE}", "size"))
+        .reset_index()
+    )
+    fitted = [
+        priors.get((str(p), str(b)))
+        for p, b in zip(parts["platform_label"], parts["basis"], strict=True)
+    ]
+    k, n = parts["k"].to_numpy(dtype=float), parts["n"].to_numpy(dtype=float)
+    shrunk = np.array(
+        [float(f.shrink(ki, ni)) if f else np.nan for f, ki, ni in zip(fitted, k, n, strict=True)]
+    )
+    typical = np.array([f.mean if f else np.nan for f in fitted])
+    parts = parts.assign(earned=n * shrunk, expected=n * typical)
+    out = parts.groupby(by, dropna=False, sort=True).agg(
+        posts=("posts", "sum"),
+        k=("k", "sum"),
+        n=("n", "sum"),
+        earned=("earned", lambda v: v.sum(min_count=len(v))),
+        expected=("expected", lambda v: v.sum(min_count=len(v))),
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.DataFrame(
+            {
+                "posts": out["posts"],
+                "raw": (out["k"] / out["n"]).where(out["n"] > 0),
+                "shrunk": (out["earned"] / out["n"]).where(out["n"] > 0),
+                "index": (out["earned"] / out["expected"]).where(out["expected"] > 0),
+            }
+        ).reset_index()
+
+
+def _young_counts(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    rated = frame[frame["rated"]]
+    young = rated[f"immature_{AGE}"]
+    missing = ~young & ~rated[f"known_{AGE}"]
+    counts = pd.DataFrame(
+        {"young": young.astype(int), "missing": missing.astype(int)}, index=rated.index
+    )
+    counts[by] = rated[by]
+    return counts.groupby(by, dropna=False, sort=True)[["young", "missing"]].sum().reset_index()
+
+
+def leaderboard(aud: pd.DataFrame, priors: Priors, dim: str, label: str, min_posts: int) -> Table:
+    compared = aud[aud[f"known_{AGE}"]]
+    by = ["audience_label", "basis", dim]
+    empty = pd.DataFrame(columns=[*by, "posts", "raw", "shrunk", "index"])
+    frame = shrunk_groups(compared, by, priors) if len(compared) else empty
+    counts = _young_counts(aud, by) if aud["rated"].any() else pd.DataFrame(columns=by)
+    if len(counts):
+        frame = frame.merge(counts, on=by, how="outer")
+        frame["posts"] = frame["posts"].fillna(0).astype(int)
+        for column in ("raw", "shrunk", "index"):
+            frame[column] = frame[column].astype("float64")
+    if len(frame):
+        frame["basis"] = frame["basis"].map(BASIS_LABEL)
+        eligible = (frame["posts"] >= min_posts) & frame["index"].notna()
+        frame["rank"] = (
+            frame[eligible]
+            .groupby(["audience_label", "basis"])["index"]
+            .rank(ascending=False, method="min")
+        )
+        frame["note"] = np.where(
+            eligible,
+            "",
+            np.where(
+                frame["posts"] < min_posts,
+                f"fewer than {min_posts} posts at 7 days: not ranked",
+                "no prior for its platform: not ranked",
+            ),
+        )
+        frame = frame.sort_values(
+            ["audience_label", "basis", "rank", "index"],
+            ascending=[True, True, True, False],
+            na_position="last",
+        )
+    return Table(
+        f"leaderboard_{dim}",
+        f"Leaderboard: {label.lower()}s",
+        "Compared at 7 days after publication (posts younger than that are left out and "
+        "counted). Ranked by the empirical-Bayes shrunk engagement rate relative to each "
+        "platform's typical post (index 1.00 = typical), so neither luck on a few small posts "
+        "nor the platform mix decides the rank. Beta prior per platform and basis from "
+        "exposure-weighted moments less the sampling variance. Groups with fewer than "
+        f"{min_posts} posts at 7 days are listed, not ranked.",
+        [
+            Column("audience_label", "Audience"),
+            Column("basis", "Rate"),
+            Column(dim, label),
+            Column("posts", "Posts at 7 d", "int"),
+            Column("young", "Younger than 7 d (left out)", "int", short="Too young"),
+            Column("missing", "No value at 7 d", "int", html=False),
+            Column("rank", "Rank", "int"),
+            Column("shrunk", "Shrunk rate at 7 d", "pct"),
+            Column("raw", "Raw rate at 7 d (ratio of sums)", "pct"),
+            Column("index", "Index vs platform typical", "index"),
+            Column("note", "Note"),
+        ],
+        frame,
+    )
+
+
+def ab_tests(aud: pd.DataFrame, seed: int, reps: int) -> Table:
+    """Every pair of message variants per audience and basis, on values at 7 days."""
+    m = aud[aud[f"known_{AGE}"] & (aud["variant"] != "(none)")]
+    young = aud[aud["rated"] & aud[f"immature_{AGE}"] & (aud["variant"] != "(none)")]
+    records: list[dict[str, Any]] = []
+    for (audience_label, basis), group in m.groupby(["audience_label", "basis"]):
+        variants = sorted(str(v) for v in group["variant"].unique())
+        waiting = young[(young["audience_label"] == audience_label) & (young["basis"] == basis)]
+        for i, first in enumerate(variants):
+            for second in variants[i + 1 :]:
+                a = group[group["variant"] == first]
+                b = group[group["variant"] == second]
+                result = stats.compare_ratios(
+                    (a[f"eng_{AGE}"], a[f"exposure_{AGE}"], a["post_id"]),
+                    (b[f"eng_{AGE}"], b[f"exposure_{AGE}"], b["post_id"]),
+                    seed=seed,
+                    reps=reps,
+                )
+                records.append(
+                    {
+                        "audience_label": audience_label,
+                        "basis": BASIS_LABEL[str(basis)],
+                        "variant_a": first,
+                        "posts_a": len(a),
+                        "rate_a": result.rate_a,
+                        "variant_b": second,
+                        "posts_b": len(b),
+                        "rate_b": result.rate_b,
+                        "young": int(waiting["variant"].isin([first, second]).sum()),
+                        "difference": result.difference,
+                        "difference_low": result.low,
+                        "difference_high": result.high,
+                        "p_value": result.p_value,
+                        "verdict": _verdict(result, first, second),
+                    }
+                )
+    return Table(
+        "ab_tests",
+        "A/B comparisons of message variants",
+        "Compared at 7 days after publication (younger posts left out and counted). Ratio of "
+        "sums per variant; the difference B − A with a 95% interval (Welch, over messages) and "
+        "a permutation-test p-value (messages relabelled at random). 'Beyond noise' only when "
+        f"the interval excludes 0 and p < 0.05; each side needs {stats.MIN_CLUSTERS} messages.",
+        [
+            Column("audience_label", "Audience"),
+            Column("basis", "Rate"),
+            Column("variant_a", "A"),
+            Column("posts_a", "Posts A", "int"),
+            Column("rate_a", "ER A at 7 d", "pct"),
+            Column("variant_b", "B"),
+            Column("posts_b", "Posts B", "int"),
+            Column("rate_b", "ER B at 7 d", "pct"),
+            Column("young", "Younger than 7 d (left out)", "int", short="Too young"),
+            Column("difference", "B − A (95% CI)", "pp", "difference_low", "difference_high"),
+            Column("p_value", "p (permutation)", "p"),
+            Column("verdict", "Verdict"),
+        ],
+        pd.DataFrame.from_records(records),
+    )
+
+
+def _verdict(result: stats.Comparison, first: str, second: str) -> str:
+    if math.isnan(result.low):
+        return "too few posts to tell"
+    if result.distinguishable:
+        return f"{second if result.difference > 0 else first} ahead, beyond noise"
+    return "not distinguishable from noise"
+
+
+def top_bottom(
+    posts: pd.DataFrame, aud: pd.DataFrame, priors: Priors, top: int
+) -> tuple[Table, Table]:
+    """The posts with the highest and lowest shrunk rate at 7 days relative to their
+    platform's typical post. A post is in one list at most: with fewer than twice ``top``
+    posts, the top list takes the better half and the bottom list the rest."""
+    m = posts[posts[f"known_{AGE}"] & (posts[f"exposure_{AGE}"] > 0)].copy()
+    young = int((posts["rated"] & posts[f"immature_{AGE}"]).sum())
+    m["index"] = np.nan
+    for (platform, basis), prior in priors.items():
+        rows = (m["platform_label"] == platform) & (m["basis"] == basis)
+        shrunk = prior.shrink(m.loc[rows, f"eng_{AGE}"], m.loc[rows, f"exposure_{AGE}"])
+        m.loc[rows, "index"] = shrunk / prior.mean
+    ranked = m[m["index"].notna()].sort_values(["index", "delivery_id"], ascending=[False, True])
+    best = ranked.head(min(top, math.ceil(len(ranked) / 2)))
+    worst = ranked.iloc[len(best) :].tail(top).iloc[::-1]
+    columns = [
+        Column("text", "Post", link="remote_url"),
+        Column("channel", "Channel"),
+        Column("platform_label", "Platform"),
+        Column("audiences", "Audiences"),
+        Column("published_local", "Published (local)"),
+        Column("impressions", "Impressions", "int"),
+        Column("eng", "Engagements", "int"),
+        Column("rate_7d", "ER at 7 d", "pct"),
+        Column("basis_label", "Rate"),
+        Column("ctr", "Link CTR (Wilson 95%)", "pct", "ctr_low", "ctr_high"),
+        Column("index", "Shrunk index at 7 d", "index"),
+    ]
+    text = (
+        "Ranked by the post's empirical-Bayes shrunk rate at 7 days relative to its platform's "
+        "typical post (1.00 = typical), so a post with little exposure does not top the list by "
+        f"luck. Posts younger than 7 days are left out ({young} now). A post is never in both "
+        "lists. Link CTR with a Wilson interval."
+    )
+    return (
+        Table("top_posts", "Top posts", text, columns, _decorate(best, aud)),
+        Table("bottom_posts", "Bottom posts", text, columns, _decorate(worst, aud)),
+    )
+
+
+def _decorate(frame: pd.DataFrame, aud: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    low, high = stats.wilson(out["link_clicks"], out["impressions"])
+    out["ctr_low"], out["ctr_high"] = low, high
+    out["audiences"] = out["delivery_id"].map(audience_names(aud))
+    out["basis_label"] = out["basis"].map(BASIS_LABEL)
+    out["published_local"] = [
+        t.tz_convert(z).strftime("%Y-%m-%d %H:%M")
+        for t, z in zip(out["published_at"], out["timezone"], strict=True)
+    ]
+    return out

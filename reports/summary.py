@@ -1,0 +1,387 @@
+"""The executive summary: for each campaign, which audiences, narratives and message variants
+did measurably better or worse than the campaign as a whole, in plain sentences with the
+interval that justifies each, and "no audience stands out from noise" when that is the truth.
+
+A group "stands out" when its 95% interval lies wholly above or below the campaign's own rate.
+Everything is compared at 7 days after publication (younger posts are left out and counted) and
+only within one rate basis: a rate by impressions is never set against a rate by followers.
+
+`build_summary` makes the structured `ExecutiveSummary` from the report's frames; `summary_text`
+and `summary_html` render it (the renderers of every format and the report e-mails use these).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+import pandas as pd
+
+from reports import stats
+from reports.aggregates import fixed_age_row, grouped
+from reports.posts import BASES, BASIS_LABEL
+
+AGE = "7d"
+DIMENSIONS = (("audience", "audience", "audiences"), ("narrative", "narrative", "narratives"))
+"""(dimension, singular, plural) compared against the campaign; variants are added below."""
+_ALL_DIMENSIONS = (*DIMENSIONS, ("variant", "message variant", "message variants"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A group whose rate at 7 days is above (``direction`` +1) or below (-1) the campaign's,
+    its whole interval on that side."""
+
+    dimension: str
+    name: str
+    rate: float
+    low: float
+    high: float
+    posts: int
+    direction: int
+
+
+@dataclass(frozen=True)
+class BasisSummary:
+    basis: str
+    """``impressions`` or ``followers``."""
+    label: str
+    platforms: tuple[str, ...]
+    rate: float
+    low: float
+    high: float
+    posts: int
+    young: int
+    """Posts younger than 7 days, not compared yet."""
+    findings: tuple[Finding, ...]
+    compared: dict[str, int]
+    """Dimension → groups with an interval (compared)."""
+    too_few: dict[str, int]
+    """Dimension → groups with too few posts for an interval (not compared)."""
+    sentences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    campaign_id: str
+    title: str
+    bases: tuple[BasisSummary, ...]
+    sentences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExecutiveSummary:
+    campaigns: tuple[CampaignSummary, ...]
+    notes: tuple[str, ...] = ()
+    """Why figures are missing, when they are (e.g. nothing collected by the report time)."""
+    simulated: bool = False
+    sentences: tuple[str, ...] = field(default=())
+    """Every sentence in reading order (notes first, then campaign by campaign)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready; NaN as None)."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            return value
+
+        return {
+            "simulated": self.simulated,
+            "notes": list(self.notes),
+            "sentences": list(self.sentences),
+            "campaigns": [
+                {
+                    "campaign_id": c.campaign_id,
+                    "title": c.title,
+                    "sentences": list(c.sentences),
+                    "bases": [
+                        {
+                            "basis": b.basis,
+                            "label": b.label,
+                            "platforms": list(b.platforms),
+                            "rate": plain(b.rate),
+                            "low": plain(b.low),
+                            "high": plain(b.high),
+                            "posts": b.posts,
+                            "young": b.young,
+                            "compared": dict(b.compared),
+                            "too_few": dict(b.too_few),
+                            "findings": [
+                                {
+                                    "dimension": f.dimension,
+                                    "name": f.name,
+                                    "rate": plain(f.rate),
+                                    "low": plain(f.low),
+                                    "high": plain(f.high),
+                                    "posts": f.posts,
+                                    "direction": f.direction,
+                                }
+                                for f in b.findings
+                            ],
+                        }
+                        for b in c.bases
+                    ],
+                }
+                for c in self.campaigns
+            ],
+        }
+
+
+DIGITS = 2
+"""Decimals of a percentage in a sentence (3 where 2 would make a bound look equal to the
+campaign's rate it is compared with)."""
+
+
+def pct(value: float, digits: int = DIGITS) -> str:
+    return f"{value * 100:.{digits}f}%"
+
+
+def interval(low: float, high: float, digits: int = DIGITS) -> str:
+    return f"[{low * 100:.{digits}f}–{high * 100:.{digits}f}]"
+
+
+def _digits(finding: Finding, rate: float) -> int:
+    bound = finding.low if finding.direction > 0 else finding.high
+    return DIGITS if pct(bound) != pct(rate) else DIGITS + 1
+
+
+def build_summary(
+    posts: pd.DataFrame,
+    aud: pd.DataFrame,
+    campaigns: pd.DataFrame,
+    *,
+    notes: tuple[str, ...] = (),
+    simulated: bool = False,
+) -> ExecutiveSummary:
+    """The summary of every campaign in the per-post frames (``posts``: one row per delivery;
+    ``aud``: one per delivery and audience; ``campaigns``: ids and titles)."""
+    results: list[CampaignSummary] = []
+    titles = dict(zip(campaigns["campaign_id"], campaigns["title"], strict=True))
+    for campaign_id in sorted(posts["campaign_id"].unique()) if len(posts) else []:
+        own = posts[posts["campaign_id"] == campaign_id]
+        own_aud = aud[aud["campaign_id"] == campaign_id]
+        title = str(titles.get(campaign_id, campaign_id))
+        results.append(_campaign(str(campaign_id), title, own, own_aud))
+    sentences = [*notes]
+    for item in results:
+        sentences += item.sentences
+    return ExecutiveSummary(
+        campaigns=tuple(results), notes=notes, simulated=simulated, sentences=tuple(sentences)
+    )
+
+
+def _groups(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    return grouped(frame, [column], lambda a, i: fixed_age_row(a, i, AGE))
+
+
+def _campaign(
+    campaign_id: str, title: str, posts: pd.DataFrame, aud: pd.DataFrame
+) -> CampaignSummary:
+    whole = _groups(posts.assign(_all=1), "_all")
+    frames = {
+        "audience": _groups(aud, "audience"),
+        "narrative": _groups(posts, "narrative"),
+        "variant": _groups(posts[posts["variant"] != "(none)"], "variant"),
+    }
+    bases: list[BasisSummary] = []
+    for basis, prefix in BASES:
+        key = f"{prefix}_{AGE}"
+        if whole.empty or key not in whole or not int(whole[f"{key}_posts"].iloc[0]):
+            young = int(whole[f"{key}_young"].iloc[0]) if key + "_young" in whole else 0
+            if young:
+                bases.append(_empty_basis(basis, posts, young))
+            continue
+        bases.append(_basis(basis, key, whole.iloc[0], frames, posts))
+    heading = f"{title} ({campaign_id})"
+    if not bases:
+        sentences = [f"{heading}: no post has engagement figures yet."]
+    elif len(bases) == 2:
+        sentences = [
+            f"{heading}: engagement at 7 days after publication. Its rates by impressions and by "
+            "followers come from different platforms and are compared only within their own "
+            "basis."
+        ]
+    else:
+        sentences = [f"{heading}: engagement at 7 days after publication."]
+    for item in bases:
+        sentences += item.sentences
+    return CampaignSummary(campaign_id, title, tuple(bases), tuple(sentences))
+
+
+def _platforms(posts: pd.DataFrame, basis: str) -> tuple[str, ...]:
+    rows = posts[posts["basis"] == basis]
+    return tuple(sorted(str(p) for p in rows["platform_label"].unique()))
+
+
+def _empty_basis(basis: str, posts: pd.DataFrame, young: int) -> BasisSummary:
+    label = BASIS_LABEL[basis]
+    sentence = (
+        f"Engagement rate {label}: no post is 7 days old yet ({_posts(young)} younger), so "
+        "nothing is compared yet."
+    )
+    return BasisSummary(
+        basis,
+        label,
+        _platforms(posts, basis),
+        math.nan,
+        math.nan,
+        math.nan,
+        0,
+        young,
+        (),
+        {},
+        {},
+        (sentence,),
+    )
+
+
+def _basis(
+    basis: str,
+    key: str,
+    whole: pd.Series,
+    frames: dict[str, pd.DataFrame],
+    posts: pd.DataFrame,
+) -> BasisSummary:
+    label = BASIS_LABEL[basis]
+    rate, low, high = float(whole[key]), float(whole[f"{key}_low"]), float(whole[f"{key}_high"])
+    count, young = int(whole[f"{key}_posts"]), int(whole[f"{key}_young"])
+    platforms = _platforms(posts, basis)
+    findings: list[Finding] = []
+    compared: dict[str, int] = {}
+    too_few: dict[str, int] = {}
+    for dimension, column in (
+        ("audience", "audience"),
+        ("narrative", "narrative"),
+        ("variant", "variant"),
+    ):
+        frame = frames[dimension]
+        if frame.empty or f"{key}_posts" not in frame:
+            continue
+        rows = frame[frame[f"{key}_posts"] > 0]
+        with_interval = rows[rows[f"{key}_low"].notna()]
+        compared[dimension] = len(with_interval)
+        too_few[dimension] = len(rows) - len(with_interval)
+        for _, row in with_interval.iterrows():
+            g_low, g_high = float(row[f"{key}_low"]), float(row[f"{key}_high"])
+            direction = 1 if g_low > rate else -1 if g_high < rate else 0
+            if direction:
+                findings.append(
+                    Finding(
+                        dimension,
+                        str(row[column]),
+                        float(row[key]),
+                        g_low,
+                        g_high,
+                        int(row[f"{key}_posts"]),
+                        direction,
+                    )
+                )
+    order = {d: i for i, (d, _s, _p) in enumerate(_ALL_DIMENSIONS)}
+    findings.sort(key=lambda f: (-f.direction, order[f.dimension], -f.rate * f.direction))
+    sentences = [
+        f"Engagement rate {label} ({', '.join(platforms)}): "
+        + (f"{pct(rate)} {interval(low, high)}" if math.isfinite(low) else pct(rate))
+        + f" over {_posts(count)}"
+        + (
+            ""
+            if math.isfinite(low)
+            else f" (too few posts for an interval; at least "
+            f"{stats.MIN_CLUSTERS} messages are needed)"
+        )
+        + "."
+    ]
+    for direction, word in ((1, "Higher"), (-1, "Lower")):
+        chosen = [f for f in findings if f.direction == direction]
+        if chosen:
+            sentences.append(
+                f"{word} than the campaign's {pct(rate)}: "
+                + "; ".join(
+                    f"{_name(f)} {pct(f.rate, _digits(f, rate))} "
+                    f"{interval(f.low, f.high, _digits(f, rate))} ({_posts(f.posts)})"
+                    for f in chosen
+                )
+                + "."
+            )
+    quiet = [
+        plural
+        for dimension, _singular, plural in _ALL_DIMENSIONS
+        if compared.get(dimension) and not any(f.dimension == dimension for f in findings)
+    ]
+    if quiet:
+        singulars = [s for d, s, p in _ALL_DIMENSIONS if p in quiet]
+        sentences.append(f"No {_join(singulars, 'or')} stands out from noise.")
+    skipped = [
+        f"{n} {plural if n != 1 else singular}"
+        for dimension, singular, plural in _ALL_DIMENSIONS
+        if (n := too_few.get(dimension, 0))
+    ]
+    if skipped:
+        sentences.append(f"Too few posts for an interval, not compared: {_join(skipped, 'and')}.")
+    if young:
+        sentences.append(
+            f"{_posts(young).capitalize()} younger than 7 days "
+            f"{'is' if young == 1 else 'are'} not compared yet."
+        )
+    return BasisSummary(
+        basis,
+        label,
+        platforms,
+        rate,
+        low,
+        high,
+        count,
+        young,
+        tuple(findings),
+        compared,
+        too_few,
+        tuple(sentences),
+    )
+
+
+def _posts(count: int) -> str:
+    return f"{count} post" if count == 1 else f"{count} posts"
+
+
+def _name(finding: Finding) -> str:
+    if finding.dimension == "audience":
+        return finding.name
+    if finding.dimension == "narrative":
+        return f"narrative {finding.name}"
+    return f"variant {finding.name}"
+
+
+def _join(words: list[str], last: str) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + f" {last} " + words[-1]
+
+
+def summary_text(summary: ExecutiveSummary) -> str:
+    """The summary as plain text: one paragraph per campaign."""
+    lines: list[str] = [*summary.notes]
+    for campaign in summary.campaigns:
+        if lines:
+            lines.append("")
+        lines.append(" ".join(campaign.sentences))
+    return "\n".join(lines)
+
+
+def summary_html(summary: ExecutiveSummary) -> str:
+    """The summary as an HTML fragment (escaped; no script, no style beyond class names)."""
+    parts = ['<div class="exec-summary">']
+    for note in summary.notes:
+        parts.append(f'<p class="note">{escape(note)}</p>')
+    for campaign in summary.campaigns:
+        parts.append(
+            f"<h3>{escape(campaign.title)} <small>({escape(campaign.campaign_id)})</small></h3>"
+        )
+        title = f"{campaign.title} ({campaign.campaign_id}): "
+        lead, *rest = campaign.sentences
+        text = lead.removeprefix(title)
+        parts.append(f"<p>{escape(text[:1].upper() + text[1:])}</p>")
+        parts.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in rest) + "</ul>")
+    parts.append("</div>")
+    return "".join(parts)
