@@ -10,9 +10,11 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
 
 import pandas as pd
+
+from campaigns.calendar import safe_cell
+from campaigns.links import is_web_url
 
 if TYPE_CHECKING:
     from reports.summary import ExecutiveSummary
@@ -192,41 +194,15 @@ def format_interval(low: object, high: object, kind: Kind) -> str:
     return f"{format_value(low, kind)} – {format_value(high, kind)}"
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""A spreadsheet runs a cell starting with one of these as a formula (CSV injection)."""
-
-
 def neutralise(text: str) -> str:
-    """A text cell for CSV and XLSX exports, made inert: one that a spreadsheet would take for
-    a formula (starting with =, +, -, @, a tab or a carriage return) gets a leading apostrophe,
-    so it is shown as the text it is. Numbers are written as numbers and never pass here."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-_URL_FORBIDDEN = frozenset(chr(c) for c in range(33)) | {
-    '"',
-    "<",
-    ">",
-    "\\",
-    "^",
-    "`",
-    "{",
-    "|",
-    "}",
-}
+    """A text cell for CSV and XLSX exports, made inert by the one rule for that
+    (`campaigns.calendar.safe_cell`: text starting with =, +, -, @, a tab or a carriage return
+    gets a leading apostrophe). Numbers are written as numbers and never pass here."""
+    return str(safe_cell(text))
 
 
 def safe_url(value: object) -> str | None:
-    """``value`` when it is an absolute http(s) URL a report may link to, else None: a
-    ``javascript:`` or ``data:`` URL stored anywhere is shown as text, never as a link."""
-    if not isinstance(value, str) or not value or len(value) > 2000:
-        return None
-    if any(ch in _URL_FORBIDDEN for ch in value):
-        return None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return value
+    """``value`` when it is a web address a report may link to (`campaigns.links.is_web_url`:
+    http(s), a host, no spaces or control characters), else None: a ``javascript:`` or
+    ``data:`` URL stored anywhere is shown as text, never as a link."""
+    return value if isinstance(value, str) and is_web_url(value) else None

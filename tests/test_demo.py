@@ -35,6 +35,20 @@ def test_demo_writes_reports_naming_both_campaigns_and_their_audiences(demo_dir:
     assert "SIMULATED" in html
 
 
+def test_the_next_step_elshi_report_in_the_workspace_shows_the_rehearsed_figures(
+    demo_dir: Path,
+) -> None:
+    result = CliRunner().invoke(
+        cli, ["--config", str(demo_dir / "elshi.toml"), "report"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    assert "rehearsal's end" in result.output
+    assert "Every counter is n/a" not in result.output
+    text = " ".join(result.output.split())  # the summary is wrapped for the terminal
+    assert re.search(r"Engagement rate by impressions \([^)]*\): \d+\.\d\d% \[", text)
+    assert "sandbox imitating x" in text
+
+
 def test_demo_published_every_delivery_into_the_sandbox_outbox(demo_dir: Path) -> None:
     from sqlalchemy import create_engine, text
 

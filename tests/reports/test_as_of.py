@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import insert, update
 
 from tests.cli.conftest import Run
-from tests.reports.awkward import D, H, T0, building, one, report_of
+from tests.reports.awkward import T0, D, H, building, one, report_of
 
 T = T0 + 10 * D
 LABEL = "All · c"

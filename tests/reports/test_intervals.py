@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.reports.awkward import D, H, T0, building, one, report_of
+from tests.reports.awkward import T0, D, H, building, one, report_of
 
 TRUE_RATE = 0.02
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
-from tests.reports.awkward import D, H, T0, building, one, report_of
+from tests.reports.awkward import T0, D, H, building, one, report_of
 
 AS_OF = T0 + 10 * D
 

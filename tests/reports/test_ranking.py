@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.reports.awkward import D, H, T0, building, one, report_of
+from tests.reports.awkward import T0, D, H, building, one, report_of
 
 AS_OF = T0 + 12 * D
 LABEL = "All · c"
@@ -95,9 +95,9 @@ def _prior() -> tuple[float, float]:
 
 
 def test_the_prior_is_not_inflated_by_tiny_lucky_posts(ranked: Any) -> None:
+    from reports.data import Scope, load
     from reports.posts import posts_frame
     from reports.ranking import fit_priors
-    from reports.data import Scope, load
 
     priors = fit_priors(posts_frame(load(ranked, Scope(as_of=AS_OF))))
     prior = priors["x", "impressions"]

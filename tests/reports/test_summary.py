@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.reports.awkward import D, H, T0, building, report_of
+from tests.reports.awkward import T0, D, H, building, report_of
 
 AS_OF = T0 + 12 * D
 

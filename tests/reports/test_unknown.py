@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.reports.awkward import D, H, T0, building, one, report_of
+from tests.reports.awkward import T0, D, H, building, one, report_of
 
 AS_OF = T0 + 10 * D
 LABEL = "All · c"
