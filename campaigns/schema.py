@@ -163,6 +163,9 @@ class Channel(Base):
     every daemon because it is claimed in the same transaction as the delivery."""
     blocked_until: Mapped[datetime | None]
     """Set when the platform rate-limited us: nothing goes to this channel before then."""
+    collect_failing_since: Mapped[datetime | None]
+    """When metric collection on this channel started failing (cleared by the next success)."""
+    collect_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -572,6 +575,115 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_started_at: Mapped[datetime]
     blocked_until: Mapped[datetime | None]
+
+
+class OutboxState(StrEnum):
+    """States of an alert or report e-mail waiting to be sent: ``pending`` until a notifier
+    accepted it (a claim is a lease on a pending row, so a crashed sender's row is taken over
+    with the same message id), then ``sent``; ``dropped`` when its notifier left the
+    configuration."""
+
+    pending = "pending"
+    sent = "sent"
+    dropped = "dropped"
+
+
+class Notifier(Base):
+    """The routing half of an ``[notify.NAME]`` table (which events, campaigns and countries, the
+    digest window), copied from elshi.toml by the daemon so that the transaction recording an
+    event can queue it for each notifier at once. Addresses and secrets stay in the file."""
+
+    __tablename__ = "notifier"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    """Event kinds it wants; empty = all."""
+    campaigns: Mapped[list[Any]] = mapped_column(default=list)
+    """Campaign ids it covers; empty = all."""
+    countries: Mapped[list[Any]] = mapped_column(default=list)
+    """Campaign countries it covers; empty = all."""
+    digest_seconds: Mapped[float] = mapped_column(Float, default=60.0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    """False once the notifier left the configuration (its queued alerts are dropped)."""
+    updated_at: Mapped[datetime]
+
+
+class AlertEvent(Base):
+    """Something a person must hear about (a delivery failed, a channel paused, no daemon...),
+    recorded once, in the transaction of the change that caused it. Append-only."""
+
+    __tablename__ = "alert_event"
+    __table_args__ = (Index("ix_alert_event_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime]
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    """For conditions found by looking (no heartbeat, collection failing...): the same
+    condition found again, by any process, is not a new event."""
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    post_id: Mapped[int | None] = mapped_column(Integer)
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    """What happened, in one line."""
+    action: Mapped[str] = mapped_column(Text)
+    """What to do about it."""
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AlertOutbox(Base):
+    """One event for one notifier: queued with the event, sent (alone or in a digest) by a
+    daemon holding its lease. ``message_key`` names the message that carries it, fixed before
+    the first try, so a message re-sent after a crash carries the same id (e-mail Message-ID,
+    webhook Idempotency-Key) and receivers can tell it is the same."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("event_id", "notifier"),
+        Index("ix_alert_outbox_notifier_state", "notifier", "state"),
+        _states_check("state", OutboxState),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("alert_event.id"))
+    notifier: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default=OutboxState.pending)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    message_key: Mapped[str | None] = mapped_column(String(80), index=True)
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    event: Mapped[AlertEvent] = relationship()
+
+
+class ReportRun(Base):
+    """One scheduled report e-mail (``[reports.NAME]`` at one scheduled instant): the row is the
+    claim, so several daemons send it once."""
+
+    __tablename__ = "report_run"
+    __table_args__ = (
+        UniqueConstraint("report", "scheduled_for"),
+        _states_check("state", OutboxState),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report: Mapped[str] = mapped_column(String(64))
+    scheduled_for: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(20), default=OutboxState.pending)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    message_key: Mapped[str | None] = mapped_column(String(80))
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 # The dispatcher looks for the earliest claimable instant (a retry time, else the due time),

@@ -3,7 +3,8 @@
 
 Everything that changes a delivery's state — apply, approval, the daemon, the operator's commands
 — goes through `transition`, so the audit log is complete and an impossible move (publishing a
-draft, re-opening a published row) is an error rather than a silent corruption.
+draft, re-opening a published row) is an error rather than a silent corruption. The audit entry
+brings its alert event (`campaigns.events`) into the same transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from campaigns import events
 from campaigns.schema import AuditEntry, Delivery
 from campaigns.schema import DeliveryState as S
 
@@ -49,7 +51,8 @@ def record(
     reason: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit entry (in the caller's transaction)."""
+    """Append one audit entry, and the alert event it implies (a delivery failed, needs review
+    or was missed; a channel paused), in the caller's transaction."""
     session.add(
         AuditEntry(
             at=at,
@@ -61,6 +64,16 @@ def record(
             reason=reason,
             detail=detail,
         )
+    )
+    events.audited(
+        session,
+        entity=entity,
+        entity_id=str(entity_id),
+        at=at,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason,
+        detail=detail,
     )
 
 

@@ -52,7 +52,14 @@ class App:
             raise BadInput(str(exc)) from None
         logs.add_secrets(
             logs.secret_values(
-                v for ch in config.channels.values() for v in ch.secret_envs.values()
+                [
+                    *(v for ch in config.channels.values() for v in ch.secret_envs.values()),
+                    *(
+                        v
+                        for n in config.alerting.notifiers.values()
+                        for v in n.secret_envs.values()
+                    ),
+                ]
             )
         )
         return config

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.registry import PLATFORMS as REGISTRY
+from elshi.notifyconfig import AlertSections, parse_alert_sections
 
 CONFIG_NAME = "elshi.toml"
 DEFAULT_DATABASE = "sqlite:///elshi.db"
@@ -26,7 +27,17 @@ PLATFORMS = tuple(REGISTRY)
 """Every platform a channel may name (the connector registry's list; "sandbox" is last)."""
 DEFAULT_METRICS_SCHEDULE = ("1h", "6h", "24h", "3d", "7d", "30d")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_TOP_KEYS = {"database", "daemon", "metrics", "sandbox", "channels", "web"}
+_TOP_KEYS = {
+    "database",
+    "daemon",
+    "metrics",
+    "sandbox",
+    "channels",
+    "notify",
+    "alerts",
+    "reports",
+    "web",
+}
 _SECTION_KEYS = {
     "database": {"url"},
     "daemon": {
@@ -158,6 +169,8 @@ class Config:
     metrics_schedule: tuple[float, ...] = ()
     followers_every_seconds: float = 86400.0
     web: WebConfig = field(default_factory=WebConfig)
+    alerting: AlertSections = field(default_factory=AlertSections)
+    """``[notify.NAME]``, ``[alerts]``, ``[reports.NAME]`` and ``[web] base_url``."""
 
     @property
     def channel_platforms(self) -> dict[str, str]:
@@ -358,6 +371,12 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         parse_seconds(v, where=f"{label}: [metrics] schedule")
         for v in metrics_raw.get("schedule", DEFAULT_METRICS_SCHEDULE)
     )
+    try:
+        alerting = parse_alert_sections(
+            data, at, lambda value, where: parse_seconds(value, where=where)
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return Config(
         path=path,
         base_dir=base_dir,
@@ -368,6 +387,7 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         followers_every_seconds=parse_seconds(
             metrics_raw.get("followers_every", "1d"), where=label
         ),
+        alerting=alerting,
         web=_web_config(data.get("web", {}), at=at),
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from elshi.config import Config
 
@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from connectors.base import Connector, SessionStore
+    from notify.base import Notifier
+    from scheduler.alerts import AlertService
     from scheduler.daemon import Dispatcher
+    from scheduler.health import Thresholds
     from scheduler.policy import Settings
 
 SANDBOX_RATE_PER_MINUTE = 600.0
@@ -104,11 +107,101 @@ def build_dispatcher(
     from scheduler.daemon import Dispatcher
     from scheduler.pool import ConnectorPool
 
+    settings = settings or settings_from(config)
     return Dispatcher(
         sessions,
         ConnectorPool(connector_factory(config, clock, session_store(sessions, clock))),
-        settings or settings_from(config),
+        settings,
         clock,
         rate_lookup(config),
         real_time=real_time,
+        alerts=build_alerts(config, sessions, clock, worker_id=settings.worker_id, in_daemon=True),
     )
+
+
+def notifier_factory(config: Config) -> Callable[[str], Notifier]:
+    """Notifier name → notifier, its secrets read from the environment now."""
+    from notify.base import NotifierConfigError
+    from notify.registry import open_notifier
+
+    def make(name: str) -> Notifier:
+        table = config.alerting.notifiers.get(name)
+        if table is None:
+            raise NotifierConfigError(f"no [notify.{name}] in {config.path or 'elshi.toml'}")
+        missing = table.missing_secrets()
+        if missing:
+            raise NotifierConfigError(
+                f"notifier {name!r}: export {', '.join(missing)} (secrets come from the "
+                "environment, never from elshi.toml)"
+            )
+        return open_notifier(name, table.kind, table.options, table.secrets())
+
+    return make
+
+
+def build_alerts(
+    config: Config,
+    sessions: sessionmaker[Session],
+    clock: Callable[[], datetime],
+    *,
+    worker_id: str,
+    in_daemon: bool = False,
+) -> AlertService:
+    """The alert outbox sender and report mailer of this configuration."""
+
+    from scheduler.alerts import AlertService, AlertSettings, ReportSchedule, Route
+
+    a = config.alerting
+    return AlertService(
+        sessions,
+        AlertSettings(
+            worker_id=worker_id,
+            thresholds=thresholds(config),
+            base_url=a.web_base_url,
+            poll_seconds=a.alerts.poll_seconds,
+            detect_silence=not in_daemon,
+        ),
+        clock,
+        routes=[
+            Route(
+                n.name,
+                n.kind,
+                n.events,
+                n.campaigns,
+                n.countries,
+                n.digest_seconds,
+                lease_seconds=3 * n.timeout_seconds + 5,
+            )
+            for n in a.notifiers.values()
+        ],
+        senders=notifier_factory(config),
+        reports=[ReportSchedule(r.name, r.cron, r.timezone, r.via) for r in a.reports.values()],
+        build_report=_report_builder(config, sessions, clock),
+    )
+
+
+def thresholds(config: Config) -> Thresholds:
+    from datetime import timedelta
+
+    from scheduler.health import Thresholds
+
+    a = config.alerting.alerts
+    return Thresholds(
+        heartbeat_timeout=timedelta(seconds=a.heartbeat_timeout_seconds),
+        approval_lead=timedelta(seconds=a.approval_warning_seconds),
+        collection_grace=timedelta(seconds=a.collection_failing_seconds),
+        token_warning=timedelta(seconds=a.token_warning_seconds),
+    )
+
+
+def _report_builder(
+    config: Config, sessions: sessionmaker[Session], clock: Callable[[], datetime]
+) -> Callable[[str, datetime, str], Any]:
+    def build(name: str, scheduled_for: datetime, key: str) -> Any:
+        from elshi.reportmail import build_report_mail
+
+        return build_report_mail(
+            config, sessions, config.alerting.reports[name], scheduled_for, key, now=clock()
+        )
+
+    return build

@@ -195,6 +195,7 @@ def _record_samples(
             delivery.next_collect_at = _next_due(item, settings, step)
         if rows:
             insert_snapshots(session, rows)
+            _channel_failing(session, batch[0].delivery_id, now, None)
         session.commit()
     stats.snapshots += len(rows)
 
@@ -216,8 +217,28 @@ def _record_failure(
             delivery.collect_failures += 1
             delay = backoff(delivery.collect_failures, settings, retry_after=retry_after, rng=rng)
             delivery.next_collect_at = now + timedelta(seconds=delay)
+        if batch:
+            _channel_failing(session, batch[0].delivery_id, now, error.message)
         session.commit()
     stats.failed += len(batch)
+
+
+def _channel_failing(session: Session, delivery_id: int, now: datetime, error: str | None) -> None:
+    """Note on the channel since when its collection fails (None: it works again); alerts and
+    ``elshi status --check`` report a channel failing for longer than a day."""
+    channel = session.scalar(
+        select(Channel)
+        .join(Delivery, Delivery.channel_id == Channel.id)
+        .where(Delivery.id == delivery_id)
+    )
+    if channel is None:
+        return
+    if error is None:
+        channel.collect_failing_since = None
+        channel.collect_error = None
+    else:
+        channel.collect_failing_since = channel.collect_failing_since or now
+        channel.collect_error = error
 
 
 def sample_followers(

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,6 +30,9 @@ from scheduler.dispatch import Claim, PassStats, RateLookup, claim_due, publish_
 from scheduler.policy import Settings
 from scheduler.pool import ConnectorPool
 from scheduler.recovery import mark_missed, next_wakeup, reconcile_expired
+
+if TYPE_CHECKING:
+    from scheduler.alerts import AlertService
 
 log = logging.getLogger("elshi.daemon")
 Clock = Callable[[], datetime]
@@ -49,8 +52,10 @@ class Dispatcher:
         rate_for: RateLookup,
         *,
         real_time: bool = True,
+        alerts: AlertService | None = None,
     ) -> None:
         self.sessions = sessions
+        self.alerts = alerts
         self.pool = pool
         self.settings = settings
         self.clock = clock
@@ -132,9 +137,14 @@ class Dispatcher:
         )
 
     def run_once(self, *, collect: bool = True) -> tuple[PassStats, CollectStats | None]:
+        if self.alerts is not None:
+            self.alerts.start()
         stats = self.maintenance()
         stats.add(self.dispatch())
-        return stats, (self.collect() if collect else None)
+        collected = self.collect() if collect else None
+        if self.alerts is not None:
+            self.alerts.run_pass()
+        return stats, collected
 
     def next_wakeup(self) -> datetime | None:
         return next_wakeup(self.sessions, self.clock())
@@ -163,6 +173,8 @@ class Dispatcher:
         self.stopping.set()
         self._executor.shutdown(wait=True)
         self.pool.close()
+        if self.alerts is not None:
+            self.alerts.close()
 
     # --- the daemon -------------------------------------------------------------------------
 
@@ -227,6 +239,8 @@ class Dispatcher:
             return job
 
         self.heartbeat()
+        if self.alerts is not None:
+            self.alerts.start()
         scheduler.add_job(
             guarded("heartbeat", self.heartbeat),
             "interval",
@@ -246,6 +260,13 @@ class Dispatcher:
             id="collect",
             next_run_time=self.clock() + timedelta(seconds=5),
         )
+        if self.alerts is not None:
+            scheduler.add_job(
+                guarded("alerts", self.alerts.run_pass),
+                "interval",
+                seconds=self.alerts.settings.poll_seconds,
+                id="alerts",
+            )
         arm(self.clock(), idle=False)
         scheduler.start()
         log.info("daemon %s running (Ctrl-C or SIGTERM to stop)", self.settings.worker_id)

@@ -590,6 +590,9 @@ def hand_back(
 def _pause(session: Session, channel: Channel, reason: str, now: datetime, actor: str) -> None:
     from campaigns.states import record
 
+    # Locked and read again: daemons publishing to one channel at once must pause it (and
+    # raise its alert) once.
+    session.refresh(channel, with_for_update=True)
     if channel.paused:
         return
     channel.paused = True

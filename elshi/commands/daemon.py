@@ -3,13 +3,16 @@ what an operator needs around it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import os
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 
 from elshi.app import App, BadInput
-from elshi.output import clip, echo_json, table
+from elshi.output import clip, table, to_json
 
 
 def _parse_instant(value: str) -> datetime:
@@ -71,6 +74,8 @@ def run(app: App, once: bool, now_text: str | None, no_collect: bool) -> None:
         stats, collected = dispatcher.run_once(collect=not no_collect)
     finally:
         dispatcher.close()
+    if not now_text:
+        _once_heartbeat(app)
     click.echo(
         f"pass at {clock().isoformat(timespec='seconds')}: {stats.published} published, "
         f"{stats.retried} to retry, {stats.failed} failed, {stats.missed} missed, "
@@ -79,32 +84,165 @@ def run(app: App, once: bool, now_text: str | None, no_collect: bool) -> None:
     )
 
 
+def _once_heartbeat(app: App) -> None:
+    """A pass from cron or a timer is a sign of life too: one row per host, so a timer every
+    minute does not fill the worker table."""
+    import socket
+
+    from campaigns.schema import Worker
+    from campaigns.store import immediate
+
+    now = app.now()
+    worker_id = f"{socket.gethostname()}:run-once"
+    with immediate(app.sessions) as session:
+        worker = session.get(Worker, worker_id)
+        if worker is None:
+            worker = Worker(
+                id=worker_id, host=socket.gethostname(), pid=0, started_at=now, heartbeat_at=now
+            )
+            session.add(worker)
+        worker.pid = os.getpid()
+        worker.heartbeat_at = now
+        worker.stopped_at = now
+        session.commit()
+
+
 @click.command("status")
 @click.option("--campaign", help="Only this campaign.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (--format json).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "prometheus"]),
+    help="Output format (default text); prometheus: the text exposition format.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead (atomically: for node_exporter's textfile collector).",
+)
 @click.option(
     "--check",
     is_flag=True,
-    help="For monitoring: exit 1 when deliveries are overdue, failed or need review.",
+    help="For monitoring: one line per problem and exit 1 when there is any (overdue, "
+    "waiting for approval past its time, failed, needs review, missed, paused channel, no "
+    "daemon heartbeat, collection failing, alerts not sent).",
 )
 @click.pass_obj
-def status(app: App, campaign: str | None, as_json: bool, check: bool) -> None:
-    """What is coming, publishing, failed, missed and needs review, per campaign and channel.
-    Example:
+def status(
+    app: App,
+    campaign: str | None,
+    as_json: bool,
+    fmt: str | None,
+    out: Path | None,
+    check: bool,
+) -> None:
+    """What is coming, publishing, failed, missed and needs review, per campaign and channel;
+    with --check, what needs a person, for monitoring. Examples:
 
+    \b
+        elshi status
         elshi status --check || alert "Elshi needs attention"
+        elshi status --check --json
+        elshi status --format prometheus --out /var/lib/node_exporter/textfile/elshi.prom
     """
+    from elshi.runtime import thresholds
+    from scheduler.health import problems as find_problems
     from scheduler.operations import status as read_status
 
+    fmt = fmt or ("json" if as_json else "text")
+    now = app.now()
     with app.sessions() as session:
-        data = read_status(session, app.now(), campaign=campaign)
-    problems = len(data["attention"]) + len(data["overdue"]) + len(data["paused_channels"])
-    if as_json:
-        echo_json(data)
+        found = find_problems(
+            session, now, replace(thresholds(app.config), approval_lead=timedelta(0))
+        )
+        if campaign:
+            found = [p for p in found if p.campaign in (None, campaign)]
+        if fmt == "prometheus":
+            from scheduler.prometheus import render
+
+            _emit(render(session, now, found), out)
+            if check and found:
+                raise SystemExit(1)
+            return
+        data = read_status(session, now, campaign=campaign)
+    if check and any(p.kind == "daemon_silent" for p in found):
+        _raise_silent_daemon_alert(app)
+    data["ok"] = not found
+    data["problems"] = [_problem_json(p) for p in found]
+    if fmt == "json":
+        _emit(to_json(data) + "\n", out)
+    elif check:
+        _emit(_check_lines(found, now), out)
     else:
         _print_status(data)
-    if check and problems:
+    if check and found:
         raise SystemExit(1)
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    import os
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        Path(temporary).chmod(0o644)
+        Path(temporary).replace(out)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+PER_KIND = 20
+"""``--check`` lists at most this many problems of one kind, then counts the rest."""
+
+
+def _check_lines(found: list[Any], now: datetime) -> str:
+    if not found:
+        return f"OK: nothing needs attention ({now:%Y-%m-%d %H:%M} UTC)\n"
+    lines: list[str] = []
+    shown: dict[str, int] = {}
+    for problem in found:
+        shown[problem.kind] = shown.get(problem.kind, 0) + 1
+        if shown[problem.kind] <= PER_KIND:
+            lines.append(problem.line())
+    for kind, count in shown.items():
+        if count > PER_KIND:
+            lines.append(f"{kind}: … and {count - PER_KIND} more (elshi status --json lists all)")
+    return "\n".join(lines) + "\n"
+
+
+def _problem_json(problem: Any) -> dict[str, Any]:
+    return {
+        "kind": problem.kind,
+        "message": problem.message,
+        "action": problem.action,
+        "campaign": problem.campaign,
+        "channel": problem.channel,
+        "delivery": problem.delivery_id,
+        "post": problem.post_id,
+    }
+
+
+def _raise_silent_daemon_alert(app: App) -> None:
+    """No daemon is there to send the alert about itself: this process records and sends it."""
+    if not app.config.alerting.notifiers:
+        return
+    from elshi.runtime import build_alerts
+
+    alerts = build_alerts(app.config, app.sessions, app.clock, worker_id=f"status:{os.getpid()}")
+    try:
+        alerts.run_pass()
+    finally:
+        alerts.close()
 
 
 def _print_status(data: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,7 +66,7 @@ def _audience_id(session: Session, audience: str, campaign: str | None) -> int:
     return matches[0].id
 
 
-@click.command("report")
+@click.group("report", invoke_without_command=True)
 @click.option("--campaign", help="Only this campaign (its id).")
 @click.option(
     "--audience",
@@ -93,9 +94,9 @@ def _audience_id(session: Session, audience: str, campaign: str | None) -> int:
 @click.option(
     "--seed", type=int, default=20270321, show_default=True, help="Seed of the bootstrap."
 )
-@click.pass_obj
+@click.pass_context
 def report(
-    app: App,
+    ctx: click.Context,
     campaign: str | None,
     audience: str | None,
     since: str | None,
@@ -113,7 +114,11 @@ def report(
         elshi report --campaign de-2027 --format html --out report.html
         elshi report --campaign de-2027 --audience think-tanks --since 2027-03-01 --format xlsx
         elshi report --format csv --out report.zip
+        elshi report send weekly        # a [reports.weekly] e-mail, now
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    app: App = ctx.obj
     from campaigns.schema import Campaign
 
     start = _moment(since, "--since", end=False)
@@ -192,6 +197,41 @@ def _write(built: object, fmt: str, out: Path | None) -> None:
         target.write_text(to_json(built) if fmt == "json" else to_markdown(built), encoding="utf-8")
     note = " (SIMULATED data)" if built.simulated else ""
     click.echo(f"wrote {target}{note}")
+
+
+@report.command("send")
+@click.argument("name")
+@click.pass_obj
+def report_send(app: App, name: str) -> None:
+    """Send the report e-mail of a [reports.NAME] table now (its schedule is unchanged).
+    Example:
+
+        elshi report send weekly
+    """
+    from notify.base import NotifyError
+
+    reports = app.config.alerting.reports
+    if name not in reports:
+        known = ", ".join(sorted(reports)) or "none; add a [reports.NAME] table to elshi.toml"
+        raise BadInput(f"no report {name!r} (known: {known})")
+    from campaigns.people import PeopleError, authorize
+
+    with app.sessions() as session:
+        try:
+            authorize(session, app.person(session), "report.view")
+        except PeopleError as exc:
+            raise BadInput(str(exc)) from None
+    from elshi.runtime import build_alerts
+
+    alerts = build_alerts(app.config, app.sessions, app.clock, worker_id=f"cli:{os.getpid()}")
+    try:
+        key = alerts.send_report_now(name)
+    except NotifyError as exc:
+        raise click.ClickException(f"report {name!r} not sent: {exc.message}") from None
+    finally:
+        alerts.close()
+    spec = reports[name]
+    click.echo(f"sent report {name} through {spec.via} (message {key})")
 
 
 @click.group("outcomes")
