@@ -83,7 +83,7 @@ def _needs_review(rig: Any, mastodon: Any) -> None:
 def _collection_failing(rig: Any, mastodon: Any) -> None:
     _ran_at(rig, "2027-03-01T09:00:00")
     mastodon.inject("server_error", path="/api/v1/statuses", method="GET", times=1000)
-    for hour in range(10, 36, 2):
+    for hour in (10, 34):  # the first failure, and one a day later
         rig.clock.set(at("2027-03-01T00:00:00") + timedelta(hours=hour))
         assert elshi(rig, "collect", "--no-progress").exit_code == 0
         assert elshi(rig, "run", "--once", "--no-collect").exit_code == 0
