@@ -52,7 +52,8 @@ def build_report_mail(
         since=since,
         until=scheduled_for,
     )
-    built = build_report(load(engine, scope), generated_at=now, options=Options())
+    options = Options(imitates=config.text_platforms)
+    built = build_report(load(engine, scope), generated_at=now, options=options)
     text, page = summary(built)
     stamp = scheduled_for.astimezone(_zone(spec.timezone)).strftime("%Y-%m-%d")
     subject = spec.subject or f"Elshi report {spec.name}: {built.scope} ({stamp})"
@@ -73,16 +74,17 @@ def build_report_mail(
 
 
 def summary(report: Report) -> tuple[str, str]:
-    """The executive summary in plain text and as a small HTML page (headline figures per
-    audience; the attachments hold everything else)."""
-    from reports.render_text import terminal_summary
-
-    text = terminal_summary(report).replace(
-        "Full report: elshi report --format html --out report.html",
-        "The full report is attached (HTML for reading, XLSX for your own analysis).",
-    )
+    """The body: the executive summary (which audiences, narratives and variants stand out,
+    with their intervals) and the headline figures per audience, in plain text and as a small
+    HTML page; the attachments hold everything else."""
     from reports.model import SIMULATED_NOTICE, format_interval, format_value
+    from reports.render_text import terminal_summary
+    from reports.summary import summary_html
 
+    attached = "The full report is attached (HTML for reading, XLSX for your own analysis)."
+    text = terminal_summary(report).replace(
+        "Full report: elshi report --format html --out report.html", attached
+    )
     cards = []
     for card in report.cards:
         rows = "".join(
@@ -103,14 +105,14 @@ def summary(report: Report) -> tuple[str, str]:
         if report.simulated
         else ""
     )
+    executive = summary_html(report.summary) if report.summary is not None else ""
     page = (
         "<!doctype html><html><body style='font-family:sans-serif'>"
         f"<h2>{html.escape(report.title)}</h2>"
         f"<p>{html.escape(report.scope)} · counters as of "
-        f"{report.as_of:%Y-%m-%d %H:%M} UTC</p>{notice}"
+        f"{report.as_of:%Y-%m-%d %H:%M} UTC</p>{notice}{executive}"
         + ("".join(cards) or "<p>No deliveries in scope.</p>")
-        + "<p>The full report is attached (HTML for reading, XLSX for your own analysis).</p>"
-        "</body></html>"
+        + f"<p>{html.escape(attached)}</p></body></html>"
     )
     return text, page
 

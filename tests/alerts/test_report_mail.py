@@ -26,6 +26,7 @@ period = "7d"
 @pytest.fixture
 def rig(alert_rig: Any, smtp: Any) -> Any:
     rig = alert_rig(notify_toml(smtp) + WEEKLY)
+    rig.clock.set(at("2027-02-20T08:00:00"))
     rig.apply([post_yaml("p1", "2027-02-24 10:00", "Eins")])
     rig.clock.set(at("2027-02-24T09:00:00"))
     rig.run()
