@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -81,6 +81,47 @@ class DemoResult:
     reports: list[Path]
     period: tuple[datetime, datetime]
     summary: str = ""
+    users: list[tuple[str, str, str]] = field(default_factory=list)
+    """(username, role, one-time password) of the demo's people."""
+
+
+DEMO_PEOPLE = (
+    ("admin", "Aigerim Admin", "admin"),
+    ("anna", "Anna Author (press officer)", "author"),
+    ("pavel", "Pavel Press-Secretary", "approver"),
+    ("amir", "Amir Ambassador", "approver"),
+    ("olga", "Olga Operator", "operator"),
+    ("marat", "Marat Manager", "manager"),
+)
+"""The office of the demo: one person per role, two approvers (press secretary, ambassador)."""
+
+
+def add_demo_people(sessions: object, now: datetime) -> list[tuple[str, str, str]]:
+    """Create the demo's people with random one-time passwords (returned, never stored)."""
+    from sqlalchemy.orm import sessionmaker
+
+    from campaigns import people
+
+    assert isinstance(sessions, sessionmaker)
+    made = []
+    with sessions() as session:
+        by = people.Person.local(DEMO_ACTOR)
+        for username, name, role in DEMO_PEOPLE:
+            password = people.generate_password()
+            user = people.add_user(
+                session,
+                username,
+                display_name=name,
+                roles=[role],
+                password=password,
+                by=by,
+                now=now,
+            )
+            if role == "admin":
+                by = people.Person.of(user)
+            made.append((username, role, password))
+        session.commit()
+    return made
 
 
 def rehearsal_window(sessions: object) -> tuple[datetime, datetime]:
@@ -189,6 +230,7 @@ def run_demo(
         reports, summary = write_reports(
             directory / "reports", engine, as_of=clock(), imitates=config.text_platforms
         )
+    users = add_demo_people(sessions, datetime.now(UTC))
     engine.dispose()
     return DemoResult(
         directory,
@@ -202,6 +244,7 @@ def run_demo(
         reports,
         (start, end),
         summary,
+        users,
     )
 
 

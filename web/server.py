@@ -35,6 +35,18 @@ class _Server(BaseApplication):  # type: ignore[misc]
         return self.application
 
 
+def _control_socket_off() -> dict[str, Any]:
+    """gunicorn 24+ opens a control socket in $HOME; Elshi does not use it (and a hardened
+    service has no writable home)."""
+    from gunicorn.config import KNOWN_SETTINGS
+
+    return (
+        {"control_socket_disable": True}
+        if any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS)
+        else {}
+    )
+
+
 def serve(
     app: Flask,
     engine: Engine,
@@ -61,5 +73,6 @@ def serve(
             "errorlog": "-",
             "forwarded_allow_ips": "",
             "proc_name": "elshi-web",
-        },
+        }
+        | _control_socket_off(),
     ).run()

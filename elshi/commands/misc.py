@@ -146,6 +146,14 @@ def demo(directory: Path, seed: int) -> None:
         click.echo("\n" + result.summary)
     for path in result.reports:
         click.echo(f"report: {path}")
+    if result.users:
+        click.echo("\nThe web workspace: people of a demo office (one-time passwords, shown once):")
+        for username, role, password in result.users:
+            click.echo(f"  {username:<6} {role:<9} {password}")
+        click.echo(
+            f"  open it: cd {result.directory} && elshi web   "
+            "then http://127.0.0.1:8080 (log in as anna, pavel, amir, olga, marat or admin)"
+        )
     click.echo(
         f"workspace: {result.directory}\n  cd there and try: elshi status · "
         "elshi campaign show de-2027-gateway · elshi report (it reads the rehearsed year)"

@@ -76,9 +76,8 @@ def web(app: App, bind: str | None, workers: int | None) -> None:
     engine = app.engine
     flask_app = create_app(settings, engine)
     address = bind or config.web.bind
-    click.echo(
-        f"Elshi web workspace on http://{address} (open {config.web.base_url}); Ctrl-C stops"
-    )
+    shown = f"http://{address}" if bind else config.web.base_url
+    click.echo(f"Elshi web workspace: open {shown} (listening on {address}); Ctrl-C stops")
     serve(flask_app, engine, bind=address, workers=workers or config.web.workers)
 
 

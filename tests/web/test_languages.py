@@ -1,0 +1,67 @@
+"""Languages: every interface string is in the Russian catalog, translated, and the compiled
+catalog shipped with the package is the one compiled from it; pages speak the viewer's language
+with dates in their locale."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from tests.conftest import ROOT
+from tests.web.conftest import Workspace, post_form
+
+CATALOG = ROOT / "web" / "translations" / "ru" / "LC_MESSAGES"
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
+
+
+def _extracted() -> set[str]:
+    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
+    found = extract_from_dir(
+        str(ROOT / "web"), method_map, keywords=KEYWORDS, comment_tags=(), strip_comment_tags=True
+    )
+    return {m[2] if isinstance(m[2], str) else m[2][0] for m in found}
+
+
+def _ids(path: Path) -> dict[str, object]:
+    catalog = read_po(path.open("rb"))
+    return {(m.id if isinstance(m.id, str) else m.id[0]): m.string for m in catalog if m.id}
+
+
+def _key(value: object) -> object:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def test_every_interface_string_is_translated_into_russian() -> None:
+    in_code = _extracted()
+    in_catalog = _ids(CATALOG / "messages.po")
+    missing = sorted(in_code - set(in_catalog))
+    unused = sorted(set(in_catalog) - in_code)
+    untranslated = sorted(
+        k for k, v in in_catalog.items() if not (v if isinstance(v, str) else all(v))
+    )
+    hint = "see docs/web.md, Languages: pybabel extract/update, translate, pybabel compile"
+    assert not missing, f"not in the Russian catalog ({hint}): {missing}"
+    assert not unused, f"no longer in the code ({hint}): {unused}"
+    assert not untranslated, f"untranslated: {untranslated}"
+
+
+def test_the_compiled_catalog_is_current() -> None:
+    po = read_po((CATALOG / "messages.po").open("rb"))
+    mo = read_mo(io.BytesIO((CATALOG / "messages.mo").read_bytes()))
+    want = {_key(m.id): _key(m.string) for m in po if m.id}
+    got = {_key(m.id): _key(m.string) for m in mo if m.id}
+    assert got == want, "run: pybabel compile -d web/translations"
+
+
+def test_the_workspace_speaks_russian_with_russian_dates(ws: Workspace) -> None:
+    client = ws.client("pavel")
+    post_form(client, "/me", {"language": "ru", "timezone": "Asia/Almaty"}, page="/me")
+    page = client.get("/calendar?date=2027-03-21").get_data(as_text=True)
+    assert 'lang="ru"' in page and "Календарь" in page and "март 2027" in page.lower()
+    assert "Asia/Almaty" in page
+    english = ws.client("pavel").get("/calendar", headers={"Accept-Language": "ru"})
+    assert "Календарь" in english.get_data(as_text=True)
