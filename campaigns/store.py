@@ -63,6 +63,14 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def writer_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose every transaction takes SQLite's write lock at its start (each one waits
+    its turn for up to the busy timeout), for work that reads and then writes while other
+    processes write too: a deferred transaction that has read cannot wait for the lock and
+    fails at once with "database is locked". Plain sessions on PostgreSQL."""
+    return sessionmaker(engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False)
+
+
 @contextmanager
 def immediate(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose transaction takes SQLite's write lock at once (``BEGIN IMMEDIATE``);

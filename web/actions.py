@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import request
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
@@ -141,7 +142,23 @@ def check_upload(
     """Validate and plan a file. ``base_campaign``: the campaign whose current version a
     spreadsheet extends and whose media fill in what was not uploaded (by default the campaign
     the file names). ``kept``: re-check a kept upload with its own media."""
-    session = context.db()
+    if request.method in ("GET", "HEAD"):  # re-planning a kept upload: a writer's session
+        with context.writing() as session:
+            try:
+                return _check(session, filename, content, base_campaign, media, kept)
+            finally:
+                session.rollback()
+    return _check(context.db(), filename, content, base_campaign, media, kept)
+
+
+def _check(
+    session: Session,
+    filename: str,
+    content: bytes,
+    base_campaign: str | None,
+    media: dict[str, bytes] | None,
+    kept: CampaignUpload | None,
+) -> uploads.Checked:
     channels, platforms = _platforms()
     settings = context.settings()
     previous = kept or (uploads.current_version(session, base_campaign) if base_campaign else None)
@@ -150,7 +167,7 @@ def check_upload(
         previous = uploads.current_version(session, named) if named else None
     try:
         return uploads.check(
-            context.runtime().sessions,
+            session,
             filename,
             content,
             channels=channels,

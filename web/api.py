@@ -33,12 +33,12 @@ def _authenticate() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         abort(401, "send Authorization: Bearer <token> (elshi user token, or the Users page)")
-    session = context.db()
-    try:
-        g.api_person = people.user_for_token(session, token, now=context.now())
-    except people.UnknownPerson:
-        abort(401, "unknown, revoked or expired token")
-    session.commit()  # when the token was last used
+    with context.writing() as session:  # records when the token was last used
+        try:
+            g.api_person = people.user_for_token(session, token, now=context.now())
+        except people.UnknownPerson:
+            abort(401, "unknown, revoked or expired token")
+        session.commit()
 
 
 @blueprint.after_request

@@ -41,7 +41,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     testing: bool = False,
 ) -> Flask:
-    from campaigns.store import session_factory
+    from campaigns.store import session_factory, writer_factory
     from web import api, auth, views
 
     app = Flask(
@@ -71,6 +71,7 @@ def create_app(
         settings=settings,
         engine=engine,
         sessions=session_factory(engine),
+        writers=writer_factory(engine),
         clock=clock or (lambda: datetime.now(UTC)),
     )
     Babel(

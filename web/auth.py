@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -79,8 +80,21 @@ def safe_next(target: str | None) -> str:
 
 
 def _audit(actor: str, entity_id: str, to_state: str, reason: str, at: datetime) -> None:
+    """Record a sign-in event and commit it: in the request's (writer's) session for a POST,
+    in a short writer's session of its own during a GET."""
+    if request.method in ("GET", "HEAD"):
+        with context.writing() as db:
+            _record(db, actor, entity_id, to_state, reason, at)
+            db.commit()
+        return
+    db = context.db()
+    _record(db, actor, entity_id, to_state, reason, at)
+    db.commit()
+
+
+def _record(db: Any, actor: str, entity_id: str, to_state: str, reason: str, at: datetime) -> None:
     record(
-        context.db(),
+        db,
         actor=actor,
         entity="session",
         entity_id=entity_id[:80],
@@ -120,7 +134,6 @@ def login() -> str | Response:
             minutes = max(1, int((until - now).total_seconds() // 60) + 1)
             error = _("Too many failed log-ins. Try again in %(minutes)s minutes.", minutes=minutes)
             _audit("anonymous", username, "refused", "log-in refused: throttled", now)
-            db.commit()
         else:
             try:
                 person = people.authenticate(db, username, form.password.data, now=now)
@@ -129,7 +142,6 @@ def login() -> str | Response:
             if person is None:
                 db.rollback()
                 _audit("anonymous", username, "failed", "log-in failed", now)
-                db.commit()
                 throttle.fail(db, limits, now=now, window=settings.login_window)
                 error = _("Wrong user name or password.")
             else:
@@ -137,7 +149,7 @@ def login() -> str | Response:
                 viewer = identity.viewer_for(user) if user is not None else None
                 assert viewer is not None
                 throttle.succeed(db, user_key)
-                _audit(person.actor, person.username, "signed_in", "signed in", now)
+                _record(db, person.actor, person.username, "signed_in", "signed in", now)
                 db.commit()
                 _begin(viewer, now)
                 return redirect(target)
@@ -148,7 +160,6 @@ def login() -> str | Response:
 def logout() -> Response:
     if current_user.is_authenticated:
         _audit(current_user.actor, current_user.username, "signed_out", "signed out", context.now())
-        context.db().commit()
     logout_user()
     session.clear()
     flash(_("You are logged out."), "ok")
@@ -165,15 +176,12 @@ def _expire_or_refresh() -> Response | None:
     if settings.trusted_header and _trusted(request.remote_addr or ""):
         name = request.headers.get(settings.trusted_header, "").strip().lower()
         if name and (not current_user.is_authenticated or current_user.username != name):
-            db = context.db()
-            user = db.query(User).filter(User.username == name).one_or_none()
+            user = context.db().query(User).filter(User.username == name).one_or_none()
             viewer = identity.viewer_for(user, via_proxy=True) if user is not None else None
             if viewer is None:
                 _audit("anonymous", name, "refused", "single sign-on: no such active user", now)
-                db.commit()
                 return None
             _audit(viewer.actor, name, "signed_in", "signed in (single sign-on)", now)
-            db.commit()
             _begin(viewer, now)
             return None
     if not current_user.is_authenticated:
@@ -183,7 +191,6 @@ def _expire_or_refresh() -> Response | None:
         settings.session_lifetime.total_seconds()
     ):
         _audit(current_user.actor, current_user.username, "expired", "session expired", now)
-        context.db().commit()
         logout_user()
         session.clear()
         flash(_("Your session expired. Please log in again."), "info")

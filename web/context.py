@@ -3,7 +3,8 @@ settings, and the viewer's time zone. One `Runtime` per application."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +25,10 @@ class Runtime:
     settings: WebSettings
     engine: Engine
     sessions: sessionmaker[Session]
+    """Sessions for reading (GET)."""
+    writers: sessionmaker[Session]
+    """Sessions for requests that change something: on SQLite each transaction takes the write
+    lock at its start, so concurrent writers queue instead of failing."""
     clock: Callable[[], datetime]
 
 
@@ -34,12 +39,22 @@ def runtime() -> Runtime:
 
 
 def db() -> Session:
-    """This request's database session (closed, rolled back if not committed, at its end)."""
+    """This request's database session (closed, rolled back if not committed, at its end); a
+    writer's for anything but GET and HEAD."""
     if "db" not in g:
-        g.db = runtime().sessions()
+        r = runtime()
+        g.db = (r.sessions if request.method in ("GET", "HEAD") else r.writers)()
     session = g.db
     assert isinstance(session, Session)
     return session
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """A short writer's session of its own, for a GET that must record something (an expired
+    session, a sign-in by the single sign-on header, an API token's last use)."""
+    with runtime().writers() as session:
+        yield session
 
 
 def close_db(_exc: BaseException | None = None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from flask import Flask, request, url_for
+from flask import Flask, g, request, url_for
 from flask_babel import format_date, format_datetime, format_decimal, get_locale, lazy_gettext
 from markupsafe import Markup
 
@@ -73,7 +73,12 @@ def local_time(local_due: str, zone: str) -> str:
 
 
 def state_label(state: str) -> str:
-    return str(STATE_LABELS.get(state, state))
+    """The state's name in the viewer's language (translated once per request: a calendar
+    month shows thousands)."""
+    labels = g.get("state_labels")
+    if labels is None:
+        labels = g.state_labels = {k: str(v) for k, v in STATE_LABELS.items()}
+    return str(labels.get(state, state))
 
 
 def filtered_url(endpoint: str, **overrides: Any) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from campaigns.planning import Change, apply_campaign
 from campaigns.schema import CampaignUpload
@@ -163,7 +163,7 @@ def _stored(store: Path, digest: str) -> Path:
 
 
 def check(
-    sessions: sessionmaker[Session],
+    session: Session,
     filename: str,
     content: bytes,
     *,
@@ -175,8 +175,9 @@ def check(
     store: Path | None = None,
 ) -> Checked:
     """Validate and plan ``content``; nothing is written to the database or the media folder.
-    ``previous`` is the campaign's current version: the base of a spreadsheet, and where media
-    not uploaded this time come from."""
+    The plan is apply run in a savepoint of ``session`` that is rolled back (a writer's session:
+    on SQLite it holds the write lock). ``previous`` is the campaign's current version: the base
+    of a spreadsheet, and where media not uploaded this time come from."""
     name = safe_name(filename)
     lower = name.lower()
     if not lower.endswith(YAML_SUFFIXES + SHEET_SUFFIXES):
@@ -216,11 +217,13 @@ def check(
                 )
             )
             return checked
-        with sessions() as session:
+        savepoint = session.begin_nested()
+        try:
             checked.changes = apply_campaign(
                 session, loaded.desired, platforms=platforms, actor="plan", now=now
             )
-            session.rollback()
+        finally:
+            savepoint.rollback()
     return checked
 
 

@@ -325,11 +325,13 @@ def seed_deliveries(
     *,
     prefix: str,
     grace_minutes: int = 15,
+    awaiting_approval: bool = False,
+    campaign: str = "load",
 ) -> float:
     """Approved deliveries ``{prefix} post {i}`` due at ``dues[i]`` on the ``i % n``-th channel
     of ``platforms`` (name → platform), one post each, bulk-inserted straight into the store
-    (schema upgraded first): the load of the crash harness and the benchmarks. Returns the
-    seconds it took."""
+    (schema upgraded first): the load of the crash harness and the benchmarks. With
+    ``awaiting_approval`` the posts wait for approval (drafts). Returns the seconds it took."""
     from sqlalchemy import insert
 
     from campaigns.expansion import idempotency_key
@@ -342,13 +344,12 @@ def seed_deliveries(
     upgrade(engine)
     now = datetime.now(UTC)
     names = list(platforms)
-    campaign = "load"
     with session_factory(engine)() as session:
         channels = sync_channels(session, platforms, now=now, names=set(names))
         session.add(
             Campaign(
                 id=campaign,
-                title="Load",
+                title=campaign.title(),
                 country="DE",
                 narrative="n",
                 narratives={},
@@ -384,8 +385,8 @@ def seed_deliveries(
                     "schedule": {},
                     "content": {},
                     "content_hash": "-",
-                    "approval": "approved",
-                    "approved_revision": 1,
+                    "approval": "pending" if awaiting_approval else "approved",
+                    "approved_revision": None if awaiting_approval else 1,
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -405,7 +406,7 @@ def seed_deliveries(
                     "timezone": "Europe/Berlin",
                     "local_due": due.strftime("%Y-%m-%dT%H:%M"),
                     "due_at": due,
-                    "state": "approved",
+                    "state": "draft" if awaiting_approval else "approved",
                     "text": f"{prefix} post {i}",
                     "media": [],
                     "content_hash": "-",
