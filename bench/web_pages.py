@@ -290,7 +290,7 @@ def concurrency(
     )
     env = {**os.environ, "ELSHI_WEB_SECRET_KEY": "s" * 40, "PYTHONPATH": str(HERE.parent)}
     env.pop("ELSHI_DATABASE_URL", None)
-    log = (Path(os.environ.get("ELSHI_BENCH_LOG", root / "web.log"))).open("wb")
+    log = Path(os.environ.get("ELSHI_BENCH_LOG", root / "web.log")).open("wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "elshi", "--config", str(config), "web"],
         stdout=log,
