@@ -75,8 +75,6 @@ def deliveries(
             return operations.cancel(
                 session, ids, actor=who, now=now, reason=(reason or "").strip()[:500] or None
             )
-        if published_url is not None and not published_url.startswith(("https://", "http://")):
-            raise Refused("the published address must start with https:// or http://")
         return operations.resolve(
             session,
             ids,

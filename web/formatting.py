@@ -94,6 +94,9 @@ def filtered_url(endpoint: str, **overrides: Any) -> str:
 
 
 def install(app: Flask) -> None:
+    from campaigns.links import is_web_url
+
+    app.jinja_env.tests["web_url"] = is_web_url
     app.jinja_env.filters.update(
         when=when, day=day, number=number, state_label=state_label, local_time=local_time
     )

@@ -63,7 +63,7 @@ def deliveries() -> Response:
     )
     session = context.db()
     url = (request.form.get("url") or "").strip() or None
-    if action == "resolve-published" and url is None:
+    if action == "resolve-published" and url is None:  # the address itself is checked by the rules
         flash(_("Give the post's address (https://…) on the platform."), "error")
         return _back()
     try:
