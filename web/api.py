@@ -236,21 +236,26 @@ def decide(post_id: int) -> Any:
 @blueprint.get("/approvals")
 def approvals() -> Any:
     _person("campaign.view")
-    from web.views.queue import waiting
+    from web.views.queue import VIEWS, rows_for
 
-    rows = waiting(context.db(), Filter.from_args(request.args))
-    return {
-        "waiting": [
+    view = request.args.get("view", "mine")
+    if view not in VIEWS:
+        abort(400, f"view must be one of {', '.join(VIEWS)}")
+    rows = rows_for(context.db(), view, Filter.from_args(request.args))
+    if view == "all":
+        items = [
             {
                 "post_id": r.id,
                 "post": r.key,
                 "campaign": r.campaign,
-                "first_due": _iso(r.first_due),
+                "due_at": _iso(r.first_due),
                 "deliveries": r.deliveries,
             }
             for r in rows
         ]
-    }
+    else:
+        items = [_plain(dict(vars(r["item"]))) for r in rows]
+    return {"view": view, "posts": items}
 
 
 @blueprint.get("/status")

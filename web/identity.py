@@ -81,6 +81,11 @@ def load(session: Session, ident: str) -> Viewer | None:
 
 def person() -> people.Person:
     """The signed-in person of this request (pages and the API alike)."""
+    from flask import g
+
+    token_person = g.get("api_person")
+    if isinstance(token_person, people.Person):
+        return token_person
     viewer = current_user._get_current_object()
     if not isinstance(viewer, Viewer):
         abort(401)

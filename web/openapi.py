@@ -296,9 +296,19 @@ def document() -> dict[str, Any]:
             },
             "/approvals": {
                 "get": _op(
-                    "Posts waiting for approval, soonest due first.",
+                    "Posts waiting for approval, soonest due first: view=mine (the steps the "
+                    "token's person may approve, the default), all (any step), or expired "
+                    "(their time passed before the chain was complete).",
                     role="campaign.view",
-                    params=filters[:4],
+                    params=[
+                        {
+                            "name": "view",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["mine", "all", "expired"]},
+                        },
+                        *filters[:4],
+                    ],
                 )
             },
             "/status": {

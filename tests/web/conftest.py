@@ -219,3 +219,10 @@ def ws(_template_db: Path, tmp_path: Path, web_clock: FakeClock) -> Iterator[Wor
 def ws_any(workspace_factory: Callable[..., Workspace], db_url: str) -> Workspace:
     """The same on SQLite and on PostgreSQL."""
     return workspace_factory(db_url)
+
+
+def approve_fully(ws: Workspace, post_id: int) -> None:
+    """Both steps of the Germany example's chain: the press secretary, then the ambassador."""
+    for approver in ("pavel", "amir"):
+        done = post_form(ws.client(approver), f"/posts/{post_id}/decide", {"decision": "approve"})
+        assert done.status_code == 302

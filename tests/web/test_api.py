@@ -54,7 +54,11 @@ def test_a_token_acts_with_its_users_roles_only(ws: Workspace) -> None:
     refused = client.post("/api/v1/posts/1/approve", headers=author, json={})
     assert refused.status_code == 403 and "approver" in refused.json["message"]  # type: ignore[index]
     done = client.post("/api/v1/posts/1/approve", headers=approver, json={"comment": "ok"})
-    assert done.status_code == 200 and done.json["post"]["approval"] == "approved"  # type: ignore[index]
+    assert done.status_code == 200 and done.json["post"]["approval"] == "pending"  # type: ignore[index]
+    again = client.post("/api/v1/posts/1/approve", headers=approver, json={})
+    assert again.status_code == 409 and "different person" in again.json["message"]  # type: ignore[index]
+    second = client.post("/api/v1/posts/1/approve", headers=_token(ws, "amir"), json={})
+    assert second.json["post"]["approval"] == "approved"  # type: ignore[index]
     assert client.get("/api/v1/reports", headers=author).status_code == 403
 
 
@@ -120,6 +124,12 @@ def test_http_layer_on_postgresql_and_sqlite(ws_any: Workspace) -> None:
     with session_factory(ws_any.engine)() as s:
         post_id = s.scalar(select(Post.id).where(Post.key == "nauryz"))
     assert post_form(client, f"/posts/{post_id}/decide", {"decision": "approve"}).status_code == 302
+    assert (
+        post_form(
+            ws_any.client("amir"), f"/posts/{post_id}/decide", {"decision": "approve"}
+        ).status_code
+        == 302
+    )
     data = ws_any.client().get(f"/api/v1/posts/{post_id}", headers=_token(ws_any, "olga")).json
     assert data is not None and data["approval"] == "approved"
     assert {d["state"] for d in data["deliveries"]} == {"approved"}

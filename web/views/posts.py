@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from campaigns import textrules
+from campaigns import approval, textrules
 from campaigns.schema import AuditEntry, Delivery, Post
 from web import actions, context, identity
 from web.identity import signed_in
@@ -111,7 +111,7 @@ def show(post_id: int) -> str:
         post_history=post_history,
         parent=parent,
         replies=replies,
-        chain=None,
+        chain=approval.status(session, post),
     )
 
 
