@@ -83,9 +83,9 @@ def audited(
             _delivery_event(session, delivery, _DELIVERY_EVENTS[to_state], at, reason or "")
     elif entity == "channel" and to_state == "paused" and from_state != "paused":
         _channel_paused(session, entity_id, at, reason or "")
-    elif entity == "delivery" and to_state == "published" and detail and detail.get("resumed"):
+    elif entity == "delivery" and to_state == "published" and from_state != to_state:
         delivery = session.get(Delivery, int(entity_id))
-        if delivery is not None:
+        if delivery is not None and delivery.resumed_from_pause is not None:
             _delivery_event(session, delivery, "published_after_resume", at, reason or "")
 
 

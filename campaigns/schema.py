@@ -166,6 +166,9 @@ class Channel(Base):
     collect_failing_since: Mapped[datetime | None]
     """When metric collection on this channel started failing (cleared by the next success)."""
     collect_error: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[datetime | None]
+    """When the channel's credentials stop working, where the platform says (its identity,
+    read with the daily follower sample); alerts warn before."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -284,22 +284,24 @@ def sample_followers(
         except (ConnectorError, UnknownChannelError) as exc:
             log.warning("followers of %s: %s", name, exc)
             continue
-        if identity.followers is None:
-            continue
         with sessions() as session:
-            session.add(
-                FollowerSample(
-                    channel_id=channel_id,
-                    sampled_at=clock(),
-                    followers=identity.followers,
-                    simulated=simulated,
-                )
-            )
             channel = session.get(Channel, channel_id)
-            if channel is not None and identity.handle and channel.handle != identity.handle:
-                channel.handle = identity.handle
+            if channel is not None:
+                if identity.handle and channel.handle != identity.handle:
+                    channel.handle = identity.handle
+                # Where the platform says when the credentials stop working (alerts warn).
+                channel.token_expires_at = identity.expires_at
+            if identity.followers is not None:
+                session.add(
+                    FollowerSample(
+                        channel_id=channel_id,
+                        sampled_at=clock(),
+                        followers=identity.followers,
+                        simulated=simulated,
+                    )
+                )
+                taken += 1
             session.commit()
-        taken += 1
     if stats is not None:
         stats.follower_samples += taken
     return taken

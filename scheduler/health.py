@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.approval import status as chain_status
 from campaigns.schema import (
     AlertOutbox,
     Campaign,
@@ -123,22 +124,24 @@ def paused_channels(session: Session) -> list[Problem]:
 
 
 def token_expiring(session: Session, now: datetime, warning: timedelta) -> list[Problem]:
-    """Channels whose platform said when their token expires, within ``warning`` of that."""
-    expires = getattr(Channel, "token_expires_at", None)
-    if expires is None:
-        return []
+    """Channels whose platform said when their credentials stop working, within ``warning``
+    of that (or past it)."""
     out = []
     for channel in session.scalars(
-        select(Channel).where(expires.is_not(None), expires <= now + warning).order_by(expires)
+        select(Channel)
+        .where(Channel.token_expires_at.is_not(None), Channel.token_expires_at <= now + warning)
+        .order_by(Channel.token_expires_at)
     ):
-        when: datetime = channel.token_expires_at  # type: ignore[attr-defined]
+        when = channel.token_expires_at
+        assert when is not None
         state = "expired" if when <= now else f"expires in {_ago(when - now)}"
         out.append(
             Problem(
                 "token_expiring",
                 f"the token of channel {channel.name} {state} ({when:%Y-%m-%d %H:%M} UTC)",
-                f"renew it before then and export it in the variable its [channels.{channel.name}] "
-                f"table names; check with elshi channels check {channel.name}",
+                "renew it before then and export it in the variable its "
+                f"[channels.{channel.name}] table names; check with elshi channels check "
+                f"{channel.name}",
                 key=f"token_expiring:{channel.name}:{when.isoformat()}",
                 channel=channel.name,
                 detail={"expires_at": when.isoformat()},
@@ -175,7 +178,7 @@ def approval_overdue(session: Session, now: datetime, lead: timedelta) -> list[P
             Problem(
                 "approval_overdue",
                 f"{post.campaign_id}/{post.key} {when} ({local}) on {', '.join(channels)} and "
-                f"is not approved yet ({post.approval})",
+                f"its approval is not complete: {chain_status(session, post).summary()}",
                 f"approve it (elshi post approve {post.campaign_id}/{post.key}) or cancel it; "
                 "unapproved posts are missed once their time passes",
                 key=f"approval_overdue:{post.id}:{due.isoformat()}",

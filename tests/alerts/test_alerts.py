@@ -304,3 +304,56 @@ def test_conditions_found_by_looking_are_recorded_once(
     }[kind]
     assert [e.kind for e in events(rig)] == [expected]
     assert len(smtp.messages) == 1
+
+
+def test_a_token_the_platform_says_will_expire_is_announced_once(
+    alert_rig: Any, smtp: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LinkedIn (its emulator, through linkedin-api-client) says when an access token expires;
+    the daemon's daily identity read stores it and the alert warns within token_warning."""
+    from connectors.testing.linkedin import LinkedInEmulator
+
+    with LinkedInEmulator(clock=lambda: clock().timestamp()) as linkedin:
+        token, _ = linkedin.issue(access_lifetime=10 * 86400)
+        monkeypatch.setenv("ELSHI_TEST_LI_TOKEN", token)
+        monkeypatch.setenv("ELSHI_TEST_LI_ID", linkedin.client_id)
+        monkeypatch.setenv("ELSHI_TEST_LI_SECRET", linkedin.client_secret)
+        channel = {
+            "platform": "linkedin",
+            "api_base_url": linkedin.url,
+            "organization": str(linkedin.organization_id),
+            "access_token_env": "ELSHI_TEST_LI_TOKEN",
+            "client_id_env": "ELSHI_TEST_LI_ID",
+            "client_secret_env": "ELSHI_TEST_LI_SECRET",
+        }
+        rig = alert_rig(notify_toml(smtp, digest="0s"), channels={"de-linkedin": channel})
+        rig.apply([post_yaml("p1", "2027-03-01 10:00", "Eins")])
+        rig.clock.set(at("2027-03-01T09:00:00"))
+        rig.run()
+        assert rig.delivery(1).state == "published"
+        for _ in range(3):
+            rig.clock.advance(hours=2)
+            rig.dispatcher().run_once(collect=True)
+    (event,) = events(rig)
+    assert event.kind == "token_expiring" and event.channel == "de-linkedin"
+    assert "expires in 9 days" in event.title
+    assert len(smtp.messages) == 1 and "de-linkedin" in smtp.messages[0].subject
+
+
+def test_a_post_sent_after_a_kill_switch_resume_is_announced(
+    alert_rig: Any, mastodon: Any, smtp: Any
+) -> None:
+    from sqlalchemy import update
+
+    from campaigns.schema import Delivery
+
+    rig = alert_rig(notify_toml(smtp, digest="0s"))
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Eins")])
+    with rig.sessions() as session:  # what an operator's "send the held posts" records
+        session.execute(update(Delivery).values(resumed_from_pause=1))
+        session.commit()
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    rig.run()
+    rig.run()
+    assert [e.kind for e in events(rig)] == ["published_after_resume"]
+    assert "de-test/p1 on de-mastodon" in smtp.messages[0].text()

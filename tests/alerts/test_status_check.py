@@ -89,6 +89,15 @@ def _collection_failing(rig: Any, mastodon: Any) -> None:
         assert elshi(rig, "run", "--once", "--no-collect").exit_code == 0
 
 
+def _token_expiring(rig: Any, mastodon: Any) -> None:
+    from campaigns.schema import Channel
+
+    _ran_at(rig, "2027-03-01T09:00:00")
+    with rig.sessions() as session:  # as the daemon stores what the platform said
+        session.execute(update(Channel).values(token_expires_at=at("2027-03-04T09:00:00")))
+        session.commit()
+
+
 CASES = {
     "daemon_silent: no daemon has ever run": _never_ran,
     "daemon_silent: no daemon heartbeat since 2027-03-01 08:30:00 UTC": _daemon_stopped_long_ago,
@@ -97,6 +106,7 @@ CASES = {
     "delivery_failed: delivery 1 de-test/p1@de-mastodon is failed": _failed,
     "delivery_needs_review: delivery 1 de-test/p1@de-mastodon is needs_review": _needs_review,
     "collection_failing: metrics of channel de-mastodon cannot be collected": _collection_failing,
+    "token_expiring: the token of channel de-mastodon expires in 3 days": _token_expiring,
 }
 
 
