@@ -1,14 +1,19 @@
-"""Time and peak memory to build the full HTML report, on SQLite and PostgreSQL, for synthetic
-histories of 10,000 deliveries and growing numbers of metric snapshots; and, in the same run,
-DuckDB computing the same per-audience aggregates (latest snapshot per delivery, attribution,
-followers at posting, ratio of sums and mean/median of per-post rates per audience and basis)
-from the same data exported to Parquet: the near-limit baseline.
+"""Time and peak memory to build the full report (reading, figures, rendering) in HTML, XLSX and
+JSON, on SQLite and PostgreSQL, for synthetic histories of DELIVERIES:SNAPSHOTS (default 10,000
+deliveries with 100,000 and 1,000,000 snapshots, and 50,000 deliveries with 500,000); and, in
+the same run, DuckDB computing the same per-audience aggregates (latest snapshot per delivery,
+attribution, followers at posting, ratio of sums and mean/median of per-post rates per audience
+and basis) from the same data exported to Parquet: the near-limit baseline.
 
 Each measurement runs in a fresh Python process, so its peak RSS is the report's own (the
 interpreter and pandas included). Run:
 
-    python bench/reports_build.py --sizes 100000 1000000 5000000 \
-        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--keep DIR]
+    python bench/reports_build.py [--cases 10000:100000 10000:1000000 50000:500000] \
+        [--formats html xlsx json] [--postgres postgresql://postgres@127.0.0.1:5432/test] \
+        [--no-postgres] [--keep DIR]
+
+With ``--keep DIR`` the generated SQLite databases and Parquet files stay in DIR and a later run
+with the same DIR reuses them (PostgreSQL databases are always made afresh and dropped).
 """
 
 from __future__ import annotations
@@ -41,13 +46,12 @@ TABLES = (
 # --- measured in a child process ---------------------------------------------------------------
 
 
-def measure_report(url: str, out: str) -> dict[str, Any]:
+def measure_report(url: str, out: str, fmt: str = "html") -> dict[str, Any]:
     from datetime import UTC, datetime
 
     from campaigns.store import make_engine
     from reports.data import Scope, load
     from reports.figures import build_report
-    from reports.render_html import render
 
     engine = make_engine(url)
     as_of = datetime(2027, 6, 30, tzinfo=UTC)
@@ -56,7 +60,18 @@ def measure_report(url: str, out: str) -> dict[str, Any]:
     loaded = time.perf_counter()
     report = build_report(data, generated_at=as_of)
     built = time.perf_counter()
-    Path(out).write_text(render(report), encoding="utf-8")
+    if fmt == "html":
+        from reports.render_html import render
+
+        Path(out).write_text(render(report), encoding="utf-8")
+    elif fmt == "xlsx":
+        from reports.render_xlsx import write_xlsx
+
+        write_xlsx(report, Path(out))
+    else:
+        from reports.render_data import to_json
+
+        Path(out).write_text(to_json(report), encoding="utf-8")
     done = time.perf_counter()
     return {
         "sql": loaded - started,
@@ -160,7 +175,7 @@ def _child(kind: str, *args: str) -> dict[str, Any]:
 # --- setting up ---------------------------------------------------------------------------------
 
 
-def generate(url: str, snapshots: int) -> float:
+def generate(url: str, snapshots: int, deliveries: int = DELIVERIES) -> float:
     from campaigns.store import make_engine, upgrade
     from reports.synthetic import generate_history
 
@@ -168,7 +183,7 @@ def generate(url: str, snapshots: int) -> float:
     upgrade(engine)
     started = time.perf_counter()
     with engine.begin() as conn:
-        generate_history(conn, deliveries=DELIVERIES, snapshots=snapshots, seed=7)
+        generate_history(conn, deliveries=deliveries, snapshots=snapshots, seed=7)
     engine.dispose()
     return time.perf_counter() - started
 
@@ -241,10 +256,14 @@ def vacuum_analyze(url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--cases", nargs="+", default=["10000:100000", "10000:1000000", "50000:500000"]
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", help="Snapshots, with 10,000 deliveries.")
+    parser.add_argument("--formats", nargs="+", default=["html", "xlsx", "json"])
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--keep", type=Path, help="Keep databases and reports in this folder.")
+    parser.add_argument("--keep", type=Path, help="Keep (and reuse) databases in this folder.")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -252,53 +271,86 @@ def main() -> None:
         result = measure_report(*rest) if kind == "report" else measure_duckdb(*rest)
         print(json.dumps(result))
         return
+    cases = (
+        [(DELIVERIES, size) for size in args.sizes]
+        if args.sizes
+        else [tuple(int(part) for part in case.split(":")) for case in args.cases]
+    )
 
     rows: list[dict[str, Any]] = []
     with TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        for size in args.sizes:
-            folder = base / f"s{size}"
+        for deliveries, size in cases:
+            folder = base / f"d{deliveries}-s{size}"
             folder.mkdir(exist_ok=True)
             sqlite_url = f"sqlite:///{folder / 'elshi.db'}"
-            gen = generate(sqlite_url, size)
-            print(f"{size:,} snapshots: generated on SQLite in {gen:.0f} s", flush=True)
-            export_parquet(sqlite_url, folder / "parquet")
+            ready = folder / "generated"
+            if not ready.exists():
+                (folder / "elshi.db").unlink(missing_ok=True)
+                gen = generate(sqlite_url, size, deliveries)
+                print(f"{deliveries:,}:{size:,}: generated on SQLite in {gen:.0f} s", flush=True)
+                export_parquet(sqlite_url, folder / "parquet")
+                ready.touch()
             duck = _child("duckdb", str(folder / "parquet"))
             targets = [("sqlite", sqlite_url)]
             pg_url = None
             if not args.no_postgres:
                 pg_url = postgres_database(args.postgres)
-                gen = generate(pg_url, size)
+                gen = generate(pg_url, size, deliveries)
                 vacuum_analyze(pg_url)
-                print(f"{size:,} snapshots: generated on PostgreSQL in {gen:.0f} s", flush=True)
+                print(
+                    f"{deliveries:,}:{size:,}: generated on PostgreSQL in {gen:.0f} s", flush=True
+                )
                 targets.append(("postgresql", pg_url))
             try:
                 for backend, url in targets:
-                    result = _child("report", url, str(folder / f"report-{backend}.html"))
-                    rows.append({"backend": backend, "snapshots": size, **result, "duck": duck})
-                    _print_row(rows[-1])
+                    for fmt in args.formats:
+                        out = str(folder / f"report-{backend}.{fmt}")
+                        result = _child("report", url, out, fmt)
+                        rows.append(
+                            {
+                                "backend": backend,
+                                "deliveries": deliveries,
+                                "snapshots": size,
+                                "format": fmt,
+                                **result,
+                                "duck": duck,
+                            }
+                        )
+                        _print_row(rows[-1])
             finally:
                 if pg_url:
                     drop_postgres(args.postgres, pg_url)
     print()
     print(
-        f"{'backend':<11}{'snapshots':>11}{'SQL s':>8}{'figures s':>11}{'render s':>10}"
-        f"{'total s':>9}{'peak MiB':>10}{'DuckDB s':>10}{'DuckDB MiB':>12}{'total/DuckDB':>14}"
-        f"{'SQL/DuckDB':>12}"
+        f"{'backend':<11}{'deliveries':>11}{'snapshots':>11}{'fmt':>5}{'SQL s':>7}{'figures s':>10}"
+        f"{'render s':>9}{'total s':>8}{'peak MiB':>9}{'DuckDB s':>9}{'total/DuckDB':>13}"
+        f"{'/HTML':>7}"
     )
     for row in rows:
         duck = row["duck"]["total"]
+        html = next(
+            (
+                r["total"]
+                for r in rows
+                if r["format"] == "html"
+                and (r["backend"], r["deliveries"], r["snapshots"])
+                == (row["backend"], row["deliveries"], row["snapshots"])
+            ),
+            float("nan"),
+        )
         print(
-            f"{row['backend']:<11}{row['snapshots']:>11,}{row['sql']:>8.2f}{row['figures']:>11.2f}"
-            f"{row['render']:>10.2f}{row['total']:>9.2f}{row['peak_mib']:>10.0f}{duck:>10.2f}"
-            f"{row['duck']['peak_mib']:>12.0f}{row['total'] / duck:>14.1f}{row['sql'] / duck:>12.1f}"
+            f"{row['backend']:<11}{row['deliveries']:>11,}{row['snapshots']:>11,}"
+            f"{row['format']:>5}{row['sql']:>7.2f}{row['figures']:>10.2f}{row['render']:>9.2f}"
+            f"{row['total']:>8.2f}{row['peak_mib']:>9.0f}{duck:>9.2f}"
+            f"{row['total'] / duck:>13.1f}{row['total'] / html:>7.2f}"
         )
 
 
 def _print_row(row: dict[str, Any]) -> None:
     print(
-        f"  {row['backend']}: total {row['total']:.2f} s (SQL {row['sql']:.2f}, figures "
+        f"  {row['backend']} {row['format']}: total {row['total']:.2f} s (SQL {row['sql']:.2f}, figures "
         f"{row['figures']:.2f}, render {row['render']:.2f}), peak {row['peak_mib']:.0f} MiB; "
         f"DuckDB {row['duck']['total']:.2f} s",
         flush=True,

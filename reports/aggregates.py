@@ -193,13 +193,23 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
 
 
 def group_indices(
-    frame: pd.DataFrame, by: Sequence[str]
+    frame: pd.DataFrame, by: Sequence[str], where: np.ndarray | None = None
 ) -> list[tuple[tuple[Any, ...], np.ndarray]]:
-    """(key, row positions) of each group, keys in natural order (numbers numerically)."""
+    """(key, row positions in ``frame``) of each group of the rows ``where`` selects (all by
+    default), keys in natural order (numbers numerically). Only the ``by`` columns are read."""
     if frame.empty:
         return []
-    indices = frame.groupby(list(by), sort=False, dropna=False).indices
-    items = [((k if isinstance(k, tuple) else (k,)), np.asarray(v)) for k, v in indices.items()]
+    keys = frame[list(by)]
+    positions = np.arange(len(frame)) if where is None else np.flatnonzero(where)
+    if where is not None:
+        keys = keys.iloc[positions]
+    if keys.empty:
+        return []
+    indices = keys.groupby(list(by), sort=False, dropna=False).indices
+    items = [
+        ((k if isinstance(k, tuple) else (k,)), positions[np.asarray(v)])
+        for k, v in indices.items()
+    ]
     return sorted(items, key=lambda item: _sort_key(item[0]))
 
 
@@ -207,12 +217,16 @@ def grouped(
     frame: pd.DataFrame,
     by: Sequence[str],
     row: Callable[[Arrays, np.ndarray], dict[str, Any]],
+    *,
+    a: Arrays | None = None,
+    where: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Apply ``row`` to each group (keys in natural order); an empty frame gives no rows."""
+    """Apply ``row`` to each group of the rows ``where`` selects (keys in natural order); ``a``
+    is ``arrays(frame)`` when the caller has it already. An empty frame gives no rows."""
     records: list[dict[str, Any]] = []
     if not frame.empty:
-        a = arrays(frame)
-        for keys, idx in group_indices(frame, by):
+        a = arrays(frame) if a is None else a
+        for keys, idx in group_indices(frame, by, where):
             records.append({**dict(zip(by, keys, strict=True)), **row(a, idx)})
     out = pd.DataFrame.from_records(records)
     return out if not out.empty else pd.DataFrame(columns=list(by))

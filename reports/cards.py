@@ -19,6 +19,10 @@ from reports.tables import outcome_totals
 from reports.timing import best_slots_text
 
 AGE = "7d"
+_CARD_COLUMNS = (
+    *("audience_id", "measured", "simulated", "basis", "published_at", "post_id"),
+    *(f"{k}_{AGE}" for k in ("known", "eng", "exposure")),
+)
 
 
 def trend_figure(group: pd.DataFrame, basis: str, seed: int, reps: int) -> tuple[str, int]:
@@ -68,12 +72,14 @@ def cards(
     volume = _rows_by_audience(tables["audience_volume"].frame)
     engagement = _rows_by_audience(tables["audience_engagement"].frame)
     weekly = tables["trend_weekly"].frame
+    narrow = aud[list(_CARD_COLUMNS)]
+    by_audience = narrow.groupby("audience_id").indices if len(narrow) else {}
     out: list[Card] = []
     for _, info in data.audiences.iterrows():
         label_key = f"{info['audience']} · {info['campaign_id']}"
-        group = aud[aud["audience_id"] == info["audience_id"]]
         if label_key not in volume:
             continue
+        group = narrow.iloc[by_audience.get(info["audience_id"], [])]
         vol, eng = volume[label_key], engagement[label_key]
         measured = group[group["measured"]]
         weeks = weekly[weekly["audience_label"] == label_key] if len(weekly) else weekly

@@ -21,6 +21,7 @@ import pandas as pd
 
 from reports import cards as _cards
 from reports import quality, ranking, tables, timing
+from reports.aggregates import arrays
 from reports.data import StoreData
 from reports.methods import METHODS
 from reports.model import Report, Table
@@ -55,21 +56,23 @@ def build_report(
     aud = attributed_frame(posts, data)
     aud["weekday_name"] = aud["weekday"].map(lambda w: tables.WEEKDAYS[int(w)] if w == w else None)
     priors = ranking.fit_priors(posts)
+    pa = arrays(posts) if len(posts) else None
+    aa = arrays(aud) if len(aud) else None
     built: dict[str, Table] = {}
 
     def add(table: Table) -> None:
         built[table.name] = table
 
-    add(tables.campaign_table(posts, data))
-    add(tables.audience_volume(aud))
-    engagement = tables.audience_engagement(aud)
+    add(tables.campaign_table(posts, data, pa))
+    add(tables.audience_volume(aud, aa))
+    engagement = tables.audience_engagement(aud, aa)
     add(engagement)
     add(tables.audience_interactions(engagement))
     add(tables.amec(engagement, built["audience_volume"], built["campaigns"], data))
-    add(tables.fixed_age(aud))
-    add(tables.trend(aud))
+    add(tables.fixed_age(aud, aa))
+    add(tables.trend(aud, aa))
     for dim, label in tables.BREAKDOWNS:
-        add(tables.breakdown(aud, dim, label))
+        add(tables.breakdown(aud, dim, label, aa))
     add(ranking.leaderboard(aud, priors, "narrative", "Narrative", opts.min_posts))
     add(ranking.leaderboard(aud, priors, "variant", "Message variant", opts.min_posts))
     add(ranking.ab_tests(aud, opts.seed, opts.reps))
@@ -97,7 +100,7 @@ def build_report(
     since = data.scope.since or (published.min().to_pydatetime() if len(published) else None)
     until = data.scope.until or data.scope.as_of
     summary = build_summary(
-        posts, aud, data.campaigns, notes=_why_empty(posts, data), simulated=simulated
+        posts, aud, data.campaigns, notes=_why_empty(posts, data), simulated=simulated, a=(pa, aa)
     )
     return Report(
         title=_title(data),

@@ -85,7 +85,13 @@ def _young_counts(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return counts.groupby(by, dropna=False, sort=True)[["young", "missing"]].sum().reset_index()
 
 
+_NARROW = ["audience_label", "basis", "platform_label", "post_id", "rated", "variant"] + [
+    f"{k}_{AGE}" for k in ("eng", "exposure", "known", "immature")
+]
+
+
 def leaderboard(aud: pd.DataFrame, priors: Priors, dim: str, label: str, min_posts: int) -> Table:
+    aud = aud[list(dict.fromkeys([*_NARROW, dim]))]
     compared = aud[aud[f"known_{AGE}"]]
     by = ["audience_label", "basis", dim]
     empty = pd.DataFrame(columns=[*by, "posts", "raw", "shrunk", "index"])
@@ -146,6 +152,7 @@ def leaderboard(aud: pd.DataFrame, priors: Priors, dim: str, label: str, min_pos
 
 def ab_tests(aud: pd.DataFrame, seed: int, reps: int) -> Table:
     """Every pair of message variants per audience and basis, on values at 7 days."""
+    aud = aud[_NARROW]
     m = aud[aud[f"known_{AGE}"] & (aud["variant"] != "(none)")]
     young = aud[aud["rated"] & aud[f"immature_{AGE}"] & (aud["variant"] != "(none)")]
     records: list[dict[str, Any]] = []

@@ -252,7 +252,8 @@ def _charts(report: Report) -> str:
         parts.append(
             f"<figure>{charts.interval_chart(items, f'Engagement rate {label} per audience')}"
             f"<figcaption>Engagement rate {escape(label)} per audience: ratio of sums (dot) with "
-            "its 95% cluster-bootstrap interval (bar).</figcaption></figure>"
+            "its 95% interval over messages (bar; none with fewer than 5 messages)."
+            "</figcaption></figure>"
         )
     weekly = report.tables["trend_weekly"].frame
     if len(weekly):

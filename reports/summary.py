@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reports import stats
-from reports.aggregates import fixed_age_row, grouped
+from reports.aggregates import Arrays, arrays, fixed_age_row, grouped
 from reports.posts import BASES, BASIS_LABEL
 
 AGE = "7d"
@@ -155,16 +156,19 @@ def build_summary(
     *,
     notes: tuple[str, ...] = (),
     simulated: bool = False,
+    a: tuple[Arrays | None, Arrays | None] = (None, None),
 ) -> ExecutiveSummary:
     """The summary of every campaign in the per-post frames (``posts``: one row per delivery;
-    ``aud``: one per delivery and audience; ``campaigns``: ids and titles)."""
+    ``aud``: one per delivery and audience; ``campaigns``: ids and titles). ``a``: the frames'
+    `arrays`, when the caller has them."""
     results: list[CampaignSummary] = []
     titles = dict(zip(campaigns["campaign_id"], campaigns["title"], strict=True))
-    for campaign_id in sorted(posts["campaign_id"].unique()) if len(posts) else []:
-        own = posts[posts["campaign_id"] == campaign_id]
-        own_aud = aud[aud["campaign_id"] == campaign_id]
-        title = str(titles.get(campaign_id, campaign_id))
-        results.append(_campaign(str(campaign_id), title, own, own_aud))
+    if len(posts):
+        pa = a[0] if a[0] is not None else arrays(posts)
+        aa = a[1] if a[1] is not None or not len(aud) else arrays(aud)
+        for campaign_id in sorted(posts["campaign_id"].unique()):
+            title = str(titles.get(campaign_id, campaign_id))
+            results.append(_campaign(str(campaign_id), title, posts, aud, pa, aa))
     sentences = [*notes]
     for item in results:
         sentences += item.sentences
@@ -173,28 +177,45 @@ def build_summary(
     )
 
 
-def _groups(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    return grouped(frame, [column], lambda a, i: fixed_age_row(a, i, AGE))
+def _groups(frame: pd.DataFrame, column: str, a: Arrays | None, where: np.ndarray) -> pd.DataFrame:
+    if a is None:
+        return pd.DataFrame(columns=[column])
+    return grouped(frame, [column], lambda a, i: fixed_age_row(a, i, AGE), a=a, where=where)
 
 
 def _campaign(
-    campaign_id: str, title: str, posts: pd.DataFrame, aud: pd.DataFrame
+    campaign_id: str,
+    title: str,
+    all_posts: pd.DataFrame,
+    aud: pd.DataFrame,
+    pa: Arrays,
+    aa: Arrays | None,
 ) -> CampaignSummary:
-    whole = _groups(posts.assign(_all=1), "_all")
+    mine = (all_posts["campaign_id"] == campaign_id).to_numpy(dtype=bool)
+    posts = all_posts.loc[mine, ["basis", "platform_label"]]
+    whole = pd.DataFrame([fixed_age_row(pa, np.flatnonzero(mine), AGE)])
+    mine_aud = (
+        (aud["campaign_id"] == campaign_id).to_numpy(dtype=bool) if len(aud) else np.array([])
+    )
+    variant = (all_posts["variant"] != "(none)").to_numpy(dtype=bool)
     frames = {
-        "audience": _groups(aud, "audience"),
-        "narrative": _groups(posts, "narrative"),
-        "variant": _groups(posts[posts["variant"] != "(none)"], "variant"),
+        "audience": _groups(aud, "audience", aa, mine_aud),
+        "narrative": _groups(all_posts, "narrative", pa, mine),
+        "variant": _groups(all_posts, "variant", pa, mine & variant),
     }
-    bases: list[BasisSummary] = []
-    for basis, prefix in BASES:
-        key = f"{prefix}_{AGE}"
-        if whole.empty or key not in whole or not int(whole[f"{key}_posts"].iloc[0]):
-            young = int(whole[f"{key}_young"].iloc[0]) if key + "_young" in whole else 0
-            if young:
-                bases.append(_empty_basis(basis, posts, young))
-            continue
-        bases.append(_basis(basis, key, whole.iloc[0], frames, posts))
+    row = whole.iloc[0]
+    active = [
+        (basis, f"{prefix}_{AGE}")
+        for basis, prefix in BASES
+        if row[f"{prefix}_{AGE}_posts"] or row[f"{prefix}_{AGE}_young"]
+    ]
+    both = len(active) == 2
+    bases = [
+        _basis(basis, key, row, frames, posts, both)
+        if row[f"{key}_posts"]
+        else _empty_basis(basis, posts, int(row[f"{key}_young"]))
+        for basis, key in active
+    ]
     heading = f"{title} ({campaign_id})"
     if not bases:
         sentences = [f"{heading}: no post has engagement figures yet."]
@@ -244,8 +265,11 @@ def _basis(
     whole: pd.Series,
     frames: dict[str, pd.DataFrame],
     posts: pd.DataFrame,
+    both: bool,
 ) -> BasisSummary:
+    """``both``: the campaign has rates of both bases, so every sentence names its own."""
     label = BASIS_LABEL[basis]
+    of = f" {label}" if both else ""
     rate, low, high = float(whole[key]), float(whole[f"{key}_low"]), float(whole[f"{key}_high"])
     count, young = int(whole[f"{key}_posts"]), int(whole[f"{key}_young"])
     platforms = _platforms(posts, basis)
@@ -297,7 +321,7 @@ def _basis(
         chosen = [f for f in findings if f.direction == direction]
         if chosen:
             sentences.append(
-                f"{word} than the campaign's {pct(rate)}: "
+                f"{word} than the campaign's {pct(rate)}{of}: "
                 + "; ".join(
                     f"{_name(f)} {pct(f.rate, _digits(f, rate))} "
                     f"{interval(f.low, f.high, _digits(f, rate))} ({_posts(f.posts)})"
@@ -312,7 +336,7 @@ def _basis(
     ]
     if quiet:
         singulars = [s for d, s, p in _ALL_DIMENSIONS if p in quiet]
-        sentences.append(f"No {_join(singulars, 'or')} stands out from noise.")
+        sentences.append(f"No {_join(singulars, 'or')} stands out from noise{of}.")
     skipped = [
         f"{n} {plural if n != 1 else singular}"
         for dimension, singular, plural in _ALL_DIMENSIONS
@@ -322,7 +346,7 @@ def _basis(
         sentences.append(f"Too few posts for an interval, not compared: {_join(skipped, 'and')}.")
     if young:
         sentences.append(
-            f"{_posts(young).capitalize()} younger than 7 days "
+            f"{_posts(young).capitalize()}{of} younger than 7 days "
             f"{'is' if young == 1 else 'are'} not compared yet."
         )
     return BasisSummary(

@@ -12,7 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from reports.aggregates import arrays, engagement_row, fixed_age_row, group_indices, grouped
+from reports.aggregates import (
+    Arrays,
+    arrays,
+    engagement_row,
+    fixed_age_row,
+    group_indices,
+    grouped,
+)
 from reports.aggregates import volume_row as _volume_row
 from reports.data import FIXED_AGES, StoreData
 from reports.model import Column, Table, format_amount
@@ -123,11 +130,12 @@ def flag_col() -> Column:
     return Column("simulated", "Simulated", "text")
 
 
-def campaign_table(posts: pd.DataFrame, data: StoreData) -> Table:
+def campaign_table(posts: pd.DataFrame, data: StoreData, a: Arrays | None = None) -> Table:
     frame = grouped(
         posts,
         ["campaign_id"],
         lambda a, i: {**_volume_row(a, i), **engagement_row(a, i), **fixed_age_row(a, i)},
+        a=a,
     )
     if len(frame):
         frame = frame.merge(data.campaigns[["campaign_id", "title"]], on="campaign_id", how="left")
@@ -147,8 +155,8 @@ def campaign_table(posts: pd.DataFrame, data: StoreData) -> Table:
     )
 
 
-def audience_volume(aud: pd.DataFrame) -> Table:
-    frame = grouped(aud, ["audience_label"], _volume_row)
+def audience_volume(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
+    frame = grouped(aud, ["audience_label"], _volume_row, a=a)
     return Table(
         "audience_volume",
         "Volume per audience",
@@ -160,9 +168,12 @@ def audience_volume(aud: pd.DataFrame) -> Table:
     )
 
 
-def audience_engagement(aud: pd.DataFrame) -> Table:
+def audience_engagement(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
     frame = grouped(
-        aud, ["audience_label"], lambda a, i: {**engagement_row(a, i), **fixed_age_row(a, i)}
+        aud,
+        ["audience_label"],
+        lambda a, i: {**engagement_row(a, i), **fixed_age_row(a, i)},
+        a=a,
     )
     return Table(
         "audience_engagement",
@@ -191,9 +202,12 @@ def audience_interactions(engagement: Table) -> Table:
     )
 
 
-def breakdown(aud: pd.DataFrame, dim: str, label: str) -> Table:
+def breakdown(aud: pd.DataFrame, dim: str, label: str, a: Arrays | None = None) -> Table:
     frame = grouped(
-        aud, ["audience_label", dim], lambda a, i: {**_volume_row(a, i), **engagement_row(a, i)}
+        aud,
+        ["audience_label", dim],
+        lambda a, i: {**_volume_row(a, i), **engagement_row(a, i)},
+        a=a,
     )
     if dim == "weekday_name" and len(frame):
         frame["_order"] = frame[dim].map({w: i for i, w in enumerate(WEEKDAYS)})
@@ -224,11 +238,13 @@ def breakdown(aud: pd.DataFrame, dim: str, label: str) -> Table:
     )
 
 
-def trend(aud: pd.DataFrame) -> Table:
+def trend(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
     frame = grouped(
-        aud[aud["published"]],
+        aud,
         ["audience_label", "week"],
         lambda a, i: {**engagement_row(a, i), **fixed_age_row(a, i)},
+        a=a,
+        where=aud["published"].to_numpy(dtype=bool),
     )
     return Table(
         "trend_weekly",
@@ -266,9 +282,9 @@ def trend(aud: pd.DataFrame) -> Table:
     )
 
 
-def fixed_age(aud: pd.DataFrame) -> Table:
+def fixed_age(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
     records: list[dict[str, Any]] = []
-    a = arrays(aud) if len(aud) else {}
+    a = a if a is not None else arrays(aud) if len(aud) else {}
     for (label_key,), idx in group_indices(aud, ["audience_label"]):
         for age in FIXED_AGES:
             row = fixed_age_row(a, idx, age)

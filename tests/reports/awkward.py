@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 T0 = datetime(2027, 5, 3, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 D = timedelta(days=1)
@@ -40,3 +42,15 @@ def one(table: Any, **match: Any) -> dict[str, Any]:
         frame = frame[frame[key] == value]
     assert len(frame) == 1, f"{len(frame)} rows match {match} in {table.name}"
     return dict(frame.iloc[0])
+
+
+@pytest.fixture(name="engine")
+def sqlite_engine(sqlite_url: str) -> Iterator[Any]:
+    """Overrides the two-backend ``engine`` in a module that imports it: for tests whose SQL
+    is the same on both (the dialect-specific paths have their own tests on PostgreSQL)."""
+    from campaigns.store import make_engine, upgrade
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()

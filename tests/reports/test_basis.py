@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.reports.awkward import T0, D, H, building, one, report_of
+from tests.reports.awkward import (
+    T0,
+    D,
+    H,
+    building,
+    one,
+    report_of,
+    sqlite_engine,  # noqa: F401  (SQLite only)
+)
 
 AS_OF = T0 + 10 * D
 

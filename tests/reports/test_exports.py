@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.reports.awkward import T0, D, H, building, one, report_of
+from tests.reports.awkward import (
+    T0,
+    D,
+    H,
+    building,
+    one,
+    report_of,
+    sqlite_engine,  # noqa: F401  (SQLite only)
+)
 
 EVIL = [
     '=HYPERLINK("http://evil.example","click")',

@@ -11,7 +11,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.reports.awkward import T0, D, H, building, one, report_of
+from tests.reports.awkward import (
+    T0,
+    D,
+    H,
+    building,
+    one,
+    report_of,
+    sqlite_engine,  # noqa: F401  (SQLite only)
+)
 
 TRUE_RATE = 0.02
 

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.reports.awkward import T0, D, H, building, one, report_of
+from tests.reports.awkward import (
+    T0,
+    D,
+    H,
+    building,
+    one,
+    report_of,
+    sqlite_engine,  # noqa: F401  (SQLite only)
+)
 
 AS_OF = T0 + 10 * D
 MONDAY_10 = T0  # 08:00 UTC = 10:00 in Berlin (summer time)

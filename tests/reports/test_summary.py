@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.reports.awkward import T0, D, H, building, report_of
+from tests.reports.awkward import (
+    T0,
+    D,
+    H,
+    building,
+    report_of,
+    sqlite_engine,  # noqa: F401  (SQLite only)
+)
 
 AS_OF = T0 + 12 * D
 
@@ -75,7 +82,9 @@ def test_an_audience_that_does_better_is_named_with_its_interval(engine: Any) ->
         ("Touristen", pytest.approx(low), pytest.approx(high))
     ]
     text = " ".join(campaign.sentences)
-    assert f"Higher than the campaign's {whole * 100:.2f}%: Touristen 4.35% [" in text
+    assert (
+        f"Higher than the campaign's {whole * 100:.2f}% by impressions: Touristen 4.35% [" in text
+    )
     assert "Lower than the campaign's" in text and "Wirtschaftsverbände 2.06% [" in text
     assert "compared only within their own basis" in text  # Mastodon gives no impressions
     followers = next(b for b in campaign.bases if b.basis == "followers")

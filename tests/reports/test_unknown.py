@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.reports.awkward import T0, D, H, building, one, report_of
+from tests.reports.awkward import (
+    T0,
+    D,
+    H,
+    building,
+    one,
+    report_of,
+    sqlite_engine,  # noqa: F401  (SQLite only)
+)
 
 AS_OF = T0 + 10 * D
 LABEL = "All · c"
