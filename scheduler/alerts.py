@@ -140,6 +140,9 @@ class AlertService:
         self._build_report = build_report
         self.rng = rng or random.Random()
         self._synced = False
+        self._built: dict[str, Message] = {}
+        self._recorded: set[str | None] = set()
+        """Keys of conditions known to be recorded already (not looked up again)."""
 
     # --- one pass ---------------------------------------------------------------------------
 
@@ -153,6 +156,8 @@ class AlertService:
     def run_pass(self) -> AlertStats:
         self.start()
         stats = AlertStats()
+        if not self.routes and not self.reports:
+            return stats  # nobody to tell: `elshi status --check` looks for itself
         stats.events += self.detect()
         self.send_alerts(stats)
         self.send_reports(stats)
@@ -186,11 +191,11 @@ class AlertService:
             session.commit()
 
     def detect(self) -> int:
-        """Record the conditions found by looking, each once."""
+        """Record the conditions found by looking, each once. Looking is a read; the write
+        lock is taken only when something new was found."""
         now = self.clock()
         t = self.settings.thresholds
-        count = 0
-        with immediate(self.sessions) as session:
+        with self.sessions() as session:
             found = [
                 *(
                     health.daemon_silent(session, now, t.heartbeat_timeout)
@@ -198,10 +203,20 @@ class AlertService:
                     else []
                 ),
                 *health.token_expiring(session, now, t.token_warning),
-                *health.approval_overdue(session, now, t.approval_lead),
+                *health.approval_overdue(session, now, t.approval_lead, skip=self._recorded),
                 *health.collection_failing(session, now, t.collection_grace),
             ]
-            for problem in found:
+            keys = [p.key for p in found if p.key and p.key not in self._recorded]
+            if keys:
+                self._recorded |= set(
+                    session.scalars(select(AlertEvent.key).where(AlertEvent.key.in_(keys)))
+                )
+        new = [p for p in found if p.key is None or p.key not in self._recorded]
+        if not new:
+            return 0
+        count = 0
+        with immediate(self.sessions) as session:
+            for problem in new:
                 event = raise_event(
                     session,
                     problem.kind,
@@ -220,6 +235,7 @@ class AlertService:
                     count += 1
                     log.warning("alert: %s", problem.message)
             session.commit()
+        self._recorded |= {p.key for p in new if p.key}
         return count
 
     # --- alerts -----------------------------------------------------------------------------
@@ -245,8 +261,19 @@ class AlertService:
 
     def _drop_orphans(self) -> int:
         """Queued alerts of notifiers no longer in the configuration are dropped, saying so."""
+        inactive = select(Notifier.name).where(Notifier.active.is_(False))
+        with self.sessions() as session:
+            orphan = session.scalar(
+                select(AlertOutbox.id)
+                .where(
+                    AlertOutbox.state == OutboxState.pending.value,
+                    AlertOutbox.notifier.in_(inactive),
+                )
+                .limit(1)
+            )
+        if orphan is None:
+            return 0
         with immediate(self.sessions) as session:
-            inactive = select(Notifier.name).where(Notifier.active.is_(False))
             result = session.execute(
                 update(AlertOutbox)
                 .where(
@@ -268,13 +295,16 @@ class AlertService:
         now = self.clock()
         route = self.routes[name]
         s = self.settings
+        free = (
+            AlertOutbox.notifier == name,
+            AlertOutbox.state == OutboxState.pending.value,
+            or_(AlertOutbox.lease_expires_at.is_(None), AlertOutbox.lease_expires_at <= now),
+            or_(AlertOutbox.next_attempt_at.is_(None), AlertOutbox.next_attempt_at <= now),
+        )
+        with self.sessions() as session:  # a read first: no write lock when nothing waits
+            if session.scalar(select(AlertOutbox.id).where(*free).limit(1)) is None:
+                return None
         with immediate(self.sessions) as session:
-            free = (
-                AlertOutbox.notifier == name,
-                AlertOutbox.state == OutboxState.pending.value,
-                or_(AlertOutbox.lease_expires_at.is_(None), AlertOutbox.lease_expires_at <= now),
-                or_(AlertOutbox.next_attempt_at.is_(None), AlertOutbox.next_attempt_at <= now),
-            )
             # A message already begun (its sender crashed or failed) goes again as it was.
             key = session.scalar(
                 select(AlertOutbox.message_key)
@@ -431,6 +461,12 @@ class AlertService:
             return run.message_key or ""
 
     def _ensure_run(self, name: str, due: datetime, now: datetime) -> int:
+        with self.sessions() as session:
+            known = session.scalar(
+                select(ReportRun.id).where(ReportRun.report == name, ReportRun.scheduled_for == due)
+            )
+        if known is not None:
+            return known
         with immediate(self.sessions) as session:
             existing = session.scalar(
                 select(ReportRun.id).where(ReportRun.report == name, ReportRun.scheduled_for == due)
@@ -462,15 +498,18 @@ class AlertService:
     def _send_one_report(self, stats: AlertStats, *, run_id: int | None = None) -> bool:
         now = self.clock()
         s = self.settings
+        query = select(ReportRun).where(
+            ReportRun.state == OutboxState.pending.value,
+            ReportRun.report.in_(list(self.reports)),
+            or_(ReportRun.lease_expires_at.is_(None), ReportRun.lease_expires_at <= now),
+            or_(ReportRun.next_attempt_at.is_(None), ReportRun.next_attempt_at <= now),
+        )
+        if run_id is not None:
+            query = query.where(ReportRun.id == run_id)
+        with self.sessions() as session:
+            if session.scalar(query.with_only_columns(ReportRun.id).limit(1)) is None:
+                return False
         with immediate(self.sessions) as session:
-            query = select(ReportRun).where(
-                ReportRun.state == OutboxState.pending.value,
-                ReportRun.report.in_(list(self.reports)),
-                or_(ReportRun.lease_expires_at.is_(None), ReportRun.lease_expires_at <= now),
-                or_(ReportRun.next_attempt_at.is_(None), ReportRun.next_attempt_at <= now),
-            )
-            if run_id is not None:
-                query = query.where(ReportRun.id == run_id)
             run = session.scalar(
                 query.order_by(ReportRun.scheduled_for).limit(1).with_for_update(skip_locked=True)
             )
@@ -488,7 +527,9 @@ class AlertService:
         try:
             if self._build_report is None:
                 raise NotifyError("report e-mails are not available in this process")
-            message = self._build_report(name, due, key)
+            # Built once per run: a retry after a mail server outage sends the same e-mail.
+            message = self._built.get(key) or self._build_report(name, due, key)
+            self._built = {key: message}
         except NotifyError as exc:
             error = exc
         except Exception as exc:

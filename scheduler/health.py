@@ -10,6 +10,7 @@ condition found again is the same event. Reads only; records nothing.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -150,9 +151,12 @@ def token_expiring(session: Session, now: datetime, warning: timedelta) -> list[
     return out
 
 
-def approval_overdue(session: Session, now: datetime, lead: timedelta) -> list[Problem]:
+def approval_overdue(
+    session: Session, now: datetime, lead: timedelta, *, skip: Collection[str | None] = ()
+) -> list[Problem]:
     """Posts with deliveries still waiting for approval (drafts) due before ``now + lead``:
-    one problem per post, naming its channels."""
+    one problem per post, naming its channels and what its approval chain waits for; those
+    whose key is in ``skip`` (already recorded) are left out before the chain is read."""
     rows = session.execute(
         select(
             Delivery.id, Delivery.due_at, Delivery.local_due, Delivery.timezone, Post, Channel.name
@@ -171,6 +175,9 @@ def approval_overdue(session: Session, now: datetime, lead: timedelta) -> list[P
         first = items[0]
         post: Post = first[4]
         due: datetime = first[1]
+        key = f"approval_overdue:{post.id}:{due.isoformat()}"
+        if key in skip:
+            continue
         local = f"{first[2].replace('T', ' ')} {first[3]}"
         channels = sorted({i[5] for i in items})
         when = "was due" if due <= now else f"is due in {_ago(due - now)}"
@@ -181,7 +188,7 @@ def approval_overdue(session: Session, now: datetime, lead: timedelta) -> list[P
                 f"its approval is not complete: {chain_status(session, post).summary()}",
                 f"approve it (elshi post approve {post.campaign_id}/{post.key}) or cancel it; "
                 "unapproved posts are missed once their time passes",
-                key=f"approval_overdue:{post.id}:{due.isoformat()}",
+                key=key,
                 campaign=post.campaign_id,
                 countries=countries.get(post.campaign_id, ()),
                 channel=channels[0] if len(channels) == 1 else None,

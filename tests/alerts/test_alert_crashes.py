@@ -79,7 +79,7 @@ def test_a_refused_token_with_three_daemons_and_one_killed_gives_one_email_and_o
         WebhookReceiver(WEBHOOK_SECRET) as hook,
         Harness(tmp_path, many_daemons_db, seed=3, mastodon_channels=1, x_channels=0) as harness,
     ):
-        _notify(harness, smtp, hook, digest="4s")
+        _notify(harness, smtp, hook, digest="3s")
         harness.mastodons[0].expire_token()
         harness.seed_burst(30, start=datetime.now(UTC) + timedelta(seconds=1), spread=2)
         with harness.daemons(3) as procs:
@@ -88,7 +88,7 @@ def test_a_refused_token_with_three_daemons_and_one_killed_gives_one_email_and_o
             procs[0].send_signal(signal.SIGKILL)
             procs[0].wait()
             assert harness.wait(lambda: smtp.messages and hook.calls, timeout=60)
-            harness.wait(lambda: False, timeout=6)  # long enough for any duplicate to show
+            harness.wait(lambda: False, timeout=4)  # long enough for any duplicate to show
         assert len(smtp.messages) == 1, [m.subject for m in smtp.messages]
         assert len(hook.calls) == 1
         mail, call = smtp.messages[0], hook.calls[0]
