@@ -68,9 +68,13 @@ class SMTPServer:
         *,
         login: tuple[str, str] | None = None,
         tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
     ) -> None:
+        """``tls_context`` with ``implicit_tls``: TLS from the first byte ("SMTPS", port 465
+        style); without it: STARTTLS, required."""
         self.login = login
         self.tls_context = tls_context
+        self.implicit_tls = implicit_tls
         self.messages: list[Received] = []
         self.refused_logins = 0
         self._refusals: list[str] = []
@@ -129,7 +133,9 @@ class SMTPServer:
                 auth_required=self.tls_context is not None,
                 auth_require_tls=self.tls_context is not None,
             )
-        if self.tls_context is not None:
+        if self.tls_context is not None and self.implicit_tls:
+            kwargs.update(ssl_context=self.tls_context)
+        elif self.tls_context is not None:
             kwargs.update(tls_context=self.tls_context, require_starttls=True)
         self._controller = Controller(
             self, hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs

@@ -57,6 +57,24 @@ def test_email_over_starttls_with_a_login(tmp_path: Path) -> None:
             untrusted.send(MESSAGE)
 
 
+def test_email_over_implicit_tls(tmp_path: Path) -> None:
+    from notify.email import EmailNotifier
+
+    context, ca_file = self_signed(tmp_path)
+    with SMTPServer(tls_context=context, implicit_tls=True) as server:
+        EmailNotifier(
+            "mail",
+            host="127.0.0.1",
+            port=server.port,
+            security="tls",
+            ca_file=ca_file,
+            sender="elshi@embassy.example",
+            to=["press@embassy.example"],
+            timeout=5,
+        ).send(MESSAGE)
+        assert [m.message_id for m in server.messages] == ["<elshi-test-1@embassy.example>"]
+
+
 def test_a_refused_login_names_the_settings_and_not_the_password() -> None:
     from notify.email import EmailNotifier
 
