@@ -148,3 +148,18 @@ def test_lateness_is_exported_per_channel(rig: Any, mastodon: Any) -> None:
     _ran_at(rig, "2027-03-01T09:03:00")
     text = elshi(rig, "status", "--format", "prometheus").output
     assert 'elshi_publish_lateness_seconds{channel="de-mastodon",quantile="0.5"} 180' in text
+
+
+def test_with_no_daemon_the_check_itself_sends_that_alert_once(
+    alert_rig: Any, smtp: Any
+) -> None:
+    from tests.alerts.conftest import notify_toml
+
+    rig = alert_rig(notify_toml(smtp, digest="0s"))
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Eins")])
+    for _ in range(2):
+        assert elshi(rig, "status", "--check").exit_code == 1
+        rig.clock.advance(minutes=5)
+    (mail,) = smtp.messages
+    assert "No daemon running" in mail.subject
+    assert "no daemon has ever run against this database" in mail.text()
