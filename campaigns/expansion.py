@@ -15,11 +15,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from campaigns import textrules
+from campaigns import mediarules, textrules
 from campaigns.definition import (
     AtEvent,
     AudienceSpec,
@@ -30,10 +29,10 @@ from campaigns.definition import (
     Recurrence,
 )
 from campaigns.links import fill_template
+from campaigns.media import MediaError, MediaFile, MediaSource
 from campaigns.timing import TimingError, event_time, is_ambiguous, recurrence_times, to_utc
 
 Report = Callable[[Sequence[str | int], str], None]
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".mp4", ".mov"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,7 @@ class DesiredDelivery:
     due_at: datetime
     text: str
     media: tuple[str, ...]
+    """References into the media store (``<sha256>/<name>``), in the post's order."""
     idempotency_key: str
 
     @property
@@ -87,6 +87,8 @@ class DesiredCampaign:
     source: str
     definition_hash: str
     narratives: dict[str, str] = field(default_factory=dict)
+    media: dict[str, MediaFile] = field(default_factory=dict)
+    """The media files its deliveries refer to, by reference (``campaigns.media``)."""
 
     @property
     def deliveries(self) -> list[DesiredDelivery]:
@@ -250,7 +252,7 @@ def expand(
     definition: CampaignFile,
     *,
     source: str,
-    base_dir: Path,
+    media: MediaSource,
     channels: Mapping[str, str] | None,
     report: Report,
     warn: Report,
@@ -280,13 +282,16 @@ def expand(
     posts: list[DesiredPost] = []
     delivered: dict[str, dict[str, list[DesiredDelivery]]] = {}
     total = 0
+    used: dict[str, MediaFile] = {}
     for index, post in enumerate(definition.posts):
         current[0] = post.id
         targeted = [audiences[a] for a in post.audiences if a in audiences]
         if not targeted:
             continue
         texts = normalize_text(post, targeted[0].languages[0])
-        media = _media(post, base_dir, index, report_post)
+        files = _media(post, media, index, report_post)
+        used.update((f.reference, f) for f in files)
+        checked_media: set[tuple[str, str]] = set()
         times = local_times(post, spec, events, report_post, index, window_known=window_known)
         # channel -> audiences of this post that it reaches, in the post's order
         reach: dict[str, list[AudienceSpec]] = {}
@@ -324,8 +329,9 @@ def expand(
             link = tag_link(post.link, spec, values) if post.link else None
             text = render(spec, post, base, link=link)
             if channels is not None and channel in channels:
+                _media_rules(platform, channel, files, index, report_post, checked_media)
                 key = platform if platform in variants else "default"
-                problem = textrules.check(platform, text, caption=bool(media))
+                problem = textrules.check(platform, text, caption=bool(files))
                 if problem:
                     report_post(
                         ("posts", index, "text", language, key)
@@ -366,7 +372,7 @@ def expand(
                         local_due=local,
                         due_at=due,
                         text=text,
-                        media=media,
+                        media=tuple(f.reference for f in files),
                         idempotency_key=idempotency_key(spec.id, post.id, channel, occurrence),
                     )
                 )
@@ -382,6 +388,7 @@ def expand(
                 "text": texts,
                 "link": post.link,
                 "media": list(post.media),
+                "media_sha256": [f.sha256 for f in files],
                 "hashtags": post.hashtags,
                 "channels": post.channels,
                 "timezone": post.timezone,
@@ -402,7 +409,13 @@ def expand(
             delivered[post.id].setdefault(d.channel, []).append(d)
     _check_threads(definition, delivered, report, skip=troubled)
     return DesiredCampaign(
-        spec, tuple(definition.audiences), tuple(posts), source, definition_hash, narratives
+        spec,
+        tuple(definition.audiences),
+        tuple(posts),
+        source,
+        definition_hash,
+        narratives,
+        media=used,
     )
 
 
@@ -432,21 +445,34 @@ def _language(texts: Mapping[str, Any], reached: Sequence[AudienceSpec]) -> str 
     return None
 
 
-def _media(post: PostSpec, base_dir: Path, index: int, report: Report) -> tuple[str, ...]:
-    paths = []
-    for n, name in enumerate(post.media):
-        path = (base_dir / name).resolve()
-        where = ("posts", index, "media", n)
-        if path.suffix.lower() not in MEDIA_SUFFIXES:
-            report(
-                where,
-                f"{name}: media must be an image or video ({', '.join(sorted(MEDIA_SUFFIXES))})",
-            )
-        elif not path.is_file():
-            report(where, f"{name}: no such file (looked for {path})")
-        else:
-            paths.append(str(path))
-    return tuple(paths)
+def _media(
+    post: PostSpec, source: MediaSource, index: int, report: Report
+) -> tuple[MediaFile, ...]:
+    files = []
+    for n, written in enumerate(post.media):
+        try:
+            files.append(source.find(written))
+        except MediaError as exc:
+            report(("posts", index, "media", n), str(exc))
+    return tuple(files)
+
+
+def _media_rules(
+    platform: str,
+    channel: str,
+    files: Sequence[MediaFile],
+    index: int,
+    report: Report,
+    reported: set[tuple[str, str]],
+) -> None:
+    """What ``platform`` would refuse among the post's media, once per platform and problem."""
+    found = mediarules.problems(platform, [(f.written, f.kind, f.size) for f in files])
+    for item, message in found:
+        if (platform, message) in reported:
+            continue
+        reported.add((platform, message))
+        where: tuple[str | int, ...] = ("posts", index, "media")
+        report(where if item is None else (*where, item), f"for channel {channel!r}: {message}")
 
 
 def _check_threads(

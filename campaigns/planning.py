@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns import media
 from campaigns.expansion import DesiredCampaign, DesiredDelivery, DesiredPost
 from campaigns.people import Person, authorize
 from campaigns.schema import (
@@ -84,12 +85,18 @@ def apply_campaign(
     platforms: Mapping[str, str],
     actor: str | Person,
     now: datetime,
+    store_media: bool = True,
 ) -> list[Change]:
     """Apply ``desired`` as ``actor``: a `Person` must hold the author role; a plain audit name
-    (``daemon:…``, a test's ``user:…``) is trusted as it is."""
+    (``daemon:…``, a test's ``user:…``) is trusted as it is. The campaign's media files are put
+    into the media store first (``store_media``; a plan, which is rolled back, may leave that
+    out): `campaigns.media`'s errors (a file changed since it was checked) end the apply before
+    anything else changed."""
     if isinstance(actor, Person):
         authorize(session, actor, "campaign.apply")
         actor = actor.actor
+    if store_media:
+        media.store(session, desired.media.values(), now=now)
     changes: list[Change] = []
     spec = desired.spec
     campaign = session.get(Campaign, spec.id)

@@ -433,6 +433,31 @@ class Workspace(Base):
     created_at: Mapped[datetime]
 
 
+class MediaBlob(Base):
+    """One media file's bytes, stored once by SHA-256 (``campaigns.media``): deliveries refer to
+    it as ``<sha256>/<name>``, so what is published is what was applied and approved."""
+
+    __tablename__ = "media_blob"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(40))
+    """Its MIME type, recognised from its content."""
+    created_at: Mapped[datetime]
+
+
+class MediaChunk(Base):
+    """The bytes of a `MediaBlob`, in pieces of at most 1 MiB, in order."""
+
+    __tablename__ = "media_chunk"
+
+    sha256: Mapped[str] = mapped_column(
+        ForeignKey("media_blob.sha256", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class AuditEntry(Base):
     """Who or what changed which row from which state to which, when and why. Append-only."""
 

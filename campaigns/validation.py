@@ -25,6 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from campaigns import definition as model
 from campaigns.definition import CampaignFile
 from campaigns.expansion import DesiredCampaign, expand
+from campaigns.media import FolderSource, MediaSource
 from campaigns.yamlsource import LIMITS, Locator, Problem, YamlError, parse_yaml, read_text
 
 _EVENTS: TypeAdapter[Any] = TypeAdapter(cast(Any, CampaignFile.model_fields["events"].annotation))
@@ -539,11 +540,13 @@ def load_campaign(
     now: datetime | None = None,
     label: str | None = None,
     text: str | None = None,
+    media: MediaSource | None = None,
 ) -> Loaded:
     """Validate one campaign file; see the module docstring. ``channels`` maps the configured
     channel names to platforms (None when there is no configuration: names are not checked).
     ``text`` is the file's content when it was read already (``path`` then only names it and
-    the folder its media are in)."""
+    the folder its media are in). ``media`` resolves the media paths; by default they must be
+    files inside the campaign file's folder."""
     name = label or str(path)
     try:
         if text is None:
@@ -600,7 +603,7 @@ def load_campaign(
     desired = expand(
         doc,
         source=str(path),
-        base_dir=path.parent.resolve(),
+        media=media if media is not None else FolderSource(path.parent),
         channels=channels,
         report=report,
         warn=warn,
@@ -624,9 +627,23 @@ def load_campaign(
 
 
 def load_campaigns(
-    paths: Sequence[Path], *, channels: Mapping[str, str] | None, now: datetime | None = None
+    paths: Sequence[Path],
+    *,
+    channels: Mapping[str, str] | None,
+    now: datetime | None = None,
+    media_dir: Path | None = None,
 ) -> list[Loaded]:
-    loaded = [load_campaign(p, channels=channels, now=now) for p in paths]
+    """`load_campaign` for each file; ``media_dir``: the configured media folder (media paths
+    are then inside it, not inside each campaign file's folder)."""
+    loaded = [
+        load_campaign(
+            p,
+            channels=channels,
+            now=now,
+            media=FolderSource(media_dir, what="the media folder") if media_dir else None,
+        )
+        for p in paths
+    ]
     ids: dict[str, Path] = {}
     for item in loaded:
         if item.desired is None:

@@ -14,12 +14,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
 
 from campaigns.gate import claim_condition
 from campaigns.links import UnsafeUrl, is_web_url
+from campaigns.media import MediaMissing, is_reference, materialize
 from campaigns.schema import DUE_STATES, Channel, Delivery, Post
 from campaigns.schema import DeliveryState as S
 from campaigns.states import transition
@@ -62,6 +65,8 @@ class Claim:
     claimed_at: datetime
     post: OutgoingPost
     label: str
+    media: tuple[str, ...] = ()
+    """The delivery's media references (``campaigns.media``), materialized before sending."""
 
 
 @dataclass
@@ -141,8 +146,12 @@ def meta_for(delivery: Delivery, post: Post, audience_key: str | None) -> dict[s
     }
 
 
-def outgoing(session: Session, delivery: Delivery, post: Post) -> OutgoingPost:
-    from pathlib import Path
+def outgoing(
+    session: Session, delivery: Delivery, post: Post, *, media_cache: Path | None = None
+) -> OutgoingPost:
+    """What to hand the connector. Media are files of the local cache of the media store
+    (written by `prepare_media` before sending); a delivery from before the store keeps the
+    absolute path it was applied with."""
 
     reply_to = None
     if post.reply_to_post_id is not None:
@@ -157,7 +166,7 @@ def outgoing(session: Session, delivery: Delivery, post: Post) -> OutgoingPost:
     return OutgoingPost(
         text=delivery.text,
         idempotency_key=delivery.idempotency_key,
-        media=tuple(Path(m) for m in delivery.media),
+        media=tuple(media_path(m, media_cache) for m in delivery.media),
         reply_to=reply_to,
         language=delivery.language,
         meta=meta_for(delivery, post, audience_key),
@@ -250,8 +259,9 @@ def claim_due(
                     attempt=delivery.attempts,
                     due_at=delivery.due_at,
                     claimed_at=now,
-                    post=outgoing(session, delivery, post),
+                    post=outgoing(session, delivery, post, media_cache=settings.media_cache),
                     label=label,
+                    media=tuple(str(m) for m in delivery.media),
                 )
             )
         session.commit()
@@ -285,6 +295,12 @@ def publish_claim(
         stats.handed_back += 1
         return stats
     try:
+        prepare_media(sessions, claim.media, settings.media_cache)
+    except MediaMissing as exc:
+        fail_locally(sessions, claim, settings, clock(), str(exc))
+        stats.failed += 1
+        return stats
+    try:
         with pool.lease(claim.channel) as connector:
             idempotent = connector.capabilities.idempotent_publish
             result: Published | ConnectorError = connector.publish(claim.post)
@@ -303,6 +319,79 @@ def publish_claim(
         idempotent = False
     record_result(sessions, claim, result, settings, clock(), stats, rng=rng, idempotent=idempotent)
     return stats
+
+
+def media_path(entry: str, cache: Path | None) -> Path:
+    """Where the connector finds a delivery's media entry: a reference's file in the local
+    cache, or (a delivery applied before the media store) the path it was applied with."""
+    if is_reference(entry):
+        digest, name = entry.split("/", 1)
+        return (cache or default_media_cache()) / digest / name
+    return Path(entry)
+
+
+@functools.cache
+def default_media_cache() -> Path:
+    """A folder of this user's own for the daemon's copies of stored media: one private to
+    this process when the usual one belongs to someone else or others may write in it."""
+    import os
+    import stat
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / f"elshi-media-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = folder.lstat()
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077:
+            return folder
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="elshi-media-"))
+
+
+def prepare_media(
+    sessions: sessionmaker[Session], media: tuple[str, ...], cache: Path | None
+) -> None:
+    """Write the claim's media from the store into the cache, checked against their hashes;
+    `MediaMissing` when one is not there (a local fault: the platform never saw the post)."""
+    if not media:
+        return
+    folder = cache or default_media_cache()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with sessions() as session:
+        for entry in media:
+            if is_reference(entry):
+                materialize(session, entry, folder)
+            elif not Path(entry).is_file():
+                raise MediaMissing(
+                    f"media file {entry} is missing (it was applied by an older Elshi that kept "
+                    "paths); apply the campaign again to store its media, then retry"
+                )
+
+
+def fail_locally(
+    sessions: sessionmaker[Session], claim: Claim, settings: Settings, now: datetime, why: str
+) -> None:
+    """The claim cannot be sent for a reason of ours (its media are not in the store): failed,
+    with the reason and what to do, and nothing was sent."""
+    with immediate(sessions) as session:
+        delivery = _locked(session, claim.delivery_id)
+        if delivery is None or not holds(delivery, settings, claim.attempt):
+            session.rollback()
+            return
+        _release(delivery)
+        delivery.error_kind = "local"
+        delivery.last_error = f"{why} (then: elshi deliveries retry {delivery.id})"
+        transition(
+            session,
+            delivery,
+            S.failed,
+            actor=f"daemon:{settings.worker_id}",
+            at=now,
+            reason=f"not sent, a local problem: {why}",
+            label=claim.label,
+        )
+        session.commit()
 
 
 def _paused(sessions: sessionmaker[Session], channel: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class Settings:
     max_reconcile_attempts: int = 5
     default_rate_per_minute: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
+    media_cache: Path | None = None
+    """Where the daemon writes its copies of stored media for the connectors (default: a folder
+    of the user's own in the system's temporary folder)."""
 
 
 def backoff(

@@ -170,7 +170,7 @@ def _reconcile_one(
         delivery = session.get(Delivery, delivery_id)
         assert delivery is not None
         channel = delivery.channel.name
-        post = outgoing(session, delivery, delivery.post)
+        post = outgoing(session, delivery, delivery.post, media_cache=settings.media_cache)
         since = (delivery.claimed_at or delivery.due_at) - timedelta(minutes=10)
         tries = delivery.reconcile_attempts
         attempt = delivery.attempts

@@ -65,6 +65,7 @@ def validate(app: App, files: tuple[Path, ...]) -> None:
 def _run_apply(
     app: App, files: Sequence[Path], *, by: str | None, commit: bool
 ) -> tuple[list[Loaded], dict[str, list[Change]]]:
+    from campaigns.media import MediaError
     from campaigns.people import PeopleError
     from campaigns.planning import apply_campaign
 
@@ -82,8 +83,9 @@ def _run_apply(
                     platforms=app.config.channel_platforms,
                     actor=person,
                     now=now,
+                    store_media=commit,
                 )
-            except PeopleError as exc:
+            except (PeopleError, MediaError) as exc:
                 raise BadInput(str(exc)) from None
         if commit:
             session.commit()

@@ -306,7 +306,7 @@ def test_x_limit_is_checked_on_the_text_as_published(tmp_path: Path) -> None:
 
 
 def test_telegram_caption_limit_applies_when_media_is_attached(tmp_path: Path) -> None:
-    (tmp_path / "photo.png").write_bytes(b"\x89PNG")
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     tg = audience("public", ["de-telegram"])
     loaded = load(
         tmp_path,
