@@ -66,21 +66,11 @@ def arrays(frame: pd.DataFrame) -> Arrays:
 def ratio(a: Arrays, idx: np.ndarray, num: str, den: str) -> dict[str, float]:
     """Ratio of sums of ``num`` over ``den`` on the rows ``idx`` (all known), its interval
     and how many posts and messages it used."""
-    numerator, denominator = a[num][idx], a[den][idx]
-    total = float(denominator.sum())
-    value = float(numerator.sum()) / total if idx.size and total > 0 else math.nan
-    low, high = (
-        stats.ratio_interval(numerator, denominator, a["post_id"][idx])
-        if math.isfinite(value)
-        else (math.nan, math.nan)
-    )
-    return {
-        "value": value,
-        "low": low,
-        "high": high,
-        "posts": int(idx.size),
-        "messages": int(np.unique(a["post_id"][idx]).size),
-    }
+    y, x = stats.collapse(a[num][idx], a[den][idx], a["post_id"][idx])
+    total = float(x.sum())
+    value = float(y.sum()) / total if idx.size and total > 0 else math.nan
+    low, high = stats.fieller(y, x) if math.isfinite(value) else (math.nan, math.nan)
+    return {"value": value, "low": low, "high": high, "posts": int(idx.size), "messages": y.size}
 
 
 def _given(values: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from reports.aggregates import arrays
 from reports.data import StoreData
 from reports.methods import METHODS
 from reports.model import Report, Table
-from reports.posts import attributed_frame, platform_label, posts_frame
+from reports.posts import attributed_frame, audience_names, platform_label, posts_frame
 from reports.stats import DEFAULT_REPS
 from reports.summary import ExecutiveSummary, build_summary
 
@@ -86,14 +86,15 @@ def build_report(
         ]
     )
     add(timing.follower_growth(followers, data))
-    top, bottom = ranking.top_bottom(posts, aud, priors, opts.top)
+    names = audience_names(aud)
+    top, bottom = ranking.top_bottom(posts, names, priors, opts.top)
     add(top)
     add(bottom)
     add(quality.outcomes_table(data))
     counters = quality.platform_counters(posts)
     add(counters)
     add(quality.data_quality(posts, aud, counters))
-    add(quality.posts_detail(posts, aud))
+    add(quality.posts_detail(posts, names))
     card_list = _cards.cards(aud, built, data, slots.frame, seed=opts.seed, reps=opts.reps)
     simulated = bool(posts["simulated"].any()) or bool(data.followers["simulated"].any())
     published = posts.loc[posts["published"], "published_at"]

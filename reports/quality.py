@@ -11,7 +11,6 @@ import pandas as pd
 
 from reports.data import COUNTERS, FIXED_AGES, StoreData
 from reports.model import Column, Table
-from reports.posts import audience_names
 from reports.tables import flag_col
 
 
@@ -146,8 +145,8 @@ def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Tab
     )
 
 
-def posts_detail(posts: pd.DataFrame, aud: pd.DataFrame) -> Table:
-    names = audience_names(aud)
+def posts_detail(posts: pd.DataFrame, names: pd.Series) -> Table:
+    """``names``: delivery id → the audiences it reaches (`reports.posts.audience_names`)."""
     frame = posts.copy()
     frame["audiences"] = frame["delivery_id"].map(names)
     columns = [

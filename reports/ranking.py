@@ -16,7 +16,7 @@ import pandas as pd
 
 from reports import stats
 from reports.model import Column, Table
-from reports.posts import BASIS_LABEL, audience_names
+from reports.posts import BASIS_LABEL
 
 AGE = "7d"
 Priors = dict[tuple[str, str], stats.BetaPrior]
@@ -221,11 +221,12 @@ def _verdict(result: stats.Comparison, first: str, second: str) -> str:
 
 
 def top_bottom(
-    posts: pd.DataFrame, aud: pd.DataFrame, priors: Priors, top: int
+    posts: pd.DataFrame, names: pd.Series, priors: Priors, top: int
 ) -> tuple[Table, Table]:
     """The posts with the highest and lowest shrunk rate at 7 days relative to their
     platform's typical post. A post is in one list at most: with fewer than twice ``top``
-    posts, the top list takes the better half and the bottom list the rest."""
+    posts, the top list takes the better half and the bottom list the rest. ``names``:
+    delivery id → the audiences it reaches (`reports.posts.audience_names`)."""
     m = posts[posts[f"known_{AGE}"] & (posts[f"exposure_{AGE}"] > 0)].copy()
     young = int((posts["rated"] & posts[f"immature_{AGE}"]).sum())
     m["index"] = np.nan
@@ -256,16 +257,16 @@ def top_bottom(
         "lists. Link CTR with a Wilson interval."
     )
     return (
-        Table("top_posts", "Top posts", text, columns, _decorate(best, aud)),
-        Table("bottom_posts", "Bottom posts", text, columns, _decorate(worst, aud)),
+        Table("top_posts", "Top posts", text, columns, _decorate(best, names)),
+        Table("bottom_posts", "Bottom posts", text, columns, _decorate(worst, names)),
     )
 
 
-def _decorate(frame: pd.DataFrame, aud: pd.DataFrame) -> pd.DataFrame:
+def _decorate(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
     out = frame.copy()
     low, high = stats.wilson(out["link_clicks"], out["impressions"])
     out["ctr_low"], out["ctr_high"] = low, high
-    out["audiences"] = out["delivery_id"].map(audience_names(aud))
+    out["audiences"] = out["delivery_id"].map(names)
     out["basis_label"] = out["basis"].map(BASIS_LABEL)
     out["published_local"] = [
         t.tz_convert(z).strftime("%Y-%m-%d %H:%M")

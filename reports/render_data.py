@@ -43,13 +43,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _plain_column(column: pd.Series) -> list[Any]:
+    """One column as plain values, converted once (numbers, booleans and times on fast paths;
+    the rest value by value through `_plain`)."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return [bool(v) for v in column.tolist()]
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        out: list[Any] = []
+        for number in column.to_numpy(dtype="float64", na_value=np.nan).tolist():
+            if number != number or number in (math.inf, -math.inf):
+                out.append(None)
+            elif number.is_integer() and abs(number) < 2**53:
+                out.append(int(number))
+            else:
+                out.append(number)
+        return out
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return [None if t is pd.NaT else t.isoformat() for t in column.tolist()]
+    return [_plain(v) for v in column.tolist()]
+
+
 def table_records(table: Table, simulated: bool) -> tuple[list[str], list[list[Any]]]:
     """Header keys and rows of one table as plain Python values (with a ``simulated`` column)."""
     keys = table.data_columns()
     frame = table.frame
     add_flag = "simulated" not in keys
-    columns = [frame[k].tolist() if k in frame.columns else [None] * len(frame) for k in keys]
-    rows = [[_plain(v) for v in values] for values in zip(*columns, strict=True)] if keys else []
+    columns = [_plain_column(frame[k]) if k in frame.columns else [None] * len(frame) for k in keys]
+    rows = [list(values) for values in zip(*columns, strict=True)] if keys else []
     if add_flag:
         keys = [*keys, "simulated"]
         rows = [[*row, simulated] for row in rows]
@@ -120,7 +140,7 @@ def to_json(report: Report) -> str:
     document["methods"] = [
         {"name": m.name, "formula": m.formula, "note": m.note} for m in report.methods
     ]
-    return json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
+    return json.dumps(document, ensure_ascii=False, allow_nan=False)
 
 
 def _csv_text(keys: list[str], rows: list[list[Any]]) -> str:
