@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.definition import DEFAULT_STEP, ApprovalStep, Role
+from campaigns.errors import CampaignInputError
 from campaigns.people import Person, authorize
 from campaigns.planning import REJECTED
 from campaigns.schema import (
@@ -43,7 +44,7 @@ from campaigns.schema import DeliveryState as S
 from campaigns.states import record, transition
 
 
-class ApprovalError(LookupError):
+class ApprovalError(CampaignInputError, LookupError):
     """A post that cannot be found, or a decision the rules refuse (the message says why)."""
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import mediarules
+from campaigns.errors import CampaignInputError
 from campaigns.mediarules import EXTENSIONS, MAX_FILE_BYTES, size
 from campaigns.schema import MediaBlob, MediaChunk
 
@@ -43,7 +44,7 @@ MAX_CAMPAIGN_BYTES = 1024 * 1024 * 1024
 REFERENCE = re.compile(r"^([0-9a-f]{64})/([\w.-]{1,120})$")
 
 
-class MediaError(ValueError):
+class MediaError(CampaignInputError, ValueError):
     """A media file cannot be used; the message names it and says what to do."""
 
 

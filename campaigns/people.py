@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.definition import Role as Role  # re-exported: the roles live with the format
+from campaigns.errors import CampaignInputError
 from campaigns.schema import ApiToken, User
 from campaigns.states import record
 
@@ -77,7 +78,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
 commands ask `may` / `require` with one of these names."""
 
 
-class PeopleError(Exception):
+class PeopleError(CampaignInputError):
     """Root of this module's errors.
 
     PeopleError

@@ -80,7 +80,7 @@ def render() -> str:
     lines = [
         "# Campaign file format",
         "",
-        "<!-- Generated from campaigns/definition.py by `elshi campaign reference`; do not edit."
+        "<!-- Generated from campaigns/definition.py by `python -m elshi.docs`; do not edit."
         " A test fails when this file and the models disagree. -->",
         "",
         "A campaign is one YAML file with four blocks: `campaign`, `events`, `audiences` and "

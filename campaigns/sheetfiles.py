@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from campaigns.errors import CampaignInputError
 
-class SheetError(Exception):
+
+class SheetError(CampaignInputError):
     """The sheet cannot be imported; ``problems`` lists every finding, each located (at most
     `SheetLimits.max_problems`, then one line saying how many more)."""
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from campaigns import events
+from campaigns.errors import CampaignsError
 from campaigns.schema import AuditEntry, Delivery
 from campaigns.schema import DeliveryState as S
 
@@ -35,7 +36,7 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 log = logging.getLogger("elshi.state")
 
 
-class TransitionError(ValueError):
+class TransitionError(CampaignsError, ValueError):
     pass
 
 

@@ -4,10 +4,18 @@ SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy t
 transactions start with ``BEGIN`` or, for a claim, ``BEGIN IMMEDIATE`` (`immediate`), so two
 daemons on one file never both take a row. PostgreSQL is reached through psycopg 3; claims there
 use ``SELECT ... FOR UPDATE SKIP LOCKED``. Alembic migrations live in ``campaigns/migrations``.
+
+`open_database` is what the application uses: it creates a new SQLite file with private
+permissions (0600 unless configured; SQLite gives its -wal and -shm files the same), sets
+PostgreSQL's connect and statement timeouts (a server that accepts connections but never
+answers must not block a command forever), upgrades the schema, and turns the driver's
+failures into one `StoreError` with a message an operator can act on.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +23,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from campaigns.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -30,11 +41,26 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url``; on PostgreSQL, ``connect_timeout`` and ``statement_timeout`` (in
+    seconds) bound how long a connection attempt and one statement may take."""
     url = normalize_url(url)
     if make_url(url).get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
+        if connect_timeout is not None:
+            # libpq counts whole seconds and treats 1 as 2.
+            connect_args.setdefault("connect_timeout", max(2, math.ceil(connect_timeout)))
+        if statement_timeout is not None:
+            milliseconds = max(1, round(statement_timeout * 1000))
+            connect_args.setdefault("options", f"-c statement_timeout={milliseconds}")
+        return create_engine(url, connect_args=connect_args, **kwargs)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -56,6 +82,57 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    return engine
+
+
+def create_sqlite_file(url: str, mode: int) -> None:
+    """Create the SQLite file of ``url`` with permissions ``mode`` if it does not exist yet
+    (SQLite would create it with the process's umask, usually world-readable). SQLite creates
+    the -wal and -shm files with the database file's permissions."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(parsed.database)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create the database file {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, mode)  # the umask may have taken bits away
+    finally:
+        os.close(fd)
+
+
+def describe(exc: BaseException) -> str:
+    """The driver's own words for a database failure, on one line."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split())
+    return text or type(orig).__name__
+
+
+def open_database(
+    url: str,
+    *,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    file_mode: int = 0o600,
+    upgrade_schema: bool = True,
+) -> Engine:
+    """The application's database, created if needed and upgraded to the current schema
+    (unless ``upgrade_schema`` is False); `StoreError` with the reason when it cannot be used."""
+    create_sqlite_file(url, file_mode)
+    engine = make_engine(url, connect_timeout=connect_timeout, statement_timeout=statement_timeout)
+    try:
+        if upgrade_schema:
+            upgrade(engine)
+        else:
+            engine.connect().close()
+    except DBAPIError as exc:
+        engine.dispose()
+        shown = engine.url.render_as_string(hide_password=True)
+        raise StoreError(f"cannot use the database {shown}: {describe(exc)}") from None
     return engine
 
 

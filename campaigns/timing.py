@@ -26,9 +26,10 @@ from campaigns.definition import (
     parse_offset,
     split_until,
 )
+from campaigns.errors import CampaignInputError
 
 
-class TimingError(ValueError):
+class TimingError(CampaignInputError, ValueError):
     pass
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from campaigns.errors import CampaignInputError
+
 Path_ = tuple[str | int, ...]
 
 
@@ -88,7 +90,7 @@ class Locator:
         return Problem(self.file, line, column, message, severity, self.original(path))
 
 
-class YamlError(Exception):
+class YamlError(CampaignInputError):
     def __init__(self, problem: Problem):
         super().__init__(str(problem))
         self.problem = problem

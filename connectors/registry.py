@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import importlib
 
-from connectors.base import ChannelSettings, Clock, Connector, SessionStore, system_clock
+from connectors.base import (
+    ChannelSettings,
+    Clock,
+    Connector,
+    ConnectorError,
+    SessionStore,
+    system_clock,
+)
 
 PLATFORMS: dict[str, str] = {
     "x": "connectors.x:XConnector",
@@ -20,8 +27,8 @@ PLATFORMS: dict[str, str] = {
 }
 
 
-class UnknownPlatformError(ValueError):
-    pass
+class UnknownPlatformError(ConnectorError, ValueError):
+    """A platform no connector is registered for."""
 
 
 def connector_class(platform: str) -> type[Connector]:

@@ -8,6 +8,7 @@ import getpass
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -26,7 +27,9 @@ class BadInput(click.ClickException):
     exit_code = 2
 
     def show(self, file: object = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        from elshi.output import say
+
+        say(f"error: {self.format_message()}", err=True)
 
 
 class App:
@@ -44,12 +47,9 @@ class App:
     @cached_property
     def config(self) -> Config:
         from elshi import logs
-        from elshi.config import ConfigError, load_config
+        from elshi.config import load_config
 
-        try:
-            config = load_config(self.config_path)
-        except ConfigError as exc:
-            raise BadInput(str(exc)) from None
+        config = load_config(self.config_path)
         logs.add_secrets(
             logs.secret_values(
                 [
@@ -69,25 +69,53 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        from sqlalchemy.exc import OperationalError
+        """The database of the workspace, upgraded to the current schema."""
+        return self.open_engine()
 
-        from campaigns.store import make_engine, upgrade
+    def open_engine(self, *, upgrade: bool = True) -> Engine:
+        """The configured database, with its timeouts and file mode. Without a configuration
+        it refuses (`NoConfigError`) rather than create a database by accident."""
+        from campaigns.store import open_database
+        from elshi.settings import DatabaseConfig
 
-        engine = make_engine(self.config.database_url)
-        try:
-            upgrade(engine)
-        except OperationalError as exc:
-            raise click.ClickException(
-                f"cannot open the database {engine.url.render_as_string(hide_password=True)}: "
-                f"{exc.orig}"
-            ) from None
-        return engine
+        database = self.config.require().section(DatabaseConfig)
+        return open_database(
+            database.url,
+            connect_timeout=database.connect_timeout_seconds,
+            statement_timeout=database.statement_timeout_seconds,
+            file_mode=database.file_mode,
+            upgrade_schema=upgrade,
+        )
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         from campaigns.store import session_factory
 
         return session_factory(self.engine)
+
+    def output_path(self, path: Path) -> Path:
+        """``path`` for a command's ``--out``, refused when it is the live database (or its
+        -wal/-shm files) or the configuration file: writing there would destroy them."""
+        from elshi.config import find_config
+
+        target = path.expanduser().resolve()
+        protected: dict[Path, str] = {}
+        try:
+            config_file = find_config(self.config_path)
+        except Exception:
+            config_file = None
+        if config_file is not None:
+            protected[config_file.resolve()] = "the configuration file"
+            database = _sqlite_file(self.config.database_url)
+            if database is not None:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    protected[database.with_name(database.name + suffix)] = "the live database"
+        what = protected.get(target)
+        if what is not None:
+            raise BadInput(f"--out {path}: that is {what}; choose another file")
+        if target.is_file() and _is_sqlite_file(target):
+            raise BadInput(f"--out {path}: that is a database; choose another file")
+        return path
 
     def person(self, session: Session, by: str | None = None) -> Person:
         """Who is running this command (see docs/operator-guide.md, "Who runs a command").
@@ -128,3 +156,18 @@ def _os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or ":memory:" in url:
+        return None
+    return Path(url[len(prefix) :]).resolve()
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False

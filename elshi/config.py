@@ -1,10 +1,16 @@
 """The one configuration loader: ``elshi.toml`` plus environment variables.
 
-The file is found by ``--config``, then ``ELSHI_CONFIG``, then ``./elshi.toml``; without one, the
-defaults apply (a SQLite file in the working directory, no channels). ``ELSHI_DATABASE_URL``
-overrides the database. Channels are tables under ``[channels.NAME]``; any key ending in ``_env``
-names an environment variable holding a secret, which is read only when a connector is opened,
-never written anywhere.
+The file is found by ``--config``, then ``ELSHI_CONFIG``, then ``elshi.toml`` in the working
+directory or the nearest parent folder that has one (the workspace). Without one, the defaults
+apply and commands that need the database refuse (`Config.require`): a new user gets a hint to
+run ``elshi init`` instead of an empty database created by accident. ``ELSHI_DATABASE_URL``
+overrides the database.
+
+Every setting is declared in `elshi.settings` (kind, default, range) and every channel option
+in ``connectors.options``; the whole file is checked when it is loaded, and each problem is
+reported as ``FILE:LINE: message`` at the line of the key. Secrets never come from the file:
+a channel names the environment variable that holds each one (``token_env = "VARIABLE"``),
+read only when a connector is opened, never written anywhere.
 """
 
 from __future__ import annotations
@@ -13,80 +19,50 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from connectors.registry import PLATFORMS as REGISTRY
-from elshi.notifyconfig import AlertSections, parse_alert_sections
+from elshi import settings as s
+from elshi.notifyconfig import AlertSections
+from elshi.settings import DaemonConfig, DatabaseConfig, MetricsConfig, SandboxConfig, WebConfig
 
 CONFIG_NAME = "elshi.toml"
 DEFAULT_DATABASE = "sqlite:///elshi.db"
-PLATFORMS = tuple(REGISTRY)
-"""Every platform a channel may name (the connector registry's list; "sandbox" is last)."""
-DEFAULT_METRICS_SCHEDULE = ("1h", "6h", "24h", "3d", "7d", "30d")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_TOP_KEYS = {
-    "database",
-    "daemon",
-    "metrics",
-    "sandbox",
-    "channels",
-    "notify",
-    "alerts",
-    "reports",
-    "web",
-}
-_SECTION_KEYS = {
-    "database": {"url"},
-    "daemon": {
-        "lease",
-        "max_attempts",
-        "backoff",
-        "backoff_max",
-        "poll",
-        "sweep_every",
-        "collect_every",
-        "workers",
-        "late_after",
-        "reconcile_after",
-        "max_delay",
-    },
-    "metrics": {"schedule", "followers_every"},
-    "sandbox": {"outbox"},
-    "web": {
-        "bind",
-        "base_url",
-        "secret_key_env",
-        "session_lifetime",
-        "timezone",
-        "workers",
-        "trusted_header",
-        "trusted_proxies",
-    },
-}
+MAX_CONFIG_BYTES = 1_000_000
+M = TypeVar("M")
 
-
-_CHANNEL_KEYS = ("platform", "api_base_url", "rate", "mimic")
-"""Keys every channel table may have; the rest are the connector's own options."""
-_SECRET_KEY = re.compile(r"token|secret|password|passwd|api_?key|consumer_key|credential", re.I)
+_CHANNEL_KEYS = ("platform", "api_base_url", "rate")
+"""Keys every channel table may have; the rest are the platform's options."""
+_SECRET_LOOKING = re.compile(
+    r"token|secret|passw|api_?key|^key$|_key$|credential|bearer|auth|cookie|session|jwt|"
+    r"private|signature|appsecret",
+    re.I,
+)
 """A key like these holds a secret, which must come from the environment (``KEY_env``)."""
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ConfigError(Exception):
-    """A problem in the configuration, located as ``FILE:LINE: message`` where possible."""
+    """The root of configuration errors: one or more problems, each ``FILE:LINE: message``.
+
+    Subclasses: `NoConfigError` (a command needs a workspace and there is none)."""
+
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
-def parse_seconds(value: object, *, where: str) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            number = float(match.group(1))
-            return number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-    raise ConfigError(f"{where}: {value!r} is not a duration (write e.g. 30s, 5m, 6h, 3d)")
+class NoConfigError(ConfigError):
+    """No elshi.toml was found where a command needs one."""
+
+
+def platforms() -> tuple[str, ...]:
+    """The platforms a channel may name (the one list: ``connectors.options``)."""
+    from connectors.options import PLATFORMS
+
+    return tuple(PLATFORMS)
 
 
 @dataclass(frozen=True)
@@ -95,7 +71,8 @@ class ChannelConfig:
     platform: str
     api_base_url: str | None
     options: Mapping[str, Any]
-    """Every non-secret key of the table (``*_env`` keys keep the variable's name, not a value)."""
+    """Every option of the table, checked and typed (``*_env`` keys keep the variable's name,
+    never a value)."""
     rate_per_minute: float | None = None
 
     @property
@@ -130,47 +107,61 @@ class ChannelConfig:
 
 
 @dataclass(frozen=True)
-class DaemonConfig:
-    lease_seconds: float = 300.0
-    max_attempts: int = 8
-    backoff_seconds: float = 30.0
-    backoff_max_seconds: float = 3600.0
-    poll_seconds: float = 60.0
-    sweep_every_seconds: float = 60.0
-    collect_every_seconds: float = 900.0
-    workers: int = 8
-    late_after_seconds: float = 60.0
-    reconcile_after_seconds: float = 120.0
-    max_delay_seconds: float = 6 * 3600.0
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    """``[web]``: the web workspace (``elshi web``). The session-signing key comes from the
-    environment variable named by ``secret_key_env``, never from the file."""
-
-    bind: str = "127.0.0.1:8080"
-    base_url: str = "http://127.0.0.1:8080"
-    secret_key_env: str = "ELSHI_WEB_SECRET_KEY"
-    session_lifetime_seconds: float = 8 * 3600.0
-    timezone: str = "UTC"
-    workers: int = 2
-    trusted_header: str | None = None
-    trusted_proxies: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Config:
     path: Path | None
     base_dir: Path
-    database_url: str
+    sections: Mapping[type, object] = field(default_factory=dict)
+    named_sections: Mapping[type, Mapping[str, object]] = field(default_factory=dict)
     channels: dict[str, ChannelConfig] = field(default_factory=dict)
-    daemon: DaemonConfig = field(default_factory=DaemonConfig)
-    metrics_schedule: tuple[float, ...] = ()
-    followers_every_seconds: float = 86400.0
-    web: WebConfig = field(default_factory=WebConfig)
     alerting: AlertSections = field(default_factory=AlertSections)
-    """``[notify.NAME]``, ``[alerts]``, ``[reports.NAME]`` and ``[web] base_url``."""
+    """``[notify.NAME]``, ``[alerts]``, ``[reports.NAME]`` and ``[web] base_url``
+    (`elshi.notifyconfig`)."""
+
+    def section(self, model: type[M]) -> M:
+        """The values of one section (``config.section(DaemonConfig).poll_seconds``)."""
+        value = self.sections.get(model)
+        if value is None:
+            s.section_for(model)  # raises for a model that is not declared
+            value = model()
+        assert isinstance(value, model)
+        return value
+
+    def named(self, model: type[M]) -> dict[str, M]:
+        """The ``[section.NAME]`` tables of a named section, by name."""
+        found = self.named_sections.get(model, {})
+        return {name: value for name, value in found.items() if isinstance(value, model)}
+
+    def require(self, what: str = "this command") -> Config:
+        """This configuration, or `NoConfigError` when there is no file and no
+        ``ELSHI_DATABASE_URL``: a command that needs the database must not create a new
+        one by accident."""
+        if self.path is None and not os.environ.get("ELSHI_DATABASE_URL"):
+            raise NoConfigError(
+                f"no {CONFIG_NAME} in {Path.cwd()} or any folder above it, so {what} does not "
+                "know which database to use. Run `elshi init` to make this folder a workspace, "
+                "or point --config (or ELSHI_CONFIG) at your elshi.toml."
+            )
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.section(DatabaseConfig).url
+
+    @property
+    def daemon(self) -> DaemonConfig:
+        return self.section(DaemonConfig)
+
+    @property
+    def metrics_schedule(self) -> tuple[float, ...]:
+        return self.section(MetricsConfig).schedule
+
+    @property
+    def followers_every_seconds(self) -> float:
+        return self.section(MetricsConfig).followers_every_seconds
+
+    @property
+    def web(self) -> WebConfig:
+        return self.section(WebConfig)
 
     @property
     def channel_platforms(self) -> dict[str, str]:
@@ -190,302 +181,401 @@ class Config:
             ) from None
 
 
-def _suggest(word: str, choices: Any, cutoff: float = 0.6) -> str:
+def _suggest(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such configuration file")
-        return path
-    env = os.environ.get("ELSHI_CONFIG")
-    if env:
-        path = Path(env)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such configuration file (from ELSHI_CONFIG)")
-        return path
-    local = Path.cwd() / CONFIG_NAME
-    return local if local.is_file() else None
-
-
-def _line_of(text: str, pattern: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if re.search(pattern, line):
-            return number
+    """``--config``, then ``ELSHI_CONFIG``, then ``elshi.toml`` in the working directory or
+    the nearest parent folder that has one."""
+    for value, origin in ((explicit, ""), (os.environ.get("ELSHI_CONFIG"), " (from ELSHI_CONFIG)")):
+        if value:
+            path = Path(value)
+            if not path.is_file():
+                raise ConfigError(f"{path}: no such configuration file{origin}")
+            return path
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
     return None
 
 
-def resolve_database_url(url: str, base_dir: Path) -> str:
-    """A relative SQLite path is relative to the config file's folder."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        return prefix + str((base_dir / url[len(prefix) :]).resolve())
-    return url
+def _read(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {len(data):,} bytes is too large for a configuration file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{path}:{line}:{column}: byte 0x{data[exc.start]:02x} is not UTF-8; save the file "
+            "as UTF-8"
+        ) from None
 
 
-def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+class _Located:
+    """Collects problems, each at the line of the key it is about."""
+
+    def __init__(self, label: str, text: str) -> None:
+        from elshi.tomllines import key_lines
+
+        self.label = label
+        self.lines = key_lines(text) if text else {}
+        self.found: list[tuple[int, str]] = []
+
+    def add(self, path: tuple[str, ...], message: str) -> None:
+        from elshi.tomllines import line_of
+
+        line = line_of(self.lines, path)
+        where = f"{self.label}:{line}" if line else self.label
+        self.found.append((line or 0, f"{where}: {message}"))
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem, in the order of the file."""
+        return [message for _, message in sorted(self.found, key=lambda item: item[0])]
+
+
+def _shown(raw: object) -> str:
+    text = tomllib_repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def tomllib_repr(raw: object) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, str):
+        return '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(raw, list):
+        return "[" + ", ".join(tomllib_repr(v) for v in raw) + "]"
+    if isinstance(raw, dict):
+        return "{...}"
+    return str(raw)
+
+
+def _parse_value(
+    found: _Located,
+    path: tuple[str, ...],
+    label: str,
+    kind: s.Kind[Any],
+    raw: object,
+    ctx: s.Context,
+) -> Any:
+    try:
+        return kind.parse(raw, ctx)
+    except s.Invalid as exc:
+        shown = f" = {_shown(raw)}" if exc.echo else ""
+        found.add(path, f"{label}{shown}: {exc}")
+        return None
+
+
+def _load_section(
+    found: _Located,
+    section: s.Section,
+    table: object,
+    path: tuple[str, ...],
+    ctx: s.Context,
+    environ: Mapping[str, str],
+) -> object | None:
+    title = "[" + ".".join(path) + "]"
+    if not isinstance(table, dict):
+        found.add(path, f"{title} must be a table")
+        return None
+    declared = list(s.declared(section.model))
+    keys = {setting.key for _, setting in declared}
+    for key in table:
+        if key not in keys:
+            found.add((*path, key), f"unknown key {key!r} in {title}" + _suggest(key, keys))
+    values: dict[str, Any] = {}
+    ok = True
+    for item, setting in declared:
+        override = environ.get(setting.env) if setting.env else None
+        if override:
+            where: tuple[str, ...] = (*path, setting.key)
+            value = _parse_value(
+                _Env(found, setting.env or ""),
+                where,
+                setting.env or "",
+                setting.kind,
+                override,
+                ctx,
+            )
+        elif setting.key in table:
+            value = _parse_value(
+                found,
+                (*path, setting.key),
+                f"{title} {setting.key}",
+                setting.kind,
+                table[setting.key],
+                ctx,
+            )
+        elif setting.default is None:
+            value = None
+        else:
+            value = _parse_value(
+                found,
+                path,
+                f"{title} {setting.key} (default {_shown(setting.default)})",
+                setting.kind,
+                setting.default,
+                ctx,
+            )
+        if value is None and setting.default is not None:
+            ok = False
+        values[item.name] = value
+    if not ok:
+        return None
+    model: object = section.model(**values)
+    for key, message in getattr(model, "problems", lambda: ())():
+        found.add((*path, key), f"{title} {key}: {message}")
+    return model
+
+
+class _Env(_Located):
+    """Problems in a value that came from an environment variable, not from the file."""
+
+    def __init__(self, parent: _Located, variable: str) -> None:
+        self.parent = parent
+        self.variable = variable
+
+    def add(self, path: tuple[str, ...], message: str) -> None:
+        self.parent.found.append((0, f"{self.variable} (environment): {message}"))
+
+
+def load_config(
+    explicit: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Find, read and check the configuration; `ConfigError` lists every problem."""
+    env = os.environ if environ is None else environ
     path = find_config(explicit)
     data: dict[str, Any] = {}
     text = ""
     if path is not None:
-        text = path.read_text(encoding="utf-8")
+        text = _read(path)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             match = re.search(r"line (\d+), column (\d+)", str(exc))
             where = f"{path}:{match.group(1)}:{match.group(2)}" if match else str(path)
-            raise ConfigError(f"{where}: {exc}") from None
+            message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+            raise ConfigError(f"{where}: {message} (TOML syntax)") from None
     base_dir = (path.parent if path else Path.cwd()).resolve()
-    label = str(path or CONFIG_NAME)
+    found = _Located(str(path or CONFIG_NAME), text)
+    ctx = s.Context(base_dir)
 
-    def at(pattern: str) -> str:
-        line = _line_of(text, pattern) if text else None
-        return f"{label}:{line}" if line else label
-
-    def at_in_table(table_at: str, key: str) -> str:
-        """The line of ``key`` in the table whose header is at ``table_at``."""
-        start = int(table_at.rsplit(":", 1)[1]) if table_at != label else 0
-        lines = text.splitlines()[start:]
-        for number, line in enumerate(lines, start=start + 1):
-            if line.lstrip().startswith("["):
-                break
-            if re.match(r"^\s*" + re.escape(key) + r"\s*=", line):
-                return f"{label}:{number}"
-        return table_at
-
+    known = [sec.name for sec in s.SECTIONS] + [s.CHANNEL_SECTION, *_ALERT_SECTIONS]
     for key in data:
-        if key not in _TOP_KEYS:
-            where = at(r"^\s*\[?" + re.escape(key))
-            raise ConfigError(f"{where}: unknown section or key {key!r}" + _suggest(key, _TOP_KEYS))
-    for section, allowed in _SECTION_KEYS.items():
-        table = data.get(section, {})
+        if key not in known:
+            found.add((key,), f"unknown section or key {key!r}" + _suggest(key, known))
+
+    sections: dict[type, object] = {}
+    named: dict[type, dict[str, object]] = {}
+    for section in s.SECTIONS:
+        table = data.get(section.name, {})
+        if not section.named:
+            value = _load_section(found, section, table, (section.name,), ctx, env)
+            if value is not None:
+                sections[section.model] = value
+            continue
         if not isinstance(table, dict):
-            where = at(r"^\s*\[" + section)
-            raise ConfigError(f"{where}: [{section}] must be a table")
-        for key in table:
-            if key not in allowed:
-                where = at(r"^\s*" + re.escape(key) + r"\s*=")
-                raise ConfigError(
-                    f"{where}: unknown key {key!r} in [{section}]" + _suggest(key, allowed)
-                )
+            found.add((section.name,), f"[{section.name}.NAME] tables expected")
+            continue
+        named[section.model] = {}
+        for name, sub in table.items():
+            value = _load_section(found, section, sub, (section.name, name), ctx, env)
+            if value is not None:
+                named[section.model][name] = value
 
-    url = os.environ.get("ELSHI_DATABASE_URL") or data.get("database", {}).get(
-        "url", DEFAULT_DATABASE
-    )
-    database_url = resolve_database_url(str(url), base_dir)
-    outbox = Path(str(data.get("sandbox", {}).get("outbox", "outbox")))
-    outbox = outbox if outbox.is_absolute() else base_dir / outbox
-
-    channels: dict[str, ChannelConfig] = {}
-    raw_channels = data.get("channels", {})
-    if not isinstance(raw_channels, dict):
-        raise ConfigError(f"{at(r'channels')}: [channels.NAME] tables expected")
-    for name, table in raw_channels.items():
-        where = at(rf"^\s*\[channels\.{re.escape(name)}\]")
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: [channels.{name}] must be a table")
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
-            raise ConfigError(
-                f"{where}: channel name {name!r}: use lower-case letters, digits, '-' and '_'"
-            )
-        platform = table.get("platform")
-        if platform not in PLATFORMS:
-            raise ConfigError(
-                f"{where}: channel {name!r}: platform {platform!r} is not one of "
-                f"{', '.join(PLATFORMS)}" + (_suggest(str(platform), PLATFORMS) if platform else "")
-            )
-        for key, value in table.items():
-            key_at = at_in_table(where, key)
-            if key.endswith("_env"):
-                if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-                    raise ConfigError(
-                        f"{key_at}: {key} must name an environment variable, e.g. "
-                        f'{key} = "ELSHI_{name.upper().replace("-", "_")}_TOKEN"'
-                    )
-            elif _SECRET_KEY.search(key):
-                raise ConfigError(
-                    f"{key_at}: channel {name!r} has a secret in the file ({key}); put it in an "
-                    f'environment variable and write {key}_env = "VARIABLE_NAME" instead'
-                )
-            elif key not in _CHANNEL_KEYS and _suggest(key, _CHANNEL_KEYS, cutoff=0.8):
-                raise ConfigError(
-                    f"{key_at}: unknown key {key!r} in [channels.{name}]"
-                    + _suggest(key, _CHANNEL_KEYS, cutoff=0.8)
-                )
-        mimic = table.get("mimic")
-        if mimic is not None and (platform != "sandbox" or mimic not in PLATFORMS[:-1]):
-            raise ConfigError(
-                f"{at_in_table(where, 'mimic')}: channel {name!r}: mimic is for sandbox channels "
-                f"and names a platform ({', '.join(PLATFORMS[:-1])})"
-                + _suggest(str(mimic), PLATFORMS[:-1])
-            )
-        options = {k: v for k, v in table.items() if k not in ("platform", "api_base_url", "rate")}
-        if platform == "sandbox":
-            sandbox_outbox = Path(str(options.get("outbox", outbox)))
-            options["outbox"] = str(
-                sandbox_outbox if sandbox_outbox.is_absolute() else base_dir / sandbox_outbox
-            )
-        rate = table.get("rate")
-        channels[name] = ChannelConfig(
-            name=name,
-            platform=platform,
-            api_base_url=table.get("api_base_url"),
-            options=options,
-            rate_per_minute=None if rate is None else _parse_rate(rate, where=where),
-        )
-
-    daemon_raw = data.get("daemon", {})
-    defaults = DaemonConfig()
-    daemon = DaemonConfig(
-        lease_seconds=parse_seconds(daemon_raw.get("lease", defaults.lease_seconds), where=label),
-        max_attempts=int(daemon_raw.get("max_attempts", defaults.max_attempts)),
-        backoff_seconds=parse_seconds(
-            daemon_raw.get("backoff", defaults.backoff_seconds), where=label
-        ),
-        backoff_max_seconds=parse_seconds(
-            daemon_raw.get("backoff_max", defaults.backoff_max_seconds), where=label
-        ),
-        poll_seconds=parse_seconds(daemon_raw.get("poll", defaults.poll_seconds), where=label),
-        sweep_every_seconds=parse_seconds(
-            daemon_raw.get("sweep_every", defaults.sweep_every_seconds), where=label
-        ),
-        collect_every_seconds=parse_seconds(
-            daemon_raw.get("collect_every", defaults.collect_every_seconds), where=label
-        ),
-        workers=int(daemon_raw.get("workers", defaults.workers)),
-        late_after_seconds=parse_seconds(
-            daemon_raw.get("late_after", defaults.late_after_seconds), where=label
-        ),
-        reconcile_after_seconds=parse_seconds(
-            daemon_raw.get("reconcile_after", defaults.reconcile_after_seconds), where=label
-        ),
-        max_delay_seconds=parse_seconds(
-            daemon_raw.get("max_delay", defaults.max_delay_seconds), where=label
-        ),
-    )
-    metrics_raw = data.get("metrics", {})
-    schedule = tuple(
-        parse_seconds(v, where=f"{label}: [metrics] schedule")
-        for v in metrics_raw.get("schedule", DEFAULT_METRICS_SCHEDULE)
-    )
-    try:
-        alerting = parse_alert_sections(
-            data, at, lambda value, where: parse_seconds(value, where=where)
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    sandbox = sections.get(SandboxConfig)
+    outbox = sandbox.outbox if isinstance(sandbox, SandboxConfig) else base_dir / "outbox"
+    channels = _load_channels(found, data.get(s.CHANNEL_SECTION, {}), ctx, outbox)
+    alerting = _load_alerting(found, data, text)
+    if found.problems:
+        raise ConfigError(found.problems)
     return Config(
         path=path,
         base_dir=base_dir,
-        database_url=database_url,
+        sections=sections,
+        named_sections=named,
         channels=channels,
-        daemon=daemon,
-        metrics_schedule=tuple(sorted(schedule)),
-        followers_every_seconds=parse_seconds(
-            metrics_raw.get("followers_every", "1d"), where=label
-        ),
         alerting=alerting,
-        web=_web_config(data.get("web", {}), at=at),
     )
 
 
-def _web_config(raw: Mapping[str, Any], *, at: Any) -> WebConfig:
-    import ipaddress
-    import zoneinfo
+_ALERT_SECTIONS = ("notify", "alerts", "reports")
+"""Parsed by `elshi.notifyconfig` (their keys depend on each table's ``kind``)."""
 
-    defaults = WebConfig()
 
-    def where(key: str) -> str:
-        return str(at(r"^\s*" + re.escape(key) + r"\s*="))
+def _load_alerting(found: _Located, data: dict[str, Any], text: str) -> AlertSections:
+    from elshi.notifyconfig import parse_alert_sections
 
-    def text(key: str, default: str) -> str:
-        value = raw.get(key, default)
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{where(key)}: [web] {key} must be a non-empty string")
-        return value.strip()
+    lines = text.splitlines()
 
-    bind = text("bind", defaults.bind)
-    host, _, port = bind.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(
-            f"{where('bind')}: [web] bind {bind!r}: write HOST:PORT, e.g. 127.0.0.1:8080"
-        )
-    base_url = text("base_url", defaults.base_url).rstrip("/")
-    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base_url):
-        raise ConfigError(
-            f"{where('base_url')}: [web] base_url {base_url!r}: write the address people open, "
-            "e.g. https://elshi.embassy.example"
-        )
-    secret_env = text("secret_key_env", defaults.secret_key_env)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
-        raise ConfigError(
-            f"{where('secret_key_env')}: [web] secret_key_env must name an environment variable"
-        )
-    lifetime = parse_seconds(raw.get("session_lifetime", "8h"), where=where("session_lifetime"))
-    if not 60 <= lifetime <= 30 * 86400:
-        raise ConfigError(
-            f"{where('session_lifetime')}: [web] session_lifetime must be between 1m and 30d"
-        )
-    zone = text("timezone", defaults.timezone)
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"{where('timezone')}: [web] timezone {zone!r} is not an IANA time zone "
-            "(e.g. Europe/Berlin)"
-        ) from None
-    workers = raw.get("workers", defaults.workers)
-    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 64:
-        raise ConfigError(f"{where('workers')}: [web] workers must be a whole number from 1 to 64")
-    header = raw.get("trusted_header")
-    if header is not None and (
-        not isinstance(header, str) or not re.fullmatch(r"[A-Za-z0-9-]+", header)
-    ):
-        raise ConfigError(
-            f"{where('trusted_header')}: [web] trusted_header must be a header name, "
-            "e.g. X-Remote-User"
-        )
-    proxies = raw.get("trusted_proxies", [])
-    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
-        raise ConfigError(
-            f"{where('trusted_proxies')}: [web] trusted_proxies must be a list of addresses, "
-            'e.g. ["127.0.0.1", "10.0.0.0/24"]'
-        )
-    for proxy in proxies:
+    def at(pattern: str) -> str:
+        for number, line in enumerate(lines, start=1):
+            if re.search(pattern, line):
+                return f"{found.label}:{number}"
+        return found.label
+
+    def seconds(value: object, where: str) -> float:
         try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise ConfigError(
-                f"{where('trusted_proxies')}: [web] trusted_proxies: {proxy!r} is not an "
-                "address or network"
-            ) from None
-    if header and not proxies:
-        raise ConfigError(
-            f"{where('trusted_header')}: [web] trusted_header needs trusted_proxies (the "
-            "addresses of the reverse proxy that sets it); otherwise anyone could send it"
+            return s.Duration().parse(value, s.Context(Path()))
+        except s.Invalid as exc:
+            raise ValueError(f"{where}: {_shown(value)}: {exc}") from None
+
+    try:
+        return parse_alert_sections(data, at, seconds)
+    except ValueError as exc:
+        where = str(exc).partition(": ")[0]
+        line = where.rpartition(":")[2]
+        found.found.append((int(line) if line.isdigit() else 0, str(exc)))
+        return AlertSections()
+
+
+def _load_channels(
+    found: _Located, raw: object, ctx: s.Context, outbox: Path
+) -> dict[str, ChannelConfig]:
+    from connectors.options import PLATFORMS
+
+    channels: dict[str, ChannelConfig] = {}
+    if not isinstance(raw, dict):
+        found.add(("channels",), "[channels.NAME] tables expected")
+        return channels
+    for name, table in raw.items():
+        path = ("channels", name)
+        title = f"[channels.{name}]"
+        if not isinstance(table, dict):
+            found.add(path, f"{title} must be a table")
+            continue
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+            found.add(path, f"channel name {name!r}: use lower-case letters, digits, '-' and '_'")
+            continue
+        platform_name = table.get("platform")
+        platform = PLATFORMS.get(platform_name) if isinstance(platform_name, str) else None
+        if platform is None:
+            hint = _suggest(str(platform_name), PLATFORMS) if platform_name else ""
+            said = f"platform {_shown(platform_name)}" if platform_name else "no platform"
+            found.add(
+                (*path, "platform") if platform_name else path,
+                f"channel {name!r}: {said}; write platform = one of {', '.join(PLATFORMS)}{hint}",
+            )
+            continue
+        channel = _load_channel(found, name, table, platform, ctx, outbox)
+        if channel is not None:
+            channels[name] = channel
+    return channels
+
+
+def _load_channel(
+    found: _Located,
+    name: str,
+    table: dict[str, Any],
+    platform: Any,
+    ctx: s.Context,
+    outbox: Path,
+) -> ChannelConfig | None:
+    path = ("channels", name)
+    title = f"[channels.{name}]"
+    before = len(found.found)
+    names = [o.name for o in platform.options]
+    secrets = {o.name for o in platform.options if o.secret}
+    allowed = [*_CHANNEL_KEYS, *(n + "_env" if n in secrets else n for n in names)]
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        where = (*path, key)
+        if key in _CHANNEL_KEYS:
+            continue
+        if key.endswith("_env"):
+            secret = key.removesuffix("_env")
+            if secret not in secrets:
+                found.add(
+                    where,
+                    f"unknown key {key!r} in {title}: a {platform.name} channel reads "
+                    + (
+                        "secrets from " + ", ".join(sorted(n + "_env" for n in secrets))
+                        if secrets
+                        else "no secrets"
+                    )
+                    + _suggest(key, [n + "_env" for n in secrets]),
+                )
+            elif not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+                found.add(
+                    where,
+                    f"{title} {key} must name an environment variable, e.g. "
+                    f'{key} = "ELSHI_{name.upper().replace("-", "_")}_{secret.upper()}"',
+                )
+            else:
+                options[key] = value
+            continue
+        if key in secrets or (key not in names and _SECRET_LOOKING.search(key)):
+            # Never repeat the value: it is a secret written where it must not be.
+            found.add(
+                where,
+                f"channel {name!r} has a secret in the file ({key}); put it in an environment "
+                f'variable and write {key}_env = "VARIABLE_NAME" instead'
+                + ("" if key in secrets else _secrets_read(platform)),
+            )
+            continue
+        option = platform.option(key)
+        if option is None:
+            found.add(
+                where,
+                f"unknown key {key!r} in {title}"
+                + _suggest(key, allowed, cutoff=0.7)
+                + f"; a {platform.name} channel takes: {', '.join(allowed)}",
+            )
+            continue
+        value = _parse_value(found, where, f"{title} {key}", s.option_kind(option), value, ctx)
+        if value is not None:
+            options[key] = str(value) if isinstance(value, Path) else value
+    for option in platform.options:
+        present = f"{option.name}_env" in table if option.secret else option.name in table
+        if option.required and not present:
+            key = f"{option.name}_env" if option.secret else option.name
+            found.add(path, f"{title} needs {key} ({option.doc})")
+    if platform.credentials and not any(
+        all(f"{n}_env" in table for n in group) for group in platform.credentials
+    ):
+        choices = " or ".join("+".join(f"{n}_env" for n in group) for group in platform.credentials)
+        found.add(path, f"{title} needs credentials: {choices}")
+    api_base_url = None
+    if "api_base_url" in table:
+        api_base_url = _parse_value(
+            found,
+            (*path, "api_base_url"),
+            f"{title} api_base_url",
+            s.HttpUrl(),
+            table["api_base_url"],
+            ctx,
         )
-    return WebConfig(
-        bind=bind,
-        base_url=base_url,
-        secret_key_env=secret_env,
-        session_lifetime_seconds=lifetime,
-        timezone=zone,
-        workers=workers,
-        trusted_header=header,
-        trusted_proxies=tuple(proxies),
+    elif platform.api_base_url == "required":
+        found.add(path, f"{title} needs api_base_url ({platform.api_base_url_doc})")
+    rate = None
+    if "rate" in table:
+        rate = _parse_value(found, (*path, "rate"), f"{title} rate", s.Rate(), table["rate"], ctx)
+    if len(found.found) > before:
+        return None
+    if platform.name == "sandbox":
+        options["outbox"] = str(options.get("outbox", outbox))
+    return ChannelConfig(
+        name=name,
+        platform=platform.name,
+        api_base_url=api_base_url,
+        options=options,
+        rate_per_minute=rate,
     )
 
 
-def _parse_rate(value: object, *, where: str) -> float:
-    """``rate = "30/h"``, ``"1/10s"``, ``"2/m"`` or a number of posts per minute."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*(s|m|h|d)\s*", str(value))
-    if not match:
-        raise ConfigError(f'{where}: rate {value!r}: write e.g. "30/h", "1/10s" or "2/m"')
-    count = float(match.group(1))
-    per = float(match.group(2) or 1) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(3)]
-    return count * 60.0 / per
+def _secrets_read(platform: Any) -> str:
+    names = [f"{o.name}_env" for o in platform.options if o.secret]
+    if not names:
+        return f" (but {platform.name} channels read no secret at all)"
+    return f" (but {platform.name} channels read only {', '.join(names)})"

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.schema import Audience, Campaign, Outcome
+from reports.errors import OutcomeFileError as OutcomeFileError
 
 COLUMNS = ("campaign", "audience", "date", "metric", "value", "source")
 REQUIRED = ("date", "metric", "value")
@@ -37,16 +38,6 @@ MAX_BYTES = 50 * 1024 * 1024
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Characters that cannot be stored (NUL on PostgreSQL) or shown safely; tabs and line breaks
 inside quoted fields are fine."""
-
-
-class OutcomeFileError(ValueError):
-    """The file cannot be imported; ``problems`` are located (the first 50, then a count)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        if len(problems) > 50:
-            problems = [*problems[:50], f"... and {len(problems) - 50} more problems"]
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,9 @@ from campaigns.people import Person, acting
 from campaigns.schema import Campaign, Channel, Delivery, Post, Worker
 from campaigns.schema import DeliveryState as S
 from campaigns.states import TransitionError, record, transition
+from scheduler.errors import OperationError as OperationError
 
 ATTENTION = (S.failed, S.missed, S.needs_review)
-
-
-class OperationError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from connectors.base import Connector
+from scheduler.errors import UnknownChannelError as UnknownChannelError
 
 ConnectorFactory = Callable[[str], Connector]
-
-
-class UnknownChannelError(LookupError):
-    pass
 
 
 class ConnectorPool:

@@ -9,18 +9,21 @@ from typing import TYPE_CHECKING
 import click
 
 from elshi.app import App, BadInput
-from elshi.output import clip, echo_json, table
+from elshi.commands import options
+from elshi.output import clip, echo_json, say, table
 
 if TYPE_CHECKING:
     from campaigns.planning import Change
     from campaigns.validation import Loaded
 
-FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-
 
 @click.group("campaign")
-def group() -> None:
-    """Campaign definitions: validate, plan, apply, inspect, import."""
+def command() -> None:
+    """Campaign definitions: validate, plan, apply, inspect, import. Example:
+
+    \b
+        elshi campaign validate campaigns/*.yaml && elshi campaign apply campaigns/*.yaml
+    """
 
 
 def _channels(app: App) -> dict[str, str] | None:
@@ -31,32 +34,39 @@ def _channels(app: App) -> dict[str, str] | None:
 
 def _load(app: App, files: Sequence[Path], *, quiet_ok: bool = False) -> list[Loaded]:
     from campaigns.validation import load_campaigns
+    from elshi.settings import WorkspaceConfig
 
-    loaded = load_campaigns(list(files), channels=_channels(app), now=app.now())
+    loaded = load_campaigns(
+        list(files),
+        channels=_channels(app),
+        now=app.now(),
+        media_dir=app.config.section(WorkspaceConfig).media_dir,
+    )
     for item in loaded:
         for problem in item.problems:
-            click.echo(str(problem), err=not problem.is_error)
+            say(str(problem), err=not problem.is_error)
     errors = sum(len(item.errors) for item in loaded)
     if errors:
         raise BadInput(f"{errors} problem{'s' if errors != 1 else ''} found; nothing was changed")
     if not quiet_ok:
         for item in loaded:
             assert item.desired is not None
-            click.echo(
+            say(
                 f"{item.path}: ok — campaign {item.desired.spec.id}, "
                 f"{len(item.desired.posts)} posts, {len(item.desired.deliveries)} deliveries"
             )
     return loaded
 
 
-@group.command("validate")
-@FILES
+@command.command("validate")
+@options.campaign_files
 @click.pass_obj
 def validate(app: App, files: tuple[Path, ...]) -> None:
     """Check campaign files; print every problem as FILE:LINE:COL: message.
 
     Exit code 0 when valid, 2 on any error. Example:
 
+    \b
         elshi campaign validate examples/*.yaml
     """
     _load(app, files)
@@ -65,8 +75,6 @@ def validate(app: App, files: tuple[Path, ...]) -> None:
 def _run_apply(
     app: App, files: Sequence[Path], *, by: str | None, commit: bool
 ) -> tuple[list[Loaded], dict[str, list[Change]]]:
-    from campaigns.media import MediaError
-    from campaigns.people import PeopleError
     from campaigns.planning import apply_campaign
 
     loaded = _load(app, files, quiet_ok=True)
@@ -76,17 +84,14 @@ def _run_apply(
         person = app.person(session, by)
         for item in loaded:
             assert item.desired is not None
-            try:
-                results[item.desired.spec.id] = apply_campaign(
-                    session,
-                    item.desired,
-                    platforms=app.config.channel_platforms,
-                    actor=person,
-                    now=now,
-                    store_media=commit,
-                )
-            except (PeopleError, MediaError) as exc:
-                raise BadInput(str(exc)) from None
+            results[item.desired.spec.id] = apply_campaign(
+                session,
+                item.desired,
+                platforms=app.config.channel_platforms,
+                actor=person,
+                now=now,
+                store_media=commit,
+            )
         if commit:
             session.commit()
         else:
@@ -97,27 +102,28 @@ def _run_apply(
 def _print_changes(results: dict[str, list[Change]], *, verb: str) -> None:
     for campaign_id, changes in results.items():
         if not changes:
-            click.echo(f"campaign {campaign_id}: up to date, nothing to {verb}")
+            say(f"campaign {campaign_id}: up to date, nothing to {verb}")
             continue
         counts = {s: sum(1 for c in changes if c.sign == s) for s in "+~-!"}
-        click.echo(
+        say(
             f"campaign {campaign_id}: {counts['+']} to add, {counts['~']} to change, "
             f"{counts['-']} to remove" + (f", {counts['!']} refused" if counts["!"] else "")
         )
         for change in changes:
             style = {"+": "green", "~": "yellow", "-": "red", "!": "magenta"}[change.sign]
-            click.secho(f"  {change}", fg=style)
+            say(f"  {change}", fg=style)
 
 
-@group.command("plan")
-@FILES
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@command.command("plan")
+@options.campaign_files
+@options.json_output
 @click.option("--timeline/--no-timeline", default=True, help="Show the deliveries in time order.")
 @click.pass_obj
 def plan(app: App, files: tuple[Path, ...], as_json: bool, timeline: bool) -> None:
     """Show what `apply` would do (+ new, ~ changed, - removed, ! refused) and the timeline of
     deliveries in UTC and in each audience's local time. Changes nothing. Example:
 
+    \b
         elshi campaign plan examples/germany.yaml
     """
     loaded, results = _run_apply(app, files, by=None, commit=False)
@@ -148,8 +154,8 @@ def plan(app: App, files: tuple[Path, ...], as_json: bool, timeline: bool) -> No
         return
     _print_changes(results, verb="apply")
     if timeline and rows:
-        click.echo("\nTimeline (UTC and local time of the audience each delivery follows):")
-        click.echo(
+        say("\nTimeline (UTC and local time of the audience each delivery follows):")
+        say(
             table(
                 ["UTC", "local", "zone", "channel", "post", "lang", "audience", "text"],
                 [
@@ -169,21 +175,22 @@ def plan(app: App, files: tuple[Path, ...], as_json: bool, timeline: bool) -> No
         )
 
 
-@group.command("apply")
-@FILES
-@click.option("--by", help="Same as the global --as USER (recorded in the audit log).")
+@command.command("apply")
+@options.campaign_files
+@options.by("Same as the global --as USER (recorded in the audit log).")
 @click.pass_obj
 def apply(app: App, files: tuple[Path, ...], by: str | None) -> None:
     """Validate, then apply the files in one transaction. Applying twice changes nothing;
     deliveries that are publishing or published are never rewritten. Example:
 
+    \b
         elshi campaign apply examples/*.yaml
     """
     _, results = _run_apply(app, files, by=by, commit=True)
     _print_changes(results, verb="apply")
     drafts = _draft_hint(app, list(results))
     if drafts:
-        click.echo(drafts)
+        say(drafts)
 
 
 def _draft_hint(app: App, campaign_ids: list[str]) -> str | None:
@@ -207,11 +214,15 @@ def _draft_hint(app: App, campaign_ids: list[str]) -> str | None:
     return "Posts awaiting approval: " + "; ".join(parts)
 
 
-@group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@command.command("list")
+@options.json_output
 @click.pass_obj
 def list_(app: App, as_json: bool) -> None:
-    """List the campaigns in the database with their posts and delivery states."""
+    """List the campaigns in the database with their posts and delivery states. Example:
+
+    \b
+        elshi campaign list --json
+    """
     from campaigns.queries import campaign_summaries
 
     with app.sessions() as session:
@@ -220,9 +231,9 @@ def list_(app: App, as_json: bool) -> None:
         echo_json(rows)
         return
     if not rows:
-        click.echo("No campaigns yet: elshi campaign apply FILE.yaml")
+        say("No campaigns yet: elshi campaign apply FILE.yaml")
         return
-    click.echo(
+    say(
         table(
             ["campaign", "title", "country", "dates", "posts", "pending", "deliveries", "states"],
             [
@@ -242,14 +253,15 @@ def list_(app: App, as_json: bool) -> None:
     )
 
 
-@group.command("show")
+@command.command("show")
 @click.argument("campaign_id")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@options.json_output
 @click.pass_obj
 def show(app: App, campaign_id: str, as_json: bool) -> None:
     """Show one campaign: audiences, posts, and each delivery's state. Example:
 
-    elshi campaign show de-2027-gateway
+    \b
+        elshi campaign show de-2027-gateway
     """
     from campaigns.queries import campaign_detail
 
@@ -261,15 +273,13 @@ def show(app: App, campaign_id: str, as_json: bool) -> None:
         echo_json(detail)
         return
     c = detail["campaign"]
-    click.echo(
-        f"{c['id']}: {c['title']}  [{c['country']}, {c['starts']} – {c['ends']}, {c['timezone']}]"
-    )
-    click.echo(
+    say(f"{c['id']}: {c['title']}  [{c['country']}, {c['starts']} – {c['ends']}, {c['timezone']}]")
+    say(
         f"key idea: {c['narrative']}  hashtags: {' '.join(c['hashtags']) or '—'}  "
         f"approval: {'required' if c['requires_approval'] else 'not required'}"
     )
-    click.echo("\nAudiences:")
-    click.echo(
+    say("\nAudiences:")
+    say(
         table(
             ["audience", "name", "group", "languages", "zone", "channels"],
             [
@@ -285,8 +295,8 @@ def show(app: App, campaign_id: str, as_json: bool) -> None:
             ],
         )
     )
-    click.echo("\nPosts:")
-    click.echo(
+    say("\nPosts:")
+    say(
         table(
             ["post", "category", "variant", "approval", "deliveries"],
             [
@@ -301,8 +311,8 @@ def show(app: App, campaign_id: str, as_json: bool) -> None:
             ],
         )
     )
-    click.echo("\nDeliveries:")
-    click.echo(
+    say("\nDeliveries:")
+    say(
         table(
             ["id", "UTC", "local", "channel", "post", "lang", "state", "url"],
             [
@@ -322,14 +332,9 @@ def show(app: App, campaign_id: str, as_json: bool) -> None:
     )
 
 
-@group.command("import")
+@command.command("import")
 @click.argument("sheet", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the campaign YAML (default: SHEET with .yaml).",
-)
+@options.out("Where to write the campaign YAML (default: SHEET with .yaml).")
 @click.option(
     "--campaign-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -341,7 +346,7 @@ def show(app: App, campaign_id: str, as_json: bool) -> None:
     help="Instead of importing: write an empty calendar (.xlsx) with the columns, drop-down "
     "lists and an example row (its audiences and languages from --campaign-file).",
 )
-@click.option("--force", is_flag=True, help="Overwrite --out (or --template) if it exists.")
+@options.force("Overwrite --out (or --template) if it exists.")
 @click.pass_obj
 def import_(
     app: App,
@@ -367,7 +372,7 @@ def import_(
         raise BadInput("name the spreadsheet to import (or use --template FILE.xlsx)")
     if not sheet.is_file():
         raise BadInput(f"{sheet}: no such file")
-    target = out or sheet.with_suffix(".yaml")
+    target = app.output_path(out or sheet.with_suffix(".yaml"))
     if target.exists() and not force:
         raise BadInput(f"{target} exists; use --force to overwrite it")
     try:
@@ -376,16 +381,17 @@ def import_(
         )
     except SheetError as exc:
         for problem in exc.problems:
-            click.echo(problem, err=True)
+            say(problem, err=True)
         raise BadInput(f"{exc.count} problem(s) in {sheet}; nothing was written") from None
     target.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {target}: {count} posts. Next: elshi campaign validate {target}")
+    say(f"wrote {target}: {count} posts. Next: elshi campaign validate {target}")
 
 
 def _write_template(app: App, target: Path, campaign_file: Path | None, *, force: bool) -> None:
     from campaigns.sheettemplate import write_template
     from campaigns.spreadsheet import SheetError, template_context
 
+    app.output_path(target)
     if target.suffix.lower() != ".xlsx":
         raise BadInput(f"{target}: a template is an Excel file; name it ….xlsx")
     if target.exists() and not force:
@@ -395,10 +401,10 @@ def _write_template(app: App, target: Path, campaign_file: Path | None, *, force
         context = template_context(campaign_file, channels)
     except SheetError as exc:
         for problem in exc.problems:
-            click.echo(problem, err=True)
+            say(problem, err=True)
         raise BadInput(f"cannot use {campaign_file}; nothing was written") from None
     columns = write_template(target, context)
-    click.echo(
+    say(
         f"wrote {target}: columns {', '.join(columns)}. Fill one row a post, then: "
         f"elshi campaign import {target}"
         + (f" --campaign-file {campaign_file}" if campaign_file else "")

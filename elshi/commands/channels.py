@@ -7,20 +7,29 @@ from typing import Any
 import click
 
 from elshi.app import App, BadInput
-from elshi.output import echo_json, table
+from elshi.commands import options
+from elshi.output import echo_json, say, table
 
 
 @click.group("channels")
-def group() -> None:
-    """The accounts Elshi posts to (from elshi.toml)."""
+def command() -> None:
+    """The accounts Elshi posts to (from elshi.toml). Example:
+
+    \b
+        elshi channels list && elshi channels check
+    """
 
 
-@group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@command.command("list")
+@options.json_output
 @click.pass_obj
 def list_(app: App, as_json: bool) -> None:
     """List configured channels: platform, endpoint, which secrets they need and whether those
-    are set (never their values), and whether the channel is paused."""
+    are set (never their values), and whether the channel is paused. Example:
+
+    \b
+        elshi channels list --json
+    """
     import os
 
     from sqlalchemy import select
@@ -50,9 +59,9 @@ def list_(app: App, as_json: bool) -> None:
         echo_json(rows)
         return
     if not rows:
-        click.echo("No channels configured: add [channels.NAME] tables to elshi.toml")
+        say("No channels configured: add [channels.NAME] tables to elshi.toml")
         return
-    click.echo(
+    say(
         table(
             ["channel", "platform", "endpoint", "secrets (env vars)", "state"],
             [
@@ -71,13 +80,14 @@ def list_(app: App, as_json: bool) -> None:
     )
 
 
-@group.command("check")
+@command.command("check")
 @click.argument("names", nargs=-1)
 @click.pass_obj
 def check(app: App, names: tuple[str, ...]) -> None:
     """Verify each channel's credentials with the platform and print who it posts as.
     Exit code 1 when any check fails. Example:
 
+    \b
         ELSHI_MASTODON_TOKEN=... elshi channels check embassy-mastodon
     """
     from connectors.base import ConnectorError
@@ -104,24 +114,25 @@ def check(app: App, names: tuple[str, ...]) -> None:
         finally:
             if connector is not None:
                 connector.close()
-    click.echo(table(["channel", "platform", "check", "posts as", "name", "followers"], rows))
+    say(table(["channel", "platform", "check", "posts as", "name", "followers"], rows))
     if failed:
         raise SystemExit(1)
 
 
-@group.command("resume")
+@command.command("resume")
 @click.argument("name")
-@click.option("--by", help="Same as the global --as USER.")
+@options.by("Same as the global --as USER.")
 @click.pass_obj
 def resume(app: App, name: str, by: str | None) -> None:
-    """Un-pause a channel after fixing its credentials (run `elshi channels check` first)."""
-    from campaigns.people import PeopleError
-    from scheduler.operations import OperationError, resume_channel
+    """Un-pause a channel after fixing its credentials (run `elshi channels check` first).
+    Example:
+
+    \b
+        elshi channels resume embassy-mastodon --by "A. Nurlanovna"
+    """
+    from scheduler.operations import resume_channel
 
     with app.sessions() as session:
-        try:
-            changed = resume_channel(session, name, actor=app.person(session, by), now=app.now())
-        except (OperationError, PeopleError) as exc:
-            raise BadInput(str(exc)) from None
+        changed = resume_channel(session, name, actor=app.person(session, by), now=app.now())
         session.commit()
-    click.echo(f"channel {name}: {'resumed' if changed else 'was not paused'}")
+    say(f"channel {name}: {'resumed' if changed else 'was not paused'}")

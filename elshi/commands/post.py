@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from elshi.app import App, BadInput
-from elshi.output import echo_json, table
+from elshi.commands import options
+from elshi.output import echo_json, say, table
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,8 +22,12 @@ if TYPE_CHECKING:
 
 
 @click.group("post")
-def group() -> None:
-    """Approve or reject posts before they may be published; see what waits for you."""
+def command() -> None:
+    """Approve or reject posts before they may be published; see what waits for you. Example:
+
+    \b
+        elshi --as saule post approve --campaign de-2027-gateway --all
+    """
 
 
 def _select(
@@ -64,7 +69,7 @@ def _decide(app: App, verb: str, by: str | None, fn: Any, all_: bool, **kwargs: 
                 "nothing was changed:\n" + "\n".join(f"  {o.post}: {o.refused}" for o in refused)
             )
         session.commit()
-    click.echo(
+    say(
         table(
             ["post", "step", "was", "now", f"deliveries {verb}", "note"],
             [[o.post, o.step, o.before, o.after, o.deliveries, o.refused] for o in outcomes],
@@ -72,13 +77,13 @@ def _decide(app: App, verb: str, by: str | None, fn: Any, all_: bool, **kwargs: 
     )
 
 
-@group.command("approve")
+@command.command("approve")
 @click.argument("posts", nargs=-1)
-@click.option("--campaign", help="Campaign id (to disambiguate, or with --all).")
+@options.campaign("Campaign id (to disambiguate, or with --all).")
 @click.option("--all", "all_", is_flag=True, help="Every post of --campaign you may approve.")
 @click.option("--step", help="The step you approve (default: the one waiting).")
 @click.option("--comment", help="A note kept with the approval.")
-@click.option("--by", help="Same as the global --as USER.")
+@options.by("Same as the global --as USER.")
 @click.pass_obj
 def approve(
     app: App,
@@ -112,13 +117,13 @@ def approve(
     )
 
 
-@group.command("reject")
+@command.command("reject")
 @click.argument("posts", nargs=-1)
-@click.option("--campaign", help="Campaign id (to disambiguate, or with --all).")
+@options.campaign("Campaign id (to disambiguate, or with --all).")
 @click.option("--all", "all_", is_flag=True, help="Every post of --campaign you may reject.")
 @click.option("--comment", "--reason", "comment", required=True, help="What must change.")
 @click.option("--step", help="The step you decide (default: the one waiting).")
-@click.option("--by", help="Same as the global --as USER.")
+@options.by("Same as the global --as USER.")
 @click.pass_obj
 def reject(
     app: App,
@@ -132,6 +137,7 @@ def reject(
     """Reject posts with a comment: their waiting deliveries are cancelled until the text is
     changed and the campaign applied again (or you approve after all). Example:
 
+    \b
         elshi --as saule post reject cn-2027-silk-road/visa-free-b --comment "tone"
     """
     from campaigns.approval import reject as do_reject
@@ -149,16 +155,17 @@ def reject(
     )
 
 
-@group.command("queue")
-@click.option("--campaign", help="Only this campaign.")
+@command.command("queue")
+@options.campaign("Only this campaign.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many posts.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--by", help="Same as the global --as USER.")
+@options.json_output
+@options.by("Same as the global --as USER.")
 @click.pass_obj
 def queue(app: App, campaign: str | None, limit: int | None, as_json: bool, by: str | None) -> None:
     """What waits for your approval, per step, soonest due first. Example:
 
-    elshi --as saule post queue
+    \b
+        elshi --as saule post queue
     """
     from dataclasses import asdict
 
@@ -171,9 +178,9 @@ def queue(app: App, campaign: str | None, limit: int | None, as_json: bool, by: 
         echo_json([asdict(i) for i in items])
         return
     if not items:
-        click.echo(f"Nothing waits for {person.username}.")
+        say(f"Nothing waits for {person.username}.")
         return
-    click.echo(
+    say(
         table(
             ["post", "step", "due (UTC)", "deliveries"],
             [
@@ -189,13 +196,17 @@ def queue(app: App, campaign: str | None, limit: int | None, as_json: bool, by: 
     )
 
 
-@group.command("expired")
-@click.option("--campaign", help="Only this campaign.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@command.command("expired")
+@options.campaign("Only this campaign.")
+@options.json_output
 @click.pass_obj
 def expired(app: App, campaign: str | None, as_json: bool) -> None:
     """Posts missed because their approval chain was incomplete at their time. Retry one with
-    a new time after approving it: elshi deliveries retry ID."""
+    a new time after approving it: elshi deliveries retry ID. Example:
+
+    \b
+        elshi post expired --campaign de-2027-gateway
+    """
     from dataclasses import asdict
 
     from campaigns.approval import expired as find_expired
@@ -206,9 +217,9 @@ def expired(app: App, campaign: str | None, as_json: bool) -> None:
         echo_json([asdict(i) for i in items])
         return
     if not items:
-        click.echo("No expired approvals.")
+        say("No expired approvals.")
         return
-    click.echo(
+    say(
         table(
             ["post", "due (UTC)", "deliveries missed", "was waiting for"],
             [[f"{i.campaign}/{i.post}", i.due_at, i.deliveries, i.waiting_for] for i in items],
@@ -216,14 +227,18 @@ def expired(app: App, campaign: str | None, as_json: bool) -> None:
     )
 
 
-@group.command("show")
+@command.command("show")
 @click.argument("post")
-@click.option("--campaign", help="Campaign id (to disambiguate).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@options.campaign("Campaign id (to disambiguate).")
+@options.json_output
 @click.pass_obj
 def show(app: App, post: str, campaign: str | None, as_json: bool) -> None:
     """Where a post stands in its approval chain: each step, who may approve it, who did.
-    Example: elshi post show de-2027-gateway/abai-day-teaser"""
+    Example:
+
+    \b
+        elshi post show de-2027-gateway/abai-day-teaser
+    """
     from dataclasses import asdict
 
     from campaigns.approval import status
@@ -236,11 +251,11 @@ def show(app: App, post: str, campaign: str | None, as_json: bool) -> None:
     if as_json:
         echo_json({"post": label, "authors": authors, **asdict(state)})
         return
-    click.echo(f"{label} (revision {state.revision}): {state.summary()}")
+    say(f"{label} (revision {state.revision}): {state.summary()}")
     if authors:
-        click.echo(f"uploaded or changed by: {', '.join(authors)}")
+        say(f"uploaded or changed by: {', '.join(authors)}")
     if state.steps:
-        click.echo(
+        say(
             table(
                 ["#", "step", "who may approve", "approved by", "rejected by"],
                 [

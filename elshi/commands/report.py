@@ -1,5 +1,5 @@
-"""``elshi report`` (effectiveness per audience: terminal, HTML, XLSX, CSV, JSON, Markdown) and
-``elshi outcomes import`` (results measured off the platforms, from CSV)."""
+"""``elshi report``: effectiveness per audience (terminal, HTML, XLSX, CSV, JSON, Markdown), and
+report e-mails sent now (``elshi report send``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from elshi.app import App, BadInput
+from elshi.commands import options
+from elshi.output import say
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -67,7 +69,7 @@ def _audience_id(session: Session, audience: str, campaign: str | None) -> int:
 
 
 @click.group("report", invoke_without_command=True)
-@click.option("--campaign", help="Only this campaign (its id).")
+@options.campaign("Only this campaign (its id).")
 @click.option(
     "--audience",
     help="Only deliveries reaching this audience: its id, KEY (with --campaign) or CAMPAIGN:KEY.",
@@ -80,10 +82,8 @@ def _audience_id(session: Session, audience: str, campaign: str | None) -> int:
     type=click.Choice(FORMATS),
     help="Output format; without it (and without --out) a short summary is printed.",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    help="Where to write: a file (html, xlsx, json, md), a folder or .zip (csv).",
+@options.out(
+    "Where to write: a file (html, xlsx, json, md), a folder or .zip (csv).", dir_okay=True
 )
 @click.option(
     "--as-of",
@@ -95,7 +95,7 @@ def _audience_id(session: Session, audience: str, campaign: str | None) -> int:
     "--seed", type=int, default=20270321, show_default=True, help="Seed of the bootstrap."
 )
 @click.pass_context
-def report(
+def command(
     ctx: click.Context,
     campaign: str | None,
     audience: str | None,
@@ -145,9 +145,9 @@ def report(
     if fmt is None:
         from reports.render_text import terminal_summary
 
-        click.echo(terminal_summary(built))
+        say(terminal_summary(built))
         return
-    _write(built, fmt, out)
+    _write(built, fmt, app.output_path(out) if out is not None else None)
 
 
 def _rehearsed(app: App) -> datetime | None:
@@ -157,7 +157,7 @@ def _rehearsed(app: App) -> datetime | None:
     path = app.config.path
     moment = recorded_as_of(path.parent) if path is not None else None
     if moment is not None:
-        click.echo(
+        say(
             f"(demo workspace: reading as of the rehearsal's end, {moment:%Y-%m-%d %H:%M} UTC; "
             "give --as-of for another time)",
             err=True,
@@ -173,7 +173,7 @@ def _write(built: object, fmt: str, out: Path | None) -> None:
         from reports.render_data import to_json
         from reports.render_text import to_markdown
 
-        click.echo(to_json(built) if fmt == "json" else to_markdown(built), nl=False)
+        say(to_json(built) if fmt == "json" else to_markdown(built), nl=False)
         return
     target = out or Path(DEFAULT_OUT[fmt])
     if fmt == "html":
@@ -196,16 +196,23 @@ def _write(built: object, fmt: str, out: Path | None) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(to_json(built) if fmt == "json" else to_markdown(built), encoding="utf-8")
     note = " (SIMULATED data)" if built.simulated else ""
-    click.echo(f"wrote {target}{note}")
+    say(f"wrote {target}{note}")
 
 
-@report.command("send")
+class NotSent(click.ClickException):
+    """The mail server refused or could not be reached (exit 1)."""
+
+    exit_code = 1
+
+
+@command.command("send")
 @click.argument("name")
 @click.pass_obj
 def report_send(app: App, name: str) -> None:
     """Send the report e-mail of a [reports.NAME] table now (its schedule is unchanged).
     Example:
 
+    \b
         elshi report send weekly
     """
     from notify.base import NotifyError
@@ -214,61 +221,18 @@ def report_send(app: App, name: str) -> None:
     if name not in reports:
         known = ", ".join(sorted(reports)) or "none; add a [reports.NAME] table to elshi.toml"
         raise BadInput(f"no report {name!r} (known: {known})")
-    from campaigns.people import PeopleError, authorize
+    from campaigns.people import authorize
 
     with app.sessions() as session:
-        try:
-            authorize(session, app.person(session), "report.view")
-        except PeopleError as exc:
-            raise BadInput(str(exc)) from None
+        authorize(session, app.person(session), "report.view")
     from elshi.runtime import build_alerts
 
     alerts = build_alerts(app.config, app.sessions, app.clock, worker_id=f"cli:{os.getpid()}")
     try:
         key = alerts.send_report_now(name)
     except NotifyError as exc:
-        raise click.ClickException(f"report {name!r} not sent: {exc.message}") from None
+        raise NotSent(f"report {name!r} not sent: {exc.message}") from None
     finally:
         alerts.close()
     spec = reports[name]
-    click.echo(f"sent report {name} through {spec.via} (message {key})")
-
-
-@click.group("outcomes")
-def outcomes() -> None:
-    """Outcomes measured off the platforms (AMEC): registrations, applications, surveys."""
-
-
-@outcomes.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--campaign", help="Campaign of rows whose campaign column is empty or absent.")
-@click.option("--dry-run", is_flag=True, help="Check the file and report; change nothing.")
-@click.pass_obj
-def outcomes_import(app: App, file: Path, campaign: str | None, dry_run: bool) -> None:
-    """Import outcomes from a CSV with the columns campaign, audience (key; empty = the whole
-    campaign), date (YYYY-MM-DD), metric (e.g. event_registrations, scholarship_applications,
-    survey_awareness), value and source. A row already imported (same campaign, audience, date,
-    metric, source) gets the new value. Any error: nothing is written, exit code 2. Example:
-
-        elshi outcomes import registrations.csv
-    """
-    from reports.outcomes import OutcomeFileError, import_outcomes, read_outcomes
-
-    with app.sessions() as session:
-        try:
-            rows = read_outcomes(file, session, campaign=campaign)
-        except OutcomeFileError as exc:
-            for problem in exc.problems:
-                click.echo(problem, err=True)
-            raise BadInput(
-                f"{len(exc.problems)} problem(s) in {file}; nothing was imported"
-            ) from None
-        if dry_run:
-            click.echo(f"{file}: ok — {len(rows)} outcomes (dry run: nothing written)")
-            return
-        stats = import_outcomes(session, rows, imported_from=str(file), now=app.now())
-        session.commit()
-    click.echo(f"{file}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged")
-
-
-commands = [report, outcomes]
+    say(f"sent report {name} through {spec.via} (message {key})")

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from elshi.app import App, BadInput
-from elshi.output import echo_json, table
+from elshi.commands import options
+from elshi.output import echo_json, say, table
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -21,12 +22,17 @@ ROLE_HELP = "author, approver, operator, manager or admin; repeat or separate wi
 
 
 @click.group("user")
-def group() -> None:
+def command() -> None:
     """People who use Elshi: roles, passwords and API tokens.
 
     \b
     Roles: author (upload and change campaigns), approver (approval steps),
     operator (retry, cancel, resolve, pause, resume), manager (reports), admin (users).
+
+    Example:
+
+    \b
+        elshi user add aigerim --name "Aigerim Nurlanovna" --role admin
     """
 
 
@@ -62,7 +68,7 @@ def _read_password(from_stdin: bool) -> str | None:
     return password
 
 
-@group.command("add")
+@command.command("add")
 @click.argument("username")
 @click.option("--name", "display_name", help="Full name as colleagues know it.")
 @click.option("--email", help="E-mail address (for notifications).")
@@ -106,16 +112,20 @@ def add(
             by=person,
             now=app.now(),
         )
-    click.echo(f"user {user.username} added ({', '.join(user.roles)})")
+    say(f"user {user.username} added ({', '.join(user.roles)})")
     if generated:
-        click.echo(f"one-time password (shown once; change it): {password}")
+        say(f"one-time password (shown once; change it): {password}")
 
 
-@group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@command.command("list")
+@options.json_output
 @click.pass_obj
 def list_(app: App, as_json: bool) -> None:
-    """List users: roles, whether disabled, last login, API tokens in use."""
+    """List users: roles, whether disabled, last login, API tokens in use. Example:
+
+    \b
+        elshi user list --json
+    """
     from campaigns.people import authorize, users
 
     with _Acting(app) as (session, person):
@@ -137,12 +147,12 @@ def list_(app: App, as_json: bool) -> None:
         echo_json(rows)
         return
     if not rows:
-        click.echo(
+        say(
             "No users yet: anyone with database access acts with every role.\n"
             'Add the first (an admin): elshi user add NAME --name "Full Name" --role admin'
         )
         return
-    click.echo(
+    say(
         table(
             ["user", "name", "roles", "state", "last login", "tokens"],
             [
@@ -160,7 +170,7 @@ def list_(app: App, as_json: bool) -> None:
     )
 
 
-@group.command("edit")
+@command.command("edit")
 @click.argument("username")
 @click.option("--name", "display_name", help="New full name.")
 @click.option("--email", help="New e-mail address ('' removes it).")
@@ -171,7 +181,8 @@ def edit(
 ) -> None:
     """Change a user's name, e-mail or roles (admins). Example:
 
-    elshi --as aigerim user edit daniyar --role author --role approver
+    \b
+        elshi --as aigerim user edit daniyar --role author --role approver
     """
     from campaigns.people import update_user
 
@@ -185,7 +196,7 @@ def edit(
             by=person,
             now=app.now(),
         )
-    click.echo(f"user {user.username}: {user.display_name}, {', '.join(user.roles)}")
+    say(f"user {user.username}: {user.display_name}, {', '.join(user.roles)}")
 
 
 def _toggle(app: App, username: str, disabled: bool) -> None:
@@ -194,30 +205,35 @@ def _toggle(app: App, username: str, disabled: bool) -> None:
     with _Acting(app) as (session, person):
         changed = set_disabled(session, username, disabled, by=person, now=app.now())
     state = "disabled" if disabled else "enabled"
-    click.echo(f"user {username}: {state}" if changed else f"user {username} was {state} already")
+    say(f"user {username}: {state}" if changed else f"user {username} was {state} already")
 
 
-@group.command("disable")
+@command.command("disable")
 @click.argument("username")
 @click.pass_obj
 def disable(app: App, username: str) -> None:
     """Disable a user: no login, their API tokens stop working; history keeps their name.
     Example:
 
+    \b
         elshi --as aigerim user disable daniyar
     """
     _toggle(app, username, True)
 
 
-@group.command("enable")
+@command.command("enable")
 @click.argument("username")
 @click.pass_obj
 def enable(app: App, username: str) -> None:
-    """Enable a disabled user again. Example: elshi --as aigerim user enable daniyar"""
+    """Enable a disabled user again. Example:
+
+    \b
+        elshi --as aigerim user enable daniyar
+    """
     _toggle(app, username, False)
 
 
-@group.command("set-password")
+@command.command("set-password")
 @click.argument("username")
 @click.option(
     "--password-stdin",
@@ -228,7 +244,8 @@ def enable(app: App, username: str) -> None:
 def set_password(app: App, username: str, password_stdin: bool) -> None:
     """Set a user's password (admins for anyone; everyone for themselves). Example:
 
-    printf '%s\\n' "$NEW" | elshi --as daniyar user set-password daniyar --password-stdin
+    \b
+        printf '%s\\n' "$NEW" | elshi --as daniyar user set-password daniyar --password-stdin
     """
     from campaigns.people import generate_password
     from campaigns.people import set_password as do_set
@@ -239,14 +256,18 @@ def set_password(app: App, username: str, password_stdin: bool) -> None:
         password = generate_password()
     with _Acting(app) as (session, person):
         do_set(session, username, password, by=person, now=app.now())
-    click.echo(f"user {username}: password set")
+    say(f"user {username}: password set")
     if generated:
-        click.echo(f"one-time password (shown once; change it): {password}")
+        say(f"one-time password (shown once; change it): {password}")
 
 
-@group.group("token")
+@command.group("token")
 def token() -> None:
-    """API tokens: for the JSON API and for ELSHI_TOKEN on the command line."""
+    """API tokens: for the JSON API and for ELSHI_TOKEN on the command line. Example:
+
+    \b
+        elshi --as aigerim user token issue aigerim --name intranet --days 90
+    """
 
 
 @token.command("issue")
@@ -257,7 +278,8 @@ def token() -> None:
 def token_issue(app: App, username: str, label: str, days: int | None) -> None:
     """Issue a token; it is printed once and only its hash is kept. Example:
 
-    elshi --as aigerim user token issue aigerim --name intranet --days 90
+    \b
+        elshi --as aigerim user token issue aigerim --name intranet --days 90
     """
     from datetime import timedelta
 
@@ -270,16 +292,21 @@ def token_issue(app: App, username: str, label: str, days: int | None) -> None:
             session, username, name=label, by=person, now=now, expires_at=expires
         )
         token_id = row.id
-    click.echo(f"token {token_id} for {username} ({label}); shown once, keep it safe:")
-    click.echo(plain)
+    say(f"token {token_id} for {username} ({label}); shown once, keep it safe:")
+    say(plain)
 
 
 @token.command("list")
 @click.argument("username", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@options.json_output
 @click.pass_obj
 def token_list(app: App, username: str | None, as_json: bool) -> None:
-    """List tokens (never their values): yours, or a user's / everyone's for an admin."""
+    """List tokens (never their values): yours, or a user's / everyone's for an admin.
+    Example:
+
+    \b
+        elshi --as aigerim user token list
+    """
     from campaigns.people import authorize, tokens
 
     with _Acting(app) as (session, person):
@@ -301,7 +328,7 @@ def token_list(app: App, username: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
-    click.echo(
+    say(
         table(
             ["id", "user", "name", "starts", "created", "expires", "last used", "state"],
             [
@@ -325,9 +352,13 @@ def token_list(app: App, username: str | None, as_json: bool) -> None:
 @click.argument("token_id", type=int)
 @click.pass_obj
 def token_revoke(app: App, token_id: int) -> None:
-    """Revoke a token at once (its owner or an admin). Example: elshi user token revoke 3"""
+    """Revoke a token at once (its owner or an admin). Example:
+
+    \b
+        elshi user token revoke 3
+    """
     from campaigns.people import revoke_token
 
     with _Acting(app) as (session, person):
         changed = revoke_token(session, token_id, by=person, now=app.now())
-    click.echo(f"token {token_id}: {'revoked' if changed else 'was revoked already'}")
+    say(f"token {token_id}: {'revoked' if changed else 'was revoked already'}")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from elshi.app import App, BadInput
+from elshi.output import say
 
 if TYPE_CHECKING:
     from elshi.config import Config
@@ -54,12 +55,13 @@ def web_settings(config: Config, environ: dict[str, str] | None = None) -> tuple
     "--workers", type=click.IntRange(1, 64), help="Worker processes (default: [web] workers)."
 )
 @click.pass_obj
-def web(app: App, bind: str | None, workers: int | None) -> None:
+def command(app: App, bind: str | None, workers: int | None) -> None:
     """Serve the web workspace: calendar, posts, approvals, campaign uploads, operations with the
     kill switch, live reports, users and the audit log; and the JSON API under /api/v1. It runs
     on the database the daemon uses; people log in with the accounts made by `elshi user add`
     (or `elshi demo`). Example:
 
+    \b
         ELSHI_WEB_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))') elshi web
     """
     from web.app import create_app
@@ -68,7 +70,7 @@ def web(app: App, bind: str | None, workers: int | None) -> None:
     config = app.config
     settings, stable = web_settings(config)
     if not stable:
-        click.echo(
+        say(
             f"warning: {config.web.secret_key_env} is not set; sessions end when this server "
             "stops (set it to keep people logged in across restarts)",
             err=True,
@@ -77,8 +79,5 @@ def web(app: App, bind: str | None, workers: int | None) -> None:
     flask_app = create_app(settings, engine)
     address = bind or config.web.bind
     shown = f"http://{address}" if bind else config.web.base_url
-    click.echo(f"Elshi web workspace: open {shown} (listening on {address}); Ctrl-C stops")
+    say(f"Elshi web workspace: open {shown} (listening on {address}); Ctrl-C stops")
     serve(flask_app, engine, bind=address, workers=workers or config.web.workers)
-
-
-commands = [web]

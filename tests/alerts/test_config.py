@@ -80,7 +80,7 @@ base_url = "https://elshi.example.org/"
             "pdf not available",
         ),
         (MAIL + '\n[alerts]\nheartbeat = "5m"\n', "unknown key 'heartbeat' in [alerts]"),
-        ('[web]\nbase_url = "elshi.example.org"\n', "write the address people open"),
+        ('[web]\nbase_url = "elshi.example.org"\n', "must be an http:// or https:// address"),
     ],
 )
 def test_mistakes_are_refused_with_their_line(tmp_path: Path, text: str, message: str) -> None:

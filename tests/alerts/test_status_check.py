@@ -150,9 +150,7 @@ def test_lateness_is_exported_per_channel(rig: Any, mastodon: Any) -> None:
     assert 'elshi_publish_lateness_seconds{channel="de-mastodon",quantile="0.5"} 180' in text
 
 
-def test_with_no_daemon_the_check_itself_sends_that_alert_once(
-    alert_rig: Any, smtp: Any
-) -> None:
+def test_with_no_daemon_the_check_itself_sends_that_alert_once(alert_rig: Any, smtp: Any) -> None:
     from tests.alerts.conftest import notify_toml
 
     rig = alert_rig(notify_toml(smtp, digest="0s"))

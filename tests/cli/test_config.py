@@ -97,7 +97,10 @@ def test_the_cli_refuses_a_secret_in_the_file_with_exit_code_2(run: Run, workspa
             "unknown key 'api_base_ur' in [channels.a] (did you mean 'api_base_url'?)",
         ),
         ('[channels.a]\nplatform = "mastadon"\n', "(did you mean 'mastodon'?)"),
-        ('[channels.a]\nplatform = "sandbox"\nmimic = "twitter"\n', "mimic is for sandbox"),
+        (
+            '[channels.a]\nplatform = "sandbox"\nmimic = "twitter"\n',
+            'mimic = "twitter": must be one of',
+        ),
     ],
 )
 def test_unknown_keys_get_a_suggestion(workspace: Path, text: str, expected: str) -> None:
@@ -142,3 +145,48 @@ def test_a_secret_from_the_environment_never_appears_in_the_output_or_logs(
     assert "could not check the bot token" in text
     assert SECRET not in text
     assert SECRET.split(":")[1] not in text
+
+
+def test_the_workspace_config_is_found_from_a_subfolder(
+    three: dict[str, Path], workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = workspace / "campaigns" / "2027"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    loaded = load_config()
+    assert list(loaded.channels) == ["from-cwd"]
+    assert loaded.base_dir == workspace.resolve()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("campaign", "apply", "campaign.yaml"),
+        ("post", "approve", "--campaign", "de-test", "--all"),
+        ("run", "--once"),
+        ("status",),
+        ("db", "upgrade"),
+    ],
+)
+def test_without_a_workspace_commands_refuse_and_create_no_database(
+    run: Run,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+) -> None:
+    empty = tmp_path_factory.mktemp("elsewhere")
+    (empty / "campaign.yaml").write_text(GOOD, encoding="utf-8")
+    monkeypatch.chdir(empty)
+    result = run(*args, expect=2)
+    assert "no elshi.toml in" in result.output
+    assert "elshi init" in result.output
+    assert sorted(p.name for p in empty.iterdir()) == ["campaign.yaml"]
+
+
+def test_validate_works_without_a_workspace(
+    run: Run, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path_factory.mktemp("elsewhere")
+    (empty / "campaign.yaml").write_text(GOOD, encoding="utf-8")
+    monkeypatch.chdir(empty)
+    assert "ok — campaign de-test" in run("campaign", "validate", "campaign.yaml").output
