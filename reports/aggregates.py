@@ -59,6 +59,9 @@ def arrays(frame: pd.DataFrame) -> Arrays:
         out[name] = frame[name].to_numpy(dtype=bool)
     out["post_id"] = frame["post_id"].to_numpy(dtype="int64")
     out["state"] = frame["state"].to_numpy(dtype=object)
+    codes, _states = pd.factorize(frame["state"])
+    out["state_code"] = np.asarray(codes, dtype=np.int64)
+    out["state_names"] = np.asarray(_states, dtype=object)
     out["basis"] = frame["basis"].to_numpy(dtype=object)
     return out
 
@@ -137,8 +140,9 @@ def engagement_row(a: Arrays, idx: np.ndarray) -> dict[str, Any]:
 
 
 def volume_row(a: Arrays, idx: np.ndarray) -> dict[str, Any]:
-    names, counts = np.unique(a["state"][idx].astype(str), return_counts=True)
-    states = dict(zip(names.tolist(), counts.tolist(), strict=True))
+    names = a["state_names"]
+    counts = np.bincount(a["state_code"][idx], minlength=len(names))
+    states = {str(name): int(count) for name, count in zip(names, counts, strict=True)}
     published = int(states.get("published", 0))
     missed = int(states.get("missed", 0))
     failed = int(states.get("failed", 0))
