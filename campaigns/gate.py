@@ -1,6 +1,7 @@
 """What must hold for a delivery to start publishing, as SQL the claim runs in its own
-transaction (defence in depth: whatever state a row is in, an unapproved post is never
-published).
+transaction: its post's approval chain is complete for the content it has now (defence in
+depth: whatever state a row is in, an unapproved post is never published), and no kill-switch
+pause covers it (`campaigns.pauses`).
 
 `claim_condition` is ANDed into the claim's WHERE clause by ``scheduler.dispatch`` (its query
 joins ``delivery``, ``post`` and ``channel``) and into the daemon's next-wake-up lookup, so a row
@@ -12,8 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import and_
+from sqlalchemy.orm import Session
 
-from campaigns.schema import Approval, Post
+from campaigns.pauses import covering, hold
+from campaigns.pauses import refusal as pause_refusal
+from campaigns.schema import Approval, Delivery, Post
+
+__all__ = ["approval_holds", "claim_condition", "hold", "is_approved", "refusal"]
 
 
 def approval_holds() -> Any:
@@ -28,4 +34,12 @@ def is_approved(post: Post) -> bool:
 
 def claim_condition() -> Any:
     """Everything the claim checks besides state, time, channel and thread order."""
-    return approval_holds()
+    return and_(approval_holds(), ~covering())
+
+
+def refusal(session: Session, delivery: Delivery) -> str | None:
+    """Why ``delivery`` must not start publishing now, or None: the check of the begin-send
+    transaction, run after `campaigns.pauses.hold` with the row locked."""
+    if not is_approved(delivery.post):
+        return "its approval is incomplete or out of date"
+    return pause_refusal(session, delivery)

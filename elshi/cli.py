@@ -27,6 +27,8 @@ COMMANDS = (
     "calendar",
     "run",
     "status",
+    "pause",
+    "resume",
     "collect",
     "deliveries",
     "channels",

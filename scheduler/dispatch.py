@@ -5,8 +5,9 @@
    IMMEDIATE``), with this worker's id, an attempt number, a lease, and a send slot that respects
    the channel's rate. A reply is claimed only after the post it answers is published on that
    channel.
-2. `publish_claim` waits for the slot, calls the connector once, and commits the outcome at
-   once (`record_result`): published; scheduled again with backoff (transient, rate-limited);
+2. `publish_claim` waits for the slot, checks in a short transaction (`begin_send`) that the
+   claim is still its own and that nothing paused it meanwhile (the kill switch), calls the
+   connector once, and commits the outcome at once (`record_result`): published; scheduled again with backoff (transient, rate-limited);
    failed (rejected, or out of attempts); channel paused (auth); or left ``publishing`` with a
    short lease for recovery to reconcile (ambiguous, or any unexpected error: we cannot know
    whether the post went out, so we must not send it again blindly).
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
 
-from campaigns.gate import claim_condition
+from campaigns.gate import claim_condition, hold, refusal
 from campaigns.links import UnsafeUrl, is_web_url
 from campaigns.media import MediaMissing, is_reference, materialize
 from campaigns.schema import DUE_STATES, Channel, Delivery, Post
@@ -188,6 +189,7 @@ def claim_due(
     limit = limit or settings.claim_batch
     claims: list[Claim] = []
     with immediate(sessions) as session:
+        hold(session)  # the kill-switch lock, shared: a pause waits for this claim or beats it
         channel_ids = list(
             session.scalars(
                 select(Delivery.channel_id)
@@ -288,17 +290,14 @@ def publish_claim(
         hand_back(sessions, claim, settings, clock(), reason="daemon stopping before sending")
         stats.handed_back += 1
         return stats
-    if _paused(sessions, claim.channel):
-        # Paused after this claim was made (an auth error on an earlier post of the batch):
-        # a paused channel sends nothing.
-        hand_back(sessions, claim, settings, clock(), reason="channel paused before sending")
-        stats.handed_back += 1
-        return stats
     try:
         prepare_media(sessions, claim.media, settings.media_cache)
     except MediaMissing as exc:
         fail_locally(sessions, claim, settings, clock(), str(exc))
         stats.failed += 1
+        return stats
+    if not begin_send(sessions, claim, settings, clock()):
+        stats.handed_back += 1
         return stats
     try:
         with pool.lease(claim.channel) as connector:
@@ -394,9 +393,50 @@ def fail_locally(
         session.commit()
 
 
-def _paused(sessions: sessionmaker[Session], channel: str) -> bool:
-    with sessions() as session:
-        return bool(session.scalar(select(Channel.paused).where(Channel.name == channel)))
+def begin_send(
+    sessions: sessionmaker[Session], claim: Claim, settings: Settings, now: datetime
+) -> bool:
+    """The last check before the platform is called, in its own short transaction under the
+    kill-switch lock: the claim still stands (same attempt and claim time: nothing handed it
+    back or settled it), its post is still approved, nothing paused it (a kill-switch pause,
+    or its channel after an auth error on an earlier post). Marks the row ``sending_at``;
+    False (claim handed back, or moved on) when it must not be sent.
+
+    A claim whose lease another daemon took over for reconciliation is still sent, as before
+    this check existed: refusing it without renewing leases while claims wait their turn
+    (issue 14) would make a loaded daemon hand most of its batch to reconciliation."""
+    with immediate(sessions) as session:
+        hold(session)
+        delivery = _locked(session, claim.delivery_id)
+        if (
+            delivery is None
+            or delivery.state != S.publishing
+            or delivery.attempts != claim.attempt
+            or delivery.claimed_at != claim.claimed_at
+        ):
+            session.rollback()
+            log.info(
+                "delivery %s %s: claim moved on before sending", claim.delivery_id, claim.label
+            )
+            return False
+        why = refusal(session, delivery)
+        if why is not None:
+            _release(delivery)
+            delivery.attempts -= 1
+            transition(
+                session,
+                delivery,
+                S.approved if delivery.attempts == 0 else S.scheduled,
+                actor=f"daemon:{settings.worker_id}",
+                at=now,
+                reason=f"handed back before sending: {why}",
+                label=claim.label,
+            )
+            session.commit()
+            return False
+        delivery.sending_at = now
+        session.commit()
+    return True
 
 
 def _locked(session: Session, delivery_id: int) -> Delivery | None:
@@ -594,6 +634,7 @@ def _shown(result: Published) -> str:
 def _release(delivery: Delivery) -> None:
     delivery.lease_owner = None
     delivery.lease_expires_at = None
+    delivery.sending_at = None
 
 
 def _mark_published(

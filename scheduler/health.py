@@ -50,7 +50,8 @@ class Thresholds:
 @dataclass(frozen=True)
 class Problem:
     kind: str
-    """An event kind of `campaigns.events.EVENT_KINDS`, or ``overdue`` / ``alerts_failing``."""
+    """An event kind of `campaigns.events.EVENT_KINDS`, or ``overdue`` / ``alerts_failing`` /
+    ``kill_switch``."""
     message: str
     action: str
     key: str | None = None
@@ -70,6 +71,7 @@ def problems(session: Session, now: datetime, thresholds: Thresholds) -> list[Pr
     found: list[Problem] = []
     found += daemon_silent(session, now, thresholds.heartbeat_timeout)
     found += paused_channels(session)
+    found += kill_switch(session)
     found += token_expiring(session, now, thresholds.token_warning)
     found += approval_overdue(session, now, thresholds.approval_lead)
     found += overdue(session, now)
@@ -106,6 +108,24 @@ def daemon_silent(session: Session, now: datetime, timeout: timedelta) -> list[P
             key=f"daemon_silent:{last.isoformat() if last else 'never'}",
             detail={"last_heartbeat": last.isoformat() if last else None},
         )
+    ]
+
+
+def kill_switch(session: Session) -> list[Problem]:
+    """Active kill-switch pauses (`campaigns.pauses`): nothing they cover is published."""
+    from campaigns.pauses import active, describe
+
+    return [
+        Problem(
+            "kill_switch",
+            f"{describe(p)} since {p.paused_at:%Y-%m-%d %H:%M} UTC by {p.paused_by}: {p.reason}",
+            f"when it is over: elshi resume {p.id} --list, then --send/--skip each overdue post",
+            key=f"kill_switch:{p.id}",
+            campaign=p.target if p.scope == "campaign" else None,
+            channel=p.target if p.scope == "channel" else None,
+            countries=(p.target,) if p.scope == "country" else (),
+        )
+        for p in active(session)
     ]
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.gate import is_approved
 from campaigns.links import UnsafeUrl
+from campaigns.pauses import active as active_pauses
 from campaigns.people import Person, acting
 from campaigns.schema import Campaign, Channel, Delivery, Post, Worker
 from campaigns.schema import DeliveryState as S
@@ -264,6 +265,17 @@ def status(
         {"channel": c.name, "since": c.paused_at, "reason": c.paused_reason}
         for c in session.scalars(select(Channel).where(Channel.paused.is_(True)))
     ]
+    pauses = [
+        {
+            "id": p.id,
+            "scope": p.scope,
+            "target": p.target,
+            "reason": p.reason,
+            "by": p.paused_by,
+            "since": p.paused_at,
+        }
+        for p in active_pauses(session)
+    ]
     blocked = [
         {"channel": c.name, "until": c.blocked_until}
         for c in session.scalars(select(Channel).where(Channel.blocked_until > now))
@@ -290,6 +302,7 @@ def status(
         "upcoming": nxt,
         "drafts": drafts,
         "paused_channels": paused,
+        "pauses": pauses,
         "rate_limited_channels": blocked,
         "daemons": workers,
     }

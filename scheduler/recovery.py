@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.gate import is_approved
+from campaigns.pauses import covering
 from campaigns.schema import Campaign, Channel, Delivery, Post
 from campaigns.schema import DeliveryState as S
 from campaigns.states import transition
@@ -52,6 +53,7 @@ def mark_missed(sessions: sessionmaker[Session], settings: Settings, now: dateti
             .where(
                 Delivery.state.in_([S.draft.value, S.approved.value, S.scheduled.value]),
                 Delivery.due_at < now,
+                ~covering(),  # held by a kill-switch pause: the operator decides at resume
             )
             .with_for_update(of=Delivery, skip_locked=True)
         ).all()

@@ -186,6 +186,13 @@ def _print_status(data: dict[str, Any]) -> None:
         )
     else:
         say("\nNo daemon is running (elshi run).")
+    for item in data["pauses"]:
+        where = "EVERYTHING" if item["scope"] == "all" else f"{item['scope']} {item['target']}"
+        say(
+            f"Kill switch: {where} PAUSED since {item['since']:%Y-%m-%d %H:%M} by {item['by']}: "
+            f"{item['reason']} — resume: elshi resume {item['id']}",
+            fg="red",
+        )
     for item in data["paused_channels"]:
         say(
             f"Channel {item['channel']} is PAUSED since {item['since']:%Y-%m-%d %H:%M}: "
