@@ -28,8 +28,9 @@ def test_pause_says_what_it_did_and_status_shows_it(run: Run, applied: Path) -> 
     assert [(p["scope"], p["target"], p["reason"]) for p in listed] == [
         ("campaign", "de-test", "wrong date")
     ]
-    status = run("status", "--check", expect=1).output
-    assert "Kill switch: campaign de-test PAUSED" in status
+    assert "Kill switch: campaign de-test PAUSED" in run("status").output
+    check = run("status", "--check", expect=1).output
+    assert "kill_switch: pause 1 (campaign de-test) since" in check
 
 
 def test_pause_needs_one_scope_and_a_reason(run: Run, applied: Path) -> None:
