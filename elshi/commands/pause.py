@@ -34,7 +34,7 @@ def scope_of(
 
 SCOPE_OPTIONS = [
     click.option("--all", "all_", is_flag=True, help="Everything, every channel."),
-    click.option("--campaign", metavar="ID", help="One campaign."),
+    options.campaign("One campaign."),
     click.option("--country", metavar="CC", help="Every campaign for one country (DE, CN…)."),
     click.option("--channel", metavar="NAME", help="One channel."),
 ]
