@@ -1,0 +1,354 @@
+"""End to end in a real browser (Debian's Chromium driven by Selenium and chromedriver) against
+`elshi web` served by gunicorn as a separate process, with the daemon (`elshi run`) as another:
+a press officer uploads the Germany example (and a broken copy), two approvers sign it off while
+the author's own approval is refused, the post is on the calendar, the daemon publishes it, the
+operator pulls the kill switch while the daemon runs and nothing more goes out, the manager reads
+the report. With ``ELSHI_SCREENSHOTS=1`` each page is saved into docs/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import EXAMPLES, ROOT
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PASSWORD = "correct horse battery"
+SHOTS = ROOT / "docs" / "screenshots"
+
+
+def _need_browser() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        message = f"not installed: {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Office:
+    root: Path
+    config: Path
+    base: str
+    env: dict[str, str]
+    outbox: Path
+
+    def elshi(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "elshi", "--config", str(self.config), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def published(self) -> list[Path]:
+        return sorted(self.outbox.rglob("*.html")) if self.outbox.exists() else []
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
+    """A workspace (the starter elshi.toml: sandbox channels), its people, and `elshi web`."""
+    from importlib.resources import files
+
+    from argon2 import PasswordHasher
+
+    from campaigns import people
+    from campaigns.store import make_engine, session_factory, upgrade
+
+    _need_browser()
+    root = tmp_path_factory.mktemp("office")
+    port = _free_port()
+    template = files("elshi").joinpath("templates/elshi.toml").read_text(encoding="utf-8")
+    config = root / "elshi.toml"
+    config.write_text(
+        template + f'\n[web]\nbind = "127.0.0.1:{port}"\nbase_url = "http://127.0.0.1:{port}"\n'
+        'workers = 1\ntimezone = "Europe/Berlin"\nsession_lifetime = "1h"\n',
+        encoding="utf-8",
+    )
+    engine = make_engine(f"sqlite:///{root / 'elshi.db'}")
+    upgrade(engine)
+    previous = people.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    with session_factory(engine)() as session:
+        now = datetime.now(UTC)
+        admin = people.add_user(
+            session,
+            "admin",
+            roles=["admin"],
+            password=PASSWORD,
+            by=people.Person.local("t"),
+            now=now,
+        )
+        by = people.Person.of(admin)
+        for name, full, roles in (
+            ("anna", "Anna Author", ["author", "approver"]),
+            ("pavel", "Pavel Press-Secretary", ["approver"]),
+            ("amir", "Amir Ambassador", ["approver"]),
+            ("olga", "Olga Operator", ["operator"]),
+            ("marat", "Marat Manager", ["manager"]),
+        ):
+            people.add_user(
+                session, name, display_name=full, roles=roles, password=PASSWORD, by=by, now=now
+            )
+        session.commit()
+    people.use_hasher(previous)
+    engine.dispose()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ELSHI_")},
+        "ELSHI_WEB_SECRET_KEY": "t" * 40,
+        "PYTHONPATH": str(ROOT),
+    }
+    log = (root / "web.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "elshi", "--config", str(config), "web"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: _answers(base + "/login"), 60, "elshi web did not start: " + str(root))
+        yield Office(root, config, base, env, root / "outbox")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _wait(condition: Callable[[], Any], seconds: float, message: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(message)
+
+
+@pytest.fixture(scope="module")
+def browser(office: Office) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1280,900",
+        "--hide-scrollbars",
+        "--lang=en-GB",
+        f"--user-data-dir={office.root / 'chrome'}",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+class Person:
+    """One person at the browser: log in, open pages, click, read."""
+
+    def __init__(self, driver: Any, office: Office):
+        self.d = driver
+        self.office = office
+
+    def login(self, username: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.d.delete_all_cookies()
+        self.d.get(self.office.base + "/login")
+        self.d.find_element(By.NAME, "username").send_keys(username)
+        self.d.find_element(By.NAME, "password").send_keys(PASSWORD)
+        self.d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        _wait(lambda: "/login" not in self.d.current_url, 30, f"{username} could not log in")
+
+    def open(self, path: str) -> str:
+        self.d.get(self.office.base + path)
+        return str(self.d.page_source)
+
+    def click(self, css: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.d.find_element(By.CSS_SELECTOR, css).click()
+
+    def submit(self, css: str) -> None:
+        """Click a button or link that loads another page, and wait for it."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        old = self.d.find_element(By.TAG_NAME, "html")
+        self.d.find_element(By.CSS_SELECTOR, css).click()
+        WebDriverWait(self.d, 60).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.d, 60).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+
+    def text(self) -> str:
+        from selenium.webdriver.common.by import By
+
+        return str(self.d.find_element(By.TAG_NAME, "body").text)
+
+    def shot(self, name: str, *, width: int = 1280) -> None:
+        """Save a full-page screenshot (docs/screenshots/ with ELSHI_SCREENSHOTS=1)."""
+        folder = SHOTS if os.environ.get("ELSHI_SCREENSHOTS") == "1" else self.office.root / "shots"
+        folder.mkdir(parents=True, exist_ok=True)
+        import base64
+
+        self.d.set_window_size(width, 900)
+        height = int(self.d.execute_script("return document.documentElement.scrollHeight"))
+        self.d.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {
+                "width": width,
+                "height": min(max(height, 700), 3000),
+                "deviceScaleFactor": 1,
+                "mobile": False,
+            },
+        )
+        shot = self.d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+        (folder / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+        self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        self.d.set_window_size(1280, 900)
+
+    def console_errors(self) -> list[str]:
+        """Script errors and failed loads (the broken upload's 422 answer is expected)."""
+        return [
+            e["message"]
+            for e in self.d.get_log("browser")
+            if e["level"] == "SEVERE" and "status of 422" not in e["message"]
+        ]
+
+
+def _upload(person: Person, yaml_path: Path, media: list[Path]) -> None:
+    from selenium.webdriver.common.by import By
+
+    person.open("/campaigns")
+    person.d.find_element(By.NAME, "file").send_keys(str(yaml_path))
+    if media:
+        person.d.find_element(By.NAME, "media").send_keys("\n".join(str(m) for m in media))
+    person.submit("form[action$='/campaigns/upload'] button[type=submit]")
+
+
+def test_from_upload_to_published_without_a_terminal(office: Office, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    me = Person(browser, office)
+    media = sorted((EXAMPLES / "media").glob("*.png"))
+
+    # The press officer uploads a broken copy: the errors at their lines, nothing changes.
+    me.login("anna")
+    me.shot("calendar-empty")
+    broken = office.root / "germany-broken.yaml"
+    text = (EXAMPLES / "germany.yaml").read_text(encoding="utf-8")
+    broken.write_text(text.replace("country: DE", "country: Germany"), encoding="utf-8")
+    _upload(me, broken, media)
+    page = me.text()
+    assert "nothing was changed" in page and "two-letter country code" in page
+    assert browser.find_element(By.CSS_SELECTOR, ".srcline.bad")
+    me.shot("upload-errors")
+    assert "No campaigns yet" in me.open("/campaigns")
+
+    # The real file: the plan, then apply.
+    _upload(me, EXAMPLES / "germany.yaml", media)
+    assert "What applying it does" in me.text()
+    me.shot("upload-plan")
+    me.submit("form[action$='/apply'] button")
+    assert "Applied version 1 of de-2027-gateway" in me.text()
+    me.shot("campaign")
+
+    # Her own approval is refused: she wrote the post.
+    me.open("/calendar?date=2027-03-21")
+    nauryz = "//a[contains(@class, 'ev')][span[@class='what' and text()='nauryz']]"
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.XPATH, nauryz).click()  # a click on the calendar opens the post
+    _wait(lambda: "/posts/" in browser.current_url, 30, "the post did not open")
+    assert old is not None and "nauryz" in me.text()
+    post_url = browser.current_url.split("#")[0]
+    me.submit("button[value=approve]")
+    assert "you uploaded or changed this post" in me.text()
+
+    # The press secretary and the ambassador approve everything waiting for them.
+    for approver in ("pavel", "amir"):
+        me.login(approver)
+        me.open("/approvals")
+        if approver == "pavel":
+            me.shot("approvals")
+        me.click("input[data-check-all]")
+        me.submit("form[action$='/approvals/bulk'] button.primary")
+        assert "posts?" in me.text()  # the confirmation
+        me.submit("main button.primary")
+        assert "You approved" in me.text()
+    me.d.get(post_url)
+    assert "approved by pavel" in me.text() and "approved by amir" in me.text()
+    me.shot("post")
+
+    # On the calendar, approved (coloured as such); then the daemon publishes Nauryz.
+    me.open("/calendar?date=2027-03-21")
+    assert browser.find_elements(By.CSS_SELECTOR, "a.ev.state-approved")
+    me.shot("calendar")
+    me.open("/calendar?view=week&date=2027-03-21")
+    me.shot("calendar-week")
+    done = office.elshi("run", "--once", "--now", "2027-03-21T09:05:00Z", "--no-collect")
+    assert done.returncode == 0, done.stderr
+    assert "published" in done.stdout
+    me.d.get(post_url)
+    assert "published" in me.text()
+    assert office.published()
+
+    # The manager reads the report; the operator sees operations.
+    me.login("marat")
+    me.open("/reports?campaign=de-2027-gateway")
+    browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, "iframe.report"))
+    assert "de-2027-gateway" in me.text() or "Kasachstan" in me.text()
+    browser.switch_to.default_content()
+    me.shot("reports")
+    me.login("olga")
+    me.open("/operations")
+    me.shot("operations")
+    me.login("admin")
+    me.open("/users")
+    me.shot("users")
+    me.open("/audit")
+    me.shot("audit")
+    me.open("/calendar?date=2027-03-21")
+    me.shot("calendar-narrow", width=420)
+    assert not me.console_errors()
+    shutil.rmtree(office.root / "chrome", ignore_errors=True)
