@@ -158,7 +158,6 @@ def _check(
     kept: CampaignUpload | None,
 ) -> uploads.Checked:
     channels, platforms = _platforms()
-    settings = context.settings()
     previous = kept or (uploads.current_version(session, base_campaign) if base_campaign else None)
     if previous is None and filename.lower().endswith(uploads.YAML_SUFFIXES):
         named = _campaign_named(content)
@@ -173,7 +172,6 @@ def _check(
             now=context.now(),
             media=media,
             previous=previous,
-            store=settings.media_dir,
         )
     except uploads.UploadError as exc:
         raise Refused(str(exc)) from None
@@ -193,7 +191,6 @@ def keep_upload(checked: uploads.Checked, who: people.Person) -> CampaignUpload:
             checked,
             actor=who.actor,
             now=context.now(),
-            store=context.settings().media_dir,
         )
     except uploads.UploadError as exc:
         raise Refused(str(exc)) from None
@@ -206,9 +203,8 @@ def apply_upload(session: Session, upload: CampaignUpload, who: people.Person) -
         upload,
         channels=channels,
         platforms=platforms,
-        actor=who.actor,
+        actor=who,
         now=context.now(),
-        store=context.settings().media_dir,
     )
     if problems:
         return UploadResult(None, upload, problems=problems, status=409, message="not applied")

@@ -7,7 +7,6 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -30,9 +29,6 @@ class WebSettings:
     text_platforms: Mapping[str, str] = field(default_factory=dict)
     """Channel name → the platform whose text rules it follows (a sandbox channel's mimic)."""
     metrics_schedule: tuple[float, ...] = ()
-    media_dir: Path | None = None
-    """Where media uploaded with campaign files are kept (by SHA-256) for the daemon to publish;
-    on the daemon's host, or a folder every daemon reads."""
     login_failures_per_user: int = 5
     login_failures_per_address: int = 20
     login_window: timedelta = timedelta(minutes=15)

@@ -7,27 +7,36 @@ and applied with the function ``elshi campaign apply`` calls. A broken file is n
 changes nothing.
 
 Media: the file's ``media:`` paths are matched by file name against the images uploaded with
-it; a path not uploaded this time is taken from the campaign's previous version. Media bytes are
-kept by SHA-256 in the media folder, and an applied version gets a folder of its own there (the
-YAML and its media at the paths it names), which is what its deliveries point at — so the bytes
-published are the bytes that were uploaded and approved.
+it (``campaigns.media.MappingSource``); a path not uploaded this time is taken from the
+campaign's previous version, by its reference in the media store. New media go into the store
+(by SHA-256, in the database) when the upload is kept, so the bytes published are the bytes
+that were uploaded and approved.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns.media import (
+    MappingSource,
+    MediaError,
+    MediaFile,
+    MediaSource,
+    from_bytes,
+    store,
+    stored,
+)
+from campaigns.people import Person
 from campaigns.planning import Change, apply_campaign
 from campaigns.schema import CampaignUpload
 from campaigns.validation import Loaded, load_campaign
@@ -66,9 +75,9 @@ class Checked:
     campaign_id: str | None = None
     changes: list[Change] = field(default_factory=list)
     media: dict[str, str] = field(default_factory=dict)
-    """Media path as written in the file → SHA-256 of the bytes it resolved to."""
-    new_media: dict[str, bytes] = field(default_factory=dict)
-    """SHA-256 → bytes of media uploaded with this file (not yet in the media folder)."""
+    """Media path as written in the file → its reference in the media store."""
+    new_media: list[MediaFile] = field(default_factory=list)
+    """Media uploaded with this file, with their bytes (stored when the upload is kept)."""
 
     @property
     def ok(self) -> bool:
@@ -100,66 +109,39 @@ def current_version(session: Session, campaign_id: str) -> CampaignUpload | None
     )
 
 
-def _media_paths(yaml_bytes: bytes) -> list[str]:
-    """The media paths a campaign file names (read leniently: validation reports the rest)."""
-    import io
+class _Recording(MediaSource):
+    """The media source of one upload, remembering which files the campaign file used."""
 
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    def __init__(self, files: Mapping[str, MediaFile]) -> None:
+        self.inner = MappingSource(files)
+        self.used: dict[str, MediaFile] = {}
 
-    try:
-        data = YAML(typ="safe", pure=True).load(io.BytesIO(yaml_bytes))
-    except (YAMLError, ValueError, RecursionError):
-        return []
-    posts = data.get("posts") if isinstance(data, dict) else None
-    out: list[str] = []
-    for post in posts if isinstance(posts, list) else []:
-        items = post.get("media") if isinstance(post, dict) else None
-        for item in items if isinstance(items, list) else []:
-            path = item.get("file") or item.get("path") if isinstance(item, dict) else item
-            if isinstance(path, str) and path not in out:
-                out.append(path)
-    return out
+    def find(self, written: str) -> MediaFile:
+        found = self.inner.find(written)
+        self.used[written] = found
+        return found
 
 
-def _confined(path: str) -> PurePosixPath | None:
-    rel = PurePosixPath(path.replace("\\", "/"))
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-        return None
-    return rel
-
-
-def _place_media(
-    checked: Checked,
-    work: Path,
+def _source(
+    session: Session,
     uploaded: Mapping[str, bytes],
     previous: Mapping[str, str],
-    store: Path | None,
-) -> None:
-    """Put each named media file where the YAML expects it in ``work``."""
-    by_name = {safe_name(name): data for name, data in uploaded.items()}
-    assert checked.campaign_yaml is not None
-    for path in _media_paths(checked.campaign_yaml):
-        rel = _confined(path)
-        if rel is None:
-            continue  # validation refuses it with its line
-        data = by_name.get(safe_name(rel.name))
-        if data is not None:
-            digest = hashlib.sha256(data).hexdigest()
-            checked.new_media[digest] = data
-        elif path in previous and store is not None and _stored(store, previous[path]).is_file():
-            digest = previous[path]
-            data = _stored(store, digest).read_bytes()
-        else:
-            continue
-        target = work / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        checked.media[path] = digest
-
-
-def _stored(store: Path, digest: str) -> Path:
-    return store / "by-sha256" / digest[:2] / digest
+    findings: list[Finding],
+) -> _Recording:
+    """Uploaded files (by file name) over the previous version's (by path, from the store)."""
+    files: dict[str, MediaFile] = {}
+    for path, reference in previous.items():
+        try:
+            files[path] = stored(session, reference, written=path)
+        except MediaError:
+            continue  # not in the store any more: the file must be uploaded again
+    for name, data in uploaded.items():
+        clean = safe_name(name)
+        try:
+            files[clean] = from_bytes(clean, data)
+        except MediaError as exc:
+            findings.append(Finding(str(exc), where=clean))
+    return _Recording(files)
 
 
 def check(
@@ -172,9 +154,8 @@ def check(
     now: datetime,
     media: Mapping[str, bytes] | None = None,
     previous: CampaignUpload | None = None,
-    store: Path | None = None,
 ) -> Checked:
-    """Validate and plan ``content``; nothing is written to the database or the media folder.
+    """Validate and plan ``content``; nothing is written to the database.
     The plan is apply run in a savepoint of ``session`` that is rolled back (a writer's session:
     on SQLite it holds the write lock). ``previous`` is the campaign's current version: the base
     of a spreadsheet, and where media not uploaded this time come from."""
@@ -189,71 +170,88 @@ def check(
     if len(content) > MAX_FILE_BYTES:
         raise UploadError(f"{filename}: larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
     checked = Checked(filename=name, content=content, campaign_yaml=None)
-    with tempfile.TemporaryDirectory(prefix="elshi-upload-") as folder:
-        work = Path(folder)
-        if lower.endswith(SHEET_SUFFIXES):
-            base = previous.campaign_yaml if previous is not None else None
-            yaml_bytes = _import_sheet(checked, work / "sheet", base)
-            if yaml_bytes is None:
-                return checked
-            yaml_name = Path(name).stem + ".yaml"
-        else:
-            yaml_bytes, yaml_name = content, name
-        checked.campaign_yaml = yaml_bytes
-        campaign_dir = work / "campaign"
-        campaign_dir.mkdir()
-        _place_media(checked, campaign_dir, media or {}, previous.media if previous else {}, store)
-        path = campaign_dir / yaml_name
-        path.write_bytes(yaml_bytes)
-        loaded = load_campaign(path, channels=channels, now=now, label=yaml_name)
-        checked.findings.extend(_findings(loaded, campaign_dir))
-        if not loaded.ok or loaded.desired is None:
+    if lower.endswith(SHEET_SUFFIXES):
+        base = previous.campaign_yaml if previous is not None else None
+        yaml_bytes = _import_sheet(checked, base)
+        if yaml_bytes is None:
             return checked
-        checked.campaign_id = loaded.desired.spec.id
-        if previous is not None and previous.campaign_id != checked.campaign_id:
-            checked.findings.append(
-                Finding(
-                    f"this file is campaign {checked.campaign_id!r}, not {previous.campaign_id!r}"
-                )
-            )
-            return checked
-        savepoint = session.begin_nested()
-        try:
-            checked.changes = apply_campaign(
-                session, loaded.desired, platforms=platforms, actor="plan", now=now
-            )
-        finally:
-            savepoint.rollback()
+        yaml_name = Path(name).stem + ".yaml"
+    else:
+        yaml_bytes, yaml_name = content, name
+    checked.campaign_yaml = yaml_bytes
+    source = _source(session, media or {}, previous.media if previous else {}, checked.findings)
+    try:
+        text = yaml_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None  # the validator reads the bytes itself and names the bad one
+    loaded = _load(yaml_name, yaml_bytes, text, channels, now, source)
+    checked.findings.extend(_findings(loaded))
+    if not loaded.ok or loaded.desired is None:
+        return checked
+    checked.campaign_id = loaded.desired.spec.id
+    checked.media = {w: f.reference for w, f in source.used.items()}
+    checked.new_media = [f for f in source.used.values() if f.source is not None]
+    if previous is not None and previous.campaign_id != checked.campaign_id:
+        checked.findings.append(
+            Finding(f"this file is campaign {checked.campaign_id!r}, not {previous.campaign_id!r}")
+        )
+        return checked
+    savepoint = session.begin_nested()
+    try:
+        checked.changes = apply_campaign(
+            session, loaded.desired, platforms=platforms, actor="plan", now=now, store_media=False
+        )
+    finally:
+        savepoint.rollback()
     return checked
 
 
-def _import_sheet(checked: Checked, work: Path, base: bytes | None) -> bytes | None:
+def _load(
+    name: str,
+    data: bytes,
+    text: str | None,
+    channels: dict[str, str] | None,
+    now: datetime,
+    media: MediaSource,
+) -> Loaded:
+    """The validator on text already read; bytes that are not UTF-8 go through a file, so the
+    validator locates the bad byte itself."""
+    if text is not None:
+        return load_campaign(
+            Path(name), channels=channels, now=now, label=name, text=text, media=media
+        )
+    with tempfile.TemporaryDirectory(prefix="elshi-upload-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        return load_campaign(path, channels=channels, now=now, label=name, media=media)
+
+
+def _import_sheet(checked: Checked, base: bytes | None) -> bytes | None:
     from campaigns.spreadsheet import SheetError, import_sheet
 
-    work.mkdir()
-    sheet = work / checked.filename
-    sheet.write_bytes(checked.content)
-    base_path = None
-    if base is not None:
-        base_path = work / "current-campaign.yaml"
-        base_path.write_bytes(base)
-    try:
-        text, _count = import_sheet(sheet, campaign_file=base_path)
-    except SheetError as exc:
-        for problem in exc.problems:
-            problem = problem.replace(str(work) + "/", "")
-            where, _, message = problem.partition(": ")
-            checked.findings.append(Finding(message or problem, where=where))
-        return None
+    with tempfile.TemporaryDirectory(prefix="elshi-sheet-") as folder:
+        work = Path(folder)
+        sheet = work / checked.filename
+        sheet.write_bytes(checked.content)
+        base_path = None
+        if base is not None:
+            base_path = work / "current-campaign.yaml"
+            base_path.write_bytes(base)
+        try:
+            text, _count = import_sheet(sheet, campaign_file=base_path)
+        except SheetError as exc:
+            for problem in exc.problems:
+                problem = problem.replace(str(work) + "/", "")
+                where, _, message = problem.partition(": ")
+                checked.findings.append(Finding(message or problem, where=where))
+            return None
     return text.encode("utf-8")
 
 
-def _findings(loaded: Loaded, folder: Path) -> list[Finding]:
-    """The validator's problems, without the temporary folder's name."""
-    hidden = str(folder.resolve()) + "/"
+def _findings(loaded: Loaded) -> list[Finding]:
     return [
         Finding(
-            p.message.replace(hidden, ""),
+            p.message,
             line=p.line,
             column=p.column,
             where=p.file,
@@ -263,22 +261,14 @@ def _findings(loaded: Loaded, folder: Path) -> list[Finding]:
     ]
 
 
-def keep(
-    session: Session, checked: Checked, *, actor: str, now: datetime, store: Path | None
-) -> CampaignUpload:
-    """Store a valid upload (``planned``) until someone applies it; its new media go into the
-    media folder by SHA-256."""
+def keep(session: Session, checked: Checked, *, actor: str, now: datetime) -> CampaignUpload:
+    """Keep a valid upload (``planned``) until someone applies it; its new media go into the
+    media store now."""
     assert checked.ok and checked.campaign_id and checked.campaign_yaml is not None
-    if checked.new_media:
-        if store is None:
-            raise UploadError("this workspace has no media folder; media cannot be uploaded")
-        for digest, data in checked.new_media.items():
-            target = _stored(store, digest)
-            if not target.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                partial = target.with_suffix(".part")
-                partial.write_bytes(data)
-                partial.replace(target)
+    try:
+        store(session, checked.new_media, now=now)
+    except MediaError as exc:
+        raise UploadError(str(exc)) from None
     upload = CampaignUpload(
         campaign_id=checked.campaign_id,
         version=None,
@@ -302,37 +292,21 @@ def apply(
     *,
     channels: dict[str, str] | None,
     platforms: dict[str, str],
-    actor: str,
+    actor: str | Person,
     now: datetime,
-    store: Path | None,
 ) -> tuple[list[Change], list[Finding]]:
     """Validate the kept file again (the database may have moved since the plan) and apply it
     in the caller's transaction; the upload becomes the campaign's next version."""
+    findings: list[Finding] = []
+    source = _source(session, {}, upload.media or {}, findings)
     name = Path(upload.filename).stem + ".yaml"
-    if store is not None:
-        folder = store / "versions" / f"upload-{upload.id}"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        cleanup = None
-    else:
-        cleanup = tempfile.TemporaryDirectory(prefix="elshi-apply-")
-        folder = Path(cleanup.name)
-    try:
-        for path, digest in (upload.media or {}).items():
-            rel = _confined(path)
-            if rel is not None and store is not None and _stored(store, digest).is_file():
-                (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(_stored(store, digest), folder / rel)
-        (folder / name).write_bytes(upload.campaign_yaml)
-        loaded = load_campaign(folder / name, channels=channels, now=now, label=name)
-        if not loaded.ok or loaded.desired is None:
-            return [], [f for f in _findings(loaded, folder) if f.is_error]
-        if loaded.desired.spec.id != upload.campaign_id:
-            return [], [Finding(f"the file is now campaign {loaded.desired.spec.id!r}")]
-        changes = apply_campaign(session, loaded.desired, platforms=platforms, actor=actor, now=now)
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
+    text = upload.campaign_yaml.decode("utf-8", errors="replace")
+    loaded = _load(name, upload.campaign_yaml, text, channels, now, source)
+    if not loaded.ok or loaded.desired is None:
+        return [], [f for f in _findings(loaded) if f.is_error]
+    if loaded.desired.spec.id != upload.campaign_id:
+        return [], [Finding(f"the file is now campaign {loaded.desired.spec.id!r}")]
+    changes = apply_campaign(session, loaded.desired, platforms=platforms, actor=actor, now=now)
     latest = session.scalar(
         select(func.max(CampaignUpload.version)).where(
             CampaignUpload.campaign_id == upload.campaign_id
@@ -340,7 +314,7 @@ def apply(
     )
     upload.version = (latest or 0) + 1
     upload.status = "applied"
-    upload.applied_by = actor
+    upload.applied_by = actor if isinstance(actor, str) else actor.actor
     upload.applied_at = now
     return changes, []
 

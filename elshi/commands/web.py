@@ -43,7 +43,6 @@ def web_settings(config: Config, environ: dict[str, str] | None = None) -> tuple
             channel_platforms=config.channel_platforms,
             text_platforms=config.text_platforms,
             metrics_schedule=config.metrics_schedule,
-            media_dir=config.base_dir / "web-media",
         ),
         bool(key),
     )

@@ -52,8 +52,6 @@ def make_settings(**overrides: Any) -> Any:
         "text_platforms": CHANNELS,
         "metrics_schedule": (3600.0,),
     }
-    if "media_dir" not in overrides:
-        values["media_dir"] = None
     values.update(overrides)
     return WebSettings(**values)
 
@@ -143,9 +141,6 @@ def post_form(
 
 
 def build(engine: Engine, clock: FakeClock, **overrides: Any) -> Flask:
-    """The application; ``media_dir`` defaults to a folder beside a SQLite database."""
-    if "media_dir" not in overrides and engine.dialect.name == "sqlite" and engine.url.database:
-        overrides["media_dir"] = Path(engine.url.database).parent / "web-media"
     from web.app import create_app
 
     return create_app(make_settings(**overrides), engine, clock=clock, testing=True)
@@ -172,7 +167,6 @@ def workspace_factory(web_clock: FakeClock, tmp_path: Path) -> Iterator[Callable
         add_people(engine, web_clock())
         for example in examples:
             apply_example(engine, example, web_clock())
-        overrides.setdefault("media_dir", tmp_path / "web-media")
         return Workspace(build(engine, web_clock, **overrides), engine, web_clock)
 
     yield make
