@@ -192,7 +192,8 @@ class Person:
     def login(self, username: str) -> None:
         from selenium.webdriver.common.by import By
 
-        self.d.delete_all_cookies()
+        if self.d.find_elements(By.CSS_SELECTOR, "form[action$='/logout'] button"):
+            self.submit("form[action$='/logout'] button")  # the person before logs out
         self.d.get(self.office.base + "/login")
         self.d.find_element(By.NAME, "username").send_keys(username)
         self.d.find_element(By.NAME, "password").send_keys(PASSWORD)
