@@ -303,6 +303,97 @@ def channel_resume(name: str) -> Any:
     return {"channel": name, "resumed": changed}
 
 
+@blueprint.get("/pauses")
+def pauses_list() -> Any:
+    _person("status.view")
+    from campaigns import pauses
+
+    return {
+        "pauses": [
+            {
+                "id": p.id,
+                "scope": p.scope,
+                "target": p.target,
+                "reason": p.reason,
+                "paused_by": p.paused_by,
+                "paused_at": _iso(p.paused_at),
+                "what": pauses.describe(p),
+            }
+            for p in pauses.active(context.db())
+        ]
+    }
+
+
+@blueprint.post("/pauses")
+def pause_create() -> Any:
+    """The kill switch. When this answers, nothing the pause covers starts publishing; the
+    deliveries already being sent are listed as in flight."""
+    who = _person("pause.create")
+    from campaigns import pauses
+
+    body = _body()
+    context.db().rollback()  # the pause takes the database's write lock itself
+    try:
+        done = pauses.pause(
+            context.runtime().writers,
+            scope=str(body.get("scope", "")),
+            target=str(body.get("target") or ""),
+            reason=str(body.get("reason") or ""),
+            by=who,
+            now=context.now(),
+        )
+    except pauses.PauseError as exc:
+        abort(409, str(exc))
+    return {
+        "pause_id": done.pause_id,
+        "created": done.created,
+        "handed_back": list(done.handed_back),
+        "in_flight": [_plain(dict(vars(i))) for i in done.in_flight],
+    }, (201 if done.created else 200)
+
+
+@blueprint.get("/pauses/<int:pause_id>/overdue")
+def pause_overdue(pause_id: int) -> Any:
+    _person("status.view")
+    from campaigns import pauses
+
+    try:
+        held = pauses.overdue(context.db(), pause_id, now=context.now())
+    except pauses.PauseError as exc:
+        abort(404, str(exc))
+    return {"overdue": [_plain(dict(vars(h))) for h in held]}
+
+
+@blueprint.post("/pauses/<int:pause_id>/resume")
+def pause_resume(pause_id: int) -> Any:
+    who = _person("pause.resume")
+    from campaigns import pauses
+
+    body = _body()
+
+    def ids(name: str) -> list[int]:
+        value = body.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+            abort(400, f"{name} must be a list of delivery ids")
+        return value
+
+    context.db().rollback()
+    try:
+        done = pauses.resume(
+            context.runtime().writers,
+            pause_id,
+            by=who,
+            now=context.now(),
+            send=ids("send"),
+            skip=ids("skip"),
+            send_all=bool(body.get("send_all")),
+            skip_all=bool(body.get("skip_all")),
+        )
+    except pauses.PauseError as exc:
+        abort(409, str(exc))
+    return {"pause_id": done.pause_id, "sent": list(done.sent), "skipped": list(done.skipped)}
+
+
 @blueprint.get("/reports")
 def report() -> Response:
     _person("report.view")

@@ -94,7 +94,21 @@ def create_app(
     from web import formatting
 
     formatting.install(app)
+    app.context_processor(_pause_banner)
     return app
+
+
+def _pause_banner() -> dict[str, Any]:
+    """The kill switch is on every page while something is paused."""
+    from flask_login import current_user
+
+    if not current_user.is_authenticated:
+        return {}
+    from campaigns import pauses
+
+    active = pauses.active(context.db())
+    text = "; ".join(f"{pauses.describe(p)} ({p.reason})" for p in active)
+    return {"pause_banner": text}
 
 
 def _security_headers(response: Response) -> Response:

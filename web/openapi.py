@@ -326,6 +326,73 @@ def document() -> dict[str, Any]:
                     more=not_found,
                 )
             },
+            "/pauses": {
+                "get": _op("Active pauses (the kill switch).", role="status.view"),
+                "post": _op(
+                    "Pause everything, a campaign, a country or a channel, with a reason. When "
+                    "this answers, nothing covered starts publishing; deliveries whose platform "
+                    "call had begun are listed in in_flight.",
+                    role="pause.create",
+                    body={
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["scope", "reason"],
+                                    "properties": {
+                                        "scope": {
+                                            "type": "string",
+                                            "enum": ["all", "campaign", "country", "channel"],
+                                        },
+                                        "target": {
+                                            "type": "string",
+                                            "description": "Campaign id, country code or "
+                                            "channel name (none for all).",
+                                        },
+                                        "reason": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    ok=_json("Paused already (nothing changed)."),
+                    more={"201": _json("Paused."), **conflict},
+                ),
+            },
+            "/pauses/{pause_id}/overdue": {
+                "get": _op(
+                    "Deliveries that became overdue under this pause (each needs send or skip "
+                    "when resuming).",
+                    role="status.view",
+                    params=[_param("pause_id", "path", "Pause id.", "integer")],
+                    more=not_found,
+                )
+            },
+            "/pauses/{pause_id}/resume": {
+                "post": _op(
+                    "End a pause, deciding each overdue delivery: send (late, now) or skip.",
+                    role="pause.resume",
+                    params=[_param("pause_id", "path", "Pause id.", "integer")],
+                    body={
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "send": {"type": "array", "items": {"type": "integer"}},
+                                        "skip": {"type": "array", "items": {"type": "integer"}},
+                                        "send_all": {"type": "boolean"},
+                                        "skip_all": {"type": "boolean"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    more=conflict,
+                )
+            },
             "/reports": {
                 "get": _op(
                     "The effectiveness report as JSON, for a campaign, an audience and a period.",

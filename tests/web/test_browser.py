@@ -84,7 +84,9 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     template = files("elshi").joinpath("templates/elshi.toml").read_text(encoding="utf-8")
     config = root / "elshi.toml"
     config.write_text(
-        template + f'\n[web]\nbind = "127.0.0.1:{port}"\nbase_url = "http://127.0.0.1:{port}"\n'
+        template.replace("[daemon]\n", '[daemon]\npoll = "2s"\n', 1)
+        + '\n[channels.ks-sandbox]\nplatform = "sandbox"\nrate = "12/m"\n'
+        + f'\n[web]\nbind = "127.0.0.1:{port}"\nbase_url = "http://127.0.0.1:{port}"\n'
         'workers = 1\ntimezone = "Europe/Berlin"\nsession_lifetime = "1h"\n',
         encoding="utf-8",
     )
@@ -228,8 +230,10 @@ class Person:
         return str(self.d.find_element(By.TAG_NAME, "body").text)
 
     def shot(self, name: str, *, width: int = 1280) -> None:
-        """Save a full-page screenshot (docs/screenshots/ with ELSHI_SCREENSHOTS=1)."""
-        folder = SHOTS if os.environ.get("ELSHI_SCREENSHOTS") == "1" else self.office.root / "shots"
+        """Save a full-page screenshot into docs/screenshots/ (only with ELSHI_SCREENSHOTS=1)."""
+        if os.environ.get("ELSHI_SCREENSHOTS") != "1":
+            return
+        folder = SHOTS
         folder.mkdir(parents=True, exist_ok=True)
         import base64
 
@@ -353,3 +357,124 @@ def test_from_upload_to_published_without_a_terminal(office: Office, browser: An
     me.shot("calendar-narrow", width=420)
     assert not me.console_errors()
     shutil.rmtree(office.root / "chrome", ignore_errors=True)
+
+
+def _kill_switch_campaign(now: datetime, posts: int) -> str:
+    """Posts due at the current minute (already due, within the grace) on one sandbox channel
+    whose rate spaces them 5 s apart: the daemon sends them one by one."""
+    when = now.strftime("%Y-%m-%d %H:%M")
+    day = now.date()
+    lines = [
+        "campaign:",
+        "  id: ks-test",
+        '  title: "Kill switch rehearsal"',
+        "  country: DE",
+        "  timezone: UTC",
+        f"  starts: {day.isoformat()}",
+        f"  ends: {day.replace(year=day.year + 1).isoformat()}",
+        "  narrative: calm",
+        "  approval: false",
+        '  grace: "2h"',
+        "audiences:",
+        "  - id: all",
+        '    name: "Everyone"',
+        "    group: general_public",
+        "    languages: [en]",
+        "    channels: [ks-sandbox]",
+        "posts:",
+    ]
+    for n in range(posts):
+        lines += [
+            f"  - id: p{n}",
+            "    category: media_pr",
+            "    audiences: [all]",
+            f'    when: "{when}"',
+            f'    text: "Rehearsal post {n}"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _sent(office: Office) -> list[tuple[int, str, datetime | None]]:
+    """(delivery id, state, when its platform call began) of the rehearsal's deliveries."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{office.root / 'elshi.db'}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT d.id, d.state, d.sending_at FROM delivery d JOIN post p "
+                    "ON d.post_id = p.id WHERE p.campaign_id = 'ks-test' ORDER BY d.id"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return [
+        (r[0], r[1], datetime.fromisoformat(r[2]).replace(tzinfo=UTC) if r[2] else None)
+        for r in rows
+    ]
+
+
+def test_the_kill_switch_stops_a_running_daemon(office: Office, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    me = Person(browser, office)
+    me.login("anna")
+    campaign = office.root / "ks-test.yaml"
+    campaign.write_text(_kill_switch_campaign(datetime.now(UTC), posts=10), encoding="utf-8")
+    _upload(me, campaign, [])
+    assert "What applying it does" in me.text(), me.text()
+    me.submit("form[action$='/apply'] button")
+    assert "Applied version 1 of ks-test" in me.text()
+
+    log = (office.root / "daemon.log").open("wb")
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "elshi", "--config", str(office.config), "run"],
+        env=office.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait(
+            lambda: sum(state == "published" for _, state, _ in _sent(office)) >= 1,
+            60,
+            "the daemon published nothing (see daemon.log)",
+        )
+        me.login("olga")
+        me.open("/operations")
+        Select(browser.find_element(By.NAME, "what")).select_by_value("campaign:ks-test")
+        browser.find_element(By.NAME, "reason").send_keys("statement under review")
+        old = browser.find_element(By.TAG_NAME, "html")
+        browser.find_element(By.CSS_SELECTOR, "button[name=go]").click()
+        browser.switch_to.alert.accept()  # "Pause publishing now?"
+        _wait(lambda: _stale(old), 30, "the pause did not answer")
+        returned = datetime.now(UTC)
+        page = me.text()
+        assert "Paused. Nothing it covers starts publishing" in page
+        me.shot("operations-paused")
+        flashes = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".flash-error")]
+        in_flight = sum(t.count("ks-test/p") for t in flashes if "Already being sent" in t)
+        # Seven seconds more: at 5 s a post, at least one more would have gone out.
+        time.sleep(7)
+        rows = _sent(office)
+        began_after = [r for r in rows if r[2] is not None and r[2] > returned]
+        published = [r for r in rows if r[1] == "published"]
+        assert not began_after, f"sending began after the pause returned: {began_after}"
+        assert 1 <= len(published) <= 10 - 1, rows
+        assert in_flight <= 1
+        held = [r for r in rows if r[1] in ("approved", "scheduled")]
+        assert held, "nothing was left for the pause to hold"
+        assert 'class="killbar"' in me.open("/calendar")
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        log.close()
+
+
+def _stale(element: Any) -> bool:
+    try:
+        element.is_enabled()
+    except Exception:
+        return True
+    return False

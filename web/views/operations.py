@@ -1,14 +1,20 @@
 """Operations: what ``elshi status`` shows (daemons, what needs attention, what is being
 published, what is overdue, what comes next, paused channels), and the operator's actions — retry,
-cancel, resolve, pause and resume a channel — through the functions the CLI calls."""
+cancel, resolve, resume a channel, and the kill switch (pause everything, a campaign, a country
+or a channel with a reason; resume with a send-or-skip decision for each delivery that became
+overdue) — through the functions the CLI calls."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from campaigns.schema import Delivery
+from campaigns import pauses, people
+from campaigns.schema import Campaign, Channel, Delivery, DeliveryState, Pause
 from scheduler import operations
 from web import actions, context, identity
 from web.filters import Filter, joined, options
@@ -35,7 +41,122 @@ def show() -> str:
         if f.channel:
             for name in ("paused_channels", "rate_limited_channels"):
                 data[name] = [c for c in data[name] if c["channel"] == f.channel]
-    return render_template("operations.html", s=data, f=f, opts=options(session))
+    sending = set(
+        session.scalars(
+            select(Delivery.id).where(
+                Delivery.state == DeliveryState.publishing.value, Delivery.sending_at.is_not(None)
+            )
+        )
+    )
+    return render_template(
+        "operations.html",
+        s=data,
+        f=f,
+        opts=options(session),
+        pauses=pauses.active(session),
+        describe=pauses.describe,
+        sending=sending,
+        targets=_targets(session),
+    )
+
+
+def _targets(session: Any) -> dict[str, list[tuple[str, str]]]:
+    """What the kill switch can pause: campaigns, countries, channels (value, label)."""
+    campaigns = session.execute(select(Campaign.id, Campaign.title, Campaign.country)).all()
+    channels = session.scalars(select(Channel.name).order_by(Channel.name)).all()
+    return {
+        "campaign": [(c.id, c.title) for c in sorted(campaigns, key=lambda c: c.title)],
+        "country": [(c, c) for c in sorted({c.country for c in campaigns})],
+        "channel": [(c, c) for c in channels],
+    }
+
+
+@blueprint.post("/pause")
+@signed_in
+def pause() -> Response:
+    """The kill switch: pause everything, a campaign, a country or a channel, with a reason."""
+    who = identity.require("pause.create")
+    scope, _sep, target = (request.form.get("what") or "").partition(":")
+    reason = (request.form.get("reason") or "").strip()[:1000]
+    context.db().rollback()  # the pause takes the database's write lock itself
+    try:
+        done = pauses.pause(
+            context.runtime().writers,
+            scope=scope,
+            target=target,
+            reason=reason,
+            by=who,
+            now=context.now(),
+        )
+    except (pauses.PauseError, people.Forbidden) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("operations.show") + "#killswitch")
+    message = _("Paused. Nothing it covers starts publishing any more.")
+    if not done.created:
+        message = _("This was paused already.")
+    if done.handed_back:
+        message += " " + _(
+            "%(n)s claimed deliveries were handed back before sending.", n=len(done.handed_back)
+        )
+    flash(message, "ok")
+    if done.in_flight:
+        flash(
+            _(
+                "Already being sent when the pause began (they may still go out): %(list)s",
+                list=", ".join(f"{i.label} ({i.worker})" for i in done.in_flight),
+            ),
+            "error",
+        )
+    return redirect(url_for("operations.show") + "#killswitch")
+
+
+@blueprint.get("/pauses/<int:pause_id>/resume")
+@signed_in
+def resume_form(pause_id: int) -> str:
+    identity.require("pause.resume")
+    session = context.db()
+    row = session.get(Pause, pause_id)
+    if row is None or row.resumed_at is not None:
+        abort(404, _("No such active pause."))
+    return render_template(
+        "resume.html",
+        pause=row,
+        describe=pauses.describe,
+        held=pauses.overdue(session, pause_id, now=context.now()),
+    )
+
+
+@blueprint.post("/pauses/<int:pause_id>/resume")
+@signed_in
+def resume(pause_id: int) -> Response:
+    who = identity.require("pause.resume")
+    decisions = {
+        int(key.removeprefix("d")): value
+        for key, value in request.form.items()
+        if key.startswith("d") and key[1:].isdigit() and value in ("send", "skip")
+    }
+    context.db().rollback()  # the resume takes the database's write lock itself
+    try:
+        done = pauses.resume(
+            context.runtime().writers,
+            pause_id,
+            by=who,
+            now=context.now(),
+            send=[k for k, v in decisions.items() if v == "send"],
+            skip=[k for k, v in decisions.items() if v == "skip"],
+        )
+    except (pauses.PauseError, people.Forbidden) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("operations.resume_form", pause_id=pause_id))
+    flash(
+        _(
+            "Resumed: %(sent)s overdue sent now, %(skipped)s skipped.",
+            sent=len(done.sent),
+            skipped=len(done.skipped),
+        ),
+        "ok",
+    )
+    return redirect(url_for("operations.show"))
 
 
 def _ids() -> list[int]:
