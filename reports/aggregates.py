@@ -89,7 +89,7 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(values)) if values.size else math.nan
 
 
-def basis_rows(a: Arrays, idx: np.ndarray, basis: str) -> np.ndarray:
+def _basis_rows(a: Arrays, idx: np.ndarray, basis: str) -> np.ndarray:
     """The rows of ``idx`` that carry a rate of this basis (measured, engagements and
     exposure known)."""
     rows: np.ndarray = idx[a["rated"][idx] & (a["basis"][idx] == basis)]
@@ -114,7 +114,7 @@ def engagement_row(a: Arrays, idx: np.ndarray) -> dict[str, Any]:
     row["posts_with_link_clicks"] = int(clicks.size)
     row["link_clicks"] = float(clicks.sum()) if clicks.size else math.nan
     for basis, prefix in BASES:
-        b = basis_rows(a, idx, basis)
+        b = _basis_rows(a, idx, basis)
         figure = ratio(a, b, "eng_rated", "exposure")
         rates = _given(a[prefix][b])
         row[prefix] = figure["value"]
@@ -165,7 +165,7 @@ def fixed_age_row(a: Arrays, idx: np.ndarray, age: str = "7d") -> dict[str, Any]
     cannot be known (``_missing``: no snapshot at or after that age)."""
     row: dict[str, Any] = {}
     for basis, prefix in BASES:
-        b = basis_rows(a, idx, basis)
+        b = _basis_rows(a, idx, basis)
         known = b[a[f"known_{age}"][b]]
         young = b[a[f"immature_{age}"][b]]
         figure = ratio(a, known, f"eng_{age}", f"exposure_{age}")

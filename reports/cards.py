@@ -25,7 +25,7 @@ _CARD_COLUMNS = (
 )
 
 
-def trend_figure(group: pd.DataFrame, basis: str, seed: int, reps: int) -> tuple[str, int]:
+def _trend_figure(group: pd.DataFrame, basis: str, seed: int, reps: int) -> tuple[str, int]:
     """Later half of the period's posts vs the earlier half, on values at 7 days (so recent
     posts, which had less time to collect engagement, do not look worse)."""
     b = group[(group["basis"] == basis) & group[f"known_{AGE}"]].sort_values("published_at")
@@ -106,7 +106,7 @@ def cards(
         for basis, prefix in BASES:
             if not eng[f"{prefix}_posts"]:
                 continue
-            trend, sign = trend_figure(measured, basis, seed, reps)
+            trend, sign = _trend_figure(measured, basis, seed, reps)
             column = f"{prefix}_{AGE}"
             series = (
                 tuple(float(v) for v in weeks[column]) if len(weeks) and column in weeks else ()

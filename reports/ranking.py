@@ -34,7 +34,7 @@ def fit_priors(posts: pd.DataFrame) -> Priors:
     return priors
 
 
-def shrunk_groups(frame: pd.DataFrame, by: list[str], priors: Priors) -> pd.DataFrame:
+def _shrunk_groups(frame: pd.DataFrame, by: list[str], priors: Priors) -> pd.DataFrame:
     """Per group (``by`` includes ``basis``): posts, the raw ratio of sums k / n of the values
     at 7 days, the shrunk rate and its index. Each platform's part of a group is shrunk toward
     that platform's prior; the shrunk rate is the ratio of sums of the shrunk parts
@@ -95,7 +95,7 @@ def leaderboard(aud: pd.DataFrame, priors: Priors, dim: str, label: str, min_pos
     compared = aud[aud[f"known_{AGE}"]]
     by = ["audience_label", "basis", dim]
     empty = pd.DataFrame(columns=[*by, "posts", "raw", "shrunk", "index"])
-    frame = shrunk_groups(compared, by, priors) if len(compared) else empty
+    frame = _shrunk_groups(compared, by, priors) if len(compared) else empty
     counts = _young_counts(aud, by) if aud["rated"].any() else pd.DataFrame(columns=by)
     if len(counts):
         frame = frame.merge(counts, on=by, how="outer")

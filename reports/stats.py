@@ -55,7 +55,7 @@ def seed_for(seed: int, *parts: object) -> int:
     return (seed * 1_000_003 + zlib.crc32(text)) % (2**63)
 
 
-def clusters_key(clusters: npt.ArrayLike) -> str:
+def _clusters_key(clusters: npt.ArrayLike) -> str:
     """A short digest of a group's clusters: seeding by it gives a group the same seed in every
     table it appears in."""
     values = np.unique(np.asarray(clusters, dtype=np.int64))
@@ -106,7 +106,7 @@ def _betainc(a: float, b: float, x: float) -> float:
     return 1.0 - front * _betacf(b, a, 1.0 - x) / b
 
 
-def t_cdf(t: float, df: float) -> float:
+def _t_cdf(t: float, df: float) -> float:
     """P(T <= t) for Student's t with ``df`` (> 0, not necessarily whole) degrees of freedom."""
     tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
     return 1.0 - tail if t > 0 else tail
@@ -154,7 +154,7 @@ def _t_pdf(t: float, df: float) -> float:
 
 def t_quantile(p: float, df: float) -> float:
     """The ``p`` quantile of Student's t: Hill's approximation polished by Newton steps on
-    `t_cdf` (exact to about 1e-10)."""
+    `_t_cdf` (exact to about 1e-10)."""
     if df > 1e6:
         return NormalDist().inv_cdf(p)
     if p == 0.5:
@@ -163,7 +163,7 @@ def t_quantile(p: float, df: float) -> float:
         return -t_quantile(1.0 - p, df)
     t = _hill(2.0 * (1.0 - p), df)
     for _ in range(3):
-        step = (t_cdf(t, df) - p) / _t_pdf(t, df)
+        step = (_t_cdf(t, df) - p) / _t_pdf(t, df)
         t -= step
         if abs(step) < 1e-12 * max(1.0, abs(t)):
             break
@@ -202,7 +202,7 @@ def fieller(y: Floats, x: Floats, level: float = LEVEL) -> tuple[float, float]:
     (mean y - R mean x)^2 <= t^2 Var(mean y - R mean x), t on (clusters - 1) degrees of
     freedom. (NaN, NaN) below `MIN_CLUSTERS`. When the exposures vary so much that Fieller's
     set has no upper end, the log-scale t interval with leverage-corrected variance
-    (`log_t_interval`) stands in for it. Never narrower than `poisson_bounds` of the total
+    (`_log_t_interval`) stands in for it. Never narrower than `poisson_bounds` of the total
     count over the total exposure."""
     n = y.size
     total = float(x.sum())
@@ -230,13 +230,13 @@ def _fieller(y: Floats, x: Floats, level: float) -> tuple[float, float]:
     if -1e-12 * b * b < disc < 0.0:  # proportional data: a double root, rounded below 0
         disc = 0.0
     if a <= 0.0 or disc < 0.0:
-        return log_t_interval(y, x, level)
+        return _log_t_interval(y, x, level)
     root = math.sqrt(disc)
     low, high = (-b - root) / (2.0 * a), (-b + root) / (2.0 * a)
     return max(low, 0.0), high
 
 
-def log_t_interval(y: Floats, x: Floats, level: float = LEVEL) -> tuple[float, float]:
+def _log_t_interval(y: Floats, x: Floats, level: float = LEVEL) -> tuple[float, float]:
     """R · exp(± t · se / R) with se from leverage-corrected (HC3) residuals: a skew-aware
     interval that always has both ends (Fieller's stand-in when its set is unbounded)."""
     ratio, variance = _ratio_variance(y, x)
@@ -323,13 +323,13 @@ def compare_ratios(
     df = (var_a + var_b) ** 2 / parts if parts > 0 else float(num_a.size + num_b.size - 2)
     half = _t(0.5 + level / 2.0, max(df, 1.0)) * se
     rng = np.random.default_rng(
-        seed_for(seed, clusters_key(np.asarray(a[2])), clusters_key(np.asarray(b[2])))
+        seed_for(seed, _clusters_key(np.asarray(a[2])), _clusters_key(np.asarray(b[2])))
     )
-    p_value = permutation_p(num_a, den_a, num_b, den_b, reps=reps, rng=rng)
+    p_value = _permutation_p(num_a, den_a, num_b, den_b, reps=reps, rng=rng)
     return Comparison(rate_a, rate_b, difference, difference - half, difference + half, p_value)
 
 
-def permutation_p(
+def _permutation_p(
     num_a: Floats,
     den_a: Floats,
     num_b: Floats,

@@ -51,7 +51,7 @@ def half_life(posts: pd.DataFrame) -> Table:
     )
 
 
-def account_baselines(posts: pd.DataFrame) -> pd.Series:
+def _account_baselines(posts: pd.DataFrame) -> pd.Series:
     """Each delivery's account baseline: the mean rate at 7 days of its channel's posts of the
     same basis, one row per delivery."""
     known = posts[posts[f"known_{SLOT_AGE}"] & posts[f"rate_{SLOT_AGE}"].notna()]
@@ -63,7 +63,7 @@ def account_baselines(posts: pd.DataFrame) -> pd.Series:
 def time_slots(
     aud: pd.DataFrame, posts: pd.DataFrame, thin_cell: int
 ) -> tuple[Table, list[HeatMap]]:
-    baseline = aud["delivery_id"].map(account_baselines(posts))
+    baseline = aud["delivery_id"].map(_account_baselines(posts))
     m = aud[aud[f"known_{SLOT_AGE}"] & aud[f"rate_{SLOT_AGE}"].notna()].copy()
     base = baseline.loc[m.index]
     m["relative"] = m[f"rate_{SLOT_AGE}"] / base.where(base > 0)
