@@ -37,7 +37,7 @@ from campaigns.links import UnsafeUrl, web_url
 from campaigns.sheetfiles import Cell, SheetError, column_letter, read_sheet
 from campaigns.sheettemplate import TemplateContext
 from campaigns.yamlsource import LIMITS as YAML_LIMITS
-from campaigns.yamlsource import YamlError, control_character, parse_yaml, read_text
+from campaigns.yamlsource import Locator, YamlError, control_character, parse_yaml, read_text
 
 __all__ = ["COLUMNS", "SheetError", "column_letter", "import_sheet", "template_context"]
 
@@ -648,17 +648,18 @@ def _flow_map(values: dict[str, str]) -> Any:
     return out
 
 
-def _base(campaign_file: Path) -> Any:
-    """The campaign, events and audiences blocks of ``campaign_file``, comments kept. The file
-    is first read by ``campaigns.yamlsource`` (its size, depth, aliases, bytes and characters
-    checked); ruamel then reads the vetted text for its comments, dates kept as text."""
+def _base(campaign_file: Path) -> tuple[Any, Locator]:
+    """The campaign, events and audiences blocks of ``campaign_file``, comments kept, and where
+    its nodes are. The file is first read by ``campaigns.yamlsource`` (its size, depth, aliases,
+    bytes and characters checked); ruamel then reads the vetted text for its comments, dates
+    kept as text."""
     from ruamel.yaml.comments import CommentedMap
     from ruamel.yaml.error import YAMLError
 
     name = str(campaign_file)
     try:
         text = read_text(campaign_file, name, max_bytes=YAML_LIMITS.max_bytes)
-        parse_yaml(text, name)
+        _, locator = parse_yaml(text, name)
     except YamlError as exc:
         raise SheetError([str(exc.problem)]) from None
     try:
@@ -677,7 +678,7 @@ def _base(campaign_file: Path) -> Any:
         base.ca.items["campaign"] = document.ca.items["campaign"]
     if document.ca.comment:
         base.ca.comment = document.ca.comment
-    return base
+    return base, locator
 
 
 def _round_trip() -> Any:
@@ -704,7 +705,7 @@ def template_context(campaign_file: Path | None, channels: Sequence[str] | None)
     the audiences' own."""
     if campaign_file is None:
         return TemplateContext(channels=tuple(channels or ()))
-    base = _base(campaign_file)
+    base, _ = _base(campaign_file)
     audiences = [a for a in base.get("audiences") or [] if isinstance(a, dict)]
     ids = [str(a["id"]) for a in audiences if a.get("id")]
     languages = list(
@@ -828,7 +829,7 @@ def import_sheet(
     _check_columns(data)
     if data.problems:
         raise SheetError(list(data.problems))
-    base = _base(campaign_file) if campaign_file is not None else None
+    base, where = _base(campaign_file) if campaign_file is not None else (None, None)
     posts = _posts(data, _audience_ids(base))
     if data.problems:
         raise SheetError(list(data.problems))
@@ -843,19 +844,20 @@ def import_sheet(
         "posts", before=f"\nposts imported from {sheet.name} (one per row; 'row N' is its row)"
     )
     text = _dump(document)
-    if campaign_file is not None:
-        _validate(data, text, campaign_file, channels, out or sheet.with_suffix(".yaml"))
+    if where is not None:
+        _validate(data, text, where, channels, out or sheet.with_suffix(".yaml"))
     return text, len(posts)
 
 
 def _validate(
     sheet: _Sheet,
     text: str,
-    campaign_file: Path,
+    base: Locator,
     channels: Mapping[str, str] | None,
     out: Path,
 ) -> None:
-    """Validate the imported campaign; problems of posts are put back on the sheet."""
+    """Validate the imported campaign; problems of posts are put back on the sheet, the others
+    at their place in the campaign file (``base``) the other blocks came from."""
     from campaigns.validation import load_campaign
 
     loaded = load_campaign(out, channels=channels, text=text)
@@ -873,7 +875,7 @@ def _validate(
                 )
             sheet.error(number, _column_of(sheet, path[2:]), message)
         else:
-            sheet.problems.append(f"{campaign_file}: {problem.message}")
+            sheet.problems.append(str(base.problem(path, problem.message)))
     if sheet.problems:
         raise SheetError(list(sheet.problems))
 

@@ -4,7 +4,6 @@ above which they are refused without being counted. Each refusal names the rule 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,12 @@ from campaigns.expansion import MAX_DELIVERIES
 from campaigns.validation import Loaded
 from tests.campaigns.factory import audience, doc, load, post
 
+# A hang guard, not a timing: the bound on time is measured by bench/front_door.py.
+pytestmark = pytest.mark.timeout(120)
+
 
 def timed_load(tmp_path: Path, document: Any) -> Loaded:
-    start = time.perf_counter()
-    loaded = load(tmp_path, document)
-    assert time.perf_counter() - start < 10
-    return loaded
+    return load(tmp_path, document)
 
 
 def messages(loaded: Loaded) -> list[str]:
@@ -101,12 +100,16 @@ def test_dates_outside_plausible_years_are_refused(tmp_path: Path, day: str) -> 
     assert any("not a plausible date" in m for m in found), found
 
 
-def test_a_twenty_megabyte_text_is_refused_without_being_counted() -> None:
-    text = "Kasachstan " * 2_000_000
-    start = time.perf_counter()
-    problem = textrules.check("x", text)
-    assert time.perf_counter() - start < 1
+def test_a_twenty_megabyte_text_is_refused_without_being_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counted: list[int] = []
+    real = textrules.length
+    monkeypatch.setattr(textrules, "length", lambda *a, **k: counted.append(1) or real(*a, **k))
+    problem = textrules.check("x", "Kasachstan " * 2_000_000)
     assert problem is not None and "no platform takes more than 10,000" in problem
+    assert counted == []
+    assert textrules.check("x", "Kasachstan") is None and counted == [1]
 
 
 def test_a_file_asking_for_too_many_deliveries_is_refused(tmp_path: Path) -> None:

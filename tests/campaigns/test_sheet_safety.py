@@ -4,7 +4,6 @@ located SheetError (at most 50 problems, then a count), quickly."""
 
 from __future__ import annotations
 
-import time
 import zipfile
 from pathlib import Path
 
@@ -17,6 +16,9 @@ from tests.campaigns.factory import write
 from tests.campaigns.test_bad_input import GOOD
 
 HEADER = "id,date,time,category,audiences,text\n"
+
+# A hang guard, not a timing: the bound on time is measured by bench/front_door.py.
+pytestmark = pytest.mark.timeout(120)
 
 
 def xlsx(path: Path, rows: list[list[object]]) -> Path:
@@ -43,10 +45,8 @@ def rewrite_part(path: Path, part: str, change: object) -> Path:
 
 
 def problems(path: Path, **kwargs: object) -> list[str]:
-    start = time.perf_counter()
     with pytest.raises(SheetError) as caught:
         import_sheet(path, campaign_file=kwargs.get("campaign_file"))  # type: ignore[arg-type]
-    assert time.perf_counter() - start < 10
     return caught.value.problems
 
 
@@ -103,9 +103,7 @@ def test_a_forged_dimension_does_not_pad_a_million_rows(tmp_path: Path) -> None:
         lambda xml: xml.replace('<dimension ref="A1:F2" />', '<dimension ref="A1:XFD1048576" />'),
     )
     assert "XFD1048576" in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
-    start = time.perf_counter()
     _, rows = read_sheet(path)
-    assert time.perf_counter() - start < 5
     assert len(rows) == 2 and len(rows[1][1]) == 6
 
 

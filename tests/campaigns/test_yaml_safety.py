@@ -4,7 +4,6 @@ commonest slips say how to fix them."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,9 @@ from campaigns.yamlsource import LIMITS, YamlError, parse_yaml
 from tests.campaigns.factory import CHANNELS
 from tests.campaigns.test_bad_input import GOOD, broken
 
+# A hang guard, not a timing: the bound on time is measured by bench/front_door.py.
+pytestmark = pytest.mark.timeout(120)
+
 
 def validate(tmp_path: Path, content: str | bytes) -> Loaded:
     path = tmp_path / "campaign.yaml"
@@ -23,10 +25,7 @@ def validate(tmp_path: Path, content: str | bytes) -> Loaded:
         path.write_bytes(content)
     else:
         path.write_text(content, encoding="utf-8", errors="surrogatepass")
-    start = time.perf_counter()
-    loaded = load_campaign(path, channels=CHANNELS)
-    assert time.perf_counter() - start < 10
-    return loaded
+    return load_campaign(path, channels=CHANNELS)
 
 
 def only_error(loaded: Loaded) -> str:
