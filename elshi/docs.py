@@ -44,7 +44,17 @@ def walk(
 def root_context() -> tuple[click.Command, click.Context]:
     from elshi.cli import cli
 
-    ctx = click.Context(cli, info_name="elshi", terminal_width=_WIDTH, max_content_width=_WIDTH)
+    # The root's own context settings (its -h/--help) as a real invocation has them: click
+    # caches each command's help option the first time it is asked for, so rendering without
+    # them would depend on whether a command already ran in this process.
+    names = cli.context_settings.get("help_option_names", ["--help"])
+    ctx = click.Context(
+        cli,
+        info_name="elshi",
+        terminal_width=_WIDTH,
+        max_content_width=_WIDTH,
+        help_option_names=names,
+    )
     return cli, ctx
 
 
