@@ -23,6 +23,7 @@ PLATFORMS: dict[str, str] = {
     "weibo": "connectors.weibo:WeiboConnector",
     "threads": "connectors.threads:ThreadsConnector",
     "linkedin": "connectors.linkedin:LinkedInConnector",
+    "wechat": "connectors.wechat:WeChatConnector",
     "sandbox": "connectors.sandbox:SandboxConnector",
 }
 

@@ -225,7 +225,8 @@ class BlueskyEmulator(Emulator):
         with self._lock:
             post = self._find(post_id)
             for name, value in counters.items():
-                post["metrics"][_COUNTERS[name]] = value
+                if name in _COUNTERS:
+                    post["metrics"][_COUNTERS[name]] = value
 
     def delete_post(self, post_id: str) -> None:
         with self._lock:

@@ -9,15 +9,22 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from connectors.base import ChannelSettings, Connector, MemorySessionStore
 from connectors.registry import connector_class
 from connectors.testing.server import Emulator, Fault, StoredPost
+from tests.conftest import FakeClock
 
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+CLOCK = FakeClock(NOW)
+"""The time of every emulator and connector of the contract suite (reset to NOW per test)."""
+
+
+def epoch() -> float:
+    return CLOCK().timestamp()
 
 
 @dataclass
@@ -38,7 +45,7 @@ class World:
     def connect(self, **options: Any) -> Connector:
         settings = self.case.settings(self, **{"timeout": 5, **options})
         connector = connector_class(self.case.platform)(
-            settings, clock=lambda: NOW, sessions=self.sessions
+            settings, clock=CLOCK, sessions=self.sessions
         )
         self.opened.append(connector)
         return connector
@@ -56,7 +63,7 @@ class World:
             options=settings.options,
             secrets=settings.secrets,
         )
-        connector = connector_class(self.case.platform)(settings, clock=lambda: NOW)
+        connector = connector_class(self.case.platform)(settings, clock=CLOCK)
         self.opened.append(connector)
         return connector
 
@@ -108,6 +115,7 @@ class World:
             connector.close()
         self.opened.clear()
         self.sessions = MemorySessionStore()
+        CLOCK.set(NOW)
         if self.emulator is not None:
             self.emulator.settle()
             self.case.reset(self.emulator)
@@ -135,6 +143,10 @@ class Case:
     """The configured credentials stop working for good (no renewal can help)."""
     link: str = ""
     """A link every text must carry on this platform (Weibo: one to the app's safe domain)."""
+    cover: bool = False
+    """Every post needs an image (a WeChat article's cover)."""
+    metrics_delay: timedelta = timedelta(0)
+    """How long after publication the platform has counters (WeChat's data cube: a day)."""
 
     def settings(self, world: World, **options: Any) -> ChannelSettings:
         return ChannelSettings(
@@ -161,7 +173,7 @@ def _x() -> Case:
 
     return Case(
         platform="x",
-        start=lambda: XEmulator(clock=NOW.timestamp),
+        start=lambda: XEmulator(clock=epoch),
         options=lambda w: {
             "consumer_key_env": "ELSHI_X_CONSUMER_KEY",
             "consumer_secret_env": "ELSHI_X_CONSUMER_SECRET",
@@ -204,7 +216,7 @@ def _mastodon() -> Case:
 
     return Case(
         platform="mastodon",
-        start=lambda: MastodonEmulator(clock=lambda: NOW, version="4.5.0"),
+        start=lambda: MastodonEmulator(clock=CLOCK, version="4.5.0"),
         options=lambda w: {"token_env": "ELSHI_MASTODON_TOKEN"},
         secrets=lambda w: {"token": DEFAULT_TOKEN},
         calls={
@@ -219,7 +231,7 @@ def _bluesky() -> Case:
 
     return Case(
         platform="bluesky",
-        start=lambda: BlueskyEmulator(clock=NOW.timestamp),
+        start=lambda: BlueskyEmulator(clock=epoch),
         options=lambda w: {
             "handle": getattr(w.emulator, "handle", ""),
             "password_env": "ELSHI_BSKY_PASSWORD",
@@ -238,7 +250,7 @@ def _weibo() -> Case:
 
     return Case(
         platform="weibo",
-        start=lambda: WeiboEmulator(clock=NOW.timestamp),
+        start=lambda: WeiboEmulator(clock=epoch),
         options=lambda w: {
             "access_token_env": "ELSHI_WEIBO_TOKEN",
             "safe_domain": "kz-embassy.cn",
@@ -259,7 +271,7 @@ def _threads() -> Case:
 
     return Case(
         platform="threads",
-        start=lambda: ThreadsEmulator(clock=NOW.timestamp),
+        start=lambda: ThreadsEmulator(clock=epoch),
         options=lambda w: {
             "access_token_env": "ELSHI_THREADS_TOKEN",
             "media_base_url": "https://media.kz-embassy.de/elshi",
@@ -289,7 +301,7 @@ def _linkedin() -> Case:
 
     return Case(
         platform="linkedin",
-        start=lambda: LinkedInEmulator(clock=NOW.timestamp),
+        start=lambda: LinkedInEmulator(clock=epoch),
         options=lambda w: {
             "organization": str(getattr(w.emulator, "organization", "")),
             "access_token_env": "ELSHI_LINKEDIN_TOKEN",
@@ -304,6 +316,28 @@ def _linkedin() -> Case:
         },
         threads=False,
         revoke=lambda emulator: emulator.revoke_all(),  # type: ignore[attr-defined]
+    )
+
+
+def _wechat() -> Case:
+    from connectors.testing.wechat import WeChatEmulator
+
+    return Case(
+        platform="wechat",
+        start=lambda: WeChatEmulator(clock=epoch, publish_polls=0),
+        options=lambda w: {
+            "appid": getattr(w.emulator, "appid", ""),
+            "appsecret_env": "ELSHI_WECHAT_SECRET",
+        },
+        secrets=lambda w: {"appsecret": getattr(w.emulator, "secret", "")},
+        calls={
+            "publish": (r"/cgi-bin/freepublish/submit$", "POST"),
+            "read": (r"/cgi-bin/freepublish/batchget$", "POST"),
+        },
+        threads=False,
+        revoke=lambda emulator: emulator.revoke_secret(),  # type: ignore[attr-defined]
+        cover=True,
+        metrics_delay=timedelta(days=1),
     )
 
 
@@ -324,6 +358,7 @@ CASES: tuple[Case, ...] = (
     _weibo(),
     _threads(),
     _linkedin(),
+    _wechat(),
     _sandbox(),
 )
 

@@ -25,7 +25,7 @@ from connectors.base import (
     RejectedError,
     TransientError,
 )
-from tests.connectors.cases import CASES, NOW, Case, World
+from tests.connectors.cases import CASES, CLOCK, NOW, Case, World
 from tests.connectors.files import png
 
 SINCE = NOW - timedelta(hours=1)
@@ -48,12 +48,13 @@ def running(
 
 
 @pytest.fixture
-def world(running: World) -> Iterator[World]:
-    global _LINK
+def world(running: World, tmp_path: Path) -> Iterator[World]:
+    global _LINK, _COVER
     running.reset()
     _LINK = running.case.link
+    _COVER = png(tmp_path / "cover.png", 9, 5) if running.case.cover else None
     yield running
-    _LINK = ""
+    _LINK, _COVER = "", None
 
 
 def needs_emulator(world: World) -> None:
@@ -64,10 +65,14 @@ def needs_emulator(world: World) -> None:
 _LINK = ""
 """The link every text of the platform under test must carry (Weibo: one to its safe domain,
 as campaign validation makes sure); set by the `world` fixture."""
+_COVER: Path | None = None
+"""The image every post of the platform under test must carry (a WeChat article's cover)."""
 
 
 def post(text: str = "Pressemitteilung: Neue Förderrichtlinie.", key: str = "d-1", **kw: object):  # type: ignore[no-untyped-def]
     full = f"{text} {_LINK}" if _LINK else text
+    if _COVER is not None and not kw.get("media"):
+        kw["media"] = (_COVER,)
     return OutgoingPost(text=full, idempotency_key=key, **kw)  # type: ignore[arg-type]
 
 
@@ -288,8 +293,16 @@ def test_reconcile_says_none_when_nothing_went_out(world: World) -> None:
 def test_metrics_give_the_platforms_counters_and_none_for_the_rest(world: World) -> None:
     connector = world.connect()
     published = connector.publish(post("Mit Link: https://example.org/a"))
-    counters = {"likes": 11, "reposts": 3, "replies": 2, "quotes": 1, "bookmarks": 4}
+    counters = {
+        "impressions": 95,
+        "likes": 11,
+        "reposts": 3,
+        "replies": 2,
+        "quotes": 1,
+        "bookmarks": 4,
+    }
     world.set_metrics(published.remote_id, **counters)
+    CLOCK.advance(seconds=world.case.metrics_delay.total_seconds())
 
     (sample,) = connector.fetch_metrics([published.remote_id])
 
