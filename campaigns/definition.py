@@ -232,6 +232,11 @@ class CampaignSpec(Strict):
         "15m", description="how late a post may still go out after a stop (e.g. `15m`, `2h`)"
     )
     utm: Utm | None = Field(None, description="UTM tagging of links; omit for none")
+    require_alt: bool = Field(
+        False,
+        description="every image needs an alt text in each language it goes out in (else only "
+        "a warning)",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -574,6 +579,43 @@ Text = Annotated[
 ]
 
 
+def _localized_form(value: object) -> str:
+    return "text:languages" if isinstance(value, dict) else "text:plain"
+
+
+Localized = Annotated[
+    Annotated[str, Tag("text:plain")] | Annotated[dict[LanguageCode, str], Tag("text:languages")],
+    Discriminator(_localized_form),
+]
+"""One text, or one per language (``{de: ..., zh: ...}``)."""
+
+
+class MediaItem(Strict):
+    """An image or video with a description for people who cannot see it (alt text), passed to
+    every platform that takes one (Bluesky, Mastodon, X, LinkedIn, Threads, WeChat bodies)."""
+
+    file: str = Field(description="path relative to the YAML file")
+    alt: Localized | None = Field(
+        None, description="alt text: one string, or one per language (`{de: ..., zh: ...}`)"
+    )
+
+
+class ArticleSpec(Strict):
+    """The long-form version of a post, for platforms that publish articles (WeChat). The post's
+    text becomes the article's summary; its link, the "read more" link."""
+
+    title: Localized = Field(description="at most 32 characters on WeChat; per language or one")
+    content: Localized | None = Field(
+        None,
+        description="the article's body: paragraphs separated by blank lines, per language or "
+        "one (default: the post's text)",
+    )
+    cover: str | None = Field(
+        None, description="cover image, relative to the YAML file (default: the post's first image)"
+    )
+    author: str | None = Field(None, max_length=16, description="shown under the title")
+
+
 def _event_form(value: object) -> str:
     return "event:spec" if isinstance(value, dict) else "event:date"
 
@@ -599,7 +641,14 @@ class PostSpec(Strict):
     link: str | None = Field(
         None, description="appended to the text, with UTM parameters when `campaign.utm` is set"
     )
-    media: list[str] = Field(default_factory=list, description="paths relative to the YAML file")
+    media: list[str | MediaItem] = Field(
+        default_factory=list,
+        description="images or videos: a path relative to the YAML file, or "
+        "`{file: ..., alt: {de: ..., zh: ...}}` with a description per language",
+    )
+    article: ArticleSpec | None = Field(
+        None, description="a long-form version (title, body, cover) for article platforms (WeChat)"
+    )
     reply_to: Ident | None = Field(
         None, description="the id of the post this one answers (a thread)"
     )

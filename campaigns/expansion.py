@@ -25,6 +25,7 @@ from campaigns.definition import (
     CampaignFile,
     CampaignSpec,
     EventSpec,
+    MediaItem,
     PostSpec,
     Recurrence,
 )
@@ -49,10 +50,20 @@ class DesiredDelivery:
     media: tuple[str, ...]
     """References into the media store (``<sha256>/<name>``), in the post's order."""
     idempotency_key: str
+    alt: tuple[str, ...] = ()
+    """The alt text of each media item in this delivery's language ("" where none)."""
+    article: Mapping[str, str] | None = None
+    """On article platforms (WeChat): title, body, cover (a media reference), author and
+    source_url."""
 
     @property
     def content_hash(self) -> str:
-        return _hash([self.text, list(self.media), self.language])
+        said: list[Any] = [self.text, list(self.media), self.language]
+        if any(self.alt):
+            said.append(list(self.alt))
+        if self.article:
+            said.append(dict(self.article))
+        return _hash(said)
 
     @property
     def local_label(self) -> str:
@@ -139,12 +150,17 @@ def tag_link(url: str, spec: CampaignSpec, values: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def render(spec: CampaignSpec, post: PostSpec, base: str, *, link: str | None) -> str:
-    """The text as published: the post's text, its link, then missing brand hashtags."""
+def render(
+    spec: CampaignSpec, post: PostSpec, base: str, *, link: str | None, platform: str = ""
+) -> str:
+    """The text as published: the post's text, its link, then missing brand hashtags (not on
+    the platforms in `textrules.NO_APPENDED_TAGS`; on article platforms the link is the
+    article's "read more" instead)."""
     parts = [base.rstrip()]
-    if link and post.link and post.link not in base:
+    article = platform in textrules.ARTICLE_PLATFORMS
+    if link and post.link and post.link not in base and not article:
         parts.append(link)
-    if spec.append_hashtags and post.hashtags:
+    if spec.append_hashtags and post.hashtags and platform not in textrules.NO_APPENDED_TAGS:
         lowered = base.lower()
         missing = [tag for tag in spec.hashtags if tag.lower() not in lowered]
         if missing:
@@ -259,12 +275,15 @@ def expand(
     definition_hash: str,
     unsure: frozenset[str] = frozenset(),
     window_known: bool = True,
+    channel_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> DesiredCampaign:
     """Build the desired state. ``channels`` maps configured channel names to platforms (None:
     no configuration, so channel names and platform limits are not checked). ``unsure`` names
     posts whose references were already reported broken, and ``window_known`` is False when the
     campaign's dates were: checks that would only repeat those problems (threads, dates
-    outside the campaign) are left out, so every message is about a problem of its own."""
+    outside the campaign) are left out, so every message is about a problem of its own.
+    ``channel_options`` (each channel's options from the configuration) give the rules that
+    depend on the account: Weibo's safe domain."""
     troubled = set(unsure)
     current: list[str] = [""]
 
@@ -289,9 +308,11 @@ def expand(
         if not targeted:
             continue
         texts = normalize_text(post, targeted[0].languages[0])
-        files = _media(post, media, index, report_post)
+        kept = _media(post, media, index, report_post)
+        files = tuple(f for f, _ in kept)
         used.update((f.reference, f) for f in files)
         checked_media: set[tuple[str, str]] = set()
+        alt_checked: set[str] = set()
         times = local_times(post, spec, events, report_post, index, window_known=window_known)
         # channel -> audiences of this post that it reaches, in the post's order
         reach: dict[str, list[AudienceSpec]] = {}
@@ -327,19 +348,34 @@ def expand(
                 "language": language,
             }
             link = tag_link(post.link, spec, values) if post.link else None
-            text = render(spec, post, base, link=link)
+            text = render(spec, post, base, link=link, platform=platform)
+            text_at: tuple[str | int, ...] = ("posts", index, "text")
             if channels is not None and channel in channels:
                 _media_rules(platform, channel, files, index, report_post, checked_media)
                 key = platform if platform in variants else "default"
+                if key != "default" or not isinstance(post.text, str):
+                    text_at = ("posts", index, "text", language, key)
                 problem = textrules.check(platform, text, caption=bool(files))
                 if problem:
                     report_post(
-                        ("posts", index, "text", language, key)
-                        if key != "default" or not isinstance(post.text, str)
-                        else ("posts", index, "text"),
+                        text_at,
                         f"for channel {channel!r}: {problem} (with the link and hashtags "
                         f"appended); {_shorter(key, platform, language)}",
                     )
+                if platform == "weibo":
+                    safe = (channel_options or {}).get(channel, {}).get("safe_domain")
+                    rules = textrules.weibo_problems(text, safe_domain=str(safe) if safe else None)
+                    for rule in rules:
+                        report_post(text_at, f"for channel {channel!r}: the text {rule}")
+            alt = _alt_texts(kept, language, spec, index, alt_checked, report_post, warn)
+            article: dict[str, str] | None = None
+            if platform in textrules.ARTICLE_PLATFORMS:
+                found = _article(
+                    post, base, kept, media, language, link, channel, index, report_post
+                )
+                if found is not None:
+                    article, cover = found
+                    used[cover.reference] = cover
             for occurrence, local in enumerate(times):
                 try:
                     due = to_utc(local, zone)
@@ -374,6 +410,8 @@ def expand(
                         text=text,
                         media=tuple(f.reference for f in files),
                         idempotency_key=idempotency_key(spec.id, post.id, channel, occurrence),
+                        alt=alt,
+                        article=article,
                     )
                 )
         desired = DesiredPost(
@@ -384,15 +422,7 @@ def expand(
             reply_to=post.reply_to,
             audiences=tuple(a.id for a in targeted),
             schedule=_schedule(post),
-            content={
-                "text": texts,
-                "link": post.link,
-                "media": list(post.media),
-                "media_sha256": [f.sha256 for f in files],
-                "hashtags": post.hashtags,
-                "channels": post.channels,
-                "timezone": post.timezone,
-            },
+            content=_content(post, texts, files),
             deliveries=tuple(deliveries),
         )
         total += len(deliveries)
@@ -407,7 +437,7 @@ def expand(
         delivered[post.id] = {}
         for d in deliveries:
             delivered[post.id].setdefault(d.channel, []).append(d)
-    _check_threads(definition, delivered, report, skip=troubled)
+    _check_threads(definition, delivered, report, skip=troubled, channels=channels)
     return DesiredCampaign(
         spec,
         tuple(definition.audiences),
@@ -445,16 +475,123 @@ def _language(texts: Mapping[str, Any], reached: Sequence[AudienceSpec]) -> str 
     return None
 
 
+def _content(
+    post: PostSpec, texts: Mapping[str, Any], files: Sequence[MediaFile]
+) -> dict[str, Any]:
+    """What the post says, for its content hash (keys added later are present only when used,
+    so the hash of a post that does not use them stays what it was)."""
+    content: dict[str, Any] = {
+        "text": texts,
+        "link": post.link,
+        "media": [m if isinstance(m, str) else m.model_dump(exclude_none=True) for m in post.media],
+        "media_sha256": [f.sha256 for f in files],
+        "hashtags": post.hashtags,
+        "channels": post.channels,
+        "timezone": post.timezone,
+    }
+    if post.article is not None:
+        content["article"] = post.article.model_dump(exclude_none=True)
+    return content
+
+
 def _media(
     post: PostSpec, source: MediaSource, index: int, report: Report
-) -> tuple[MediaFile, ...]:
+) -> tuple[tuple[MediaFile, MediaItem | None], ...]:
+    """The post's media files that were found, each with its entry (None for a bare path)."""
     files = []
-    for n, written in enumerate(post.media):
+    for n, entry in enumerate(post.media):
+        written = entry if isinstance(entry, str) else entry.file
         try:
-            files.append(source.find(written))
+            files.append((source.find(written), None if isinstance(entry, str) else entry))
         except MediaError as exc:
-            report(("posts", index, "media", n), str(exc))
+            where: tuple[str | int, ...] = ("posts", index, "media", n)
+            report(where if isinstance(entry, str) else (*where, "file"), str(exc))
     return tuple(files)
+
+
+def _in_language(value: str | Mapping[str, str] | None, language: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.get(language)
+
+
+def _alt_texts(
+    kept: Sequence[tuple[MediaFile, MediaItem | None]],
+    language: str,
+    spec: CampaignSpec,
+    index: int,
+    checked: set[str],
+    report: Report,
+    warn: Report,
+) -> tuple[str, ...]:
+    """Each media item's alt text in ``language``; a missing one is reported once per item and
+    language: a warning, or an error when the campaign sets ``require_alt``."""
+    texts = []
+    for n, (file, item) in enumerate(kept):
+        alt = _in_language(item.alt if item is not None else None, language)
+        texts.append(alt or "")
+        if alt or f"{n}/{language}" in checked:
+            continue
+        checked.add(f"{n}/{language}")
+        message = (
+            f"{file.written} has no alt text in {language}: people who use a screen reader get "
+            f"nothing; write the item as {{file: ..., alt: {{{language}: ...}}}}"
+        )
+        where = ("posts", index, "media", n)
+        if spec.require_alt:
+            report(where, message)
+        else:
+            warn(where, message + " (require_alt: true makes this an error)")
+    return tuple(texts)
+
+
+def _article(
+    post: PostSpec,
+    base: str,
+    kept: Sequence[tuple[MediaFile, MediaItem | None]],
+    source: MediaSource,
+    language: str,
+    link: str | None,
+    channel: str,
+    index: int,
+    report: Report,
+) -> tuple[dict[str, str], MediaFile] | None:
+    """The article a delivery to an article platform publishes, with its cover's file, in ``language``: the post's
+    ``article`` where given, else made from its text (first line as title) and first image.
+    Its cover is a media reference, stored with the campaign like the post's media."""
+    spec = post.article
+    where: tuple[str | int, ...] = ("posts", index, "article") if spec else ("posts", index)
+    title = _in_language(spec.title, language) if spec else base.strip().split("\n", 1)[0]
+    body = _in_language(spec.content, language) if spec and spec.content is not None else base
+    if title is None or body is None:
+        missing = "title" if title is None else "content"
+        report(where, f"the article has no {missing} in {language} (for channel {channel!r})")
+        return None
+    cover: MediaFile | None = None
+    if spec is not None and spec.cover is not None:
+        try:
+            cover = source.find(spec.cover)
+        except MediaError as exc:
+            report((*where, "cover"), str(exc))
+            return None
+    else:
+        cover = next((f for f, _ in kept if f.kind.startswith("image/")), None)
+    if cover is None or not cover.kind.startswith("image/"):
+        report(
+            where,
+            f"for channel {channel!r}: a WeChat article needs a cover image: add article.cover "
+            "or an image to media",
+        )
+        return None
+    hint = "" if spec else " (made from the text's first line: give the post an article)"
+    for problem in textrules.wechat_article_problems(title, body):
+        report(where, f"for channel {channel!r}: {problem}{hint}")
+    article = {"title": title, "body": body, "cover": cover.reference}
+    if spec is not None and spec.author:
+        article["author"] = spec.author
+    if link:
+        article["source_url"] = link
+    return article, cover
 
 
 def _media_rules(
@@ -481,6 +618,7 @@ def _check_threads(
     report: Report,
     *,
     skip: set[str],
+    channels: Mapping[str, str] | None = None,
 ) -> None:
     """Replies against their parents, channel by channel; pairs in which either post had a
     problem of its own are left out (their deliveries are incomplete, not their thread)."""
@@ -492,6 +630,14 @@ def _check_threads(
         parent = delivered[post.reply_to]
         for channel, items in delivered.get(post.id, {}).items():
             where = ("posts", index, "reply_to")
+            platform = (channels or {}).get(channel)
+            if platform in textrules.NO_REPLIES:
+                report(
+                    where,
+                    f"channel {channel!r} is on {platform}, which cannot publish replies; "
+                    "limit the reply to other channels with `channels:`",
+                )
+                break
             if channel not in parent:
                 report(
                     where,

@@ -528,6 +528,8 @@ _FIELD_NAMES = {
     "due_at": "time",
     "text": "text",
     "media": "media",
+    "media_alt": "alt text",
+    "article": "article",
 }
 """How a changed column of a delivery is named in a plan (``content_hash`` follows the rest)."""
 
@@ -586,5 +588,7 @@ def _delivery_values(want: DesiredDelivery, audiences: Mapping[str, Audience]) -
         "due_at": want.due_at,
         "text": want.text,
         "media": list(want.media),
+        "media_alt": list(want.alt) if any(want.alt) else None,
+        "article": dict(want.article) if want.article else None,
         "content_hash": want.content_hash,
     }

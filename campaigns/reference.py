@@ -20,6 +20,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("posts[]", d.PostSpec),
     ("posts[].when: {event: ...}", d.AtEvent),
     ("posts[].when: {rrule: ...} or {cron: ...}", d.Recurrence),
+    ("posts[].media[]: {file: ..., alt: ...}", d.MediaItem),
+    ("posts[].article", d.ArticleSpec),
     ("campaign.utm", d.Utm),
     ("campaign.approval[]", d.ApprovalStep),
 ]

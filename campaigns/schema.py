@@ -304,6 +304,11 @@ class Delivery(Base):
     state: Mapped[str] = mapped_column(String(20), default=DeliveryState.draft)
     text: Mapped[str] = mapped_column(Text)
     media: Mapped[list[Any]] = mapped_column(default=list)
+    media_alt: Mapped[list[Any] | None] = mapped_column(JSON)
+    """The alt text of each media item in the delivery's language ("" where none); NULL when
+    no item has one."""
+    article: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """On article platforms (WeChat): title, body, cover, author, source_url."""
     content_hash: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

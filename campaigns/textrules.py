@@ -15,8 +15,9 @@ follow the platforms' own counters:
   counts 1 and a Latin letter, digit or other half-width character counts ½ (rounded up), and
   every URL counts 10 (Weibo shortens it to a t.cn link); limit 140. The text must also carry
   a link to the app's registered ("safe") domain and no ``#topic#`` (`weibo_problems`).
-* WeChat: the post's text is the article's digest (summary), at most 128 characters; the
-  article itself has a title of at most 32 and a body under 20,000 (`wechat_article_problems`).
+* WeChat: a post is an article (`ARTICLE_PLATFORMS`): a title of at most 32 characters and a
+  body under 20,000 (`wechat_article_problems`); the post's text is its summary, which WeChat
+  shows cut to 128 characters.
 * LinkedIn: the post's commentary, at most 3000 characters (code points).
 * Threads: at most 500 characters, each emoji counting its UTF-8 bytes, and at most 5 links.
 * sandbox: no limit of its own beyond 10,000 characters.
@@ -55,7 +56,7 @@ class Limit:
 LIMITS: dict[str, Limit] = {
     "x": Limit("x", 280, "weighted characters"),
     "weibo": Limit("weibo", 140, "characters as Weibo counts them"),
-    "wechat": Limit("wechat", 128, "characters of the article's digest"),
+    "wechat": Limit("wechat", 20_000, "characters of the article's body"),
     "wechat-title": Limit("wechat", 32, "characters of the article's title"),
     "wechat-content": Limit("wechat", 20_000, "characters of the article's body"),
     "linkedin": Limit("linkedin", 3000, "characters"),
@@ -82,6 +83,14 @@ PLATFORMS: tuple[str, ...] = (
     "threads",
     "sandbox",
 )
+NO_REPLIES = frozenset({"weibo", "wechat", "linkedin"})
+"""Platforms whose publishing API cannot post a reply, so a thread cannot go there."""
+NO_APPENDED_TAGS = frozenset({"weibo", "wechat"})
+"""Platforms where the campaign's brand hashtags are not appended: Weibo's share API refuses
+#topics#, and a WeChat article's summary has no hashtags."""
+ARTICLE_PLATFORMS = frozenset({"wechat"})
+"""Platforms that publish a post as an article (title, body, cover; the text is its summary
+and the link its "read more")."""
 WEIBO_URL_LENGTH = 10
 THREADS_MAX_LINKS = 5
 _WEIBO_TOPIC = regex.compile(r"#[^#\n]+#")

@@ -541,6 +541,7 @@ def load_campaign(
     label: str | None = None,
     text: str | None = None,
     media: MediaSource | None = None,
+    channel_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Loaded:
     """Validate one campaign file; see the module docstring. ``channels`` maps the configured
     channel names to platforms (None when there is no configuration: names are not checked).
@@ -610,6 +611,7 @@ def load_campaign(
         definition_hash=digest,
         unsure=frozenset(unsure),
         window_known=window_known,
+        channel_options=channel_options,
     )
     if now is not None:
         for post in desired.posts:
@@ -632,15 +634,19 @@ def load_campaigns(
     channels: Mapping[str, str] | None,
     now: datetime | None = None,
     media_dir: Path | None = None,
+    channel_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Loaded]:
     """`load_campaign` for each file; ``media_dir``: the configured media folder (media paths
-    are then inside it, not inside each campaign file's folder)."""
+    are then inside it, not inside each campaign file's folder); ``channel_options``: the
+    channels' options from the configuration (rules that depend on the account, such as
+    Weibo's safe domain)."""
     loaded = [
         load_campaign(
             p,
             channels=channels,
             now=now,
             media=FolderSource(media_dir, what="the media folder") if media_dir else None,
+            channel_options=channel_options,
         )
         for p in paths
     ]

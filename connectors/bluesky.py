@@ -22,7 +22,7 @@ Channel settings (``[channels.NAME]`` with ``platform = "bluesky"``):
   self-hosted PDS gives its own URL. ``/xrpc`` is appended by atproto.
 * ``timeout``: seconds to wait for each HTTP request (default 30).
 
-A post's images share one alt text, ``post.meta["alt"]`` (empty without it).
+Each image carries its alt text (``post.alt_texts``, empty without one) and its aspect ratio.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from connectors.base import (
     TransientError,
     system_clock,
 )
+from connectors.media import image_size
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class BlueskyConnector(Connector):
             lambda c: c.detect_facets(post.text),
         )
         reply = self._reply_ref(*parent) if parent else None
-        embed = self._embed(images, post.meta.get("alt", "")) if images else None
+        embed = self._embed(images, post) if images else None
         record = models.AppBskyFeedPost.Record(
             text=post.text,
             created_at=_timestamp(self.clock()),
@@ -429,11 +430,19 @@ class BlueskyConnector(Connector):
             )
         return path.name, data
 
-    def _embed(self, images: list[tuple[str, bytes]], alt: str) -> Any:
-        embedded = [
-            models.AppBskyEmbedImages.Image(alt=alt, image=self._upload(name, data))
-            for name, data in images
-        ]
+    def _embed(self, images: list[tuple[str, bytes]], post: OutgoingPost) -> Any:
+        """The images with their alt texts and aspect ratios (the app sizes them by it)."""
+        embedded = []
+        for n, (name, data) in enumerate(images):
+            size = image_size(data)
+            ratio = (
+                models.AppBskyEmbedDefs.AspectRatio(width=size[0], height=size[1]) if size else None
+            )
+            embedded.append(
+                models.AppBskyEmbedImages.Image(
+                    alt=post.alt(n), image=self._upload(name, data), aspect_ratio=ratio
+                )
+            )
         return models.AppBskyEmbedImages.Main(images=embedded)
 
     def _upload(self, name: str, data: bytes) -> Any:

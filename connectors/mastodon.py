@@ -156,7 +156,7 @@ class MastodonConnector(Connector):
                 channel=self.name,
             )
         client = self._client()
-        media_ids = [self._upload(client, path) for path in post.media]
+        media_ids = [self._upload(client, path, post.alt(n)) for n, path in enumerate(post.media)]
         action = f"publishing delivery {post.idempotency_key}"
         try:
             status = client.status_post(
@@ -282,7 +282,7 @@ class MastodonConnector(Connector):
         except MastodonError as exc:
             raise self._translate(exc, action) from None
 
-    def _upload(self, client: Mastodon, path: Path) -> str:
+    def _upload(self, client: Mastodon, path: Path, alt: str = "") -> str:
         action = f"uploading {path.name}"
         mime, _ = mimetypes.guess_type(path.name)
         if mime is None:
@@ -299,7 +299,9 @@ class MastodonConnector(Connector):
                 channel=self.name,
             ) from None
         try:
-            attachment = client.media_post(data, mime_type=mime, file_name=path.name)
+            attachment = client.media_post(
+                data, mime_type=mime, file_name=path.name, description=alt or None
+            )
             media_id = str(attachment["id"])
             # Mastodon 4 processes uploads in the background (202, url null); attaching one
             # that is not ready fails, so poll with a short backoff, bounded by media_wait.

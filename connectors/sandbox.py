@@ -356,11 +356,13 @@ class OutboxRecord(TypedDict):
     meta: dict[str, str]
     published_at: str
     url: str
+    alt: NotRequired[list[str]]
+    article: NotRequired[dict[str, str]]
     deleted: NotRequired[bool]
 
 
 # Spelled out: ``__required_keys__`` misreads NotRequired under postponed annotations (3.11).
-_RECORD_KEYS = frozenset(OutboxRecord.__annotations__) - {"deleted"}
+_RECORD_KEYS = frozenset(OutboxRecord.__annotations__) - {"deleted", "alt", "article"}
 
 
 def read_outbox(outbox: str | Path, channel: str) -> list[OutboxRecord]:
@@ -410,9 +412,11 @@ def render_page(record: OutboxRecord) -> str:
     e = html.escape
     published = datetime.fromisoformat(record["published_at"])
     lang = record["language"]
+    alts = record.get("alt") or []
     media = ", ".join(
         f'<a href="{e(Path(m).as_uri() if Path(m).is_absolute() else m)}">{e(Path(m).name)}</a>'
-        for m in record["media"]
+        + (f" (alt: {e(alts[n])})" if n < len(alts) and alts[n] else " (no alt text)")
+        for n, m in enumerate(record["media"])
     )
     labels = ", ".join(f"{e(k)}={e(v)}" for k, v in sorted(record["meta"].items()) if v)
     rows = [
@@ -635,7 +639,7 @@ class SandboxConnector(Connector):
     def _new_record(self, post: OutgoingPost, remote_id: str) -> OutboxRecord:
         now = self.clock()
         published_at = (now if now.tzinfo else now.replace(tzinfo=UTC)).astimezone(UTC)
-        return OutboxRecord(
+        record = OutboxRecord(
             simulated=True,
             channel=self.name,
             remote_id=remote_id,
@@ -647,7 +651,11 @@ class SandboxConnector(Connector):
             meta=dict(post.meta),
             published_at=published_at.isoformat(),
             url=(self.folder / f"{remote_id}.html").as_uri(),
+            alt=[post.alt(n) for n in range(len(post.media))],
         )
+        if post.article is not None:
+            record["article"] = {"title": post.article.title, "body": post.article.body}
+        return record
 
     def _note_reply(self, record: OutboxRecord) -> None:
         """Remember a reply under its parent (``.replies/PARENT/CHILD`` holds the reply's

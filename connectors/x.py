@@ -125,13 +125,17 @@ class _MediaUploader:
         for prefix in X_HOSTS:
             self._api.session.mount(prefix, adapter)
 
-    def upload(self, path: Path) -> str:
-        """The media id of the uploaded image (raises tweepy/requests exceptions)."""
+    def upload(self, path: Path, alt: str = "") -> str:
+        """The media id of the uploaded image, its alt text set (raises tweepy/requests
+        exceptions)."""
         with path.open("rb") as file:
             body = _obj(self._api.simple_upload(path.name, file=file))
         media_id = body.get("media_id_string") or body.get("media_id")
         if media_id is None:
             raise tweepy.TweepyException("media/upload answered without a media_id")
+        if alt:
+            # X takes at most 1,000 characters of alt text.
+            self._api.create_media_metadata(str(media_id), alt[:1000])
         return str(media_id)
 
     def close(self) -> None:
@@ -205,7 +209,7 @@ class XConnector(Connector):
 
     def publish(self, post: OutgoingPost) -> Published:
         account = self._account or self._load_account()
-        media_ids = self._upload_media(post.media) if post.media else None
+        media_ids = self._upload_media(post.media, post.alt_texts) if post.media else None
         client = self._client()
         with self._translated("publishing a post", publishing=True):
             body = _obj(
@@ -335,7 +339,7 @@ class XConnector(Connector):
 
     # --- publishing and metrics -------------------------------------------------------------
 
-    def _upload_media(self, paths: Sequence[Path]) -> list[str]:
+    def _upload_media(self, paths: Sequence[Path], alts: Sequence[str] = ()) -> list[str]:
         if len(paths) > _MAX_IMAGES:
             raise RejectedError(
                 f"channel {self.name!r}: {len(paths)} images; X allows {_MAX_IMAGES} per post",
@@ -343,7 +347,7 @@ class XConnector(Connector):
             )
         uploader = self._media()
         media_ids: list[str] = []
-        for path in paths:
+        for n, path in enumerate(paths):
             kind = mimetypes.guess_type(path.name)[0]
             if kind not in _IMAGE_TYPES:
                 raise RejectedError(
@@ -353,7 +357,7 @@ class XConnector(Connector):
                 )
             try:
                 with self._translated(f"uploading {path.name}"):
-                    media_ids.append(uploader.upload(path))
+                    media_ids.append(uploader.upload(path, alts[n] if n < len(alts) else ""))
             except OSError as exc:
                 raise RejectedError(
                     f"channel {self.name!r}: cannot read media file {path} ({exc.strerror})",

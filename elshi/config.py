@@ -172,6 +172,12 @@ class Config:
         """The platform whose text rules each channel follows: a sandbox channel's ``mimic``."""
         return {name: ch.text_platform for name, ch in self.channels.items()}
 
+    @property
+    def channel_options(self) -> dict[str, dict[str, Any]]:
+        """Each channel's options (no secrets), for the text rules that depend on the account
+        (Weibo's safe domain)."""
+        return {name: dict(ch.options) for name, ch in self.channels.items()}
+
     def channel(self, name: str) -> ChannelConfig:
         try:
             return self.channels[name]

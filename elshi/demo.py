@@ -169,7 +169,9 @@ def run_demo(
         raise DemoError(f"the demo runs on sandbox channels only, not {', '.join(real)}")
     say(f"workspace: {directory}")
     files_ = sorted((directory / "campaigns").glob("*.yaml"))
-    loaded = load_campaigns(files_, channels=config.channel_platforms)
+    loaded = load_campaigns(
+        files_, channels=config.channel_platforms, channel_options=config.channel_options
+    )
     problems = [str(p) for item in loaded for p in item.errors]
     if problems:
         raise DemoError("the example campaigns do not validate:\n" + "\n".join(problems))

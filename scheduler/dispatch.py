@@ -38,6 +38,7 @@ from campaigns.states import transition
 from campaigns.store import immediate
 from connectors.base import (
     AmbiguousError,
+    Article,
     AuthError,
     ConnectorError,
     DuplicateError,
@@ -168,10 +169,33 @@ def outgoing(
         text=delivery.text,
         idempotency_key=delivery.idempotency_key,
         media=tuple(media_path(m, media_cache) for m in delivery.media),
+        alt_texts=tuple(str(a) for a in delivery.media_alt or ()),
+        article=_article(delivery.article, media_cache),
         reply_to=reply_to,
         language=delivery.language,
         meta=meta_for(delivery, post, audience_key),
     )
+
+
+def _article(stored: dict[str, Any] | None, media_cache: Path | None) -> Article | None:
+    """A delivery's article (WeChat) as the connector takes it, its cover from the media store."""
+    if not stored:
+        return None
+    cover = stored.get("cover")
+    return Article(
+        title=str(stored.get("title") or ""),
+        body=str(stored.get("body") or ""),
+        cover=media_path(str(cover), media_cache) if cover else None,
+        author=stored.get("author") or None,
+        source_url=stored.get("source_url") or None,
+    )
+
+
+def _claimed_media(delivery: Delivery) -> tuple[str, ...]:
+    """The media entries a claim needs on disk: the delivery's, and its article's cover."""
+    media = tuple(str(m) for m in delivery.media)
+    cover = (delivery.article or {}).get("cover")
+    return media if not cover or cover in media else (*media, str(cover))
 
 
 def claim_due(
@@ -263,7 +287,7 @@ def claim_due(
                     claimed_at=now,
                     post=outgoing(session, delivery, post, media_cache=settings.media_cache),
                     label=label,
-                    media=tuple(str(m) for m in delivery.media),
+                    media=_claimed_media(delivery),
                 )
             )
         session.commit()

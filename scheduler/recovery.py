@@ -218,6 +218,21 @@ def _reconcile_one(
             delivery.lease_expires_at = now
             delivery.last_error = f"reconcile: {result.kind}: {result.message}"
             stats.handed_back += 1
+        elif result is None and delivery.error_kind == "duplicate":
+            # The platform refused the post as a copy, yet it is not among the account's
+            # posts: sending again would be refused again. A person looks at the channel.
+            _release(delivery)
+            transition(
+                session,
+                delivery,
+                S.needs_review,
+                actor=actor,
+                at=now,
+                reason="the platform refused it as a duplicate, but no such post was found; "
+                "check the channel, then: elshi deliveries resolve "
+                f"{delivery.id} --published URL | --not-published",
+            )
+            stats.needs_review += 1
         elif result is None:
             _release(delivery)
             delivery.next_attempt_at = now

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.schema import ConnectorSession
+from campaigns.store import immediate
 from connectors import redaction
 from connectors.base import StoredSession
 
@@ -88,7 +89,9 @@ class DatabaseSessionStore:
     def save(self, key: str, stored: StoredSession) -> None:
         redaction.register(stored.data.values())
         payload = self._encode(dict(stored.data))
-        with self._sessions() as session:
+        # BEGIN IMMEDIATE on SQLite: a read that turns into a write while another process
+        # writes would fail at once ("database is locked") instead of waiting its turn.
+        with immediate(self._sessions) as session:
             row = session.get(ConnectorSession, key, with_for_update=True)
             if row is None:
                 row = ConnectorSession(key=key, payload=payload, updated_at=self._clock())
@@ -99,7 +102,7 @@ class DatabaseSessionStore:
             session.commit()
 
     def forget(self, key: str) -> None:
-        with self._sessions() as session:
+        with immediate(self._sessions) as session:
             row = session.get(ConnectorSession, key)
             if row is not None:
                 session.delete(row)

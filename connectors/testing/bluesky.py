@@ -602,6 +602,16 @@ class BlueskyEmulator(Emulator):
                 return _invalid(f"{where} mimeType must be one of: image/*")
             if blob["size"] > MAX_IMAGE_BYTES:
                 return _invalid(f"{where} file too big (max {MAX_IMAGE_BYTES} bytes)")
+            ratio = image.get("aspectRatio")
+            if ratio is not None and not (
+                isinstance(ratio, dict)
+                and all(
+                    isinstance(ratio.get(k), int) and ratio[k] >= 1 for k in ("width", "height")
+                )
+            ):
+                return _invalid(
+                    f"{invalid}/embed/images/{n}/aspectRatio must have width and height >= 1"
+                )
         return None
 
     def _embed_view(self, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -616,6 +626,7 @@ class BlueskyEmulator(Emulator):
                     "thumb": f"https://cdn.bsky.app/img/feed_thumbnail/plain/{self.did}/{cid}@jpeg",
                     "fullsize": f"https://cdn.bsky.app/img/feed_fullsize/plain/{self.did}/{cid}@jpeg",
                     "alt": image.get("alt", ""),
+                    **({"aspectRatio": image["aspectRatio"]} if image.get("aspectRatio") else {}),
                 }
             )
         return {"$type": f"{IMAGES}#view", "images": views}

@@ -30,6 +30,7 @@ exact timing beyond what `clock` gives.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import secrets
 import time
@@ -43,6 +44,7 @@ TOKEN_LIFETIME = 7200
 TOKEN_OVERLAP = 300
 DAILY_QUOTA = 1000
 _CHINA = timezone(timedelta(hours=8))
+_IMG_ALT = re.compile(r'<img [^>]*alt="([^"]*)"')
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
@@ -135,7 +137,8 @@ class WeChatEmulator(Emulator):
                 StoredPost(
                     id=a["article_id"],
                     text=a["digest"],
-                    alt=("",) if a["thumb_media_id"] else (),
+                    # the cover, then each image in the body with its alt attribute
+                    alt=("", *(html.unescape(m) for m in _IMG_ALT.findall(a["content"]))),
                     deleted=a["is_deleted"],
                 )
                 for a in self.articles

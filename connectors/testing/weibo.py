@@ -12,7 +12,7 @@ URLs shortened to t.cn links as Weibo shows them), ``GET /2/statuses/show.json``
 ``statuses/share`` enforces Weibo's rules: text of at most 140 by Weibo's count
 (`campaigns.textrules.weibo_length`, error 20012), a link to the app's safe domain inside the
 text and no ``#topic#`` (10017), the user's IP in ``rip`` (10017), no identical text while the
-earlier one is live (20019 "repeat content"), one JPEG/PNG/GIF picture of at most 5 MB (20005 /
+earlier one is live and less than a day old (20019 "repeat content"), one JPEG/PNG/GIF picture of at most 5 MB (20005 /
 20006), and 30 shares per hour per user (10023, with the reset in ``rate_limit_status``).
 Token errors are 21332 (invalid) and 21327 (expired), HTTP 401.
 
@@ -38,6 +38,8 @@ from connectors.testing.server import Emulator, Fault, Request, Response, Stored
 DEFAULT_TOKEN = "2.00weiboEmulatorAccessToken0123456789"
 SHARE_LIMIT_PER_HOUR = 30
 MAX_PICTURE_BYTES = 5 * 1024 * 1024
+REPEAT_WINDOW = 86_400
+"""How long Weibo refuses the same text again (not documented by Weibo; a day here)."""
 _CHINA = timezone(timedelta(hours=8))
 _PICTURE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
@@ -245,7 +247,11 @@ class WeiboEmulator(Emulator):
         problems = textrules.weibo_problems(status, safe_domain=self.safe_domain)
         if problems:
             return _error(400, 10017, f"parameter (status)'s value invalid: {problems[0]}", path)
-        if any(p["text"] == status and not p["deleted"] for p in self.posts):
+        now = self.clock()
+        if any(
+            p["text"] == status and not p["deleted"] and now - p["created"] < REPEAT_WINDOW
+            for p in self.posts
+        ):
             return _error(400, 20019, "repeat content!", path)
         picture = fields.get("pic")
         if isinstance(picture, bytes):

@@ -272,6 +272,7 @@ class XEmulator(Emulator):
         self.route("GET", r"/2/users/me", self._guard(self._get_me))
         self.route("GET", r"/2/users/(?P<id>\d+)/tweets", self._guard(self._users_tweets))
         self.route("POST", r"/1\.1/media/upload\.json", self._guard(self._media_upload))
+        self.route("POST", r"/1\.1/media/metadata/create\.json", self._guard(self._media_metadata))
 
     def _guard(self, handler: Handler) -> Handler:
         def guarded(request: Request) -> Response:
@@ -592,6 +593,19 @@ class XEmulator(Emulator):
         if offset + max_results < len(timeline):
             meta["next_token"] = f"7140dibdnow9c7btw{offset + max_results:x}"
         return Response(200, {"data": [self._render(p, fields) for p in page], "meta": meta})
+
+    def _media_metadata(self, request: Request) -> Response:
+        """``POST /1.1/media/metadata/create.json``: alt text for an uploaded image (JSON body
+        ``{"media_id": ..., "alt_text": {"text": ...}}``, at most 1,000 characters)."""
+        body = request.json()
+        media = self.media.get(str((body or {}).get("media_id")))
+        text = ((body or {}).get("alt_text") or {}).get("text")
+        if media is None:
+            return _v1_error(400, 324, "The validation of media ids failed.")
+        if not isinstance(text, str) or len(text) > 1000:
+            return _v1_error(400, 44, "alt_text.text must be at most 1000 characters.")
+        media["alt"] = text
+        return Response(200, None)
 
     def _media_upload(self, request: Request) -> Response:
         if not request.headers.get("Content-Type", "").startswith("multipart/form-data"):

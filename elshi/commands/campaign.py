@@ -41,6 +41,7 @@ def _load(app: App, files: Sequence[Path], *, quiet_ok: bool = False) -> list[Lo
         channels=_channels(app),
         now=app.now(),
         media_dir=app.config.section(WorkspaceConfig).media_dir,
+        channel_options=app.config.channel_options if app.config.path is not None else None,
     )
     for item in loaded:
         for problem in item.problems:

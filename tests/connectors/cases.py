@@ -81,7 +81,7 @@ class World:
             StoredPost(
                 id=record["remote_id"],
                 text=record["text"],
-                alt=tuple(record.get("alt", [""] * len(record["media"]))),  # type: ignore[misc]
+                alt=tuple(record.get("alt") or [""] * len(record["media"])),
                 reply_to=record["reply_to"],
                 deleted=bool(record.get("deleted")),
             )
@@ -143,6 +143,8 @@ class Case:
     """The configured credentials stop working for good (no renewal can help)."""
     link: str = ""
     """A link every text must carry on this platform (Weibo: one to the app's safe domain)."""
+    alt: bool = True
+    """The platform takes a description of each image."""
     cover: bool = False
     """Every post needs an image (a WeChat article's cover)."""
     metrics_delay: timedelta = timedelta(0)
@@ -200,6 +202,7 @@ def _telegram() -> Case:
         secrets=lambda w: {"token": getattr(w.emulator, "token", DEFAULT_TOKEN)},
         calls={"publish": (r"/send", "POST"), "read": (r"/getChatMemberCount$", None)},
         deletion_visible=False,
+        alt=False,
         # A new bot per test: the update queue (and the connector's reaction ledger) is per token.
         reset=lambda emulator: emulator.reset(token=_bot_token()),  # type: ignore[call-arg]
     )
@@ -262,6 +265,7 @@ def _weibo() -> Case:
             "read": (r"/2/statuses/count\.json$", "GET"),
         },
         threads=False,
+        alt=False,
         link="https://www.kz-embassy.cn/zh/news",
     )
 

@@ -138,12 +138,14 @@ def tid_time(tid: str) -> datetime:
     return datetime.fromtimestamp((value >> 10) / 1_000_000, UTC)
 
 
-def test_publish_with_images_uploads_each_and_embeds_them_with_the_alt_text(
+def test_publish_with_images_uploads_each_and_embeds_them_with_their_alt_texts(
     bsky: BlueskyConnector, emulator: BlueskyEmulator, tmp_path: Path
 ) -> None:
     media = (png(tmp_path / "chart.png"), jpeg(tmp_path / "photo.jpg"))
 
-    bsky.publish(post("Die Zahlen des Tages.", media=media, meta={"alt": "Balkendiagramm"}))
+    bsky.publish(
+        post("Die Zahlen des Tages.", media=media, alt_texts=("Balkendiagramm", "Pressefoto"))
+    )
 
     assert len(calls(emulator, "com.atproto.repo.uploadBlob")) == 2
     assert sorted(blob["mimeType"] for blob in emulator.blobs.values()) == [
@@ -152,8 +154,17 @@ def test_publish_with_images_uploads_each_and_embeds_them_with_the_alt_text(
     ]
     embed = emulator.posts[0]["embed"]
     assert embed["$type"] == "app.bsky.embed.images"
-    assert [image["alt"] for image in embed["images"]] == ["Balkendiagramm"] * 2
+    assert [image["alt"] for image in embed["images"]] == ["Balkendiagramm", "Pressefoto"]
     assert {image["image"]["ref"]["$link"] for image in embed["images"]} == set(emulator.blobs)
+
+
+def test_images_carry_their_aspect_ratio(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator, tmp_path: Path
+) -> None:
+    bsky.publish(post("Breitbild.", media=(png(tmp_path / "wide.png", 16, 9),)))
+
+    (image,) = emulator.posts[0]["embed"]["images"]
+    assert (image["aspectRatio"]["width"], image["aspectRatio"]["height"]) == (16, 9)
 
 
 def test_images_without_alt_text_get_an_empty_one(

@@ -109,6 +109,22 @@ def test_an_image_is_attached_to_the_post(world: World, tmp_path: Path) -> None:
     assert stored.media == 1
 
 
+def test_each_image_carries_its_alt_text_where_the_platform_takes_one(
+    world: World, tmp_path: Path
+) -> None:
+    if not world.case.alt:
+        pytest.skip(f"{world.platform} takes no alt text")
+    images = (png(tmp_path / "steppe.png", 6, 2), png(tmp_path / "yurt.png", 3, 3))
+    alts = ("Die Steppe im Frühling", "Eine Jurte, innen")
+
+    world.connect().publish(post(media=images, alt_texts=alts))
+
+    (stored,) = world.live()
+    # An article's first image is its cover, which carries no description; the rest go in the body.
+    expected = list(alts[1:] if world.case.cover else alts)
+    assert [a for a in stored.alt if a] == expected
+
+
 def test_a_reply_goes_under_the_post_it_answers(world: World) -> None:
     if not world.case.threads:
         pytest.skip(f"{world.platform} has no threads")

@@ -149,6 +149,23 @@ def test_x_lost_request_is_sent_again_after_the_search_finds_nothing(
     assert len(xemu.posts) == 1
 
 
+def test_a_duplicate_refusal_whose_original_cannot_be_found_goes_to_review_not_round_again(
+    rig_factory: Any, xemu: Any
+) -> None:
+    rig = rig_factory({"de-x": x_channel(xemu)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Kasachstan: Tor nach Eurasien")])
+    xemu.add_post("Kasachstan: Tor nach Eurasien", age=7 * 86_400)  # the same words, long ago
+    rig.clock.set(at("2027-03-01T09:00:00"))
+
+    rig.run_until(rig.clock() + timedelta(minutes=30))
+
+    delivery = rig.delivery()
+    assert delivery.state == "needs_review"
+    assert "duplicate" in rig.audit(delivery.id)[-1][2]
+    tweets = [r for r in xemu.requests if r.method == "POST" and r.path == "/2/tweets"]
+    assert len(tweets) == 1
+
+
 @pytest.mark.parametrize(
     ("local", "zone", "utc"),
     [
