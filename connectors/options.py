@@ -253,6 +253,42 @@ PLATFORMS: dict[str, Platform] = {
         ),
         api_base_url_doc="a stand-in for LinkedIn's hosts (tests); default LinkedIn's own",
     ),
+    "wechat": Platform(
+        "wechat",
+        (
+            Option(
+                "appid",
+                "text",
+                "the Official Account's AppID (公众平台 → 设置与开发 → 基本配置)",
+                required=True,
+                pattern=r"wx[0-9a-f]{16}",
+            ),
+            Option(
+                "appsecret",
+                "text",
+                "the account's AppSecret (this server's IP must be on its allow-list)",
+                secret=True,
+                required=True,
+            ),
+            Option(
+                "author",
+                "text",
+                "the articles' author line, at most 16 characters",
+                pattern=r".{1,16}",
+            ),
+            Option("open_comment", "flag", "open the articles for comments", default=False),
+            Option(
+                "publish_wait",
+                "seconds",
+                "how long to follow a publication before leaving it to reconciliation",
+                default=60.0,
+                minimum=1,
+                maximum=3600,
+            ),
+            _timeout(),
+        ),
+        api_base_url_doc="default https://api.weixin.qq.com",
+    ),
     "sandbox": Platform(
         "sandbox",
         (
@@ -298,6 +334,12 @@ PLATFORMS: dict[str, Platform] = {
                 maximum=60,
             ),
             Option("reject_words", "words", "posts containing these words are refused"),
+            Option(
+                "safe_domain",
+                "text",
+                "with mimic = weibo: the domain every text must link to, as on Weibo",
+                pattern=r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+",
+            ),
         ),
         api_base_url_doc="not used",
     ),
