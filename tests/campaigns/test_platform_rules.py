@@ -125,7 +125,8 @@ def test_a_wechat_delivery_carries_its_article_in_the_delivery_language(tmp_path
     (delivery,) = loaded.desired.deliveries
     assert delivery.article["title"] == "Nauryz in Berlin"
     assert delivery.article["body"] == "Erster Absatz.\n\nZweiter Absatz."
-    assert delivery.article["cover"] == str((tmp_path / "cover.png").resolve())
+    cover = loaded.desired.media[delivery.article["cover"]]  # stored with the campaign's media
+    assert cover.written == "cover.png" and cover.kind == "image/png"
     assert delivery.article["source_url"] == "https://www.gov.kz/a"
     assert delivery.text == "Kurzfassung"  # the summary: no link, no hashtags appended
 
