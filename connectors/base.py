@@ -335,6 +335,13 @@ class Connector(ABC):
         exact text among the account's posts since ``since``), None if it certainly was not.
         Raises `AmbiguousError` when the platform cannot tell (e.g. bots cannot read history)."""
 
+    @abstractmethod
+    def remote_id_from_url(self, url: str) -> str:
+        """The remote id of the post at ``url``, its public permalink (an operator found the
+        post by hand and records it with ``elshi deliveries resolve --published URL``). May ask
+        the platform. Raises `RejectedError` for a URL that is not a post of this platform and
+        account, saying what a permalink looks like."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release network resources."""
 

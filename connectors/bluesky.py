@@ -82,6 +82,9 @@ _TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"
 _TID_EPOCH_MICROS = 1_672_531_200_000_000
 """2023-01-01T00:00:00Z in microseconds."""
 _POST_URI = re.compile(r"at://(?P<repo>[^/\s]+)/app\.bsky\.feed\.post/(?P<rkey>[A-Za-z0-9._:~-]+)")
+_PERMALINK = re.compile(
+    r"https://(?:bsky\.app|staging\.bsky\.app)/profile/(?P<repo>[^/\s]+)/post/(?P<rkey>[A-Za-z0-9._:~-]+)/?"
+)
 _FAILURES = (AtProtocolError, httpx.HTTPError)
 _RENEWABLE = frozenset({"ExpiredToken", "InvalidToken", "AuthMissing"})
 _ACCOUNT_PROBLEMS = frozenset(
@@ -237,6 +240,28 @@ class BlueskyConnector(Connector):
     def reconcile(self, post: OutgoingPost, *, since: datetime) -> Published | None:
         # The record key names the delivery, so `since` is not needed to tell.
         return self._own_post(record_key(post.idempotency_key))
+
+    def remote_id_from_url(self, url: str) -> str:
+        """The at-uri of the account's post at ``url``: a bsky.app permalink
+        (``https://bsky.app/profile/<handle or DID>/post/<record key>``) or the at-uri itself;
+        the record key alone is not enough to reply to the post or read its counters."""
+        url = url.strip()
+        match = _POST_URI.fullmatch(url) or _PERMALINK.fullmatch(url)
+        if match is None:
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is not the permalink of a Bluesky post "
+                "(https://bsky.app/profile/<handle>/post/<record key>)",
+                channel=self.name,
+            )
+        repo, rkey = match["repo"], match["rkey"]
+        self._client()
+        if repo.lower() not in (self._did.lower(), self._handle.lower()):
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is a post of {repo}, not of this channel's "
+                f"account ({self._handle})",
+                channel=self.name,
+            )
+        return f"at://{self._did}/app.bsky.feed.post/{rkey}"
 
     def close(self) -> None:
         # The session string stays, so a later call picks the session up without a new login.

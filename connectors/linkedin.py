@@ -349,6 +349,23 @@ class LinkedInConnector(Connector):
             channel=self.name,
         )
 
+    def remote_id_from_url(self, url: str) -> str:
+        """The post URN from ``https://www.linkedin.com/feed/update/urn:li:share:<id>/`` (the
+        link of a post's time stamp); a share link with an activity id does not name the post
+        the API knows."""
+        match = re.fullmatch(
+            r"https://(?:www\.)?linkedin\.com/feed/update/(?P<urn>urn:li:(?:share|ugcPost):\d+)/?(?:\?.*)?",
+            url.strip(),
+        )
+        if match is None:
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is not the permalink of a LinkedIn post "
+                "(https://www.linkedin.com/feed/update/urn:li:share:<id>/ — open the post from "
+                "the page and copy the address with the share URN)",
+                channel=self.name,
+            )
+        return match["urn"]
+
     def close(self) -> None:
         for client in (self._restli, self._auth):
             if client is not None:

@@ -244,6 +244,20 @@ class MastodonConnector(Connector):
             channel=self.name,
         )
 
+    def remote_id_from_url(self, url: str) -> str:
+        """A status's id from its permalink on this instance (``/@user/<id>`` or
+        ``/users/<user>/statuses/<id>``); a permalink on another instance names a copy there."""
+        parts = urlsplit(url.strip())
+        host = urlsplit(self.api_base_url).netloc
+        match = re.fullmatch(r"/(?:@[\w.]+|users/[\w.]+/statuses)/(?P<id>\d+)/?", parts.path)
+        if parts.scheme not in ("http", "https") or parts.netloc != host or match is None:
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is not the permalink of a status on {host} "
+                f"(https://{host}/@<account>/<id>)",
+                channel=self.name,
+            )
+        return match["id"]
+
     def close(self) -> None:
         if self._session is not None:
             self._session.close()

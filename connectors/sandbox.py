@@ -590,6 +590,24 @@ class SandboxConnector(Connector):
             record = self._load(remote_id_for(post.idempotency_key))
         return None if record is None else _published(record)
 
+    def remote_id_from_url(self, url: str) -> str:
+        """A sandbox post's id from its page in this channel's outbox (its ``file://`` URL)."""
+        from urllib.parse import unquote, urlsplit
+
+        parts = urlsplit(url.strip())
+        path = Path(unquote(parts.path))
+        if (
+            parts.scheme != "file"
+            or path.parent != self.folder
+            or not _REMOTE_ID.fullmatch(path.stem)
+        ):
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is not the page of a post in this channel's "
+                f"outbox ({self.folder.as_uri()}/sbx-....html)",
+                channel=self.name,
+            )
+        return path.stem
+
     # --- publishing -----------------------------------------------------------------------
 
     def _simulate_outage(self, key: str, remote_id: str) -> None:

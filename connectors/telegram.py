@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import threading
 import warnings
 from collections.abc import Coroutine, Sequence
@@ -315,6 +316,26 @@ class TelegramConnector(Connector):
             f"at {self._chat} and record the outcome with `elshi deliveries resolve`",
             channel=self.name,
         )
+
+    def remote_id_from_url(self, url: str) -> str:
+        """A message id from ``https://t.me/<channel>/<id>`` (public) or
+        ``https://t.me/c/<internal id>/<id>`` (private) of this channel."""
+        match = re.fullmatch(
+            r"https://(?:t\.me|telegram\.me)/(?:c/(?P<internal>\d+)|(?P<user>[A-Za-z0-9_]+))/(?P<id>\d+)/?(?:\?.*)?",
+            url.strip(),
+        )
+        chat = self._chat_full() if match else None
+        ours = chat is not None and (
+            (match["user"] or "").lower() == (chat.username or "").lower()  # type: ignore[index]
+            or match["internal"] == str(chat.id).removeprefix("-100")  # type: ignore[index]
+        )
+        if match is None or not ours:
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is not the link of a message in {self._chat} "
+                "(https://t.me/<channel>/<id>, or https://t.me/c/<id>/<id> when private)",
+                channel=self.name,
+            )
+        return match["id"]
 
     def close(self) -> None:
         loop, requests = self._loop, self._requests

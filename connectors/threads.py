@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -225,6 +226,41 @@ class ThreadsConnector(Connector):
         raise AmbiguousError(
             f"channel {self.name!r}: delivery {post.idempotency_key}: more than "
             f"{RECONCILE_PAGES * PAGE} posts since {since.isoformat()}; resolve it by hand",
+            channel=self.name,
+        )
+
+    def remote_id_from_url(self, url: str) -> str:
+        """The media id of the profile's post at ``https://www.threads.net/@<user>/post/<code>``
+        (threads.com too), found among its posts by that permalink."""
+        match = re.fullmatch(
+            r"https://(?:www\.)?threads\.(?:net|com)/@(?P<user>[\w.]+)/post/(?P<code>[\w-]+)/?(?:\?.*)?",
+            url.strip(),
+        )
+        user = self._me()
+        if match is None or match["user"].lower() != str(user.get("username", "")).lower():
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is not the permalink of a post of "
+                f"@{user.get('username')} (https://www.threads.net/@<user>/post/<code>)",
+                channel=self.name,
+            )
+        after: str | None = None
+        for _ in range(RECONCILE_PAGES):
+            params: dict[str, Any] = {"fields": "id,shortcode,permalink", "limit": PAGE}
+            if after:
+                params["after"] = after
+            body = self._call(
+                "GET", f"/{user['id']}/threads", "looking up the permalink", params=params
+            )
+            for item in body.get("data") or []:
+                if item.get("shortcode") == match["code"] or str(item.get("permalink", "")).rstrip(
+                    "/"
+                ).endswith(match["code"]):
+                    return str(item["id"])
+            after = ((body.get("paging") or {}).get("cursors") or {}).get("after")
+            if not after:
+                break
+        raise RejectedError(
+            f"channel {self.name!r}: no post of the profile has the permalink {url!r}",
             channel=self.name,
         )
 

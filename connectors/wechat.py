@@ -293,6 +293,39 @@ class WeChatConnector(Connector):
             )
         return None
 
+    def remote_id_from_url(self, url: str) -> str:
+        """The article id of the account's published article at ``url``
+        (``https://mp.weixin.qq.com/s?__biz=...&mid=...&idx=...``), found among its published
+        articles; the short ``/s/<code>`` form cannot be matched and is refused."""
+        parts = urlsplit(url.strip())
+        query = parse_qs(parts.query)
+        if parts.netloc != "mp.weixin.qq.com" or parts.path != "/s" or "mid" not in query:
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is not the long link of a WeChat article "
+                "(https://mp.weixin.qq.com/s?__biz=...&mid=...&idx=...: in the admin console, "
+                "发表记录 → the article → copy its link)",
+                channel=self.name,
+            )
+        wanted = (query["mid"][0], query.get("idx", ["1"])[0])
+        for page in range(LOOKUP_PAGES):
+            answer = self._post(
+                "freepublish/batchget",
+                {"offset": page * BATCH, "count": BATCH, "no_content": 1},
+                "reading the published articles",
+            )
+            items = answer.get("item") or []
+            for item in items:
+                for news in (item.get("content") or {}).get("news_item") or []:
+                    found = parse_qs(urlsplit(str(news.get("url") or "")).query)
+                    if (found.get("mid", [""])[0], found.get("idx", ["1"])[0]) == wanted:
+                        return str(item["article_id"])
+            if len(items) < BATCH:
+                break
+        raise RejectedError(
+            f"channel {self.name!r}: no published article of this account has the link {url!r}",
+            channel=self.name,
+        )
+
     def close(self) -> None:
         if self._client_instance is not None:
             self._client_instance._http.close()

@@ -80,6 +80,10 @@ _DUPLICATE_CODES = frozenset({20017, 20019})
 _TRANSIENT_CODES = frozenset({10001, 10002, 10009, 10010, 10011, 21205})
 _URL = re.compile(r"https?://\S+")
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_PERMALINK = re.compile(
+    r"https?://(?:www\.)?(?:weibo\.com/(?:(?P<uid>\d+)|detail|status)|m\.weibo\.cn/(?:status|detail))"
+    r"/(?P<code>[0-9A-Za-z]+)/?(?:\?.*)?"
+)
 
 
 class WeiboConnector(Connector):
@@ -242,6 +246,33 @@ class WeiboConnector(Connector):
             "look at the account and resolve it by hand",
             channel=self.name,
         )
+
+    def remote_id_from_url(self, url: str) -> str:
+        """A status id from ``https://weibo.com/<uid>/<code>`` (base 62) or a numeric form
+        (``m.weibo.cn/status/<id>``, ``weibo.com/detail/<id>``), of this account."""
+        match = _PERMALINK.fullmatch(url.strip())
+        if match is None:
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is not the permalink of a Weibo status "
+                "(https://weibo.com/<uid>/<code>)",
+                channel=self.name,
+            )
+        code = match["code"]
+        if match["uid"]:
+            if self._uid is None:
+                self.whoami()
+            if match["uid"] != self._uid:
+                raise RejectedError(
+                    f"channel {self.name!r}: {url!r} is a status of account {match['uid']}, "
+                    f"not of this channel's ({self._uid})",
+                    channel=self.name,
+                )
+        try:
+            return code if code.isdigit() else str(base62_to_mid(code))
+        except ValueError:
+            raise RejectedError(
+                f"channel {self.name!r}: {code!r} is not a Weibo status code", channel=self.name
+            ) from None
 
     def close(self) -> None:
         self._http.close()

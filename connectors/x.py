@@ -76,6 +76,9 @@ _PERMISSION_MARKERS = (
     "not configured with the appropriate",
 )
 _URL = re.compile(r"https?://\S+")
+_STATUS_URL = re.compile(
+    r"https://(?:www\.|mobile\.)?(?:x|twitter)\.com/[A-Za-z0-9_]{1,15}/status(?:es)?/(?P<id>\d+)/?(?:\?.*)?"
+)
 
 
 class _Rebase(HTTPAdapter):
@@ -284,6 +287,16 @@ class XConnector(Connector):
             f"{since.isoformat()} and none matched; cannot tell whether the post exists",
             channel=self.name,
         )
+
+    def remote_id_from_url(self, url: str) -> str:
+        match = _STATUS_URL.fullmatch(url.strip())
+        if match is None:
+            raise RejectedError(
+                f"channel {self.name!r}: {url!r} is not the permalink of a post on X "
+                "(https://x.com/<account>/status/<id>)",
+                channel=self.name,
+            )
+        return match["id"]
 
     def close(self) -> None:
         if self._client_instance is not None:

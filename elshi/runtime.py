@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from connectors.base import Connector, SessionStore
+    from scheduler.sessions import DatabaseSessionStore
     from notify.base import Notifier
     from scheduler.alerts import AlertService
     from scheduler.daemon import Dispatcher
@@ -49,7 +50,9 @@ def settings_from(
     )
 
 
-def session_store(sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> SessionStore:
+def session_store(
+    sessions: sessionmaker[Session], clock: Callable[[], datetime]
+) -> DatabaseSessionStore:
     """Where every connector of this process keeps its logins: the database, shared by every
     daemon and command (encrypted when ``ELSHI_SECRET_KEY`` is set)."""
     from scheduler.sessions import DatabaseSessionStore
@@ -75,6 +78,22 @@ def connector_factory(
         return open_connector(channel.settings(), clock=clock, sessions=sessions)
 
     return make
+
+
+def permalink_reader(
+    config: Config, clock: Callable[[], datetime], sessions: SessionStore | None = None
+) -> Callable[[str, str], str]:
+    """(channel name, permalink) → the post's remote id, read by the channel's connector (which
+    may ask the platform); a URL that is not that platform's raises its `RejectedError`."""
+
+    def read(channel: str, url: str) -> str:
+        connector = connector_factory(config, clock, sessions)(channel)
+        try:
+            return connector.remote_id_from_url(url)
+        finally:
+            connector.close()
+
+    return read
 
 
 def rate_lookup(config: Config) -> Callable[[str, str], float]:

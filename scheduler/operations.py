@@ -10,7 +10,7 @@ with the operator's name; a `Person` must hold the operator role (`campaigns.peo
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,7 +110,13 @@ def resolve(
     remote_id: str | None,
     cancel_instead: bool,
     metrics_schedule: Sequence[float] = (),
+    identify: Callable[[str, str], str] | None = None,
 ) -> list[Outcome]:
+    """Settle ``needs_review`` deliveries. With ``published_url``, the remote id is
+    ``remote_id`` when given, else what ``identify(channel, url)`` reads from the platform's
+    permalink (the channel's connector: each platform has its own form, and the last path
+    segment is not always the id — Bluesky needs the at-uri, Weibo decodes base 62);
+    without either, the last path segment (for callers with no configuration)."""
     actor = acting(session, actor, "delivery.resolve")
     out = []
     for d in _rows(session, ids):
@@ -122,7 +128,7 @@ def resolve(
                 d.remote_url = published_url
             except UnsafeUrl as exc:
                 raise OperationError(f"--published: {exc}") from None
-            d.remote_id = remote_id or published_url.rstrip("/").rsplit("/", 1)[-1]
+            d.remote_id = remote_id or _remote_id(d, published_url, identify)
             d.published_at = d.claimed_at or now
             d.next_collect_at = (
                 d.published_at + timedelta(seconds=metrics_schedule[0])
@@ -158,6 +164,19 @@ def resolve(
             )
         out.append(Outcome(d.id, before, d.state))
     return out
+
+
+def _remote_id(
+    delivery: Delivery, url: str, identify: Callable[[str, str], str] | None
+) -> str:
+    if identify is None:
+        return url.rstrip("/").rsplit("/", 1)[-1]
+    from connectors.base import ConnectorError
+
+    try:
+        return identify(delivery.channel.name, url)
+    except ConnectorError as exc:
+        raise OperationError(f"--published: {exc.message}; or give --remote-id") from None
 
 
 def resume_channel(session: Session, name: str, *, actor: str | Person, now: datetime) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -99,6 +100,7 @@ def check(app: App, names: tuple[str, ...]) -> None:
     store = session_store(app.sessions, app.clock) if app.config.path is not None else None
     failed = 0
     rows = []
+    expiring: dict[str, datetime] = {}
     for name in selected:
         channel = app.config.channels.get(name)
         if channel is None:
@@ -107,16 +109,61 @@ def check(app: App, names: tuple[str, ...]) -> None:
         try:
             connector = open_connector(channel.settings(), clock=app.clock, sessions=store)
             who = connector.whoami()
-            rows.append([name, channel.platform, "ok", who.handle, who.display_name, who.followers])
+            until = _until(who.expires_at, app.now())
+            if who.expires_at is not None:
+                expiring[name] = who.expires_at
+            rows.append(
+                [name, channel.platform, "ok", who.handle, who.display_name, who.followers, until]
+            )
         except ConnectorError as exc:
             failed += 1
-            rows.append([name, channel.platform, f"FAILED ({exc.kind})", exc.message, None, None])
+            rows.append(
+                [name, channel.platform, f"FAILED ({exc.kind})", exc.message, None, None, None]
+            )
         finally:
             if connector is not None:
                 connector.close()
-    say(table(["channel", "platform", "check", "posts as", "name", "followers"], rows))
+    say(
+        table(
+            ["channel", "platform", "check", "posts as", "name", "followers", "token valid until"],
+            rows,
+        )
+    )
+    if expiring and app.config.path is not None:
+        _remember_expiry(app, expiring)
+    if store is not None and not store.encrypted:
+        say(
+            "note: platform logins (Bluesky, WeChat, LinkedIn sessions) are kept in the "
+            "database unencrypted; set ELSHI_SECRET_KEY to encrypt them"
+        )
     if failed:
         raise SystemExit(1)
+
+
+def _until(expires_at: datetime | None, now: datetime) -> str | None:
+    """When the credentials stop working, with a warning in the last two weeks."""
+    if expires_at is None:
+        return None
+    left = expires_at - now
+    shown = f"{expires_at:%Y-%m-%d}"
+    if left.total_seconds() <= 0:
+        return f"{shown} (EXPIRED: renew now)"
+    if left.days < 14:
+        return f"{shown} (in {left.days} days: renew soon)"
+    return shown
+
+
+def _remember_expiry(app: App, expiring: dict[str, datetime]) -> None:
+    """Keep what the platforms said in the channel rows, so `elshi status` warns in time."""
+    from campaigns.planning import sync_channels
+
+    with app.sessions() as session:
+        rows = sync_channels(
+            session, app.config.channel_platforms, now=app.now(), names=set(expiring)
+        )
+        for name, row in rows.items():
+            row.token_expires_at = expiring[name]
+        session.commit()
 
 
 @command.command("resume")

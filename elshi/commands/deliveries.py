@@ -87,6 +87,7 @@ def resolve(
         elshi deliveries resolve 43 --not-published          # send it again
         elshi deliveries resolve 44 --not-published --cancel
     """
+    from elshi.runtime import permalink_reader, session_store
     from scheduler.operations import resolve as do
 
     if bool(url) == bool(not_published):
@@ -102,4 +103,6 @@ def resolve(
         remote_id=remote_id,
         cancel_instead=cancel_it,
         metrics_schedule=app.config.metrics_schedule,
+        # Each platform turns its own permalink into the post's id (and refuses another's).
+        identify=permalink_reader(app.config, app.clock, session_store(app.sessions, app.clock)),
     )

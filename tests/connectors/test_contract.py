@@ -346,6 +346,29 @@ def test_a_deleted_post_is_reported_deleted_where_the_platform_shows_it(world: W
     assert samples[gone.remote_id].deleted is world.case.deletion_visible
 
 
+# --- permalinks --------------------------------------------------------------------------------
+
+
+def test_the_platforms_permalink_turns_back_into_the_posts_remote_id(world: World) -> None:
+    connector = world.connect()
+    published = connector.publish(post())
+    assert published.url is not None
+
+    assert world.connect().remote_id_from_url(published.url) == published.remote_id
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://example.org/status/123", "https://x.com/someone", "not a url at all"],
+)
+def test_a_url_that_is_not_a_post_of_this_platform_is_refused(world: World, url: str) -> None:
+    connector = world.connect()
+    connector.publish(post())
+
+    with pytest.raises(RejectedError):
+        connector.remote_id_from_url(url)
+
+
 # --- secrets ------------------------------------------------------------------------------------
 
 

@@ -189,3 +189,61 @@ def test_local_ten_oclock_goes_out_at_ten_local_across_dst(
     rig.run()
     assert len(mastodon.posts) == 1
     assert rig.delivery().published_at == at(utc)
+
+
+def test_an_operators_bluesky_permalink_is_stored_as_the_posts_at_uri(
+    rig_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectors.testing.bluesky import BlueskyEmulator
+    from elshi.runtime import permalink_reader
+    from scheduler.operations import OperationError, resolve
+
+    with BlueskyEmulator() as bluesky:
+        monkeypatch.setenv("ELSHI_TEST_BSKY_PASSWORD", bluesky.password)
+        channel = {
+            "platform": "bluesky",
+            "api_base_url": bluesky.url,
+            "handle": bluesky.handle,
+            "password_env": "ELSHI_TEST_BSKY_PASSWORD",
+            "timeout": 2,
+            "rate": "60/m",
+        }
+        rig = rig_factory({"de-bluesky": channel}, max_reconcile_attempts=1)
+        rig.apply([post_yaml("p1", "2027-03-01 10:00", "Nauryz in Berlin")])
+        bluesky.inject("drop_after", path="createRecord")
+        bluesky.inject("server_error", path="getRecord", times=100)  # cannot tell
+        rig.clock.set(at("2027-03-01T09:00:00"))
+        rig.run()
+        rig.clock.advance(minutes=3)
+        rig.run()
+        assert rig.delivery().state == "needs_review"
+        (stored,) = bluesky.live_posts()
+        url = f"https://bsky.app/profile/{bluesky.handle}/post/{stored['rkey']}"
+        identify = permalink_reader(rig.config, rig.clock)
+
+        with rig.sessions() as session, pytest.raises(OperationError, match="not the permalink"):
+            resolve(
+                session,
+                [1],
+                actor="user:ops",
+                now=rig.clock(),
+                published_url="https://x.com/botschaft/status/1234",
+                remote_id=None,
+                cancel_instead=False,
+                identify=identify,
+            )
+        assert rig.delivery().state == "needs_review"
+        with rig.sessions() as session:
+            resolve(
+                session,
+                [1],
+                actor="user:ops",
+                now=rig.clock(),
+                published_url=url,
+                remote_id=None,
+                cancel_instead=False,
+                identify=identify,
+            )
+            session.commit()
+
+        assert rig.delivery().remote_id == stored["uri"]  # not the bare record key
