@@ -41,12 +41,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from requests.utils import get_environ_proxies
 
+from connectors._requests import Rebase, never_sent
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -111,40 +109,6 @@ def plain_text(commentary: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-class _Rebase(HTTPAdapter):
-    """Sends the client library's requests for LinkedIn's hosts to ``base_url`` (when set), and
-    gives each the channel's timeout (the library sets none)."""
-
-    def __init__(self, base_url: str | None, timeout: float) -> None:
-        super().__init__()
-        self._base = urlsplit(base_url.rstrip("/")) if base_url else None
-        self._timeout = timeout
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:  # type: ignore[override]
-        if self._base is not None and request.url:
-            url = urlsplit(request.url)
-            request.url = urlunsplit(
-                (self._base.scheme, self._base.netloc, self._base.path + url.path, url.query, "")
-            )
-            proxies = get_environ_proxies(request.url)
-        return super().send(
-            request,
-            stream=stream,
-            timeout=timeout or self._timeout,
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
-
-
 class LinkedInConnector(Connector):
     platform: ClassVar[str] = "linkedin"
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -185,7 +149,7 @@ class LinkedInConnector(Connector):
                 f"channel {self.name!r}: timeout must be a positive number of seconds",
                 channel=self.name,
             )
-        self._adapter = _Rebase(settings.api_base_url, timeout)
+        self._adapter = Rebase(settings.api_base_url, timeout)
         self._restli: Any = None
         self._auth: Any = None
         self._token: str | None = None
@@ -559,7 +523,7 @@ class LinkedInConnector(Connector):
             raise
         except requests.RequestException as exc:
             detail = self.safe(f"{type(exc).__name__}: {exc}")
-            if creating and not _never_sent(exc):
+            if creating and not never_sent(exc):
                 raise AmbiguousError(
                     f"{where}: the connection failed after the post was sent ({detail}); it may "
                     "exist: reconcile before sending again",
@@ -649,19 +613,6 @@ class LinkedInConnector(Connector):
 
 def _permalink(urn: str) -> str:
     return f"https://www.linkedin.com/feed/update/{urn}/"
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    import urllib3.exceptions
-
-    if isinstance(
-        exc, requests.ConnectTimeout | requests.exceptions.SSLError | requests.exceptions.InvalidURL
-    ):
-        return True
-    reason: object = exc.args[0] if exc.args else None
-    if isinstance(reason, urllib3.exceptions.MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _until_midnight(now: datetime) -> float:

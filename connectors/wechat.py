@@ -48,12 +48,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from requests.utils import get_environ_proxies
 
+from connectors._requests import Rebase, never_sent
 from connectors.base import (
     AmbiguousError,
     Article,
@@ -95,40 +94,6 @@ _PUBLISH_FAILED = {
     5: "it was deleted",
     6: "WeChat blocked it",
 }
-
-
-class _Rebase(HTTPAdapter):
-    """Re-addresses wechatpy's requests for ``api.weixin.qq.com`` to ``base_url`` (when set)
-    and gives each the channel's timeout."""
-
-    def __init__(self, base_url: str | None, timeout: float) -> None:
-        super().__init__()
-        self._base = urlsplit(base_url.rstrip("/")) if base_url else None
-        self._timeout = timeout
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:  # type: ignore[override]
-        if self._base is not None and request.url:
-            url = urlsplit(request.url)
-            request.url = urlunsplit(
-                (self._base.scheme, self._base.netloc, self._base.path + url.path, url.query, "")
-            )
-            proxies = get_environ_proxies(request.url)
-        return super().send(
-            request,
-            stream=stream,
-            timeout=timeout or self._timeout,
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
 
 
 def _client_class() -> type[Any]:
@@ -196,7 +161,7 @@ class WeChatConnector(Connector):
         self.publish_wait = _seconds(
             settings.options.get("publish_wait", 60.0), "publish_wait", self.name
         )
-        self._adapter = _Rebase(
+        self._adapter = Rebase(
             settings.api_base_url,
             _seconds(settings.options.get("timeout", 30.0), "timeout", self.name),
         )
@@ -616,7 +581,7 @@ class WeChatConnector(Connector):
             raise self._error(exc, where, creating=creating) from None
         except requests.RequestException as exc:
             detail = self.safe(f"{type(exc).__name__}: {exc}")
-            if creating and not _never_sent(exc):
+            if creating and not never_sent(exc):
                 raise AmbiguousError(
                     f"{where}: the connection failed after the request was sent ({detail}); the "
                     "article may be published: reconcile (never submitted twice)",
@@ -714,19 +679,6 @@ def _seconds(value: object, key: str, channel: str) -> float:
             channel=channel,
         )
     return number
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    import urllib3.exceptions
-
-    if isinstance(
-        exc, requests.ConnectTimeout | requests.exceptions.SSLError | requests.exceptions.InvalidURL
-    ):
-        return True
-    reason: object = exc.args[0] if exc.args else None
-    if isinstance(reason, urllib3.exceptions.MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _until_china_midnight(now: datetime) -> float:

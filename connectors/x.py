@@ -30,15 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import tweepy
-import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from requests.utils import get_environ_proxies
 from tweepy.parsers import JSONParser
 
+from connectors._requests import Rebase, never_sent
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -60,7 +57,7 @@ from connectors.base import (
 )
 
 X_HOSTS = ("https://api.twitter.com/", "https://upload.twitter.com/")
-"""The hosts tweepy 4.17 hard-codes; `_Rebase` is mounted on these prefixes."""
+"""The hosts tweepy 4.17 hard-codes; `Rebase` is mounted on these prefixes."""
 
 _OAUTH1_SECRETS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
 _BATCH = 100
@@ -81,46 +78,11 @@ _STATUS_URL = re.compile(
 )
 
 
-class _Rebase(HTTPAdapter):
-    """Sends tweepy's requests to ``base_url`` (when set) instead of X's hosts, after signing, and
-    gives every request the channel's timeout (tweepy's v2 client sets none)."""
-
-    def __init__(self, base_url: str | None, timeout: float) -> None:
-        super().__init__()
-        self._base = urlsplit(base_url.rstrip("/")) if base_url else None
-        self._timeout = timeout
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float | None, float | None] | None = None,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | None = None,
-        proxies: dict[str, str] | None = None,
-    ) -> requests.Response:
-        if self._base is not None and request.url:
-            url = urlsplit(request.url)
-            request.url = urlunsplit(
-                (self._base.scheme, self._base.netloc, self._base.path + url.path, url.query, "")
-            )
-            # Proxies were chosen for X's host; the new address may be local (no_proxy).
-            proxies = get_environ_proxies(request.url)
-        return super().send(
-            request,
-            stream=stream,
-            timeout=self._timeout if timeout is None else timeout,
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
-
-
 class _MediaUploader:
     """Image upload through the v1.1 ``media/upload`` endpoint, the only one tweepy 4.17 has.
     Kept apart so that moving to the v2 upload endpoint touches nothing else."""
 
-    def __init__(self, settings: ChannelSettings, adapter: _Rebase, timeout: float) -> None:
+    def __init__(self, settings: ChannelSettings, adapter: Rebase, timeout: float) -> None:
         auth = tweepy.OAuth1UserHandler(*(settings.secret(key) for key in _OAUTH1_SECRETS))
         self._api: Any = tweepy.API(
             auth, parser=JSONParser(), timeout=timeout, wait_on_rate_limit=False
@@ -190,7 +152,7 @@ class XConnector(Connector):
         self._private_metrics = (
             _bool_option(settings, "private_metrics", default=False) and not self._oauth2
         )
-        self._adapter = _Rebase(settings.api_base_url, self._timeout)
+        self._adapter = Rebase(settings.api_base_url, self._timeout)
         self._client_instance: Any = None
         self._uploader: _MediaUploader | None = None
         self._account: _Account | None = None
@@ -490,7 +452,7 @@ class XConnector(Connector):
         self, where: str, exc: requests.RequestException, *, publishing: bool
     ) -> ConnectorError:
         detail = self.safe(f"{type(exc).__name__}: {exc}")
-        if publishing and not _never_sent(exc):
+        if publishing and not never_sent(exc):
             return AmbiguousError(
                 f"{where}: the connection failed after the request was sent ({detail}); the "
                 "post may exist: reconcile before sending again",
@@ -548,18 +510,6 @@ def _comparable(text: str, media: int, *, theirs: bool = False) -> str:
     if theirs and media and text.endswith("\x00"):
         text = text[:-1].rstrip()
     return text
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request certainly did not reach X (no connection was established)."""
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
-        return True
-    if isinstance(exc, requests.exceptions.ProxyError | requests.exceptions.InvalidURL):
-        return True
-    reason: object = exc.args[0] if exc.args else None
-    if isinstance(reason, urllib3.exceptions.MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def _is_permission_problem(exc: tweepy.HTTPException) -> bool:
