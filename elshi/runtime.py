@@ -14,12 +14,12 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from connectors.base import Connector, SessionStore
-    from scheduler.sessions import DatabaseSessionStore
     from notify.base import Notifier
     from scheduler.alerts import AlertService
     from scheduler.daemon import Dispatcher
     from scheduler.health import Thresholds
     from scheduler.policy import Settings
+    from scheduler.sessions import DatabaseSessionStore
 
 SANDBOX_RATE_PER_MINUTE = 600.0
 

@@ -166,9 +166,7 @@ def resolve(
     return out
 
 
-def _remote_id(
-    delivery: Delivery, url: str, identify: Callable[[str, str], str] | None
-) -> str:
+def _remote_id(delivery: Delivery, url: str, identify: Callable[[str, str], str] | None) -> str:
     if identify is None:
         return url.rstrip("/").rsplit("/", 1)[-1]
     from connectors.base import ConnectorError
