@@ -48,6 +48,7 @@ class App:
     def config(self) -> Config:
         from elshi import logs
         from elshi.config import load_config
+        from elshi.settings import NotifyConfig
 
         config = load_config(self.config_path)
         logs.add_secrets(
@@ -56,7 +57,7 @@ class App:
                     *(v for ch in config.channels.values() for v in ch.secret_envs.values()),
                     *(
                         v
-                        for n in config.alerting.notifiers.values()
+                        for n in config.named(NotifyConfig).values()
                         for v in n.secret_envs.values()
                     ),
                 ]

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from elshi import settings as s
-from elshi.notifyconfig import AlertSections
 from elshi.settings import DaemonConfig, DatabaseConfig, MetricsConfig, SandboxConfig, WebConfig
 
 CONFIG_NAME = "elshi.toml"
@@ -113,9 +112,8 @@ class Config:
     sections: Mapping[type, object] = field(default_factory=dict)
     named_sections: Mapping[type, Mapping[str, object]] = field(default_factory=dict)
     channels: dict[str, ChannelConfig] = field(default_factory=dict)
-    alerting: AlertSections = field(default_factory=AlertSections)
-    """``[notify.NAME]``, ``[alerts]``, ``[reports.NAME]`` and ``[web] base_url``
-    (`elshi.notifyconfig`)."""
+    alert_links: str | None = None
+    """``[web] base_url`` when the file sets it: alerts link to the web workspace's pages."""
 
     def section(self, model: type[M]) -> M:
         """The values of one section (``config.section(DaemonConfig).poll_seconds``)."""
@@ -377,7 +375,7 @@ def load_config(
     found = _Located(str(path or CONFIG_NAME), text)
     ctx = s.Context(base_dir)
 
-    known = [sec.name for sec in s.SECTIONS] + [s.CHANNEL_SECTION, *_ALERT_SECTIONS]
+    known = [sec.name for sec in s.SECTIONS] + [s.CHANNEL_SECTION]
     for key in data:
         if key not in known:
             found.add((key,), f"unknown section or key {key!r}" + _suggest(key, known))
@@ -403,7 +401,7 @@ def load_config(
     sandbox = sections.get(SandboxConfig)
     outbox = sandbox.outbox if isinstance(sandbox, SandboxConfig) else base_dir / "outbox"
     channels = _load_channels(found, data.get(s.CHANNEL_SECTION, {}), ctx, outbox)
-    alerting = _load_alerting(found, data, text)
+    _check_report_senders(found, named)
     if found.problems:
         raise ConfigError(found.problems)
     return Config(
@@ -412,38 +410,46 @@ def load_config(
         sections=sections,
         named_sections=named,
         channels=channels,
-        alerting=alerting,
+        alert_links=_alert_links(sections, data),
     )
 
 
-_ALERT_SECTIONS = ("notify", "alerts", "reports")
-"""Parsed by `elshi.notifyconfig` (their keys depend on each table's ``kind``)."""
+def _check_report_senders(found: _Located, named: dict[type, dict[str, object]]) -> None:
+    """Each ``[reports.NAME]`` is sent through an e-mail ``[notify.NAME]`` (``via``, or the
+    only one): a cross-section rule, so it is checked here and ``via`` filled in."""
+    from dataclasses import replace
+
+    emails = [
+        name
+        for name, table in named.get(s.NotifyConfig, {}).items()
+        if isinstance(table, s.NotifyConfig) and table.kind == "email"
+    ]
+    reports = named.get(s.ReportMailConfig, {})
+    for name, report in list(reports.items()):
+        assert isinstance(report, s.ReportMailConfig)
+        if report.via is None and len(emails) == 1:
+            reports[name] = replace(report, via=emails[0])
+        elif report.via is None:
+            there = f"there are {', '.join(emails)}" if emails else "there is none yet"
+            found.add(
+                ("reports", name),
+                f'[reports.{name}] needs via = "NAME" of a [notify.NAME] table with kind = '
+                f'"email" (its mail server sends the report); {there}',
+            )
+        elif report.via not in emails:
+            found.add(
+                ("reports", name, "via"),
+                f"[reports.{name}] via = {report.via!r} must name a [notify.NAME] table with "
+                'kind = "email"',
+            )
 
 
-def _load_alerting(found: _Located, data: dict[str, Any], text: str) -> AlertSections:
-    from elshi.notifyconfig import parse_alert_sections
-
-    lines = text.splitlines()
-
-    def at(pattern: str) -> str:
-        for number, line in enumerate(lines, start=1):
-            if re.search(pattern, line):
-                return f"{found.label}:{number}"
-        return found.label
-
-    def seconds(value: object, where: str) -> float:
-        try:
-            return s.Duration().parse(value, s.Context(Path()))
-        except s.Invalid as exc:
-            raise ValueError(f"{where}: {_shown(value)}: {exc}") from None
-
-    try:
-        return parse_alert_sections(data, at, seconds)
-    except ValueError as exc:
-        where = str(exc).partition(": ")[0]
-        line = where.rpartition(":")[2]
-        found.found.append((int(line) if line.isdigit() else 0, str(exc)))
-        return AlertSections()
+def _alert_links(sections: Mapping[type, object], data: Mapping[str, Any]) -> str | None:
+    web = data.get("web")
+    config = sections.get(s.WebConfig)
+    if isinstance(web, dict) and "base_url" in web and isinstance(config, s.WebConfig):
+        return config.base_url.rstrip("/")
+    return None
 
 
 def _load_channels(

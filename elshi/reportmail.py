@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from elshi.config import Config
-    from elshi.notifyconfig import ReportMailConfig
+    from elshi.settings import ReportMailConfig
     from reports.model import Report
 
 CONTENT_TYPES = {
@@ -32,17 +32,19 @@ CONTENT_TYPES = {
 def build_report_mail(
     config: Config,
     sessions: sessionmaker[Session],
-    spec: ReportMailConfig,
+    name: str,
     scheduled_for: datetime,
     key: str,
     *,
     now: datetime,
 ) -> Message:
+    from elshi.settings import NotifyConfig, ReportMailConfig
     from reports.data import Scope, load
     from reports.figures import Options, build_report
 
+    spec = config.named(ReportMailConfig)[name]
     with sessions() as session:
-        audience = _audience(session, spec)
+        audience = _audience(session, name, spec)
     engine = sessions.kw["bind"]
     since = scheduled_for - timedelta(seconds=spec.period_seconds) if spec.period_seconds else None
     scope = Scope(
@@ -56,18 +58,18 @@ def build_report_mail(
     built = build_report(load(engine, scope), generated_at=now, options=options)
     text, page = summary(built)
     stamp = scheduled_for.astimezone(_zone(spec.timezone)).strftime("%Y-%m-%d")
-    subject = spec.subject or f"Elshi report {spec.name}: {built.scope} ({stamp})"
-    base = f"elshi-{spec.name}-{stamp}"
+    subject = spec.subject or f"Elshi report {name}: {built.scope} ({stamp})"
+    base = f"elshi-{name}-{stamp}"
     attachments = tuple(
         Attachment(f"{base}.{fmt}", CONTENT_TYPES[fmt], _render(built, fmt)) for fmt in spec.formats
     )
-    recipients = spec.to or tuple(config.alerting.notifiers[spec.via].options.get("to", ()))
+    recipients = spec.to or config.named(NotifyConfig)[spec.via or ""].to
     return Message(
         key=key,
         subject=subject + (" — SIMULATED data" if built.simulated else ""),
         text=text,
         html=page,
-        payload={"type": "report", "report": spec.name, "scheduled_for": scheduled_for.isoformat()},
+        payload={"type": "report", "report": name, "scheduled_for": scheduled_for.isoformat()},
         attachments=attachments,
         recipients=tuple(str(r) for r in recipients),
     )
@@ -136,7 +138,7 @@ def _render(report: Report, fmt: str) -> bytes:
     return renderers[fmt](report).encode("utf-8")
 
 
-def _audience(session: Session, spec: ReportMailConfig) -> int | None:
+def _audience(session: Session, name: str, spec: ReportMailConfig) -> int | None:
     if spec.audience is None:
         return None
     from click import ClickException
@@ -146,7 +148,7 @@ def _audience(session: Session, spec: ReportMailConfig) -> int | None:
     try:
         return _audience_id(session, spec.audience, spec.campaign)
     except ClickException as exc:
-        raise NotifierConfigError(f"[reports.{spec.name}] audience: {exc.message}") from None
+        raise NotifierConfigError(f"[reports.{name}] audience: {exc.message}") from None
 
 
 def _zone(name: str) -> tzinfo:

@@ -140,20 +140,25 @@ def build_dispatcher(
 
 def notifier_factory(config: Config) -> Callable[[str], Notifier]:
     """Notifier name → notifier, its secrets read from the environment now."""
+    import os
+
+    from elshi.settings import NotifyConfig
     from notify.base import NotifierConfigError
     from notify.registry import open_notifier
 
     def make(name: str) -> Notifier:
-        table = config.alerting.notifiers.get(name)
-        if table is None:
+        table = config.named(NotifyConfig).get(name)
+        if table is None or table.kind is None:
             raise NotifierConfigError(f"no [notify.{name}] in {config.path or 'elshi.toml'}")
-        missing = table.missing_secrets()
+        envs = table.secret_envs
+        missing = [var for var in envs.values() if not os.environ.get(var)]
         if missing:
             raise NotifierConfigError(
                 f"notifier {name!r}: export {', '.join(missing)} (secrets come from the "
                 "environment, never from elshi.toml)"
             )
-        return open_notifier(name, table.kind, table.options, table.secrets())
+        secrets = {key: os.environ[var] for key, var in envs.items()}
+        return open_notifier(name, table.kind, table.options(), secrets)
 
     return make
 
@@ -167,34 +172,37 @@ def build_alerts(
     in_daemon: bool = False,
 ) -> AlertService:
     """The alert outbox sender and report mailer of this configuration."""
-
+    from elshi.settings import AlertsConfig, NotifyConfig, ReportMailConfig
     from scheduler.alerts import AlertService, AlertSettings, ReportSchedule, Route
 
-    a = config.alerting
+    notifiers = config.named(NotifyConfig)
+    reports = config.named(ReportMailConfig)
     return AlertService(
         sessions,
         AlertSettings(
             worker_id=worker_id,
             thresholds=thresholds(config),
-            base_url=a.web_base_url,
-            poll_seconds=a.alerts.poll_seconds,
+            base_url=config.alert_links,
+            poll_seconds=config.section(AlertsConfig).poll_seconds,
             detect_silence=not in_daemon,
         ),
         clock,
         routes=[
             Route(
-                n.name,
-                n.kind,
+                name,
+                n.kind or "",
                 n.events,
                 n.campaigns,
                 n.countries,
                 n.digest_seconds,
-                lease_seconds=3 * n.timeout_seconds + 5,
+                lease_seconds=3 * n.timeout + 5,
             )
-            for n in a.notifiers.values()
+            for name, n in notifiers.items()
         ],
         senders=notifier_factory(config),
-        reports=[ReportSchedule(r.name, r.cron, r.timezone, r.via) for r in a.reports.values()],
+        reports=[
+            ReportSchedule(name, r.cron, r.timezone, r.via or "") for name, r in reports.items()
+        ],
         build_report=_report_builder(config, sessions, clock),
     )
 
@@ -202,9 +210,10 @@ def build_alerts(
 def thresholds(config: Config) -> Thresholds:
     from datetime import timedelta
 
+    from elshi.settings import AlertsConfig
     from scheduler.health import Thresholds
 
-    a = config.alerting.alerts
+    a = config.section(AlertsConfig)
     return Thresholds(
         heartbeat_timeout=timedelta(seconds=a.heartbeat_timeout_seconds),
         approval_lead=timedelta(seconds=a.approval_warning_seconds),
@@ -219,8 +228,6 @@ def _report_builder(
     def build(name: str, scheduled_for: datetime, key: str) -> Any:
         from elshi.reportmail import build_report_mail
 
-        return build_report_mail(
-            config, sessions, config.alerting.reports[name], scheduled_for, key, now=clock()
-        )
+        return build_report_mail(config, sessions, name, scheduled_for, key, now=clock())
 
     return build

@@ -738,6 +738,298 @@ class WebConfig:
             )
 
 
+_SHORT_SCHEDULE = re.compile(r"^\s*(?P<days>[a-z,\-]+)\s+(?P<h>\d{1,2}):(?P<m>\d{2})\s*$", re.I)
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def to_cron(schedule: str) -> str:
+    """``mon 08:00``, ``mon,thu 09:30``, ``weekdays 07:30``, ``daily 18:00`` or a five-field
+    cron expression → a cron expression; ValueError saying what to write."""
+    from croniter import croniter
+
+    if len(schedule.split()) == 5:
+        if not croniter.is_valid(schedule):
+            raise ValueError(f"{schedule!r} is not a valid cron expression")
+        return schedule
+    match = _SHORT_SCHEDULE.match(schedule)
+    if not match:
+        raise ValueError(
+            f'{schedule!r}: write e.g. "mon 08:00", "mon,thu 09:30", "weekdays 07:30", '
+            '"daily 18:00" or a cron expression ("0 8 * * mon")'
+        )
+    hour, minute = int(match["h"]), int(match["m"])
+    if hour > 23 or minute > 59:
+        raise ValueError(f"{schedule!r}: {hour:02d}:{minute:02d} is not a time of day")
+    days_text = match["days"].lower()
+    if days_text == "daily":
+        return f"{minute} {hour} * * *"
+    if days_text == "weekdays":
+        return f"{minute} {hour} * * mon-fri"
+    days = []
+    for word in (w.strip() for w in days_text.split(",")):
+        if len(word) < 3 or word[:3] not in _DAY_NAMES:
+            raise ValueError(
+                f"{schedule!r}: {word!r} is not a day (mon, tue, ... sun, weekdays, daily)"
+            )
+        days.append(word[:3])
+    return f"{minute} {hour} * * {','.join(days)}"
+
+
+@dataclass(frozen=True)
+class Schedule(Kind[str]):
+    """When a report e-mail goes out, as written: ``"mon 08:00"`` or a cron expression (the
+    value is kept as written; `to_cron` gives the cron form)."""
+
+    name: ClassVar[str] = "schedule"
+
+    def parse(self, raw: object, ctx: Context) -> str:
+        if not isinstance(raw, str):
+            raise Invalid(f"must be {self.allowed()}")
+        try:
+            to_cron(raw)
+        except ValueError as exc:
+            raise Invalid(str(exc).split(": ", 1)[-1]) from None
+        return raw
+
+    def allowed(self) -> str:
+        return 'a schedule such as "mon 08:00", "weekdays 07:30", "daily 18:00" or "0 8 * * mon"'
+
+
+NOTIFY_KINDS = ("email", "telegram", "webhook")
+_NOTIFY_KEYS = {
+    "email": (
+        "smtp_host",
+        "smtp_port",
+        "security",
+        "ca_file",
+        "username",
+        "username_env",
+        "password_env",
+        "from",
+        "to",
+    ),
+    "telegram": ("token_env", "chat_id", "api_base_url"),
+    "webhook": ("url", "url_env", "secret_env"),
+}
+_NOTIFY_REQUIRED = {
+    "email": ("smtp_host", "from", "to"),
+    "telegram": ("token_env", "chat_id"),
+    "webhook": ("secret_env",),
+}
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """``[notify.NAME]``: where alerts go (docs/operator-guide.md, "Alerts"). Secrets only as
+    ``*_env`` names of environment variables."""
+
+    kind: str | None = setting(
+        "kind", Choice(NOTIFY_KINDS), None, "email, telegram or webhook (required)"
+    )
+    events: tuple[str, ...] = setting(
+        "events", Words(), [], "the event kinds it wants (empty: all)"
+    )
+    campaigns: tuple[str, ...] = setting(
+        "campaigns", Words(), [], "the campaign ids it covers (empty: all)"
+    )
+    countries: tuple[str, ...] = setting(
+        "countries", Words(), [], 'the campaign countries it covers, e.g. ["DE"] (empty: all)'
+    )
+    digest_seconds: float = setting(
+        "digest",
+        Duration(0, 86400),
+        "1m",
+        "alerts within this time of the first go out as one message",
+    )
+    timeout_seconds: float | None = setting(
+        "timeout", Duration(1, 600), None, "give up one try after this long (30s; webhook 10s)"
+    )
+    smtp_host: str | None = setting("smtp_host", Text(max_length=255), None, "email: the server")
+    smtp_port: int | None = setting(
+        "smtp_port", Integer(1, 65535), None, "email: 587 (starttls), 465 (tls), 25 (none)"
+    )
+    security: str = setting(
+        "security",
+        Choice(("starttls", "tls", "none")),
+        "starttls",
+        "email: STARTTLS, TLS from the first byte, or none (a local relay)",
+    )
+    ca_file: Path | None = setting(
+        "ca_file", Folder(), None, "email: certificate authorities to trust (a private server)"
+    )
+    username: str | None = setting("username", Text(max_length=255), None, "email: the login")
+    username_env: str | None = setting(
+        "username_env", EnvName(), None, "email: the variable holding the login"
+    )
+    password_env: str | None = setting(
+        "password_env", EnvName(), None, "email: the variable holding the password"
+    )
+    sender: str | None = setting(
+        "from", Text(max_length=320), None, 'email: the sender, e.g. "Elshi <elshi@example.org>"'
+    )
+    to: tuple[str, ...] = setting("to", Words(), [], "email: the recipients")
+    token_env: str | None = setting(
+        "token_env", EnvName(), None, "telegram: the variable holding the bot token"
+    )
+    chat_id: str | int | None = setting(
+        "chat_id", Identifier(), None, "telegram: the chat, group or channel (id or @name)"
+    )
+    api_base_url: str | None = setting(
+        "api_base_url", HttpUrl(), None, "telegram: a local Bot API server"
+    )
+    url: str | None = setting("url", HttpUrl(), None, "webhook: where to POST")
+    url_env: str | None = setting(
+        "url_env", EnvName(), None, "webhook: the variable holding the address (when secret)"
+    )
+    secret_env: str | None = setting(
+        "secret_env", EnvName(), None, "webhook: the variable holding the signing secret"
+    )
+
+    @property
+    def timeout(self) -> float:
+        if self.timeout_seconds is not None:
+            return self.timeout_seconds
+        return 10.0 if self.kind == "webhook" else 30.0
+
+    @property
+    def secret_envs(self) -> dict[str, str]:
+        """Secret name (``password``, ``token``, ``secret``, ``url``, ``username``) → the
+        environment variable holding it."""
+        found = {
+            "username": self.username_env,
+            "password": self.password_env,
+            "token": self.token_env,
+            "url": self.url_env,
+            "secret": self.secret_env,
+        }
+        return {name: var for name, var in found.items() if var}
+
+    def options(self) -> dict[str, Any]:
+        """The kind's own settings, by their keys in the file (for `notify.registry`)."""
+        values: dict[str, Any] = {"timeout": self.timeout}
+        for item, decl in declared(type(self)):
+            if self.kind and decl.key in _NOTIFY_KEYS[self.kind]:
+                value = getattr(self, item.name)
+                if value is not None and not decl.key.endswith("_env"):
+                    values[decl.key] = str(value) if isinstance(value, Path) else value
+        return values
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        from campaigns.events import EVENT_KINDS
+
+        if self.kind is None:
+            yield ("kind", f"is required: one of {', '.join(NOTIFY_KINDS)}")
+            return
+        for item, decl in declared(type(self)):
+            key = decl.key
+            owner = next((k for k, keys in _NOTIFY_KEYS.items() if key in keys), None)
+            if (
+                owner is not None
+                and owner != self.kind
+                and getattr(self, item.name)
+                not in (
+                    None,
+                    (),
+                    "starttls",
+                )
+            ):
+                yield (key, f"is for kind = {owner!r}; this notifier is kind = {self.kind!r}")
+        for key in _NOTIFY_REQUIRED[self.kind]:
+            field_name = "sender" if key == "from" else key
+            if getattr(self, field_name) in (None, ()):
+                yield (key, f"is required for kind = {self.kind!r}")
+        if self.kind == "webhook" and self.url is None and self.url_env is None:
+            yield ("url", "is required for kind = 'webhook' (or url_env)")
+        unknown = [e for e in self.events if e not in EVENT_KINDS]
+        if unknown:
+            yield (
+                "events",
+                f"unknown {', '.join(map(repr, unknown))}; known: {', '.join(EVENT_KINDS)}",
+            )
+        if any(not re.fullmatch(r"[A-Z]{2}", c) for c in self.countries):
+            yield ("countries", 'are two-letter codes, e.g. ["DE"]')
+
+
+REPORT_FORMATS = ("html", "xlsx", "json", "md")
+
+
+@dataclass(frozen=True)
+class ReportMailConfig:
+    """``[reports.NAME]``: a report e-mailed on a schedule (docs/operator-guide.md, "Report
+    e-mails")."""
+
+    schedule: str | None = setting(
+        "schedule", Schedule(), None, 'when, e.g. "mon 08:00" or "0 8 * * mon" (required)'
+    )
+    timezone: str = setting("timezone", TimeZone(), "UTC", "the time zone of the schedule")
+    via: str | None = setting(
+        "via",
+        Text(r"[a-z0-9][a-z0-9_-]{0,63}", describe="the name of a [notify.NAME] table"),
+        None,
+        "the [notify.NAME] (kind email) whose server sends it (default: the only one)",
+    )
+    to: tuple[str, ...] = setting("to", Words(), [], "recipients (default: the notifier's)")
+    campaign: str | None = setting("campaign", Text(max_length=64), None, "only this campaign")
+    audience: str | None = setting(
+        "audience", Text(max_length=130), None, "only this audience: KEY or CAMPAIGN:KEY"
+    )
+    period_seconds: float | None = setting(
+        "period", Duration(3600, 400 * 86400), None, "posts of this period before (default all)"
+    )
+    formats: tuple[str, ...] = setting(
+        "formats", Words(), ["html", "xlsx"], f"attachments: {', '.join(REPORT_FORMATS)}"
+    )
+    subject: str | None = setting("subject", Text(max_length=200), None, "the e-mail's subject")
+
+    @property
+    def cron(self) -> str:
+        assert self.schedule is not None
+        return to_cron(self.schedule)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.schedule is None:
+            yield ("schedule", 'is required, e.g. schedule = "mon 08:00"')
+        bad = [f for f in self.formats if f not in REPORT_FORMATS]
+        if bad:
+            yield (
+                "formats",
+                f"{', '.join(bad)} not available; choose from {', '.join(REPORT_FORMATS)}",
+            )
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """``[alerts]``: when a condition becomes an alert."""
+
+    heartbeat_timeout_seconds: float = setting(
+        "heartbeat_timeout",
+        Duration(10, 86400),
+        "5m",
+        "no daemon heartbeat for this long is an alert (and fails elshi status --check)",
+    )
+    approval_warning_seconds: float = setting(
+        "approval_warning",
+        Duration(0, 30 * 86400),
+        "24h",
+        "a post due within this time and not approved yet is an alert",
+    )
+    token_warning_seconds: float = setting(
+        "token_warning",
+        Duration(0, 365 * 86400),
+        "14d",
+        "a channel token expiring within this time is an alert (where the platform says when)",
+    )
+    collection_failing_seconds: float = setting(
+        "collection_failing_after",
+        Duration(60, 30 * 86400),
+        "1d",
+        "metric collection failing this long for a channel is an alert",
+    )
+    poll_seconds: float = setting(
+        "poll", Duration(1, 3600), "10s", "how often the daemon looks and sends"
+    )
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("database", DatabaseConfig, "The database."),
     Section("daemon", DaemonConfig, "The scheduler daemon (`elshi run`)."),
@@ -745,6 +1037,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("sandbox", SandboxConfig, "Sandbox channels (no network, simulated metrics)."),
     Section("workspace", WorkspaceConfig, "The workspace: elshi.toml, campaigns/ and media/."),
     Section("web", WebConfig, "The web workspace (`elshi web`)."),
+    Section("alerts", AlertsConfig, "When a condition becomes an alert."),
+    Section("notify", NotifyConfig, "Where alerts go: e-mail, Telegram, webhooks.", named=True),
+    Section("reports", ReportMailConfig, "Report e-mails on a schedule.", named=True),
 )
 """Every section but ``[channels.NAME]``, whose keys depend on the platform
 (``connectors.options``)."""

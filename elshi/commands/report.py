@@ -215,9 +215,10 @@ def report_send(app: App, name: str) -> None:
     \b
         elshi report send weekly
     """
+    from elshi.settings import ReportMailConfig
     from notify.base import NotifyError
 
-    reports = app.config.alerting.reports
+    reports = app.config.named(ReportMailConfig)
     if name not in reports:
         known = ", ".join(sorted(reports)) or "none; add a [reports.NAME] table to elshi.toml"
         raise BadInput(f"no report {name!r} (known: {known})")

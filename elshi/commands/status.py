@@ -140,7 +140,9 @@ def _problem_json(problem: Any) -> dict[str, Any]:
 
 def _raise_silent_daemon_alert(app: App) -> None:
     """No daemon is there to send the alert about itself: this process records and sends it."""
-    if not app.config.alerting.notifiers:
+    from elshi.settings import NotifyConfig
+
+    if not app.config.named(NotifyConfig):
         return
     from elshi.runtime import build_alerts
 

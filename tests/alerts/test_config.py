@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from elshi.config import ConfigError, load_config
-from elshi.notifyconfig import to_cron
+from elshi.settings import AlertsConfig, NotifyConfig, ReportMailConfig, to_cron
 
 MAIL = """
 [notify.office]
@@ -45,34 +45,42 @@ heartbeat_timeout = "10m"
 base_url = "https://elshi.example.org/"
 """,
     )
-    alerting = config.alerting  # type: ignore[attr-defined]
-    office = alerting.notifiers["office"]
+    office = config.named(NotifyConfig)["office"]  # type: ignore[attr-defined]
     assert (office.kind, office.digest_seconds, office.events) == (
         "email",
         300.0,
         ("channel_paused",),
     )
-    weekly = alerting.reports["weekly"]
+    weekly = config.named(ReportMailConfig)["weekly"]  # type: ignore[attr-defined]
     assert (weekly.cron, weekly.via, weekly.formats) == ("0 8 * * mon", "office", ("html", "xlsx"))
-    assert alerting.alerts.heartbeat_timeout_seconds == 600
-    assert alerting.web_base_url == "https://elshi.example.org"
+    alerts = config.section(AlertsConfig)  # type: ignore[attr-defined]
+    assert alerts.heartbeat_timeout_seconds == 600
+    assert config.alert_links == "https://elshi.example.org"  # type: ignore[attr-defined]
+
+
+def test_without_a_web_address_alerts_carry_no_links(tmp_path: Path) -> None:
+    assert _load(tmp_path, MAIL).alert_links is None  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (MAIL + 'password = "hunter2"\n', "put the secret in an environment variable"),
+        (MAIL + 'password = "hunter2"\n', "did you mean 'password_env'?"),
         (MAIL + 'events = ["delivery_faild"]\n', "unknown 'delivery_faild'"),
+        (MAIL + 'chat_id = "@duty"\n', "is for kind = 'telegram'"),
         (
             MAIL.replace('kind = "email"', 'kind = "sms"'),
-            "kind must be one of email, telegram, webhook",
+            'kind = "sms": must be one of "email", "telegram", "webhook"',
         ),
-        ('[notify.hook]\nkind = "webhook"\nurl = "https://x.example/h"\n', "needs secret_env"),
+        (
+            '[notify.hook]\nkind = "webhook"\nurl = "https://x.example/h"\n',
+            "secret_env: is required",
+        ),
         (MAIL + '\n[reports.weekly]\nschedule = "monday at 8"\n', 'write e.g. "mon 08:00"'),
         (MAIL + '\n[reports.weekly]\nschedule = "mon 25:00"\n', "is not a time of day"),
         (
             MAIL + '\n[reports.weekly]\nschedule = "mon 08:00"\ntimezone = "Berlin"\n',
-            "not an IANA time zone",
+            "must be an IANA time zone",
         ),
         ('[reports.weekly]\nschedule = "mon 08:00"\n', "there is none yet"),
         (
