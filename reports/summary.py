@@ -343,7 +343,9 @@ def _basis(
         if (n := too_few.get(dimension, 0))
     ]
     if skipped:
-        sentences.append(f"Too few posts for an interval, not compared: {_join(skipped, 'and')}.")
+        sentences.append(
+            f"Too few posts for an interval{of}, not compared: {_join(skipped, 'and')}."
+        )
     if young:
         sentences.append(
             f"{_posts(young).capitalize()}{of} younger than 7 days "
