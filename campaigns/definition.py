@@ -643,8 +643,10 @@ class PostSpec(Strict):
     )
     media: list[str | MediaItem] = Field(
         default_factory=list,
-        description="images or videos: a path relative to the YAML file, or "
-        "`{file: ..., alt: {de: ..., zh: ...}}` with a description per language",
+        description="images or videos (PNG, JPEG, GIF, WebP, MP4, MOV) inside the campaign "
+        "file's folder (or the configured media folder): a path relative to it, or "
+        "`{file: ..., alt: {de: ..., zh: ...}}` with a description per language; checked "
+        "against each channel's platform limits",
     )
     article: ArticleSpec | None = Field(
         None, description="a long-form version (title, body, cover) for article platforms (WeChat)"

@@ -118,3 +118,25 @@ def test_any_bytes_given_to_apply_end_in_success_or_a_located_refusal(
         assert Case("fuzz", (), "line", "fuzz.yaml").located(result.output), result.output
         if before is not None:
             assert fingerprint(database) == before
+
+
+def test_a_configured_media_folder_confines_every_campaign_file(workspace: Path, run: Run) -> None:
+    from tests.connectors.files import png
+
+    config = workspace / "elshi.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + '\n[workspace]\nmedia_dir = "library"\n', "utf-8"
+    )
+    (workspace / "library").mkdir()
+    png(workspace / "library" / "yurt.png")
+    (workspace / "campaigns").mkdir()
+    png(workspace / "campaigns" / "beside.png")
+    text = GOOD.replace(
+        "    text: Hallo aus Astana.", "    text: Hallo aus Astana.\n    media: [yurt.png]"
+    )
+    (workspace / "campaigns" / "ok.yaml").write_text(text, encoding="utf-8")
+    run("campaign", "validate", "campaigns/ok.yaml")
+    beside = text.replace("[yurt.png]", "[../campaigns/beside.png]")
+    (workspace / "campaigns" / "beside.yaml").write_text(beside, encoding="utf-8")
+    refused = run("campaign", "validate", "campaigns/beside.yaml", expect=2).output
+    assert "media must be inside the media folder" in refused
