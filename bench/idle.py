@@ -1,5 +1,5 @@
 """Idle cost of the daemon: ``python -m elshi run`` (default [daemon] settings: poll 60 s, sweep
-60 s, heartbeat 30 s, collection every 15 min) with 1k, 10k and 100k approved deliveries due
+60 s, heartbeat 30 s, collection every 15 min) with 1k, 10k, 100k and 1M approved deliveries due
 between one and sixty days ahead, so nothing is due during the measurement.
 
 For each size, on a fresh database: seed (SQLAlchemy executemany), start the daemon, let it
@@ -13,7 +13,7 @@ that grows with the number of future deliveries shows there. A last row (unless
 for an hour, a case where the daemon can only wait. Run (about 5 minutes with the defaults on
 SQLite):
 
-    python bench/idle.py [--window 60] [--sizes 1000,10000,100000] [--db sqlite|postgres]
+    python bench/idle.py [--window 60] [--sizes 1000,10000,100000,1000000] [--db sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def query_timings(db_url: str) -> dict[str, float]:
     from campaigns.store import make_engine, session_factory
     from scheduler.dispatch import claim_due
     from scheduler.policy import Settings
-    from scheduler.recovery import mark_missed, next_wakeup, take_expired
+    from scheduler.recovery import mark_missed, next_wakeup, take_over
 
     engine = make_engine(db_url)
     sessions = session_factory(engine)
@@ -84,7 +84,7 @@ def query_timings(db_url: str) -> dict[str, float]:
             "sweep": median_ms(
                 lambda: (
                     mark_missed(sessions, settings, now),
-                    take_expired(sessions, settings, now),
+                    take_over(sessions, settings, now),
                 )
             ),
         }
@@ -122,7 +122,7 @@ def block_one_channel(db_url: str, channel: str) -> None:
 def measure(
     size: int, kind: str, root: Path, args: argparse.Namespace, *, blocked: bool = False
 ) -> Sample:
-    from bench.dispatch import (
+    from bench.common import (
         cpu_seconds,
         database,
         rss_kib,
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--window", type=float, default=60.0, help="seconds measured per size")
     parser.add_argument("--settle", type=float, default=15.0, help="seconds before measuring")
-    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--channels", type=int, default=10)
     parser.add_argument(

@@ -89,6 +89,34 @@ def audited(
             _delivery_event(session, delivery, "published_after_resume", at, reason or "")
 
 
+def audited_many(session: Session, entries: Iterable[dict[str, Any]]) -> None:
+    """`audited` for many audited changes at once (the daemon's batches, through
+    `states.transition_rows`; each entry holds `audited`'s keyword arguments). Publications
+    imply an event only after a resume: one query finds those, instead of a row read each."""
+    entries = list(entries)
+    published = [
+        int(e["entity_id"])
+        for e in entries
+        if e["entity"] == "delivery" and e["to_state"] == "published" != e["from_state"]
+    ]
+    resumed = (
+        set(
+            session.scalars(
+                select(Delivery.id).where(
+                    Delivery.id.in_(published), Delivery.resumed_from_pause.is_not(None)
+                )
+            )
+        )
+        if published
+        else set()
+    )
+    for entry in entries:
+        publication = entry["entity"] == "delivery" and entry["to_state"] == "published"
+        if publication and int(entry["entity_id"]) not in resumed:
+            continue
+        audited(session, **entry)
+
+
 def _delivery_event(
     session: Session, delivery: Delivery, kind: str, at: datetime, reason: str
 ) -> None:

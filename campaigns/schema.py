@@ -400,16 +400,28 @@ class FollowerSample(Base):
 
 
 class Worker(Base):
-    """A running (or vanished) daemon, for `elshi status`: its heartbeat shows it is alive."""
+    """One run of a daemon (``id`` is what its claims carry as ``lease_owner``). Its heartbeat
+    shows it is alive; once ``alive_until`` passes without a new heartbeat (three heartbeat
+    intervals), or another run of the same ``name`` started, other daemons take over its
+    claims. ``stopped_at`` is set by a normal stop, or when it was declared dead
+    (``stop_reason`` says which)."""
 
     __tablename__ = "worker"
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200), index=True)
+    """The daemon's stable identity across restarts (``[daemon] name``, default the host
+    name, with ``#2``, ``#3``... for further daemons of that name running at once)."""
     host: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
+    alive_until: Mapped[datetime | None]
+    """``heartbeat_at`` plus three of this daemon's heartbeat intervals; None for runs of
+    daemons older than this column (their claims are only ever reconciled)."""
     stopped_at: Mapped[datetime | None]
+    stop_reason: Mapped[str | None] = mapped_column(Text)
+    """``stopped`` after a normal stop; why it was declared dead otherwise."""
 
 
 class ConnectorSession(Base):
@@ -461,6 +473,17 @@ class MediaChunk(Base):
     )
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class WakeupSignal(Base):
+    """A counter bumped in every transaction that makes deliveries claimable (approve, apply,
+    retry, hand back, channel resume): on SQLite, running daemons notice a change of it within
+    a second; on PostgreSQL the same transactions also send ``NOTIFY elshi_wakeup``."""
+
+    __tablename__ = "wakeup_signal"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    counter: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class AuditEntry(Base):

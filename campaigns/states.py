@@ -2,22 +2,28 @@
 (setting the state and appending an audit entry in the same transaction).
 
 Everything that changes a delivery's state — apply, approval, the daemon, the operator's commands
-— goes through `transition`, so the audit log is complete and an impossible move (publishing a
-draft, re-opening a published row) is an error rather than a silent corruption. The audit entry
-brings its alert event (`campaigns.events`) into the same transaction.
+— goes through `transition` (one ORM row) or `transition_rows` (many rows by id, the daemon's
+claims and results: plain UPDATE statements), so the audit log is complete and an impossible
+move (publishing a draft, re-opening a published row) is an error rather than a silent
+corruption. Each move is audited, brings its alert event (`campaigns.events`) into the same
+transaction, and is logged (`_logged`), whichever of the two made it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from campaigns import events
 from campaigns.errors import CampaignsError
-from campaigns.schema import AuditEntry, Delivery
+from campaigns.schema import DUE_STATES, AuditEntry, Delivery
 from campaigns.schema import DeliveryState as S
 
 TRANSITIONS: dict[S, frozenset[S]] = {
@@ -121,12 +127,131 @@ def transition(
         if delivery.occurrence:
             label += f"#{delivery.occurrence + 1}"
         label += f"@{channel.name}" if channel is not None else ""
+    _logged(delivery.id, label, current, to, reason)
+
+
+@dataclass(frozen=True)
+class RowMove:
+    """One delivery row to move with `transition_rows`: from ``from_state`` (the row must still
+    be in it, and match ``guard``) to ``to``, setting ``values`` as well."""
+
+    delivery_id: int
+    from_state: S
+    to: S
+    reason: str
+    label: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    guard: Mapping[str, Any] = field(default_factory=dict)
+    """Further column values the row must still have (a claim's fencing token)."""
+    detail: dict[str, Any] | None = None
+
+
+def transition_rows(
+    session: Session,
+    moves: Sequence[RowMove],
+    *,
+    actor: str,
+    at: datetime,
+    checked: bool = False,
+) -> list[RowMove]:
+    """Move many delivery rows with plain UPDATE statements (no ORM objects), each audited and
+    logged like `transition`. A row that is no longer in its ``from_state`` or no longer
+    matches its ``guard`` is left alone; the moves that happened are returned. ``checked``:
+    the caller holds the rows' locks and found them in their ``from_state`` and ``guard``, so
+    rows of one shape are updated with one statement over all of them. Raises
+    `TransitionError` (before writing anything) for a move the state machine does not have.
+    ORM objects of these rows already loaded in ``session`` are not refreshed."""
+    for move in moves:
+        if move.to not in TRANSITIONS[move.from_state]:
+            raise TransitionError(
+                f"delivery {move.delivery_id}: cannot go from {move.from_state.value} "
+                f"to {move.to.value}"
+            )
+    connection = session.connection()
+    done: list[RowMove] = []
+    shapes: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for move in moves:
+        guards = () if checked else tuple((k, v is None) for k, v in move.guard.items())
+        params: dict[str, Any] = {"_id": move.delivery_id, "_at": at}
+        params.update({"_from": move.from_state.value, "_to": move.to.value})
+        params.update({f"_v_{name}": value for name, value in move.values.items()})
+        if checked:
+            shapes.setdefault((tuple(move.values), guards), []).append(params)
+            done.append(move)
+            continue
+        params.update({f"_g_{name}": v for name, v in move.guard.items() if v is not None})
+        result = connection.execute(_move_statement(tuple(move.values), guards), params)
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            done.append(move)
+    for (values, guards), rows in shapes.items():
+        result = connection.execute(_move_statement(values, guards), rows)
+        if result.rowcount not in (len(rows), -1):  # type: ignore[attr-defined]
+            raise TransitionError(
+                f"{len(rows)} checked deliveries to move, {result.rowcount} moved: "  # type: ignore[attr-defined]
+                "the caller did not hold their locks"
+            )
+    entries = [
+        {
+            "at": at,
+            "actor": actor,
+            "entity": "delivery",
+            "entity_id": str(move.delivery_id),
+            "from_state": move.from_state.value,
+            "to_state": move.to.value,
+            "reason": move.reason,
+            "detail": move.detail,
+        }
+        for move in done
+    ]
+    if entries:
+        connection.execute(insert(_AUDIT), entries)
+        events.audited_many(
+            session, [{k: v for k, v in e.items() if k != "actor"} for e in entries]
+        )
+    for move in done:
+        _logged(move.delivery_id, move.label, move.from_state, move.to, move.reason)
+    if any(move.to in DUE_STATES for move in done):
+        from campaigns.store import signal_wakeup
+
+        signal_wakeup(session)
+    return done
+
+
+_DELIVERY = cast(Table, Delivery.__table__)
+_AUDIT = cast(Table, AuditEntry.__table__)
+
+
+@lru_cache(maxsize=128)
+def _move_statement(values: tuple[str, ...], guards: tuple[tuple[str, bool], ...]) -> Any:
+    """``UPDATE delivery SET state, updated_at, <values> WHERE id, state, <guards>``, built
+    once per shape (a guard that is None means IS NULL)."""
+    table = _DELIVERY
+    condition = [table.c.id == bindparam("_id"), table.c.state == bindparam("_from")]
+    condition += [
+        table.c[name].is_(None) if is_null else table.c[name] == bindparam(f"_g_{name}")
+        for name, is_null in guards
+    ]
+    return (
+        update(table)
+        .where(*condition)
+        .values(
+            {
+                "state": bindparam("_to"),
+                "updated_at": bindparam("_at"),
+                **{name: bindparam(f"_v_{name}") for name in values},
+            }
+        )
+    )
+
+
+def _logged(delivery_id: int, label: str, current: S, to: S, reason: str) -> None:
+    """The log line of one move (every delivery state change has one)."""
     log.info(
         "delivery %s %s: %s → %s (%s)",
-        delivery.id,
+        delivery_id,
         label,
         current.value,
         to.value,
         reason,
-        extra={"delivery": delivery.id, "from_state": current.value, "state": to.value},
+        extra={"delivery": delivery_id, "from_state": current.value, "state": to.value},
     )

@@ -10,6 +10,11 @@ permissions (0600 unless configured; SQLite gives its -wal and -shm files the sa
 PostgreSQL's connect and statement timeouts (a server that accepts connections but never
 answers must not block a command forever), upgrades the schema, and turns the driver's
 failures into one `StoreError` with a message an operator can act on.
+
+Sessions made by `session_factory` wake running daemons when a transaction makes deliveries
+claimable (`signal_wakeup`): a delivery created or moved into ``approved``/``scheduled`` or given
+a new time, a channel resumed. Code that does such a change with plain UPDATE statements calls
+`signal_wakeup` itself.
 """
 
 from __future__ import annotations
@@ -137,7 +142,66 @@ def open_database(
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "after_flush", _wake_on_claimable)
+    event.listen(factory, "after_commit", _forget_signal)
+    event.listen(factory, "after_rollback", _forget_signal)
+    return factory
+
+
+WAKEUP_CHANNEL = "elshi_wakeup"
+"""The PostgreSQL ``NOTIFY`` channel daemons ``LISTEN`` on."""
+WAKEUP_SIGNAL = "due"
+"""The `WakeupSignal` row SQLite daemons watch."""
+_SIGNALLED = "elshi_wakeup_signalled"
+
+
+def signal_wakeup(session: Session) -> None:
+    """Tell running daemons, once this transaction commits, that deliveries may have become
+    claimable: PostgreSQL ``NOTIFY elshi_wakeup``; SQLite bumps the `WakeupSignal` counter
+    (the daemons' cheap change check). Once per transaction."""
+    if session.info.get(_SIGNALLED):
+        return
+    session.info[_SIGNALLED] = True
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"NOTIFY {WAKEUP_CHANNEL}")
+    else:
+        connection.exec_driver_sql(
+            "INSERT INTO wakeup_signal (name, counter) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET counter = counter + 1",
+            (WAKEUP_SIGNAL,),
+        )
+
+
+def _wake_on_claimable(session: Session, _context: Any) -> None:
+    from sqlalchemy import inspect
+
+    from campaigns.schema import DUE_STATES, Channel, Delivery
+
+    if session.info.get(_SIGNALLED):
+        return
+    due = {s.value for s in DUE_STATES}
+    for obj in session.new:
+        if isinstance(obj, Delivery) and obj.state in due:
+            signal_wakeup(session)
+            return
+    for obj in session.dirty:
+        if isinstance(obj, Delivery) and obj.state in due:
+            attrs = inspect(obj).attrs
+            if any(attrs[a].history.has_changes() for a in ("state", "due_at", "next_attempt_at")):
+                signal_wakeup(session)
+                return
+        elif isinstance(obj, Channel):
+            attrs = inspect(obj).attrs
+            resumed = attrs.paused.history.has_changes() and not obj.paused
+            if resumed or (attrs.blocked_until.history.has_changes() and obj.blocked_until is None):
+                signal_wakeup(session)
+                return
+
+
+def _forget_signal(session: Session) -> None:
+    session.info.pop(_SIGNALLED, None)
 
 
 def writer_factory(engine: Engine) -> sessionmaker[Session]:

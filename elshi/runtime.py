@@ -27,8 +27,8 @@ SANDBOX_RATE_PER_MINUTE = 600.0
 def settings_from(
     config: Config, *, worker_id: str | None = None, seed: int | None = None
 ) -> Settings:
-    from scheduler.daemon import new_worker_id
     from scheduler.policy import Settings
+    from scheduler.workers import new_worker_id
 
     d = config.daemon
     return Settings(
@@ -44,6 +44,8 @@ def settings_from(
         late_after_seconds=d.late_after_seconds,
         reconcile_after_seconds=d.reconcile_after_seconds,
         max_delay_seconds=d.max_delay_seconds,
+        heartbeat_seconds=d.heartbeat_seconds,
+        name=d.name,
         metrics_schedule=config.metrics_schedule,
         followers_every_seconds=config.followers_every_seconds,
         seed=seed,

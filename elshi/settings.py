@@ -651,6 +651,21 @@ class DaemonConfig:
         "6h",
         "a retried post never goes out later than this after its time",
     )
+    heartbeat_seconds: float = setting(
+        "heartbeat",
+        Duration(0.2, 3600),
+        "30s",
+        "how often a running daemon records that it is alive; silent for three of these, it "
+        "is dead and other daemons take over its claims",
+    )
+    name: str | None = setting(
+        "name",
+        Text(r"[A-Za-z0-9_.@-]{1,100}", describe='letters, digits, ".", "_", "-", "@"'),
+        None,
+        "the daemon's identity across restarts (unset: the host name): restarted under its "
+        "name, a daemon takes over the claims of its dead predecessor at once; a second "
+        "daemon of one name runs as NAME#2",
+    )
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if self.backoff_max_seconds < self.backoff_seconds:

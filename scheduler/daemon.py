@@ -1,35 +1,49 @@
-"""The daemon: one `Dispatcher` per process, driven either by APScheduler (`run_forever`: a job
-at the next due instant, periodic sweeps, metric rounds and heartbeats) or by the caller
-(`run_once`, used by ``elshi run --once``, the demo's accelerated rehearsal and the tests).
+"""The daemon: one `Dispatcher` per process, run either as a daemon (`run_forever`) or by the
+caller (`run_once`, used by ``elshi run --once``, the demo's accelerated rehearsal and the
+tests).
 
-Publishing to different channels is concurrent (a thread pool; one channel's posts go out in
-order from one thread), so a slow or failing channel does not delay the others. On SIGTERM or
-SIGINT the daemon stops claiming, lets calls already sent finish and be recorded, and hands
-back claims it had not sent yet: no row stays claimed for nothing.
+As a daemon it has a few threads, each with one job:
+
+* the *dispatch loop* claims due rows in batches a little ahead of their time and puts them in
+  the lanes; it sleeps until the next claimable instant, until a `Watcher` reports a change
+  made elsewhere (an approval, an apply), or until the lanes run low;
+* the *lanes* (`scheduler.lanes`, a thread pool of ``workers``) send each claim at its slot,
+  one channel's posts one after another, after checking the claim is still theirs;
+* the *writer* (`scheduler.writer`) commits the claims, checks, results and heartbeats,
+  several per transaction;
+* APScheduler runs the periodic jobs: heartbeats (which renew the leases of waiting claims and
+  notice dead daemons), sweeps (missed windows; dead daemons' and expired claims), metric
+  rounds.
+
+On SIGTERM or SIGINT the daemon stops claiming, lets calls already sent finish and be recorded,
+and hands back claims it had not sent yet: no row stays claimed for nothing.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import math
 import random
-import socket
 import threading
-import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from campaigns.schema import Worker
 from scheduler.collection import CollectStats, collect_round
-from scheduler.dispatch import Claim, PassStats, RateLookup, claim_due, publish_claim
+from scheduler.dispatch import Claim, PassStats, RateLookup, claim_in, publish_claim
+from scheduler.lanes import Lanes
 from scheduler.policy import Settings
 from scheduler.pool import ConnectorPool
-from scheduler.recovery import mark_missed, next_wakeup, reconcile_expired
+from scheduler.recovery import mark_missed, next_instants, next_wakeup, reconcile_expired
+from scheduler.wakeups import Watcher
+from scheduler.workers import NameLock, beat, default_name, register
+from scheduler.workers import new_worker_id as new_worker_id
+from scheduler.workers import stop as stop_worker
+from scheduler.writer import Direct, Writer
 
 if TYPE_CHECKING:
     from scheduler.alerts import AlertService
@@ -37,9 +51,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("elshi.daemon")
 Clock = Callable[[], datetime]
 
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+IDLE_FLOOR = 1.0
+"""After a pass that claimed nothing, the loop sleeps at least this long (unless woken): a row
+that is due but not claimable must not turn it into a busy wait."""
 
 
 class Dispatcher:
@@ -62,13 +76,35 @@ class Dispatcher:
         self.rate_for = rate_for
         self.real_time = real_time
         self.stopping = threading.Event()
+        self.ready = threading.Event()
+        """Set by `run_forever` once its first claim pass is done and it waits for work."""
         self.rng = random.Random(settings.seed)
+        self.name: str | None = None
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, settings.workers), thread_name_prefix="publish"
         )
+        postgres = self.engine.dialect.name == "postgresql"
+        self.writer = Writer(sessions, threads=4 if postgres else 1)
+        self.lanes = Lanes(self._executor, self._send, on_done=self._lane_done)
         self._dispatch_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._starved = False
+        self._capped: frozenset[str] = frozenset()
+        self._sweep_job: Any = None
+        self._scheduler: Any = None
+        self._sweep_lock = threading.Lock()
+        self._sweeping = False
+        self._sweep_again = False
+        self._name_lock: NameLock | None = None
+        self._watcher: Watcher | None = None
+        self._closed = False
 
-    # --- one pass ---------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        bind: Engine = self.sessions.kw["bind"]
+        return bind
+
+    # --- sending ----------------------------------------------------------------------------
 
     def wait_until(self, moment: datetime) -> bool:
         if not self.real_time:
@@ -78,58 +114,148 @@ class Dispatcher:
             return not self.stopping.wait(delay)
         return not self.stopping.is_set()
 
-    def _publish_channel(self, claims: list[Claim]) -> PassStats:
-        stats = PassStats()
-        for claim in claims:
-            stats.add(
-                publish_claim(
-                    self.sessions,
-                    self.pool,
-                    claim,
-                    self.settings,
-                    self.clock,
-                    wait_until=self.wait_until,
-                    stopping=self.stopping,
-                    rng=self.rng,
-                )
+    def _send(self, claim: Claim) -> PassStats:
+        return publish_claim(
+            self.sessions,
+            self.pool,
+            claim,
+            self.settings,
+            self.clock,
+            wait_until=self.wait_until,
+            stopping=self.stopping,
+            rng=self.rng,
+            transactions=self.writer,
+        )
+
+    def _ahead(self) -> float:
+        """Seconds of sending a daemon holds claims for: what it cannot send by then, it leaves
+        to the other daemons (and to its own next pass)."""
+        return 2 * max(self.settings.claim_lookahead_seconds, 0.5)
+
+    def _target(self) -> int:
+        """How many claims this daemon holds at most: what its threads can send within
+        `_ahead` (``claim_batch`` until a send was timed), never more than ``claim_batch``."""
+        busy = self.lanes.busy_seconds()
+        batch, workers = self.settings.claim_batch, max(1, self.settings.workers)
+        if busy is None:
+            return batch
+        return max(min(workers, batch), min(batch, math.ceil(workers * self._ahead() / busy)))
+
+    def _per_channel(self, channel: str) -> int:
+        busy = self.lanes.busy_seconds(channel)
+        if busy is None:
+            return self.settings.claim_batch
+        return max(2, math.ceil(self._ahead() / busy))
+
+    def _room_on(self, channel: str) -> int:
+        return self._per_channel(channel) - self.lanes.queued(channel)
+
+    def _lane_done(self, channel: str) -> None:
+        if not self._starved:
+            return
+        if self.lanes.outstanding() <= self._target() // 2 or (
+            channel in self._capped
+            and self.lanes.queued(channel) <= self._per_channel(channel) // 2
+        ):
+            self._starved = False
+            self._wake.set()
+
+    def claim_pass(self, *, lookahead: float | None = None) -> tuple[int, bool]:
+        """Claim what is due (up to the room left in the lanes) and queue it for sending:
+        (how many were claimed, whether some of what is due was left for lack of room)."""
+        target = self._target()
+        room = target - self.lanes.outstanding()
+        if room < max(1, target // 4):
+            self._capped = frozenset()
+            self._starved = True
+            return 0, True
+        now = self.clock()
+        claimed = self.writer.run(
+            lambda session: claim_in(
+                session,
+                self.settings,
+                now,
+                rate_for=self.rate_for,
+                lookahead=lookahead,
+                limit=room,
+                cap_for=self._room_on,
             )
-        return stats
+        )
+        if claimed.past_window:
+            self.sweep_soon()
+        full = len(claimed.claims) >= room or bool(claimed.capped)
+        self._capped = claimed.capped
+        self._starved = full
+        self.lanes.submit(claimed.claims)
+        return len(claimed.claims), full
 
     def dispatch(self, *, lookahead: float | None = None) -> PassStats:
-        """Claim and publish until nothing more is due (now, or within ``lookahead``)."""
+        """Claim and publish until nothing more is due (now, or within ``lookahead``), waiting
+        for every claim to be sent and recorded."""
         total = PassStats()
         if lookahead is None:
             lookahead = self.settings.claim_lookahead_seconds if self.real_time else 0.0
         with self._dispatch_lock:
             while not self.stopping.is_set():
-                claims = claim_due(
-                    self.sessions,
-                    self.settings,
-                    self.clock(),
-                    rate_for=self.rate_for,
-                    lookahead=lookahead,
-                )
-                if not claims:
+                claimed, _ = self.claim_pass(lookahead=lookahead)
+                self.lanes.wait_idle()
+                total.add(self.lanes.take_stats())
+                if not claimed:
                     break
-                total.claimed += len(claims)
-                by_channel: dict[str, list[Claim]] = defaultdict(list)
-                for claim in claims:
-                    by_channel[claim.channel].append(claim)
-                futures = [
-                    self._executor.submit(self._publish_channel, items)
-                    for items in by_channel.values()
-                ]
-                for future in futures:
-                    total.add(future.result())
+                total.claimed += claimed
         return total
 
+    # --- recovery, metrics, liveness ----------------------------------------------------------
+
     def maintenance(self) -> PassStats:
-        # Under the dispatch lock: this process never reconciles a row while publishing it.
+        """Missed windows; claims of dead daemons and expired leases (never the claims this
+        process still holds in its lanes)."""
         stats = PassStats()
-        with self._dispatch_lock:
-            stats.missed += mark_missed(self.sessions, self.settings, self.clock())
-            stats.add(reconcile_expired(self.sessions, self.pool, self.settings, self.clock))
+        stats.missed += mark_missed(self.sessions, self.settings, self.clock())
+        stats.add(
+            reconcile_expired(
+                self.sessions, self.pool, self.settings, self.clock, held=self.lanes.held()
+            )
+        )
+        if stats.handed_back or stats.retried:
+            self._wake.set()  # claimable again: claim them now
         return stats
+
+    def _sweep(self) -> None:
+        """The sweep job: `maintenance`, again at once if asked meanwhile."""
+        with self._sweep_lock:
+            self._sweeping = True
+        try:
+            while True:
+                with self._sweep_lock:
+                    self._sweep_again = False
+                self.maintenance()
+                with self._sweep_lock:
+                    if not self._sweep_again or self.stopping.is_set():
+                        self._sweeping = False
+                        return
+        except BaseException:
+            with self._sweep_lock:
+                self._sweeping = False
+            raise
+
+    def _check_deaths_at(self, moment: datetime) -> None:
+        scheduler = self._scheduler
+        if scheduler is None or self.stopping.is_set():
+            return
+        scheduler.add_job(
+            self.sweep_soon, "date", run_date=moment, id="deaths", replace_existing=True
+        )
+
+    def sweep_soon(self) -> None:
+        """Run the sweep now (a dead daemon's claims, a lease that ran out, a missed window)
+        rather than at its next interval."""
+        with self._sweep_lock:
+            if self._sweeping:
+                self._sweep_again = True
+                return
+        if self._sweep_job is not None:
+            self._sweep_job.modify(next_run_time=self.clock())
 
     def collect(self, *, progress: Callable[[int], None] | None = None) -> CollectStats:
         return collect_round(
@@ -149,34 +275,107 @@ class Dispatcher:
     def next_wakeup(self) -> datetime | None:
         return next_wakeup(self.sessions, self.clock())
 
-    def heartbeat(self, *, stopped: bool = False) -> None:
-        from campaigns.store import immediate
-
+    def register(self) -> list[str]:
+        """Take this daemon's name and record the run; the earlier runs of that name, which
+        are dead (their claims are taken over at the next sweep)."""
+        if self._name_lock is None:
+            self._name_lock = NameLock(self.engine)
+            self.name = self._name_lock.acquire(self.settings.name or default_name())
         now = self.clock()
-        with immediate(self.sessions) as session:
-            worker = session.get(Worker, self.settings.worker_id)
-            if worker is None:
-                host, pid, _ = [*self.settings.worker_id.split(":"), "", "0", ""][:3]
-                worker = Worker(
-                    id=self.settings.worker_id,
-                    host=host,
-                    pid=int(pid or 0),
-                    started_at=now,
-                    heartbeat_at=now,
-                )
-                session.add(worker)
-            worker.heartbeat_at = now
-            worker.stopped_at = now if stopped else None
-            session.commit()
+        earlier = self.writer.run(
+            lambda session: register(
+                session, self.settings.worker_id, self.name, now, self.settings.heartbeat_seconds
+            )
+        )
+        if earlier:
+            log.warning(
+                "%s restarted: its previous run %s is dead; taking over its claims",
+                self.name,
+                ", ".join(earlier),
+            )
+        return earlier
+
+    def heartbeat(self) -> None:
+        now = self.clock()
+        held = self.lanes.held()
+        result = self.writer.run(
+            lambda session: beat(
+                session,
+                self.settings.worker_id,
+                now,
+                heartbeat_seconds=self.settings.heartbeat_seconds,
+                lease_seconds=self.settings.lease_seconds,
+                held=held,
+            )
+        )
+        if result.was_declared_dead:
+            log.error(
+                "this daemon (%s) had been declared dead by another one (heartbeats late); its "
+                "claims were taken over",
+                self.settings.worker_id,
+            )
+        if result.dead_claims:
+            self.sweep_soon()
+        elif result.next_death is not None:
+            # Look again the moment that daemon would be dead, not a heartbeat later.
+            self._check_deaths_at(result.next_death + timedelta(milliseconds=10))
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.stopping.set()
+        self._wake.set()
+        if self._watcher is not None:
+            self._watcher.stop()
         self._executor.shutdown(wait=True)
+        self.writer.close()
         self.pool.close()
         if self.alerts is not None:
             self.alerts.close()
+        if self._name_lock is not None:
+            self._name_lock.release()
 
     # --- the daemon -------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        """Claim, then sleep until the next claimable instant (less half the lookahead, so the
+        next batch is claimed ahead of its time), a wake-up, or the poll interval."""
+        lookahead = self.settings.claim_lookahead_seconds
+        while not self.stopping.is_set():
+            self._wake.clear()
+            try:
+                claimed, full = self.claim_pass(lookahead=lookahead)
+                wait = self.settings.poll_seconds
+                if full:
+                    # More may be due: claim again once the lanes have room (they wake us),
+                    # and look at least twice per lookahead for other channels' work.
+                    if self.lanes.outstanding() <= self._target() // 2 and not self._capped:
+                        continue
+                    wait = max(lookahead / 2, 0.05)
+                else:
+                    now = self.clock()
+                    claim_at, lease_at = next_instants(self.sessions, now)
+                    if lease_at is not None and lease_at <= now:
+                        self.sweep_soon()
+                    moments = [
+                        m
+                        for m in (
+                            claim_at - timedelta(seconds=lookahead / 2) if claim_at else None,
+                            lease_at if lease_at and lease_at > now else None,
+                        )
+                        if m is not None
+                    ]
+                    if moments:
+                        wait = min(wait, (min(moments) - now).total_seconds())
+                    if claimed == 0:
+                        wait = max(wait, IDLE_FLOOR)
+            except Exception:
+                log.exception("dispatch pass failed; will try again")
+                wait = IDLE_FLOOR
+            self.ready.set()
+            if wait > 0:
+                self._wake.wait(wait)
 
     def run_forever(self, *, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or `stopping` is set)."""
@@ -186,12 +385,9 @@ class Dispatcher:
 
         scheduler = BackgroundScheduler(
             timezone="UTC",
-            job_defaults={
-                "coalesce": True,
-                "max_instances": 1,
-                "misfire_grace_time": None,
-            },
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        self._scheduler = scheduler
 
         def stop(signum: int, _frame: Any) -> None:
             log.info(
@@ -199,33 +395,11 @@ class Dispatcher:
                 signal.Signals(signum).name,
             )
             self.stopping.set()
+            self._wake.set()
 
         if install_signals:
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
-
-        def arm(moment: datetime | None, *, idle: bool) -> None:
-            now = self.clock()
-            latest = now + timedelta(seconds=self.settings.poll_seconds)
-            # After a pass that found nothing to claim, wait at least a second: a row that is
-            # due but not claimable must not turn the loop into a busy wait.
-            earliest = now + timedelta(seconds=1.0 if idle else 0.0)
-            when = latest if moment is None else max(earliest, min(moment, latest))
-            scheduler.add_job(
-                dispatch_job, "date", run_date=when, id="dispatch", replace_existing=True
-            )
-
-        def dispatch_job() -> None:
-            claimed = 0
-            try:
-                if not self.stopping.is_set():
-                    self.maintenance()
-                    claimed = self.dispatch().claimed
-            except Exception:
-                log.exception("dispatch pass failed; will try again")
-            finally:
-                if not self.stopping.is_set():
-                    arm(self.next_wakeup(), idle=claimed == 0)
 
         def guarded(name: str, fn: Callable[[], object]) -> Callable[[], None]:
             def job() -> None:
@@ -238,20 +412,21 @@ class Dispatcher:
 
             return job
 
-        self.heartbeat()
+        self.register()
         if self.alerts is not None:
             self.alerts.start()
+        self._sweep_job = scheduler.add_job(
+            guarded("sweep", self._sweep),
+            "interval",
+            seconds=self.settings.sweep_every_seconds,
+            id="sweep",
+            next_run_time=self.clock(),
+        )
         scheduler.add_job(
             guarded("heartbeat", self.heartbeat),
             "interval",
             seconds=self.settings.heartbeat_seconds,
             id="heartbeat",
-        )
-        scheduler.add_job(
-            guarded("sweep", self.maintenance),
-            "interval",
-            seconds=self.settings.sweep_every_seconds,
-            id="sweep",
         )
         scheduler.add_job(
             guarded("collect", self.collect),
@@ -267,17 +442,31 @@ class Dispatcher:
                 seconds=self.alerts.settings.poll_seconds,
                 id="alerts",
             )
-        arm(self.clock(), idle=False)
         scheduler.start()
-        log.info("daemon %s running (Ctrl-C or SIGTERM to stop)", self.settings.worker_id)
+        self._watcher = Watcher(self.engine, self._wake.set).start()
+        loop = threading.Thread(target=self._loop, name="dispatch", daemon=True)
+        loop.start()
+        log.info(
+            "daemon %s (%s) running (Ctrl-C or SIGTERM to stop)",
+            self.name or "unnamed",
+            self.settings.worker_id,
+        )
         try:
             while not self.stopping.wait(1.0):
                 pass
         finally:
+            self._wake.set()
+            loop.join()
             scheduler.shutdown(wait=True)
             self.close()
             try:
-                self.heartbeat(stopped=True)
+                self.record_stop()
             except Exception:
                 log.exception("could not record the stop")
             log.info("daemon %s stopped", self.settings.worker_id)
+
+    def record_stop(self) -> None:
+        """Record a normal stop (after `close`, in a transaction of its own)."""
+        Direct(self.sessions).run(
+            lambda session: stop_worker(session, self.settings.worker_id, self.clock())
+        )

@@ -1,16 +1,27 @@
 """Claiming due deliveries and publishing them: the exactly-once core.
 
-1. `claim_due` moves due rows to ``publishing`` in one committed transaction (PostgreSQL:
-   channel and delivery rows locked with ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN
-   IMMEDIATE``), with this worker's id, an attempt number, a lease, and a send slot that respects
-   the channel's rate. A reply is claimed only after the post it answers is published on that
-   channel.
-2. `publish_claim` waits for the slot, checks in a short transaction (`begin_send`) that the
-   claim is still its own and that nothing paused it meanwhile (the kill switch), calls the
-   connector once, and commits the outcome at once (`record_result`): published; scheduled again with backoff (transient, rate-limited);
-   failed (rejected, or out of attempts); channel paused (auth); or left ``publishing`` with a
-   short lease for recovery to reconcile (ambiguous, or any unexpected error: we cannot know
-   whether the post went out, so we must not send it again blindly).
+1. `claim_in` moves due rows to ``publishing`` in one transaction (PostgreSQL: channel and
+   delivery rows locked with ``FOR UPDATE SKIP LOCKED``; SQLite: ``BEGIN IMMEDIATE``), with this
+   worker's id, an attempt number, a lease, and a send slot that respects the channel's rate.
+   Which rows may be claimed is decided in one place, `claimable` (a reply only after the post
+   it answers is published on that channel). Channels are served in the order their first row
+   is due; each gets at most its share of the batch and what its rate allows before the
+   horizon, so one backlog cannot starve the other channels.
+2. `publish_claim` waits for the slot and then, holding the channel's connector, checks in the
+   database that the claim is still this worker's (its fencing token: worker, attempt number,
+   reconciliation count) and that the channel may send (`sendable`, the one pre-send
+   condition): `begin_send`, one UPDATE that also marks the row as being sent and renews its
+   lease. Only then it calls the connector once, and commits the outcome at once (`record_in`):
+   published; scheduled again with backoff (transient, rate-limited); failed (rejected, or out
+   of attempts); channel paused (auth); or left ``publishing`` with a short lease for recovery
+   to reconcile (ambiguous, or any unexpected error: we cannot know whether the post went out,
+   so we must not send it again blindly).
+3. A claim keeps its lease while it waits its turn (the daemon's heartbeat renews it). If its row
+   was taken over meanwhile (its daemon was thought dead, or its lease ran out), the check fails
+   and it is dropped unsent: no send on a stale claim.
+
+Each step is a *job* for `scheduler.writer` (a function of a session that writes and returns a
+value); the daemon's writer thread commits several at once.
 """
 
 from __future__ import annotations
@@ -19,22 +30,25 @@ import functools
 import logging
 import random
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from campaigns.gate import claim_condition, hold, refusal
-from campaigns.links import UnsafeUrl, is_web_url
+from campaigns.links import UnsafeUrl, is_web_url, web_url
 from campaigns.media import MediaMissing, is_reference, materialize
-from campaigns.schema import DUE_STATES, Channel, Delivery, Post
+from campaigns.schema import DUE_STATES, Audience, Campaign, Channel, Delivery, Post
 from campaigns.schema import DeliveryState as S
-from campaigns.states import transition
+from campaigns.states import RowMove, transition, transition_rows
 from campaigns.store import immediate
 from connectors.base import (
     AmbiguousError,
@@ -47,13 +61,21 @@ from connectors.base import (
     RateLimitedError,
     RejectedError,
 )
-from scheduler.policy import Settings, backoff
+from scheduler.policy import Settings, backoff, missed_window
 from scheduler.pool import ConnectorPool, UnknownChannelError
+from scheduler.writer import Batch, Direct, Transactions
 
 log = logging.getLogger("elshi.scheduler")
 
 RateLookup = Callable[[str, str], float]
 """(channel name, platform) → posts per minute."""
+
+SEND_CHECK_AHEAD = 0.05
+"""Seconds before its slot a claim is checked and marked as being sent, so the check's commit
+does not make the post late."""
+
+_DELIVERY = cast(Table, Delivery.__table__)
+_CHANNEL = cast(Table, Channel.__table__)
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,8 @@ class Claim:
     claimed_at: datetime
     post: OutgoingPost
     label: str
+    reconcile_attempts: int = 0
+    """With the worker and ``attempt``, the claim's fencing token."""
     media: tuple[str, ...] = ()
     """The delivery's media references (``campaigns.media``), materialized before sending."""
 
@@ -79,10 +103,15 @@ class PassStats:
     failed: int = 0
     ambiguous: int = 0
     handed_back: int = 0
+    stale: int = 0
+    """Claims found taken over (their daemon thought dead, or their lease run out) before their
+    send: dropped unsent."""
     missed: int = 0
     reconciled: int = 0
     needs_review: int = 0
     lateness: list[float] = field(default_factory=list)
+    busy: list[float] = field(default_factory=list)
+    """Seconds each send kept its channel busy (the check, the call, the record)."""
 
     def add(self, other: PassStats) -> None:
         for name in (
@@ -92,57 +121,90 @@ class PassStats:
             "failed",
             "ambiguous",
             "handed_back",
+            "stale",
             "missed",
             "reconciled",
             "needs_review",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.lateness.extend(other.lateness)
+        self.busy.extend(other.busy)
 
 
 def due_instant() -> Any:
     return func.coalesce(Delivery.next_attempt_at, Delivery.due_at)
 
 
+_PARENT = aliased(Delivery, name="parent")
+"""The delivery of the post a delivery replies to (one alias, so statements stay cacheable)."""
+
+
 def thread_ready() -> Any:
     """A delivery with no parent post, or whose parent is published on the same channel."""
-    parent = aliased(Delivery)
     return or_(
         Post.reply_to_post_id.is_(None),
         exists(
-            select(parent.id).where(
-                parent.post_id == Post.reply_to_post_id,
-                parent.channel_id == Delivery.channel_id,
-                parent.occurrence == Delivery.occurrence,
-                parent.state == S.published.value,
+            select(_PARENT.id).where(
+                _PARENT.post_id == Post.reply_to_post_id,
+                _PARENT.channel_id == Delivery.channel_id,
+                _PARENT.occurrence == Delivery.occurrence,
+                _PARENT.state == S.published.value,
             )
         ),
     )
 
 
-def claimable(now: datetime, horizon: datetime) -> Any:
+def claimable(now: Any, horizon: Any) -> Any:
+    """THE claim condition (a query joining delivery, post and channel): what a daemon may move
+    to ``publishing`` at ``now``, for a send at or before ``horizon`` (instants, or the bound
+    parameters `NOW` and `HORIZON` of a statement built once)."""
     return and_(
         Delivery.state.in_([s.value for s in DUE_STATES]),
         due_instant() <= horizon,
         Channel.paused.is_(False),
         or_(Channel.blocked_until.is_(None), Channel.blocked_until <= now),
+        or_(Channel.next_slot_at.is_(None), Channel.next_slot_at <= horizon),
         thread_ready(),
         claim_condition(),
     )
 
 
-def meta_for(delivery: Delivery, post: Post, audience_key: str | None) -> dict[str, str]:
-    local = delivery.due_at.astimezone(ZoneInfo(delivery.timezone))
-    audience = delivery.audience
+def sendable() -> Any:
+    """THE pre-send condition (a query joining delivery, post and channel), checked with the
+    row locked immediately before each send (`begin_sends`): its channel is not paused and what
+    the claim requires still holds (`campaigns.gate.claim_condition`: the approval is complete,
+    no kill-switch pause covers it)."""
+    return and_(Channel.paused.is_(False), claim_condition())
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _meta(
+    *,
+    due_at: datetime,
+    timezone: str,
+    campaign: str,
+    post: str,
+    category: str,
+    narrative: str,
+    variant: str | None,
+    audience: str | None,
+    audience_group: str | None,
+    language: str,
+) -> dict[str, str]:
+    local = due_at.astimezone(_zone(timezone))
     return {
-        "audience_group": audience.group if audience is not None else "",
-        "campaign": post.campaign_id,
-        "post": post.key,
-        "category": post.category,
-        "narrative": post.narrative,
-        "variant": post.variant or "",
-        "audience": audience_key or "",
-        "language": delivery.language,
+        "audience_group": audience_group or "",
+        "campaign": campaign,
+        "post": post,
+        "category": category,
+        "narrative": narrative,
+        "variant": variant or "",
+        "audience": audience or "",
+        "language": language,
         "local_hour": str(local.hour),
         "weekday": str(local.weekday()),
     }
@@ -151,10 +213,9 @@ def meta_for(delivery: Delivery, post: Post, audience_key: str | None) -> dict[s
 def outgoing(
     session: Session, delivery: Delivery, post: Post, *, media_cache: Path | None = None
 ) -> OutgoingPost:
-    """What to hand the connector. Media are files of the local cache of the media store
-    (written by `prepare_media` before sending); a delivery from before the store keeps the
-    absolute path it was applied with."""
-
+    """What to publish for ``delivery`` (ORM rows; recovery asks the platform with it). Media
+    are files of the local cache of the media store (written by `prepare_media` before
+    sending); a delivery from before the store keeps the absolute path it was applied with."""
     reply_to = None
     if post.reply_to_post_id is not None:
         reply_to = session.scalar(
@@ -164,7 +225,7 @@ def outgoing(
                 Delivery.occurrence == delivery.occurrence,
             )
         )
-    audience_key = delivery.audience.key if delivery.audience is not None else None
+    audience = delivery.audience
     return OutgoingPost(
         text=delivery.text,
         idempotency_key=delivery.idempotency_key,
@@ -173,7 +234,18 @@ def outgoing(
         article=_article(delivery.article, media_cache),
         reply_to=reply_to,
         language=delivery.language,
-        meta=meta_for(delivery, post, audience_key),
+        meta=_meta(
+            due_at=delivery.due_at,
+            timezone=delivery.timezone,
+            campaign=post.campaign_id,
+            post=post.key,
+            category=post.category,
+            narrative=post.narrative,
+            variant=post.variant,
+            audience=audience.key if audience is not None else None,
+            audience_group=audience.group if audience is not None else None,
+            language=delivery.language,
+        ),
     )
 
 
@@ -191,11 +263,241 @@ def _article(stored: dict[str, Any] | None, media_cache: Path | None) -> Article
     )
 
 
-def _claimed_media(delivery: Delivery) -> tuple[str, ...]:
+def _claimed_media(media: list[Any], article: dict[str, Any] | None) -> tuple[str, ...]:
     """The media entries a claim needs on disk: the delivery's, and its article's cover."""
-    media = tuple(str(m) for m in delivery.media)
-    cover = (delivery.article or {}).get("cover")
-    return media if not cover or cover in media else (*media, str(cover))
+    entries = tuple(str(m) for m in media)
+    cover = (article or {}).get("cover")
+    return entries if not cover or cover in entries else (*entries, str(cover))
+
+
+def label_of(campaign: str, post: str, occurrence: int, channel: str) -> str:
+    return f"{campaign}/{post}" + (f"#{occurrence + 1}" if occurrence else "") + f"@{channel}"
+
+
+NOW = bindparam("now", type_=Delivery.due_at.type)
+HORIZON = bindparam("horizon", type_=Delivery.due_at.type)
+_REPLIED = aliased(Delivery, name="replied")
+
+
+@lru_cache(maxsize=1)
+def _candidates() -> Any:
+    """Channels with something claimable, in the order of their first claimable row."""
+    first_due = func.min(due_instant())
+    return (
+        select(Delivery.channel_id, first_due)
+        .join(Post, Delivery.post_id == Post.id)
+        .join(Channel, Delivery.channel_id == Channel.id)
+        .where(claimable(NOW, HORIZON))
+        .group_by(Delivery.channel_id)
+        .order_by(first_due)
+    )
+
+
+@lru_cache(maxsize=1)
+def _lock_channels() -> Any:
+    return (
+        select(Channel.id, Channel.name, Channel.platform, Channel.next_slot_at)
+        .where(Channel.id.in_(bindparam("channels", expanding=True)))
+        .order_by(Channel.id)
+        .with_for_update(skip_locked=True)
+    )
+
+
+@lru_cache(maxsize=1)
+def _claim_rows() -> Any:
+    """One channel's first claimable rows, locked, with what a claim needs to know."""
+    reply_to = (
+        select(_REPLIED.remote_id)
+        .where(
+            _REPLIED.post_id == Post.reply_to_post_id,
+            _REPLIED.channel_id == Delivery.channel_id,
+            _REPLIED.occurrence == Delivery.occurrence,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Delivery.id,
+            Delivery.state,
+            Delivery.due_at,
+            Delivery.next_attempt_at,
+            Delivery.attempts,
+            Delivery.reconcile_attempts,
+            Delivery.occurrence,
+            Delivery.text,
+            Delivery.media,
+            Delivery.media_alt,
+            Delivery.article,
+            Delivery.idempotency_key,
+            Delivery.language,
+            Delivery.timezone,
+            Post.campaign_id,
+            Post.key,
+            Post.category,
+            Post.narrative,
+            Post.variant,
+            Post.reply_to_post_id,
+            Audience.key.label("audience_key"),
+            Audience.group.label("audience_group"),
+            Campaign.grace_minutes,
+            reply_to.label("reply_to"),
+        )
+        .join(Post, Delivery.post_id == Post.id)
+        .join(Campaign, Post.campaign_id == Campaign.id)
+        .join(Channel, Delivery.channel_id == Channel.id)
+        .outerjoin(Audience, Delivery.audience_id == Audience.id)
+        .where(claimable(NOW, HORIZON), Delivery.channel_id == bindparam("channel"))
+        .order_by(due_instant(), Delivery.id)
+        .limit(bindparam("limit"))
+        .with_for_update(of=Delivery, skip_locked=True)
+    )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    claims: list[Claim]
+    past_window: int = 0
+    """Rows left unclaimed because their window passed (the sweep marks them missed)."""
+    capped: frozenset[str] = frozenset()
+    """Channels that may have had more to claim than this pass took (``limit``, ``cap_for``)."""
+
+
+def claim_in(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    *,
+    rate_for: RateLookup,
+    lookahead: float | None = None,
+    limit: int | None = None,
+    cap_for: Callable[[str], int] | None = None,
+) -> Claimed:
+    """Claim what is due by ``now`` (plus ``lookahead`` seconds), at most ``limit`` rows and at
+    most ``cap_for(channel)`` per channel, in ``session``'s transaction (a writer job: the
+    caller commits). A row whose window passed is not claimed (`Claimed.past_window`): late
+    beyond its grace, it is missed, not sent."""
+    ahead = settings.claim_lookahead_seconds if lookahead is None else lookahead
+    horizon = now + timedelta(seconds=ahead)
+    budget = settings.claim_batch if limit is None else limit
+    if budget <= 0:
+        return Claimed([])
+    hold(session)  # the kill-switch lock, shared: a pause waits for this claim or beats it
+    at = {"now": now, "horizon": horizon}
+    candidates = session.connection().execute(_candidates(), at).all()
+    if not candidates:
+        return Claimed([])
+    channels = {
+        row.id: row
+        for row in session.connection().execute(
+            _lock_channels(), {"channels": [c for c, _ in candidates]}
+        )
+    }
+    share = max(1, -(-budget // max(len(channels), 1)))
+    lease = timedelta(seconds=settings.lease_seconds)
+    actor = f"daemon:{settings.worker_id}"
+    moves: list[RowMove] = []
+    pending: dict[int, Claim] = {}
+    slots: list[dict[str, Any]] = []
+    past_window = 0
+    capped: set[str] = set()
+    for channel_id, _ in candidates:
+        channel = channels.get(channel_id)
+        if channel is None:
+            continue
+        interval = 60.0 / max(rate_for(channel.name, channel.platform), 1e-6)
+        next_slot = channel.next_slot_at
+        start = max(now, next_slot or now)
+        room = int((horizon - start).total_seconds() // interval) + 1
+        take = min(share, room, budget, room if cap_for is None else cap_for(channel.name))
+        if take <= 0:
+            capped.add(channel.name)
+            continue
+        rows = (
+            session.connection()
+            .execute(_claim_rows(), {**at, "channel": channel_id, "limit": take})
+            .all()
+        )
+        if len(rows) >= take and take < room:
+            capped.add(channel.name)
+        for row in rows:
+            start, window = missed_window(
+                row.due_at,
+                attempts=row.attempts,
+                next_attempt_at=row.next_attempt_at,
+                grace_minutes=row.grace_minutes,
+                settings=settings,
+            )
+            if now > start + window:
+                past_window += 1
+                continue
+            slot = max(now, row.due_at, row.next_attempt_at or row.due_at, next_slot or now)
+            if slot > horizon:
+                break
+            next_slot = slot + timedelta(seconds=interval)
+            attempt = row.attempts + 1
+            label = label_of(row.campaign_id, row.key, row.occurrence, channel.name)
+            moves.append(
+                RowMove(
+                    row.id,
+                    S(row.state),
+                    S.publishing,
+                    reason=f"claimed (attempt {attempt}, from {row.state})",
+                    label=label,
+                    values={
+                        "attempts": attempt,
+                        "lease_owner": settings.worker_id,
+                        "claimed_at": now,
+                        "lease_expires_at": slot + lease,
+                        "sending_at": None,
+                    },
+                )
+            )
+            pending[row.id] = Claim(
+                delivery_id=row.id,
+                channel=channel.name,
+                platform=channel.platform,
+                slot=slot,
+                attempt=attempt,
+                due_at=row.due_at,
+                claimed_at=now,
+                label=label,
+                reconcile_attempts=row.reconcile_attempts,
+                media=_claimed_media(row.media, row.article),
+                post=OutgoingPost(
+                    text=row.text,
+                    idempotency_key=row.idempotency_key,
+                    media=tuple(media_path(m, settings.media_cache) for m in row.media),
+                    alt_texts=tuple(str(a) for a in row.media_alt or ()),
+                    article=_article(row.article, settings.media_cache),
+                    reply_to=row.reply_to if row.reply_to_post_id is not None else None,
+                    language=row.language,
+                    meta=_meta(
+                        due_at=row.due_at,
+                        timezone=row.timezone,
+                        campaign=row.campaign_id,
+                        post=row.key,
+                        category=row.category,
+                        narrative=row.narrative,
+                        variant=row.variant,
+                        audience=row.audience_key,
+                        audience_group=row.audience_group,
+                        language=row.language,
+                    ),
+                ),
+            )
+            budget -= 1
+        if next_slot != channel.next_slot_at:
+            slots.append({"channel": channel_id, "slot": next_slot})
+    if slots:
+        session.connection().execute(
+            update(_CHANNEL)
+            .where(_CHANNEL.c.id == bindparam("channel"))
+            .values(next_slot_at=bindparam("slot")),
+            slots,
+        )
+    moved = transition_rows(session, moves, actor=actor, at=now, checked=True)
+    return Claimed([pending[m.delivery_id] for m in moved], past_window, frozenset(capped))
 
 
 def claim_due(
@@ -207,141 +509,16 @@ def claim_due(
     lookahead: float | None = None,
     limit: int | None = None,
 ) -> list[Claim]:
-    """Claim what is due by ``now`` (plus ``lookahead`` seconds) and commit the claims."""
-    ahead = settings.claim_lookahead_seconds if lookahead is None else lookahead
-    horizon = now + timedelta(seconds=ahead)
-    limit = limit or settings.claim_batch
-    claims: list[Claim] = []
-    with immediate(sessions) as session:
-        hold(session)  # the kill-switch lock, shared: a pause waits for this claim or beats it
-        channel_ids = list(
-            session.scalars(
-                select(Delivery.channel_id)
-                .join(Post, Delivery.post_id == Post.id)
-                .join(Channel, Delivery.channel_id == Channel.id)
-                .where(claimable(now, horizon))
-                .distinct()
+    """`claim_in` in its own committed transaction: the claims."""
+    return (
+        Direct(sessions)
+        .run(
+            lambda session: claim_in(
+                session, settings, now, rate_for=rate_for, lookahead=lookahead, limit=limit
             )
         )
-        if not channel_ids:
-            session.rollback()
-            return []
-        channels = {
-            c.id: c
-            for c in session.scalars(
-                select(Channel)
-                .where(Channel.id.in_(channel_ids))
-                .order_by(Channel.id)
-                .with_for_update(skip_locked=True)
-            )
-        }
-        if not channels:
-            session.rollback()
-            return []
-        rows = session.scalars(
-            select(Delivery)
-            .join(Post, Delivery.post_id == Post.id)
-            .join(Channel, Delivery.channel_id == Channel.id)
-            .where(claimable(now, horizon), Delivery.channel_id.in_(list(channels)))
-            .order_by(due_instant(), Delivery.id)
-            .limit(limit)
-            .with_for_update(of=Delivery, skip_locked=True)
-            .options(selectinload(Delivery.post), selectinload(Delivery.audience))
-        ).all()
-        for delivery in rows:
-            channel = channels[delivery.channel_id]
-            due = max(delivery.due_at, delivery.next_attempt_at or delivery.due_at)
-            slot = max(now, due, channel.next_slot_at or now)
-            if slot > horizon:
-                continue
-            interval = 60.0 / max(rate_for(channel.name, channel.platform), 1e-6)
-            channel.next_slot_at = slot + timedelta(seconds=interval)
-            post = delivery.post
-            previous = delivery.state
-            delivery.attempts += 1
-            delivery.lease_owner = settings.worker_id
-            delivery.claimed_at = now
-            delivery.lease_expires_at = slot + timedelta(seconds=settings.lease_seconds)
-            label = (
-                f"{post.campaign_id}/{post.key}"
-                + (f"#{delivery.occurrence + 1}" if delivery.occurrence else "")
-                + f"@{channel.name}"
-            )
-            transition(
-                session,
-                delivery,
-                S.publishing,
-                actor=f"daemon:{settings.worker_id}",
-                at=now,
-                reason=f"claimed (attempt {delivery.attempts}, from {previous})",
-                label=label,
-            )
-            claims.append(
-                Claim(
-                    delivery_id=delivery.id,
-                    channel=channel.name,
-                    platform=channel.platform,
-                    slot=slot,
-                    attempt=delivery.attempts,
-                    due_at=delivery.due_at,
-                    claimed_at=now,
-                    post=outgoing(session, delivery, post, media_cache=settings.media_cache),
-                    label=label,
-                    media=_claimed_media(delivery),
-                )
-            )
-        session.commit()
-    return claims
-
-
-Waiter = Callable[[datetime], bool]
-"""Blocks until the given instant; False when the daemon is stopping instead."""
-
-
-def publish_claim(
-    sessions: sessionmaker[Session],
-    pool: ConnectorPool,
-    claim: Claim,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    *,
-    wait_until: Waiter,
-    stopping: threading.Event,
-    rng: random.Random,
-) -> PassStats:
-    stats = PassStats()
-    if stopping.is_set() or not wait_until(claim.slot):
-        hand_back(sessions, claim, settings, clock(), reason="daemon stopping before sending")
-        stats.handed_back += 1
-        return stats
-    try:
-        prepare_media(sessions, claim.media, settings.media_cache)
-    except MediaMissing as exc:
-        fail_locally(sessions, claim, settings, clock(), str(exc))
-        stats.failed += 1
-        return stats
-    if not begin_send(sessions, claim, settings, clock()):
-        stats.handed_back += 1
-        return stats
-    try:
-        with pool.lease(claim.channel) as connector:
-            idempotent = connector.capabilities.idempotent_publish
-            result: Published | ConnectorError = connector.publish(claim.post)
-    except UnknownChannelError as exc:
-        pause_channel(sessions, claim.channel, str(exc), clock(), settings)
-        hand_back(sessions, claim, settings, clock(), reason=str(exc))
-        stats.handed_back += 1
-        return stats
-    except ConnectorError as exc:
-        result = exc
-    except Exception as exc:
-        log.exception(
-            "delivery %s %s: unexpected error from the connector", claim.delivery_id, claim.label
-        )
-        result = AmbiguousError(f"unexpected {type(exc).__name__}: {exc}", channel=claim.channel)
-        idempotent = False
-    record_result(sessions, claim, result, settings, clock(), stats, rng=rng, idempotent=idempotent)
-    return stats
+        .claims
+    )
 
 
 def media_path(entry: str, cache: Path | None) -> Path:
@@ -417,54 +594,295 @@ def fail_locally(
         session.commit()
 
 
+class Verdict(Enum):
+    SEND = "send"
+    STALE = "stale"
+    """The claim is not this worker's any more: drop it, unsent."""
+    REFUSED = "refused"
+    """It may not be sent now (its channel or a kill-switch pause, its approval): handed
+    back, with the reason."""
+
+
+@dataclass(frozen=True)
+class SendCheck:
+    claim: Claim
+    settings: Settings
+    now: datetime
+
+
+@lru_cache(maxsize=1)
+def _claim_states() -> Any:
+    """Deliveries by id, locked, with their fencing token and whether they may be sent."""
+    return (
+        select(
+            Delivery.id,
+            Delivery.state,
+            Delivery.lease_owner,
+            Delivery.attempts,
+            Delivery.reconcile_attempts,
+            Delivery.sending_at,
+            sendable().label("sendable"),
+        )
+        .join(Post, Delivery.post_id == Post.id)
+        .join(Channel, Delivery.channel_id == Channel.id)
+        .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+        .with_for_update(of=Delivery)
+    )
+
+
+def _holds(row: Any, claim: Claim, settings: Settings) -> bool:
+    return (
+        row is not None
+        and row.state == S.publishing.value
+        and row.lease_owner == settings.worker_id
+        and row.attempts == claim.attempt
+        and row.reconcile_attempts == claim.reconcile_attempts
+    )
+
+
+def begin_sends(session: Session, checks: list[SendCheck]) -> list[Verdict]:
+    """Immediately before sending each claim, under the kill-switch lock (shared) with the rows
+    locked: is it still this worker's claim (and not yet sent), and may it be sent
+    (`sendable`)? If so, mark the row as being sent and renew its lease, so whoever later finds
+    it in ``publishing`` knows the post may exist (and a pause reports it in flight). A claim
+    that may not be sent is handed back, with the reason; one taken over is left alone. One
+    query and one update for all the checks of a batch."""
+    hold(session)
+    connection = session.connection()
+    ids = [check.claim.delivery_id for check in checks]
+    rows = {row.id: row for row in connection.execute(_claim_states(), {"ids": ids})}
+    verdicts: list[Verdict] = []
+    marks: list[dict[str, Any]] = []
+    for check in checks:
+        claim = check.claim
+        row = rows.pop(claim.delivery_id, None)  # a second check of one row finds it taken
+        if row is None or not _holds(row, claim, check.settings) or row.sending_at:
+            verdicts.append(Verdict.STALE)
+        elif not row.sendable:
+            delivery = session.get(Delivery, claim.delivery_id)
+            why = (refusal(session, delivery) if delivery is not None else None) or "refused"
+            hand_back_in(
+                session, [claim], check.settings, check.now, reason=f"before sending: {why}"
+            )
+            verdicts.append(Verdict.REFUSED)
+        else:
+            verdicts.append(Verdict.SEND)
+            lease = check.now + timedelta(seconds=check.settings.lease_seconds)
+            marks.append({"_id": claim.delivery_id, "now": check.now, "lease": lease})
+    if marks:
+        connection.execute(_mark_sending(), marks)
+    return verdicts
+
+
+@lru_cache(maxsize=1)
+def _mark_sending() -> Any:
+    return (
+        update(_DELIVERY)
+        .where(_DELIVERY.c.id == bindparam("_id"))
+        .values(sending_at=bindparam("now"), lease_expires_at=bindparam("lease"))
+    )
+
+
 def begin_send(
     sessions: sessionmaker[Session], claim: Claim, settings: Settings, now: datetime
 ) -> bool:
-    """The last check before the platform is called, in its own short transaction under the
-    kill-switch lock: the claim still stands (same attempt and claim time: nothing handed it
-    back or settled it), its post is still approved, nothing paused it (a kill-switch pause,
-    or its channel after an auth error on an earlier post). Marks the row ``sending_at``;
-    False (claim handed back, or moved on) when it must not be sent.
+    """`begin_sends` for one claim, in its own transaction: True when it may be sent now."""
+    return Direct(sessions).run(Batch(begin_sends, SendCheck(claim, settings, now))) is (
+        Verdict.SEND
+    )
 
-    A claim whose lease another daemon took over for reconciliation is still sent, as before
-    this check existed: refusing it without renewing leases while claims wait their turn
-    (issue 14) would make a loaded daemon hand most of its batch to reconciliation."""
-    with immediate(sessions) as session:
-        hold(session)
-        delivery = _locked(session, claim.delivery_id)
-        if (
-            delivery is None
-            or delivery.state != S.publishing
-            or delivery.attempts != claim.attempt
-            or delivery.claimed_at != claim.claimed_at
-        ):
-            session.rollback()
-            log.info(
-                "delivery %s %s: claim moved on before sending", claim.delivery_id, claim.label
-            )
-            return False
-        why = refusal(session, delivery)
-        if why is not None:
-            _release(delivery)
-            delivery.attempts -= 1
-            transition(
-                session,
-                delivery,
-                S.approved if delivery.attempts == 0 else S.scheduled,
-                actor=f"daemon:{settings.worker_id}",
-                at=now,
-                reason=f"handed back before sending: {why}",
-                label=claim.label,
-            )
-            session.commit()
-            return False
-        delivery.sending_at = now
-        session.commit()
-    return True
+
+Waiter = Callable[[datetime], bool]
+"""Blocks until the given instant; False when the daemon is stopping instead."""
+
+
+def publish_claim(
+    sessions: sessionmaker[Session],
+    pool: ConnectorPool,
+    claim: Claim,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    *,
+    wait_until: Waiter,
+    stopping: threading.Event,
+    rng: random.Random,
+    transactions: Transactions | None = None,
+) -> PassStats:
+    """Send one claim at its slot, exactly as described in the module docstring; its outcome is
+    committed before this returns. ``transactions`` runs the jobs (default: each in its own
+    transaction)."""
+    run = transactions or Direct(sessions)
+    stats = PassStats()
+    began: float | None = None
+    try:
+        prepare_media(sessions, claim.media, settings.media_cache)
+    except MediaMissing as exc:
+        fail_locally(sessions, claim, settings, clock(), str(exc))
+        stats.failed += 1
+        return stats
+    if stopping.is_set() or not wait_until(claim.slot - timedelta(seconds=SEND_CHECK_AHEAD)):
+        stats.handed_back += hand_back_claims(
+            run, [claim], settings, clock(), reason="daemon stopping before sending"
+        )
+        return stats
+    try:
+        with pool.lease(claim.channel) as connector:
+            verdict = run.run(Batch(begin_sends, SendCheck(claim, settings, clock())))
+            if verdict is Verdict.STALE:
+                log.warning(
+                    "delivery %s %s: claim taken over before its send; not sending it",
+                    claim.delivery_id,
+                    claim.label,
+                )
+                stats.stale += 1
+                return stats
+            if verdict is Verdict.REFUSED:
+                stats.handed_back += 1
+                return stats
+            wait_until(claim.slot)  # a few ms; the row already says it is being sent
+            began = time.monotonic()
+            result: Published | ConnectorError = connector.publish(claim.post)
+    except UnknownChannelError as exc:
+        pause_channel(sessions, claim.channel, str(exc), clock(), settings)
+        stats.handed_back += hand_back_claims(run, [claim], settings, clock(), reason=str(exc))
+        return stats
+    except ConnectorError as exc:
+        result = exc
+    except Exception as exc:
+        log.exception(
+            "delivery %s %s: unexpected error from the connector", claim.delivery_id, claim.label
+        )
+        result = AmbiguousError(f"unexpected {type(exc).__name__}: {exc}", channel=claim.channel)
+    outcome = Outcome(claim, result, settings, clock(), rng)
+    try:
+        stats.add(run.run(Batch(record_many, outcome)))
+        if began is not None:
+            stats.busy.append(time.monotonic() - began)
+    except Exception:
+        # The row stays ``publishing``, marked as sent: recovery reconciles it.
+        log.exception(
+            "delivery %s %s: could not record the outcome (%s); recovery will reconcile it",
+            claim.delivery_id,
+            claim.label,
+            type(result).__name__,
+        )
+    return stats
 
 
 def _locked(session: Session, delivery_id: int) -> Delivery | None:
-    return session.scalar(select(Delivery).where(Delivery.id == delivery_id).with_for_update())
+    return session.scalar(
+        select(Delivery)
+        .where(Delivery.id == delivery_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The platform's answer to a claim, to record."""
+
+    claim: Claim
+    result: Published | ConnectorError
+    settings: Settings
+    now: datetime
+    rng: random.Random
+
+
+def record_many(session: Session, outcomes: list[Outcome]) -> list[PassStats]:
+    """Record the platform's answers (a writer job). Publications whose claims still hold go
+    in together (one query, one update, one audit insert); anything else is recorded one by
+    one against the row as it is now."""
+    stats = [PassStats() for _ in outcomes]
+    done: set[int] = set()
+    fast = [i for i, o in enumerate(outcomes) if isinstance(o.result, Published)]
+    if fast:
+        connection = session.connection()
+        ids = [outcomes[i].claim.delivery_id for i in fast]
+        rows = {row.id: row for row in connection.execute(_claim_states(), {"ids": ids})}
+        moves: list[RowMove] = []
+        for i in fast:
+            outcome = outcomes[i]
+            claim, result = outcome.claim, outcome.result
+            assert isinstance(result, Published)
+            if not _holds(rows.pop(claim.delivery_id, None), claim, outcome.settings):
+                continue
+            moves.append(_published_move(claim, result, outcome.settings))
+            stats[i].published += 1
+            stats[i].lateness.append((result.published_at - claim.due_at).total_seconds())
+            done.add(i)
+        if moves:
+            transition_rows(
+                session,
+                moves,
+                actor=f"daemon:{outcomes[fast[0]].settings.worker_id}",
+                at=max(outcomes[i].now for i in fast),
+                checked=True,
+            )
+    for i, outcome in enumerate(outcomes):
+        if i not in done:
+            _record_slowly(
+                session,
+                outcome.claim,
+                outcome.result,
+                outcome.settings,
+                outcome.now,
+                stats[i],
+                rng=outcome.rng,
+            )
+    return stats
+
+
+def _published_move(claim: Claim, result: Published, settings: Settings) -> RowMove:
+    late = (result.published_at - claim.due_at).total_seconds()
+    reason = f"published (attempt {claim.attempt})"
+    if late > settings.late_after_seconds:
+        reason += f", {late:.0f}s late"
+    url = result.url
+    if url is not None:
+        try:
+            url = web_url(url)
+        except UnsafeUrl as exc:
+            # As `_mark_published`: the post exists; record it without that address.
+            url = None
+            reason += f"; the platform's URL was not stored ({exc})"
+    schedule = settings.metrics_schedule
+    return RowMove(
+        claim.delivery_id,
+        S.publishing,
+        S.published,
+        reason=reason,
+        label=claim.label,
+        values={
+            "remote_id": result.remote_id,
+            "remote_url": url,
+            "published_at": result.published_at,
+            "late_seconds": late if late > settings.late_after_seconds else None,
+            "error_kind": None,
+            "last_error": None,
+            "next_attempt_at": None,
+            "collect_step": 0,
+            "next_collect_at": (
+                result.published_at + timedelta(seconds=schedule[0]) if schedule else None
+            ),
+            "lease_owner": None,
+            "lease_expires_at": None,
+        },
+        detail={"remote_id": result.remote_id, "url": url},
+    )
+
+
+def record_in(
+    session: Session,
+    claim: Claim,
+    result: Published | ConnectorError,
+    settings: Settings,
+    now: datetime,
+    *,
+    rng: random.Random,
+) -> PassStats:
+    """Record the platform's answer to ``claim`` in ``session``'s transaction."""
+    return record_many(session, [Outcome(claim, result, settings, now, rng)])[0]
 
 
 def record_result(
@@ -476,61 +894,106 @@ def record_result(
     stats: PassStats,
     *,
     rng: random.Random,
-    idempotent: bool = False,
 ) -> None:
+    """`record_in` in its own committed transaction, adding to ``stats``."""
+    stats.add(
+        Direct(sessions).run(
+            lambda session: record_in(session, claim, result, settings, now, rng=rng)
+        )
+    )
+
+
+def _record_slowly(
+    session: Session,
+    claim: Claim,
+    result: Published | ConnectorError,
+    settings: Settings,
+    now: datetime,
+    stats: PassStats,
+    *,
+    rng: random.Random,
+) -> PassStats:
+    """The outcomes that need the row as it is now: errors, and a publication whose claim
+    moved on meanwhile."""
     actor = f"daemon:{settings.worker_id}"
-    with immediate(sessions) as session:
-        delivery = _locked(session, claim.delivery_id)
-        assert delivery is not None
-        if isinstance(result, Published):
-            if record_publication(
-                session,
-                delivery,
-                result,
-                settings,
-                now,
-                actor=actor,
-                reason=f"published (attempt {claim.attempt})",
-                label=claim.label,
-            ):
-                stats.published += 1
-                stats.lateness.append((result.published_at - claim.due_at).total_seconds())
-            session.commit()
-            return
-        if not holds(delivery, settings, claim.attempt):
-            log.warning(
-                "delivery %s %s: %s after the claim moved on (now %s, attempt %d); leaving it",
-                claim.delivery_id,
-                claim.label,
-                result.kind,
-                delivery.state,
-                delivery.attempts,
-            )
-            session.rollback()
-            return
-        delivery.error_kind = result.kind
-        delivery.last_error = result.message
-        channel = delivery.channel
-        if isinstance(result, AuthError):
-            _pause(session, channel, f"{result.kind}: {result.message}", now, actor)
-            _release(delivery)
-            transition(
-                session,
-                delivery,
-                S.scheduled,
-                actor=actor,
-                label=claim.label,
-                at=now,
-                reason=f"channel paused: {result.message}",
-            )
-            delivery.attempts -= 1
-            stats.handed_back += 1
-        elif isinstance(result, DuplicateError):
-            # Refused as a copy: an earlier attempt most likely went out. Ask, do not fail.
-            delivery.lease_expires_at = now + timedelta(seconds=settings.reconcile_after_seconds)
-            stats.ambiguous += 1
-        elif isinstance(result, RejectedError):
-            _release(delivery)
+    delivery = _locked(session, claim.delivery_id)
+    assert delivery is not None
+    if isinstance(result, Published):
+        if record_publication(
+            session,
+            delivery,
+            result,
+            settings,
+            now,
+            actor=actor,
+            reason=f"published (attempt {claim.attempt})",
+            label=claim.label,
+        ):
+            stats.published += 1
+            stats.lateness.append((result.published_at - claim.due_at).total_seconds())
+        return stats
+    if not holds(delivery, settings, claim.attempt, claim.reconcile_attempts):
+        log.warning(
+            "delivery %s %s: %s after the claim moved on (now %s, attempt %d); leaving it",
+            claim.delivery_id,
+            claim.label,
+            result.kind,
+            delivery.state,
+            delivery.attempts,
+        )
+        return stats
+    delivery.error_kind = result.kind
+    delivery.last_error = result.message
+    channel = delivery.channel
+    if isinstance(result, AuthError):
+        _pause(session, channel, f"{result.kind}: {result.message}", now, actor)
+        _release(delivery)
+        transition(
+            session,
+            delivery,
+            S.scheduled,
+            actor=actor,
+            label=claim.label,
+            at=now,
+            reason=f"channel paused: {result.message}",
+        )
+        delivery.attempts -= 1
+        stats.handed_back += 1
+    elif isinstance(result, DuplicateError):
+        # Refused as a copy: an earlier attempt most likely went out. Ask, do not fail.
+        delivery.lease_expires_at = now + timedelta(seconds=settings.reconcile_after_seconds)
+        stats.ambiguous += 1
+    elif isinstance(result, RejectedError):
+        _release(delivery)
+        transition(
+            session,
+            delivery,
+            S.failed,
+            actor=actor,
+            label=claim.label,
+            at=now,
+            reason=f"rejected by the platform: {result.message}",
+        )
+        stats.failed += 1
+    elif isinstance(result, AmbiguousError):
+        # Keep the claim, with a short lease: recovery will ask the platform.
+        delivery.lease_expires_at = now + timedelta(seconds=settings.reconcile_after_seconds)
+        stats.ambiguous += 1
+        log.warning(
+            "delivery %s %s: outcome unknown (%s); will reconcile after %s",
+            claim.delivery_id,
+            claim.label,
+            result.message,
+            delivery.lease_expires_at.isoformat(timespec="seconds"),
+        )
+    else:
+        retry_after = result.retry_after if isinstance(result, RateLimitedError) else None
+        if isinstance(result, RateLimitedError) and retry_after:
+            blocked = now + timedelta(seconds=retry_after)
+            if channel.blocked_until is None or channel.blocked_until < blocked:
+                channel.blocked_until = blocked
+        _release(delivery)
+        if delivery.attempts >= settings.max_attempts:
             transition(
                 session,
                 delivery,
@@ -538,53 +1001,24 @@ def record_result(
                 actor=actor,
                 label=claim.label,
                 at=now,
-                reason=f"rejected by the platform: {result.message}",
+                reason=f"gave up after {delivery.attempts} attempts: "
+                f"{result.kind}: {result.message}",
             )
             stats.failed += 1
-        elif isinstance(result, AmbiguousError):
-            # Keep the claim, with a short lease: recovery will ask the platform.
-            delivery.lease_expires_at = now + timedelta(seconds=settings.reconcile_after_seconds)
-            stats.ambiguous += 1
-            log.warning(
-                "delivery %s %s: outcome unknown (%s); will reconcile after %s",
-                claim.delivery_id,
-                claim.label,
-                result.message,
-                delivery.lease_expires_at.isoformat(timespec="seconds"),
-            )
         else:
-            retry_after = result.retry_after if isinstance(result, RateLimitedError) else None
-            if isinstance(result, RateLimitedError) and retry_after:
-                blocked = now + timedelta(seconds=retry_after)
-                if channel.blocked_until is None or channel.blocked_until < blocked:
-                    channel.blocked_until = blocked
-            _release(delivery)
-            if delivery.attempts >= settings.max_attempts:
-                transition(
-                    session,
-                    delivery,
-                    S.failed,
-                    actor=actor,
-                    label=claim.label,
-                    at=now,
-                    reason=f"gave up after {delivery.attempts} attempts: "
-                    f"{result.kind}: {result.message}",
-                )
-                stats.failed += 1
-            else:
-                delay = backoff(delivery.attempts, settings, retry_after=retry_after, rng=rng)
-                delivery.next_attempt_at = now + timedelta(seconds=delay)
-                transition(
-                    session,
-                    delivery,
-                    S.scheduled,
-                    actor=actor,
-                    label=claim.label,
-                    at=now,
-                    reason=f"{result.kind}: {result.message}; retry in {delay:.0f}s",
-                )
-                stats.retried += 1
-        session.commit()
+            delay = backoff(delivery.attempts, settings, retry_after=retry_after, rng=rng)
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            transition(
+                session,
+                delivery,
+                S.scheduled,
+                actor=actor,
+                label=claim.label,
+                at=now,
+                reason=f"{result.kind}: {result.message}; retry in {delay:.0f}s",
+            )
+            stats.retried += 1
+    return stats
 
 
 def holds(
@@ -709,6 +1143,42 @@ def _mark_published(
     )
 
 
+def hand_back_claims(
+    run: Transactions, claims: Sequence[Claim], settings: Settings, now: datetime, *, reason: str
+) -> int:
+    """Undo claims that were never sent (shutdown, paused or unknown channel); how many were
+    still this worker's to hand back."""
+    return len(run.run(lambda session: hand_back_in(session, claims, settings, now, reason=reason)))
+
+
+def hand_back_in(
+    session: Session, claims: Sequence[Claim], settings: Settings, now: datetime, *, reason: str
+) -> list[RowMove]:
+    moves = [
+        RowMove(
+            claim.delivery_id,
+            S.publishing,
+            S.approved if claim.attempt == 1 else S.scheduled,
+            reason=f"handed back: {reason}",
+            label=claim.label,
+            values={
+                "attempts": claim.attempt - 1,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "sending_at": None,
+            },
+            guard={
+                "lease_owner": settings.worker_id,
+                "attempts": claim.attempt,
+                "reconcile_attempts": claim.reconcile_attempts,
+                "sending_at": None,
+            },
+        )
+        for claim in claims
+    ]
+    return transition_rows(session, moves, actor=f"daemon:{settings.worker_id}", at=now)
+
+
 def hand_back(
     sessions: sessionmaker[Session],
     claim: Claim,
@@ -717,28 +1187,8 @@ def hand_back(
     *,
     reason: str,
 ) -> None:
-    """Undo a claim that was never sent (shutdown, unknown channel)."""
-    with immediate(sessions) as session:
-        delivery = _locked(session, claim.delivery_id)
-        if (
-            delivery is None
-            or delivery.state != S.publishing
-            or delivery.lease_owner != settings.worker_id
-        ):
-            session.rollback()
-            return
-        _release(delivery)
-        delivery.attempts -= 1
-        back = S.approved if delivery.attempts == 0 else S.scheduled
-        transition(
-            session,
-            delivery,
-            back,
-            actor=f"daemon:{settings.worker_id}",
-            at=now,
-            reason=f"handed back: {reason}",
-        )
-        session.commit()
+    """Undo a claim that was never sent, in its own transaction."""
+    hand_back_claims(Direct(sessions), [claim], settings, now, reason=reason)
 
 
 def _pause(session: Session, channel: Channel, reason: str, now: datetime, actor: str) -> None:

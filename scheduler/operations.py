@@ -302,7 +302,12 @@ def status(
             "id": w.id,
             "heartbeat_at": w.heartbeat_at,
             "started_at": w.started_at,
-            "alive": w.stopped_at is None and now - w.heartbeat_at < timedelta(minutes=3),
+            "alive": w.stopped_at is None
+            and (
+                now <= w.alive_until
+                if w.alive_until is not None
+                else now - w.heartbeat_at < timedelta(minutes=3)
+            ),
         }
         for w in session.scalars(
             select(Worker).where(Worker.stopped_at.is_(None)).order_by(Worker.heartbeat_at.desc())

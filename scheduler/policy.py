@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 
@@ -29,6 +30,9 @@ class Settings:
     sweep_every_seconds: float = 60.0
     collect_every_seconds: float = 900.0
     heartbeat_seconds: float = 30.0
+    """A daemon silent for three of these is dead: its claims are taken over."""
+    name: str | None = None
+    """This daemon's stable identity across restarts (default: the host name)."""
     metrics_schedule: tuple[float, ...] = (3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
     followers_every_seconds: float = 86400.0
     max_reconcile_attempts: int = 5
@@ -54,3 +58,23 @@ def backoff(
     if retry_after is not None:
         delay = max(delay, retry_after + rng.uniform(0, min(5.0, retry_after / 10 + 0.5)))
     return min(delay, max(settings.backoff_max_seconds, retry_after or 0.0))
+
+
+def missed_window(
+    due_at: datetime,
+    *,
+    attempts: int,
+    next_attempt_at: datetime | None,
+    grace_minutes: float,
+    settings: Settings,
+) -> tuple[datetime, timedelta]:
+    """When a waiting delivery's window opened and how long it lasts: it is missed once
+    ``now > start + window``. A first attempt may be late by the campaign's grace; a retry by
+    up to ``max_delay``; an operator's retry (attempts reset, ``next_attempt_at`` set) opens a
+    new window from that moment."""
+    grace = timedelta(minutes=grace_minutes)
+    window = grace if attempts == 0 else max(grace, timedelta(seconds=settings.max_delay_seconds))
+    start = due_at
+    if attempts == 0 and next_attempt_at is not None:
+        start = max(start, next_attempt_at)
+    return start, window

@@ -1,15 +1,18 @@
 """What the daemon does about rows nobody is finishing: deliveries whose time passed while
-nothing ran (``missed``, with the reason), and claims whose lease expired (a daemon died, or the
-platform's answer was ambiguous). An expired claim is never sent again blindly: the connector is
-asked whether the post exists (idempotency key, record key, or the account's own recent posts).
-Found → ``published``; certainly absent → ``scheduled`` for a normal retry; the platform cannot
-tell → ``needs_review`` for a person (`elshi deliveries resolve`).
+nothing ran (``missed``, with the reason), and claims nobody will finish: their daemon died
+(its heartbeats stopped, or it restarted under the same name) or their lease expired (the
+platform's answer was ambiguous). A claim that was never sent is handed back at once. One that
+may have been sent is never sent again blindly: the connector is asked whether the post exists
+(idempotency key, record key, or the account's own recent posts). Found → ``published``;
+certainly absent → ``scheduled`` for a normal retry; the platform cannot tell →
+``needs_review`` for a person (`elshi deliveries resolve`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.gate import is_approved
 from campaigns.pauses import covering
-from campaigns.schema import Campaign, Channel, Delivery, Post
+from campaigns.schema import Campaign, Channel, Delivery, Post, Worker
 from campaigns.schema import DeliveryState as S
 from campaigns.states import transition
 from campaigns.store import immediate
@@ -32,8 +35,9 @@ from scheduler.dispatch import (
     outgoing,
     record_publication,
 )
-from scheduler.policy import Settings
+from scheduler.policy import Settings, missed_window
 from scheduler.pool import ConnectorPool, UnknownChannelError
+from scheduler.workers import STOPPED, dead_run, declare_dead
 
 log = logging.getLogger("elshi.scheduler")
 
@@ -44,7 +48,6 @@ def mark_missed(sessions: sessionmaker[Session], settings: Settings, now: dateti
     approved in time is missed too."""
     actor = f"daemon:{settings.worker_id}"
     count = 0
-    max_delay = timedelta(seconds=settings.max_delay_seconds)
     with immediate(sessions) as session:
         candidates = session.execute(
             select(Delivery, Campaign.grace_minutes)
@@ -58,12 +61,13 @@ def mark_missed(sessions: sessionmaker[Session], settings: Settings, now: dateti
             .with_for_update(of=Delivery, skip_locked=True)
         ).all()
         for delivery, grace_minutes in candidates:
-            grace = timedelta(minutes=grace_minutes)
-            window = grace if delivery.attempts == 0 else max(grace, max_delay)
-            # An operator's retry (attempts reset, next_attempt_at set) opens a new window.
-            start = delivery.due_at
-            if delivery.attempts == 0 and delivery.next_attempt_at is not None:
-                start = max(start, delivery.next_attempt_at)
+            start, window = missed_window(
+                delivery.due_at,
+                attempts=delivery.attempts,
+                next_attempt_at=delivery.next_attempt_at,
+                grace_minutes=grace_minutes,
+                settings=settings,
+            )
             if now <= start + window:
                 continue
             reason = _missed_reason(session, delivery, now, window)
@@ -112,39 +116,100 @@ def _human(span: timedelta) -> str:
     return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
 
 
-def take_expired(
-    sessions: sessionmaker[Session], settings: Settings, now: datetime, *, limit: int = 100
-) -> list[int]:
-    """Re-lease expired ``publishing`` rows to this worker for reconciliation. Rows of a paused
-    channel are left alone: a paused channel sends nothing, not even a question, and its
-    claims wait unharmed until `elshi channels resume`, when they are reconciled once."""
-    ids: list[int] = []
+@dataclass
+class TakeOver:
+    handed_back: int = 0
+    to_reconcile: list[int] = field(default_factory=list)
+
+
+def take_over(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    now: datetime,
+    *,
+    limit: int = 100,
+    held: frozenset[int] = frozenset(),
+) -> TakeOver:
+    """Take over claims nobody is finishing: their lease ran out, or their daemon is dead
+    (no heartbeat for three intervals, stopped, or restarted under the same name; see
+    scheduler/workers.py). A claim that was never sent (its daemon registered its liveness,
+    so it marks each send) is handed back at once. One that may have been sent is re-leased to
+    this worker for reconciliation (`to_reconcile`), but not before ``reconcile_after`` from
+    the start of its send. Rows of a paused channel are not reconciled: a paused channel sends
+    nothing, not even a question, and its claims wait unharmed until `elshi channels resume`,
+    when they are reconciled once. ``held``: this worker's claims still in its lanes."""
+    out = TakeOver()
+    actor = f"daemon:{settings.worker_id}"
+    wait = timedelta(seconds=settings.reconcile_after_seconds)
     with immediate(sessions) as session:
-        rows = session.scalars(
-            select(Delivery)
+        rows = session.execute(
+            select(Delivery, Worker, Channel.paused)
             .join(Channel, Delivery.channel_id == Channel.id)
+            .outerjoin(Worker, Worker.id == Delivery.lease_owner)
             .where(
                 Delivery.state == S.publishing.value,
-                or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at <= now),
-                Channel.paused.is_(False),
+                or_(
+                    Delivery.lease_expires_at.is_(None),
+                    Delivery.lease_expires_at <= now,
+                    dead_run(now),
+                ),
+                # A paused channel's claims that may have been sent wait for its resume.
+                or_(Channel.paused.is_(False), Delivery.sending_at.is_(None)),
             )
             .order_by(Delivery.lease_expires_at)
             .limit(limit)
             .with_for_update(of=Delivery, skip_locked=True)
         ).all()
-        for delivery in rows:
-            log.warning(
-                "delivery %s: lease of %s expired at %s; reconciling",
-                delivery.id,
-                delivery.lease_owner,
-                delivery.lease_expires_at,
+        dead: dict[str, Worker] = {}
+        for delivery, worker, paused in rows:
+            owner = delivery.lease_owner
+            if owner == settings.worker_id and delivery.id in held:
+                continue
+            gone = worker is not None and (
+                worker.stopped_at is not None
+                or (worker.alive_until is not None and worker.alive_until < now)
             )
+            if gone:
+                dead[worker.id] = worker
+            expired = delivery.lease_expires_at is None or delivery.lease_expires_at <= now
+            stopped = gone and worker.stop_reason == STOPPED
+            why = (
+                f"the lease of {owner} expired"
+                if not gone
+                else f"daemon {owner} stopped"
+                if stopped
+                else f"daemon {owner} died (no heartbeat since {worker.heartbeat_at:%H:%M:%S})"
+            )
+            marks_sends = worker is not None and worker.alive_until is not None
+            if delivery.sending_at is None and marks_sends:
+                _release(delivery)
+                delivery.attempts -= 1
+                transition(
+                    session,
+                    delivery,
+                    S.approved if delivery.attempts == 0 else S.scheduled,
+                    actor=actor,
+                    at=now,
+                    reason=f"handed back: {why} before sending it",
+                )
+                out.handed_back += 1
+                continue
+            if paused:
+                continue
+            started = delivery.sending_at
+            if not expired and started is not None and started + wait > now:
+                # The dead daemon's last call: ask once the platform had time to show it.
+                delivery.lease_expires_at = started + wait
+                continue
+            log.warning("delivery %s: %s; reconciling", delivery.id, why)
             delivery.lease_owner = settings.worker_id
             delivery.lease_expires_at = now + timedelta(seconds=settings.lease_seconds)
             delivery.reconcile_attempts += 1
-            ids.append(delivery.id)
+            out.to_reconcile.append(delivery.id)
+        for worker in dead.values():
+            declare_dead(session, worker, now)
         session.commit()
-    return ids
+    return out
 
 
 def reconcile_expired(
@@ -152,9 +217,13 @@ def reconcile_expired(
     pool: ConnectorPool,
     settings: Settings,
     clock: Callable[[], datetime],
+    *,
+    held: frozenset[int] = frozenset(),
 ) -> PassStats:
     stats = PassStats()
-    for delivery_id in take_expired(sessions, settings, clock()):
+    taken = take_over(sessions, settings, clock(), held=held)
+    stats.handed_back += taken.handed_back
+    for delivery_id in taken.to_reconcile:
         _reconcile_one(sessions, pool, settings, clock, delivery_id, stats)
     return stats
 
@@ -267,10 +336,18 @@ def _reconcile_one(
 
 
 def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | None:
-    """The earliest instant the dispatcher may have work: for each active channel, the later of
-    its first claimable delivery (thread order respected), its next send slot and the end of a
-    rate-limit block; or the earliest lease to expire. Rows that cannot be claimed yet do not
-    count, so a blocked channel never makes the daemon spin."""
+    """The earliest instant the dispatcher may have work: `next_instants`, whichever is first."""
+    found = [t for t in next_instants(sessions, now) if t is not None]
+    return min(found) if found else None
+
+
+def next_instants(
+    sessions: sessionmaker[Session], now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """When something may next be claimed: for each active channel, the later of its first
+    claimable delivery (thread order respected), its next send slot and the end of a rate-limit
+    block; and when the earliest lease expires (recovery's work). Rows that cannot be claimed
+    yet do not count, so a blocked channel never makes the daemon spin."""
     from sqlalchemy import func
 
     from campaigns.gate import claim_condition
@@ -308,9 +385,9 @@ def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | No
             .join(Channel, Delivery.channel_id == Channel.id)
             .where(Delivery.state == S.publishing.value, Channel.paused.is_(False))
         )
-    found = [lease] if lease is not None else []
+    found = []
     for approved, scheduled, slot, blocked in channels:
         firsts = [t for t in (approved, scheduled) if t is not None]
         if firsts:
             found.append(max(t for t in (min(firsts), slot, blocked) if t is not None))
-    return min(found) if found else None
+    return (min(found) if found else None), lease

@@ -69,6 +69,7 @@ class Rig:
     channels: dict[str, dict[str, Any]]
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     _dispatcher: Any = None
+    _daemons: list[Any] = field(default_factory=list)
 
     def write_config(self) -> Path:
         lines = [
@@ -152,6 +153,24 @@ class Rig:
             )
         return self._dispatcher
 
+    def daemon(self, worker_id: str, **overrides: Any) -> Any:
+        """Another daemon on the same database (its own id, pool and writer), beside the one
+        `dispatcher` gives; closed with the rig."""
+        from dataclasses import replace
+
+        from elshi.runtime import build_dispatcher, settings_from
+
+        config = self.config
+        settings = replace(
+            settings_from(config, worker_id=worker_id, seed=7),
+            **{**self.settings_overrides, **overrides},
+        )
+        daemon = build_dispatcher(
+            config, self.sessions, self.clock, real_time=False, settings=settings
+        )
+        self._daemons.append(daemon)
+        return daemon
+
     def run(self, *, collect: bool = False) -> Any:
         stats, _ = self.dispatcher().run_once(collect=collect)
         return stats
@@ -198,6 +217,8 @@ class Rig:
             ]
 
     def close(self) -> None:
+        for daemon in self._daemons:
+            daemon.close()
         if self._dispatcher is not None:
             self._dispatcher.close()
         if hasattr(self, "_engine"):
@@ -246,6 +267,43 @@ def mastodon_channel(emulator: Any, **extra: Any) -> dict[str, Any]:
         "rate": "60/m",
         **extra,
     }
+
+
+@pytest.fixture
+def telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from connectors.testing.telegram import DEFAULT_TOKEN, TelegramEmulator
+
+    monkeypatch.setenv(TELEGRAM_TOKEN_ENV, DEFAULT_TOKEN)
+    with TelegramEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def xemu(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Any]:
+    from connectors.testing.x import XEmulator
+
+    emulator = XEmulator(clock=lambda: clock().timestamp())
+    monkeypatch.setenv(X_ENVS["consumer_key_env"], emulator.consumer_key)
+    monkeypatch.setenv(X_ENVS["consumer_secret_env"], "consumer-secret-for-tests")
+    monkeypatch.setenv(X_ENVS["access_token_env"], emulator.access_token)
+    monkeypatch.setenv(X_ENVS["access_token_secret_env"], "access-secret-for-tests")
+    with emulator:
+        yield emulator
+
+
+def telegram_channel(emulator: Any) -> dict[str, Any]:
+    return {
+        "platform": "telegram",
+        "api_base_url": emulator.url,
+        "token_env": TELEGRAM_TOKEN_ENV,
+        "chat_id": str(emulator.chat_id),
+        "timeout": 1,
+        "rate": "60/m",
+    }
+
+
+def x_channel(emulator: Any) -> dict[str, Any]:
+    return {"platform": "x", "api_base_url": emulator.url, "timeout": 1, "rate": "60/m", **X_ENVS}
 
 
 def dedent(text: str) -> str:

@@ -44,6 +44,12 @@ class Report:
     kills: int
     seconds: float
     lateness: list[float] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
+    """Posts whose publish request reached the platform more than once (a failed first try
+    explains that; without faults, it is a send on a stale claim)."""
+    recovery: list[float] = field(default_factory=list)
+    """For each post a killed daemon held claimed at the kill and that was published after it:
+    seconds from the kill (or its due time, if later) to its publication."""
 
     @property
     def ok(self) -> bool:
@@ -58,7 +64,9 @@ class Report:
         return (
             f"{self.deliveries} deliveries, {self.kills} kills, {self.seconds:.1f}s: "
             f"{dict(self.states)}; duplicates {len(self.duplicates)}; unexplained "
-            f"{len(self.unexplained)}; lateness p50 {pct(0.5):.2f}s p99 {pct(0.99):.2f}s"
+            f"{len(self.unexplained)}; sent twice {len(self.resent)}; lateness p50 "
+            f"{pct(0.5):.2f}s p99 {pct(0.99):.2f}s; {len(self.recovery)} posts in flight at "
+            f"kills"
         )
 
 
@@ -72,6 +80,8 @@ class Harness:
         mastodon_channels: int = 2,
         x_channels: int = 1,
         latency: float = 0.0,
+        lease: str = "3s",
+        heartbeat: str = "1s",
     ) -> None:
         from connectors.testing.mastodon import DEFAULT_TOKEN, MastodonEmulator
         from connectors.testing.x import XEmulator
@@ -94,8 +104,12 @@ class Harness:
             self.env[X_ENV["access_token_secret_env"]] = "harness-access-secret"
         self.env.pop("ELSHI_DATABASE_URL", None)
         self.env.pop("ELSHI_CONFIG", None)
+        self.lease = lease
+        self.heartbeat = heartbeat
         self.procs: list[subprocess.Popen[bytes]] = []
         self.kills = 0
+        self.in_flight: dict[int, datetime] = {}
+        """Deliveries a killed daemon held claimed, and when it was killed."""
         self._engine: Any = None
 
     # --- set-up -----------------------------------------------------------------------------
@@ -128,7 +142,8 @@ class Harness:
             f'url = "{self.db_url}"',
             "",
             "[daemon]",
-            'lease = "3s"',
+            f'lease = "{self.lease}"',
+            f'heartbeat = "{self.heartbeat}"',
             'reconcile_after = "1s"',
             'backoff = "0.5s"',
             'backoff_max = "2s"',
@@ -202,6 +217,66 @@ class Harness:
                 )
             )
 
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a daemon, noting the claims it held."""
+        from campaigns.schema import Delivery
+
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_at = datetime.now(UTC)
+        self.kills += 1
+        with self.sessions() as session:
+            held = session.scalars(
+                select(Delivery.id).where(
+                    Delivery.state == "publishing",
+                    Delivery.lease_owner.like(f"%:{proc.pid}:%"),
+                )
+            )
+            for delivery_id in held:
+                self.in_flight.setdefault(delivery_id, killed_at)
+
+    def running(self) -> int:
+        """How many daemons have registered and not stopped."""
+        from campaigns.schema import Worker
+
+        with self.sessions() as session:
+            return int(session.scalar(select(func.count()).where(Worker.stopped_at.is_(None))) or 0)
+
+    def held_by(self, proc: subprocess.Popen[bytes]) -> int:
+        """How many claims the daemon running as ``proc`` holds."""
+        from campaigns.schema import Delivery
+
+        with self.sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).where(
+                        Delivery.state == "publishing",
+                        Delivery.lease_owner.like(f"%:{proc.pid}:%"),
+                    )
+                )
+                or 0
+            )
+
+    def sends(self) -> Counter[tuple[str, str]]:
+        """How often each post's publish request reached its platform, by (channel, text)."""
+        import json
+        from urllib.parse import parse_qs
+
+        out: Counter[tuple[str, str]] = Counter()
+        for name, emulator in self.channels.items():
+            for request in list(emulator.requests):
+                if request.method != "POST":
+                    continue
+                if request.path == "/2/tweets":
+                    text = (json.loads(request.body or b"{}") or {}).get("text")
+                elif request.path == "/api/v1/statuses":
+                    text = parse_qs(request.body.decode()).get("status", [None])[-1]
+                else:
+                    continue
+                if text:
+                    out[(name, text)] += 1
+        return out
+
     def wait(self, predicate: Any, *, timeout: float, poll: float = 0.05) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -226,9 +301,7 @@ class Harness:
                 ),
                 timeout=30,
             )
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            self.kills += 1
+            self.kill(proc)
 
     @contextmanager
     def daemons(self, n: int, tag: str = "final") -> Iterator[list[subprocess.Popen[bytes]]]:
@@ -263,6 +336,8 @@ class Harness:
             duplicates += [f"{name}: {t!r} x{n}" for t, n in counts.items() if n > 1]
         unexplained = []
         lateness = []
+        recovery = []
+        resent = [f"{c}: {t!r} sent x{n}" for (c, t), n in self.sends().items() if n > 1]
         with self.sessions() as session:
             rows = session.execute(select(Delivery, Channel.name).join(Channel)).all()
             by_text = {}
@@ -284,6 +359,10 @@ class Harness:
                             f"{delivery.remote_id}, unknown to {channel}"
                         )
                     lateness.append((delivery.published_at - delivery.due_at).total_seconds())
+                    killed_at = self.in_flight.get(delivery.id)
+                    if killed_at is not None and delivery.published_at > killed_at:
+                        since = max(killed_at, delivery.due_at)
+                        recovery.append((delivery.published_at - since).total_seconds())
             for channel, posts in posted.items():
                 for post in posts:
                     text = post["text"].split(" http")[0]
@@ -303,6 +382,8 @@ class Harness:
             self.kills,
             time.monotonic() - started,
             lateness,
+            resent,
+            recovery,
         )
 
     @staticmethod
@@ -316,6 +397,9 @@ class Harness:
             .limit(1)
         )
         return bool(reason)
+
+
+_SEED_CHUNK = 20_000
 
 
 def seed_deliveries(
@@ -337,14 +421,16 @@ def seed_deliveries(
     from campaigns.expansion import idempotency_key
     from campaigns.planning import sync_channels
     from campaigns.schema import Audience, Campaign, Delivery, Post
-    from campaigns.store import make_engine, session_factory, upgrade
+    from campaigns.store import immediate, make_engine, session_factory, upgrade
 
     started = time.perf_counter()
     engine = make_engine(db_url)
     upgrade(engine)
     now = datetime.now(UTC)
     names = list(platforms)
-    with session_factory(engine)() as session:
+    # The write lock at once: daemons may be running (SQLite would refuse a read transaction
+    # that turns into a write after one of them committed).
+    with immediate(session_factory(engine)) as session:
         channels = sync_channels(session, platforms, now=now, names=set(names))
         session.add(
             Campaign(
@@ -374,49 +460,52 @@ def seed_deliveries(
         )
         session.add(audience)
         session.flush()
-        post_ids = session.scalars(
-            insert(Post).returning(Post.id, sort_by_parameter_order=True),
-            [
-                {
-                    "campaign_id": campaign,
-                    "key": f"p{i}",
-                    "category": "media_pr",
-                    "narrative": "n",
-                    "schedule": {},
-                    "content": {},
-                    "content_hash": "-",
-                    "approval": "pending" if awaiting_approval else "approved",
-                    "approved_revision": None if awaiting_approval else 1,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for i in range(len(dues))
-            ],
-        ).all()
-        rows = []
-        for i, (post_id, due) in enumerate(zip(post_ids, dues, strict=True)):
-            channel = names[i % len(names)]
-            rows.append(
-                {
-                    "post_id": post_id,
-                    "channel_id": channels[channel].id,
-                    "occurrence": 0,
-                    "audience_id": audience.id,
-                    "language": "de",
-                    "timezone": "Europe/Berlin",
-                    "local_due": due.strftime("%Y-%m-%dT%H:%M"),
-                    "due_at": due,
-                    "state": "draft" if awaiting_approval else "approved",
-                    "text": f"{prefix} post {i}",
-                    "media": [],
-                    "content_hash": "-",
-                    "idempotency_key": idempotency_key(campaign, f"{prefix}-{i}", channel, 0),
-                    "attempts": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        session.execute(insert(Delivery), rows)
+        for chunk in range(0, len(dues), _SEED_CHUNK):  # bounded memory at a million rows
+            part = range(chunk, min(chunk + _SEED_CHUNK, len(dues)))
+            post_ids = session.scalars(
+                insert(Post).returning(Post.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "campaign_id": campaign,
+                        "key": f"p{i}",
+                        "category": "media_pr",
+                        "narrative": "n",
+                        "schedule": {},
+                        "content": {},
+                        "content_hash": "-",
+                        "approval": "pending" if awaiting_approval else "approved",
+                        "approved_revision": None if awaiting_approval else 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in part
+                ],
+            ).all()
+            rows = []
+            for i, post_id in zip(part, post_ids, strict=True):
+                channel = names[i % len(names)]
+                due = dues[i]
+                rows.append(
+                    {
+                        "post_id": post_id,
+                        "channel_id": channels[channel].id,
+                        "occurrence": 0,
+                        "audience_id": audience.id,
+                        "language": "de",
+                        "timezone": "Europe/Berlin",
+                        "local_due": due.strftime("%Y-%m-%dT%H:%M"),
+                        "due_at": due,
+                        "state": "draft" if awaiting_approval else "approved",
+                        "text": f"{prefix} post {i}",
+                        "media": [],
+                        "content_hash": "-",
+                        "idempotency_key": idempotency_key(campaign, f"{prefix}-{i}", channel, 0),
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            session.execute(insert(Delivery), rows)
         session.commit()
     engine.dispose()
     return time.perf_counter() - started
@@ -451,3 +540,65 @@ def run_scenario(
         with harness.daemons(daemons):
             harness.settle(timeout=timeout)
         return harness.report(started)
+
+
+def run_stale_claim_scenario(
+    root: Path,
+    db_url: str,
+    *,
+    count: int,
+    seed: int,
+    latency: float = 0.3,
+    timeout: float = 120.0,
+) -> Report:
+    """A slow platform (every answer takes ``latency`` seconds, the client's timeout is longer)
+    behind a backlog that outlives the lease (3 s): one daemon claims a burst on one X channel,
+    a second daemon starts beside it. The waiting claims must keep their leases and the second
+    daemon must not take them over and send them too: every post is sent once (`Report.resent`
+    empty), not merely stored once."""
+    started = time.monotonic()
+    with Harness(
+        root, db_url, seed=seed, mastodon_channels=0, x_channels=1, latency=latency
+    ) as harness:
+        harness.seed_burst(count, start=datetime.now(UTC), spread=0.0)
+        first = harness.start_daemon("slow")
+        harness.wait(lambda: harness.counts().get("publishing", 0) > 0, timeout=60, poll=0.02)
+        with harness.daemons(1, "second"):
+            harness.settle(timeout=timeout)
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+        return harness.report(started)
+
+
+def run_recovery_scenario(
+    root: Path,
+    db_url: str,
+    *,
+    count: int,
+    seed: int,
+    daemons: int = 2,
+    restart: bool = False,
+    spread: float = 4.0,
+    timeout: float = 90.0,
+) -> tuple[Report, bool]:
+    """Daemons whose lease (10 minutes) is far longer than the run: one of them is SIGKILLed
+    while it holds claims; the others (or, with ``restart``, the victim started again under
+    its name) must finish its claims from its missing heartbeats (1 s) or its restart, not
+    from its lease. Returns the report and whether everything was final within ``timeout``."""
+    started = time.monotonic()
+    with Harness(root, db_url, seed=seed, latency=0.02, lease="10m") as harness:
+        procs = [harness.start_daemon(f"d{i}") for i in range(daemons)]
+        harness.wait(lambda: harness.running() >= daemons, timeout=120, poll=0.1)
+        harness.seed_burst(count, start=datetime.now(UTC) + timedelta(seconds=1), spread=spread)
+        harness.wait(lambda: any(harness.held_by(p) >= 3 for p in procs), timeout=60, poll=0.02)
+        victim = max(range(daemons), key=lambda i: harness.held_by(procs[i]))
+        harness.kill(procs[victim])
+        if restart:
+            procs[victim] = harness.start_daemon(f"d{victim}-again")
+        settled = harness.settle(timeout=timeout)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=30)
+        return harness.report(started), settled

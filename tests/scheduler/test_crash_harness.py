@@ -77,3 +77,25 @@ def test_sigterm_hands_back_unsent_claims_and_exits_cleanly(tmp_path: Path) -> N
             assert h.settle(timeout=60)
         report = h.report(started)
         assert report.ok and report.states["published"] == 60, report.summary()
+
+
+def test_a_slow_backlog_keeps_its_claims_and_no_post_is_sent_twice(tmp_path: Path) -> None:
+    from tests.scheduler.harness import run_stale_claim_scenario
+
+    report = run_stale_claim_scenario(
+        tmp_path, f"sqlite:///{tmp_path / 'elshi.db'}", count=16, seed=21, latency=0.3
+    )
+    assert report.ok and not report.resent, report.summary() + "\n" + "\n".join(report.resent)
+    assert report.states["published"] == 16, report.summary()
+
+
+def test_a_killed_daemons_claims_are_finished_long_before_its_lease(tmp_path: Path) -> None:
+    from tests.scheduler.harness import run_recovery_scenario
+
+    report, settled = run_recovery_scenario(
+        tmp_path, f"sqlite:///{tmp_path / 'elshi.db'}", count=80, seed=22, timeout=60
+    )
+    assert settled, report.summary()  # the lease is 10 minutes: heartbeats did it
+    assert report.ok, report.summary() + "\n" + "\n".join(report.duplicates + report.unexplained)
+    assert report.states["published"] == 80
+    assert report.recovery, "the victim held no claims when it was killed"

@@ -3,53 +3,12 @@ operator resolution, and local times across daylight-saving changes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from tests.conftest import FakeClock
-from tests.scheduler.conftest import X_ENVS, at, mastodon_channel, post_yaml
-
-TELEGRAM_ENV = "ELSHI_TEST_TELEGRAM_TOKEN"
-
-
-@pytest.fixture
-def telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from connectors.testing.telegram import DEFAULT_TOKEN, TelegramEmulator
-
-    monkeypatch.setenv(TELEGRAM_ENV, DEFAULT_TOKEN)
-    with TelegramEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def xemu(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Any]:
-    from connectors.testing.x import XEmulator
-
-    emulator = XEmulator(clock=lambda: clock().timestamp())
-    monkeypatch.setenv(X_ENVS["consumer_key_env"], emulator.consumer_key)
-    monkeypatch.setenv(X_ENVS["consumer_secret_env"], "consumer-secret-for-tests")
-    monkeypatch.setenv(X_ENVS["access_token_env"], emulator.access_token)
-    monkeypatch.setenv(X_ENVS["access_token_secret_env"], "access-secret-for-tests")
-    with emulator:
-        yield emulator
-
-
-def telegram_channel(emulator: Any) -> dict[str, Any]:
-    return {
-        "platform": "telegram",
-        "api_base_url": emulator.url,
-        "token_env": TELEGRAM_ENV,
-        "chat_id": str(emulator.chat_id),
-        "timeout": 1,
-        "rate": "60/m",
-    }
-
-
-def x_channel(emulator: Any) -> dict[str, Any]:
-    return {"platform": "x", "api_base_url": emulator.url, "timeout": 1, "rate": "60/m", **X_ENVS}
+from tests.scheduler.conftest import at, mastodon_channel, post_yaml, telegram_channel, x_channel
 
 
 def test_telegram_ambiguity_goes_to_review_and_an_operator_resolves_it(

@@ -1,0 +1,244 @@
+"""Which daemons are alive, so that a dead one's claims are taken over in seconds, not after a
+lease.
+
+Each run of ``elshi run`` registers a `Worker` row (its id is what its claims carry as
+``lease_owner``) under a stable *name*: ``[daemon] name``, by default the host name, with ``#2``,
+``#3``... when that name is already running. It proves it holds the name with a lock that is
+released the moment its process dies, even by SIGKILL (`NameLock`: a PostgreSQL advisory lock
+on a connection of its own; on SQLite, ``flock`` on a file beside the database). So a run that
+takes a name knows for certain that earlier runs of that name are dead (`register`).
+
+Every heartbeat (`beat`) writes ``heartbeat_at`` and ``alive_until`` (`DEAD_AFTER_BEATS`
+intervals later), renews the leases of the claims still waiting in this run's lanes, and says
+whether any claim belongs to a dead run (``alive_until`` passed, or stopped) so recovery can
+start at once: the run's claims that were never sent are handed back at once (if the run was
+alive after all, its check before sending fails); the one it was sending is reconciled
+``reconcile_after`` after that send started, as any unsure answer is, so even a run declared
+dead by mistake has finished its call by then. This module never calls a platform.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import uuid
+import zlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, func, or_, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from campaigns.schema import Delivery, Worker
+from campaigns.schema import DeliveryState as S
+from campaigns.states import record
+
+log = logging.getLogger("elshi.daemon")
+
+DEAD_AFTER_BEATS = 3
+"""A run is dead once this many heartbeat intervals passed without a heartbeat."""
+MAX_SLOTS = 64
+_LOCK_SPACE = 0x656C7368  # "elsh": the first key of the advisory locks on daemon names
+_DELIVERY = cast(Table, Delivery.__table__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def default_name() -> str:
+    return socket.gethostname()
+
+
+class NameLock:
+    """Proof that this process holds a daemon name: held until `release` or the process ends."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._held: Any = None
+
+    def acquire(self, base: str) -> str | None:
+        """Take ``base``, or ``base#2``, ``base#3``...: the name taken, or None when this
+        database gives no such lock (an in-memory SQLite database, or no ``fcntl``)."""
+        for slot in range(1, MAX_SLOTS + 1):
+            name = base if slot == 1 else f"{base}#{slot}"
+            taken = self._try(name)
+            if taken is None:
+                return None
+            if taken:
+                return name
+        raise RuntimeError(f"{MAX_SLOTS} daemons named {base!r} are running already")
+
+    def _try(self, name: str) -> bool | None:
+        if self.engine.dialect.name == "postgresql":
+            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            connection.detach()  # closing it must end the database session, not pool it
+            key = zlib.crc32(name.encode())
+            got = connection.execute(
+                text("SELECT pg_try_advisory_lock(:space, :key)"),
+                {"space": _LOCK_SPACE, "key": key - (1 << 32) if key >= 1 << 31 else key},
+            ).scalar()
+            if got:
+                self._held = connection
+                return True
+            connection.close()
+            return False
+        database = make_url(self.engine.url).database
+        try:
+            import fcntl
+        except ImportError:  # not on this system: heartbeats alone tell who is dead
+            return None
+        if not database or database == ":memory:":
+            return None
+        slug = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        path = Path(f"{database}-daemon-{slug}.lock")
+        handle = path.open("a+b")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._held = handle
+        return True
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+
+
+def register(
+    session: Session, worker_id: str, name: str | None, now: datetime, heartbeat_seconds: float
+) -> list[str]:
+    """Record this run (alive for `DEAD_AFTER_BEATS` heartbeats). With a ``name`` it holds the
+    lock of: the earlier runs of that name not marked stopped, now marked dead (returned)."""
+    host, pid = socket.gethostname(), os.getpid()
+    earlier: list[str] = []
+    if name is not None:
+        for previous in session.scalars(
+            select(Worker).where(
+                Worker.name == name, Worker.stopped_at.is_(None), Worker.id != worker_id
+            )
+        ):
+            _declare_dead(session, previous, now, f"its name {name!r} was taken by {worker_id}")
+            earlier.append(previous.id)
+    worker = session.get(Worker, worker_id)
+    if worker is None:
+        worker = Worker(id=worker_id, host=host, pid=pid, started_at=now, heartbeat_at=now)
+        session.add(worker)
+    worker.name = name
+    worker.heartbeat_at = now
+    worker.alive_until = now + timedelta(seconds=DEAD_AFTER_BEATS * heartbeat_seconds)
+    worker.stopped_at = None
+    worker.stop_reason = None
+    return earlier
+
+
+@dataclass(frozen=True)
+class Beat:
+    dead_claims: bool
+    """Some claim belongs to a dead run: recovery should run now."""
+    was_declared_dead: bool
+    """Another daemon had declared this run dead (its heartbeats were late)."""
+    next_death: datetime | None = None
+    """When the first other run holding claims will be dead unless it beats before."""
+
+
+def beat(
+    session: Session,
+    worker_id: str,
+    now: datetime,
+    *,
+    heartbeat_seconds: float,
+    lease_seconds: float,
+    held: Collection[int] = (),
+) -> Beat:
+    """One heartbeat: this run is alive; the claims waiting in its lanes keep their leases."""
+    found = session.scalar(
+        select(Worker).where(Worker.id == worker_id).execution_options(populate_existing=True)
+    )
+    declared = found is not None and found.stopped_at is not None
+    worker = found
+    if worker is None:
+        host, pid = socket.gethostname(), os.getpid()
+        worker = Worker(id=worker_id, host=host, pid=pid, started_at=now, heartbeat_at=now)
+        session.add(worker)
+    worker.heartbeat_at = now
+    worker.alive_until = now + timedelta(seconds=DEAD_AFTER_BEATS * heartbeat_seconds)
+    worker.stopped_at = None
+    worker.stop_reason = None
+    ids = sorted(held)
+    for start in range(0, len(ids), 500):
+        session.connection().execute(
+            update(_DELIVERY)
+            .where(
+                _DELIVERY.c.id.in_(ids[start : start + 500]),
+                _DELIVERY.c.state == S.publishing.value,
+                _DELIVERY.c.lease_owner == worker_id,
+                _DELIVERY.c.sending_at.is_(None),
+            )
+            .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+        )
+    dead = session.scalar(
+        select(Delivery.id)
+        .join(Worker, Worker.id == Delivery.lease_owner)
+        .where(Delivery.state == S.publishing.value, dead_run(now))
+        .limit(1)
+    )
+    next_death = session.scalar(
+        select(func.min(Worker.alive_until))
+        .join(Delivery, Worker.id == Delivery.lease_owner)
+        .where(
+            Delivery.state == S.publishing.value,
+            Worker.id != worker_id,
+            Worker.stopped_at.is_(None),
+            Worker.alive_until >= now,
+        )
+    )
+    return Beat(dead is not None, declared, next_death)
+
+
+def dead_run(now: datetime) -> Any:
+    """The condition (on a `Worker` row) of a run that is dead: stopped, or silent too long.
+    Runs of daemons older than the ``alive_until`` column never count as dead here."""
+    return or_(Worker.stopped_at.is_not(None), Worker.alive_until < now)
+
+
+STOPPED = "stopped"
+
+
+def stop(session: Session, worker_id: str, now: datetime) -> None:
+    """A normal stop (after its claims were handed back)."""
+    session.execute(
+        update(Worker)
+        .where(Worker.id == worker_id)
+        .values(heartbeat_at=now, stopped_at=now, stop_reason=STOPPED)
+    )
+
+
+def declare_dead(session: Session, worker: Worker, now: datetime) -> None:
+    """Mark a silent run as dead (audited), once recovery takes over its claims."""
+    if worker.stopped_at is None:
+        _declare_dead(session, worker, now, f"no heartbeat since {worker.heartbeat_at:%H:%M:%S}")
+
+
+def _declare_dead(session: Session, worker: Worker, now: datetime, why: str) -> None:
+    worker.stopped_at = now
+    worker.stop_reason = f"declared dead: {why}"
+    record(
+        session,
+        actor="daemon",
+        entity="worker",
+        entity_id=worker.id,
+        at=now,
+        from_state="running",
+        to_state="dead",
+        reason=f"declared dead: {why}",
+    )
+    log.warning("daemon %s declared dead: %s", worker.id, why)

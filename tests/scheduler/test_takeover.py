@@ -1,0 +1,208 @@
+"""A claim nobody will finish is taken over in seconds, and a claim that was taken over is never
+sent: the check before each send, heartbeats, the takeover of a dead daemon's claims, and a
+restart under the same name. Real databases (SQLite and PostgreSQL), emulators and the real
+client libraries; a fake clock."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+from typing import Any
+
+from campaigns.schema import Worker
+from scheduler.dispatch import claim_due, publish_claim
+from scheduler.workers import beat
+from tests.scheduler.conftest import at, mastodon_channel, post_yaml, telegram_channel, x_channel
+
+HEARTBEAT = 30.0
+
+
+def _send(rig: Any, daemon: Any, claim: Any) -> Any:
+    return publish_claim(
+        rig.sessions,
+        daemon.pool,
+        claim,
+        daemon.settings,
+        rig.clock,
+        wait_until=lambda _: True,
+        stopping=threading.Event(),
+        rng=random.Random(1),
+    )
+
+
+def _claim(rig: Any, daemon: Any) -> list[Any]:
+    return claim_due(
+        rig.sessions, daemon.settings, rig.clock(), rate_for=lambda *_: 600.0, lookahead=5
+    )
+
+
+def _posts_sent(emulator: Any, path: str) -> int:
+    return sum(1 for r in emulator.requests if r.method == "POST" and r.path == path)
+
+
+def test_a_claim_taken_over_while_it_waited_is_not_sent(rig_factory: Any, xemu: Any) -> None:
+    rig = rig_factory({"de-x": x_channel(xemu)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Kasachstan: Tor nach Eurasien")])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    slow = rig.daemon("slow-daemon")
+    (claim,) = _claim(rig, slow)  # its lane is stuck behind slow calls...
+    rig.clock.advance(minutes=6)  # ...past its lease: another daemon reconciles and sends it
+    rig.daemon("fast-daemon").run_once(collect=False)
+    assert rig.delivery().state == "published"
+
+    stats = _send(rig, slow, claim)  # the slow lane reaches the claim at last
+
+    assert stats.stale == 1
+    assert _posts_sent(xemu, "/2/tweets") == 1  # the stale claim sent nothing
+    assert len(xemu.posts) == 1
+
+
+def test_a_waiting_claim_keeps_its_lease_while_its_daemon_beats(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Wartet")])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    slow = rig.daemon("slow-daemon")
+    slow.register()
+    (claim,) = _claim(rig, slow)
+    other = rig.daemon("other-daemon")
+    for _ in range(20):  # ten minutes, twice the lease, with the slow daemon alive
+        rig.clock.advance(seconds=HEARTBEAT)
+        slow.writer.run(
+            lambda session: beat(
+                session,
+                "slow-daemon",
+                rig.clock(),
+                heartbeat_seconds=HEARTBEAT,
+                lease_seconds=slow.settings.lease_seconds,
+                held=[claim.delivery_id],
+            )
+        )
+        other.run_once(collect=False)
+    assert rig.delivery().state == "publishing"
+    assert rig.delivery().lease_owner == "slow-daemon"
+
+    assert _send(rig, slow, claim).published == 1
+    assert len(mastodon.posts) == 1
+
+
+def test_a_dead_daemons_unsent_claims_are_sent_by_another_after_three_heartbeats(
+    rig_factory: Any, telegram: Any
+) -> None:
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(3)])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    dead = rig.daemon("dead-daemon", heartbeat_seconds=HEARTBEAT)
+    dead.register()
+    assert len(_claim(rig, dead)) == 3  # ... and the process is killed before sending any
+    other = rig.daemon("other-daemon")
+
+    rig.clock.advance(seconds=2 * HEARTBEAT)
+    other.run_once(collect=False)
+    assert rig.states() == ["publishing"] * 3  # two missed heartbeats: maybe just slow
+
+    rig.clock.advance(seconds=HEARTBEAT + 1)  # three: dead (its lease has 4 minutes to go)
+    assert other.run_once(collect=False)[0].handed_back == 3
+    rig.run_until(rig.clock() + timedelta(seconds=5))  # the channel's rate: one a second
+
+    assert rig.states() == ["published"] * 3
+    # Never sent, so never asked about: Telegram cannot tell, but nothing went to review.
+    assert len(telegram.posts) == 3
+    reasons = [reason for _, _, reason in rig.audit(1)]
+    assert any("dead-daemon died" in (r or "") and "before sending" in (r or "") for r in reasons)
+    with rig.sessions() as session:
+        assert session.get(Worker, "dead-daemon").stopped_at is not None
+
+
+def test_a_dead_daemons_call_in_flight_is_reconciled_not_sent_again(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    from scheduler.dispatch import begin_send
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Unterwegs")])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    dead = rig.daemon("dead-daemon", heartbeat_seconds=HEARTBEAT)
+    dead.register()
+    (claim,) = _claim(rig, dead)
+    assert begin_send(rig.sessions, claim, dead.settings, rig.clock())
+    with dead.pool.lease(claim.channel) as connector:
+        connector.publish(claim.post)  # stored; the process dies before recording it
+    other = rig.daemon("other-daemon")
+
+    rig.clock.advance(seconds=3 * HEARTBEAT + 1)
+    other.run_once(collect=False)
+    # Dead, but its last call started only 91 s ago: the platform gets reconcile_after (2 min)
+    # to show the post before anyone asks.
+    assert rig.delivery().state == "publishing"
+    rig.clock.advance(seconds=30)
+    stats = other.run_once(collect=False)[0]
+
+    assert stats.reconciled == 1
+    assert rig.delivery().state == "published"
+    assert rig.delivery().remote_id == mastodon.posts[0]["id"]
+    assert len(mastodon.posts) == 1
+
+
+def test_a_daemon_restarted_under_its_name_takes_over_its_claims_at_once(
+    rig_factory: Any, telegram: Any
+) -> None:
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Neustart")])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    first = rig.daemon("run-1", name="berlin")
+    first.register()
+    assert first.name == "berlin"
+    assert rig.daemon("elsewhere", name="berlin").register() == []
+    assert rig._daemons[-1].name == "berlin#2"  # the name is taken: a second daemon of it
+    assert len(_claim(rig, first)) == 1
+    first._name_lock.release()  # killed: the operating system drops its lock
+
+    restarted = rig.daemon("run-2", name="berlin")
+    assert restarted.register() == ["run-1"]
+    rig.clock.advance(seconds=1)  # the channel's next slot; nowhere near three heartbeats
+    stats = restarted.run_once(collect=False)[0]
+
+    assert stats.handed_back == 1 and stats.published == 1
+    assert len(telegram.posts) == 1
+    assert any("run-1 died" in (r or "") for _, _, r in rig.audit(1))
+
+
+def test_a_claim_of_a_paused_channel_is_handed_back_at_its_turn(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    from scheduler.dispatch import pause_channel
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Pausiert")])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    daemon = rig.daemon("daemon")
+    (claim,) = _claim(rig, daemon)
+    pause_channel(rig.sessions, "de-mastodon", "by hand", rig.clock(), daemon.settings)
+
+    stats = _send(rig, daemon, claim)
+
+    assert stats.handed_back == 1
+    assert mastodon.requests == [] or all(r.method != "POST" for r in mastodon.requests)
+    assert rig.delivery().state == "approved"
+
+
+def test_recovery_leaves_alone_what_this_daemon_is_still_sending(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    from scheduler.recovery import take_over
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Meins")])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    daemon = rig.daemon("daemon")
+    (claim,) = _claim(rig, daemon)
+    later = rig.clock() + timedelta(minutes=10)
+    held = frozenset({claim.delivery_id})
+
+    taken = take_over(rig.sessions, daemon.settings, later, held=held)
+
+    assert taken.handed_back == 0 and taken.to_reconcile == []
+    assert rig.delivery().state == "publishing"
