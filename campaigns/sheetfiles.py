@@ -117,16 +117,21 @@ def _read_csv(path: Path, limits: SheetLimits) -> Rows:
                 raise SheetError([_too_many_rows(str(path), limits)])
             rows.append((number, [Cell(v) for v in record[: limits.max_columns]]))
     except csv.Error as exc:
-        reason = str(exc)
-        if "field larger than field limit" in reason:
-            reason = (
-                f"a cell is longer than {csv.field_size_limit():,} characters "
-                '(probably a quote " that is never closed)'
-            )
         raise SheetError(
-            [f"{path}:row {len(rows) + 1} (line {reader.line_num}): not valid CSV ({reason})"]
+            [f"{path}:row {len(rows) + 1} (line {reader.line_num}): {csv_problem(exc)}"]
         ) from None
     return rows
+
+
+def csv_problem(exc: csv.Error) -> str:
+    """What the csv module's error means for the person who saved the file."""
+    reason = str(exc)
+    if "field larger than field limit" in reason:
+        reason = (
+            f"a field is longer than {csv.field_size_limit():,} characters "
+            '(probably a quote " that is never closed)'
+        )
+    return f"not valid CSV ({reason})"
 
 
 def _too_many_rows(label: str, limits: SheetLimits) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.schema import Audience, Campaign, Outcome
+from campaigns.sheetfiles import csv_problem
 from reports.errors import OutcomeFileError as OutcomeFileError
 
 COLUMNS = ("campaign", "audience", "date", "metric", "value", "source")
@@ -190,13 +191,7 @@ def _records(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            reason = str(exc)
-            if "field larger than field limit" in reason:
-                reason = (
-                    f"a field is longer than {csv.field_size_limit():,} characters "
-                    '(probably a quote " that is never closed)'
-                )
-            raise OutcomeFileError([f"{path}:{line}: not valid CSV ({reason})"]) from None
+            raise OutcomeFileError([f"{path}:{line}: {csv_problem(exc)}"]) from None
         yield line, values
         line = reader.line_num + 1
 

@@ -8,6 +8,9 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
 
 BROKEN = Path(__file__).resolve().parent / "fixtures" / "broken"
 
@@ -92,3 +95,16 @@ def _generate(folder: Path, good: str) -> None:
         SHEET_HEADER + 'a,2027-04-15,10:00,education,public,"x' + "y" * 200_000, encoding="utf-8"
     )
     (folder / "sheet-too-large.csv").write_bytes(b"id\n" + b"x\n" * (11 * 1024 * 1024))
+
+
+def damaged(good: str, *, max_size: int = 400) -> Any:
+    """A hypothesis strategy: random bytes, or ``good`` with random bytes inserted."""
+    raw = good.encode("utf-8")
+    return st.one_of(
+        st.binary(max_size=max_size),
+        st.builds(
+            lambda cut, noise: raw[:cut] + noise + raw[cut:],
+            st.integers(min_value=0, max_value=len(raw)),
+            st.binary(min_size=1, max_size=8),
+        ),
+    )

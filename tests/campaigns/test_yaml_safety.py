@@ -14,6 +14,7 @@ from campaigns.validation import Loaded, load_campaign
 from campaigns.yamlsource import LIMITS, YamlError, parse_yaml
 from tests.campaigns.factory import CHANNELS
 from tests.campaigns.test_bad_input import GOOD, broken
+from tests.front_door import damaged
 
 # A hang guard, not a timing: the bound on time is measured by bench/front_door.py.
 pytestmark = pytest.mark.timeout(120)
@@ -187,12 +188,7 @@ def test_long_values_are_clipped_in_messages(tmp_path: Path) -> None:
 )
 @given(
     raw=st.one_of(
-        st.binary(max_size=300),
-        st.builds(
-            lambda cut, noise: GOOD.encode()[:cut] + noise + GOOD.encode()[cut:],
-            st.integers(min_value=0, max_value=len(GOOD)),
-            st.binary(min_size=1, max_size=8),
-        ),
+        damaged(GOOD, max_size=300),
         st.builds(
             lambda cut, noise: (GOOD[:cut] + noise + GOOD[cut:]).encode("utf-8", "surrogatepass"),
             st.integers(min_value=0, max_value=len(GOOD)),

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from elshi.cli import cli
 from tests.campaigns.test_bad_input import GOOD
 from tests.cli.conftest import Run, fingerprint
-from tests.front_door import GOOD_CAMPAIGN, Case, prepare
+from tests.front_door import GOOD_CAMPAIGN, Case, damaged, prepare
 
 # A hang guard, not a timing: time and memory are measured by bench/front_door.py.
 pytestmark = pytest.mark.timeout(600)
@@ -93,16 +92,7 @@ def test_the_commonest_slips_say_how_to_fix_them(corpus: list[Case], run: Run) -
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(
-    raw=st.one_of(
-        st.binary(max_size=400),
-        st.builds(
-            lambda cut, noise: GOOD.encode()[:cut] + noise + GOOD.encode()[cut:],
-            st.integers(min_value=0, max_value=len(GOOD)),
-            st.binary(min_size=1, max_size=6),
-        ),
-    )
-)
+@given(raw=damaged(GOOD))
 def test_any_bytes_given_to_apply_end_in_success_or_a_located_refusal(
     workspace: Path, raw: bytes
 ) -> None:
