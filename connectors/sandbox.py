@@ -428,6 +428,9 @@ def render_page(record: OutboxRecord) -> str:
         ("Language", e(lang or "—")),
         ("Media", media or "none"),
     ]
+    article = record.get("article")
+    if article:
+        rows.insert(0, ("Article", f"<strong>{e(article.get('title', ''))}</strong>"))
     if record["reply_to"]:
         parent = e(record["reply_to"])
         rows.append(("Reply to", f'<a href="{parent}.html">{parent}</a>'))
