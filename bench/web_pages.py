@@ -108,12 +108,10 @@ JOIN channel ch ON d.channel_id = ch.id LEFT JOIN audience a ON d.audience_id = 
 WHERE d.due_at >= {p} AND d.due_at < {p} ORDER BY d.due_at, ch.name, d.id
 """
 QUEUE_SQL = """
-SELECT p.id, p.key, p.category, c.id, c.title, min(d.due_at), count(d.id),
-       count(DISTINCT ch.id)
+SELECT p.id, c.id, p.key, min(d.due_at), count(d.id), c.title
 FROM delivery d JOIN post p ON d.post_id = p.id JOIN campaign c ON p.campaign_id = c.id
-JOIN channel ch ON d.channel_id = ch.id
-WHERE p.retired = {false} AND p.approval = 'pending' AND d.state = 'draft'
-GROUP BY p.id, p.key, p.category, c.id, c.title ORDER BY min(d.due_at)
+WHERE p.retired = {false} AND p.approval = 'pending' AND d.state = 'draft' AND d.due_at > {p}
+GROUP BY p.id, c.id, p.key, c.title ORDER BY min(d.due_at), p.id
 """
 CALENDAR_FIELDS = [
     "id",
@@ -130,16 +128,7 @@ CALENDAR_FIELDS = [
     "channel",
     "audience",
 ]
-QUEUE_FIELDS = [
-    "id",
-    "key",
-    "category",
-    "campaign",
-    "campaign_title",
-    "first_due",
-    "deliveries",
-    "channels",
-]
+QUEUE_FIELDS = ["post_id", "campaign", "post", "due_at", "deliveries", "campaign_title"]
 
 
 class Row:
@@ -207,13 +196,18 @@ def server_times(db_url: str, runs: int) -> list[tuple[str, float, float, int]]:
 
         from web.filters import options
 
-        rows = [Row(QUEUE_FIELDS, r) for r in raw(QUEUE_SQL, ())]
-        for r in rows:
-            r.first_due = as_utc(r.first_due)
+        now = MONTH + timedelta(days=10)
+        items = []
+        for r in raw(QUEUE_SQL, (now.replace(tzinfo=None) if sqlite else now,)):
+            row = Row(QUEUE_FIELDS, r)
+            row.due_at = as_utc(row.due_at)
+            # The default chain (approval: true): one step, open to every approver.
+            row.step, row.step_title, row.position, row.steps = "approval", "Approval", 1, 1
+            items.append({"item": row, "campaign_title": row.campaign_title})
         return in_request(
             "/approvals",
             lambda: render_template(
-                "queue.html", rows=rows, f=Filter(), opts=options(context.db()), expired=False
+                "queue.html", rows=items, f=Filter(), opts=options(context.db()), view="mine"
             ),
         )
 

@@ -7,6 +7,7 @@ sign-out is in the audit log."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -112,6 +114,38 @@ def _begin(viewer: identity.Viewer, now: datetime) -> None:
     session[SEEN] = now.timestamp()
 
 
+@dataclass(frozen=True)
+class _Checked:
+    person: people.Person
+    user_id: int
+    old_hash: str | None
+    new_hash: str | None
+
+
+def _check_password(
+    username: str, password: str, throttle_keys: list[str], now: datetime
+) -> _Checked | str | None:
+    """The throttle and ``people.authenticate`` in a reading session of their own, so the
+    deliberately slow password hash never runs while this request holds the database's write
+    lock (on SQLite a writer's lock serialises every process: fifty people logging in at once
+    would queue behind each other's hashing). What authenticate would store (the time of the
+    log-in, a re-hashed password) is handed back and written by the caller."""
+    with context.runtime().sessions() as reading:
+        if throttle.blocked_until(reading, throttle_keys, now) is not None:
+            return "throttled"
+        user = reading.scalar(select(User).where(User.username == username))
+        old = user.password_hash if user is not None else None
+        try:
+            person = people.authenticate(reading, username, password, now=now)
+        except people.UnknownPerson:
+            return None
+        found = reading.get(User, person.user_id)
+        assert found is not None and person.user_id is not None
+        checked = _Checked(person, person.user_id, old, found.password_hash)
+        reading.rollback()
+    return checked
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
 def login() -> str | Response:
     form = LoginForm()
@@ -120,7 +154,6 @@ def login() -> str | Response:
         return redirect(target)
     error = None
     if form.validate_on_submit():
-        db = context.db()
         now = context.now()
         settings = context.settings()
         username = form.username.data.strip().lower()
@@ -129,27 +162,29 @@ def login() -> str | Response:
             user_key: settings.login_failures_per_user,
             address_key: settings.login_failures_per_address,
         }
-        until = throttle.blocked_until(db, list(limits), now)
-        if until is not None:
+        checked = _check_password(username, form.password.data, list(limits), now)
+        db = context.db()  # the writer's session: short, after the slow password check
+        if isinstance(checked, str):  # throttled
+            until = throttle.blocked_until(db, list(limits), now) or now
             minutes = max(1, int((until - now).total_seconds() // 60) + 1)
             error = _("Too many failed log-ins. Try again in %(minutes)s minutes.", minutes=minutes)
             _audit("anonymous", username, "refused", "log-in refused: throttled", now)
+        elif checked is None:
+            _audit("anonymous", username, "failed", "log-in failed", now)
+            throttle.fail(db, limits, now=now, window=settings.login_window)
+            error = _("Wrong user name or password.")
         else:
-            try:
-                person = people.authenticate(db, username, form.password.data, now=now)
-            except people.UnknownPerson:
-                person = None
-            if person is None:
+            user = db.get(User, checked.user_id)
+            if user is not None and user.password_hash == checked.old_hash:
+                user.last_login_at = now
+                user.password_hash = checked.new_hash
+            viewer = identity.viewer_for(user) if user is not None else None
+            if viewer is None:  # disabled while the password was being checked
                 db.rollback()
-                _audit("anonymous", username, "failed", "log-in failed", now)
-                throttle.fail(db, limits, now=now, window=settings.login_window)
                 error = _("Wrong user name or password.")
             else:
-                user = db.get(User, person.user_id)
-                viewer = identity.viewer_for(user) if user is not None else None
-                assert viewer is not None
                 throttle.succeed(db, user_key)
-                _record(db, person.actor, person.username, "signed_in", "signed in", now)
+                _record(db, checked.person.actor, username, "signed_in", "signed in", now)
                 db.commit()
                 _begin(viewer, now)
                 return redirect(target)

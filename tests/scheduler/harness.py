@@ -443,7 +443,7 @@ def seed_deliveries(
                 ends_on=date(2100, 1, 1),
                 timezone="Europe/Berlin",
                 hashtags=[],
-                requires_approval=False,
+                requires_approval=awaiting_approval,
                 grace_minutes=grace_minutes,
                 definition_hash="-",
                 created_at=now,
