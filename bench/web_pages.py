@@ -229,7 +229,14 @@ def server_times(db_url: str, runs: int) -> list[tuple[str, float, float, int]]:
     return out
 
 
-MIX = ("/calendar?view=week&date=2027-03-15", "/approvals", "/posts/{post}", "/operations")
+MIX = (
+    "/calendar?view=week&date=2027-03-15&channel=ch0",
+    "/approvals",
+    "/posts/{post}",
+    "/operations?channel=ch1",
+)
+"""What one person clicks through: a week of one channel (about 230 deliveries), the approval
+queue (the 1,000 waiting posts), a post, operations for one channel."""
 
 
 async def _session(client: Any, base: str, username: str) -> None:
@@ -307,7 +314,7 @@ def concurrency(
                 text("SELECT min(id) FROM post WHERE approval = 'pending'")
             ).scalar()
         engine.dispose()
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 900
         alone = asyncio.run(_run(base, ["approver0"], requests * 2, post, deadline))
         users = [f"approver{n}" for n in range(sessions)]
         started = time.perf_counter()
@@ -351,19 +358,19 @@ def main(argv: list[str] | None = None) -> int:
         f"\n| load ({args.workers} gunicorn workers × 4 threads) | requests | p50 (ms) | p99 (ms) |"
     )
     print("|---|---:|---:|---:|")
-    print(f"| 1 session | {len(alone)} | {pct(alone, 50):.0f} | {pct(alone, 99):.0f} |")
+    print(f"| 1 session | {len(alone)} | {pct(alone, 0.50):.0f} | {pct(alone, 0.99):.0f} |")
     print(
-        f"| {args.sessions} sessions at once | {len(crowd)} | {pct(crowd, 50):.0f} | "
-        f"{pct(crowd, 99):.0f} |"
+        f"| {args.sessions} sessions at once | {len(crowd)} | {pct(crowd, 0.50):.0f} | "
+        f"{pct(crowd, 0.99):.0f} |"
     )
-    ratio = pct(crowd, 99) / pct(alone, 99)
+    ratio = pct(crowd, 0.99) / pct(alone, 0.99)
     print(
         f"\np99 with {args.sessions} sessions / p99 alone: {ratio:.1f}× "
         f"({len(crowd) / load['wall']:.0f} pages/s over {load['wall']:.1f} s)"
     )
     worst = max(page_ms / base_ms for _, page_ms, base_ms, _ in rows)
     print(
-        f"verdict: server time within {worst:.2f}× of one query + the same template (target ≤ 3×)"
+        f"verdict: server time within {worst:.2f}× of one query + the same template (target ≤ 3×); machine shared with other work"
     )
     return 0
 
