@@ -39,6 +39,7 @@ from campaigns.media import (
 from campaigns.people import Person
 from campaigns.planning import Change, apply_campaign
 from campaigns.schema import CampaignUpload
+from campaigns.states import record
 from campaigns.validation import Loaded, load_campaign
 from web import WebError
 
@@ -283,6 +284,16 @@ def keep(session: Session, checked: Checked, *, actor: str, now: datetime) -> Ca
     )
     session.add(upload)
     session.flush()
+    record(
+        session,
+        actor=actor,
+        entity="upload",
+        entity_id=upload.id,
+        at=now,
+        to_state="planned",
+        reason=f"uploaded {upload.filename} (campaign {upload.campaign_id})",
+        detail={"sha256": upload.sha256, "media": sorted(upload.media)},
+    )
     return upload
 
 
@@ -316,6 +327,16 @@ def apply(
     upload.status = "applied"
     upload.applied_by = actor if isinstance(actor, str) else actor.actor
     upload.applied_at = now
+    record(
+        session,
+        actor=upload.applied_by,
+        entity="upload",
+        entity_id=upload.id,
+        at=now,
+        from_state="planned",
+        to_state="applied",
+        reason=f"{upload.filename} applied as version {upload.version} of {upload.campaign_id}",
+    )
     return changes, []
 
 

@@ -85,7 +85,9 @@ def test_only_operators_pull_the_kill_switch(ws: Workspace) -> None:
         assert s.scalar(select(Pause.id)) is None
 
 
-def test_the_api_pauses_lists_and_resumes(ws: Workspace) -> None:
+def test_the_api_pauses_lists_and_resumes(ws_any: Workspace) -> None:
+    """On SQLite and on PostgreSQL (where the pause takes the advisory lock)."""
+    ws = ws_any
     client = ws.client()
     operator, author = _token(ws, "olga"), _token(ws, "anna")
     assert (

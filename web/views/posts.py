@@ -25,7 +25,7 @@ def _channel_view(post: Post, channel_deliveries: list[Delivery]) -> dict[str, A
     first = channel_deliveries[0]
     channel = first.channel
     text_platform = context.settings().text_platforms.get(channel.name, channel.platform)
-    media = [_media_item(m, post) for m in first.media]
+    media = _media_items(first)
     limit = textrules.limit_for(text_platform, caption=bool(media))
     size = textrules.length(text_platform, first.text, caption=bool(media))
     variants = post.content.get("text", {}).get(first.language, {})
@@ -55,21 +55,15 @@ def _link(url: str) -> dict[str, Any]:
     }
 
 
-def _media_item(entry: Any, post: Post) -> dict[str, Any]:
-    """A delivery's media entry (a path, or a mapping with the path and its alt text)."""
-    if isinstance(entry, dict):
-        path = str(entry.get("path") or entry.get("file") or entry.get("sha256") or "")
-        alt = entry.get("alt")
-    else:
-        path, alt = str(entry), None
-    if alt is None:
-        for spec in post.content.get("media", []):
-            if (
-                isinstance(spec, dict)
-                and str(spec.get("path", "")).rsplit("/", 1)[-1] == (path.rsplit("/", 1)[-1])
-            ):
-                alt = spec.get("alt")
-    return {"name": path.rsplit("/", 1)[-1], "alt": alt}
+def _media_items(delivery: Delivery) -> list[dict[str, Any]]:
+    """A delivery's media (references ``<sha256>/<name>`` or, on old rows, paths) with the alt
+    text each goes out with (``media_alt``, parallel to ``media``, in the delivery's language)."""
+    alts = list(delivery.media_alt or [])
+    out = []
+    for n, entry in enumerate(delivery.media):
+        alt = alts[n] if n < len(alts) else None
+        out.append({"name": str(entry).rsplit("/", 1)[-1], "alt": alt or None})
+    return out
 
 
 @blueprint.get("/posts/<int:post_id>")
