@@ -213,13 +213,23 @@ class Person:
 
     def submit(self, css: str) -> None:
         """Click a button or link that loads another page, and wait for it."""
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         old = self.d.find_element(By.TAG_NAME, "html")
         self.d.find_element(By.CSS_SELECTOR, css).click()
-        WebDriverWait(self.d, 60).until(expected_conditions.staleness_of(old))
+
+        def replaced(_: Any) -> bool:
+            # Chromium answers a detached node either as stale or, while the new document is
+            # being attached, with "Node with given id does not belong to the document".
+            try:
+                old.is_enabled()
+            except WebDriverException:  # StaleElementReferenceException is one of these
+                return True
+            return False
+
+        WebDriverWait(self.d, 60).until(replaced)
         WebDriverWait(self.d, 60).until(
             lambda d: d.execute_script("return document.readyState") == "complete"
         )
