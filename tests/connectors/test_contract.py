@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,9 +57,16 @@ def world(running: World, tmp_path: Path) -> Iterator[World]:
     _LINK, _COVER = "", None
 
 
-def needs_emulator(world: World) -> None:
-    if world.emulator is None:
-        pytest.skip(f"{world.platform} has no network to fail")
+def only(keep: Callable[[Case], bool]) -> pytest.MarkDecorator:
+    """Run a test over the cases it applies to (a fault needs a network to fail; a thread, a
+    platform that has threads), so what does not apply is not collected rather than skipped."""
+    cases = [case for case in CASES if keep(case)]
+    return pytest.mark.parametrize(
+        "running", cases, indirect=True, ids=[case.platform for case in cases]
+    )
+
+
+networked = only(lambda case: case.start is not None)
 
 
 _LINK = ""
@@ -97,9 +104,8 @@ def test_unicode_texts_arrive_intact(world: World) -> None:
     assert sorted(p.text for p in world.live()) == sorted(post(t).text for t in TEXTS)
 
 
+@only(lambda case: case.media)
 def test_an_image_is_attached_to_the_post(world: World, tmp_path: Path) -> None:
-    if not world.case.media:
-        pytest.skip(f"{world.platform} takes no media")
     image = png(tmp_path / "flagge.png", 4, 3)
 
     published = world.connect().publish(post(media=(image,)))
@@ -109,11 +115,10 @@ def test_an_image_is_attached_to_the_post(world: World, tmp_path: Path) -> None:
     assert stored.media == 1
 
 
+@only(lambda case: case.alt)
 def test_each_image_carries_its_alt_text_where_the_platform_takes_one(
     world: World, tmp_path: Path
 ) -> None:
-    if not world.case.alt:
-        pytest.skip(f"{world.platform} takes no alt text")
     images = (png(tmp_path / "steppe.png", 6, 2), png(tmp_path / "yurt.png", 3, 3))
     alts = ("Die Steppe im Frühling", "Eine Jurte, innen")
 
@@ -125,9 +130,8 @@ def test_each_image_carries_its_alt_text_where_the_platform_takes_one(
     assert [a for a in stored.alt if a] == expected
 
 
+@only(lambda case: case.threads)
 def test_a_reply_goes_under_the_post_it_answers(world: World) -> None:
-    if not world.case.threads:
-        pytest.skip(f"{world.platform} has no threads")
     connector = world.connect()
     parent = connector.publish(post("Erster Teil.", "d-1"))
 
@@ -147,6 +151,7 @@ def test_whoami_names_the_account(world: World) -> None:
 # --- faults -------------------------------------------------------------------------------------
 
 
+@networked
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
@@ -160,7 +165,6 @@ def test_whoami_names_the_account(world: World) -> None:
 def test_each_refusal_on_publish_maps_to_its_error_and_posts_nothing(
     world: World, fault: str, error: type[ConnectorError]
 ) -> None:
-    needs_emulator(world)
     connector = world.connect()
     connector.whoami()  # logged in: the fault meets the publishing call itself
     # Refused credentials stay refused (a connector may renew its session and try once more).
@@ -176,8 +180,8 @@ def test_each_refusal_on_publish_maps_to_its_error_and_posts_nothing(
     assert world.live() == []
 
 
+@networked
 def test_a_failed_read_is_transient(world: World) -> None:
-    needs_emulator(world)
     connector = world.connect()
     published = connector.publish(post())
     world.inject("server_error", on="read", times=5)
@@ -186,8 +190,8 @@ def test_a_failed_read_is_transient(world: World) -> None:
         connector.fetch_metrics([published.remote_id])
 
 
+@networked
 def test_a_lost_answer_after_sending_is_ambiguous_and_the_post_exists(world: World) -> None:
-    needs_emulator(world)
     connector = world.connect()
     connector.whoami()
     world.inject("drop_after")
@@ -198,8 +202,8 @@ def test_a_lost_answer_after_sending_is_ambiguous_and_the_post_exists(world: Wor
     assert len(world.live()) == 1
 
 
+@networked
 def test_no_answer_within_the_timeout_after_sending_is_ambiguous(world: World) -> None:
-    needs_emulator(world)
     connector = world.connect(timeout=0.3)
     connector.whoami()
     world.inject("delay", seconds=1.0)
@@ -208,10 +212,10 @@ def test_no_answer_within_the_timeout_after_sending_is_ambiguous(world: World) -
         connector.publish(post())
 
 
+@networked
 def test_a_connection_dropped_before_handling_is_ambiguous_on_publish(world: World) -> None:
     """From the client's side a connection closed before or after the server acted look the
     same: only reconciling can tell."""
-    needs_emulator(world)
     connector = world.connect()
     connector.whoami()
     world.inject("drop_before")
@@ -222,8 +226,8 @@ def test_a_connection_dropped_before_handling_is_ambiguous_on_publish(world: Wor
     assert world.live() == []
 
 
+@networked
 def test_no_answer_within_the_timeout_on_a_read_is_transient(world: World) -> None:
-    needs_emulator(world)
     connector = world.connect(timeout=0.3)
     published = connector.publish(post())
     world.inject("delay", on="read", seconds=1.0)
@@ -232,8 +236,8 @@ def test_no_answer_within_the_timeout_on_a_read_is_transient(world: World) -> No
         connector.fetch_metrics([published.remote_id])
 
 
+@networked
 def test_credentials_that_stopped_working_are_an_auth_error(world: World) -> None:
-    needs_emulator(world)
     assert world.emulator is not None
     connector = world.connect()
     connector.whoami()
@@ -246,8 +250,8 @@ def test_credentials_that_stopped_working_are_an_auth_error(world: World) -> Non
     assert world.live() == []
 
 
+@networked
 def test_a_refused_connection_is_transient_even_on_publish(world: World) -> None:
-    needs_emulator(world)
 
     with pytest.raises(TransientError):
         world.unreachable().publish(post())
@@ -256,10 +260,10 @@ def test_a_refused_connection_is_transient_even_on_publish(world: World) -> None
 # --- exactly once -------------------------------------------------------------------------------
 
 
+@networked
 def test_after_a_lost_answer_no_second_post_is_made(world: World) -> None:
     """Idempotent platforms return the first post when the delivery is sent again; the others
     find it by reconciling (or say they cannot tell), so the scheduler never sends it twice."""
-    needs_emulator(world)
     connector = world.connect()
     connector.whoami()
     world.inject("drop_after")
