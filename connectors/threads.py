@@ -12,8 +12,11 @@ Channel settings (``[channels.NAME]`` with ``platform = "threads"``):
 * ``access_token_env``: the variable holding a long-lived Threads user access token with the
   scopes ``threads_basic``, ``threads_content_publish`` and ``threads_manage_insights``
   (a Meta app with the Threads use case; the profile authorises it, and the short-lived token is
-  exchanged at ``graph.threads.net/access_token``; it lasts 60 days and is refreshed with
-  ``refresh_access_token``).
+  exchanged at ``graph.threads.net/access_token``). It lasts 60 days: the connector refreshes
+  it with ``refresh_access_token`` (a token can be refreshed once it is a day old), a week
+  before it expires, and keeps the new one in the session store for every process; its expiry
+  is then known to ``elshi channels check`` and ``elshi status``. Exporting another token in the
+  variable starts afresh from it.
 * ``media_base_url``: where the office serves its media files over HTTPS (Threads downloads
   images itself from ``image_url``): an image ``flag.png`` is sent as
   ``<media_base_url>/flag.png``. Without it, posts with images are refused.
@@ -28,6 +31,7 @@ profile's posts back to the claim time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -40,6 +44,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from connectors import redaction
 from connectors._http import HttpTransport, json_body
 from connectors.base import (
     AmbiguousError,
@@ -56,6 +61,7 @@ from connectors.base import (
     RateLimitedError,
     RejectedError,
     SessionStore,
+    StoredSession,
     TransientError,
     system_clock,
 )
@@ -74,6 +80,11 @@ _AUTH_CODES = frozenset({102, 190, 10, *range(200, 300)})
 _RATE_CODES = frozenset({4, 17, 32, 613})
 _TRANSIENT_CODES = frozenset({1, 2})
 _GONE_SUBCODES = frozenset({33})
+REFRESH_BEFORE = timedelta(days=7)
+"""Refresh the long-lived token when it expires within this (it lasts 60 days)."""
+REFRESH_RETRY = timedelta(hours=6)
+"""After a refused or failed refresh (a token younger than a day cannot be refreshed), every
+process waits this long before trying again, and goes on with the token it has."""
 
 
 class ThreadsConnector(Connector):
@@ -106,14 +117,18 @@ class ThreadsConnector(Connector):
                 channel=self.name,
             )
         self.media_base_url = (settings.option("media_base_url") or "").rstrip("/") or None
+        self._root = (settings.api_base_url or DEFAULT_API).rstrip("/")
         self._http = HttpTransport(
-            (settings.api_base_url or DEFAULT_API).rstrip("/") + "/" + VERSION,
+            self._root + "/" + VERSION,
             timeout=timeout,
             channel=self.name,
             platform="Threads",
             safe=self.safe,
         )
         self._user: dict[str, Any] | None = None
+        self._token: str | None = None
+        self._expires_at: datetime | None = None
+        self._next_refresh: datetime | None = None
 
     def __repr__(self) -> str:
         return f"ThreadsConnector(name={self.name!r})"
@@ -129,6 +144,7 @@ class ThreadsConnector(Connector):
             display_name=str(user.get("name") or "") or None,
             followers=self._followers(),
             url=f"https://www.threads.net/@{username}",
+            expires_at=self._expires_at,
         )
 
     def publish(self, post: OutgoingPost) -> Published:
@@ -457,12 +473,86 @@ class ThreadsConnector(Connector):
             _instant(item.get("timestamp")) or self.clock(),
         )
 
+    # --- the token --------------------------------------------------------------------------
+
+    def _access_token(self) -> str:
+        """The token to call with: the newest one any process refreshed from the configured
+        token (session store), else the configured one; refreshed first when its expiry is
+        unknown or within a week, unless a refresh was refused or failed lately."""
+        configured = self.settings.secret("access_token")
+        source = hashlib.sha256(configured.encode()).hexdigest()[:16]
+        if self._token is None:
+            stored = self.sessions.load(self.session_key)
+            data = stored.data if stored is not None else {}
+            if data.get("source") == source:  # refreshed from the token configured now
+                self._token = data.get("access_token") or configured
+                self._expires_at = _stamp(data.get("expires_at"))
+                self._next_refresh = _stamp(data.get("next_refresh"))
+                redaction.register([self._token])
+            else:
+                self._token = configured
+        now = self.clock()
+        due = self._expires_at is None or self._expires_at - now < REFRESH_BEFORE
+        if due and (self._next_refresh is None or now >= self._next_refresh):
+            self._refresh(source)
+        return self._token
+
+    def _refresh(self, source: str) -> None:
+        """Exchange the token for a new one valid 60 days, shared with every process; when
+        Threads refuses (the token is not a day old yet) or cannot be reached, go on with the
+        current token and let every process wait `REFRESH_RETRY` before the next try."""
+        assert self._token is not None
+        now = self.clock()
+        action = "refreshing the access token"
+        try:
+            response = self._http.request(
+                "GET",
+                self._root + "/refresh_access_token",
+                action=action,
+                params={"grant_type": "th_refresh_token", "access_token": self._token},
+            )
+            body = json_body(response)
+            if response.status_code >= 400 or "error" in body or not body.get("access_token"):
+                raise self._answer_error(response, body, action, creating=False)
+            token = str(body["access_token"])
+            lifetime = float(body.get("expires_in") or 0)
+        except (ConnectorError, TypeError, ValueError) as exc:
+            self._next_refresh = now + REFRESH_RETRY
+            log.warning(
+                "channel %s: the Threads access token was not refreshed (%s); trying again "
+                "after %s",
+                self.name,
+                self.safe(str(exc)),
+                self._next_refresh.isoformat(timespec="minutes"),
+            )
+            data = {"source": source, "access_token": self._token}
+            if self._expires_at is not None:
+                data["expires_at"] = self._expires_at.isoformat()
+            data["next_refresh"] = self._next_refresh.isoformat()
+            self.sessions.save(self.session_key, StoredSession(data, self._expires_at))
+            return
+        redaction.register([token])
+        self._token = token
+        self._expires_at = now + timedelta(seconds=lifetime) if lifetime > 0 else None
+        self._next_refresh = None if lifetime > 0 else now + REFRESH_RETRY
+        data = {"source": source, "access_token": token}
+        if self._expires_at is not None:
+            data["expires_at"] = self._expires_at.isoformat()
+        if self._next_refresh is not None:
+            data["next_refresh"] = self._next_refresh.isoformat()
+        self.sessions.save(self.session_key, StoredSession(data, self._expires_at))
+        log.info(
+            "channel %s: refreshed the Threads access token (valid until %s)",
+            self.name,
+            self._expires_at.date() if self._expires_at else "an unknown date",
+        )
+
     # --- calls and errors -------------------------------------------------------------------
 
     def _call(
         self, method: str, path: str, action: str, *, creating: bool = False, **kwargs: Any
     ) -> dict[str, Any]:
-        token = self.settings.secret("access_token")
+        token = self._access_token()
         if method == "GET":
             kwargs["params"] = {**kwargs.get("params", {}), "access_token": token}
         else:
@@ -568,5 +658,15 @@ def _instant(value: object) -> datetime | None:
         return None
     try:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _stamp(value: object) -> datetime | None:
+    """An instant the session store keeps (ISO 8601 with an offset), None when absent."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC)
     except ValueError:
         return None

@@ -12,7 +12,10 @@ item containers made with ``is_carousel_item=true``; ``reply_to_id`` for a reply
 and cursor paging), ``GET /v1.0/{media}?fields=...`` (``permalink``, ``timestamp``, ``text``),
 ``GET /v1.0/{media}/insights?metric=views,likes,replies,reposts,quotes``,
 ``GET /v1.0/{user}/threads_insights?metric=followers_count`` and
-``GET /v1.0/{user}/threads_publishing_limit`` (quota usage against 250 posts per 24 hours).
+``GET /v1.0/{user}/threads_publishing_limit`` (quota usage against 250 posts per 24 hours) and
+``GET /refresh_access_token?grant_type=th_refresh_token`` (a new long-lived token valid 60 days;
+a token younger than a day is refused; refreshed and earlier tokens stay valid until their own
+expiry, after which calls are refused with error 190, subcode 463).
 
 It enforces the token (error 190), 500 characters (`campaigns.textrules.threads_length`) and
 at most 5 links (error 100), the publishing quota (error 4, subcode 2207042) and that a
@@ -20,7 +23,7 @@ container is published once (a second ``threads_publish`` of it is refused, erro
 
 Left out: videos, quote posts, reply controls, location and topic tags, fetching
 ``image_url`` (Threads downloads it; here any http(s) URL is accepted), app-level rate limits
-(BUC), the OAuth flow and token refresh.
+(BUC), the OAuth flow and the short-lived token exchange.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from connectors.testing.server import Emulator, Fault, Request, Response, Stored
 
 DEFAULT_TOKEN = "THAAemulatorLongLivedToken0123456789abcdef"
 QUOTA = 250
+TOKEN_LIFETIME = 60 * 86_400
+REFRESHABLE_AFTER = 86_400
 QUOTA_WINDOW = 86_400
 CONTAINER_LIFETIME = 86_400
 _METRICS = {
@@ -81,6 +86,7 @@ class ThreadsEmulator(Emulator):
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        token_age: float = 2 * 86_400,
         user_id: str = "17841400000000001",
         username: str = "kazembassy_de",
         followers: int = 3400,
@@ -90,6 +96,7 @@ class ThreadsEmulator(Emulator):
         self.user_id = user_id
         self.username = username
         self._initial = (token, followers, clock)
+        self.token_age = token_age
         super().__init__(latency=latency)
         self.reset()
 
@@ -98,6 +105,9 @@ class ThreadsEmulator(Emulator):
             token, followers, clock = self._initial
             self.token = token
             self.token_valid = True
+            # Each valid token and the instant it was issued (epoch seconds).
+            self.tokens: dict[str, float] = {token: clock() - self.token_age}
+            self.refreshes = 0
             self.followers = followers
             self.clock = clock
             self.containers: dict[str, dict[str, Any]] = {}
@@ -153,6 +163,7 @@ class ThreadsEmulator(Emulator):
 
     def routes(self) -> None:
         node = r"/v1\.0/(?P<node>[A-Za-z0-9_]+)"
+        self.route("GET", r"/refresh_access_token", self._guard(self._refresh))
         self.route("GET", r"/v1\.0/me", self._guard(self._me))
         self.route("POST", node + r"/threads", self._guard(self._create_container))
         self.route("POST", node + r"/threads_publish", self._guard(self._publish))
@@ -200,11 +211,12 @@ class ThreadsEmulator(Emulator):
             with self._lock:
                 token = request.arg("access_token") or ""
                 bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
-                if token != self.token and bearer != self.token:
+                issued = self.tokens.get(token, self.tokens.get(bearer))
+                if issued is None:
                     return _graph_error(
                         400, 190, "Invalid OAuth access token - Cannot parse access token"
                     )
-                if not self.token_valid:
+                if not self.token_valid or self.clock() >= issued + TOKEN_LIFETIME:
                     return _graph_error(
                         400, 190, "Error validating access token: Session has expired", subcode=463
                     )
@@ -226,6 +238,21 @@ class ThreadsEmulator(Emulator):
                 return handler(request)
 
         return guarded
+
+    def _refresh(self, request: Request) -> Response:
+        if request.arg("grant_type") != "th_refresh_token":
+            return _graph_error(400, 100, "Invalid parameter: grant_type must be th_refresh_token")
+        now = self.clock()
+        if now < self.tokens[request.arg("access_token") or ""] + REFRESHABLE_AFTER:
+            return _graph_error(
+                400, 190, "Error validating access token: the token is less than 24 hours old"
+            )
+        token = "THAA" + secrets.token_urlsafe(32)
+        self.tokens[token] = now
+        self.refreshes += 1
+        return Response(
+            body={"access_token": token, "token_type": "bearer", "expires_in": TOKEN_LIFETIME}
+        )
 
     def _me(self, request: Request) -> Response:
         return Response(

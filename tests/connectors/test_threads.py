@@ -3,13 +3,21 @@ publishing steps, images by URL with alt text, carousels, and the 250-posts-per-
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.base import ChannelSettings, OutgoingPost, RateLimitedError, RejectedError
+from connectors.base import (
+    ChannelSettings,
+    MemorySessionStore,
+    OutgoingPost,
+    RateLimitedError,
+    RejectedError,
+)
 from connectors.testing.threads import DEFAULT_TOKEN, QUOTA, ThreadsEmulator
 from connectors.threads import ThreadsConnector
 from tests.connectors.cases import NOW
@@ -144,3 +152,116 @@ def test_a_container_is_published_only_once(emulator: ThreadsEmulator) -> None:
 
     assert again.status_code == 400
     assert len(emulator.live_posts()) == 1
+
+
+# --- the long-lived token -----------------------------------------------------------------------
+
+
+class Clock:
+    """The test's one time, read by the connectors and the emulator alike."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def epoch(self) -> float:
+        return self.now.timestamp()
+
+
+@pytest.fixture
+def clock(emulator: ThreadsEmulator) -> Clock:
+    moving = Clock()
+    emulator.clock = moving.epoch
+    return moving
+
+
+def process(
+    emulator: ThreadsEmulator, clock: Clock, store: MemorySessionStore, token: str = DEFAULT_TOKEN
+) -> ThreadsConnector:
+    """A new Elshi process on the channel: a connector sharing the session store."""
+    return ThreadsConnector(
+        ChannelSettings(
+            name="de-threads",
+            platform="threads",
+            api_base_url=emulator.url,
+            options={"access_token_env": "ELSHI_THREADS_TOKEN", "media_base_url": MEDIA},
+            secrets={"access_token": token},
+        ),
+        clock=clock,
+        sessions=store,
+    )
+
+
+def calls_with(emulator: ThreadsEmulator, path: str) -> list[str]:
+    """The tokens sent to ``path``, in order."""
+    return [r.arg("access_token") or "" for r in emulator.requests if r.path == path]
+
+
+def test_the_token_is_refreshed_once_and_every_process_uses_the_new_one(
+    emulator: ThreadsEmulator, clock: Clock
+) -> None:
+    store = MemorySessionStore()
+
+    identity = process(emulator, clock, store).whoami()
+    process(emulator, clock, store).publish(post("Nauryz in Berlin"))
+
+    assert emulator.refreshes == 1
+    assert identity.expires_at == NOW + timedelta(days=60)  # shown by channels check and status
+    (refreshed,) = set(emulator.tokens) - {DEFAULT_TOKEN}
+    assert calls_with(emulator, "/v1.0/me")[-1] == refreshed
+    assert calls_with(emulator, f"/v1.0/{emulator.user_id}/threads_publish") == [refreshed]
+
+
+def test_a_week_before_it_expires_the_token_is_refreshed_again_and_posts_keep_going(
+    emulator: ThreadsEmulator, clock: Clock
+) -> None:
+    store = MemorySessionStore()
+    process(emulator, clock, store).whoami()
+
+    clock.now = NOW + timedelta(days=52)
+    process(emulator, clock, store).whoami()
+    assert emulator.refreshes == 1  # eight days left: nothing to do yet
+
+    clock.now = NOW + timedelta(days=54)
+    late = process(emulator, clock, store)
+    assert late.whoami().expires_at == clock.now + timedelta(days=60)
+    clock.now = NOW + timedelta(days=61)  # the first refreshed token has expired by now
+    late.publish(post("Tag der Hauptstadt"))
+
+    assert emulator.refreshes == 2
+    assert len(emulator.live_posts()) == 1
+
+
+def test_a_token_younger_than_a_day_is_used_as_it_is_and_refreshed_hours_later(
+    emulator: ThreadsEmulator, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator.tokens[DEFAULT_TOKEN] = NOW.timestamp() - 3600  # exported an hour ago
+    store = MemorySessionStore()
+
+    with caplog.at_level(logging.WARNING, logger="connectors.threads"):
+        process(emulator, clock, store).publish(post("Nauryz in Berlin"))
+    process(emulator, clock, store).whoami()  # another process does not ask again at once
+
+    assert len(emulator.live_posts()) == 1
+    assert calls_with(emulator, "/refresh_access_token") == [DEFAULT_TOKEN]
+    assert "not refreshed" in caplog.text and DEFAULT_TOKEN not in caplog.text
+    assert process(emulator, clock, store).whoami().expires_at is None
+
+    clock.now = NOW + timedelta(hours=23, minutes=1)
+    assert process(emulator, clock, store).whoami().expires_at == clock.now + timedelta(days=60)
+    assert emulator.refreshes == 1
+
+
+def test_a_new_token_in_the_variable_replaces_the_one_refreshed_from_the_old(
+    emulator: ThreadsEmulator, clock: Clock
+) -> None:
+    store = MemorySessionStore()
+    process(emulator, clock, store).whoami()
+    replacement = "THAAanotherLongLivedTokenTheOfficeExported42"
+    emulator.tokens[replacement] = NOW.timestamp() - 2 * 86_400
+
+    process(emulator, clock, store, token=replacement).whoami()
+
+    assert calls_with(emulator, "/refresh_access_token") == [DEFAULT_TOKEN, replacement]
