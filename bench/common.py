@@ -157,14 +157,92 @@ def start_daemon(config: Path, log: Path, *, tree: Path | None = None) -> subpro
         )
 
 
-def stop(proc: subprocess.Popen[Any], *, timeout: float = 30.0) -> int:
+def stop(
+    proc: subprocess.Popen[Any], *, timeout: float = 30.0, signal: int = signal.SIGTERM
+) -> int:
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         return proc.wait()
+
+
+def profile(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """Sample process ``pid`` with py-spy (``pip install py-spy``) into ``out`` (collapsed
+    stacks, 200 samples a second of every thread, without pausing the process: pausing it
+    distorts a run of 50 threads several times over) until :func:`stop`; None, with a note on
+    stderr, when py-spy is not installed. Without pausing, py-spy cannot tell a waiting thread
+    from a running one: :func:`profile_top` sets apart the samples whose innermost frame is a
+    wait."""
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        print("py-spy not found: no profile (pip install py-spy)", file=sys.stderr)
+        return None
+    command = [spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking"]
+    command += ["--rate", "200", "--output", str(out)]
+    return subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=(out.with_suffix(".log")).open("ab")
+    )
+
+
+WAITS = (
+    "Condition.wait (threading.py)",
+    "Event.wait (threading.py)",
+    "_worker (concurrent/futures/thread.py)",
+    "SocketIO.readinto (socket.py)",
+    "poll_wait_for_socket.<locals>.do_poll (urllib3/util/wait.py)",
+    "Connection.wait (psycopg/connection.py)",
+    "Handler.acquire (logging/__init__.py)",
+    "Thread._wait_for_tstate_lock (threading.py)",
+    "_serve (queue.py)",
+    "SimpleQueue.get",
+)
+"""Innermost frames of a thread that waits (a condition, a socket, a lock, an idle pool thread)."""
+
+
+def profile_top(raw: Path, top: int = 15) -> list[str]:
+    """The ``top`` functions of a py-spy raw profile by own samples (the innermost frame) and
+    by samples under them (inclusive), as lines of text, threads merged, samples of waiting
+    threads (:data:`WAITS`) counted apart."""
+    own: dict[str, int] = {}
+    under: dict[str, int] = {}
+    total = waiting = 0
+    for line in raw.read_text(encoding="utf-8").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_short(f) for f in stack.split(";")]
+        if frames[-1].startswith(WAITS):
+            waiting += n
+            continue
+        total += n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            under[frame] = under.get(frame, 0) + n
+    if not total:
+        return ["(no samples)"]
+    lines = [f"{total} samples of running threads ({waiting} more of waiting ones); own:"]
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {n / total:6.1%}  {frame}")
+    lines.append("inclusive (this function and what it calls):")
+    for frame, n in sorted(under.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {n / total:6.1%}  {frame}")
+    return lines
+
+
+def _short(frame: str) -> str:
+    """``func (path/to/site-packages/pkg/mod.py:12)`` → ``func (pkg/mod.py)``."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/lib/python3.11/", str(ROOT) + "/"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+    return f"{name} ({where})"
 
 
 def cpu_seconds(pid: int) -> float:

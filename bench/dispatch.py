@@ -25,6 +25,8 @@ import argparse
 import json
 import math
 import random
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +49,8 @@ from bench.common import (  # noqa: E402 - after the path is set
     cpu_seconds,
     database,
     pct,
+    profile,
+    profile_top,
     seed,
     sleep_until,
     start_daemon,
@@ -70,6 +74,7 @@ class Outcome:
     """Scheduler CPU seconds from one second before the first due time to the end."""
     startup_cpu: float = math.nan
     note: str = ""
+    profile: list[str] = field(default_factory=list)
 
     @property
     def throughput(self) -> float:
@@ -131,9 +136,16 @@ def run_elshi(
         if proc.poll() is not None:
             raise SystemExit(f"{way} exited ({proc.returncode}); see {root}/daemon-{tag}.log")
         outcome.startup_cpu = cpu0 = cpu_seconds(proc.pid)
+        spy = profile(proc.pid, root / f"{tag}.pyspy") if args.profile else None
         wait_for(emulators, tag, args.count, time.monotonic() + spread + 120)
         time.sleep(0.3)  # the last results being recorded
         outcome.cpu = cpu_seconds(proc.pid) - cpu0
+        if spy is not None:
+            stop(spy, signal=signal.SIGINT)
+            outcome.profile = profile_top(root / f"{tag}.pyspy")
+            if args.profile != "-":
+                Path(args.profile).mkdir(parents=True, exist_ok=True)
+                shutil.copy(root / f"{tag}.pyspy", Path(args.profile) / f"{tag}.pyspy")
         code = stop(proc)
         measure(outcome, emulators, tag, dues)
         outcome.note = f"seeded in {seeded:.1f}s; exit {code}"
@@ -224,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--naive-lead", type=float, default=25.0, help="same, for the naive way")
     parser.add_argument("--baseline", metavar="REF", help="also run the daemon of git REF")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="sample each daemon with py-spy from the first due time on, print its top "
+        "functions and keep the raw stacks in DIR ('-': print only); costs the daemon some CPU",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
@@ -293,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         "rate or thread order, no retry policy, no missed/needs-review states, and pickles "
         "arguments into its table."
     )
+    for o in outcomes:
+        if o.profile:
+            print(f"profile of {o.way} on {o.db} at {o.spread:g}s (py-spy):")
+            print("\n".join("  " + line for line in o.profile))
     print(verdict(outcomes, ceiling, client_ms) + f"; took {time.monotonic() - started:.0f}s")
     return 0
 

@@ -1,10 +1,12 @@
 """What the connectors built on ``requests``-based client libraries share (tweepy, wechatpy,
-linkedin-api-client): an adapter that sends a library's requests for its hard-coded hosts to the
-channel's ``api_base_url`` (after they were signed) with the channel's timeout, and the one
-test of whether a failed request certainly never reached the platform."""
+linkedin-api-client, Mastodon.py): an adapter that sends a library's requests for its hard-coded
+hosts to the channel's ``api_base_url`` (after they were signed) with the channel's timeout, a
+session that reads the environment once instead of at every request, and the one test of
+whether a failed request certainly never reached the platform."""
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -46,6 +48,22 @@ class Rebase(HTTPAdapter):
             cert=cert,
             proxies=proxies,
         )
+
+
+def settled_session(base_url: str) -> requests.Session:
+    """A session for one platform address that read the environment once, here: the proxy for
+    ``base_url`` (``HTTPS_PROXY``/``NO_PROXY``...) and the CA bundle (``REQUESTS_CA_BUNDLE``,
+    ``CURL_CA_BUNDLE``). With ``trust_env`` requests reads both again for every request (and
+    stats the bundle), which a busy daemon pays at each post. ``~/.netrc`` is not read (the
+    client libraries send their own credentials). Restart the daemon after changing these
+    variables."""
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(get_environ_proxies(base_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and base_url.lower().startswith("https:"):
+        session.verify = bundle
+    return session
 
 
 def never_sent(exc: requests.RequestException) -> bool:

@@ -53,6 +53,7 @@ from mastodon.errors import (
     MastodonVersionError,
 )
 
+from connectors._requests import settled_session
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -269,7 +270,7 @@ class MastodonConnector(Connector):
     def _client(self) -> Mastodon:
         if self._mastodon is None:
             token = self.settings.secret("token")
-            session = requests.Session()
+            session = settled_session(self.api_base_url)
             # Mastodon.py keeps only its own reading of X-RateLimit-Reset (an epoch shifted by
             # the Date header onto the system clock); retry_after is taken from the header
             # against this connector's clock instead.

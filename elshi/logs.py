@@ -5,12 +5,16 @@ secrets (and of every variable named like one) here, in every encoded form."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import logging.handlers
 import os
+import queue
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from connectors import redaction
@@ -67,3 +71,50 @@ def setup(*, json_lines: bool, level: int = logging.INFO, secrets: Iterable[str]
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "urllib3", "apscheduler", "alembic", "telegram"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands records to the writing thread with their message and traceback already rendered
+    (a record's arguments may change after the call), but not yet formatted or redacted: the
+    handler it replaces does that, as before."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)
+        record.msg = record.message = record.getMessage()
+        record.args = None
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = _EXCEPTIONS.formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+
+_EXCEPTIONS = logging.Formatter()
+
+
+@contextmanager
+def background() -> Iterator[None]:
+    """Elshi's log lines written by one thread of their own while this is open (for the daemon:
+    its many publishing threads then never queue behind each other's writes to stderr, which
+    with the GIL means behind each other's turns to run); every line still queued is written
+    when it closes."""
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if getattr(h, "_elshi", False)]
+    if not ours:
+        yield
+        return
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    enqueue = _Enqueue(records)
+    enqueue._elshi = True  # type: ignore[attr-defined]
+    listener = logging.handlers.QueueListener(records, *ours, respect_handler_level=True)
+    for handler in ours:
+        root.removeHandler(handler)
+    root.addHandler(enqueue)
+    listener.start()
+    try:
+        yield
+    finally:
+        root.removeHandler(enqueue)
+        listener.stop()
+        for handler in ours:
+            root.addHandler(handler)

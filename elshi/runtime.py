@@ -4,6 +4,7 @@ place where configuration meets the scheduler."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from scheduler.health import Thresholds
     from scheduler.policy import Settings
     from scheduler.sessions import DatabaseSessionStore
+
+log = logging.getLogger(__name__)
 
 SANDBOX_RATE_PER_MINUTE = 600.0
 
@@ -138,6 +141,19 @@ def build_dispatcher(
         real_time=real_time,
         alerts=build_alerts(config, sessions, clock, worker_id=settings.worker_id, in_daemon=True),
     )
+
+
+def import_connectors(config: Config) -> None:
+    """Import the connectors (and client libraries) of the configured platforms now, for a
+    daemon that would otherwise spend the CPU (a second or more) while its first posts are due.
+    A platform that cannot be imported is left to fail on its channel, as before."""
+    from connectors.registry import connector_class
+
+    for platform in sorted({channel.platform for channel in config.channels.values()}):
+        try:
+            connector_class(platform)
+        except Exception:  # reported when the channel is used
+            log.debug("connector of %s not imported ahead", platform, exc_info=True)
 
 
 def notifier_factory(config: Config) -> Callable[[str], Notifier]:

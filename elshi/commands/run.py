@@ -43,7 +43,8 @@ def command(app: App, once: bool, now_text: str | None, no_collect: bool) -> Non
     """
     import logging
 
-    from elshi.runtime import build_dispatcher
+    from elshi import logs
+    from elshi.runtime import build_dispatcher, import_connectors
 
     logging.getLogger("elshi.state").setLevel(logging.INFO)
     clock = app.clock
@@ -64,7 +65,9 @@ def command(app: App, once: bool, now_text: str | None, no_collect: bool) -> Non
     app.sessions  # noqa: B018 - open (and upgrade) the database before starting
     dispatcher = build_dispatcher(app.config, app.sessions, clock, real_time=not now_text)
     if not once:
-        dispatcher.run_forever()
+        import_connectors(app.config)
+        with logs.background():
+            dispatcher.run_forever()
         return
     try:
         stats, collected = dispatcher.run_once(collect=not no_collect)

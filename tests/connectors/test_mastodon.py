@@ -94,6 +94,32 @@ def test_publish_text_returns_the_status_id_url_and_time(
     assert stored["visibility"] == "public"
 
 
+def test_proxies_come_from_the_environment_once_not_at_every_request(
+    emulator: MastodonEmulator, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    connector = make_connector(emulator, clock)
+    try:
+        connector.publish(outgoing("Ohne Proxy"))
+        session = connector._session
+        assert session is not None and not session.trust_env
+        assert not session.proxies  # NO_PROXY covers the instance's address
+        monkeypatch.setenv("NO_PROXY", "")
+        connector.publish(outgoing("Noch ohne Proxy"))  # read when the connector was built
+    finally:
+        connector.close()
+    assert [p["text"] for p in emulator.posts] == ["Ohne Proxy", "Noch ohne Proxy"]
+
+    proxied = make_connector(emulator, clock)
+    try:
+        proxied._client()
+        assert proxied._session is not None
+        assert proxied._session.proxies.get("https") == "http://proxy.invalid:3128"
+    finally:
+        proxied.close()
+
+
 def test_language_visibility_and_idempotency_key_reach_the_instance(
     emulator: MastodonEmulator, clock: FakeClock
 ) -> None:

@@ -111,3 +111,43 @@ def test_the_cli_log_setup_hides_url_encoded_secrets_of_configured_variables(
     err = capsys.readouterr().err
     assert "2.00weibo" not in err
     assert err.count(REDACTED) == 2
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["text", "json"])
+def test_the_daemons_background_log_writer_redacts_and_writes_every_line_before_closing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], json_lines: bool
+) -> None:
+    import threading
+
+    from elshi import logs
+
+    monkeypatch.setenv("ELSHI_WEIBO_TOKEN", "2.00weibo/token+value==")
+    logs.setup(json_lines=json_lines)
+    log = logging.getLogger("elshi.test")
+
+    def work(n: int) -> None:
+        for i in range(50):
+            log.warning("thread %d line %d token %s", n, i, "2.00weibo/token+value==")
+
+    with logs.background():
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        try:
+            raise RuntimeError("refused 2.00weibo/token+value==")
+        except RuntimeError:
+            log.exception("the call failed")
+    log.warning("after the writer closed")
+
+    lines = capsys.readouterr().err.splitlines()
+    text = "\n".join(lines)
+    assert "2.00weibo" not in text
+    assert sum(f"token {REDACTED}" in line for line in lines) == 200
+    assert "RuntimeError: refused [redacted]" in (
+        json.loads(next(x for x in lines if "the call failed" in x))["error"]
+        if json_lines
+        else text
+    )
+    assert "after the writer closed" in lines[-1]
