@@ -314,6 +314,12 @@ def _refusal(
     return target, None
 
 
+def refusal(person: Person, post: Post, state: ChainStatus) -> str | None:
+    """Why ``person`` cannot decide the waiting step of ``post`` now (None: they may) — what a
+    page asks before it offers Approve and Reject."""
+    return _refusal(person, post, state, chain(post.campaign), None)[1]
+
+
 def approve(
     session: Session,
     posts: Sequence[Post],

@@ -282,18 +282,13 @@ def write_reports(
     terminal summary. ``imitates``: channel → the platform a sandbox channel imitates."""
     from sqlalchemy import Engine
 
-    from reports.data import Scope, load
-    from reports.figures import Options, build_report
     from reports.render_html import render
     from reports.render_text import terminal_summary
     from reports.render_xlsx import write_xlsx
+    from reports.request import build
 
     assert isinstance(engine, Engine)
-    built = build_report(
-        load(engine, Scope(as_of=as_of)),
-        generated_at=as_of,
-        options=Options(imitates=imitates or {}),
-    )
+    built = build(engine, now=as_of, imitates=imitates)
     folder.mkdir(parents=True, exist_ok=True)
     html = folder / "report.html"
     html.write_text(render(built), encoding="utf-8")

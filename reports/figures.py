@@ -133,7 +133,8 @@ def _why_empty(posts: pd.DataFrame, data: StoreData) -> tuple[str, ...]:
         if later:
             text += (
                 f" {later} of the {len(posts)} deliveries are due after it: to read a rehearsal "
-                "or a past period, give its time with --as-of."
+                "or a past period, give a later report time (elshi report --as-of, or "
+                '"Counters as of" on the web workspace\'s Reports page).'
             )
         return (text,)
     if posts["deleted"].all() or not (posts["published"] & ~posts["deleted"]).any():

@@ -174,7 +174,9 @@ def _remote_id(delivery: Delivery, url: str, identify: Callable[[str, str], str]
     try:
         return identify(delivery.channel.name, url)
     except ConnectorError as exc:
-        raise OperationError(f"--published: {exc.message}; or give --remote-id") from None
+        raise OperationError(
+            f"the published address {url}: {exc.message}; or give the post's remote id"
+        ) from None
 
 
 def resume_channel(session: Session, name: str, *, actor: str | Person, now: datetime) -> bool:

@@ -17,12 +17,50 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("demo") / "workspace"
     result = CliRunner().invoke(cli, ["demo", "--dir", str(folder)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "published" in result.output and "report.html" in result.output
-    return folder
+    return folder, result.output
+
+
+@pytest.fixture(scope="module")
+def demo_dir(demo_run: tuple[Path, str]) -> Path:
+    return demo_run[0]
+
+
+def test_demo_makes_an_office_of_people_and_says_how_to_open_the_workspace(
+    demo_run: tuple[Path, str],
+) -> None:
+    """A newcomer reads who they can log in as (one-time passwords, printed once and stored
+    only as hashes) and the command and address of the web workspace."""
+    from datetime import UTC, datetime
+
+    from campaigns import people
+    from campaigns.store import make_engine, session_factory
+
+    folder, output = demo_run
+    found = {
+        m.group(1): (m.group(2), m.group(3))
+        for m in re.finditer(
+            r"^  (\w+)\s+(author|approver|operator|manager|admin)\s+(\S{12,})$", output, re.M
+        )
+    }
+    roles = sorted(role for role, _password in found.values())
+    assert roles == ["admin", "approver", "approver", "author", "manager", "operator"], output
+    assert f"cd {folder} && elshi web" in output and "http://127.0.0.1:8080" in output
+    engine = make_engine(f"sqlite:///{folder / 'elshi.db'}")
+    try:
+        with session_factory(engine)() as session:
+            for username, (role, password) in found.items():
+                person = people.authenticate(session, username, password, now=datetime.now(UTC))
+                assert role in {r.value for r in person.roles}
+                stored = people.get_user(session, username).password_hash or ""
+                assert password not in stored and stored.startswith("$argon2id$")
+            session.rollback()
+    finally:
+        engine.dispose()
 
 
 def test_demo_writes_reports_naming_both_campaigns_and_their_audiences(demo_dir: Path) -> None:

@@ -65,6 +65,7 @@ def deliveries(
     *,
     reason: str | None = None,
     published_url: str | None = None,
+    remote_id: str | None = None,
     cancel_instead: bool = False,
 ) -> list[operations.Outcome]:
     now = context.now()
@@ -81,9 +82,12 @@ def deliveries(
             actor=who,
             now=now,
             published_url=published_url,
-            remote_id=None,
+            remote_id=(remote_id or "").strip()[:200] or None,
             cancel_instead=cancel_instead,
             metrics_schedule=context.settings().metrics_schedule,
+            # The channel's connector reads its own permalink (and refuses another's), as for
+            # `elshi deliveries resolve`.
+            identify=context.settings().permalinks,
         )
     except (operations.OperationError, TransitionError) as exc:
         raise Refused(str(exc)) from None

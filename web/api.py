@@ -63,6 +63,15 @@ def _body() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _string(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        abort(400, f"{name} must be a string")
+    return value
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -280,7 +289,8 @@ def delivery_action(delivery_id: int, action: str) -> Any:
             action,
             [delivery_id],
             reason=body.get("reason"),
-            published_url=body.get("published_url"),
+            published_url=_string(body, "published_url"),
+            remote_id=_string(body, "remote_id"),
             cancel_instead=bool(body.get("cancel")),
         )
     except actions.Refused as exc:

@@ -88,7 +88,18 @@ def viewer_zone() -> ZoneInfo:
 
 
 def viewer_locale() -> str:
+    """The viewer's language (a cookie, else the browser's choice among ours), with the region
+    the browser names for it when there is one (``en_GB``: day first and a 24-hour clock;
+    ``en_US``: month first, 12-hour): translations follow the language, dates and numbers the
+    whole locale."""
     chosen = request.cookies.get(LANG_COOKIE, "")
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
+    language = (
+        chosen
+        if chosen in LANGUAGES
+        else request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
+    )
+    for value, _quality in request.accept_languages:
+        tag, _sep, region = value.replace("_", "-").partition("-")
+        if tag.lower() == language and region.isalpha() and len(region) == 2:
+            return f"{language}_{region.upper()}"
+    return language

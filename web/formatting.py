@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from babel import Locale
+from babel.dates import format_datetime as babel_datetime
+from babel.dates import match_skeleton
 from flask import Flask, g, request, url_for
-from flask_babel import format_date, format_datetime, format_decimal, get_locale, lazy_gettext
+from flask_babel import format_decimal, get_locale, get_timezone, lazy_gettext
 from markupsafe import Markup
 
 from web import context
@@ -34,6 +37,33 @@ STATE_HINTS = {
     "needs_review": lazy_gettext("a person must check the channel"),
     "cancelled": lazy_gettext("will not be published"),
 }
+ENTITY_LABELS = {
+    "api_token": lazy_gettext("API token"),
+    "campaign": lazy_gettext("campaign"),
+    "channel": lazy_gettext("channel"),
+    "delivery": lazy_gettext("delivery"),
+    "pause": lazy_gettext("pause"),
+    "post": lazy_gettext("post"),
+    "session": lazy_gettext("session"),
+    "upload": lazy_gettext("upload"),
+    "user": lazy_gettext("user"),
+    "worker": lazy_gettext("daemon"),
+}
+"""What the audit log records changes of (``AuditEntry.entity``)."""
+UNIT_LABELS = {
+    "weighted characters": lazy_gettext("weighted characters"),
+    "characters as Weibo counts them": lazy_gettext("characters as Weibo counts them"),
+    "characters of the article's body": lazy_gettext("characters of the article’s body"),
+    "characters of the article's title": lazy_gettext("characters of the article’s title"),
+    "characters": lazy_gettext("characters"),
+    "characters (an emoji counts its UTF-8 bytes)": lazy_gettext(
+        "characters (an emoji counts its UTF-8 bytes)"
+    ),
+    "graphemes": lazy_gettext("graphemes"),
+    "UTF-16 units": lazy_gettext("UTF-16 units"),
+    "UTF-16 units of a media caption": lazy_gettext("UTF-16 units of a media caption"),
+}
+"""The units platforms count text in (`campaigns.textrules.LIMITS`)."""
 APPROVAL_LABELS = {
     "pending": lazy_gettext("awaiting approval"),
     "approved": lazy_gettext("approved"),
@@ -41,19 +71,94 @@ APPROVAL_LABELS = {
 }
 
 
-def when(value: datetime | None, fmt: str = "medium") -> str:
-    """An instant in the viewer's time zone, in the viewer's locale."""
-    if value is None:
-        return "—"
-    return str(format_datetime(value, fmt))
+DATE_STYLES = {
+    "day": "yMMMd",
+    "short_day": "MMMd",
+    "weekday": "E",
+    "month": "yMMMM",
+    "full": "yMMMMEEEEd",
+}
+"""Named date styles → CLDR skeletons: each locale orders and spells them its own way."""
+DATETIME_STYLES = {
+    "datetime": ("yMMMd", "short"),
+    "long": ("yMMMEd", "short"),
+    "soon": ("MMMEd", "short"),
+    "precise": ("yMMMd", "medium"),
+    "time": (None, "short"),
+    "seconds": (None, "medium"),
+}
+"""Named date-and-time styles → (date skeleton, the locale's own time format: 24- or 12-hour as
+the locale has it), joined the locale's way. Every page formats instants through these names,
+so one page never shows two forms of the same thing."""
+_PATTERNS: dict[tuple[str, str], str] = {}
 
 
-def day(value: date | datetime | None, fmt: str = "medium") -> str:
+def pattern(locale: Locale, style: str) -> str:
+    """The locale's date (or date-and-time) pattern for a named style (cached)."""
+    key = (str(locale), style)
+    found = _PATTERNS.get(key)
+    if found is None:
+
+        def skeleton(name: str) -> str:
+            matched = match_skeleton(name, locale.datetime_skeletons) or name
+            return str(locale.datetime_skeletons[matched].pattern)
+
+        if style in DATE_STYLES:
+            found = skeleton(DATE_STYLES[style])
+        else:
+            date_part, time_kind = DATETIME_STYLES[style]
+            clock = str(locale.time_formats[time_kind].pattern)
+            found = clock
+            if date_part is not None:
+                joint = str(locale.datetime_formats["medium"])
+                found = joint.replace("{1}", skeleton(date_part)).replace("{0}", clock)
+        _PATTERNS[key] = found
+    return found
+
+
+def _locale() -> Locale:
+    found = get_locale()
+    return found if found is not None else Locale.parse("en")
+
+
+def when(value: datetime | None, style: str = "datetime") -> str:
+    """An instant in the viewer's time zone, in the viewer's locale (a style of
+    ``DATETIME_STYLES``)."""
     if value is None:
         return "—"
+    locale = _locale()
+    return str(babel_datetime(value, pattern(locale, style), tzinfo=get_timezone(), locale=locale))
+
+
+def clock(value: datetime) -> str:
+    """A wall-clock time as it stands (no conversion), the locale's way; memoised per request
+    (a calendar month shows thousands)."""
+    memo = g.setdefault("clock_memo", {})
+    key = (value.hour, value.minute)
+    found = memo.get(key)
+    if found is None:
+        locale = _locale()
+        found = memo[key] = str(
+            babel_datetime(value.replace(tzinfo=None), pattern(locale, "time"), locale=locale)
+        )
+    return str(found)
+
+
+def day(value: date | datetime | str | None, style: str = "day") -> str:
+    """A day (of an instant: in the viewer's time zone; or ``YYYY-MM-DD``) in a style of
+    ``DATE_STYLES``."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return str(value)
     if isinstance(value, datetime):
         value = value.astimezone(context.viewer_zone()).date()
-    return str(format_date(value, fmt))
+    locale = _locale()
+    moment = datetime(value.year, value.month, value.day, 12)
+    return str(babel_datetime(moment, pattern(locale, style), locale=locale))
 
 
 def number(value: float | int | None, fmt: str | None = None) -> str:
@@ -62,14 +167,17 @@ def number(value: float | int | None, fmt: str | None = None) -> str:
     return str(format_decimal(value, format=fmt))
 
 
-def local_time(local_due: str, zone: str) -> str:
-    """The audience's wall-clock time as written in the campaign, e.g. ``22 Mar, 10:00
-    Europe/Berlin``."""
+def local_time(local_due: str, zone: str, style: str = "soon") -> str:
+    """The audience's wall-clock time as written in the campaign, e.g. ``Mon 22 Mar, 10:00
+    Europe/Berlin``; style ``time``: the time alone and the zone's city (the calendar's cells)."""
     try:
-        moment = datetime.fromisoformat(local_due)
+        moment = datetime.fromisoformat(local_due).replace(tzinfo=None)
     except ValueError:
         return f"{local_due} {zone}"
-    return f"{format_datetime(moment, 'd MMM, HH:mm', rebase=False)} {zone}"
+    if style == "time":
+        return f"{clock(moment)} {zone.split('/')[-1].replace('_', ' ')}"
+    locale = _locale()
+    return f"{babel_datetime(moment, pattern(locale, style), locale=locale)} {zone}"
 
 
 def state_label(state: str) -> str:
@@ -79,6 +187,43 @@ def state_label(state: str) -> str:
     if labels is None:
         labels = g.state_labels = {k: str(v) for k, v in STATE_LABELS.items()}
     return str(labels.get(state, state))
+
+
+def label(value: str | None, kind: str = "state") -> str:
+    """A recorded word in the viewer's language: a state (of a delivery or of a post's
+    approval), an audited kind of thing, or a text unit; unknown words as they are."""
+    if not value:
+        return ""
+    tables: dict[str, tuple[dict[str, Any], ...]] = {
+        "state": (STATE_LABELS, APPROVAL_LABELS),
+        "entity": (ENTITY_LABELS,),
+        "unit": (UNIT_LABELS,),
+    }
+    for table in tables[kind]:
+        if value in table:
+            return str(table[value])
+    return value
+
+
+def step_words(text: str) -> str:
+    """Who may approve a step, as `campaigns.approval.who_may` says it, in the viewer's
+    language (user names stay as they are); and the default step's title."""
+    if text == "any approver":
+        return str(lazy_gettext("any approver"))
+    if text == "Approval":
+        return str(lazy_gettext("Approval"))
+    parts = []
+    for part in text.split(" or approvers with the role "):
+        if part.startswith("approvers with the role "):
+            part = part.removeprefix("approvers with the role ")
+            parts.append(str(lazy_gettext("approvers with the role %(roles)s", roles=part)))
+        elif part.startswith("all of "):
+            parts.append(str(lazy_gettext("all of %(names)s", names=part.removeprefix("all of "))))
+        elif parts:
+            parts.append(str(lazy_gettext("approvers with the role %(roles)s", roles=part)))
+        else:
+            parts.append(part)
+    return str(lazy_gettext(" or ")).join(parts)
 
 
 def filtered_url(endpoint: str, **overrides: Any) -> str:
@@ -98,7 +243,14 @@ def install(app: Flask) -> None:
 
     app.jinja_env.tests["web_url"] = is_web_url
     app.jinja_env.filters.update(
-        when=when, day=day, number=number, state_label=state_label, local_time=local_time
+        when=when,
+        day=day,
+        clock=clock,
+        number=number,
+        state_label=state_label,
+        local_time=local_time,
+        label=label,
+        step_words=step_words,
     )
     app.jinja_env.globals.update(
         filtered_url=filtered_url,
@@ -106,6 +258,6 @@ def install(app: Flask) -> None:
         STATE_HINTS=STATE_HINTS,
         APPROVAL_LABELS=APPROVAL_LABELS,
         viewer_zone=context.viewer_zone_name,
-        current_locale=lambda: str(get_locale()),
+        current_locale=lambda: _locale().language,
         Markup=Markup,
     )

@@ -258,7 +258,17 @@ def document() -> dict[str, Any]:
                                     "type": "object",
                                     "properties": {
                                         "reason": {"type": "string"},
-                                        "published_url": {"type": "string"},
+                                        "published_url": {
+                                            "type": "string",
+                                            "description": "resolve: its permalink (the "
+                                            "channel's connector reads the post's id from it; "
+                                            "another platform's link is refused with 409)",
+                                        },
+                                        "remote_id": {
+                                            "type": "string",
+                                            "description": "resolve: the platform's id of the "
+                                            "post, when the link cannot say it",
+                                        },
                                         "cancel": {"type": "boolean"},
                                     },
                                 }

@@ -4,9 +4,9 @@ or directly by tests): nothing here reads a file or the environment."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,6 +29,12 @@ class WebSettings:
     text_platforms: Mapping[str, str] = field(default_factory=dict)
     """Channel name → the platform whose text rules it follows (a sandbox channel's mimic)."""
     metrics_schedule: tuple[float, ...] = ()
+    permalinks: Callable[[str, str], str] | None = None
+    """(channel, permalink) → the post's remote id, read by the channel's connector (and a link
+    of another platform or instance refused): what resolving "it was published" stores."""
+    report_as_of: datetime | None = None
+    """The report time the Reports page reads at when none is chosen (the rehearsal's end in a
+    demo workspace, as `elshi report` does); None: now."""
     login_failures_per_user: int = 5
     login_failures_per_address: int = 20
     login_window: timedelta = timedelta(minutes=15)

@@ -4,7 +4,7 @@ report e-mails sent now (``elshi report send``)."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,21 +26,12 @@ DEFAULT_OUT = {
 
 
 def _moment(value: str | None, option: str, *, end: bool) -> datetime | None:
-    """``YYYY-MM-DD`` (a whole day; ``--until`` includes it) or an ISO date-time (UTC unless it
-    carries an offset)."""
-    if value is None:
-        return None
+    from reports.request import BadMoment, moment
+
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime.combine(day, time(), tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadInput(
-            f"{option} {value!r}: use YYYY-MM-DD or an ISO date-time such as 2027-03-22T10:00"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return moment(value, end=end)
+    except BadMoment as exc:
+        raise BadInput(f"{option} {exc}") from None
 
 
 def _audience_id(session: Session, audience: str, campaign: str | None) -> int:
@@ -134,14 +125,20 @@ def command(
             raise BadInput(f"no campaign {campaign!r} (see elshi campaign list)")
         audience_id = _audience_id(session, audience, campaign) if audience else None
 
-    from reports.data import Scope, load
-    from reports.figures import Options, build_report
+    from reports.request import build
 
     now = app.now()
-    reading = _moment(as_of, "--as-of", end=True) or _rehearsed(app) or now
-    scope = Scope(as_of=reading, campaign=campaign, audience=audience_id, since=start, until=stop)
-    options = Options(seed=seed, imitates=app.config.text_platforms)
-    built = build_report(load(app.engine, scope), generated_at=now, options=options)
+    built = build(
+        app.engine,
+        now=now,
+        as_of=_moment(as_of, "--as-of", end=True) or rehearsed(app),
+        campaign=campaign,
+        audience=audience_id,
+        since=start,
+        until=stop,
+        imitates=app.config.text_platforms,
+        seed=seed,
+    )
     if fmt is None:
         from reports.render_text import terminal_summary
 
@@ -150,8 +147,10 @@ def command(
     _write(built, fmt, app.output_path(out) if out is not None else None)
 
 
-def _rehearsed(app: App) -> datetime | None:
-    """In a demo workspace: the rehearsal's end (said on standard error, so output stays clean)."""
+def rehearsed(app: App, *, other: str = "give --as-of for another time") -> datetime | None:
+    """In a demo workspace: the rehearsal's end (said on standard error, so output stays clean,
+    with how to choose ``other`` times); the report time `elshi report` and the web's Reports
+    page read at by default."""
     from elshi.demo import recorded_as_of
 
     path = app.config.path
@@ -159,7 +158,7 @@ def _rehearsed(app: App) -> datetime | None:
     if moment is not None:
         say(
             f"(demo workspace: reading as of the rehearsal's end, {moment:%Y-%m-%d %H:%M} UTC; "
-            "give --as-of for another time)",
+            f"{other})",
             err=True,
         )
     return moment

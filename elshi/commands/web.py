@@ -74,7 +74,19 @@ def command(app: App, bind: str | None, workers: int | None) -> None:
             "stops (set it to keep people logged in across restarts)",
             err=True,
         )
+    import dataclasses
+
+    from elshi.commands.report import rehearsed
+    from elshi.runtime import permalink_reader, session_store
+
     engine = app.engine
+    settings = dataclasses.replace(
+        settings,
+        # The same connectors and the same report time as `elshi deliveries resolve` and
+        # `elshi report` use.
+        permalinks=permalink_reader(config, app.clock, session_store(app.sessions, app.clock)),
+        report_as_of=rehearsed(app, other="reports: 'Counters as of' chooses another time"),
+    )
     flask_app = create_app(settings, engine)
     address = bind or config.web.bind
     shown = f"http://{address}" if bind else config.web.base_url

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from campaigns.schema import CampaignUpload, Delivery, Post
+from campaigns.schema import CampaignUpload, Channel, Delivery, Post
 from campaigns.store import session_factory
 from tests.conftest import EXAMPLES
-from tests.web.conftest import Workspace, approve_fully, post_form
+from tests.web.conftest import Workspace, approve_fully, build, post_form
 
 
 def _post_id(ws: Workspace, key: str) -> int:
@@ -25,7 +28,9 @@ def _post_id(ws: Workspace, key: str) -> int:
 def test_month_calendar_shows_deliveries_in_the_viewers_zone_with_the_audiences_time(
     ws: Workspace,
 ) -> None:
-    page = ws.client("pavel").get("/calendar?date=2027-03-21").get_data(as_text=True)
+    british = ws.client("pavel")
+    british.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-GB,en;q=0.8"
+    page = british.get("/calendar?date=2027-03-21").get_data(as_text=True)
     assert "March 2027" in page
     # Nauryz 10:00 in Berlin, seen from Berlin (the office's zone): both 10:00.
     assert re.search(
@@ -34,6 +39,7 @@ def test_month_calendar_shows_deliveries_in_the_viewers_zone_with_the_audiences_
         re.S,
     )
     shanghai = ws.client("pavel")
+    shanghai.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-GB"
     shanghai.set_cookie("elshi_tz", "Asia/Shanghai")
     page = shanghai.get("/calendar?date=2027-03-21").get_data(as_text=True)
     # 10:00 in Berlin is 17:00 in Shanghai; the audience's own time stays beside it.
@@ -41,6 +47,34 @@ def test_month_calendar_shows_deliveries_in_the_viewers_zone_with_the_audiences_
         r'<span class="t">17:00</span>\s*<span class="what">nauryz</span>\s*<span class="where">de-x · 10:00 Berlin',
         page,
     )
+
+
+def test_every_date_on_a_page_follows_the_viewers_locale(ws: Workspace) -> None:
+    """One form per locale on every page (Babel's patterns): en-US month first with a 12-hour
+    clock, en-GB day first with a 24-hour clock, Russian its own way — in the calendar, the
+    post's deliveries, its decisions and the audience's local time alike."""
+    post = _post_id(ws, "nauryz")
+    approve_fully(ws, post)
+    forms = {
+        "en-US": (
+            "10:00\u202fAM",
+            "Sun, Mar 21, 2027, 10:00\u202fAM",
+            "Mar 1, 2027, 10:00\u202fAM",
+        ),
+        "en-GB": ("10:00", "Sun, 21 Mar 2027, 10:00", "1 Mar 2027, 10:00"),
+        "ru": ("10:00", "вс, 21 мар. 2027\u202fг., 10:00", "1 мар. 2027\u202fг., 10:00"),
+    }
+    for language, (clock, due, decided) in forms.items():
+        client = ws.client("pavel")
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+        calendar = client.get("/calendar?date=2027-03-21").get_data(as_text=True)
+        assert re.search(rf'<span class="t">{clock}</span>\s*<span class="what">nauryz', calendar)
+        page = client.get(f"/posts/{post}").get_data(as_text=True)
+        assert due in page, language
+        # The decisions (made at the clock's 09:00 UTC = 10:00 in Berlin) read the same way.
+        decisions = page[page.index('id="decisions"') :]
+        assert decided in decisions, language
+        assert "2027-03-01" not in decisions and "01 Mar" not in decisions
 
 
 def test_calendar_filters_by_channel_and_state_and_has_week_and_list_views(ws: Workspace) -> None:
@@ -227,3 +261,95 @@ def test_admin_adds_a_person_who_sees_a_one_time_password_once(ws: Workspace) ->
     from tests.web.conftest import login
 
     assert login(ws.client(), "zhanna", password.group(1)).status_code == 302
+
+
+def test_approve_and_reject_are_offered_only_while_a_step_waits_for_the_viewer(
+    ws: Workspace,
+) -> None:
+    from campaigns import people
+
+    post_id = _post_id(ws, "nauryz")
+    buttons = ('value="approve"', 'value="reject"')
+    waiting = ws.client("pavel").get(f"/posts/{post_id}").get_data(as_text=True)
+    assert all(b in waiting for b in buttons)
+    # The author, even with the approver role, is told why instead of being offered buttons.
+    with session_factory(ws.engine)() as s:
+        admin = people.Person.of(people.get_user(s, "admin"))
+        people.update_user(s, "anna", roles=["author", "approver"], by=admin, now=ws.clock())
+        s.commit()
+    own = ws.client("anna").get(f"/posts/{post_id}").get_data(as_text=True)
+    assert not any(b in own for b in buttons)
+    assert "you uploaded or changed this post" in own
+    approve_fully(ws, post_id)
+    for person in ("pavel", "amir", "anna"):
+        done = ws.client(person).get(f"/posts/{post_id}").get_data(as_text=True)
+        assert not any(b in done for b in buttons), person
+        assert "approved by amir" in done
+
+
+def test_resolve_reads_the_remote_id_from_the_channels_permalink_and_refuses_a_foreign_link(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator pastes the post's address: the channel's connector (the same reader as
+    `elshi deliveries resolve`) turns it into the remote id; another platform's link is
+    refused with the reason and nothing changes."""
+    from elshi.config import load_config
+    from elshi.runtime import permalink_reader
+
+    monkeypatch.setenv("ELSHI_TEST_X_TOKEN", "t")
+    config_path = tmp_path / "elshi.toml"
+    config_path.write_text(
+        '[channels.de-x]\nplatform = "x"\ntoken_env = "ELSHI_TEST_X_TOKEN"\n', encoding="utf-8"
+    )
+    config = load_config(config_path)
+    app = build(ws.engine, ws.clock, permalinks=permalink_reader(config, ws.clock))
+    client = Workspace(app, ws.engine, ws.clock).client("olga")
+    approve_fully(ws, _post_id(ws, "nauryz"))
+    with session_factory(ws.engine)() as s:
+        first = s.scalars(
+            select(Delivery)
+            .join(Delivery.channel)
+            .where(Delivery.state == "approved", Channel.name == "de-x")
+        ).first()
+        assert first is not None
+        first.state = "needs_review"
+        delivery_id = first.id
+        s.commit()
+    page = client.get("/operations").get_data(as_text=True)
+    assert 'name="remote_id"' in page and f'value="{delivery_id}"' in page
+
+    foreign = "https://mastodon.social/@botschaft/1131"
+    form = {"action": "resolve-published", "delivery": str(delivery_id), "url": foreign}
+    post_form(client, "/operations/deliveries", form, page="/operations")
+    shown = client.get("/operations").get_data(as_text=True)
+    assert "is not the permalink of a post on X" in shown
+    with session_factory(ws.engine)() as s:
+        assert s.get(Delivery, delivery_id).state == "needs_review"  # type: ignore[union-attr]
+
+    permalink = "https://x.com/botschaft/status/1234567890"
+    form["url"] = permalink
+    post_form(client, "/operations/deliveries", form, page="/operations")
+    with session_factory(ws.engine)() as s:
+        done = s.get(Delivery, delivery_id)
+        assert done is not None and done.state == "published"
+        assert done.remote_id == "1234567890" and done.remote_url == permalink
+
+
+def test_reports_read_like_elshi_report_period_and_report_time_apart(ws: Workspace) -> None:
+    """The page and its downloads go through `reports.request.build`, as `elshi report` does:
+    the period's end day is included, the report time is not clamped to it, and a sandbox
+    channel shows the platform it imitates."""
+    client = ws.client("marat")
+    query = "campaign=de-2027-gateway&since=2027-03-01&until=2027-03-31&as_of=2027-04-30"
+    data = client.get(f"/reports/download.json?{query}").json
+    assert data["as_of"] == "2027-05-01T00:00:00+00:00"  # the end of the chosen day, not 03-31
+    assert data["period_until"].startswith("2027-04-01")
+    assert "sandbox imitating x" in str(data)
+    # Without a report time: now (the clock), or the workspace's default (a demo's rehearsal).
+    assert client.get("/reports/download.json").json["as_of"].startswith("2027-03-01T09:00")
+    rehearsed = build(ws.engine, ws.clock, report_as_of=datetime(2027, 12, 31, 23, tzinfo=UTC))
+    demo = Workspace(rehearsed, ws.engine, ws.clock).client("marat")
+    assert demo.get("/reports/download.json").json["as_of"].startswith("2027-12-31T23:00")
+    assert "the end of its rehearsal" in demo.get("/reports").get_data(as_text=True)
+    assert client.get("/reports?since=2027-03-31&until=2027-03-01").status_code == 400
+    assert client.get("/reports/download.csv?until=tomorrow").status_code == 400

@@ -195,6 +195,7 @@ def deliveries() -> Response:
             ids,
             reason=request.form.get("reason"),
             published_url=url if action == "resolve-published" else None,
+            remote_id=request.form.get("remote_id") if action == "resolve-published" else None,
             cancel_instead=request.form.get("cancel") == "yes",
         )
     except actions.Refused as exc:

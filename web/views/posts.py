@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from campaigns import approval, textrules
+from campaigns import approval, people, textrules
 from campaigns.schema import AuditEntry, Delivery, Post
 from web import actions, context, identity
 from web.identity import signed_in
@@ -94,6 +94,17 @@ def show(post_id: int) -> str:
         .order_by(AuditEntry.at, AuditEntry.id)
     ).all()
     parent = session.get(Post, post.reply_to_post_id) if post.reply_to_post_id else None
+    chain = approval.status(session, post)
+    # Approve and Reject only while a step waits, and only for someone the rules let decide it.
+    who = identity.person()
+    may_decide = chain.current is not None and not post.retired and people.may(who, "post.approve")
+    refusal = None
+    if may_decide and approval.refusal(who, post, chain) is not None:
+        refusal = (
+            _("you uploaded or changed this post; someone else must approve it")
+            if who.actor in post.authors
+            else _("this step is for %(who)s", who=chain.current.who if chain.current else "")
+        )
     replies = session.scalars(
         select(Post).where(Post.reply_to_post_id == post.id).order_by(Post.id)
     ).all()
@@ -105,7 +116,9 @@ def show(post_id: int) -> str:
         post_history=post_history,
         parent=parent,
         replies=replies,
-        chain=approval.status(session, post),
+        chain=chain,
+        may_decide=may_decide and refusal is None,
+        refusal=refusal,
     )
 
 

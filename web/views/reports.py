@@ -5,7 +5,7 @@ It goes through the report builder's own functions: scope → model → renderer
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, send_file
@@ -21,19 +21,19 @@ blueprint = Blueprint("reports", __name__, url_prefix="/reports")
 FORMATS = ("xlsx", "csv", "json")
 
 
-def _day(name: str) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
+def _moment(name: str, *, end: bool) -> datetime | None:
+    from reports.request import BadMoment, moment
+
     try:
-        return date.fromisoformat(raw)
-    except ValueError:
+        return moment(request.args.get(name), end=end)
+    except BadMoment:
         abort(400, _("%(name)s must be a date (YYYY-MM-DD).", name=name))
 
 
-def _scope() -> tuple[Any, dict[str, Any]]:
-    from reports.data import Scope
-
+def _scope() -> dict[str, Any]:
+    """The chosen campaign, audience, period and report time, read as `elshi report` reads its
+    options: a period's end day is included; the report time (a day: its end) says what was
+    known and is not clamped to the period."""
     session = context.db()
     campaign = request.args.get("campaign") or None
     if campaign is not None and session.get(Campaign, campaign) is None:
@@ -44,44 +44,40 @@ def _scope() -> tuple[Any, dict[str, Any]]:
         found = session.get(Audience, audience)
         if found is None or (campaign is not None and found.campaign_id != campaign):
             abort(404, _("No such audience in this campaign."))
-    since, until, as_of_day = _day("since"), _day("until"), _day("as_of")
-    if since and until and since > until:
+    since, until = _moment("since", end=False), _moment("until", end=True)
+    if since and until and since >= until:
         abort(400, _("The period must start before it ends."))
-    now = context.now()
-    reading = (
-        datetime.combine(as_of_day + timedelta(days=1), time(), tzinfo=UTC) if as_of_day else now
-    )
-    stop = datetime.combine(until + timedelta(days=1), time(), tzinfo=UTC) if until else None
-    scope = Scope(
-        as_of=min(reading, stop) if stop else reading,
-        campaign=campaign,
-        audience=audience,
-        since=datetime.combine(since, time(), tzinfo=UTC) if since else None,
-        until=stop,
-    )
-    chosen = {
+    return {
         "campaign": campaign,
         "audience": audience,
         "since": since,
         "until": until,
-        "as_of": as_of_day,
+        "as_of": _moment("as_of", end=True),
     }
-    return scope, chosen
 
 
 def _build() -> Any:
-    from reports.data import load
-    from reports.figures import build_report
+    from reports.request import build
 
-    scope, _chosen = _scope()
-    return build_report(load(context.runtime().engine, scope), generated_at=context.now())
+    settings = context.settings()
+    scope = _scope()
+    scope["as_of"] = scope["as_of"] or settings.report_as_of
+    return build(
+        context.runtime().engine, now=context.now(), imitates=settings.text_platforms, **scope
+    )
 
 
 @blueprint.get("")
 @signed_in
 def show() -> str:
     identity.require("report.view")
-    _unused, chosen = _scope()
+    scope = _scope()
+    chosen = {
+        **scope,
+        "since": request.args.get("since", ""),
+        "until": request.args.get("until", ""),
+        "as_of": request.args.get("as_of", ""),
+    }
     session = context.db()
     campaigns = session.execute(select(Campaign.id, Campaign.title).order_by(Campaign.id)).all()
     audiences = session.execute(
@@ -97,6 +93,7 @@ def show() -> str:
         audiences=audiences,
         query=query,
         formats=FORMATS,
+        default_as_of=context.settings().report_as_of,
     )
 
 
