@@ -154,6 +154,7 @@ class LinkedInConnector(Connector):
         self._auth: Any = None
         self._token: str | None = None
         self._expires_at: datetime | None = None
+        self._refresh_ends: datetime | None = None
 
     def __repr__(self) -> str:
         return f"LinkedInConnector(name={self.name!r}, organization={self.organization!r})"
@@ -172,7 +173,7 @@ class LinkedInConnector(Connector):
             display_name=str(page.get("localizedName") or "") or None,
             followers=self._followers(),
             url=f"https://www.linkedin.com/company/{vanity or org_id}/",
-            expires_at=self._token_expiry(),
+            expires_at=self._channel_expiry(),
         )
 
     def publish(self, post: OutgoingPost) -> Published:
@@ -443,6 +444,7 @@ class LinkedInConnector(Connector):
             if stored is not None and stored.data.get("organization") == self.organization:
                 self._token = stored.data.get("access_token")
                 self._expires_at = _iso(stored.data.get("access_expires_at"))
+                self._refresh_ends = _iso(stored.data.get("refresh_expires_at"))
             if self._token is None:
                 self._token = self.settings.secret("access_token")
                 self._expires_at = None
@@ -453,6 +455,18 @@ class LinkedInConnector(Connector):
         ):
             self._refresh()
         return self._token
+
+    def _channel_expiry(self) -> datetime | None:
+        """When the channel stops working unless someone acts: with a refresh token, when the
+        refresh token ends (the access token is renewed before then, so its own expiry is no
+        reason to warn anyone; the first look refreshes once to learn it); else when the
+        access token expires."""
+        if not self._refreshable():
+            return self._token_expiry()
+        self._access_token()
+        if self.sessions.load(self.session_key) is None:
+            self._refresh()
+        return self._refresh_ends
 
     def _token_expiry(self) -> datetime | None:
         """When the access token expires: known from a refresh, else asked of LinkedIn's
@@ -493,18 +507,22 @@ class LinkedInConnector(Connector):
         now = self.clock()
         self._token = str(answer.access_token)
         self._expires_at = now + timedelta(seconds=int(answer.expires_in or 0))
-        refresh_end = now + timedelta(seconds=int(answer.refresh_token_expires_in or 0))
+        self._refresh_ends = (
+            now + timedelta(seconds=int(answer.refresh_token_expires_in))
+            if answer.refresh_token_expires_in
+            else None
+        )
+        data = {
+            "organization": self.organization,
+            "access_token": self._token,
+            "access_expires_at": self._expires_at.isoformat(),
+            "refresh_token": str(answer.refresh_token or refresh_token),
+        }
+        if self._refresh_ends is not None:
+            data["refresh_expires_at"] = self._refresh_ends.isoformat()
         self.sessions.save(
             self.session_key,
-            StoredSession(
-                data={
-                    "organization": self.organization,
-                    "access_token": self._token,
-                    "access_expires_at": self._expires_at.isoformat(),
-                    "refresh_token": str(answer.refresh_token or refresh_token),
-                },
-                expires_at=refresh_end if answer.refresh_token_expires_in else self._expires_at,
-            ),
+            StoredSession(data=data, expires_at=self._refresh_ends or self._expires_at),
         )
         log.info(
             "channel %s: refreshed the LinkedIn access token (valid until %s)",

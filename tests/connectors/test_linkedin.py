@@ -158,14 +158,15 @@ def test_an_expired_token_with_refresh_is_renewed_and_the_post_goes_out_on_the_n
     emulator: LinkedInEmulator,
 ) -> None:
     connector = connect(emulator)
-    connector.whoami()
+    connector.whoami()  # a first look refreshes once to learn when the refresh token ends
+    before = emulator.refreshes
     emulator.expire_token()
 
     with pytest.raises(AuthError):
         connector.publish(post("Erster Versuch"))
     connector.publish(post("Zweiter Versuch"))
 
-    assert emulator.refreshes == 1
+    assert emulator.refreshes == before + 1
     assert [p.text for p in emulator.stored()] == ["Zweiter Versuch"]
 
 
@@ -187,3 +188,17 @@ def test_statistics_are_read_per_share(emulator: LinkedInEmulator) -> None:
     ) == (900, 40, 3, 5, 12)
     assert sample.quotes is None and sample.bookmarks is None
     assert sample.followers == emulator.followers
+
+
+def test_with_a_refresh_token_the_channel_lasts_as_long_as_the_refresh_token(
+    emulator: LinkedInEmulator,
+) -> None:
+    """The access token is renewed before it expires, so only the refresh token's end (a year)
+    is a date anyone must act by: no token warning every 60 days."""
+    store = MemorySessionStore()
+
+    first = connect(emulator, store).whoami()
+    again = connect(emulator, store).whoami()  # another process: no second refresh
+
+    assert first.expires_at == again.expires_at == NOW + timedelta(days=365)
+    assert emulator.refreshes == 1
