@@ -41,6 +41,7 @@ from campaigns.schema import (
 )
 from campaigns.schema import DeliveryState as S
 from campaigns.states import record, transition
+from campaigns.store import lock_applies
 
 LOCKED_STATES = (S.publishing, S.published, S.needs_review)
 """A delivery in one of these states is never rewritten by an apply."""
@@ -95,6 +96,7 @@ def apply_campaign(
     if isinstance(actor, Person):
         authorize(session, actor, "campaign.apply")
         actor = actor.actor
+    lock_applies(session)
     if store_media:
         media.store(session, desired.media.values(), now=now)
     changes: list[Change] = []

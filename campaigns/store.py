@@ -19,6 +19,7 @@ a new time, a channel resumed. Code that does such a change with plain UPDATE st
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from collections.abc import Iterator
@@ -31,11 +32,12 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from campaigns.errors import StoreError
+from campaigns.errors import BusyError, StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _IMMEDIATE = "elshi_begin_immediate"
+_BUSY_MS = "elshi_busy_timeout_ms"
 
 
 def normalize_url(url: str) -> str:
@@ -84,8 +86,15 @@ def make_engine(
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        # How long this transaction waits for the write lock (`applying` may ask for its own
+        # wait); remembered per connection, so a pooled connection gets the default back.
+        busy = int(options.get(_BUSY_MS, SQLITE_BUSY_TIMEOUT_MS))
+        info = conn.connection.info
+        if info.get(_BUSY_MS, SQLITE_BUSY_TIMEOUT_MS) != busy:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={busy}")
+            info[_BUSY_MS] = busy
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE, False) else "BEGIN")
 
     return engine
 
@@ -95,7 +104,11 @@ def create_sqlite_file(url: str, mode: int) -> None:
     (SQLite would create it with the process's umask, usually world-readable). SQLite creates
     the -wal and -shm files with the database file's permissions."""
     parsed = make_url(normalize_url(url))
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or parsed.database in (None, "", ":memory:")
+        or parsed.database.startswith("file:")  # a URI (mode=ro...): SQLite decides
+    ):
         return
     path = Path(parsed.database)
     try:
@@ -111,10 +124,65 @@ def create_sqlite_file(url: str, mode: int) -> None:
 
 
 def describe(exc: BaseException) -> str:
-    """The driver's own words for a database failure, on one line."""
+    """The driver's own words for a database failure, on one line, with what to do about it
+    when the condition is a known one (`condition`)."""
     orig = getattr(exc, "orig", None) or exc
-    text = " ".join(str(orig).split())
-    return text or type(orig).__name__
+    text = " ".join(str(orig).split()) or type(orig).__name__
+    found = condition(exc)
+    return f"{text} ({_ADVICE[found]})" if found else text
+
+
+_CONDITIONS = (
+    ("full", ("database or disk is full", "no space left on device", "disk full")),
+    (
+        "read-only",
+        (
+            "attempt to write a readonly database",
+            "read-only file system",
+            "readonly database",
+            "read-only transaction",
+        ),
+    ),
+    ("locked", ("database is locked",)),
+    ("timeout", ("timeout expired", "canceling statement due to statement timeout")),
+    (
+        "unreachable",
+        (
+            "connection refused",
+            "could not connect",
+            "connection failed",
+            "server closed the connection",
+            "unable to open database file",
+            "disk i/o error",
+        ),
+    ),
+)
+_ADVICE = {
+    "full": "the disk is full: free space where the database lives",
+    "read-only": "the database cannot be written: check the file's permissions and the disk",
+    "locked": "another process holds the database's write lock",
+    "timeout": (
+        "the database server did not answer in time ([database] connect_timeout and "
+        "statement_timeout): is it running and reachable?"
+    ),
+    "unreachable": "the database cannot be reached or opened",
+}
+
+
+def condition(exc: BaseException) -> str | None:
+    """A running condition the database is in, from a driver error: ``full``, ``read-only``,
+    ``locked``, ``timeout`` or ``unreachable`` (trying again later may work); None for other
+    errors (a bug or a constraint)."""
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, OSError) and orig.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "full"
+    if isinstance(orig, OSError) and orig.errno == errno.EROFS:
+        return "read-only"
+    text = str(orig).lower()
+    for name, words in _CONDITIONS:
+        if any(word in text for word in words):
+            return name
+    return None
 
 
 def open_database(
@@ -221,6 +289,65 @@ def immediate(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+APPLY_LOCK = 0x656C736861  # the PostgreSQL advisory lock id that serialises applies
+APPLY_WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000
+
+
+def lock_applies(session: Session) -> None:
+    """Serialise applies: on PostgreSQL, take the transaction-level advisory lock of applies
+    (released at commit or rollback; taking it again in the same transaction is free), so a
+    second apply of the same file waits and then finds the first one's rows instead of failing
+    on a unique violation. On SQLite the apply's transaction holds the write lock from its
+    start (`applying`, or a `writer_factory` session), which excludes every other writer."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({APPLY_LOCK})")
+
+
+@contextmanager
+def applying(
+    factory: sessionmaker[Session], *, wait_seconds: float = APPLY_WAIT_SECONDS
+) -> Iterator[Session]:
+    """A session for an apply: SQLite's write lock taken at its start (``BEGIN IMMEDIATE``),
+    PostgreSQL's advisory lock of applies (`lock_applies`), each waited for at most
+    ``wait_seconds`` while another apply (or, on SQLite, another writer) holds it; then
+    `BusyError`, with nothing changed. Two simultaneous applies of one file thus run one
+    after the other: the second finds the first's rows and has nothing to do."""
+    from sqlalchemy.exc import OperationalError
+
+    milliseconds = max(0, round(wait_seconds * 1000))
+    with factory() as session:
+        try:
+            connection = session.connection(
+                execution_options={_IMMEDIATE: True, _BUSY_MS: milliseconds}
+            )
+            if connection.dialect.name == "postgresql":
+                previous = connection.exec_driver_sql("SHOW lock_timeout").scalar_one()
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, milliseconds)}")
+                lock_applies(session)
+                connection.exec_driver_sql(
+                    "SELECT set_config('lock_timeout', %(value)s, true)", {"value": previous}
+                )
+        except OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            session.rollback()
+            raise BusyError(
+                f"another apply (or another process writing to the database) did not finish "
+                f"within {wait_seconds:g} s; nothing was changed. Try again when it is done "
+                f"([database] lock_wait sets how long to wait)"
+            ) from None
+        yield session
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked" or PostgreSQL's lock_timeout (SQLSTATE 55P03)."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "55P03":
+        return True
+    return "database is locked" in str(orig or exc)
+
+
 def alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 
@@ -249,13 +376,17 @@ MIGRATION_LOCK = 0x656C736869  # "elshi": the PostgreSQL advisory lock id for mi
 
 def upgrade(engine: Engine, revision: str = "head") -> bool:
     """Bring the schema to ``revision``; True when something was applied. Cheap when current.
-    On PostgreSQL an advisory lock makes several daemons starting at once migrate one by one."""
+    Several processes starting at once migrate one by one: on PostgreSQL under an advisory
+    lock, on SQLite under the write lock."""
     if revision == "head" and current_revision(engine) == head_revision():
         return False
     from alembic import command
 
     if engine.dialect.name != "postgresql":
-        command.upgrade(alembic_config(engine), revision)
+        # The migration's transaction takes SQLite's write lock at its start and reads the
+        # current revision under it: a second process upgrading at the same time waits, then
+        # finds nothing to do (instead of failing with "database is locked").
+        command.upgrade(alembic_config(engine.execution_options(**{_IMMEDIATE: True})), revision)
         return True
     from sqlalchemy import text
 

@@ -389,11 +389,16 @@ def _reference_problems(
 
 
 def _cycle(parents: Mapping[str, Any], start: str) -> bool:
+    """Whether following replies from ``start`` comes back to ``start``: a post that only leads
+    into a loop (or to a post replying to itself) is not in it, and that loop is reported at
+    its own posts."""
     seen = {start}
     current = parents.get(start)
     while isinstance(current, str):
-        if current in seen:
+        if current == start:
             return True
+        if current in seen:
+            return False
         seen.add(current)
         current = parents.get(current)
     return False

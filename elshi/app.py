@@ -94,28 +94,33 @@ class App:
 
         return session_factory(self.engine)
 
-    def output_path(self, path: Path) -> Path:
-        """``path`` for a command's ``--out``, refused when it is the live database (or its
-        -wal/-shm files) or the configuration file: writing there would destroy them."""
+    def output_path(
+        self, path: Path, option: str = "--out", *, inputs: dict[Path, str] | None = None
+    ) -> Path:
+        """``path`` for a command's output option, refused (`BadInput`) when it is the live
+        database (or its -wal/-shm/-journal files), the configuration file, another SQLite
+        database, or one of the command's ``inputs`` (path → what it is): writing there would
+        destroy them. The same file reached through a symbolic or hard link, or through
+        ``..``, counts as the same file."""
         from elshi.config import find_config
 
-        target = path.expanduser().resolve()
-        protected: dict[Path, str] = {}
+        protected: list[tuple[Path, str]] = [(p, what) for p, what in (inputs or {}).items()]
         try:
             config_file = find_config(self.config_path)
         except Exception:
             config_file = None
         if config_file is not None:
-            protected[config_file.resolve()] = "the configuration file"
-            database = _sqlite_file(self.config.database_url)
-            if database is not None:
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    protected[database.with_name(database.name + suffix)] = "the live database"
-        what = protected.get(target)
-        if what is not None:
-            raise BadInput(f"--out {path}: that is {what}; choose another file")
+            protected.append((config_file, "the configuration file"))
+        database = _sqlite_file(self.config.database_url)
+        if database is not None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                protected.append((database.with_name(database.name + suffix), "the live database"))
+        target = path.expanduser()
+        for candidate, what in protected:
+            if _same_file(target, candidate):
+                raise BadInput(f"{option} {path}: that is {what}; choose another file")
         if target.is_file() and _is_sqlite_file(target):
-            raise BadInput(f"--out {path}: that is a database; choose another file")
+            raise BadInput(f"{option} {path}: that is a database; choose another file")
         return path
 
     def person(self, session: Session, by: str | None = None) -> Person:
@@ -164,6 +169,17 @@ def _sqlite_file(url: str) -> Path | None:
     if not url.startswith(prefix) or ":memory:" in url:
         return None
     return Path(url[len(prefix) :]).resolve()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same resolved path, or (both existing) the same
+    inode, as a hard link is."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def _is_sqlite_file(path: Path) -> bool:

@@ -595,6 +595,13 @@ class DatabaseConfig:
         "5m",
         "PostgreSQL: cancel a statement that runs longer than this",
     )
+    lock_wait_seconds: float = setting(
+        "lock_wait",
+        Duration(0, 3600),
+        "30s",
+        "how long `campaign apply` waits while another apply (or, on SQLite, another writer) "
+        "holds the database, before it gives up with nothing changed",
+    )
     file_mode: int = setting(
         "file_mode",
         FileMode(),

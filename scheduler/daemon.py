@@ -39,6 +39,7 @@ from scheduler.lanes import Lanes
 from scheduler.policy import Settings
 from scheduler.pool import ConnectorPool
 from scheduler.recovery import mark_missed, next_instants, next_wakeup, reconcile_expired
+from scheduler.trouble import Trouble
 from scheduler.wakeups import Watcher
 from scheduler.workers import NameLock, beat, default_name, register
 from scheduler.workers import new_worker_id as new_worker_id
@@ -98,6 +99,9 @@ class Dispatcher:
         self._name_lock: NameLock | None = None
         self._watcher: Watcher | None = None
         self._closed = False
+        self.trouble = Trouble()
+        """Failing jobs pause, longer each time, and say why once (a full disk, a read-only
+        database): `scheduler.trouble`."""
 
     @property
     def engine(self) -> Engine:
@@ -346,6 +350,7 @@ class Dispatcher:
             self._wake.clear()
             try:
                 claimed, full = self.claim_pass(lookahead=lookahead)
+                self.trouble.succeeded("dispatch")
                 wait = self.settings.poll_seconds
                 if full:
                     # More may be due: claim again once the lanes have room (they wake us),
@@ -370,12 +375,27 @@ class Dispatcher:
                         wait = min(wait, (min(moments) - now).total_seconds())
                     if claimed == 0:
                         wait = max(wait, IDLE_FLOOR)
-            except Exception:
-                log.exception("dispatch pass failed; will try again")
-                wait = IDLE_FLOOR
+            except Exception as exc:
+                wait = max(IDLE_FLOOR, self.trouble.failed("dispatch", exc))
             self.ready.set()
             if wait > 0:
                 self._wake.wait(wait)
+
+    def guarded(self, name: str, fn: Callable[[], object]) -> Callable[[], None]:
+        """A periodic job that survives its failures: while it fails it is skipped for a
+        pause that grows each time, and its error is logged once (`scheduler.trouble`)."""
+
+        def job() -> None:
+            if self.stopping.is_set() or not self.trouble.may_run(name):
+                return
+            try:
+                fn()
+            except Exception as exc:
+                self.trouble.failed(name, exc)
+            else:
+                self.trouble.succeeded(name)
+
+        return job
 
     def run_forever(self, *, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or `stopping` is set)."""
@@ -401,35 +421,24 @@ class Dispatcher:
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
 
-        def guarded(name: str, fn: Callable[[], object]) -> Callable[[], None]:
-            def job() -> None:
-                if self.stopping.is_set():
-                    return
-                try:
-                    fn()
-                except Exception:
-                    log.exception("%s failed; will try again", name)
-
-            return job
-
         self.register()
         if self.alerts is not None:
             self.alerts.start()
         self._sweep_job = scheduler.add_job(
-            guarded("sweep", self._sweep),
+            self.guarded("sweep", self._sweep),
             "interval",
             seconds=self.settings.sweep_every_seconds,
             id="sweep",
             next_run_time=self.clock(),
         )
         scheduler.add_job(
-            guarded("heartbeat", self.heartbeat),
+            self.guarded("heartbeat", self.heartbeat),
             "interval",
             seconds=self.settings.heartbeat_seconds,
             id="heartbeat",
         )
         scheduler.add_job(
-            guarded("collect", self.collect),
+            self.guarded("collect", self.collect),
             "interval",
             seconds=self.settings.collect_every_seconds,
             id="collect",
@@ -437,7 +446,7 @@ class Dispatcher:
         )
         if self.alerts is not None:
             scheduler.add_job(
-                guarded("alerts", self.alerts.run_pass),
+                self.guarded("alerts", self.alerts.run_pass),
                 "interval",
                 seconds=self.alerts.settings.poll_seconds,
                 id="alerts",

@@ -40,6 +40,8 @@ def calendar_export(
     from campaigns.queries import timeline, workspace_id
     from campaigns.schema import Campaign
 
+    if out is not None:
+        app.output_path(out)  # before the work (and before the workspace id is recorded)
     with app.sessions() as session:
         if campaign and session.get(Campaign, campaign) is None:
             raise BadInput(f"no campaign {campaign!r} (see elshi campaign list)")
@@ -55,5 +57,5 @@ def calendar_export(
     if out is None:
         say(text, nl=False)
     else:
-        app.output_path(out).write_text(text, encoding="utf-8", newline="")
+        out.write_text(text, encoding="utf-8", newline="")
         say(f"wrote {out}: {len(rows)} deliveries")

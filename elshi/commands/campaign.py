@@ -68,7 +68,7 @@ def validate(app: App, files: tuple[Path, ...]) -> None:
     Exit code 0 when valid, 2 on any error. Example:
 
     \b
-        elshi campaign validate examples/*.yaml
+        elshi campaign validate campaigns/*.yaml
     """
     _load(app, files)
 
@@ -77,11 +77,14 @@ def _run_apply(
     app: App, files: Sequence[Path], *, by: str | None, commit: bool
 ) -> tuple[list[Loaded], dict[str, list[Change]]]:
     from campaigns.planning import apply_campaign
+    from campaigns.store import applying
+    from elshi.settings import DatabaseConfig
 
     loaded = _load(app, files, quiet_ok=True)
     results: dict[str, list[Change]] = {}
     now = app.now()
-    with app.sessions() as session:
+    wait = app.config.section(DatabaseConfig).lock_wait_seconds
+    with applying(app.sessions, wait_seconds=wait) as session:
         person = app.person(session, by)
         for item in loaded:
             assert item.desired is not None
@@ -125,7 +128,7 @@ def plan(app: App, files: tuple[Path, ...], as_json: bool, timeline: bool) -> No
     deliveries in UTC and in each audience's local time. Changes nothing. Example:
 
     \b
-        elshi campaign plan examples/germany.yaml
+        elshi campaign plan campaigns/sample.yaml
     """
     loaded, results = _run_apply(app, files, by=None, commit=False)
     rows = []
@@ -185,7 +188,7 @@ def apply(app: App, files: tuple[Path, ...], by: str | None) -> None:
     deliveries that are publishing or published are never rewritten. Example:
 
     \b
-        elshi campaign apply examples/*.yaml
+        elshi campaign apply campaigns/*.yaml
     """
     _, results = _run_apply(app, files, by=by, commit=True)
     _print_changes(results, verb="apply")
@@ -373,7 +376,10 @@ def import_(
         raise BadInput("name the spreadsheet to import (or use --template FILE.xlsx)")
     if not sheet.is_file():
         raise BadInput(f"{sheet}: no such file")
-    target = app.output_path(out or sheet.with_suffix(".yaml"))
+    inputs = {sheet: "the spreadsheet being imported"}
+    if campaign_file is not None:
+        inputs[campaign_file] = "the --campaign-file"
+    target = app.output_path(out or sheet.with_suffix(".yaml"), inputs=inputs)
     if target.exists() and not force:
         raise BadInput(f"{target} exists; use --force to overwrite it")
     try:
@@ -392,7 +398,11 @@ def _write_template(app: App, target: Path, campaign_file: Path | None, *, force
     from campaigns.sheettemplate import write_template
     from campaigns.spreadsheet import SheetError, template_context
 
-    app.output_path(target)
+    app.output_path(
+        target,
+        "--template",
+        inputs={campaign_file: "the --campaign-file"} if campaign_file is not None else None,
+    )
     if target.suffix.lower() != ".xlsx":
         raise BadInput(f"{target}: a template is an Excel file; name it ….xlsx")
     if target.exists() and not force:

@@ -116,6 +116,8 @@ def command(
     stop = _moment(until, "--until", end=True)
     if start and stop and start >= stop:
         raise BadInput("--since must be before --until")
+    if out is not None:
+        out = app.output_path(out)  # before the work: a refused path wastes none
     if fmt is None and out is not None:
         fmt = {".html": "html", ".htm": "html", ".xlsx": "xlsx", ".json": "json", ".md": "md"}.get(
             out.suffix.lower(), "csv"
@@ -144,7 +146,7 @@ def command(
 
         say(terminal_summary(built))
         return
-    _write(built, fmt, app.output_path(out) if out is not None else None)
+    _write(built, fmt, out)
 
 
 def rehearsed(app: App, *, other: str = "give --as-of for another time") -> datetime | None:

@@ -92,4 +92,7 @@ def test_a_database_failure_is_one_message_with_exit_1(workspace: Path) -> None:
         OperationalError("INSERT", {}, Exception("attempt to write a readonly database"))
     )
     assert result.exit_code == 1
-    assert result.output == "error: the database: attempt to write a readonly database\n"
+    assert result.output == (
+        "error: the database: attempt to write a readonly database (the database cannot be "
+        "written: check the file's permissions and the disk)\n"
+    )

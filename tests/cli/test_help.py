@@ -48,7 +48,11 @@ _SOURCES = [
         for package in ("elshi", "campaigns", "scheduler", "reports", "connectors")
         for p in (ROOT / package).rglob("*.py")
     ),
-    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "elshi" / "templates").glob("*")),
+    *sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "elshi" / "templates").glob("*")
+        if p.suffix != ".png"
+    ),
 ]
 
 
