@@ -51,6 +51,7 @@ class App:
         from elshi.settings import NotifyConfig
 
         config = load_config(self.config_path)
+        logs.add_secrets(_url_password(config.database_url))
         logs.add_secrets(
             logs.secret_values(
                 [
@@ -169,6 +170,17 @@ def _sqlite_file(url: str) -> Path | None:
     if not url.startswith(prefix) or ":memory:" in url:
         return None
     return Path(url[len(prefix) :]).resolve()
+
+
+def _url_password(url: str) -> list[str]:
+    """The password in a database URL (from ELSHI_DATABASE_URL), which logs must never show."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = make_url(url).password
+    except Exception:
+        return []
+    return [str(password)] if password else []
 
 
 def _same_file(a: Path, b: Path) -> bool:

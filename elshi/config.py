@@ -20,7 +20,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,8 +35,8 @@ M = TypeVar("M")
 _CHANNEL_KEYS = ("platform", "api_base_url", "rate")
 """Keys every channel table may have; the rest are the platform's options."""
 _SECRET_LOOKING = re.compile(
-    r"token|secret|passw|api_?key|^key$|_key$|credential|bearer|auth|cookie|session|jwt|"
-    r"private|signature|appsecret",
+    r"token|secret|passw|passphrase|^pass$|pwd|pin$|api[-_]?key|^key$|[-_]key$|credential|"
+    r"bearer|auth|cookie|session|jwt|private|signature|appsecret|access[-_]?key|salt",
     re.I,
 )
 """A key like these holds a secret, which must come from the environment (``KEY_env``)."""
@@ -300,6 +300,7 @@ def _load_section(
             found.add((*path, key), f"unknown key {key!r} in {title}" + _suggest(key, keys))
     values: dict[str, Any] = {}
     ok = True
+    before = len(found.found)
     for item, setting in declared:
         override = environ.get(setting.env) if setting.env else None
         if override:
@@ -310,7 +311,7 @@ def _load_section(
                 setting.env or "",
                 setting.kind,
                 override,
-                ctx,
+                replace(ctx, from_environment=True),
             )
         elif setting.key in table:
             value = _parse_value(
@@ -338,6 +339,10 @@ def _load_section(
     if not ok:
         return None
     model: object = section.model(**values)
+    if len(found.found) > before:
+        # A value was refused: the rules between values would only repeat it ("url is
+        # required" after a refused url), so they wait for the next run.
+        return None
     for key, message in getattr(model, "problems", lambda: ())():
         found.add((*path, key), f"{title} {key}: {message}")
     return model

@@ -40,9 +40,12 @@ class Invalid(ValueError):
 
 @dataclass(frozen=True)
 class Context:
-    """What parsing may depend on: the folder of the configuration file (relative paths)."""
+    """What parsing may depend on: the folder of the configuration file (relative paths), and
+    whether the value comes from an environment variable rather than the file (a secret may
+    come only from there)."""
 
     base_dir: Path
+    from_environment: bool = False
 
 
 def format_seconds(seconds: float) -> str:
@@ -204,6 +207,7 @@ class Identifier(Kind[str | int]):
     """A string or a whole number (ids such as ``-1001234567`` or ``"@channel"``)."""
 
     pattern: str | None = None
+    describe: str = "a name or a number"
     name: ClassVar[str] = "id"
 
     def parse(self, raw: object, ctx: Context) -> str | int:
@@ -218,7 +222,7 @@ class Identifier(Kind[str | int]):
         return raw if isinstance(raw, int) else text
 
     def allowed(self) -> str:
-        return "a name or a number"
+        return self.describe
 
 
 @dataclass(frozen=True)
@@ -464,7 +468,7 @@ class DatabaseUrl(Kind[str]):
         from sqlalchemy.exc import ArgumentError
 
         if not isinstance(raw, str) or _CONTROL.search(raw):
-            raise Invalid(f"must be {self.allowed()}")
+            raise Invalid(f"must be {self.allowed()}", echo=False)
         try:
             url = make_url(raw)
         except (ArgumentError, ValueError):
@@ -476,7 +480,16 @@ class DatabaseUrl(Kind[str]):
         backend, _, driver = url.drivername.partition("+")
         backend = "postgresql" if backend == "postgres" else backend
         if backend not in self.drivers:
-            raise Invalid(f"names the database {backend!r}; Elshi supports {self.allowed()}")
+            raise Invalid(
+                f"names the database {backend!r}; Elshi supports {self.allowed()}", echo=False
+            )
+        if url.password is not None and not ctx.from_environment:
+            raise Invalid(
+                "holds a password, and secrets never go in this file: give the whole URL in "
+                "the environment variable ELSHI_DATABASE_URL, or the password in PGPASSWORD "
+                "or ~/.pgpass",
+                echo=False,
+            )
         known = self.drivers[backend]
         driver = driver or next(iter(known))
         module = known.get(driver)
@@ -1088,7 +1101,9 @@ def option_kind(option: Any) -> Kind[Any]:
     low, high = option.minimum, option.maximum
     kinds: dict[str, Kind[Any]] = {
         "text": Text(option.pattern, describe=option.doc if option.pattern else "text"),
-        "id": Identifier(option.pattern),
+        "id": Identifier(
+            option.pattern, describe=option.doc if option.pattern else "a name or a number"
+        ),
         "integer": Integer(None if low is None else int(low), None if high is None else int(high)),
         "number": Number(low, high),
         "seconds": Duration(low or 0.0, high),

@@ -13,6 +13,7 @@ from campaigns import textrules
 from campaigns.timing import Gap, to_utc
 from campaigns.validation import Loaded
 from tests.campaigns.factory import BASE, audience, doc, load, post
+from tests.workbound import at_most_calls
 
 
 def utc(*args: int) -> datetime:
@@ -330,11 +331,12 @@ def test_telegram_caption_limit_applies_when_media_is_attached(tmp_path: Path) -
 def test_a_rule_that_matches_no_date_is_an_error_found_quickly(
     tmp_path: Path, when: dict[str, str], words: str
 ) -> None:
-    import time
-
-    start = time.perf_counter()
-    loaded = load(tmp_path, doc(posts=[post(when=when)]))
-    assert time.perf_counter() - start < 5
+    """Quickly in work, not in seconds: a search until the year 9999 (what dateutil does with
+    such a rule) takes millions of calls; the checks find it in well under 200,000. The time
+    is measured by bench/front_door.py (rrule-never.yaml)."""
+    load(tmp_path, doc(posts=[post()]))  # imports and caches outside the count
+    with at_most_calls(200_000):
+        loaded = load(tmp_path, doc(posts=[post(when=when)]))
     assert any(words in e for e in errors(loaded)), errors(loaded)
 
 

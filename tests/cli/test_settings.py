@@ -133,6 +133,16 @@ BAD = {
         3,
         "unknown key 'cookie_env'",
     ),
+    "telegram chat id says what it is": (
+        '[channels.t]\nplatform = "telegram"\ntoken_env = "T"\nchat_id = "@x"\n',
+        4,
+        "must be the channel: its @username or numeric id",
+    ),
+    "a refused value gives no follow-on 'is required'": (
+        '[notify.hook]\nkind = "webhook"\nsecret_env = "S"\nurl = "https://h.example/x?t=1"\n',
+        4,
+        "url: must not have a query string",
+    ),
 }
 
 
@@ -209,6 +219,44 @@ def test_a_secret_under_another_name_is_refused_without_echoing_it(
     assert len(found) == 1
     assert f"has a secret in the file ({key})" in found[0]
     assert value not in found[0]
+
+
+@pytest.mark.parametrize("key", ["passphrase", "api-key", "pwd", "access_key", "client_secret"])
+def test_more_secret_names_are_recognised(workspace: Path, key: str) -> None:
+    found = problems(workspace, f'[channels.s]\nplatform = "sandbox"\n{key} = "hunter22-secret"\n')
+    assert len(found) == 1 and f"has a secret in the file ({key})" in found[0]
+    assert "hunter22" not in found[0]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://u:hunter22@db.example.org/elshi",
+        "postgresql+asyncpg://u:hunter22@db.example.org/elshi",
+        "postgresql://u:hunter22@db.example.org:99999/elshi",
+        "postgresql://u:hunter22@db.example.org/elshi",
+    ],
+)
+def test_a_database_url_with_a_password_is_never_repeated(workspace: Path, url: str) -> None:
+    found = problems(workspace, f'[database]\nurl = "{url}"\n')
+    assert len(found) == 1 and ":2: [database] url: " in found[0]
+    assert "hunter22" not in found[0]
+
+
+def test_a_database_password_comes_only_from_the_environment(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = problems(
+        workspace, '[database]\nurl = "postgresql://elshi:hunter22@db.example.org/elshi"\n'
+    )
+    assert "holds a password" in found[0] and "ELSHI_DATABASE_URL" in found[0]
+    monkeypatch.setenv("ELSHI_DATABASE_URL", "postgresql://elshi:hunter22@db.example.org/elshi")
+    (workspace / "elshi.toml").write_text("", encoding="utf-8")
+    assert load_config(workspace / "elshi.toml").database_url.endswith("@db.example.org/elshi")
+    monkeypatch.setenv("ELSHI_DATABASE_URL", "mysql://elshi:hunter22@db.example.org/elshi")
+    with pytest.raises(ConfigError) as caught:
+        load_config(workspace / "elshi.toml")
+    assert "hunter22" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
