@@ -127,7 +127,10 @@ def resolve(
             try:
                 d.remote_url = published_url
             except UnsafeUrl as exc:
-                raise OperationError(f"--published: {exc}") from None
+                # Only web addresses are stored; a page that is not one still names the post
+                # when the channel's own connector recognises it (a sandbox's file:// outbox).
+                if identify is None or not _recognised(d, published_url, identify):
+                    raise OperationError(f"--published: {exc}") from None
             d.remote_id = remote_id or _remote_id(d, published_url, identify)
             d.published_at = d.claimed_at or now
             d.next_collect_at = (
@@ -164,6 +167,16 @@ def resolve(
             )
         out.append(Outcome(d.id, before, d.state))
     return out
+
+
+def _recognised(delivery: Delivery, url: str, identify: Callable[[str, str], str]) -> bool:
+    from connectors.base import ConnectorError
+
+    try:
+        identify(delivery.channel.name, url)
+    except ConnectorError:
+        return False
+    return True
 
 
 def _remote_id(delivery: Delivery, url: str, identify: Callable[[str, str], str] | None) -> str:

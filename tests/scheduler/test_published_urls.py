@@ -74,3 +74,39 @@ def test_resolve_with_an_unsafe_url_is_refused_and_changes_nothing(
     assert good.exit_code == 0, good.output
     assert rig.delivery().remote_url == permalink
     assert rig.delivery().remote_id == "1"
+
+
+def test_a_sandbox_post_is_resolved_with_its_outbox_page_which_is_not_stored(
+    rig_factory: Any, tmp_path: Path
+) -> None:
+    """The sandbox's permalink is a file:// page: it names the post, but only web addresses are
+    stored; a page outside the channel's outbox is refused with nothing changed."""
+    from campaigns.schema import Delivery
+
+    outbox = tmp_path / "outbox"
+    rig = rig_factory({"de-sandbox": {"platform": "sandbox", "outbox": str(outbox)}})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Hallo")])
+    rig.run_until(at("2027-03-01T10:01:00"))
+    published = rig.delivery()
+    assert published.state == "published", rig.audit(1)
+    with rig.sessions() as session:  # as if its answer had been lost
+        session.execute(update(Delivery).values(state="needs_review", remote_id=None))
+        session.commit()
+    rig.close()
+    (page,) = outbox.rglob(f"{published.remote_id}.html")
+
+    before = fingerprint(tmp_path / "elshi.db")
+    foreign = elshi(
+        rig, "deliveries", "resolve", "1", "--published", (tmp_path / "x.html").as_uri()
+    )
+    assert foreign.exit_code == 2, foreign.output
+    assert "--published" in foreign.output and fingerprint(tmp_path / "elshi.db") == before
+
+    good = elshi(rig, "deliveries", "resolve", "1", "--published", page.as_uri())
+    assert good.exit_code == 0, good.output
+    resolved = rig.delivery()
+    assert (resolved.state, resolved.remote_id, resolved.remote_url) == (
+        "published",
+        published.remote_id,
+        None,
+    )
