@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from reports import stats
@@ -58,128 +61,275 @@ def arrays(frame: pd.DataFrame) -> Arrays:
     for name in _BOOL_COLUMNS:
         out[name] = frame[name].to_numpy(dtype=bool)
     out["post_id"] = frame["post_id"].to_numpy(dtype="int64")
+    posts, post_code = np.unique(out["post_id"], return_inverse=True)
+    out["post_code"] = np.asarray(post_code, dtype=np.int64).reshape(-1)
+    out["post_count"] = np.array(max(posts.size, 1))
     out["state"] = frame["state"].to_numpy(dtype=object)
     codes, _states = pd.factorize(frame["state"])
     out["state_code"] = np.asarray(codes, dtype=np.int64)
     out["state_names"] = np.asarray(_states, dtype=object)
     out["basis"] = frame["basis"].to_numpy(dtype=object)
+    for basis, _prefix in BASES:
+        out[f"basis_{basis}"] = out["rated"] & (out["basis"] == basis)
     return out
 
 
-def ratio(a: Arrays, idx: np.ndarray, num: str, den: str) -> dict[str, float]:
-    """Ratio of sums of ``num`` over ``den`` on the rows ``idx`` (all known), its interval
-    and how many posts and messages it used."""
-    y, x = stats.collapse(a[num][idx], a[den][idx], a["post_id"][idx])
-    total = float(x.sum())
-    value = float(y.sum()) / total if idx.size and total > 0 else math.nan
-    low, high = stats.fieller(y, x) if math.isfinite(value) else (math.nan, math.nan)
-    return {"value": value, "low": low, "high": high, "posts": int(idx.size), "messages": y.size}
+@dataclass(frozen=True)
+class Groups:
+    """Rows of a per-post frame (its `arrays`) in groups: ``codes`` gives each row's group (0 to
+    ``count`` - 1), -1 for a row in none. Every aggregate below computes all groups at once."""
+
+    codes: npt.NDArray[np.int64]
+    count: int
+    a: Arrays
+
+    @classmethod
+    def of(cls, rows: Sequence[np.ndarray], a: Arrays) -> Groups:
+        """Group ``i`` = the row positions ``rows[i]`` of the frame ``a`` was made from."""
+        codes = np.full(a["post_code"].size, -1, dtype=np.int64)
+        for code, positions in enumerate(rows):
+            codes[positions] = code
+        return cls(codes, len(rows), a)
+
+    def having(self, mask: np.ndarray) -> npt.NDArray[np.int64]:
+        """The groups' codes with the rows ``mask`` leaves out set to -1."""
+        codes: npt.NDArray[np.int64] = np.where(mask, self.codes, -1)
+        return codes
+
+    @cached_property
+    def _by_message(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows in a group, ordered by (group, message), and that key (sorted once)."""
+        rows = np.flatnonzero(self.codes >= 0)
+        key = self.codes[rows] * int(self.a["post_count"]) + self.a["post_code"][rows]
+        order = np.argsort(key, kind="stable")
+        return rows[order], key[order]
+
+    def clusters(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows of ``mask`` in a group, each row's cluster (one per group and message,
+        numbered in (group, message) order) and each cluster's group."""
+        rows, key = self._by_message
+        keep = mask[rows]
+        rows, key = rows[keep], key[keep]
+        first = np.ones(key.size, dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        cluster = np.cumsum(first) - 1
+        group = key[first] // int(self.a["post_count"])
+        return rows, cluster, group
 
 
-def _given(values: np.ndarray) -> np.ndarray:
-    given: np.ndarray = values[~np.isnan(values)]
-    return given
+Columns = dict[str, np.ndarray]
+"""Figure name → one value per group."""
 
 
-def _mean(values: np.ndarray) -> float:
-    return float(values.mean()) if values.size else math.nan
+def _counts(codes: np.ndarray, count: int) -> npt.NDArray[np.int64]:
+    inside = codes >= 0
+    counts: npt.NDArray[np.int64] = np.bincount(codes[inside], minlength=count)
+    return counts
 
 
-def _median(values: np.ndarray) -> float:
-    return float(np.median(values)) if values.size else math.nan
+def _sums(codes: np.ndarray, values: np.ndarray, count: int) -> npt.NDArray[np.float64]:
+    inside = codes >= 0
+    sums: npt.NDArray[np.float64] = np.bincount(
+        codes[inside], weights=values[inside], minlength=count
+    ).astype(np.float64)
+    return sums
 
 
-def _basis_rows(a: Arrays, idx: np.ndarray, basis: str) -> np.ndarray:
-    """The rows of ``idx`` that carry a rate of this basis (measured, engagements and
-    exposure known)."""
-    rows: np.ndarray = idx[a["rated"][idx] & (a["basis"][idx] == basis)]
-    return rows
+def _ranks(a: Arrays, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The column's values in ascending order and each row's place in that order (computed
+    once per column and kept in ``a``)."""
+    key = f"_ranked_{name}"
+    if key not in a:
+        order = np.argsort(a[name], kind="stable")
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        a[key] = a[name][order]
+        a[f"_rank_{name}"] = rank
+    return a[key], a[f"_rank_{name}"]
 
 
-def engagement_row(a: Arrays, idx: np.ndarray) -> dict[str, Any]:
-    """Engagement figures of one group of deliveries (see the module docstring)."""
-    m = idx[a["measured"][idx]]
-    impressions = _given(a["impressions"][m])
-    eng = _given(a["eng"][m])
-    row: dict[str, Any] = {
-        "posts": int(m.size),
-        "messages": int(np.unique(a["post_id"][m]).size),
-        "deleted": int(a["deleted"][idx].sum()),
-        "posts_with_impressions": int(impressions.size),
-        "impressions": float(impressions.sum()) if impressions.size else math.nan,
-        "posts_with_engagements": int(eng.size),
-        "engagements": float(eng.sum()) if eng.size else math.nan,
+def _mean_median(
+    a: Arrays, g: Groups, mask: np.ndarray, name: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per group, over the rows of ``mask`` whose ``name`` is known: how many, their mean and
+    their median (NaN when none)."""
+    values = a[name]
+    codes = g.having(mask & ~np.isnan(values))
+    n = _counts(codes, g.count)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n > 0, _sums(codes, values, g.count) / n, math.nan)
+    ordered, rank = _ranks(a, name)
+    inside = codes >= 0
+    size = ordered.size
+    ranked = ordered[np.sort(codes[inside] * size + rank[inside]) % size]
+    starts = np.cumsum(n) - n
+    median = np.full(g.count, math.nan)
+    some = n > 0
+    lower = ranked[(starts + (n - 1) // 2)[some]]
+    upper = ranked[(starts + n // 2)[some]]
+    median[some] = (lower + upper) / 2.0
+    return n, mean, median
+
+
+def ratio(a: Arrays, g: Groups, mask: np.ndarray, num: str, den: str) -> Columns:
+    """Per group, the ratio of sums of ``num`` over ``den`` on the rows of ``mask`` (all
+    known), its interval (over messages) and how many posts and messages it used."""
+    rows, cluster, group = g.clusters(mask)
+    y = np.bincount(cluster, weights=a[num][rows], minlength=group.size).astype(np.float64)
+    x = np.bincount(cluster, weights=a[den][rows], minlength=group.size).astype(np.float64)
+    k = g.count
+    posts = _counts(g.having(mask), k)
+    total = np.bincount(group, weights=x, minlength=k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where((posts > 0) & (total > 0), np.bincount(group, y, k) / total, np.nan)
+    low, high = stats.fieller_groups(group, y, x, k)
+    finite = np.isfinite(value)
+    return {
+        "value": value,
+        "low": np.where(finite, low, np.nan),
+        "high": np.where(finite, high, np.nan),
+        "posts": posts,
+        "messages": np.bincount(group, minlength=k),
     }
-    clicks = _given(a["link_clicks"][m])
-    row["posts_with_link_clicks"] = int(clicks.size)
-    row["link_clicks"] = float(clicks.sum()) if clicks.size else math.nan
+
+
+def _known(values: np.ndarray) -> np.ndarray:
+    known: np.ndarray = ~np.isnan(values)
+    return known
+
+
+def engagement(a: Arrays, g: Groups) -> Columns:
+    """Engagement figures of each group of deliveries (see the module docstring)."""
+    k = g.count
+    measured = a["measured"]
+    _rows, _cluster, messages = g.clusters(measured)
+    out: Columns = {
+        "posts": _counts(g.having(measured), k),
+        "messages": np.bincount(messages, minlength=k),
+        "deleted": _counts(g.having(a["deleted"]), k),
+    }
+    for name, label, given_key in (
+        ("impressions", "impressions", "posts_with_impressions"),
+        ("eng", "engagements", "posts_with_engagements"),
+        ("link_clicks", "link_clicks", "posts_with_link_clicks"),
+    ):
+        given = g.having(measured & _known(a[name]))
+        n = _counts(given, k)
+        out[given_key] = n
+        out[label] = np.where(n > 0, _sums(given, a[name], k), math.nan)
+    order = [
+        "posts",
+        "messages",
+        "deleted",
+        "posts_with_impressions",
+        "impressions",
+        "posts_with_engagements",
+        "engagements",
+        "posts_with_link_clicks",
+        "link_clicks",
+    ]
+    out = {name: out[name] for name in order}
     for basis, prefix in BASES:
-        b = _basis_rows(a, idx, basis)
-        figure = ratio(a, b, "eng_rated", "exposure")
-        rates = _given(a[prefix][b])
-        row[prefix] = figure["value"]
-        row[f"{prefix}_low"] = figure["low"]
-        row[f"{prefix}_high"] = figure["high"]
-        row[f"{prefix}_posts"] = figure["posts"]
-        row[f"{prefix}_messages"] = figure["messages"]
-        row[f"{prefix}_mean"] = _mean(rates)
-        row[f"{prefix}_median"] = _median(rates)
-        row[f"{prefix}_rated"] = int(rates.size)
+        rows = a[f"basis_{basis}"]
+        figure = ratio(a, g, rows, "eng_rated", "exposure")
+        rated, mean, median = _mean_median(a, g, rows, prefix)
+        out[prefix] = figure["value"]
+        out[f"{prefix}_low"] = figure["low"]
+        out[f"{prefix}_high"] = figure["high"]
+        out[f"{prefix}_posts"] = figure["posts"]
+        out[f"{prefix}_messages"] = figure["messages"]
+        out[f"{prefix}_mean"] = mean
+        out[f"{prefix}_median"] = median
+        out[f"{prefix}_rated"] = rated
     for name in ("amplification", "applause", "conversation"):
-        given = _given(a[name][m])
-        row[f"{name}_mean"] = _mean(given)
-        row[f"{name}_median"] = _median(given)
-        row[f"{name}_posts"] = int(given.size)
-    c = m[~np.isnan(a["ctr_clicks"][m])]
-    figure = ratio(a, c, "ctr_clicks", "ctr_impressions")
-    row.update(
-        ctr=figure["value"], ctr_low=figure["low"], ctr_high=figure["high"], ctr_posts=c.size
-    )
-    row["simulated"] = bool(a["simulated"][idx].any())
-    return row
+        n, mean, median = _mean_median(a, g, measured, name)
+        out[f"{name}_mean"] = mean
+        out[f"{name}_median"] = median
+        out[f"{name}_posts"] = n
+    clicks = measured & _known(a["ctr_clicks"])
+    figure = ratio(a, g, clicks, "ctr_clicks", "ctr_impressions")
+    out["ctr"] = figure["value"]
+    out["ctr_low"] = figure["low"]
+    out["ctr_high"] = figure["high"]
+    out["ctr_posts"] = figure["posts"]
+    out["simulated"] = _counts(g.having(a["simulated"]), k) > 0
+    return out
 
 
-def volume_row(a: Arrays, idx: np.ndarray) -> dict[str, Any]:
-    names = a["state_names"]
-    counts = np.bincount(a["state_code"][idx], minlength=len(names))
-    states = {str(name): int(count) for name, count in zip(names, counts, strict=True)}
-    published = int(states.get("published", 0))
-    missed = int(states.get("missed", 0))
-    failed = int(states.get("failed", 0))
+def volume(a: Arrays, g: Groups) -> Columns:
+    names = [str(name) for name in a["state_names"]]
+    width = len(names)
+    inside = g.codes >= 0
+    cells = np.bincount(
+        g.codes[inside] * width + a["state_code"][inside], minlength=g.count * width
+    ).reshape(g.count, width)
+    zero = np.zeros(g.count, dtype=np.int64)
+
+    def state(name: str) -> npt.NDArray[np.int64]:
+        return cells[:, names.index(name)] if name in names else zero
+
+    published, missed, failed = state("published"), state("missed"), state("failed")
     settled = published + missed + failed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(settled > 0, published / settled, math.nan)
     return {
         "published": published,
         "missed": missed,
         "failed": failed,
-        "needs_review": int(states.get("needs_review", 0)),
-        "cancelled": int(states.get("cancelled", 0)),
-        "waiting": int(sum(int(states.get(s, 0)) for s in WAITING)),
-        "deleted_after": int(a["deleted"][idx].sum()),
-        "published_share": published / settled if settled else math.nan,
+        "needs_review": state("needs_review"),
+        "cancelled": state("cancelled"),
+        "waiting": sum((state(s) for s in WAITING), zero),
+        "deleted_after": _counts(g.having(a["deleted"]), g.count),
+        "published_share": share,
     }
 
 
-def fixed_age_row(a: Arrays, idx: np.ndarray, age: str = "7d") -> dict[str, Any]:
+def fixed_age_columns(a: Arrays, g: Groups, age: str = "7d") -> Columns:
     """Per basis: the ratio of sums of the values at a fixed age over the posts old enough
     (``_posts``), the posts too young (``_young``, left out) and those old enough whose value
     cannot be known (``_missing``: no snapshot at or after that age)."""
-    row: dict[str, Any] = {}
+    k = g.count
+    out: Columns = {}
     for basis, prefix in BASES:
-        b = _basis_rows(a, idx, basis)
-        known = b[a[f"known_{age}"][b]]
-        young = b[a[f"immature_{age}"][b]]
-        figure = ratio(a, known, f"eng_{age}", f"exposure_{age}")
-        rates = _given(a[f"rate_{age}"][known])
-        row[f"{prefix}_{age}"] = figure["value"]
-        row[f"{prefix}_{age}_low"] = figure["low"]
-        row[f"{prefix}_{age}_high"] = figure["high"]
-        row[f"{prefix}_{age}_posts"] = figure["posts"]
-        row[f"{prefix}_{age}_messages"] = figure["messages"]
-        row[f"{prefix}_{age}_young"] = int(young.size)
-        row[f"{prefix}_{age}_missing"] = int(b.size - known.size - young.size)
-        row[f"{prefix}_{age}_mean"] = _mean(rates)
-        row[f"{prefix}_{age}_median"] = _median(rates)
-    return row
+        rows = a[f"basis_{basis}"]
+        known = rows & a[f"known_{age}"]
+        young = _counts(g.having(rows & a[f"immature_{age}"]), k)
+        figure = ratio(a, g, known, f"eng_{age}", f"exposure_{age}")
+        _n, mean, median = _mean_median(a, g, known, f"rate_{age}")
+        key = f"{prefix}_{age}"
+        out[key] = figure["value"]
+        out[f"{key}_low"] = figure["low"]
+        out[f"{key}_high"] = figure["high"]
+        out[f"{key}_posts"] = figure["posts"]
+        out[f"{key}_messages"] = figure["messages"]
+        out[f"{key}_young"] = young
+        out[f"{key}_missing"] = _counts(g.having(rows), k) - figure["posts"] - young
+        out[f"{key}_mean"] = mean
+        out[f"{key}_median"] = median
+    return out
+
+
+Part = Callable[[Arrays, Groups], Columns]
+
+
+def _row(part: Part, a: Arrays, idx: np.ndarray) -> dict[str, Any]:
+    """One group's figures as plain Python values."""
+    columns = part(a, Groups.of([idx], a))
+    return {name: values[0].item() for name, values in columns.items()}
+
+
+def engagement_row(a: Arrays, idx: np.ndarray) -> dict[str, Any]:
+    """Engagement figures of the deliveries at positions ``idx`` (see `engagement`)."""
+    return _row(engagement, a, idx)
+
+
+def volume_row(a: Arrays, idx: np.ndarray) -> dict[str, Any]:
+    return _row(volume, a, idx)
+
+
+def fixed_age_row(a: Arrays, idx: np.ndarray, age: str = "7d") -> dict[str, Any]:
+    """Figures at a fixed age of the deliveries at positions ``idx`` (see `fixed_age_columns`)."""
+    return _row(lambda a, g: fixed_age_columns(a, g, age), a, idx)
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
@@ -210,17 +360,22 @@ def group_indices(
 def grouped(
     frame: pd.DataFrame,
     by: Sequence[str],
-    row: Callable[[Arrays, np.ndarray], dict[str, Any]],
+    parts: Sequence[Part],
     *,
     a: Arrays | None = None,
     where: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Apply ``row`` to each group of the rows ``where`` selects (keys in natural order); ``a``
-    is ``arrays(frame)`` when the caller has it already. An empty frame gives no rows."""
-    records: list[dict[str, Any]] = []
-    if not frame.empty:
-        a = arrays(frame) if a is None else a
-        for keys, idx in group_indices(frame, by, where):
-            records.append({**dict(zip(by, keys, strict=True)), **row(a, idx)})
-    out = pd.DataFrame.from_records(records)
-    return out if not out.empty else pd.DataFrame(columns=list(by))
+    """One row per group of the rows ``where`` selects (keys in natural order) with the columns
+    of each of ``parts`` (`volume`, `engagement`, `fixed_age_columns`), all groups computed at once;
+    ``a`` is ``arrays(frame)`` when the caller has it already. An empty frame gives no rows."""
+    items = group_indices(frame, by, where) if not frame.empty else []
+    if not items:
+        return pd.DataFrame(columns=list(by))
+    a = arrays(frame) if a is None else a
+    groups = Groups.of([idx for _key, idx in items], a)
+    out = pd.DataFrame.from_records([dict(zip(by, key, strict=True)) for key, _idx in items])
+    columns: Columns = {}
+    for part in parts:
+        columns.update(part(a, groups))
+    figures = pd.DataFrame(columns)
+    return pd.concat([out, figures.drop(columns=[c for c in by if c in figures])], axis=1)

@@ -144,15 +144,22 @@ def _load(conn: Connection, scope: Scope) -> StoreData:
 
 def _frame(conn: Connection, query: Query) -> pd.DataFrame:
     result = conn.execute(query)
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    for name in frame.columns:
+    names = list(result.keys())
+    rows = result.fetchall()
+    # Column by column: handing pandas the rows makes it probe every Row object for array
+    # attributes (a failed key lookup each), which cost more than the query itself.
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    columns: dict[str, pd.Series] = {}
+    for name, column in zip(names, values, strict=True):
+        series = pd.Series(list(column), dtype=None if column else object)
         if name.endswith("_at"):
-            frame[name] = pd.to_datetime(frame[name], utc=True)
-        elif pd.api.types.is_string_dtype(frame[name]):
+            series = pd.to_datetime(series, utc=True)
+        elif pd.api.types.is_string_dtype(series):
             # Plain objects: the figures take and mask rows thousands of times, and that is
             # several times faster on object columns than on Arrow-backed strings.
-            frame[name] = frame[name].astype(object)
-    return frame
+            series = series.astype(object)
+        columns[name] = series
+    return pd.DataFrame(columns, columns=names)
 
 
 def _raw_time(column: Any) -> ColumnElement[Any]:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from reports import stats
-from reports.aggregates import Arrays, arrays, fixed_age_row, grouped
+from reports.aggregates import Arrays, arrays, fixed_age_columns, fixed_age_row, grouped
 from reports.posts import BASES, BASIS_LABEL
 
 AGE = "7d"
@@ -180,7 +180,7 @@ def build_summary(
 def _groups(frame: pd.DataFrame, column: str, a: Arrays | None, where: np.ndarray) -> pd.DataFrame:
     if a is None:
         return pd.DataFrame(columns=[column])
-    return grouped(frame, [column], lambda a, i: fixed_age_row(a, i, AGE), a=a, where=where)
+    return grouped(frame, [column], [lambda a, g: fixed_age_columns(a, g, AGE)], a=a, where=where)
 
 
 def _campaign(

@@ -14,13 +14,14 @@ import pandas as pd
 
 from reports.aggregates import (
     Arrays,
+    Groups,
     arrays,
-    engagement_row,
-    fixed_age_row,
+    engagement,
+    fixed_age_columns,
     group_indices,
     grouped,
+    volume,
 )
-from reports.aggregates import volume_row as _volume_row
 from reports.data import FIXED_AGES, StoreData
 from reports.model import Column, Table, format_amount
 from reports.posts import BASES, BASIS_LABEL
@@ -134,7 +135,7 @@ def campaign_table(posts: pd.DataFrame, data: StoreData, a: Arrays | None = None
     frame = grouped(
         posts,
         ["campaign_id"],
-        lambda a, i: {**_volume_row(a, i), **engagement_row(a, i), **fixed_age_row(a, i)},
+        [volume, engagement, fixed_age_columns],
         a=a,
     )
     if len(frame):
@@ -156,7 +157,7 @@ def campaign_table(posts: pd.DataFrame, data: StoreData, a: Arrays | None = None
 
 
 def audience_volume(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
-    frame = grouped(aud, ["audience_label"], _volume_row, a=a)
+    frame = grouped(aud, ["audience_label"], [volume], a=a)
     return Table(
         "audience_volume",
         "Volume per audience",
@@ -172,7 +173,7 @@ def audience_engagement(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
     frame = grouped(
         aud,
         ["audience_label"],
-        lambda a, i: {**engagement_row(a, i), **fixed_age_row(a, i)},
+        [engagement, fixed_age_columns],
         a=a,
     )
     return Table(
@@ -206,7 +207,7 @@ def breakdown(aud: pd.DataFrame, dim: str, label: str, a: Arrays | None = None) 
     frame = grouped(
         aud,
         ["audience_label", dim],
-        lambda a, i: {**_volume_row(a, i), **engagement_row(a, i)},
+        [volume, engagement],
         a=a,
     )
     if dim == "weekday_name" and len(frame):
@@ -242,7 +243,7 @@ def trend(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
     frame = grouped(
         aud,
         ["audience_label", "week"],
-        lambda a, i: {**engagement_row(a, i), **fixed_age_row(a, i)},
+        [engagement, fixed_age_columns],
         a=a,
         where=aud["published"].to_numpy(dtype=bool),
     )
@@ -284,10 +285,14 @@ def trend(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
 
 def fixed_age(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
     records: list[dict[str, Any]] = []
-    a = a if a is not None else arrays(aud) if len(aud) else {}
-    for (label_key,), idx in group_indices(aud, ["audience_label"]):
+    items = group_indices(aud, ["audience_label"])
+    if items:
+        a = a if a is not None else arrays(aud)
+        groups = Groups.of([idx for _key, idx in items], a)
+        by_age = {age: fixed_age_columns(a, groups, age) for age in FIXED_AGES}
+    for i, ((label_key,), _idx) in enumerate(items):
         for age in FIXED_AGES:
-            row = fixed_age_row(a, idx, age)
+            row = {name: values[i].item() for name, values in by_age[age].items()}
             for basis, prefix in BASES:
                 key = f"{prefix}_{age}"
                 records.append(
