@@ -37,7 +37,7 @@ def outcomes_table(data: StoreData) -> Table:
 
 
 def platform_counters(posts: pd.DataFrame) -> Table:
-    m = posts[posts["measured"]]
+    m = posts.loc[posts["measured"], ["platform_label", *COUNTERS]]
     records = []
     for platform, group in m.groupby("platform_label"):
         record: dict[str, Any] = {"platform": platform, "posts": len(group)}
@@ -60,10 +60,13 @@ def platform_counters(posts: pd.DataFrame) -> Table:
 
 
 def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Table:
-    published = posts[posts["published"]]
+    published = posts.loc[
+        posts["published"],
+        ["delivery_id", "deleted", "age_hours", "snapshots", *(f"after_{a}" for a in FIXED_AGES)],
+    ]
     alive = published[~published["deleted"]]
     young = alive["age_hours"] < 1.0
-    measured = posts[posts["measured"]]
+    measured = posts.loc[posts["measured"], ["eng"]]
     rows: list[tuple[str, int, str]] = [
         (
             "Published posts without any snapshot",
@@ -147,8 +150,7 @@ def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Tab
 
 def posts_detail(posts: pd.DataFrame, names: pd.Series) -> Table:
     """``names``: delivery id → the audiences it reaches (`reports.posts.audience_names`)."""
-    frame = posts.copy()
-    frame["audiences"] = frame["delivery_id"].map(names)
+    frame = posts.assign(audiences=posts["delivery_id"].map(names))
     columns = [
         Column("delivery_id", "Delivery", "int"),
         Column("campaign_id", "Campaign"),

@@ -26,7 +26,8 @@ def fit_priors(posts: pd.DataFrame) -> Priors:
     """A Beta prior per (platform, rate basis) from the posts' values at 7 days (one row per
     delivery), by exposure-weighted moments less the sampling variance."""
     priors: Priors = {}
-    m = posts[posts[f"known_{AGE}"] & (posts[f"exposure_{AGE}"] > 0)]
+    columns = ["platform_label", "basis", f"eng_{AGE}", f"exposure_{AGE}"]
+    m = posts.loc[posts[f"known_{AGE}"] & (posts[f"exposure_{AGE}"] > 0), columns]
     for (platform, basis), group in m.groupby(["platform_label", "basis"]):
         prior = stats.fit_beta_prior(group[f"eng_{AGE}"], group[f"exposure_{AGE}"])
         if prior is not None:
@@ -55,14 +56,25 @@ def _shrunk_groups(frame: pd.DataFrame, by: list[str], priors: Priors) -> pd.Dat
         [float(f.shrink(ki, ni)) if f else np.nan for f, ki, ni in zip(fitted, k, n, strict=True)]
     )
     typical = np.array([f.mean if f else np.nan for f in fitted])
-    parts = parts.assign(earned=n * shrunk, expected=n * typical)
+    earned, expected = n * shrunk, n * typical
+    parts = parts.assign(
+        earned=earned,
+        expected=expected,
+        earned_unknown=np.isnan(earned),
+        expected_unknown=np.isnan(expected),
+    )
     out = parts.groupby(by, dropna=False, sort=True).agg(
         posts=("posts", "sum"),
         k=("k", "sum"),
         n=("n", "sum"),
-        earned=("earned", lambda v: v.sum(min_count=len(v))),
-        expected=("expected", lambda v: v.sum(min_count=len(v))),
+        earned=("earned", "sum"),
+        expected=("expected", "sum"),
+        earned_unknown=("earned_unknown", "any"),
+        expected_unknown=("expected_unknown", "any"),
     )
+    # A sum over a group is unknown when a platform in it has no prior.
+    out["earned"] = out["earned"].where(~out["earned_unknown"])
+    out["expected"] = out["expected"].where(~out["expected_unknown"])
     with np.errstate(divide="ignore", invalid="ignore"):
         return pd.DataFrame(
             {
@@ -227,7 +239,8 @@ def top_bottom(
     platform's typical post. A post is in one list at most: with fewer than twice ``top``
     posts, the top list takes the better half and the bottom list the rest. ``names``:
     delivery id → the audiences it reaches (`reports.posts.audience_names`)."""
-    m = posts[posts[f"known_{AGE}"] & (posts[f"exposure_{AGE}"] > 0)].copy()
+    narrow = ["delivery_id", "platform_label", "basis", f"eng_{AGE}", f"exposure_{AGE}"]
+    m = posts.loc[posts[f"known_{AGE}"] & (posts[f"exposure_{AGE}"] > 0), narrow]
     young = int((posts["rated"] & posts[f"immature_{AGE}"]).sum())
     m["index"] = np.nan
     for (platform, basis), prior in priors.items():
@@ -237,6 +250,7 @@ def top_bottom(
     ranked = m[m["index"].notna()].sort_values(["index", "delivery_id"], ascending=[False, True])
     best = ranked.head(min(top, math.ceil(len(ranked) / 2)))
     worst = ranked.iloc[len(best) :].tail(top).iloc[::-1]
+    best, worst = (posts.loc[r.index].assign(index=r["index"]) for r in (best, worst))
     columns = [
         Column("text", "Post", link="remote_url"),
         Column("channel", "Channel"),

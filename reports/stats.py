@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import math
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from statistics import NormalDist
 
 import numpy as np
@@ -304,14 +306,22 @@ def _ratio_variance(y: Floats, x: Floats) -> tuple[float, float]:
 class Comparison:
     """B minus A for a ratio of sums: the difference, its 95% interval (Welch, leverage-
     corrected variances) and a two-sided permutation p-value. ``distinguishable`` ("beyond
-    noise") only when the interval excludes 0 and p < 0.05 agree."""
+    noise") only when the interval excludes 0 and p < 0.05 agree.
+
+    The permutation test (the costly part: reps x clusters random draws) runs when
+    ``p_value`` is first read, so a verdict whose interval already includes 0 does not pay
+    for it; its draws depend only on the seed, so the value is the same whenever it is read."""
 
     rate_a: float
     rate_b: float
     difference: float
     low: float
     high: float
-    p_value: float
+    permutation: Callable[[], float] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def p_value(self) -> float:
+        return self.permutation() if self.permutation is not None else math.nan
 
     @property
     def distinguishable(self) -> bool:
@@ -344,7 +354,7 @@ def compare_ratios(
         or not math.isfinite(difference)
         or min(num_a.size, num_b.size) < 2
     ):
-        return Comparison(rate_a, rate_b, difference, math.nan, math.nan, math.nan)
+        return Comparison(rate_a, rate_b, difference, math.nan, math.nan)
     _, var_a = _ratio_variance(num_a, den_a)
     _, var_b = _ratio_variance(num_b, den_b)
     se = math.sqrt(var_a + var_b)
@@ -354,8 +364,14 @@ def compare_ratios(
     rng = np.random.default_rng(
         seed_for(seed, _clusters_key(np.asarray(a[2])), _clusters_key(np.asarray(b[2])))
     )
-    p_value = _permutation_p(num_a, den_a, num_b, den_b, reps=reps, rng=rng)
-    return Comparison(rate_a, rate_b, difference, difference - half, difference + half, p_value)
+    return Comparison(
+        rate_a,
+        rate_b,
+        difference,
+        difference - half,
+        difference + half,
+        lambda: _permutation_p(num_a, den_a, num_b, den_b, reps=reps, rng=rng),
+    )
 
 
 def _permutation_p(

@@ -21,7 +21,8 @@ SLOT_AGE = "7d"
 
 
 def half_life(posts: pd.DataFrame) -> Table:
-    m = posts[posts["measured"] & (posts["last_age"] >= FIXED_AGES["7d"])]
+    old = posts["measured"] & (posts["last_age"] >= FIXED_AGES["7d"])
+    m = posts.loc[old, ["platform_label", "half_life"]]
     records = []
     for platform, group in m.groupby("platform_label"):
         hours = group["half_life"].dropna() / 3600.0
@@ -54,7 +55,10 @@ def half_life(posts: pd.DataFrame) -> Table:
 def _account_baselines(posts: pd.DataFrame) -> pd.Series:
     """Each delivery's account baseline: the mean rate at 7 days of its channel's posts of the
     same basis, one row per delivery."""
-    known = posts[posts[f"known_{SLOT_AGE}"] & posts[f"rate_{SLOT_AGE}"].notna()]
+    rate = f"rate_{SLOT_AGE}"
+    known = posts.loc[
+        posts[f"known_{SLOT_AGE}"] & posts[rate].notna(), ["channel_id", "basis", rate]
+    ]
     means = known.groupby(["channel_id", "basis"])[f"rate_{SLOT_AGE}"].mean()
     keys = pd.MultiIndex.from_frame(posts[["channel_id", "basis"]])
     return pd.Series(means.reindex(keys).to_numpy(), index=posts["delivery_id"].to_numpy())
@@ -64,7 +68,9 @@ def time_slots(
     aud: pd.DataFrame, posts: pd.DataFrame, thin_cell: int
 ) -> tuple[Table, list[HeatMap]]:
     baseline = aud["delivery_id"].map(_account_baselines(posts))
-    m = aud[aud[f"known_{SLOT_AGE}"] & aud[f"rate_{SLOT_AGE}"].notna()].copy()
+    rate = f"rate_{SLOT_AGE}"
+    columns = ["audience_id", "audience_label", "audience_timezone", "weekday", "hour", rate]
+    m = aud.loc[aud[f"known_{SLOT_AGE}"] & aud[rate].notna(), columns]
     base = baseline.loc[m.index]
     m["relative"] = m[f"rate_{SLOT_AGE}"] / base.where(base > 0)
     m = m[m["relative"].notna()]
