@@ -91,10 +91,23 @@ class Groups:
             codes[positions] = code
         return cls(codes, len(rows), a)
 
-    def having(self, mask: np.ndarray) -> npt.NDArray[np.int64]:
-        """The groups' codes with the rows ``mask`` leaves out set to -1."""
-        codes: npt.NDArray[np.int64] = np.where(mask, self.codes, -1)
-        return codes
+    @cached_property
+    def _slots(self) -> npt.NDArray[np.int64]:
+        """Each row's group + 1 (0: in none), for counting without selecting first."""
+        slots: npt.NDArray[np.int64] = self.codes + 1
+        return slots
+
+    def sizes(self, mask: np.ndarray) -> npt.NDArray[np.int64]:
+        """How many rows of ``mask`` each group has."""
+        sizes: npt.NDArray[np.int64] = np.bincount(self._slots[mask], minlength=self.count + 1)[1:]
+        return sizes
+
+    def sums(self, mask: np.ndarray, values: np.ndarray) -> npt.NDArray[np.float64]:
+        """Each group's sum of ``values`` over the rows of ``mask``."""
+        sums: npt.NDArray[np.float64] = np.bincount(
+            self._slots[mask], weights=values[mask], minlength=self.count + 1
+        )[1:].astype(np.float64)
+        return sums
 
     @cached_property
     def _by_message(self) -> tuple[np.ndarray, np.ndarray]:
@@ -121,20 +134,6 @@ Columns = dict[str, np.ndarray]
 """Figure name → one value per group."""
 
 
-def _counts(codes: np.ndarray, count: int) -> npt.NDArray[np.int64]:
-    inside = codes >= 0
-    counts: npt.NDArray[np.int64] = np.bincount(codes[inside], minlength=count)
-    return counts
-
-
-def _sums(codes: np.ndarray, values: np.ndarray, count: int) -> npt.NDArray[np.float64]:
-    inside = codes >= 0
-    sums: npt.NDArray[np.float64] = np.bincount(
-        codes[inside], weights=values[inside], minlength=count
-    ).astype(np.float64)
-    return sums
-
-
 def _ranks(a: Arrays, name: str) -> tuple[np.ndarray, np.ndarray]:
     """The column's values in ascending order and each row's place in that order (computed
     once per column and kept in ``a``)."""
@@ -154,14 +153,14 @@ def _mean_median(
     """Per group, over the rows of ``mask`` whose ``name`` is known: how many, their mean and
     their median (NaN when none)."""
     values = a[name]
-    codes = g.having(mask & ~np.isnan(values))
-    n = _counts(codes, g.count)
+    given = mask & ~np.isnan(values)
+    n = g.sizes(given)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.where(n > 0, _sums(codes, values, g.count) / n, math.nan)
+        mean = np.where(n > 0, g.sums(given, values) / n, math.nan)
     ordered, rank = _ranks(a, name)
-    inside = codes >= 0
+    inside = given & (g.codes >= 0)
     size = ordered.size
-    ranked = ordered[np.sort(codes[inside] * size + rank[inside]) % size]
+    ranked = ordered[np.sort(g.codes[inside] * size + rank[inside]) % size]
     starts = np.cumsum(n) - n
     median = np.full(g.count, math.nan)
     some = n > 0
@@ -178,7 +177,7 @@ def ratio(a: Arrays, g: Groups, mask: np.ndarray, num: str, den: str) -> Columns
     y = np.bincount(cluster, weights=a[num][rows], minlength=group.size).astype(np.float64)
     x = np.bincount(cluster, weights=a[den][rows], minlength=group.size).astype(np.float64)
     k = g.count
-    posts = _counts(g.having(mask), k)
+    posts = g.sizes(mask)
     total = np.bincount(group, weights=x, minlength=k)
     with np.errstate(divide="ignore", invalid="ignore"):
         value = np.where((posts > 0) & (total > 0), np.bincount(group, y, k) / total, np.nan)
@@ -204,19 +203,19 @@ def engagement(a: Arrays, g: Groups) -> Columns:
     measured = a["measured"]
     _rows, _cluster, messages = g.clusters(measured)
     out: Columns = {
-        "posts": _counts(g.having(measured), k),
+        "posts": g.sizes(measured),
         "messages": np.bincount(messages, minlength=k),
-        "deleted": _counts(g.having(a["deleted"]), k),
+        "deleted": g.sizes(a["deleted"]),
     }
     for name, label, given_key in (
         ("impressions", "impressions", "posts_with_impressions"),
         ("eng", "engagements", "posts_with_engagements"),
         ("link_clicks", "link_clicks", "posts_with_link_clicks"),
     ):
-        given = g.having(measured & _known(a[name]))
-        n = _counts(given, k)
+        given = measured & _known(a[name])
+        n = g.sizes(given)
         out[given_key] = n
-        out[label] = np.where(n > 0, _sums(given, a[name], k), math.nan)
+        out[label] = np.where(n > 0, g.sums(given, a[name]), math.nan)
     order = [
         "posts",
         "messages",
@@ -252,7 +251,7 @@ def engagement(a: Arrays, g: Groups) -> Columns:
     out["ctr_low"] = figure["low"]
     out["ctr_high"] = figure["high"]
     out["ctr_posts"] = figure["posts"]
-    out["simulated"] = _counts(g.having(a["simulated"]), k) > 0
+    out["simulated"] = g.sizes(a["simulated"]) > 0
     return out
 
 
@@ -279,7 +278,7 @@ def volume(a: Arrays, g: Groups) -> Columns:
         "needs_review": state("needs_review"),
         "cancelled": state("cancelled"),
         "waiting": sum((state(s) for s in WAITING), zero),
-        "deleted_after": _counts(g.having(a["deleted"]), g.count),
+        "deleted_after": g.sizes(a["deleted"]),
         "published_share": share,
     }
 
@@ -288,12 +287,11 @@ def fixed_age_columns(a: Arrays, g: Groups, age: str = "7d") -> Columns:
     """Per basis: the ratio of sums of the values at a fixed age over the posts old enough
     (``_posts``), the posts too young (``_young``, left out) and those old enough whose value
     cannot be known (``_missing``: no snapshot at or after that age)."""
-    k = g.count
     out: Columns = {}
     for basis, prefix in BASES:
         rows = a[f"basis_{basis}"]
         known = rows & a[f"known_{age}"]
-        young = _counts(g.having(rows & a[f"immature_{age}"]), k)
+        young = g.sizes(rows & a[f"immature_{age}"])
         figure = ratio(a, g, known, f"eng_{age}", f"exposure_{age}")
         _n, mean, median = _mean_median(a, g, known, f"rate_{age}")
         key = f"{prefix}_{age}"
@@ -303,7 +301,7 @@ def fixed_age_columns(a: Arrays, g: Groups, age: str = "7d") -> Columns:
         out[f"{key}_posts"] = figure["posts"]
         out[f"{key}_messages"] = figure["messages"]
         out[f"{key}_young"] = young
-        out[f"{key}_missing"] = _counts(g.having(rows), k) - figure["posts"] - young
+        out[f"{key}_missing"] = g.sizes(rows) - figure["posts"] - young
         out[f"{key}_mean"] = mean
         out[f"{key}_median"] = median
     return out

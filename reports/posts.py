@@ -11,7 +11,7 @@ Nothing here reads the database or renders.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,15 +35,22 @@ def _sum_given(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     return frame[list(columns)].sum(axis=1, min_count=1)
 
 
+def _texts(values: Iterable[str]) -> np.ndarray:
+    texts: np.ndarray = np.fromiter(values, dtype=object)
+    return texts
+
+
 def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per delivery in scope with its state flags, current counters and rates."""
     d = data.deliveries.copy()
     imitates = imitates or {}
     as_of = pd.Timestamp(data.scope.as_of)
-    d["platform_label"] = [
+    # Text columns made here stay plain objects, like the store's (`reports.data._frame`): the
+    # figures take and group rows many times, which is slower on Arrow-backed strings.
+    d["platform_label"] = _texts(
         platform_label(str(p), str(c), imitates)
         for p, c in zip(d["platform"], d["channel"], strict=True)
-    ]
+    )
     d["published"] = (d["state"] == "published") & d["published_at"].notna()
     d["deleted"] = d["published"] & (d["remote_deleted_at"].notna() | d["deleted_snapshot"])
     d["measured"] = d["published"] & ~d["deleted"] & (d["snapshots"] > 0)
@@ -54,8 +61,10 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     gives_impressions = d["impressions"].notna()
     by_impressions = d["measured"] & gives_impressions
     by_followers = d["measured"] & ~gives_impressions
-    d["basis"] = np.select(
-        [by_impressions.to_numpy(), by_followers.to_numpy()], ["impressions", "followers"], ""
+    d["basis"] = _texts(
+        np.select(
+            [by_impressions.to_numpy(), by_followers.to_numpy()], ["impressions", "followers"], ""
+        ).tolist()
     )
     exposure = d["impressions"].where(gives_impressions, d["followers_at_post"])
     # Followers of 0 cannot carry a rate; impressions of 0 can (they add 0 to the denominator).
@@ -97,7 +106,10 @@ def attributed_frame(posts: pd.DataFrame, data: StoreData) -> pd.DataFrame:
     """One row per (delivery, audience it reaches), with the audience's local weekday and hour."""
     audiences = data.audiences.drop(columns="campaign_id")
     a = posts.merge(data.attribution, on="delivery_id").merge(audiences, on="audience_id")
-    a["audience_label"] = a["audience"].astype(str) + " · " + a["campaign_id"].astype(str)
+    a["audience_label"] = _texts(
+        f"{audience} · {campaign}"
+        for audience, campaign in zip(a["audience"], a["campaign_id"], strict=True)
+    )
     a["weekday"] = pd.Series(np.nan, index=a.index)
     a["hour"] = pd.Series(np.nan, index=a.index)
     for zone, rows in a.groupby("audience_timezone").groups.items():
