@@ -8,7 +8,8 @@ under 50 concurrent sessions against one session's.
    view with ``--deliveries`` deliveries in that month, and the approval queue with ``--waiting``
    posts awaiting approval. The baseline for each is what the page cannot avoid: the same rows
    fetched with one hand-written SQL query (raw DB-API cursor, no ORM) and rendered with the same
-   template in a request context. Median of ``--runs``; the ratio is page / baseline.
+   template in a request context. Median of ``--runs``, page and baseline run in turns (so
+   both see the same load of a shared machine); the ratio is page / baseline.
 2. **Concurrency**: ``elshi web`` (gunicorn, ``--workers`` processes × 4 threads) as a child
    process on the same database; a load generator in this process (asyncio + httpx on loopback)
    logs in ``--sessions`` people, each with its own cookies, and each makes ``--requests``
@@ -91,13 +92,16 @@ def seed(db_url: str, deliveries: int, waiting: int) -> None:
     engine.dispose()
 
 
-def median_ms(call: Any, runs: int) -> float:
-    times = []
+def medians_ms(first: Any, second: Any, runs: int) -> tuple[float, float]:
+    """Median times of two calls run in turns (first, second, first, …), so that both see the
+    same moments of a shared machine's load."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        for call, out in ((first, times[0]), (second, times[1])):
+            started = time.perf_counter()
+            call()
+            out.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 CALENDAR_SQL = """
@@ -222,8 +226,7 @@ def server_times(db_url: str, runs: int) -> list[tuple[str, float, float, int]]:
         assert count == (
             base_body.count('class="ev ') if "calendar" in path else base_body.count('name="post"')
         ), "baseline and page show different rows"
-        page_ms = median_ms(lambda p=path: client.get(p), runs)
-        base_ms = median_ms(baseline, runs)
+        page_ms, base_ms = medians_ms(lambda p=path: client.get(p), baseline, runs)
         out.append((name, page_ms, base_ms, count))
     engine.dispose()
     return out

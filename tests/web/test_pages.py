@@ -77,6 +77,22 @@ def test_every_date_on_a_page_follows_the_viewers_locale(ws: Workspace) -> None:
         assert "2027-03-01" not in decisions and "01 Mar" not in decisions
 
 
+def test_an_empty_period_points_to_the_next_or_last_delivery(ws: Workspace) -> None:
+    """A newcomer opening a workspace whose campaigns lie ahead (or behind) is not left with an
+    empty month: the page links to the nearest period with deliveries, within the filter."""
+    client = ws.client("pavel")
+    before = client.get("/calendar?date=2026-11-15").get_data(as_text=True)
+    assert "0 deliveries" in before and "The next delivery is due on" in before
+    first = re.search(r'href="/calendar\?date=(\d{4}-\d\d-\d\d)">The next', before)
+    assert first is not None and first.group(1).startswith("2027-")
+    there = client.get(f"/calendar?date={first.group(1)}").get_data(as_text=True)
+    assert re.search(r"[1-9]\d* deliver(y|ies) ·", there)
+    after = client.get("/calendar?view=list&date=2028-06-01").get_data(as_text=True)
+    assert "The last delivery was due on" in after
+    filtered = client.get("/calendar?date=2026-11-15&channel=nowhere").get_data(as_text=True)
+    assert "The next delivery" not in filtered and "The last delivery" not in filtered
+
+
 def test_calendar_filters_by_channel_and_state_and_has_week_and_list_views(ws: Workspace) -> None:
     client = ws.client("pavel")
     only_x = client.get("/calendar?date=2027-03-21&channel=de-x").get_data(as_text=True)

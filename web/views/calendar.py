@@ -9,11 +9,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy import func
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from campaigns.schema import Audience, Campaign, Channel, Delivery, Post
-from web import context
+from web import context, formatting
 from web.filters import Filter, joined, options
 from web.identity import signed_in
 
@@ -85,12 +86,50 @@ def rows(session: Session, f: Filter, first: datetime, end: datetime) -> list[An
     return list(session.execute(query))
 
 
-def render_calendar(p: Period, f: Filter, found: list[Any]) -> str:
+@dataclass(frozen=True)
+class Entry:
+    """One delivery as a calendar cell shows it: the time in the viewer's zone and the
+    audience's own time beside it, both formatted the viewer's way."""
+
+    row: Any
+    local: datetime
+    clock: str
+    theirs: str
+
+
+def nearest(session: Session, f: Filter, first: datetime, end: datetime) -> dict[str, Any]:
+    """For an empty period: when the next delivery after it is due, else the last before it
+    (so a newcomer on a workspace whose campaigns lie ahead or behind finds them)."""
+    later = session.execute(
+        joined(func.min(Delivery.due_at)).where(Delivery.due_at >= end, *f.conditions())
+    ).scalar()
+    if later is not None:
+        return {"next_due": later}
+    earlier = session.execute(
+        joined(func.max(Delivery.due_at)).where(Delivery.due_at < first, *f.conditions())
+    ).scalar()
+    return {"last_due": earlier} if earlier is not None else {}
+
+
+def render_calendar(
+    p: Period, f: Filter, found: list[Any], around: dict[str, Any] | None = None
+) -> str:
     zone = context.viewer_zone()
-    by_day: dict[date, list[tuple[datetime, Any]]] = defaultdict(list)
+    by_day: dict[date, list[Entry]] = defaultdict(list)
+    # A month can hold thousands: each distinct wall-clock time is formatted once.
+    clocks: dict[tuple[int, int], str] = {}
+    theirs: dict[tuple[str, str], str] = {}
     for row in found:
         local = row.due_at.astimezone(zone)
-        by_day[local.date()].append((local, row))
+        key = (local.hour, local.minute)
+        shown = clocks.get(key)
+        if shown is None:
+            shown = clocks[key] = formatting.clock(local)
+        where = (row.local_due[11:16], row.timezone)
+        beside = theirs.get(where)
+        if beside is None:
+            beside = theirs[where] = formatting.local_time(row.local_due, row.timezone, "time")
+        by_day[local.date()].append(Entry(row, local, shown, beside))
     return render_template(
         "calendar.html",
         p=p,
@@ -100,6 +139,10 @@ def render_calendar(p: Period, f: Filter, found: list[Any]) -> str:
         total=len(found),
         today=context.now().astimezone(zone).date(),
         zone_name=context.viewer_zone_name(),
+        # Every link opens /posts/<id>: built once, not once per delivery.
+        post_base=url_for("posts.show", post_id=0).removesuffix("0"),
+        state_names={k: str(v) for k, v in formatting.STATE_LABELS.items()},
+        **(around or {}),
     )
 
 
@@ -124,4 +167,6 @@ def show() -> str:
     f = Filter.from_args(request.args)
     start = datetime.combine(p.first, time(), tzinfo=zone)
     end = datetime.combine(p.last + timedelta(days=1), time(), tzinfo=zone)
-    return render_calendar(p, f, rows(context.db(), f, start, end))
+    found = rows(context.db(), f, start, end)
+    around = nearest(context.db(), f, start, end) if not found else None
+    return render_calendar(p, f, found, around)
