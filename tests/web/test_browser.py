@@ -366,6 +366,13 @@ def test_from_upload_to_published_without_a_terminal(office: Office, browser: An
     me.shot("audit")
     me.open("/calendar?date=2027-03-21")
     me.shot("calendar-narrow", width=420)
+    # The same workspace in Russian (My settings keeps the choice in a cookie).
+    me.d.add_cookie({"name": "elshi_lang", "value": "ru", "path": "/"})
+    assert "Календарь" in me.open("/calendar?date=2027-03-21")
+    me.shot("calendar-ru")
+    me.d.get(post_url)
+    me.shot("post-ru")
+    me.d.delete_cookie("elshi_lang")
     assert not me.console_errors()
     shutil.rmtree(office.root / "chrome", ignore_errors=True)
 
