@@ -3,6 +3,7 @@ viewer's locale, delivery states with their translated names, links that keep th
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -172,9 +173,12 @@ def number(value: float | int | None, fmt: str | None = None) -> str:
     return str(format_decimal(value, format=fmt))
 
 
-def local_time(local_due: str, zone: str, style: str = "soon") -> str:
+def local_time(local_due: str, zone: str | None = None, style: str = "soon") -> str:
     """The audience's wall-clock time as written in the campaign, e.g. ``Mon 22 Mar, 10:00
-    Europe/Berlin``; style ``time``: the time alone and the zone's city (the calendar's cells)."""
+    Europe/Berlin``; style ``time``: the time alone and the zone's city (the calendar's cells).
+    Without ``zone``, ``local_due`` carries it: ``2027-03-22 10:00 Europe/Berlin``."""
+    if zone is None:
+        local_due, _sep, zone = local_due.rpartition(" ")
     try:
         moment = datetime.fromisoformat(local_due).replace(tzinfo=None)
     except ValueError:
@@ -231,6 +235,50 @@ def step_words(text: str) -> str:
     return str(lazy_gettext(" or ")).join(parts)
 
 
+_STEP_DECIDED = re.compile(
+    r"step '(?P<step>[^']+)' (?P<what>approved|rejected)(?:: (?P<note>.*))?", re.S
+)
+_REJECTED_BY = re.compile(r"rejected by (?P<who>\S+?)(?:: (?P<note>.*))?", re.S)
+_WAITING = re.compile(
+    r"waiting for step '(?P<step>[^']+)' \((?P<n>\d+) of (?P<total>\d+)\): (?P<who>.*)"
+)
+
+
+def approval_reason(text: str | None) -> str:
+    """What `campaigns.approval` records about a post's chain (the audit log's reason), in the
+    viewer's language; the person's comment and other reasons as they were written."""
+    if not text:
+        return ""
+    if text in ("approved", "rejected", "pending"):
+        return label(text)
+    if text == "no approval required":
+        return str(lazy_gettext("no approval required"))
+    found = _STEP_DECIDED.fullmatch(text)
+    if found:
+        said = (
+            lazy_gettext("step %(step)s approved", step=found["step"])
+            if found["what"] == "approved"
+            else lazy_gettext("step %(step)s rejected", step=found["step"])
+        )
+        return str(said) + (f": {found['note']}" if found["note"] else "")
+    found = _REJECTED_BY.fullmatch(text)
+    if found:
+        said = str(lazy_gettext("rejected by %(who)s", who=found["who"].removeprefix("user:")))
+        return said + (f": {found['note']}" if found["note"] else "")
+    found = _WAITING.fullmatch(text)
+    if found:
+        return str(
+            lazy_gettext(
+                "waiting for step %(step)s (%(n)s of %(total)s): %(who)s",
+                step=found["step"],
+                n=found["n"],
+                total=found["total"],
+                who=step_words(found["who"]),
+            )
+        )
+    return text
+
+
 def filtered_url(endpoint: str, **overrides: Any) -> str:
     """A link to ``endpoint`` keeping this request's filter and view arguments; ``None``
     removes an argument."""
@@ -257,6 +305,7 @@ def install(app: Flask) -> None:
         local_time=local_time,
         label=label,
         step_words=step_words,
+        approval_reason=approval_reason,
     )
     app.jinja_env.globals.update(
         filtered_url=filtered_url,

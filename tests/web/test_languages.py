@@ -65,3 +65,27 @@ def test_the_workspace_speaks_russian_with_russian_dates(ws: Workspace) -> None:
     assert "Asia/Almaty" in page
     english = ws.client("pavel").get("/calendar", headers={"Accept-Language": "ru"})
     assert "Календарь" in english.get_data(as_text=True)
+
+
+def test_what_the_approval_rules_record_reads_in_russian(ws: Workspace) -> None:
+    """The post's decisions (the audit log's reasons of `campaigns.approval`) and the chain's
+    "who may approve" are shown in the viewer's language; comments stay as written."""
+    from sqlalchemy import select
+
+    from campaigns.schema import Post
+    from campaigns.store import session_factory
+
+    with session_factory(ws.engine)() as s:
+        post_id = s.scalar(select(Post.id).where(Post.key == "nauryz"))
+    post_form(ws.client("pavel"), f"/posts/{post_id}/decide", {"decision": "approve"})
+    post_form(
+        ws.client("amir"), f"/posts/{post_id}/decide", {"decision": "reject", "comment": "Tone"}
+    )
+    client = ws.client("pavel")
+    client.set_cookie("elshi_lang", "ru")
+    page = client.get(f"/posts/{post_id}").get_data(as_text=True)
+    decisions = page[page.index('id="decisions"') :]
+    assert "этап press-secretary одобрен" in decisions
+    assert "этап ambassador отклонён: Tone" in decisions
+    assert "step " not in decisions and "approved" not in decisions
+    assert "любой согласующий" in page and "any approver" not in page

@@ -75,6 +75,11 @@ def test_every_date_on_a_page_follows_the_viewers_locale(ws: Workspace) -> None:
         decisions = page[page.index('id="decisions"') :]
         assert decided in decisions, language
         assert "2027-03-01" not in decisions and "01 Mar" not in decisions
+    # Operations lists the audience's own time the same way (not the stored ISO form).
+    ops = ws.client("olga")
+    ops.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-GB"
+    page = ops.get("/operations").get_data(as_text=True)
+    assert "Sun 21 Mar, 10:00 Europe/Berlin" in page and "2027-03-21 10:00" not in page
 
 
 def test_an_empty_period_points_to_the_next_or_last_delivery(ws: Workspace) -> None:
