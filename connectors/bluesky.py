@@ -23,6 +23,13 @@ Channel settings (``[channels.NAME]`` with ``platform = "bluesky"``):
 * ``timeout``: seconds to wait for each HTTP request (default 30).
 
 Each image carries its alt text (``post.alt_texts``, empty without one) and its aspect ratio.
+
+Profiles and post counters come from the AppView the PDS forwards ``app.bsky.*`` reads to. A PDS
+without one (a self-hosted PDS with no ``PDS_BSKY_APP_VIEW_URL``) answers those reads 400 "No
+service configured for ...": the account is then described from its repository (no follower
+count) and metrics tell only which posts were deleted. A post the AppView does not show is
+deleted only when the PDS no longer has its record (else it was not indexed yet, or is hidden,
+and its counters are read again later).
 """
 
 from __future__ import annotations
@@ -135,6 +142,7 @@ class BlueskyConnector(Connector):
         self._session_string: str | None = None
         self._did = ""
         self._handle = ""
+        self._no_appview_logged = False
 
     def __repr__(self) -> str:
         return f"BlueskyConnector(name={self.name!r}, handle={self.settings.option('handle')!r})"
@@ -142,7 +150,11 @@ class BlueskyConnector(Connector):
     # --- the interface ----------------------------------------------------------------------
 
     def whoami(self) -> Identity:
-        profile = self._call("reading the account's profile", lambda c: c.get_profile(self._did))
+        profile = self._from_appview(
+            "reading the account's profile", lambda c: c.get_profile(self._did)
+        )
+        if profile is None:
+            return self._identity_from_pds()
         handle = str(profile.handle)
         return Identity(
             account_id=str(profile.did),
@@ -209,19 +221,26 @@ class BlueskyConnector(Connector):
         ids = list(dict.fromkeys(str(remote_id) for remote_id in remote_ids))
         if not ids:
             return []
-        profile = self._call("reading the follower count", lambda c: c.get_profile(self._did))
-        followers = _count(profile.followers_count)
+        profile = self._from_appview(
+            "reading the follower count", lambda c: c.get_profile(self._did)
+        )
+        followers = _count(profile.followers_count) if profile is not None else None
         uris = [uri for uri in ids if _POST_URI.fullmatch(uri)]
         found: dict[str, Any] = {}
-        for start in range(0, len(uris), POSTS_PER_REQUEST):
-            for view in self._posts(uris[start : start + POSTS_PER_REQUEST]):
-                found[str(view.uri)] = view
+        if profile is not None:
+            for start in range(0, len(uris), POSTS_PER_REQUEST):
+                for view in self._posts(uris[start : start + POSTS_PER_REQUEST]):
+                    found[str(view.uri)] = view
         collected_at = self.clock()
         samples = []
+        unseen = []
         for remote_id in ids:
             view = found.get(remote_id)
             if view is None:
-                samples.append(MetricSample(remote_id, collected_at, deleted=True))
+                if self._still_on_pds(remote_id):
+                    unseen.append(remote_id)
+                else:
+                    samples.append(MetricSample(remote_id, collected_at, deleted=True))
                 continue
             samples.append(
                 MetricSample(
@@ -234,6 +253,13 @@ class BlueskyConnector(Connector):
                     bookmarks=_count(view.bookmark_count),
                     followers=followers,
                 )
+            )
+        if unseen:
+            log.info(
+                "channel %s: %d posts exist on the PDS but the AppView shows no counters for "
+                "them (not indexed yet, hidden, or no AppView); they are read again later",
+                self.name,
+                len(unseen),
             )
         return samples
 
@@ -390,16 +416,7 @@ class BlueskyConnector(Connector):
 
     def _own_post(self, rkey: str) -> Published | None:
         """The account's post with record key ``rkey``, None when there is none."""
-
-        def get(client: Client) -> Any:
-            try:
-                return client.app.bsky.feed.post.get(self._did, rkey)
-            except BadRequestError as exc:
-                if _xrpc_error(exc)[0] == "RecordNotFound":
-                    return None
-                raise
-
-        found = self._call(f"looking up record {rkey}", get)
+        found = self._record(self._did, rkey, f"looking up record {rkey}")
         if found is None:
             return None
         created = _instant(getattr(found.value, "created_at", None))
@@ -409,9 +426,8 @@ class BlueskyConnector(Connector):
             published_at=created or self.clock(),
         )
 
-    def _reply_ref(self, repo: str, rkey: str) -> Any:
-        """Strong references to the parent and to the root of its thread."""
-        uri = f"at://{repo}/app.bsky.feed.post/{rkey}"
+    def _record(self, repo: str, rkey: str, action: str) -> Any:
+        """The post record ``rkey`` of ``repo`` from the PDS, None when it does not exist."""
 
         def get(client: Client) -> Any:
             try:
@@ -421,7 +437,73 @@ class BlueskyConnector(Connector):
                     return None
                 raise
 
-        parent = self._call(f"reading the post {uri} to reply to", get)
+        return self._call(action, get)
+
+    def _still_on_pds(self, remote_id: str) -> bool:
+        """Whether the account's post ``remote_id``, which the AppView did not show, is still in
+        its repository: the AppView omits posts it has not indexed yet or hides, and a PDS
+        without an AppView shows none, so only the PDS can say a post was deleted."""
+        match = _POST_URI.fullmatch(remote_id)
+        if match is None or match["repo"] not in (self._did, self._handle):
+            return False
+        return (
+            self._record(self._did, match["rkey"], f"checking that {remote_id} exists") is not None
+        )
+
+    def _from_appview(self, action: str, call: Callable[[Client], T]) -> T | None:
+        """``call`` (an ``app.bsky.*`` read the PDS forwards to its AppView), None when the PDS
+        has no AppView to forward it to (a self-hosted PDS without ``PDS_BSKY_APP_VIEW_URL``)."""
+
+        def read(client: Client) -> T | None:
+            try:
+                return call(client)
+            except BadRequestError as exc:
+                if _no_appview(exc):
+                    return None
+                raise
+
+        answer = self._call(action, read)
+        if answer is None and not self._no_appview_logged:
+            self._no_appview_logged = True
+            log.warning(
+                "channel %s: the PDS at %s has no AppView configured; profile and post "
+                "counters cannot be read there (only whether posts still exist)",
+                self.name,
+                self.base_url,
+            )
+        return answer
+
+    def _identity_from_pds(self) -> Identity:
+        """Who the account is by its repository alone: handle, DID and the display name of its
+        profile record; the follower count only an AppView knows."""
+        repo = self._call(
+            "describing the account's repository",
+            lambda c: c.com.atproto.repo.describe_repo({"repo": self._did}),
+        )
+
+        def profile(client: Client) -> Any:
+            try:
+                return client.app.bsky.actor.profile.get(self._did, "self")
+            except BadRequestError as exc:
+                if _xrpc_error(exc)[0] == "RecordNotFound":
+                    return None
+                raise
+
+        record = self._call("reading the account's profile record", profile)
+        name = getattr(record.value, "display_name", None) if record is not None else None
+        handle = str(repo.handle)
+        return Identity(
+            account_id=str(repo.did),
+            handle=handle,
+            display_name=name or None,
+            followers=None,
+            url=f"https://bsky.app/profile/{handle}",
+        )
+
+    def _reply_ref(self, repo: str, rkey: str) -> Any:
+        """Strong references to the parent and to the root of its thread."""
+        uri = f"at://{repo}/app.bsky.feed.post/{rkey}"
+        parent = self._record(repo, rkey, f"reading the post {uri} to reply to")
         if parent is None:
             raise RejectedError(
                 f"channel {self.name!r}: the post to reply to, {uri}, does not exist (deleted?)",
@@ -607,6 +689,13 @@ def _token_refused(exc: Exception) -> bool:
     if not isinstance(exc, RequestErrorBase) or exc.response is None:
         return False
     return exc.response.status_code == 401 or _xrpc_error(exc)[0] in _RENEWABLE
+
+
+def _no_appview(exc: RequestErrorBase) -> bool:
+    """The PDS has no AppView to forward an ``app.bsky.*`` read to: the reference PDS answers
+    400 ``InvalidRequest`` "No service configured for app.bsky.actor.getProfile"."""
+    error, message = _xrpc_error(exc)
+    return error == "InvalidRequest" and message.startswith("No service configured for app.bsky.")
 
 
 def _may_already_exist(error: ConnectorError) -> bool:

@@ -2,15 +2,18 @@
 reference implementation does under ``/xrpc/``: ``com.atproto.server.createSession`` /
 ``refreshSession`` / ``getSession`` (HS256 JWTs with ``exp``, no ``didDoc`` so the client stays on
 this host), ``com.atproto.identity.resolveHandle``, ``com.atproto.repo.uploadBlob`` /
-``createRecord`` / ``getRecord`` / ``deleteRecord`` for ``app.bsky.feed.post`` records (record
+``createRecord`` / ``getRecord`` / ``deleteRecord`` for ``app.bsky.feed.post`` records (and the
+``app.bsky.actor.profile`` record ``self``, ``describeRepo``) (record
 keys chosen by the caller are honoured; a duplicate one is answered as the reference PDS answers
 it), ``app.bsky.feed.getPosts`` and ``app.bsky.actor.getProfile`` with real ``PostView`` and
 ``ProfileViewDetailed`` shapes. It enforces the access token (``ExpiredToken`` / ``InvalidToken``
 / ``AuthMissing``), the 300-grapheme and 3000-byte text limits of `campaigns.textrules` with the
-lexicon validator's message, at most four images of at most 1,000,000 bytes, and rate limits with
-``ratelimit-*`` headers on every answer (30 sessions per 5 minutes, 5000 write points per hour,
-3000 other requests per 5 minutes). It counts created sessions, keeps every accepted post in
+lexicon validator's messages, at most four images of at most 1,000,000 bytes, and the rate
+limits of `DEFAULT_LIMITS` with ``ratelimit-*`` headers of the tightest limit (no ``Retry-After``,
+as the reference PDS sends none). It counts created sessions, keeps every accepted post in
 `posts` and serves no other method; it is a test double and must not be imported by the product.
+What it copies was observed on the reference PDS (``tools/real_pds``, @atproto/pds 0.4.217);
+``appview=False`` answers ``app.bsky.*`` reads as a PDS without an AppView does.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from campaigns import textrules
 from connectors.testing.server import Emulator, Fault, Handler, Request, Response, StoredPost
 
 POST = "app.bsky.feed.post"
+PROFILE = "app.bsky.actor.profile"
 IMAGES = "app.bsky.embed.images"
 ACCESS_LIFETIME = 2 * 3600
 REFRESH_LIFETIME = 90 * 86_400
@@ -63,12 +67,19 @@ class RateLimit:
 
 
 DEFAULT_LIMITS: dict[str, RateLimit] = {
-    "createSession": RateLimit(30, 300),
-    "write": RateLimit(5000, 3600),
     "global": RateLimit(3000, 300),
+    "createSession": RateLimit(30, 300),
+    "createSessionDay": RateLimit(300, 86_400),
+    "write": RateLimit(5000, 3600),
+    "writeDay": RateLimit(35_000, 86_400),
+    "uploadBlob": RateLimit(1000, 86_400),
 }
-"""The PDS's limits: sessions per account, repo write points (a create costs 3, a delete 1) and
-all other requests; tests may lower them."""
+"""The reference PDS's limits: every request counts against ``global``; logins also against
+``createSession`` and ``createSessionDay``, repository writes against ``write`` and ``writeDay``
+(write points: a create costs 3, a delete 1), uploads against ``uploadBlob``. Tests may lower
+them."""
+REFRESH_GRACE = 2 * 3600
+"""Seconds a rotated refresh token still refreshes (the reference PDS's grace period)."""
 
 
 def _xrpc_error(status: int, error: str, message: str) -> Response:
@@ -77,6 +88,11 @@ def _xrpc_error(status: int, error: str, message: str) -> Response:
 
 def _invalid(message: str) -> Response:
     return _xrpc_error(400, "InvalidRequest", message)
+
+
+def _invalid_post(problem: str) -> Response:
+    """The lexicon validator's refusal of a post record, worded as the reference PDS words it."""
+    return _invalid(f"Invalid {POST} record: {problem}")
 
 
 def _b64url(data: bytes) -> str:
@@ -112,9 +128,14 @@ class BlueskyEmulator(Emulator):
     always follows the wall clock because the client compares it with its own. Refused tokens
     are answered as the reference PDS answers them, 400 ``InvalidToken``/``ExpiredToken``;
     ``entryway=True`` answers 401 as bsky.social's entryway does. ``did_doc`` puts the account's
-    DID document in session answers, as the PDS may (its PDS service endpoint is this server, so
-    a client that follows it stays here). Every 429 carries ``Retry-After`` besides the
-    ``ratelimit-*`` headers. Facets are stored as sent, even past the end of the text: the real
+    DID document in session answers, as bsky.social does (a PDS only with
+    ``PDS_ENABLE_DID_DOC_WITH_SESSION``; its PDS service endpoint is this server, so a client that
+    follows it stays here). A 429 carries ``ratelimit-*`` headers and no ``Retry-After``; answers
+    refused for a missing or bad token carry no rate-limit headers (the PDS checks the token
+    first). Revoking sessions or the App Password leaves access tokens valid until they expire
+    (they are not looked up), as on the PDS; a rotated refresh token still refreshes for two
+    hours. ``appview=False``: the PDS has no AppView, so ``app.bsky.*`` reads and unknown methods
+    are 400 ``InvalidRequest`` "No service configured for ...". Facets are stored as sent, even past the end of the text: the real
     PDS does not check their offsets, so tests compare them with the SDK's own computation. ``duplicate_status`` is the answer to a create with an existing
     record key: 500 ``InternalServerError`` as the reference PDS gives today, or 409
     ``RecordAlreadyExists`` as other implementations do."""
@@ -136,6 +157,7 @@ class BlueskyEmulator(Emulator):
         did_doc: bool = True,
         duplicate_status: int = 500,
         bookmark_counts: bool = True,
+        appview: bool = True,
         limits: Mapping[str, RateLimit] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -143,15 +165,16 @@ class BlueskyEmulator(Emulator):
             raise ValueError("duplicate_status is 500 (reference PDS) or 409")
         self.handle = handle
         self.did = did
-        self.display_name = display_name
         self.did_doc = did_doc
         self._initial = (
+            display_name,
             password,
             followers,
             entryway,
             duplicate_status,
             bookmark_counts,
-            dict(limits or DEFAULT_LIMITS),
+            appview,
+            {**DEFAULT_LIMITS, **(limits or {})},
             clock,
         )
         self._signing_key = secrets.token_bytes(32)
@@ -162,12 +185,16 @@ class BlueskyEmulator(Emulator):
         """Forget posts, blobs, sessions, other accounts, recorded requests, faults, rate-limit
         counters and changed settings, so one running emulator can serve many tests."""
         with self._lock:
-            password, followers, entryway, duplicate, bookmark_counts, limits, clock = self._initial
+            name, password, followers, entryway, duplicate, bookmarks, appview, limits, clock = (
+                self._initial
+            )
+            self.display_name = name
             self.password: str | None = password
             self.followers = followers
             self.entryway = entryway
             self.duplicate_status = duplicate
-            self.bookmark_counts = bookmark_counts
+            self.bookmark_counts = bookmarks
+            self.appview = appview
             self.limits = dict(limits)
             self.clock = clock
             self.access_lifetime = ACCESS_LIFETIME
@@ -180,7 +207,11 @@ class BlueskyEmulator(Emulator):
             self.issued_tokens: list[str] = []
             """Every access and refresh JWT handed out (for tests that look for leaks)."""
             self._access: dict[str, bool] = {}
-            self._refresh: dict[str, bool] = {}
+            self._refresh: dict[str, float | None] = {}
+            """Refresh JWTs: None while current, else the epoch second their use ends (a
+            rotated one's grace period; 0 once revoked)."""
+            self.hidden: set[str] = set()
+            """At-uris of posts the AppView does not show (not indexed yet, or taken down)."""
             self._windows: dict[str, tuple[float, int]] = {}
             self._tid_clock = 0
             self.requests.clear()
@@ -194,17 +225,24 @@ class BlueskyEmulator(Emulator):
             self._access = dict.fromkeys(self._access, False)
 
     def revoke_sessions(self) -> None:
-        """Expire every access token and revoke every refresh token: only a new createSession
-        with the App Password gets in."""
+        """Revoke every refresh token (the sessions were signed out): the access tokens handed
+        out still work until they expire (`expire_token`), then only a new createSession with
+        the App Password gets in."""
         with self._lock:
-            self._access = dict.fromkeys(self._access, False)
-            self._refresh = dict.fromkeys(self._refresh, False)
+            self._refresh = dict.fromkeys(self._refresh, 0.0)
 
     def revoke_app_password(self) -> None:
-        """The owner deleted the App Password: its sessions end and it no longer logs in."""
+        """The owner deleted the App Password: it no longer logs in and its refresh tokens are
+        revoked; access tokens already handed out work until they expire (`expire_token`)."""
         with self._lock:
             self.password = None
             self.revoke_sessions()
+
+    def hide_from_appview(self, post_id: str) -> None:
+        """The AppView stops showing the post (its at-uri or record key) although it is still
+        in the repository: not indexed yet, or taken down by moderation."""
+        with self._lock:
+            self.hidden.add(self._find(post_id)["uri"])
 
     def add_account(self, handle: str) -> str:
         """Another account whose handle resolves (for mentions); returns its DID."""
@@ -300,44 +338,58 @@ class BlueskyEmulator(Emulator):
     # --- routing, auth and rate limits ----------------------------------------------------
 
     def routes(self) -> None:
-        # (method, NSID, handler, rate-limit bucket, cost, needs an access token)
-        endpoints: list[tuple[str, str, Handler, str, int, bool]] = [
-            ("POST", "com.atproto.server.createSession", self._create_session, "createSession", 1, False),
-            ("POST", "com.atproto.server.refreshSession", self._refresh_session, "global", 1, False),
-            ("GET", "com.atproto.server.getSession", self._get_session, "global", 1, True),
-            ("GET", "com.atproto.identity.resolveHandle", self._resolve_handle, "global", 1, False),
-            ("POST", "com.atproto.repo.uploadBlob", self._upload_blob, "global", 1, True),
-            ("POST", "com.atproto.repo.createRecord", self._create_record, "write", 3, True),
-            ("GET", "com.atproto.repo.getRecord", self._get_record, "global", 1, False),
-            ("POST", "com.atproto.repo.deleteRecord", self._delete_record, "write", 1, True),
-            ("GET", "app.bsky.feed.getPosts", self._get_posts, "global", 1, True),
-            ("GET", "app.bsky.actor.getProfile", self._get_profile, "global", 1, True),
+        session, write = ("createSession", "createSessionDay"), ("write", "writeDay")
+        # (method, NSID, handler, rate-limit buckets besides global, cost, needs an access token)
+        endpoints: list[tuple[str, str, Handler, tuple[str, ...], int, bool]] = [
+            ("POST", "com.atproto.server.createSession", self._create_session, session, 1, False),
+            ("POST", "com.atproto.server.refreshSession", self._refresh_session, (), 1, False),
+            ("GET", "com.atproto.server.getSession", self._get_session, (), 1, True),
+            ("GET", "com.atproto.identity.resolveHandle", self._resolve_handle, (), 1, False),
+            ("POST", "com.atproto.repo.uploadBlob", self._upload_blob, ("uploadBlob",), 1, True),
+            ("POST", "com.atproto.repo.createRecord", self._create_record, write, 3, True),
+            ("GET", "com.atproto.repo.getRecord", self._get_record, (), 1, False),
+            ("GET", "com.atproto.repo.describeRepo", self._describe_repo, (), 1, False),
+            ("POST", "com.atproto.repo.deleteRecord", self._delete_record, write, 1, True),
+            ("GET", "app.bsky.feed.getPosts", self._get_posts, (), 1, True),
+            ("GET", "app.bsky.actor.getProfile", self._get_profile, (), 1, True),
         ]  # fmt: skip
-        for method, nsid, handler, bucket, cost, auth in endpoints:
-            guarded = self._guard(handler, bucket=bucket, cost=cost, auth=auth)
+        for method, nsid, handler, buckets, cost, auth in endpoints:
+            if nsid.startswith("app.bsky."):
+                handler = self._through_appview(nsid, handler)
+            guarded = self._guard(handler, buckets=buckets, cost=cost, auth=auth)
             self.route(method, "/xrpc/" + re.escape(nsid), guarded)
         for method in ("GET", "POST"):
             self.route(method, r"/xrpc/.+", self._guard(self._not_implemented, auth=False))
 
     def _guard(
-        self, handler: Handler, *, bucket: str = "global", cost: int = 1, auth: bool = True
+        self, handler: Handler, *, buckets: tuple[str, ...] = (), cost: int = 1, auth: bool = True
     ) -> Handler:
+        """The token first (a refusal carries no rate-limit headers), then every limit the
+        request counts against, then ``handler``; the headers name the tightest limit."""
+
         def guarded(request: Request) -> Response:
             with self._lock:
-                denied = self._take(bucket, cost)
-                if denied is None and auth:
-                    denied = self._check_access(request)
-                response = denied or handler(request)
-                response.headers.update(self._limit_headers(bucket))
+                denied = self._check_access(request) if auth else None
+                if denied is not None:
+                    return denied
+                costs = {"global": 1, **dict.fromkeys(buckets, cost)}
+                refused = self._take(costs)
+                response = refused or handler(request)
+                response.headers.update(self._limit_headers(costs))
                 return response
 
         return guarded
 
     def _check_access(self, request: Request) -> Response | None:
         header = _header(request, "authorization")
-        if not header.startswith("Bearer "):
+        if not header:
             return _xrpc_error(401, "AuthMissing", "Authentication Required")
-        valid = self._access.get(header.removeprefix("Bearer "))
+        if not header.startswith("Bearer "):
+            return _xrpc_error(400, "InvalidToken", "Unexpected authorization type")
+        token = header.removeprefix("Bearer ")
+        if token in self._refresh:
+            return _xrpc_error(400, "InvalidToken", "Invalid token type")
+        valid = self._access.get(token)
         if valid is None:
             return self._token_error("InvalidToken", "Token could not be verified")
         if not valid:
@@ -355,27 +407,37 @@ class BlueskyEmulator(Emulator):
             start, used = now, 0
         return limit, start, used
 
-    def _take(self, bucket: str, cost: int) -> Response | None:
-        limit, start, used = self._bucket(bucket)
-        if used + cost > limit.limit:
-            self._windows[bucket] = (start, used)
-            response = _xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded")
-            wait = max(0, math.ceil(start + limit.window - self.clock()))
-            response.headers["retry-after"] = str(wait)
-            return response
-        self._windows[bucket] = (start, used + cost)
-        return None
+    def _take(self, costs: Mapping[str, int]) -> Response | None:
+        """Count the request against each limit; a 429 when one of them is used up."""
+        refused = False
+        for bucket, cost in costs.items():
+            limit, start, used = self._bucket(bucket)
+            if used + cost > limit.limit:
+                refused = True
+                self._windows[bucket] = (start, used)
+            else:
+                self._windows[bucket] = (start, used + cost)
+        return _xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded") if refused else None
 
-    def _limit_headers(self, bucket: str, *, reset_in: float | None = None) -> dict[str, str]:
-        limit, start, used = self._bucket(bucket)
-        remaining = max(0, limit.limit - used)
-        reset = start + limit.window
+    def _limit_headers(
+        self, costs: Mapping[str, int], *, reset_in: float | None = None
+    ) -> dict[str, str]:
+        """The ``ratelimit-*`` headers of the tightest limit (fewest points left), as
+        xrpc-server sends them; the reset is whole epoch seconds, rounded down."""
+        tightest = None
+        for bucket in costs:
+            limit, start, used = self._bucket(bucket)
+            remaining = max(0, limit.limit - used)
+            if tightest is None or remaining < tightest[1]:
+                tightest = (limit, remaining, start + limit.window)
+        assert tightest is not None
+        limit, remaining, reset = tightest
         if reset_in is not None:
             remaining, reset = 0, self.clock() + reset_in
         return {
             "ratelimit-limit": str(limit.limit),
             "ratelimit-remaining": str(remaining),
-            "ratelimit-reset": str(math.ceil(reset)),
+            "ratelimit-reset": str(math.floor(reset)),
             "ratelimit-policy": f"{limit.limit};w={limit.window}",
         }
 
@@ -385,12 +447,13 @@ class BlueskyEmulator(Emulator):
             "com.atproto.server.createSession": "createSession",
             "com.atproto.repo.createRecord": "write",
             "com.atproto.repo.deleteRecord": "write",
+            "com.atproto.repo.uploadBlob": "uploadBlob",
         }.get(nsid, "global")
+        costs = {bucket: 1}
         with self._lock:
             if fault.kind == "rate_limit":
                 response = _xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded")
-                response.headers.update(self._limit_headers(bucket, reset_in=fault.retry_after))
-                response.headers["retry-after"] = str(math.ceil(fault.retry_after))
+                response.headers.update(self._limit_headers(costs, reset_in=fault.retry_after))
                 return response
             if fault.kind == "auth" and nsid == "com.atproto.server.createSession":
                 response = _xrpc_error(
@@ -405,9 +468,10 @@ class BlueskyEmulator(Emulator):
             else:
                 response = _invalid(
                     fault.message
-                    or f"Invalid {POST} record: Record/text must not be longer than 300 graphemes"
+                    or f"Invalid {POST} record: grapheme too big (maximum 300, got 301) at "
+                    "$.record.text"
                 )
-            response.headers.update(self._limit_headers(bucket))
+            response.headers.update(self._limit_headers(costs))
             return response
 
     # --- sessions -------------------------------------------------------------------------
@@ -435,7 +499,7 @@ class BlueskyEmulator(Emulator):
         access = self._jwt("at+jwt", "com.atproto.appPass", self.access_lifetime)
         refresh = self._jwt("refresh+jwt", "com.atproto.refresh", REFRESH_LIFETIME)
         self._access[access] = True
-        self._refresh[refresh] = True
+        self._refresh[refresh] = None
         answer: dict[str, Any] = {
             "accessJwt": access,
             "refreshJwt": refresh,
@@ -493,15 +557,23 @@ class BlueskyEmulator(Emulator):
         )
 
     def _refresh_session(self, request: Request) -> Response:
+        """A new token pair; the refresh token used stays good for `REFRESH_GRACE` seconds more
+        (so two processes refreshing with it both succeed), then is refused."""
         token = _header(request, "authorization").removeprefix("Bearer ")
-        valid = self._refresh.get(token)
-        if valid is None:
+        if token in self._access:
+            return _xrpc_error(400, "InvalidToken", "Invalid token type")
+        if token not in self._refresh:
             return self._token_error("InvalidToken", "Token could not be verified")
-        if not valid:
+        ends = self._refresh[token]
+        now = self.clock()
+        if ends is not None and now >= ends:
             return _xrpc_error(400, "ExpiredToken", "Token has been revoked")
-        self._refresh[token] = False
+        if ends is None:
+            self._refresh[token] = now + REFRESH_GRACE
         self.session_refreshes += 1
-        return Response(200, self._issue())
+        return Response(
+            200, {**self._issue(), "email": "presse@botschaft.example", "emailConfirmed": True}
+        )
 
     def _get_session(self, request: Request) -> Response:
         return Response(
@@ -525,10 +597,11 @@ class BlueskyEmulator(Emulator):
 
     def _upload_blob(self, request: Request) -> Response:
         data = request.body
-        mime = next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
-        if mime is None:
-            declared = _header(request, "content-type")
-            mime = declared if declared and declared != "*/*" else "application/octet-stream"
+        declared = _header(request, "content-type")
+        if not declared:
+            return _invalid("Request encoding (Content-Type) required but not provided")
+        # The PDS sniffs images; anything else keeps the declared type (atproto sends "*/*").
+        mime = next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), declared)
         cid = _cid(data, raw=True)
         self.blobs[cid] = {"mimeType": mime, "size": len(data)}
         blob = {"$type": "blob", "ref": {"$link": cid}, "mimeType": mime, "size": len(data)}
@@ -544,7 +617,9 @@ class BlueskyEmulator(Emulator):
             return _invalid(f"Lexicon not found: lex:{body.get('collection')}")
         rkey = body.get("rkey") or self._next_tid()
         if not isinstance(rkey, str) or not _TID.fullmatch(rkey):
-            return _invalid(f"Invalid {POST} record key: {rkey}")
+            return _invalid(
+                f'Invalid record key for {POST}: Invalid TID string (got "{rkey}") at $'
+            )
         record = dict(body["record"])
         record.setdefault("$type", POST)
         problem = self._validate(record)
@@ -567,51 +642,66 @@ class BlueskyEmulator(Emulator):
         )
 
     def _validate(self, record: dict[str, Any]) -> Response | None:
-        invalid = f"Invalid {POST} record: Record"
+        """The lexicon's checks of a post, refused with the reference PDS's messages."""
         text = record.get("text")
-        if record.get("$type") != POST or not isinstance(text, str):
-            return _invalid(f'{invalid} must have the property "text"')
-        if not isinstance(record.get("createdAt"), str):
-            return _invalid(f'{invalid} must have the property "createdAt"')
-        if textrules.graphemes(text) > 300:
-            return _invalid(f"{invalid}/text must not be longer than 300 graphemes")
-        if len(text.encode("utf-8")) > 3000:
-            return _invalid(f"{invalid}/text must not be longer than 3000 characters")
+        for key in ("text", "createdAt"):
+            if not isinstance(record.get(key), str):
+                return _invalid_post(f'Missing required key "{key}" at $.record')
+        assert isinstance(text, str)
+        if (size := len(text.encode("utf-8"))) > 3000:
+            return _invalid_post(f"string too big (maximum 3000, got {size}) at $.record.text")
+        if (count := textrules.graphemes(text)) > 300:
+            return _invalid_post(f"grapheme too big (maximum 300, got {count}) at $.record.text")
         for n, facet in enumerate(record.get("facets") or []):
             index = facet.get("index") or {}
-            start, end = index.get("byteStart"), index.get("byteEnd")
             # The lexicon only asks for non-negative integers: offsets past the end of the
             # text (or not on a character boundary) are stored as sent, as the real PDS does.
-            if not (isinstance(start, int) and isinstance(end, int) and start >= 0 and end >= 0):
-                return _invalid(f"{invalid}/facets/{n}/index must have integer byteStart/byteEnd")
+            for key in ("byteStart", "byteEnd"):
+                value = index.get(key)
+                where = f"$.record.facets[{n}].index"
+                if not isinstance(value, int):
+                    return _invalid_post(f'Missing required key "{key}" at {where}')
+                if value < 0:
+                    return _invalid_post(
+                        f"integer too small (minimum 0, got {value}) at {where}.{key}"
+                    )
         embed = record.get("embed")
         if embed is None:
             return None
         if embed.get("$type") != IMAGES:
-            return _invalid(f"{invalid}/embed $type {embed.get('$type')} is not supported here")
+            return _invalid_post(f"embed $type {embed.get('$type')} is not supported here")
         images = embed.get("images") or []
         if len(images) > MAX_IMAGES:
-            return _invalid(f"{invalid}/embed/images must not have more than {MAX_IMAGES} elements")
+            return _invalid_post(
+                f"array too big (maximum {MAX_IMAGES}, got {len(images)}) at $.record.embed.images"
+            )
         for n, image in enumerate(images):
+            where = f"$.record.embed.images[{n}]"
+            if not isinstance(image.get("alt"), str):
+                return _invalid_post(f'Missing required key "alt" at {where}')
             ref = ((image.get("image") or {}).get("ref") or {}).get("$link")
             blob = self.blobs.get(ref or "")
             if blob is None:
-                return _invalid(f"Could not find blob: {ref}")
-            where = f"{invalid}/embed/images/{n}/image"
+                return _xrpc_error(400, "BlobNotFound", f"Could not find blob: {ref}")
             if not blob["mimeType"].startswith("image/"):
-                return _invalid(f"{where} mimeType must be one of: image/*")
+                return _invalid_post(
+                    f'Expected "image/*" (got "{blob["mimeType"]}") at {where}.image.mimeType'
+                )
             if blob["size"] > MAX_IMAGE_BYTES:
-                return _invalid(f"{where} file too big (max {MAX_IMAGE_BYTES} bytes)")
+                return _invalid_post(
+                    f"blob too big (maximum {MAX_IMAGE_BYTES}, got {blob['size']}) at {where}.image"
+                )
             ratio = image.get("aspectRatio")
-            if ratio is not None and not (
-                isinstance(ratio, dict)
-                and all(
-                    isinstance(ratio.get(k), int) and ratio[k] >= 1 for k in ("width", "height")
-                )
-            ):
-                return _invalid(
-                    f"{invalid}/embed/images/{n}/aspectRatio must have width and height >= 1"
-                )
+            if ratio is None:
+                continue
+            for key in ("width", "height"):
+                value = ratio.get(key) if isinstance(ratio, dict) else None
+                if not isinstance(value, int):
+                    return _invalid_post(f'Missing required key "{key}" at {where}.aspectRatio')
+                if value < 1:
+                    return _invalid_post(
+                        f"integer too small (minimum 1, got {value}) at {where}.aspectRatio.{key}"
+                    )
         return None
 
     def _embed_view(self, record: dict[str, Any]) -> dict[str, Any] | None:
@@ -634,19 +724,42 @@ class BlueskyEmulator(Emulator):
     def _get_record(self, request: Request) -> Response:
         repo, rkey = request.arg("repo"), request.arg("rkey") or ""
         collection = request.arg("collection")
-        post = self._live(rkey) if repo in (self.did, self.handle) and collection == POST else None
+        if repo not in (self.did, self.handle):
+            return _invalid("Could not locate record")
+        if collection == PROFILE and rkey == "self" and self.display_name:
+            record = {"$type": PROFILE, "displayName": self.display_name}
+            uri = f"at://{self.did}/{PROFILE}/self"
+            return Response(200, {"uri": uri, "cid": _cid(uri.encode()), "value": record})
+        post = self._live(rkey) if collection == POST else None
         if post is None:
             uri = f"at://{repo}/{collection}/{rkey}"
             return _xrpc_error(400, "RecordNotFound", f"Could not locate record: {uri}")
         return Response(200, {"uri": post["uri"], "cid": post["cid"], "value": post["record"]})
 
+    def _describe_repo(self, request: Request) -> Response:
+        if request.arg("repo") not in (self.did, self.handle):
+            return _invalid(f"Could not find repo: {request.arg('repo')}")
+        collections = [PROFILE] if self.display_name else []
+        collections += [POST] if self.posts else []
+        return Response(
+            200,
+            {
+                "handle": self.handle,
+                "did": self.did,
+                "didDoc": self._did_document(),
+                "collections": collections,
+                "handleIsCorrect": True,
+            },
+        )
+
     def _delete_record(self, request: Request) -> Response:
         body = request.json()
         if not isinstance(body, dict) or body.get("repo") not in (self.did, self.handle):
             return _invalid("Could not find repo")
-        post = self._live(str(body.get("rkey")))
-        if post is not None and body.get("collection") == POST:
-            post["deleted"] = True
+        post = self._live(str(body.get("rkey"))) if body.get("collection") == POST else None
+        if post is None:
+            return Response(200, {})  # nothing to delete: no commit
+        post["deleted"] = True
         return Response(
             200, {"commit": {"cid": _cid(secrets.token_bytes(8)), "rev": self._next_tid()}}
         )
@@ -673,7 +786,7 @@ class BlueskyEmulator(Emulator):
         views = []
         for uri in uris:
             post = next((p for p in self.posts if p["uri"] == uri and not p["deleted"]), None)
-            if post is None:
+            if post is None or uri in self.hidden:
                 continue
             metrics = dict(post["metrics"])
             if not self.bookmark_counts:
@@ -714,5 +827,17 @@ class BlueskyEmulator(Emulator):
             },
         )
 
+    def _through_appview(self, nsid: str, handler: Handler) -> Handler:
+        """``handler`` as the AppView behind the PDS; without one the PDS cannot forward it."""
+
+        def forwarded(request: Request) -> Response:
+            if not self.appview:
+                return _invalid(f"No service configured for {nsid}")
+            return handler(request)
+
+        return forwarded
+
     def _not_implemented(self, request: Request) -> Response:
+        if not self.appview:
+            return _invalid(f"No service configured for {_nsid(request.path)}")
         return _xrpc_error(501, "MethodNotImplemented", "Method Not Implemented")

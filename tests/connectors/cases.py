@@ -244,7 +244,8 @@ def _bluesky() -> Case:
             "publish": (r"createRecord$", "POST"),
             "read": (r"app\.bsky\.feed\.getPosts$", "GET"),
         },
-        revoke=lambda emulator: emulator.revoke_app_password(),  # type: ignore[attr-defined]
+        # The PDS keeps access tokens good until they expire: revoked, and the token ran out.
+        revoke=lambda emulator: (emulator.revoke_app_password(), emulator.expire_token()),  # type: ignore[attr-defined]
     )
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from atproto_client.models.string_formats import TID_RE
 
@@ -22,7 +23,7 @@ from connectors.base import (
 )
 from connectors.bluesky import BlueskyConnector, record_key
 from connectors.testing.bluesky import BlueskyEmulator, RateLimit
-from tests.connectors.files import jpeg, png, post
+from tests.connectors.files import jpeg, png, png_bytes, post
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=1)
@@ -89,6 +90,26 @@ def calls(emulator: BlueskyEmulator, nsid: str) -> list[Any]:
 
 def uri_of(emulator: BlueskyEmulator, key: str) -> str:
     return f"at://{emulator.did}/app.bsky.feed.post/{record_key(key)}"
+
+
+def xrpc(
+    emulator: BlueskyEmulator,
+    method: str,
+    nsid: str,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """A raw XRPC request, to look at what the emulator answers on the wire."""
+    sent = {**({"authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    return httpx.request(method, f"{emulator.url}/xrpc/{nsid}", headers=sent, timeout=10, **kwargs)
+
+
+def login(emulator: BlueskyEmulator) -> str:
+    body = {"identifier": emulator.handle, "password": emulator.password}
+    answer = xrpc(emulator, "POST", "com.atproto.server.createSession", json=body)
+    return str(answer.json()["accessJwt"])
 
 
 def facet_texts(stored: dict[str, Any]) -> list[tuple[str, str]]:
@@ -301,7 +322,9 @@ def test_length_counts_graphemes_so_300_chinese_characters_fit_and_301_do_not(
     at_limit = ("外交部新闻发布会" * 40)[:300]
     bsky.publish(post(at_limit, "d-1"))
 
-    with pytest.raises(RejectedError, match="300 graphemes") as refused:
+    with pytest.raises(
+        RejectedError, match=r"grapheme too big \(maximum 300, got 301\)"
+    ) as refused:
         bsky.publish(post(("哈萨克斯坦共和国" * 40)[:301], "d-2"))
 
     assert [p["text"] for p in emulator.posts] == [at_limit]
@@ -313,7 +336,7 @@ def test_emoji_clusters_count_once_but_more_than_3000_bytes_are_refused(
 ) -> None:
     bsky.publish(post("👩🏽‍💻" * 200, "d-1"))  # 200 graphemes, 3000 bytes
 
-    with pytest.raises(RejectedError, match="3000 characters"):
+    with pytest.raises(RejectedError, match=r"string too big \(maximum 3000, got 3001\)"):
         bsky.publish(post("👩🏽‍💻" * 200 + "!", "d-2"))
 
     assert len(emulator.posts) == 1
@@ -413,6 +436,50 @@ def test_a_process_adopts_the_newer_session_another_process_refreshed(
     b.close()
 
 
+def test_two_processes_refreshing_with_one_refresh_token_both_get_in_without_a_login(
+    emulator: BlueskyEmulator,
+) -> None:
+    """The PDS keeps a rotated refresh token good for two hours, so a process that refreshes
+    with the token another process has just rotated is not logged out."""
+    a_store, b_store = MemorySessionStore(), MemorySessionStore()
+    a = BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=a_store)
+    a.publish(post("A.", "a-1"))
+    b_store.save(a.session_key, a_store.load(a.session_key))  # type: ignore[arg-type]
+    b = BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=b_store)
+    emulator.expire_token()
+
+    a.publish(post("A again.", "a-2"))
+    b.publish(post("B.", "b-1"))
+
+    assert (emulator.session_creations, emulator.session_refreshes) == (1, 2)
+    assert len(emulator.posts) == 3
+    a.close()
+    b.close()
+
+
+def test_a_refresh_token_rotated_more_than_two_hours_ago_means_a_new_login(
+    emulator: BlueskyEmulator,
+) -> None:
+    now = [NOW.timestamp()]
+    emulator.clock = lambda: now[0]
+    a_store, b_store = MemorySessionStore(), MemorySessionStore()
+    a = BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=a_store)
+    a.publish(post("A.", "a-1"))
+    b_store.save(a.session_key, a_store.load(a.session_key))  # type: ignore[arg-type]
+    b = BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=b_store)
+    emulator.expire_token()
+    a.publish(post("A again.", "a-2"))  # rotates the refresh token both hold
+    now[0] += 2 * 3600 + 1
+    emulator.expire_token()
+
+    b.publish(post("B.", "b-1"))
+
+    assert (emulator.session_creations, emulator.session_refreshes) == (2, 1)
+    assert len(emulator.posts) == 3
+    a.close()
+    b.close()
+
+
 def test_a_stored_session_of_another_account_is_not_used(emulator: BlueskyEmulator) -> None:
     store = MemorySessionStore()
     BlueskyConnector(settings_for(emulator), clock=lambda: NOW, sessions=store).whoami()
@@ -447,6 +514,7 @@ def test_revoked_session_logs_in_again_once(
 ) -> None:
     bsky.whoami()
     emulator.revoke_sessions()
+    emulator.expire_token()
 
     bsky.publish(post("Neue Sitzung."))
 
@@ -454,11 +522,29 @@ def test_revoked_session_logs_in_again_once(
     assert emulator.session_creations == 2
 
 
+def test_a_revoked_app_password_still_posts_until_its_access_token_expires(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    """The PDS does not look access tokens up: revoking the App Password only ends the
+    refresh token and further logins."""
+    bsky.whoami()
+    emulator.revoke_app_password()
+
+    bsky.publish(post("Noch gültig.", "d-1"))
+    emulator.expire_token()
+    with pytest.raises(AuthError, match="ELSHI_BSKY_PASSWORD"):
+        bsky.publish(post("Jetzt nicht mehr.", "d-2"))
+
+    assert [p["text"] for p in emulator.posts] == ["Noch gültig."]
+    assert emulator.session_refreshes == 0  # the revoked refresh token was refused
+
+
 def test_revoked_app_password_is_an_auth_error_naming_the_variable(
     bsky: BlueskyConnector, emulator: BlueskyEmulator
 ) -> None:
     bsky.whoami()
     emulator.revoke_app_password()
+    emulator.expire_token()
 
     with pytest.raises(AuthError, match="ELSHI_BSKY_PASSWORD") as refused:
         bsky.publish(post("Kein Zugang mehr."))
@@ -577,6 +663,60 @@ def test_an_id_that_is_not_a_post_uri_is_reported_deleted_without_spoiling_the_b
     assert not real.deleted and bogus.deleted
 
 
+def test_a_post_the_appview_does_not_show_is_not_reported_deleted(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    """Not indexed yet or hidden by the AppView, but still in the repository: no sample (the
+    scheduler reads it again later), never "deleted"."""
+    shown, hidden, gone = (emulator.add_post(f"Beitrag {n}") for n in range(3))
+    emulator.hide_from_appview(hidden)
+    emulator.delete_post(gone)
+
+    samples = bsky.fetch_metrics([shown, hidden, gone])
+
+    assert [(s.remote_id, s.deleted) for s in samples] == [(shown, False), (gone, True)]
+    looked_up = [r.query["rkey"] for r in calls(emulator, "com.atproto.repo.getRecord")]
+    assert looked_up == [[hidden.rsplit("/", 1)[1]], [gone.rsplit("/", 1)[1]]]
+
+
+def test_without_an_appview_metrics_tell_only_which_posts_were_deleted(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A PDS without an AppView answers app.bsky reads 400 "No service configured": no
+    counters and no followers, but a deleted post is still known to be deleted."""
+    emulator.appview = False
+    live, gone = emulator.add_post("Lebt."), emulator.add_post("Weg.")
+    emulator.delete_post(gone)
+
+    with caplog.at_level("WARNING", logger="connectors.bluesky"):
+        samples = bsky.fetch_metrics([live, gone])
+        assert bsky.fetch_metrics([live]) == []
+
+    assert [(s.remote_id, s.deleted, s.followers) for s in samples] == [(gone, True, None)]
+    assert calls(emulator, "app.bsky.feed.getPosts") == []
+    assert [r.message for r in caplog.records].count(
+        f"channel press-bsky: the PDS at {emulator.url} has no AppView configured; profile "
+        "and post counters cannot be read there (only whether posts still exist)"
+    ) == 1
+
+
+def test_whoami_without_an_appview_names_the_account_from_its_repository(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.appview = False
+
+    me = bsky.whoami()
+
+    assert (me.account_id, me.handle, me.display_name, me.followers) == (
+        emulator.did,
+        emulator.handle,
+        "Botschaft Pressestelle",
+        None,
+    )
+    emulator.display_name = ""
+    assert bsky.whoami().display_name is None
+
+
 def test_whoami_names_the_account_and_its_followers(
     bsky: BlueskyConnector, emulator: BlueskyEmulator
 ) -> None:
@@ -592,6 +732,73 @@ def test_whoami_names_the_account_and_its_followers(
 
 
 # --- faults -------------------------------------------------------------------------------------
+
+
+def test_the_rate_limit_headers_name_the_tightest_limit_and_a_429_has_no_retry_after(
+    emulator: BlueskyEmulator,
+) -> None:
+    """As the reference PDS sends them: the limit with the fewest points left, reset in whole
+    epoch seconds, no Retry-After; a refused token gets no rate-limit headers at all."""
+    emulator.limits["write"] = RateLimit(7, 3600)  # two creates (3 points each)
+    token = login(emulator)
+    record = {
+        "repo": emulator.did,
+        "collection": "app.bsky.feed.post",
+        "record": {"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2025-03-01T12:00:00Z"},
+    }
+
+    first = xrpc(emulator, "POST", "com.atproto.repo.createRecord", token=token, json=record)
+    read = xrpc(emulator, "GET", "com.atproto.server.getSession", token=token)
+    xrpc(emulator, "POST", "com.atproto.repo.createRecord", token=token, json=record)
+    third = xrpc(emulator, "POST", "com.atproto.repo.createRecord", token=token, json=record)
+    anonymous = xrpc(emulator, "POST", "com.atproto.repo.createRecord", json=record)
+
+    assert first.status_code == 200
+    assert (first.headers["ratelimit-policy"], first.headers["ratelimit-remaining"]) == (
+        "7;w=3600",
+        "4",
+    )
+    assert read.headers["ratelimit-policy"] == "3000;w=300"
+    assert third.status_code == 429 and third.json()["error"] == "RateLimitExceeded"
+    assert "retry-after" not in third.headers
+    assert third.headers["ratelimit-reset"] == str(int(NOW.timestamp()) + 3600)
+    assert anonymous.status_code == 401 and "ratelimit-limit" not in anonymous.headers
+    assert len(emulator.posts) == 2
+
+
+def test_exhausted_write_points_are_rate_limited_for_the_rest_of_the_hour(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    emulator.limits["write"] = RateLimit(7, 3600)
+    bsky.publish(post("Eins.", "d-1"))
+    bsky.publish(post("Zwei.", "d-2"))
+
+    with pytest.raises(RateLimitedError) as limited:
+        bsky.publish(post("Drei.", "d-3"))
+
+    assert limited.value.retry_after == 3600
+    assert len(emulator.posts) == 2
+
+
+def test_uploads_keep_the_declared_type_unless_they_are_images_and_need_one(
+    emulator: BlueskyEmulator,
+) -> None:
+    token = login(emulator)
+    upload = "com.atproto.repo.uploadBlob"
+
+    text = xrpc(
+        emulator, "POST", upload, token=token, content=b"hi", headers={"content-type": "*/*"}
+    )
+    image = xrpc(
+        emulator, "POST", upload, token=token, content=png_bytes(), headers={"content-type": "*/*"}
+    )
+    untyped = xrpc(emulator, "POST", upload, token=token, content=b"hi")
+
+    assert text.json()["blob"]["mimeType"] == "*/*"
+    assert image.json()["blob"]["mimeType"] == "image/png"
+    assert image.headers["ratelimit-policy"] == "1000;w=86400"
+    assert untyped.status_code == 400
+    assert untyped.json()["message"] == "Request encoding (Content-Type) required but not provided"
 
 
 def test_rate_limit_gives_retry_after_from_the_ratelimit_reset_header(
