@@ -75,8 +75,12 @@ def read_sheet(path: Path, *, limits: SheetLimits = LIMITS) -> tuple[str, Rows]:
         raise SheetError(
             [f"{path}: not a .xlsx or .csv file; save the calendar as Excel (.xlsx) or CSV UTF-8"]
         )
+    from campaigns.inputfiles import NotARegularFile, checked_size
+
     try:
-        size = path.stat().st_size
+        size = checked_size(path)
+    except NotARegularFile as exc:
+        raise SheetError([f"{path}: cannot read it: it {exc}"]) from None
     except OSError as exc:
         raise SheetError([f"{path}: cannot read it ({exc.strerror})"]) from None
     if size > limits.max_bytes:
@@ -92,7 +96,12 @@ def read_sheet(path: Path, *, limits: SheetLimits = LIMITS) -> tuple[str, Rows]:
 
 
 def _read_csv(path: Path, limits: SheetLimits) -> Rows:
-    raw = path.read_bytes()
+    from campaigns.inputfiles import InputFileError, read_bounded
+
+    try:
+        raw = read_bounded(path, limits.max_bytes)
+    except InputFileError as exc:  # changed since it was looked at
+        raise SheetError([f"{path}: cannot read it: it {exc}"]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -131,12 +131,15 @@ def control_character(text: str) -> tuple[int, str] | None:
 
 def read_text(path: Path, name: str, *, max_bytes: int) -> str:
     """The file's text, or a located `YamlError` when it is too large, unreadable or not UTF-8."""
+    from campaigns.inputfiles import NotARegularFile, TooLarge, read_bounded
+
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(max_bytes + 1)
+        raw = read_bounded(path, max_bytes)
+    except NotARegularFile as exc:
+        raise YamlError(Problem(name, 0, 0, f"cannot read it: it {exc}")) from None
     except OSError as exc:
         raise YamlError(Problem(name, 0, 0, f"cannot read the file: {exc.strerror}")) from None
-    if len(raw) > max_bytes:
+    except TooLarge:
         raise YamlError(
             Problem(
                 name,
@@ -145,7 +148,7 @@ def read_text(path: Path, name: str, *, max_bytes: int) -> str:
                 f"the file is larger than {max_bytes // 1024:,} KiB; a campaign file is text of "
                 "a few dozen KiB (split a large one into several campaigns)",
             )
-        )
+        ) from None
     return decode(raw, name)
 
 

@@ -29,7 +29,7 @@ from elshi.settings import DaemonConfig, DatabaseConfig, MetricsConfig, SandboxC
 
 CONFIG_NAME = "elshi.toml"
 DEFAULT_DATABASE = "sqlite:///elshi.db"
-MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_BYTES = 1024 * 1024
 M = TypeVar("M")
 
 _CHANNEL_KEYS = ("platform", "api_base_url", "rate")
@@ -196,24 +196,28 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     for value, origin in ((explicit, ""), (os.environ.get("ELSHI_CONFIG"), " (from ELSHI_CONFIG)")):
         if value:
             path = Path(value)
-            if not path.is_file():
+            if not path.exists():
                 raise ConfigError(f"{path}: no such configuration file{origin}")
-            return path
+            return path  # `_read` refuses a folder, a pipe or a device
     here = Path.cwd()
     for folder in (here, *here.parents):
         candidate = folder / CONFIG_NAME
-        if candidate.is_file():
+        if candidate.exists():  # a folder or a pipe named elshi.toml is reported, not skipped
             return candidate
     return None
 
 
 def _read(path: Path) -> str:
+    from campaigns.inputfiles import NotARegularFile, TooLarge, read_bounded
+
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_CONFIG_BYTES)
+    except NotARegularFile as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: it {exc}") from None
+    except TooLarge as exc:
+        raise ConfigError(f"{path}: {exc} for a configuration file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: {len(data):,} bytes is too large for a configuration file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -62,12 +62,16 @@ class ImportStats:
 def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) -> list[OutcomeRow]:
     """Parse and check the file against the database; raises OutcomeFileError listing every
     problem (nothing is written here)."""
+    from campaigns.inputfiles import NotARegularFile, TooLarge, read_bounded
+
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise OutcomeFileError(
-                [f"{path}: larger than {MAX_BYTES // 1024 // 1024} MiB; import it in parts"]
-            )
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_BYTES)
+    except TooLarge:
+        raise OutcomeFileError(
+            [f"{path}: larger than {MAX_BYTES // 1024 // 1024} MiB; import it in parts"]
+        ) from None
+    except NotARegularFile as exc:
+        raise OutcomeFileError([f"{path}: cannot read it: it {exc}"]) from None
     except FileNotFoundError:
         raise OutcomeFileError([f"{path}: no such file"]) from None
     except OSError as exc:

@@ -4,6 +4,7 @@ tests/cli/test_front_door.py and bench/front_door.py."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -38,7 +39,19 @@ class Case:
         return re.search(patterns[self.where], output) is not None
 
 
+_NOT_FILES = {
+    "pipe.yaml",
+    "device.yaml",
+    "sheet-pipe.csv",
+    "sheet-device.xlsx",
+    "outcomes-pipe.csv",
+    "outcomes-device.csv",
+}
+"""Made by `_generate`: a named pipe (opening it would wait forever for a writer) and links to
+/dev/zero (reading it would never end)."""
+
 _FILE_LEVEL = {
+    *_NOT_FILES,
     "sheet-zip-bomb.xlsx",
     "sheet-not-a-zip.xlsx",
     "sheet-wrong-kind.xlsx",
@@ -67,7 +80,7 @@ def prepare(folder: Path, good_campaign: str) -> list[Case]:
         if name in (GOOD_CAMPAIGN, GOOD_SHEET) or path.is_dir():
             continue
         if name.endswith(".yaml"):
-            where = "file" if name == "too-large.yaml" else "line"
+            where = "file" if name in ("too-large.yaml", *_NOT_FILES) else "line"
             for command in ("validate", "apply"):
                 cases.append(Case(f"{command} {name}", ("campaign", command, name), where, name))
         elif name.startswith("sheet-"):
@@ -75,7 +88,8 @@ def prepare(folder: Path, good_campaign: str) -> list[Case]:
             args = ("campaign", "import", name, "--campaign-file", GOOD_CAMPAIGN, "--out", "x.yaml")
             cases.append(Case(f"import {name}", args, where, name))
         elif name.startswith("outcomes-"):
-            cases.append(Case(f"outcomes {name}", ("outcomes", "import", name), "line", name))
+            where = "file" if name in _NOT_FILES else "line"
+            cases.append(Case(f"outcomes {name}", ("outcomes", "import", name), where, name))
     for base in ("billion-laughs.yaml", "deep-nesting.yaml", "impossible-date.yaml"):
         args = ("campaign", "import", GOOD_SHEET, "--campaign-file", base, "--out", "x.yaml")
         where = "line"
@@ -95,6 +109,11 @@ def _generate(folder: Path, good: str) -> None:
         SHEET_HEADER + 'a,2027-04-15,10:00,education,public,"x' + "y" * 200_000, encoding="utf-8"
     )
     (folder / "sheet-too-large.csv").write_bytes(b"id\n" + b"x\n" * (11 * 1024 * 1024))
+    for name in _NOT_FILES:
+        if "pipe" in name:
+            os.mkfifo(folder / name)
+        else:
+            (folder / name).symlink_to("/dev/zero")
 
 
 def damaged(good: str, *, max_size: int = 400) -> Any:

@@ -374,7 +374,7 @@ def import_(
         return
     if sheet is None:
         raise BadInput("name the spreadsheet to import (or use --template FILE.xlsx)")
-    if not sheet.is_file():
+    if not sheet.exists():
         raise BadInput(f"{sheet}: no such file")
     inputs = {sheet: "the spreadsheet being imported"}
     if campaign_file is not None:

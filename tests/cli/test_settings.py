@@ -328,3 +328,33 @@ def test_a_bad_setting_exits_2_without_a_traceback(run: Run, workspace: Path) ->
     result = run("status", expect=2)
     assert result.output.startswith(f"error: {workspace / 'elshi.toml'}:2: [daemon] poll")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device", "folder", "huge"])
+def test_a_configuration_that_is_not_a_small_file_is_refused_without_reading_it(
+    workspace: Path, kind: str
+) -> None:
+    import os
+
+    path = workspace / "elshi.toml"
+    path.unlink()
+    if kind == "pipe":
+        os.mkfifo(path)  # opening it would wait for a writer forever
+    elif kind == "device":
+        path.symlink_to("/dev/zero")  # reading it would never end
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        with path.open("wb") as file:
+            file.truncate(4 * 1024**3)  # 4 GiB (sparse): read whole, it would take 4 GiB
+    with pytest.raises(ConfigError) as caught:
+        load_config()  # found in the working directory, as a workspace's file is
+    [message] = caught.value.problems
+    expected = {
+        "pipe": "it is a named pipe, not a file",
+        "device": "it is a device, not a file",
+        "folder": "it is a folder, not a file",
+        "huge": "4 GiB is larger than the 1 MiB allowed",
+    }[kind]
+    assert message.startswith(f"{path.name}: ") or message.startswith(f"{path}: ")
+    assert expected in message, message
