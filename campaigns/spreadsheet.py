@@ -118,6 +118,9 @@ class _Sheet:
     titles: list[str] = field(default_factory=list)
     post_rows: list[int] = field(default_factory=list)
     """The row of each imported post, in order."""
+    refused_ids: set[str] = field(default_factory=set)
+    """The post ids of rows with problems (left out of the validated campaign: a reply to one
+    of them is not reported as a reply to an unknown post)."""
 
     def at(self, row: int, column: str | None = None) -> str:
         if column is None or column not in self.columns:
@@ -608,6 +611,8 @@ def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
         if flag not in _YES | _NO:
             row.error("hashtags", f"{row.text('hashtags')!r}: write yes or no")
         if len(sheet.problems) > before:
+            if ident:
+                sheet.refused_ids.add(ident)
             continue
         post["id"] = ident
         assert category is not None
@@ -831,10 +836,11 @@ def import_sheet(
         raise SheetError(list(data.problems))
     base, where = _base(campaign_file) if campaign_file is not None else (None, None)
     posts = _posts(data, _audience_ids(base))
-    if data.problems:
-        raise SheetError(list(data.problems))
     if not posts:
-        raise SheetError([f"{data.label}: no posts below the header row {data.header_row}"])
+        raise SheetError(
+            list(data.problems)
+            or [f"{data.label}: no posts below the header row {data.header_row}"]
+        )
     from ruamel.yaml.comments import CommentedSeq
 
     document = base if base is not None else _skeleton(posts, sheet)
@@ -845,8 +851,22 @@ def import_sheet(
     )
     text = _dump(document)
     if where is not None:
+        # The rows that were read are validated as a campaign even when other rows were
+        # refused: every independent problem is reported in one run.
         _validate(data, text, where, channels, out or sheet.with_suffix(".yaml"))
+    if data.problems:
+        raise SheetError(_in_row_order(data.problems))
     return text, len(posts)
+
+
+def _in_row_order(problems: list[str]) -> list[str]:
+    """Problems at sheet rows in the order of the rows (a problem of the campaign file first)."""
+
+    def row(problem: str) -> int:
+        found = re.search(r":row (\d+)", problem)
+        return int(found.group(1)) if found else 0
+
+    return sorted(problems, key=row)
 
 
 def _validate(
@@ -863,6 +883,12 @@ def _validate(
     loaded = load_campaign(out, channels=channels, text=text)
     for problem in loaded.errors:
         path = problem.path
+        if (
+            path[2:3] == ("reply_to",)
+            and "unknown post" in problem.message
+            and any(repr(ident) in problem.message for ident in sheet.refused_ids)
+        ):
+            continue  # the reply's parent is a refused row, reported there
         if len(path) >= 2 and path[0] == "posts" and isinstance(path[1], int):
             number = sheet.post_rows[path[1]]
             message = problem.message
@@ -876,8 +902,6 @@ def _validate(
             sheet.error(number, _column_of(sheet, path[2:]), message)
         else:
             sheet.problems.append(str(base.problem(path, problem.message)))
-    if sheet.problems:
-        raise SheetError(list(sheet.problems))
 
 
 def _column_of(sheet: _Sheet, path: tuple[str | int, ...]) -> str | None:

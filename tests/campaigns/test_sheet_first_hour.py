@@ -111,6 +111,27 @@ def test_text_too_long_for_a_channel_is_reported_at_its_row_and_column(
     assert "add a column text_de_x with a shorter text for x" in found[0]
 
 
+def test_every_independent_problem_of_a_sheet_is_reported_in_one_run_in_row_order(
+    tmp_path: Path, base: Path
+) -> None:
+    """A row refused for its cells does not hide a too-long text in another row, and a reply to
+    the refused row is not also reported as a reply to an unknown post."""
+    header = "id,date,time,category,audiences,text_de,reply_to\n"
+    rows = "long,2027-04-16,10:00,education,public," + "Hallo " * 60 + ",\n"
+    rows += "bad,2027-04-17,25:00,educaton,public,Hallo,\n"
+    rows += "reply,2027-04-18,10:00,education,public,Antwort,bad\n"
+    rows += "lost,2027-04-19,10:00,education,public,Antwort,nowhere\n"
+    found = refused(sheet(tmp_path, rows, header), base, channels=CHANNELS)
+    where = [p.split(": ", 1)[0].rsplit(":row ", 1)[1] for p in found]
+    assert where == [
+        "2:col F (text_de)",
+        "3:col D (category)",
+        "3:col C (time)",
+        "5:col G (reply_to)",
+    ], found
+    assert "unknown post 'nowhere'" in found[-1]
+
+
 def test_the_template_has_the_columns_lists_and_an_example_that_imports(
     tmp_path: Path, base: Path
 ) -> None:
