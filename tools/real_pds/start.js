@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Starts the reference Bluesky PDS (@atproto/pds) on 127.0.0.1 with an in-memory DID PLC
 // directory (@did-plc/server's mock database) beside it, invite codes off, rate limits on.
-// Usage: node start.js INSTALL_DIR [--port N] [--data DIR]
+// Usage: node start.js INSTALL_DIR [--port N] [--data DIR] [--jwt-secret S] [--rate-limits off]
+//        [--admin-password P] [--stop-on-stdin-close]
 // INSTALL_DIR is where `npm install` ran with this directory's package.json (it holds
 // node_modules). Prints one JSON line {"pds": URL, "plc": URL} on stdout once both listen,
 // and stops on SIGTERM / SIGINT (or, with --stop-on-stdin-close, when stdin closes). Nothing leaves this machine.
@@ -44,7 +45,7 @@ async function main() {
     serviceHandleDomains: ['.test'],
     inviteRequired: false,
     rateLimitsEnabled: option('--rate-limits', 'on') !== 'off',
-    jwtSecret: crypto.randomBytes(16).toString('hex'),
+    jwtSecret: option('--jwt-secret', crypto.randomBytes(16).toString('hex')),
     adminPassword: option('--admin-password', 'admin-pass'),
     plcRotationKeyK256PrivateKeyHex: hex,
     crawlers: [],
