@@ -562,6 +562,7 @@ def load_campaign(
         return Loaded(path, None, [exc.problem])
     if not isinstance(data, dict):
         return Loaded(path, None, [Problem(name, 1, 1, _NOT_A_CAMPAIGN)])
+    notes = list(locator.notes)
     shapes = _shape_problems(data, locator)
     problems = [problem for _, problem in shapes]
     bad = {path for path, _ in shapes}
@@ -576,7 +577,7 @@ def load_campaign(
     if problems:
         doc, locator, campaign_ok, window_known = _salvage(data, locator, bad)
         if not campaign_ok:
-            return Loaded(path, None, sorted(set(problems)))
+            return Loaded(path, None, sorted(set(problems) | set(notes)))
     spec = doc.campaign
     if window_known and spec.ends < spec.starts:
         problems.append(
@@ -629,7 +630,7 @@ def load_campaign(
                     f"past (first {past[0].local_label} {past[0].timezone}); applied now they "
                     "would be marked missed",
                 )
-    problems = sorted(set(problems))
+    problems = sorted(set(problems) | set(notes))
     return Loaded(path, None if any(p.is_error for p in problems) else desired, problems)
 
 

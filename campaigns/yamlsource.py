@@ -62,6 +62,8 @@ class Locator:
     file: str
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    notes: list[Problem] = field(default_factory=list)
+    """Warnings found while reading (a hashtag YAML took for a comment)."""
 
     def original(self, path: Sequence[str | int]) -> Path_:
         """``path`` as it is in the file (see ``campaigns.validation``'s remapping)."""
@@ -202,7 +204,7 @@ def parse_yaml(text: str, name: str, *, limits: Limits = LIMITS) -> tuple[Any, L
     if len(text.encode("utf-8", errors="surrogatepass")) > limits.max_bytes:
         raise YamlError(Problem(name, 0, 0, f"the text is larger than {limits.max_bytes:,} bytes"))
     _check_characters(text, name)
-    builder = _Builder(name, limits)
+    builder = _Builder(name, limits, text)
     # libyaml's parser when PyYAML has it (ten times faster than any pure-Python one); only
     # its events are used, never a constructor.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -239,7 +241,74 @@ def _syntax_problem(name: str, exc: Any, text: str) -> Problem:
             "mapping values are not allowed here: a ': ' inside a text makes YAML read a new "
             'key; put the text in quotes, e.g. text: "Astana: the capital"',
         )
+    previous = next((ln for ln in reversed(lines[: max(line - 1, 0)]) if ln.strip()), "")
+    above = (line - 1 - lines[: max(line - 1, 0)][::-1].index(previous)) if previous else 0
+    for at, hint in (
+        (line, _hint(what, source, previous, context)),
+        (above, _hint_above(what, previous)),
+    ):
+        if hint:
+            shown = column if at == line else len(previous) - len(previous.lstrip()) + 1
+            return Problem(name, at, shown, f"{what}{context}: {hint}")
     return Problem(name, line, column, f"{what}{context}")
+
+
+_KEY_VALUE = re.compile(r"^(?P<indent>\s*(?:-\s+)?)(?P<key>[\w-]+):[ \t]+(?P<value>\S.*?)\s*$")
+_QUOTE_IT = "put the whole text in quotes"
+
+
+def _hint(what: str, source: str, previous: str, context: str = "") -> str | None:
+    """How to fix the commonest slips YAML reports at this line."""
+    match = _KEY_VALUE.match(source)
+    value = match["value"] if match else ""
+    key = match["key"] if match else "text"
+    first = value[:1]
+    if first in ("@", "`", "%") and "cannot start any token" in what:
+        return f'a value cannot start with {first!r} unquoted; {_QUOTE_IT}: {key}: "{value}"'
+    if first in ("*", "&") and ("alias" in what or "anchor" in what or "alias" in context):
+        return (
+            f"{first!r} at the start makes YAML read an alias or anchor; {_QUOTE_IT}: "
+            f'{key}: "{value}"'
+        )
+    if first in ("[", "{") and "expected" in what:
+        return (
+            f"a text that starts with {first!r} is read as a list or mapping; {_QUOTE_IT}: "
+            f'{key}: "{value}"'
+        )
+    if first in ('"', "'") and "expected" in what:
+        other = "'" if first == '"' else '"'
+        return (
+            f"the text ends at its second {first} and more follows; write the quotes inside "
+            f"with the other kind around it: {key}: {other}{value}{other}"
+        )
+    if value.startswith("- ") and "sequence entries are not allowed" in what:
+        return f'a text starting with "- " needs quotes: {key}: "{value}"'
+    indent = len(source) - len(source.lstrip(" "))
+    above = len(previous) - len(previous.lstrip(" "))
+    if "did not find expected key" in what and match and indent != above and previous:
+        return (
+            f"this line is indented {indent} spaces, the line above {above}: keys of one "
+            "block start in the same column"
+        )
+    if re.match(r"^\s*-[^\s-]", source) and "expected '-'" in what:
+        return "a list item needs a space after its dash: '- id: ...'"
+    return None
+
+
+def _hint_above(what: str, previous: str) -> str | None:
+    """A slip on the line above that YAML reports only at the next one: ``key:value``
+    without the space after the colon, or a text continued on a line of its own."""
+    if "could not find expected ':'" not in what or not previous.strip():
+        return None
+    if re.match(r"^\s*(?:-\s+)?[\w-]+:[^\s:/]", previous) and ": " not in previous:
+        key = previous.strip().lstrip("- ").split(":", 1)[0]
+        return f"put a space after the colon: '{key}: ...'"
+    if ":" not in previous and not previous.lstrip().startswith(("-", "#")):
+        return (
+            "this line has no 'key:'; if it continues the text above, indent it further "
+            "than that text's key, or put the whole text in quotes"
+        )
+    return None
 
 
 # YAML 1.2 core schema, written out so that nothing else (dates, YAML 1.1 'yes') is typed.
@@ -279,9 +348,10 @@ _NO_KEY = object()
 class _Builder:
     """Turns parser events into plain data and a `Locator`, enforcing `Limits`."""
 
-    def __init__(self, name: str, limits: Limits):
+    def __init__(self, name: str, limits: Limits, text: str = ""):
         self.name = name
         self.limits = limits
+        self.text = text
         self.locator = Locator(name)
         self.stack: list[_Container] = []
         self.anchors: dict[str, tuple[Any, int]] = {}
@@ -302,6 +372,8 @@ class _Builder:
             if self.documents > 1:
                 self.fail(event, "a second YAML document ('---'); a file holds one campaign")
         elif kind == "ScalarEvent":
+            if not event.style and self.stack and self.stack[-1].key is not _NO_KEY:
+                self._comment_after_text(event)
             self._add(event, self._scalar(event), 1, event.anchor)
         elif kind == "AliasEvent":
             self._alias(event)
@@ -315,6 +387,29 @@ class _Builder:
             self._attach(event, done.value, done.nodes, mark=None)
 
     # -- nodes ---------------------------------------------------------------------------------
+
+    def _comment_after_text(self, event: Any) -> None:
+        """An unquoted text followed by `` #word`` on its line: YAML drops that part as a
+        comment, which silently loses a hashtag; a warning says so."""
+        parent = self.stack[-1]
+        path = (*parent.path, parent.key)
+        if "text" not in path[:4] or event.end_mark.line != event.start_mark.line:
+            return
+        end = event.end_mark.index
+        rest = self.text[end : self.text.find("\n", end) if "\n" in self.text[end:] else None]
+        found = re.match(r"[ \t]+#(\S+)", rest)
+        if found:
+            self.locator.notes.append(
+                Problem(
+                    self.name,
+                    event.end_mark.line + 1,
+                    event.end_mark.column + rest.index("#") + 1,
+                    f"'#{found.group(1)}' after the text is a YAML comment and is left out of "
+                    "the text; to publish it (a hashtag), put the whole text in quotes",
+                    "warning",
+                    path,
+                )
+            )
 
     def _count(self, event: Any, nodes: int) -> None:
         self.nodes += nodes

@@ -207,7 +207,8 @@ class Identifier(Kind[str | int]):
     """A string or a whole number (ids such as ``-1001234567`` or ``"@channel"``)."""
 
     pattern: str | None = None
-    describe: str = "a name or a number"
+    hint: str = ""
+    """What the id is (the option's meaning), said when a value does not fit the pattern."""
     name: ClassVar[str] = "id"
 
     def parse(self, raw: object, ctx: Context) -> str | int:
@@ -218,11 +219,11 @@ class Identifier(Kind[str | int]):
         else:
             raise Invalid(f"must be {self.allowed()}")
         if self.pattern is not None and not re.fullmatch(self.pattern, text):
-            raise Invalid(f"must be {self.allowed()}")
+            raise Invalid(f"must be {self.allowed()}" + (f": {self.hint}" if self.hint else ""))
         return raw if isinstance(raw, int) else text
 
     def allowed(self) -> str:
-        return self.describe
+        return "a name or a number"
 
 
 @dataclass(frozen=True)
@@ -1101,9 +1102,7 @@ def option_kind(option: Any) -> Kind[Any]:
     low, high = option.minimum, option.maximum
     kinds: dict[str, Kind[Any]] = {
         "text": Text(option.pattern, describe=option.doc if option.pattern else "text"),
-        "id": Identifier(
-            option.pattern, describe=option.doc if option.pattern else "a name or a number"
-        ),
+        "id": Identifier(option.pattern, hint=option.doc),
         "integer": Integer(None if low is None else int(low), None if high is None else int(high)),
         "number": Number(low, high),
         "seconds": Duration(low or 0.0, high),

@@ -205,3 +205,58 @@ def test_any_bytes_give_located_problems_or_success(tmp_path: Path, raw: bytes) 
     for problem in loaded.errors:
         assert problem.message and problem.line >= 0
         assert "Traceback" not in problem.message
+
+
+TEXT = "    text: Hallo aus Astana."
+SLIPS = {
+    "a value starting with @": (
+        "    text: @botschaft Hallo",
+        (23, 11),
+        'put the whole text in quotes: text: "@botschaft Hallo"',
+    ),
+    "a value starting with a backtick": ("    text: `Hallo` aus Astana", (23, 11), "in quotes"),
+    "a value starting with *": ("    text: *Neu* aus Astana", (23, 15), "alias"),
+    "a value starting with [": (
+        "    text: [Eilmeldung] Hallo",
+        (23, 24),
+        "is read as a list or mapping; put the whole text in quotes",
+    ),
+    "quotes inside quotes": (
+        '    text: "Hallo "aus" Astana"',
+        (23, 19),
+        'with the other kind around it: text: \'"Hallo "aus" Astana"\'',
+    ),
+    "a text starting with a dash": ("    text: - Hallo", (23, 11), 'needs quotes: text: "- Hallo"'),
+    "a key indented one space too far": (
+        "     text: Hallo aus Astana.",
+        (23, 6),
+        "indented 5 spaces, the line above 4",
+    ),
+    "no space after the colon": ("    text:Hallo aus Astana.", (23, 5), "space after the colon"),
+    "a text continued on a line of its own": (
+        "    text: Hallo aus Astana.\n    Zweite Zeile.",
+        (24, 5),
+        "if it continues the text above, indent it further",
+    ),
+    "no space after a list dash": (TEXT + "\n  -id: third", (24, 3), "space after its dash"),
+}
+
+
+@pytest.mark.parametrize("slip", list(SLIPS))
+def test_the_commonest_slips_say_how_to_fix_them(tmp_path: Path, slip: str) -> None:
+    new, (line, column), words = SLIPS[slip]
+    message = only_error(validate(tmp_path, broken(TEXT, new)))
+    assert message.startswith(f"{tmp_path / 'campaign.yaml'}:{line}:{column}: "), message
+    assert words in message, message
+
+
+def test_a_hashtag_yaml_takes_for_a_comment_is_a_warning_at_its_place(tmp_path: Path) -> None:
+    loaded = validate(tmp_path, broken(TEXT, "    text: Hallo aus Astana #Kasachstan"))
+    assert loaded.desired is not None  # valid: YAML's reading is legal, only surprising
+    [warning] = [p for p in loaded.problems if not p.is_error and "#Kasachstan" in p.message]
+    assert (warning.line, warning.column) == (23, 28)  # at the '#'
+    assert "put the whole text in quotes" in warning.message
+    quoted = validate(tmp_path, broken(TEXT, '    text: "Hallo aus Astana #Kasachstan"'))
+    assert not [p for p in quoted.problems if "comment" in p.message]
+    other = validate(tmp_path, broken("  timezone: Europe/Berlin", "  timezone: Europe/Berlin #x"))
+    assert not [p for p in other.problems if "comment" in p.message]

@@ -136,7 +136,7 @@ BAD = {
     "telegram chat id says what it is": (
         '[channels.t]\nplatform = "telegram"\ntoken_env = "T"\nchat_id = "@x"\n',
         4,
-        "must be the channel: its @username or numeric id",
+        "must be a name or a number: the channel: its @username or numeric id",
     ),
     "a refused value gives no follow-on 'is required'": (
         '[notify.hook]\nkind = "webhook"\nsecret_env = "S"\nurl = "https://h.example/x?t=1"\n',
