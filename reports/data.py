@@ -29,6 +29,7 @@ from sqlalchemy import (
     case,
     cast,
     extract,
+    false,
     func,
     literal,
     literal_column,
@@ -81,6 +82,10 @@ class Scope:
     audience: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    channel: str | None = None
+    """Only deliveries through this channel (its name)."""
+    country: str | None = None
+    """Only campaigns for this country (ISO code, as in the campaign file)."""
 
 
 @dataclass
@@ -212,6 +217,12 @@ def _scope_ids(scope: Scope) -> Query:
     )
     if scope.campaign is not None:
         query = query.where(Post.campaign_id == scope.campaign)
+    if scope.country is not None:
+        query = query.where(Post.campaign_id.in_(_country_campaigns(scope.country)))
+    if scope.channel is not None:
+        query = query.where(
+            Delivery.channel_id.in_(select(Channel.id).where(Channel.name == scope.channel))
+        )
     if scope.since is not None:
         query = query.where(_event_time(scope.as_of) >= scope.since)
     if scope.until is not None:
@@ -224,6 +235,10 @@ def _scope_ids(scope: Scope) -> Query:
             )
         )
     return query
+
+
+def _country_campaigns(country: str) -> Query:
+    return select(Campaign.id).where(Campaign.country == country)
 
 
 def _attribution_pairs() -> Query:
@@ -336,6 +351,8 @@ def _campaigns_query(scope: Scope) -> Query:
     ).order_by(Campaign.id)
     if scope.campaign is not None:
         query = query.where(Campaign.id == scope.campaign)
+    if scope.country is not None:
+        query = query.where(Campaign.country == scope.country)
     return query
 
 
@@ -350,6 +367,8 @@ def _audiences_query(scope: Scope) -> Query:
     ).order_by(Audience.campaign_id, Audience.id)
     if scope.campaign is not None:
         query = query.where(Audience.campaign_id == scope.campaign)
+    if scope.country is not None:
+        query = query.where(Audience.campaign_id.in_(_country_campaigns(scope.country)))
     if scope.audience is not None:
         query = query.where(Audience.id == scope.audience)
     return query
@@ -384,6 +403,12 @@ def _outcomes_query(scope: Scope) -> Query:
     query = query.where(Outcome.imported_at <= scope.as_of)
     if scope.campaign is not None:
         query = query.where(Outcome.campaign_id == scope.campaign)
+    if scope.country is not None:
+        query = query.where(Outcome.campaign_id.in_(_country_campaigns(scope.country)))
+    if scope.channel is not None:
+        # Outcomes (registrations, enquiries…) belong to a campaign or audience, never to one
+        # channel: a channel's report leaves them out rather than credit them to it.
+        query = query.where(false())
     if scope.audience is not None:
         query = query.where(
             or_(Outcome.audience_id == scope.audience, Outcome.audience_id.is_(None))

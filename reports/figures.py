@@ -156,8 +156,12 @@ def _scope_text(data: StoreData) -> str:
     parts = []
     if data.scope.campaign:
         parts.append(f"campaign {data.scope.campaign}")
+    if data.scope.country:
+        parts.append(f"country {data.scope.country}")
     if data.scope.audience is not None and len(data.audiences):
         parts.append(f"audience {data.audiences['audience'].iloc[0]}")
+    if data.scope.channel:
+        parts.append(f"channel {data.scope.channel} (outcomes are not per channel: left out)")
     if data.scope.since:
         parts.append(f"published from {data.scope.since:%Y-%m-%d %H:%M} UTC")
     if data.scope.until:

@@ -45,10 +45,13 @@ def build(
     audience: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    channel: str | None = None,
+    country: str | None = None,
     imitates: Mapping[str, str] | None = None,
     seed: int | None = None,
 ) -> Report:
-    """The report of ``campaign`` / ``audience`` for the deliveries of the period
+    """The report of ``campaign`` / ``country`` / ``audience`` / ``channel`` for the deliveries
+    of the period
     [``since``, ``until``), read as of ``as_of`` (default ``now``). The report time is not
     clamped to the period's end: counters collected after the period still belong to its
     posts. ``imitates``: channel → the platform a sandbox channel imitates
@@ -59,7 +62,13 @@ def build(
     if since is not None and until is not None and since >= until:
         raise BadMoment("the period must start before it ends")
     scope = Scope(
-        as_of=as_of or now, campaign=campaign, audience=audience, since=since, until=until
+        as_of=as_of or now,
+        campaign=campaign,
+        audience=audience,
+        since=since,
+        until=until,
+        channel=channel,
+        country=country,
     )
     options = Options(imitates=dict(imitates or {}))
     if seed is not None:

@@ -405,14 +405,19 @@ def document() -> dict[str, Any]:
             },
             "/reports": {
                 "get": _op(
-                    "The effectiveness report as JSON, for a campaign, an audience and a period.",
+                    "The effectiveness report as JSON (the same as `elshi report --format "
+                    "json`), for a campaign, country, audience or channel and a period.",
                     role="report.view",
                     params=[
-                        filters[0],
-                        filters[2],
-                        _param("since", "query", "First day (YYYY-MM-DD)."),
-                        _param("until", "query", "Last day (YYYY-MM-DD)."),
-                        _param("as_of", "query", "Counters as of the end of this day."),
+                        *filters[:4],
+                        _param("since", "query", "First day (YYYY-MM-DD) of the period."),
+                        _param("until", "query", "Last day (YYYY-MM-DD) of the period, included."),
+                        _param(
+                            "as_of",
+                            "query",
+                            "Report time: the figures known by the end of this day (not cut at "
+                            "the period's end); default now.",
+                        ),
                     ],
                     more=not_found,
                 )

@@ -65,6 +65,8 @@ def _audience_id(session: Session, audience: str, campaign: str | None) -> int:
     "--audience",
     help="Only deliveries reaching this audience: its id, KEY (with --campaign) or CAMPAIGN:KEY.",
 )
+@click.option("--country", help="Only campaigns for this country (ISO code, e.g. DE).")
+@click.option("--channel", help="Only deliveries through this channel (its name in elshi.toml).")
 @click.option("--since", help="Posts published from this day or time (UTC), e.g. 2027-03-01.")
 @click.option("--until", help="Posts published up to this day (inclusive) or before this time.")
 @click.option(
@@ -90,6 +92,8 @@ def command(
     ctx: click.Context,
     campaign: str | None,
     audience: str | None,
+    country: str | None,
+    channel: str | None,
     since: str | None,
     until: str | None,
     fmt: str | None,
@@ -126,6 +130,7 @@ def command(
         if campaign is not None and session.get(Campaign, campaign) is None:
             raise BadInput(f"no campaign {campaign!r} (see elshi campaign list)")
         audience_id = _audience_id(session, audience, campaign) if audience else None
+        _known(session, channel=channel, country=country)
 
     from reports.request import build
 
@@ -138,6 +143,8 @@ def command(
         audience=audience_id,
         since=start,
         until=stop,
+        channel=channel,
+        country=country.upper() if country else None,
         imitates=app.config.text_platforms,
         seed=seed,
     )
@@ -147,6 +154,24 @@ def command(
         say(terminal_summary(built))
         return
     _write(built, fmt, out)
+
+
+def _known(session: Session, *, channel: str | None, country: str | None) -> None:
+    from sqlalchemy import select
+
+    from campaigns.schema import Campaign, Channel
+
+    if channel is not None:
+        names = list(session.scalars(select(Channel.name).order_by(Channel.name)))
+        if channel not in names:
+            raise BadInput(f"no channel {channel!r} (known: {', '.join(names) or 'none yet'})")
+    if country is not None:
+        countries = sorted(set(session.scalars(select(Campaign.country))))
+        if country.upper() not in countries:
+            raise BadInput(
+                f"no campaign for country {country!r} (campaigns are for: "
+                f"{', '.join(countries) or 'none yet'})"
+            )
 
 
 def rehearsed(app: App, *, other: str = "give --as-of for another time") -> datetime | None:

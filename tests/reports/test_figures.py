@@ -210,3 +210,21 @@ def test_a_report_read_before_any_snapshot_exists_says_nothing_is_known(tmp_path
     assert report.summary is not None
     assert "nothing in scope was published by the report time" in report.summary.notes[0]
     assert "SIMULATED" in render(report)
+
+
+def test_the_channel_and_country_filters_keep_only_their_deliveries(fixed: Fixed) -> None:
+    """The same five filters as every page of the web workspace: a channel's report counts its
+    deliveries only; a country's, its campaigns' only."""
+    from reports.data import Scope, load
+    from reports.figures import build_report
+
+    scope = Scope(as_of=AS_OF, channel="de-mastodon")
+    report = build_report(load(fixed.engine, scope), generated_at=AS_OF)
+    assert sorted(report.table("posts").frame["delivery_id"]) == sorted(
+        fixed.d[k] for k in ("d2", "d6")
+    )
+    assert "channel de-mastodon" in report.scope
+    germany = build_report(load(fixed.engine, Scope(as_of=AS_OF, country="DE")), generated_at=AS_OF)
+    assert len(germany.table("posts").frame) == len(fixed.d)
+    china = build_report(load(fixed.engine, Scope(as_of=AS_OF, country="CN")), generated_at=AS_OF)
+    assert china.table("posts").frame.empty

@@ -91,3 +91,23 @@ def test_campaign_can_come_from_the_option(store: Path, run: Run) -> None:
         encoding="utf-8",
     )
     assert "1 added" in run("outcomes", "import", "o.csv", "--campaign", "de").output
+
+
+def test_a_channels_report_leaves_outcomes_out_and_says_so(store: Path, run: Run) -> None:
+    """Outcomes belong to a campaign or an audience, never to one channel."""
+    (store / "o.csv").write_text(GOOD, encoding="utf-8")
+    run("outcomes", "import", "o.csv")
+    text = run("report", "--as-of", AT, "--channel", "de-x", "--format", "md").output
+    assert "event registrations 120" not in text
+    assert "outcomes are not per channel" in text
+    assert (
+        "event registrations 120"
+        in run("report", "--as-of", AT, "--country", "de", "--format", "md").output
+    )
+
+
+def test_an_unknown_channel_or_country_is_named(store: Path, run: Run) -> None:
+    result = run("report", "--channel", "de-tiktok", expect=2)
+    assert "no channel 'de-tiktok' (known: de-mastodon, de-x)" in result.output
+    result = run("report", "--country", "FR", expect=2)
+    assert "no campaign for country 'FR' (campaigns are for: DE)" in result.output

@@ -372,5 +372,13 @@ def test_reports_read_like_elshi_report_period_and_report_time_apart(ws: Workspa
     demo = Workspace(rehearsed, ws.engine, ws.clock).client("marat")
     assert demo.get("/reports/download.json").json["as_of"].startswith("2027-12-31T23:00")
     assert "the end of its rehearsal" in demo.get("/reports").get_data(as_text=True)
+    # The filters every page has: campaign, country, audience, channel (a report counts what
+    # was published; the state filter is not one of its choices).
+    page = client.get("/reports").get_data(as_text=True)
+    for name in ("campaign", "country", "audience", "channel"):
+        assert f'<select name="{name}"' in page, name
+    scoped = client.get("/reports/download.json?country=de&channel=de-x").json
+    assert "country DE" in scoped["scope"] and "channel de-x" in scoped["scope"]
+    assert client.get("/reports?channel=de-tiktok").status_code == 404
     assert client.get("/reports?since=2027-03-31&until=2027-03-01").status_code == 400
     assert client.get("/reports/download.csv?until=tomorrow").status_code == 400

@@ -12,9 +12,10 @@ from flask import Blueprint, Response, abort, render_template, request, send_fil
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from campaigns.schema import Audience, Campaign
+from campaigns.schema import Audience, Campaign, Channel
 from web import app as web_app
 from web import context, identity
+from web.filters import options
 from web.identity import signed_in
 
 blueprint = Blueprint("reports", __name__, url_prefix="/reports")
@@ -44,12 +45,21 @@ def _scope() -> dict[str, Any]:
         found = session.get(Audience, audience)
         if found is None or (campaign is not None and found.campaign_id != campaign):
             abort(404, _("No such audience in this campaign."))
+    channel = request.args.get("channel") or None
+    if (
+        channel is not None
+        and session.scalar(select(Channel.id).where(Channel.name == channel)) is None
+    ):
+        abort(404, _("No such channel."))
+    country = (request.args.get("country") or "").upper() or None
     since, until = _moment("since", end=False), _moment("until", end=True)
     if since and until and since >= until:
         abort(400, _("The period must start before it ends."))
     return {
         "campaign": campaign,
         "audience": audience,
+        "channel": channel,
+        "country": country,
         "since": since,
         "until": until,
         "as_of": _moment("as_of", end=True),
@@ -92,6 +102,7 @@ def show() -> str:
         campaigns=campaigns,
         audiences=audiences,
         query=query,
+        opts=options(session),
         formats=FORMATS,
         default_as_of=context.settings().report_as_of,
     )
