@@ -396,7 +396,8 @@ class _Builder:
         if "text" not in path[:4] or event.end_mark.line != event.start_mark.line:
             return
         end = event.end_mark.index
-        rest = self.text[end : self.text.find("\n", end) if "\n" in self.text[end:] else None]
+        stop = self.text.find("\n", end)
+        rest = self.text[end : stop if stop >= 0 else len(self.text)]
         found = re.match(r"[ \t]+#(\S+)", rest)
         if found:
             self.locator.notes.append(

@@ -103,6 +103,13 @@ def _generate(folder: Path, good: str) -> None:
     (folder / "huge-text.yaml").write_text(
         good.replace("text: Hallo aus Astana.", text), encoding="utf-8"
     )
+    # As many posts as the value budget lets through, all validated and expanded (14,000
+    # deliveries), the last one wrong: what is linear per post must stay so.
+    head, _, posts = good.partition("posts:\n")
+    post = posts.split("  - id: second")[0].replace("id: hello", "id: p{n}")
+    many = "".join(post.replace("{n}", str(n)) for n in range(7_000))
+    many += post.replace("{n}", "last").replace("[public]", "[pubic]")
+    (folder / "many-posts.yaml").write_text(head + "posts:\n" + many, encoding="utf-8")
     junk = "".join(f"junk{n},,,,,\n" for n in range(25_000))
     (folder / "sheet-junk-rows.csv").write_text(SHEET_HEADER + junk, encoding="utf-8")
     (folder / "sheet-unterminated.csv").write_text(
