@@ -198,8 +198,8 @@ WAITS = (
     "Connection.wait (psycopg/connection.py)",
     "Handler.acquire (logging/__init__.py)",
     "Thread._wait_for_tstate_lock (threading.py)",
-    "_serve (queue.py)",
-    "SimpleQueue.get",
+    "Writer._loop (scheduler/writer.py)",
+    "QueueListener.dequeue (logging/handlers.py)",
 )
 """Innermost frames of a thread that waits (a condition, a socket, a lock, an idle pool thread)."""
 

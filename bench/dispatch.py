@@ -130,7 +130,7 @@ def run_elshi(
     with database(kind, root, name=tag) as url:
         dues = plan_dues(args.count, spread, args.lead, args.seed)
         seeded = seed(url, list(emulators.channels), dues, prefix=tag, tree=tree)
-        config = write_config(root, url, emulators.channels, workers=args.workers)
+        config = write_config(root, url, emulators.channels, workers=args.workers, rate=args.rate)
         proc = start_daemon(config, root / f"daemon-{tag}.log", tree=tree)
         sleep_until(dues[0] - timedelta(seconds=1) if spread == 0 else min(dues))
         if proc.poll() is not None:
@@ -229,6 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.02, help="emulator answer delay (s)")
     parser.add_argument("--workers", type=int, default=50, help="the daemon's publish threads")
     parser.add_argument(
+        "--rate",
+        default="6000/m",
+        help="every channel's posting rate: its posts are spaced 60/rate s apart at least "
+        "(the naive way has none)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=50, help="threads of the naive executor and capacity client"
     )
     parser.add_argument("--capacity-posts", type=int, default=2000)
@@ -276,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.count} deliveries due within {'/'.join(f'{s:g}' for s in spreads)} s on "
         f"{args.channels} Mastodon emulators answering in {args.latency * 1000:g} ms; channel "
-        f"rate 600/m; daemon workers {args.workers}; naive executor threads {args.threads}; "
+        f"rate {args.rate}; daemon workers {args.workers}; naive executor threads {args.threads}; "
         "a shared 2-core machine"
     )
     print(

@@ -68,6 +68,11 @@ def run(
     texts = Counter(text for text, _ in posts)
     last = max((at for _, at in posts), default=None)
     seconds = (last - due).total_seconds() if last else math.nan
+    buckets = Counter(int((at - due).total_seconds() // args.bucket) for _, at in posts)
+    timeline = " ".join(str(buckets.get(i, 0)) for i in range(max(buckets, default=-1) + 1))
+    print(
+        f"  {way}, {daemons} daemon(s): posts per {args.bucket:g} s from the due time: {timeline}"
+    )
     return {
         "daemons": daemons,
         "published": len(texts),
@@ -87,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=8, help="each daemon's publish threads")
     parser.add_argument("--lead", type=float, default=20.0, help="s from seeding to the due time")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--bucket", type=float, default=2.0, help="s per step of the timeline")
     parser.add_argument("--baseline", metavar="REF", help="also run the daemons of git REF")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.daemons.split(",")]

@@ -85,7 +85,9 @@ class Dispatcher:
             max_workers=max(1, settings.workers), thread_name_prefix="publish"
         )
         postgres = self.engine.dialect.name == "postgresql"
-        self.writer = Writer(sessions, threads=4 if postgres else 1)
+        # Two on PostgreSQL: one batch's round trips overlap the other's; more make smaller
+        # batches, which cost the daemon and the server more per post (bench/dispatch.py).
+        self.writer = Writer(sessions, threads=2 if postgres else 1)
         self.lanes = Lanes(self._executor, self._send, on_done=self._lane_done)
         self._dispatch_lock = threading.Lock()
         self._wake = threading.Event()
