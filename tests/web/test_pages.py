@@ -347,6 +347,26 @@ def test_resolve_reads_the_remote_id_from_the_channels_permalink_and_refuses_a_f
     with session_factory(ws.engine)() as s:
         assert s.get(Delivery, delivery_id).state == "needs_review"  # type: ignore[union-attr]
 
+    # The API goes through the same reader: 409 with the reason, nothing changed.
+    from tests.web.test_api import _token
+
+    api = Workspace(app, ws.engine, ws.clock).client()
+    refused = api.post(
+        f"/api/v1/deliveries/{delivery_id}/resolve",
+        headers=_token(ws, "olga"),
+        json={"published_url": foreign},
+    )
+    assert refused.status_code == 409, refused.json
+    assert "is not the permalink of a post on X" in refused.json["message"]  # type: ignore[index]
+    assert (
+        api.post(
+            f"/api/v1/deliveries/{delivery_id}/resolve",
+            headers=_token(ws, "olga"),
+            json={"published_url": foreign, "remote_id": 7},
+        ).status_code
+        == 400
+    )
+
     permalink = "https://x.com/botschaft/status/1234567890"
     form["url"] = permalink
     post_form(client, "/operations/deliveries", form, page="/operations")
