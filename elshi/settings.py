@@ -541,7 +541,30 @@ def _sqlite_url(raw: str, database: str | None, ctx: Context) -> str:
             raise Invalid(f"names {path}, which cannot be read ({exc.strerror})") from None
         if head and head != _SQLITE_MAGIC:
             raise Invalid(f"names {path}, which is not a SQLite database")
+        if head:
+            _check_tables(path)
     return "sqlite:///" + str(path.resolve())
+
+
+def _check_tables(path: Path) -> None:
+    """An existing SQLite file must be Elshi's (it has ``alembic_version``) or empty: Elshi
+    would otherwise add its tables to another program's database."""
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
+            names = {
+                row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+    except sqlite3.DatabaseError as exc:
+        raise Invalid(f"names {path}, which SQLite cannot read ({exc})") from None
+    if names and "alembic_version" not in names:
+        shown = ", ".join(sorted(names)[:4]) + (", ..." if len(names) > 4 else "")
+        raise Invalid(
+            f"names {path}, the database of another program (tables {shown}); name a new "
+            "file for Elshi"
+        )
 
 
 # --- declarations -----------------------------------------------------------------------------

@@ -358,3 +358,18 @@ def test_a_configuration_that_is_not_a_small_file_is_refused_without_reading_it(
     }[kind]
     assert message.startswith(f"{path.name}: ") or message.startswith(f"{path}: ")
     assert expected in message, message
+
+
+def test_a_sqlite_database_of_another_program_is_refused(workspace: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(workspace / "other.db")) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+        conn.commit()
+    (workspace / "damaged.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    found = problems(workspace, '[database]\nurl = "sqlite:///other.db"\n')
+    assert len(found) == 1 and "the database of another program (tables users)" in found[0]
+    assert found[0].startswith(f"{workspace / 'elshi.toml'}:2: ")
+    found = problems(workspace, '[database]\nurl = "sqlite:///damaged.db"\n')
+    assert len(found) == 1 and "which SQLite cannot read (file is not a database)" in found[0]
