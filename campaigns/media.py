@@ -22,6 +22,7 @@ Errors derive from `MediaError` (a ValueError); each message says which file and
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from abc import ABC, abstractmethod
@@ -29,6 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -134,9 +136,58 @@ def _check_kind(written: str, head: bytes, count: int) -> str:
     return kind
 
 
+MAX_IMAGE_PIXELS = 50_000_000
+"""No platform takes a larger picture (X and Bluesky scale down far below it); decoding one
+bigger would cost memory a validation must not spend."""
+
+
+def _check_whole(written: str, kind: str, stream: BinaryIO) -> None:
+    """Read an image to its last byte (its structure and checksums, then its pixels), so that a
+    damaged or cut-off file is refused here with its name rather than by the platform at
+    publishing time (the reference Bluesky server answers one with an internal error, which
+    reads as an outage and is retried)."""
+    if kind not in mediarules.IMAGES:
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    name = mediarules.NAMES[kind]
+    formats = [name.upper()]
+    start = stream.tell()
+    try:
+        with Image.open(stream, formats=formats) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise MediaError(
+                    f"{written}: {width}×{height} pixels; no platform takes pictures over "
+                    f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels: scale it down"
+                )
+            image.verify()  # chunks, checksums and the end marker
+        stream.seek(start)
+        with Image.open(stream, formats=formats) as image:
+            image.load()  # every pixel
+    except MediaError:
+        raise
+    except Image.DecompressionBombError:
+        raise MediaError(
+            f"{written}: a picture of more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels; "
+            "no platform takes one: scale it down"
+        ) from None
+    except Exception as exc:  # Pillow's decoders raise OSError, SyntaxError, ValueError, ...
+        detail = (
+            "its content is not one"
+            if isinstance(exc, UnidentifiedImageError)
+            else str(exc) or type(exc).__name__
+        )
+        raise MediaError(
+            f"{written}: a damaged {name} file ({detail}); open it in an image editor and "
+            f"save it again as {name}"
+        ) from None
+
+
 def from_bytes(written: str, data: bytes) -> MediaFile:
     """A media file given as bytes (an upload); `MediaError` when it is no image or video."""
     kind = _check_kind(written, data[:32], len(data))
+    _check_whole(written, kind, io.BytesIO(data))
     digest = hashlib.sha256(data).hexdigest()
     return MediaFile(written, safe_name(written, kind), digest, len(data), kind, data)
 
@@ -187,6 +238,8 @@ class FolderSource(MediaSource):
                         f"{written}: the campaign's media add up to more than "
                         f"{size(MAX_CAMPAIGN_BYTES)}; split it into several campaign files"
                     )
+                handle.seek(0)
+                _check_whole(written, kind, handle)
                 handle.seek(0)
                 digest = _hash(_chunks(handle))
         except FileNotFoundError:

@@ -13,6 +13,7 @@ from campaigns import textrules
 from campaigns.timing import Gap, to_utc
 from campaigns.validation import Loaded
 from tests.campaigns.factory import BASE, audience, doc, load, post
+from tests.connectors.files import png
 from tests.workbound import at_most_calls
 
 
@@ -307,7 +308,7 @@ def test_x_limit_is_checked_on_the_text_as_published(tmp_path: Path) -> None:
 
 
 def test_telegram_caption_limit_applies_when_media_is_attached(tmp_path: Path) -> None:
-    (tmp_path / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    png(tmp_path / "photo.png")
     tg = audience("public", ["de-telegram"])
     loaded = load(
         tmp_path,

@@ -4,6 +4,8 @@ each platform's limits at validation, and stored by SHA-256 when the campaign is
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,51 @@ def test_a_jpeg_named_png_is_taken_as_the_jpeg_it_is(tmp_path: Path) -> None:
     [reference] = loaded.desired.deliveries[0].media
     assert reference.endswith("/photo.jpg")
     assert loaded.desired.media[reference].kind == "image/jpeg"
+
+
+def _crc_broken(data: bytes) -> bytes:
+    at = data.index(b"IDAT") + 4  # a byte of the picture's data, so its checksum no longer fits
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+DAMAGED = {
+    "cut off": png_bytes(8, 8)[:-20],
+    "checksum": _crc_broken(png_bytes(8, 8)),
+    "only a header": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9",
+    "signature and junk": b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED)
+def test_a_damaged_image_is_refused_at_validation_with_its_name(
+    tmp_path: Path, damage: str
+) -> None:
+    """The reference Bluesky server answers a damaged image with an internal error, which the
+    scheduler would take for an outage and retry: refused here instead, named, upload or file."""
+    (tmp_path / "photo.png").write_bytes(DAMAGED[damage])
+
+    [message] = errors(with_media(tmp_path, ["photo.png"]))
+    with pytest.raises(MediaError) as uploaded:
+        media.from_bytes("photo.png", DAMAGED[damage])
+
+    for said in (message, str(uploaded.value)):
+        assert said.startswith("photo.png: a damaged ") and "save it again" in said
+
+
+def test_a_picture_of_absurd_size_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    """A small file can announce a gigapixel picture (a decompression bomb): its header is read,
+    its pixels never are."""
+    for side in (8_000, 40_000):  # over Elshi's limit; over Pillow's own bomb limit too
+        header = b"IHDR" + struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+        small = png_bytes(1, 1)
+        at = small.index(b"IHDR")
+        bomb = small[:at] + header + struct.pack(">I", zlib.crc32(header)) + small[at + 21 :]
+        (tmp_path / "bomb.png").write_bytes(bomb)
+
+        [message] = errors(with_media(tmp_path, ["bomb.png"]))
+
+        assert message.startswith("bomb.png: ") and "scale it down" in message
+        assert f"{side}×{side} pixels" in message or side == 40_000
 
 
 def test_a_file_over_every_platforms_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:

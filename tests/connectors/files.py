@@ -33,11 +33,11 @@ def png(path: Path, width: int = 1, height: int = 1) -> Path:
     return path
 
 
-def jpeg(path: Path) -> Path:
-    """The smallest JPEG header a server's type sniffing accepts."""
-    path.write_bytes(
-        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
-    )
+def jpeg(path: Path, width: int = 2, height: int = 2) -> Path:
+    """A whole JPEG (Pillow's encoder), which validation decodes to its last byte."""
+    from PIL import Image
+
+    Image.new("RGB", (width, height), (29, 78, 137)).save(path, format="JPEG")
     return path
 
 
