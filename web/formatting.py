@@ -127,8 +127,43 @@ def when(value: datetime | None, style: str = "datetime") -> str:
     ``DATETIME_STYLES``)."""
     if value is None:
         return "—"
-    locale = _locale()
-    return str(babel_datetime(value, pattern(locale, style), tzinfo=get_timezone(), locale=locale))
+    return wall(value.astimezone(get_timezone()), style)
+
+
+def wall(moment: datetime, style: str) -> str:
+    """A wall-clock moment as it stands (no conversion) in a style of ``DATETIME_STYLES``.
+    Its date and its time are each formatted once per request and joined the locale's way
+    (a month's list or a long queue repeats the same days and times thousands of times)."""
+    memo: dict[Any, Any] = g.setdefault("wall_memo", {})
+    locale = memo.get("locale")
+    if locale is None:
+        locale = memo["locale"] = _locale()
+    date_part, time_kind = DATETIME_STYLES[style]
+    seconds = moment.second if time_kind == "medium" else 0
+    time_key = ("t", time_kind, moment.hour, moment.minute, seconds)
+    shown = memo.get(time_key)
+    if shown is None:
+        clock_pattern = str(locale.time_formats[time_kind].pattern)
+        shown = memo[time_key] = str(
+            babel_datetime(moment.replace(tzinfo=None), clock_pattern, locale=locale)
+        )
+    if date_part is None:
+        return shown
+    joint = str(locale.datetime_formats["medium"])
+    if re.search(r"[A-Za-z']", joint.replace("{0}", "").replace("{1}", "")):
+        # A joint with words or quoted text of its own: the whole pattern, unsplit.
+        return str(
+            babel_datetime(moment.replace(tzinfo=None), pattern(locale, style), locale=locale)
+        )
+    date_key = ("d", date_part, moment.year, moment.month, moment.day)
+    day_shown = memo.get(date_key)
+    if day_shown is None:
+        matched = match_skeleton(date_part, locale.datetime_skeletons) or date_part
+        day_pattern = str(locale.datetime_skeletons[matched].pattern)
+        day_shown = memo[date_key] = str(
+            babel_datetime(moment.replace(tzinfo=None), day_pattern, locale=locale)
+        )
+    return joint.replace("{1}", day_shown).replace("{0}", shown)
 
 
 def clock(value: datetime) -> str:
@@ -185,8 +220,15 @@ def local_time(local_due: str, zone: str | None = None, style: str = "soon") -> 
         return f"{local_due} {zone}"
     if style == "time":
         return f"{clock(moment)} {zone.split('/')[-1].replace('_', ' ')}"
-    locale = _locale()
-    return f"{babel_datetime(moment, pattern(locale, style), locale=locale)} {zone}"
+    return f"{wall(moment, style)} {zone}"
+
+
+def state_hint(state: str) -> str:
+    """What the state means, in the viewer's language (translated once per request)."""
+    hints = g.get("state_hints")
+    if hints is None:
+        hints = g.state_hints = {k: str(v) for k, v in STATE_HINTS.items()}
+    return str(hints.get(state, ""))
 
 
 def state_label(state: str) -> str:
@@ -302,6 +344,7 @@ def install(app: Flask) -> None:
         clock=clock,
         number=number,
         state_label=state_label,
+        state_hint=state_hint,
         local_time=local_time,
         label=label,
         step_words=step_words,
