@@ -156,10 +156,11 @@ def run_demo(
     from campaigns.approval import approve, campaign_posts
     from campaigns.people import Person
     from campaigns.planning import apply_campaign
-    from campaigns.store import make_engine, session_factory, upgrade
+    from campaigns.store import open_database, session_factory
     from campaigns.validation import load_campaigns
     from elshi.config import load_config
     from elshi.runtime import build_dispatcher, settings_from
+    from elshi.settings import DatabaseConfig
     from scheduler.rehearsal import SteppingClock, rehearse
 
     config_path = prepare(directory, seed=seed)
@@ -175,8 +176,8 @@ def run_demo(
     problems = [str(p) for item in loaded for p in item.errors]
     if problems:
         raise DemoError("the example campaigns do not validate:\n" + "\n".join(problems))
-    engine = make_engine(config.database_url)
-    upgrade(engine)
+    database = config.section(DatabaseConfig)
+    engine = open_database(database.url, file_mode=database.file_mode)  # private, like any
     sessions = session_factory(engine)
     applied_at = datetime.now(UTC)
     ids = []

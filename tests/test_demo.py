@@ -103,6 +103,10 @@ def test_demo_published_every_delivery_into_the_sandbox_outbox(demo_dir: Path) -
     assert snapshots >= 5 * states["published"]  # the collection schedule ran
 
 
+def test_the_demo_database_is_private(demo_dir: Path) -> None:
+    assert (demo_dir / "elshi.db").stat().st_mode & 0o777 == 0o600
+
+
 def test_running_the_demo_twice_starts_afresh(demo_dir: Path) -> None:
     before = len(list((demo_dir / "outbox").glob("*/*.html")))
     result = CliRunner().invoke(cli, ["demo", "--dir", str(demo_dir)], catch_exceptions=False)
