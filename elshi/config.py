@@ -218,8 +218,10 @@ def _read(path: Path) -> str:
         raise ConfigError(f"{path}: {exc} for a configuration file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ConfigError(f"{path}:1:1: the file is saved as UTF-16; save it as UTF-8")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # Windows editors start UTF-8 with a BOM
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1

@@ -373,3 +373,13 @@ def test_a_sqlite_database_of_another_program_is_refused(workspace: Path) -> Non
     assert found[0].startswith(f"{workspace / 'elshi.toml'}:2: ")
     found = problems(workspace, '[database]\nurl = "sqlite:///damaged.db"\n')
     assert len(found) == 1 and "which SQLite cannot read (file is not a database)" in found[0]
+
+
+def test_a_byte_order_mark_is_accepted_and_utf16_named(workspace: Path) -> None:
+    path = workspace / "elshi.toml"
+    path.write_bytes(b'\xef\xbb\xbf[daemon]\r\npoll = "0s"\r\n')  # Notepad's UTF-8
+    assert problems(workspace, path.read_bytes())[0].startswith(f"{path}:2: [daemon] poll")
+    path.write_bytes(b'\xef\xbb\xbf[daemon]\r\npoll = "5s"\r\n')
+    assert load_config(path).daemon.poll_seconds == 5
+    found = problems(workspace, "[daemon]\n".encode("utf-16"))
+    assert found == [f"{path}:1:1: the file is saved as UTF-16; save it as UTF-8"]
