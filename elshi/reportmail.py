@@ -39,23 +39,23 @@ def build_report_mail(
     now: datetime,
 ) -> Message:
     from elshi.settings import NotifyConfig, ReportMailConfig
-    from reports.data import Scope, load
-    from reports.figures import Options, build_report
+    from reports.request import build
 
     spec = config.named(ReportMailConfig)[name]
     with sessions() as session:
         audience = _audience(session, name, spec)
     engine = sessions.kw["bind"]
     since = scheduled_for - timedelta(seconds=spec.period_seconds) if spec.period_seconds else None
-    scope = Scope(
+    built = build(
+        engine,
+        now=now,
         as_of=scheduled_for,
         campaign=spec.campaign,
         audience=audience,
         since=since,
         until=scheduled_for,
+        imitates=config.text_platforms,
     )
-    options = Options(imitates=config.text_platforms)
-    built = build_report(load(engine, scope), generated_at=now, options=options)
     text, page = summary(built)
     stamp = scheduled_for.astimezone(_zone(spec.timezone)).strftime("%Y-%m-%d")
     subject = spec.subject or f"Elshi report {name}: {built.scope} ({stamp})"
