@@ -65,6 +65,12 @@ def test_the_workspace_speaks_russian_with_russian_dates(ws: Workspace) -> None:
     assert "Asia/Almaty" in page
     english = ws.client("pavel").get("/calendar", headers={"Accept-Language": "ru"})
     assert "Календарь" in english.get_data(as_text=True)
+    # A browser names its region too: Russian of Russia is still the Russian catalog.
+    regional = ws.client("pavel").get(
+        "/calendar?date=2027-03-21", headers={"Accept-Language": "ru-RU,ru;q=0.9,en-US;q=0.8"}
+    )
+    text = regional.get_data(as_text=True)
+    assert 'lang="ru"' in text and "Календарь" in text and "март 2027" in text
 
 
 def test_what_the_approval_rules_record_reads_in_russian(ws: Workspace) -> None:
