@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from campaigns import approval, people, textrules
 from campaigns.schema import AuditEntry, Delivery, Post
-from web import actions, context, identity
+from web import actions, context, formatting, identity
 from web.identity import signed_in
 
 blueprint = Blueprint("posts", __name__)
@@ -99,12 +99,17 @@ def show(post_id: int) -> str:
     who = identity.person()
     may_decide = chain.current is not None and not post.retired and people.may(who, "post.approve")
     refusal = None
-    if may_decide and approval.refusal(who, post, chain) is not None:
-        refusal = (
-            _("you uploaded or changed this post; someone else must approve it")
-            if who.actor in post.authors
-            else _("this step is for %(who)s", who=chain.current.who if chain.current else "")
-        )
+    if may_decide and chain.current is not None:
+        if approval.refusal(who, post, chain) is not None:
+            refusal = (
+                _("you uploaded or changed this post; someone else must approve it")
+                if who.actor in post.authors
+                else _("this step is for %(who)s", who=formatting.step_words(chain.current.who))
+            )
+        elif who.actor in chain.current.approved_by:
+            refusal = _("you approved this step; it waits for the others it names")
+        elif any(who.actor in s.approved_by for s in chain.steps):
+            refusal = _("you approved an earlier step; each step needs a different person")
     replies = session.scalars(
         select(Post).where(Post.reply_to_post_id == post.id).order_by(Post.id)
     ).all()
