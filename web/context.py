@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import localedata
 from flask import current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -101,5 +102,7 @@ def viewer_locale() -> str:
     for value, _quality in request.accept_languages:
         tag, _sep, region = value.replace("_", "-").partition("-")
         if tag.lower() == language and region.isalpha() and len(region) == 2:
-            return f"{language}_{region.upper()}"
+            regional = f"{language}_{region.upper()}"
+            if localedata.exists(regional):  # a made-up region is the language alone
+                return regional
     return language

@@ -71,6 +71,10 @@ def test_the_workspace_speaks_russian_with_russian_dates(ws: Workspace) -> None:
     )
     text = regional.get_data(as_text=True)
     assert 'lang="ru"' in text and "Календарь" in text and "март 2027" in text
+    # A region that does not exist is the language alone, never an error.
+    for made_up in ("ru-XX", "en-AA", "en-ZZ;q=0.9", "ru-RU-x-private", "*", "12-34"):
+        odd = ws.client("pavel").get("/calendar", headers={"Accept-Language": made_up})
+        assert odd.status_code == 200, made_up
 
 
 def test_what_the_approval_rules_record_reads_in_russian(ws: Workspace) -> None:
