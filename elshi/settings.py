@@ -525,7 +525,12 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def _sqlite_url(raw: str, database: str | None, ctx: Context) -> str:
-    if database in (None, "", ":memory:") or database.startswith("file:"):
+    if database in (None, "", ":memory:") or "mode=memory" in raw:
+        raise Invalid(
+            "is a database in memory, which keeps nothing after the command; name a file, "
+            'e.g. "sqlite:///elshi.db"'
+        )
+    if database.startswith("file:"):
         return raw
     path = Path(database).expanduser()
     path = path if path.is_absolute() else (ctx.base_dir / path)

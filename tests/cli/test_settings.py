@@ -48,6 +48,8 @@ BAD = {
         2,
         "needs the Python package 'pg8000', which is not installed",
     ),
+    "sqlite in memory": ('[database]\nurl = "sqlite://"\n', 2, "a database in memory"),
+    "sqlite :memory:": ('[database]\nurl = "sqlite:///:memory:"\n', 2, "keeps nothing"),
     "sqlite folder missing": (
         '[database]\nurl = "sqlite:///no/such/folder/elshi.db"\n',
         2,
