@@ -10,7 +10,7 @@ of scenario (the daemons beat every second and hold claims for a 3 s lease unles
   Then faults stop and the daemons run until every delivery is final.
 * ``recovery`` (``sqlite-rec``, ``pg-rec``): no faults, a 10-minute lease, one daemon SIGKILLed
   while it holds claims and not started again: the others must finish its claims from its
-  missing heartbeats, not its lease. ``sqlite-restart``: the same with one daemon, started
+  free name lock or its missing heartbeats, not its lease. ``sqlite-restart``: the same with one daemon, started
   again at once under its name.
 * ``stale`` (``sqlite-stale``, ``pg-stale``): an X channel answering slowly (0.3 s) behind a
   burst that outlives the lease; a second daemon starts beside the first: nothing may be sent

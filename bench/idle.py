@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +43,8 @@ class Sample:
     requests: int
     timings: dict[str, float]
     blocked: bool = False
+    wakeup: float = float("nan")
+    """Seconds from `elshi deliveries retry` returning to the emulator storing the post."""
 
     @property
     def cpu_per_hour(self) -> float:
@@ -154,11 +157,37 @@ def measure(
             cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
             rss, hwm = rss_kib(proc.pid), peak_kib(proc.pid)
             requests = len(emulator.requests) - before_requests
+            woken = float("nan") if blocked else wakeup(url, emulator)
         finally:
             stop(proc)
         timings = query_timings(url)
     print(f"  {size}: seeded in {seeded:.1f}s", file=sys.stderr)
-    return Sample(size, cpu1 - cpu0, t1 - t0, rss, hwm, requests, timings, blocked)
+    return Sample(size, cpu1 - cpu0, t1 - t0, rss, hwm, requests, timings, blocked, woken)
+
+
+def wakeup(db_url: str, emulator: Any) -> float:
+    """How soon the idle daemon (its next poll up to a minute away) publishes a delivery that
+    becomes due now: one delivery due weeks ahead is moved to now with an ORM change committed
+    here, which signals the daemons the way an approval or an apply does (`campaigns.store`'s
+    flush hook); seconds from that commit to the emulator storing the post."""
+    from sqlalchemy import select
+
+    from campaigns.schema import Delivery
+    from campaigns.store import make_engine, session_factory
+
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine)() as session:
+            delivery = session.scalars(select(Delivery).order_by(Delivery.id).limit(1)).one()
+            delivery.due_at = datetime.now(UTC)
+            before = len(emulator.posts)
+            session.commit()
+            committed = time.monotonic()
+    finally:
+        engine.dispose()
+    while len(emulator.posts) == before and time.monotonic() - committed < 90:
+        time.sleep(0.01)
+    return time.monotonic() - committed if len(emulator.posts) > before else float("inf")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,14 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     names = list(samples[0].timings)
     header = (
         f"{'future':>8} {'CPU s':>6} {'CPU s/idle h':>12} {'RSS MiB':>8} {'peak MiB':>8} "
-        f"{'HTTP':>5} " + " ".join(f"{n + ' ms':>15}" for n in names)
+        f"{'HTTP':>5} {'wake s':>6} " + " ".join(f"{n + ' ms':>15}" for n in names)
     )
     print(header)
     print("-" * len(header))
     for s in samples:
         print(
             f"{str(s.size) + ('+1*' if s.blocked else ''):>8} {s.cpu:>6.2f} {s.cpu_per_hour:>12.1f} {s.rss_kib / 1024:>8.1f} "
-            f"{s.hwm_kib / 1024:>8.1f} {s.requests:>5} "
+            f"{s.hwm_kib / 1024:>8.1f} {s.requests:>5} {s.wakeup:>6.2f} "
             + " ".join(f"{s.timings[n]:>15.2f}" for n in names)
         )
     if any(s.blocked for s in samples):
@@ -214,7 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     flat = growth < 10
     cheap = large.cpu_per_hour < 60
     print(
-        f"verdict: {'cheap' if cheap else 'NOT cheap'} idle ({large.cpu_per_hour:.1f} CPU s per "
+        "  wake s: from the commit that makes a delivery due weeks ahead due now (an ORM change, "
+        "signalled as approvals and applies are) to the emulator storing the post; the daemon's "
+        "next poll was up to 60 s away"
+    )
+    woken = [s.wakeup for s in samples if not s.blocked]
+    print(
+        f"verdict: wake-ups {'within a second' if max(woken) <= 1 else 'SLOWER than a second'} "
+        f"(slowest {max(woken):.2f}s); "
+        f"{'cheap' if cheap else 'NOT cheap'} idle ({large.cpu_per_hour:.1f} CPU s per "
         f"idle hour at {large.size} future deliveries, {small.cpu_per_hour:.1f} at {small.size}); "
         f"memory {'flat' if flat else 'GROWS'} ({growth:+.1f} MiB RSS from {small.size} to "
         f"{large.size})"

@@ -312,6 +312,7 @@ class Dispatcher:
                 heartbeat_seconds=self.settings.heartbeat_seconds,
                 lease_seconds=self.settings.lease_seconds,
                 held=held,
+                probe_locks=self.name is not None,
             )
         )
         if result.was_declared_dead:
@@ -326,19 +327,26 @@ class Dispatcher:
             # Look again the moment that daemon would be dead, not a heartbeat later.
             self._check_deaths_at(result.next_death + timedelta(milliseconds=10))
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.stopping.set()
-        self._wake.set()
-        if self._watcher is not None:
-            self._watcher.stop()
-        self._executor.shutdown(wait=True)
-        self.writer.close()
-        self.pool.close()
-        if self.alerts is not None:
-            self.alerts.close()
+    def close(self, *, keep_name: bool = False) -> None:
+        """Stop the threads and close the connectors (and, unless ``keep_name``, give up the
+        daemon's name: see `release_name`)."""
+        if not self._closed:
+            self._closed = True
+            self.stopping.set()
+            self._wake.set()
+            if self._watcher is not None:
+                self._watcher.stop()
+            self._executor.shutdown(wait=True)
+            self.writer.close()
+            self.pool.close()
+            if self.alerts is not None:
+                self.alerts.close()
+        if not keep_name:
+            self.release_name()
+
+    def release_name(self) -> None:
+        """Let go of this daemon's name lock, after its stop is recorded: the others take a
+        run whose lock is free for dead (`scheduler.workers.beat`)."""
         if self._name_lock is not None:
             self._name_lock.release()
 
@@ -469,11 +477,13 @@ class Dispatcher:
             self._wake.set()
             loop.join()
             scheduler.shutdown(wait=True)
-            self.close()
+            self.close(keep_name=True)
             try:
                 self.record_stop()
             except Exception:
                 log.exception("could not record the stop")
+            # Only now: a free name lock tells the other daemons this run has ended.
+            self.release_name()
             log.info("daemon %s stopped", self.settings.worker_id)
 
     def record_stop(self) -> None:

@@ -6,7 +6,9 @@ Each run of ``elshi run`` registers a `Worker` row (its id is what its claims ca
 ``#3``... when that name is already running. It proves it holds the name with a lock that is
 released the moment its process dies, even by SIGKILL (`NameLock`: a PostgreSQL advisory lock
 on a connection of its own; on SQLite, ``flock`` on a file beside the database). So a run that
-takes a name knows for certain that earlier runs of that name are dead (`register`).
+takes a name knows for certain that earlier runs of that name are dead (`register`), and any
+daemon that finds the lock of another run's name free knows that run has ended
+(`name_lock_free`, checked at every heartbeat).
 
 Every heartbeat (`beat`) writes ``heartbeat_at`` and ``alive_until`` (`DEAD_AFTER_BEATS`
 intervals later), renews the leases of the claims still waiting in this run's lanes, and says
@@ -96,9 +98,7 @@ class NameLock:
             return None
         if not database or database == ":memory:":
             return None
-        slug = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-        path = Path(f"{database}-daemon-{slug}.lock")
-        handle = path.open("a+b")
+        handle = _lock_path(database, name).open("a+b")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -111,6 +111,48 @@ class NameLock:
         if self._held is not None:
             self._held.close()
             self._held = None
+
+
+def name_lock_free(session: Session, name: str) -> bool | None:
+    """Whether no process holds the lock of daemon name ``name`` (`NameLock`) at this moment:
+    True means the run that registered under it has ended (a SIGKILL included) and nothing took
+    the name since; None when this database gives no such lock. PostgreSQL: read from
+    ``pg_locks`` (the server drops a dead client's session, and its locks, once the
+    connection closes). SQLite: ``flock`` tried without waiting and let go at once (a run
+    starting under that name in that instant takes the next free name instead)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        held = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND classid = :space AND objid = :key AND objsubid = 2 AND database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"space": _LOCK_SPACE, "key": zlib.crc32(name.encode())},
+        ).scalar()
+        return not held
+    database = make_url(connection.engine.url).database
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    if not database or database == ":memory:":
+        return None
+    path = _lock_path(database, name)
+    if not path.exists():
+        return None
+    with path.open("a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return True
+
+
+def _lock_path(database: str, name: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return Path(f"{database}-daemon-{slug}.lock")
 
 
 def register(
@@ -158,8 +200,11 @@ def beat(
     heartbeat_seconds: float,
     lease_seconds: float,
     held: Collection[int] = (),
+    probe_locks: bool = False,
 ) -> Beat:
-    """One heartbeat: this run is alive; the claims waiting in its lanes keep their leases."""
+    """One heartbeat: this run is alive; the claims waiting in its lanes keep their leases.
+    With ``probe_locks``, every other run holding claims whose name lock is free
+    (`name_lock_free`) is declared dead now: its process ended, however recently it beat."""
     found = session.scalar(
         select(Worker).where(Worker.id == worker_id).execution_options(populate_existing=True)
     )
@@ -185,6 +230,22 @@ def beat(
             )
             .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
         )
+    if probe_locks:
+        holders = session.scalars(
+            select(Worker)
+            .where(
+                Worker.id != worker_id,
+                Worker.name.is_not(None),
+                Worker.stopped_at.is_(None),
+                Worker.id.in_(
+                    select(Delivery.lease_owner).where(Delivery.state == S.publishing.value)
+                ),
+            )
+            .order_by(Worker.id)
+        ).all()
+        for other in holders:
+            if other.name and other.name != worker.name and name_lock_free(session, other.name):
+                _declare_dead(session, other, now, f"the lock of its name {other.name!r} is free")
     dead = session.scalar(
         select(Delivery.id)
         .join(Worker, Worker.id == Delivery.lease_owner)

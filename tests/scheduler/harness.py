@@ -583,8 +583,8 @@ def run_recovery_scenario(
 ) -> tuple[Report, bool]:
     """Daemons whose lease (10 minutes) is far longer than the run: one of them is SIGKILLed
     while it holds claims; the others (or, with ``restart``, the victim started again under
-    its name) must finish its claims from its missing heartbeats (1 s) or its restart, not
-    from its lease. Returns the report and whether everything was final within ``timeout``."""
+    its name) must finish its claims from its free name lock, its missing heartbeats (1 s) or
+    its restart, not from its lease. Returns the report and whether everything was final within ``timeout``."""
     started = time.monotonic()
     with Harness(root, db_url, seed=seed, latency=0.02, lease="10m") as harness:
         procs = [harness.start_daemon(f"d{i}") for i in range(daemons)]

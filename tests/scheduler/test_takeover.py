@@ -170,6 +170,36 @@ def test_a_daemon_restarted_under_its_name_takes_over_its_claims_at_once(
     assert any("run-1 died" in (r or "") for _, _, r in rig.audit(1))
 
 
+def test_a_daemon_whose_name_lock_is_free_is_dead_at_the_next_heartbeat_of_another(
+    rig_factory: Any, telegram: Any
+) -> None:
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Meldung {i}") for i in range(3)])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    victim = rig.daemon("run-1", name="berlin", heartbeat_seconds=HEARTBEAT)
+    victim.register()
+    assert len(_claim(rig, victim)) == 3
+    other = rig.daemon("other-run", name="bonn", heartbeat_seconds=HEARTBEAT)
+    other.register()
+    other.heartbeat()
+    with rig.sessions() as session:
+        assert session.get(Worker, "run-1").stopped_at is None  # its lock is held: alive
+
+    victim._name_lock.release()  # SIGKILL: the operating system (or the server) drops it
+    rig.clock.advance(seconds=1)  # nowhere near three heartbeats, nor the lease
+    other.heartbeat()
+
+    with rig.sessions() as session:
+        worker = session.get(Worker, "run-1")
+        assert worker.stopped_at is not None
+        assert "the lock of its name 'berlin' is free" in (worker.stop_reason or "")
+        assert session.get(Worker, "other-run").stopped_at is None
+    assert other.run_once(collect=False)[0].handed_back == 3
+    rig.run_until(rig.clock() + timedelta(seconds=5))
+    assert rig.states() == ["published"] * 3
+    assert len(telegram.posts) == 3
+
+
 def test_a_claim_of_a_paused_channel_is_handed_back_at_its_turn(
     rig_factory: Any, mastodon: Any
 ) -> None:
