@@ -61,7 +61,8 @@ def _why_not() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+if _why_not() is not None:  # one skip for the module, with the reason
+    pytest.skip(_why_not() or "", allow_module_level=True)
 
 
 @dataclass
