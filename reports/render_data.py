@@ -44,36 +44,70 @@ def _plain(value: Any) -> Any:
 
 
 def _plain_column(column: pd.Series) -> list[Any]:
-    """One column as plain values, converted once (numbers, booleans and times on fast paths;
-    the rest value by value through `_plain`)."""
+    """One column as plain values, converted once: numbers, booleans and times as whole
+    arrays, texts passed through, anything else value by value through `_plain` (the same
+    values `_plain` gives one at a time)."""
     if pd.api.types.is_bool_dtype(column.dtype):
         return [bool(v) for v in column.tolist()]
     if pd.api.types.is_numeric_dtype(column.dtype):
-        out: list[Any] = []
-        for number in column.to_numpy(dtype="float64", na_value=np.nan).tolist():
-            if number != number or number in (math.inf, -math.inf):
-                out.append(None)
-            elif number.is_integer() and abs(number) < 2**53:
-                out.append(int(number))
-            else:
-                out.append(number)
-        return out
+        return _plain_numbers(column.to_numpy(dtype="float64", na_value=np.nan))
     if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return _plain_times(column)
+    return [v if type(v) is str else _plain(v) for v in column.tolist()]
+
+
+def _plain_times(column: pd.Series) -> list[Any]:
+    """Aware times as `pd.Timestamp.isoformat` gives them ("2027-01-31T09:00:00+00:00", with
+    microseconds only when there are any), None for NaT; UTC columns whole-array."""
+    if str(column.dt.tz) != "UTC":
         return [None if t is pd.NaT else t.isoformat() for t in column.tolist()]
-    return [_plain(v) for v in column.tolist()]
+    naive = column.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    ticks = naive.view(np.int64)
+    missing = np.isnat(naive)
+    if np.any((ticks % 1000 != 0) & ~missing):
+        # Nanoseconds: Timestamp.isoformat's own form.
+        return [None if t is pd.NaT else t.isoformat() for t in column.tolist()]
+    whole = (ticks % 1_000_000_000 == 0) | missing
+    texts = np.where(
+        whole,
+        np.datetime_as_string(naive, unit="s"),
+        np.datetime_as_string(naive, unit="us"),
+    ).astype(object)
+    texts = texts + "+00:00"
+    texts[missing] = None
+    result: list[Any] = texts.tolist()
+    return result
+
+
+def _plain_numbers(numbers: np.ndarray) -> list[Any]:
+    """Floats as `_plain` gives them: None for NaN and infinities, int for a whole number
+    below 2**53, float otherwise."""
+    out = numbers.astype(object)
+    with np.errstate(invalid="ignore"):
+        whole = (np.abs(numbers) < 2**53) & (numbers == np.trunc(numbers))
+    if whole.any():
+        out[whole] = numbers[whole].astype(np.int64).tolist()
+    out[~np.isfinite(numbers)] = None
+    result: list[Any] = out.tolist()
+    return result
+
+
+def table_columns(table: Table, simulated: bool) -> tuple[list[str], list[list[Any]]]:
+    """Header keys and columns of one table as plain Python values (with a ``simulated``
+    column)."""
+    keys = table.data_columns()
+    frame = table.frame
+    columns = [_plain_column(frame[k]) if k in frame.columns else [None] * len(frame) for k in keys]
+    if "simulated" not in keys:
+        keys = [*keys, "simulated"]
+        columns.append([simulated] * (len(frame) if columns else 0))
+    return keys, columns
 
 
 def table_records(table: Table, simulated: bool) -> tuple[list[str], list[list[Any]]]:
     """Header keys and rows of one table as plain Python values (with a ``simulated`` column)."""
-    keys = table.data_columns()
-    frame = table.frame
-    add_flag = "simulated" not in keys
-    columns = [_plain_column(frame[k]) if k in frame.columns else [None] * len(frame) for k in keys]
-    rows = [list(values) for values in zip(*columns, strict=True)] if keys else []
-    if add_flag:
-        keys = [*keys, "simulated"]
-        rows = [[*row, simulated] for row in rows]
-    return keys, rows
+    keys, columns = table_columns(table, simulated)
+    return keys, [list(values) for values in zip(*columns, strict=True)]
 
 
 def about(report: Report) -> dict[str, Any]:
@@ -117,13 +151,13 @@ def to_json(report: Report) -> str:
     ]
     tables: dict[str, Any] = {}
     for table in report.tables.values():
-        keys, rows = table_records(table, report.simulated)
+        keys, columns = table_columns(table, report.simulated)
         labels = {c.key: c.label for c in table.columns}
         tables[table.name] = {
             "title": table.title,
             "description": table.description,
             "columns": [{"key": k, "label": labels.get(k, k)} for k in keys],
-            "rows": [dict(zip(keys, row, strict=True)) for row in rows],
+            "rows": [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)],
         }
     document["tables"] = tables
     document["heatmaps"] = [
