@@ -471,6 +471,21 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
     where engagements reached half of the last value (with the one before it). The cost grows
     with deliveries, not with the number of snapshots."""
     s = MetricSnapshot
+    # The published deliveries with what every seek and age needs, worked out once per
+    # delivery: publication in seconds and the instants of the fixed ages.
+    pub = (
+        select(
+            Delivery.id.label("delivery_id"),
+            epoch_seconds(Delivery.published_at, dialect).label("published_s"),
+            *(
+                shifted(Delivery.published_at, seconds, dialect).label(f"at_{label}")
+                for label, seconds in FIXED_AGES.items()
+            ),
+        )
+        .where(Delivery.id.in_(ids), Delivery.published_at.is_not(None))
+        .cte("published")
+        .prefix_with("MATERIALIZED")
+    )
 
     def seek(*conditions: Any, last: bool, bounded: bool = True) -> Any:
         a = aliased(MetricSnapshot)
@@ -478,39 +493,35 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
         limit = [a.collected_at <= as_of] if bounded else []
         return (
             select(a.id)
-            .where(a.delivery_id == Delivery.id, *limit, *(c(a) for c in conditions))
+            .where(a.delivery_id == pub.c.delivery_id, *limit, *(c(a) for c in conditions))
             .order_by(*order)
             .limit(1)
-            .correlate(Delivery)
+            .correlate(pub)
             .scalar_subquery()
         )
 
     columns: list[Any] = [
-        Delivery.id.label("delivery_id"),
+        pub.c.delivery_id,
+        pub.c.published_s,
         seek(last=True).label("last_id"),
         seek(last=False).label("first_id"),
         select(func.count())
         .select_from(s)
-        .where(s.delivery_id == Delivery.id, s.collected_at <= as_of)
-        .correlate(Delivery)
+        .where(s.delivery_id == pub.c.delivery_id, s.collected_at <= as_of)
+        .correlate(pub)
         .scalar_subquery()
         .label("snapshots"),
     ]
     until = literal(as_of, MetricSnapshot.collected_at.type)
     earlier = func.min if dialect == "sqlite" else func.least
-    for label, seconds in FIXED_AGES.items():
-        bound = shifted(Delivery.published_at, seconds, dialect)
+    for label in FIXED_AGES:
+        bound = pub.c[f"at_{label}"]
         # One upper bound, so that the index range ends where the backward scan starts.
         upper = earlier(bound, until)
         lower_id = seek(lambda a, b=upper: a.collected_at <= b, last=True, bounded=False)
         upper_id = seek(lambda a, b=bound: a.collected_at > b, last=False)
         columns += [lower_id.label(f"lo_{label}_id"), upper_id.label(f"hi_{label}_id")]
-    seeks = (
-        select(*columns)
-        .where(Delivery.id.in_(ids), Delivery.published_at.is_not(None))
-        .cte("seeks")
-        .prefix_with("MATERIALIZED")
-    )
+    seeks = select(*columns).select_from(pub).cte("seeks").prefix_with("MATERIALIZED")
 
     last = aliased(MetricSnapshot, name="last_snap")
     final = engagement_expression([getattr(last, p) for p in ENGAGEMENT_PARTS])
@@ -551,9 +562,9 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
         .prefix_with("MATERIALIZED")
     )
 
-    published = epoch_seconds(Delivery.published_at, dialect)
+    published = ids_all.c.published_s
     out: list[Any] = [ids_all.c.delivery_id, ids_all.c.snapshots]
-    query_from: Any = ids_all.join(Delivery, Delivery.id == ids_all.c.delivery_id)
+    query_from: Any = ids_all
     for role, wanted in ROLE_COLUMNS.items():
         r = aliased(MetricSnapshot, name=f"{role}_s")
         query_from = query_from.join(r, r.id == ids_all.c[f"{role}_id"], isouter=True)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from reports import cards as _cards
@@ -25,7 +26,7 @@ from reports.aggregates import arrays
 from reports.data import StoreData
 from reports.methods import METHODS
 from reports.model import Report, Table
-from reports.posts import attributed_frame, audience_names, platform_label, posts_frame
+from reports.posts import attributed_frame, audience_names, platform_labels, posts_frame
 from reports.stats import DEFAULT_REPS
 from reports.summary import ExecutiveSummary, build_summary
 
@@ -54,7 +55,7 @@ def build_report(
     opts = options or Options()
     posts = posts_frame(data, opts.imitates)
     aud = attributed_frame(posts, data)
-    aud["weekday_name"] = aud["weekday"].map(lambda w: tables.WEEKDAYS[int(w)] if w == w else None)
+    aud["weekday_name"] = _weekday_names(aud["weekday"])
     priors = ranking.fit_priors(posts)
     pa = arrays(posts) if len(posts) else None
     aa = arrays(aud) if len(aud) else None
@@ -80,10 +81,9 @@ def build_report(
     slots, heatmaps = timing.time_slots(aud, posts, opts.thin_cell)
     add(slots)
     followers = data.followers.assign(
-        platform_label=[
-            platform_label(str(p), str(c), opts.imitates)
-            for p, c in zip(data.followers["platform"], data.followers["channel"], strict=True)
-        ]
+        platform_label=platform_labels(
+            data.followers["platform"], data.followers["channel"], opts.imitates
+        )
     )
     add(timing.follower_growth(followers, data))
     names = audience_names(aud)
@@ -117,6 +117,16 @@ def build_report(
         seed=opts.seed,
         summary=summary,
     )
+
+
+def _weekday_names(weekday: pd.Series) -> pd.Series:
+    """Weekday number (0 = Monday, NaN unknown) → its name (missing when unknown); plain
+    objects, like the other label columns."""
+    if not len(weekday):
+        return pd.Series(np.nan, index=weekday.index, dtype="float64")
+    names = np.array([*tables.WEEKDAYS, None], dtype=object)
+    days = weekday.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.Series(names[np.where(np.isnan(days), 7, days).astype(np.int64)], index=weekday.index)
 
 
 def _why_empty(posts: pd.DataFrame, data: StoreData) -> tuple[str, ...]:

@@ -30,6 +30,21 @@ def platform_label(platform: str, channel: str, imitates: Mapping[str, str]) -> 
     return f"sandbox imitating {mimic}" if mimic and mimic != "sandbox" else platform
 
 
+def platform_labels(
+    platforms: Iterable[object], channels: Iterable[object], imitates: Mapping[str, str]
+) -> np.ndarray:
+    """`platform_label` of each (platform, channel) pair, worked out once per sandbox channel
+    (every other row's label is its platform)."""
+    labels = np.array([str(p) for p in platforms], dtype=object)
+    sandbox = np.flatnonzero(labels == "sandbox")
+    if sandbox.size:
+        names = np.array([str(c) for c in channels], dtype=object)[sandbox]
+        unique, inverse = np.unique(names.astype(str), return_inverse=True)
+        made = np.array([platform_label("sandbox", str(u), imitates) for u in unique], dtype=object)
+        labels[sandbox] = made[inverse.reshape(-1)]
+    return labels
+
+
 def _sum_given(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     """Row sums of the given counters; NaN when none of them is given."""
     return frame[list(columns)].sum(axis=1, min_count=1)
@@ -47,10 +62,7 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     as_of = pd.Timestamp(data.scope.as_of)
     # Text columns made here stay plain objects, like the store's (`reports.data._frame`): the
     # figures take and group rows many times, which is slower on Arrow-backed strings.
-    d["platform_label"] = _texts(
-        platform_label(str(p), str(c), imitates)
-        for p, c in zip(d["platform"], d["channel"], strict=True)
-    )
+    d["platform_label"] = platform_labels(d["platform"], d["channel"], imitates)
     d["published"] = (d["state"] == "published") & d["published_at"].notna()
     d["deleted"] = d["published"] & (d["remote_deleted_at"].notna() | d["deleted_snapshot"])
     d["measured"] = d["published"] & ~d["deleted"] & (d["snapshots"] > 0)
@@ -124,8 +136,14 @@ def audience_names(aud: pd.DataFrame) -> pd.Series:
     pairs = (
         aud[["delivery_id", "audience"]].drop_duplicates().sort_values(["delivery_id", "audience"])
     )
-    several = pairs["delivery_id"].duplicated(keep=False)
-    single = pairs[~several].set_index("delivery_id")["audience"]
-    joined = pairs[several].groupby("delivery_id")["audience"].agg(", ".join)
-    names: pd.Series = pd.concat([single, joined]).astype(str)
-    return names
+    ids = pairs["delivery_id"].to_numpy()
+    texts = pairs["audience"].to_numpy(dtype=object)
+    if not ids.size:
+        return pd.Series(texts.astype(str), index=pd.Index(ids, name="delivery_id"))
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], ids.size]
+    joined = texts[starts].copy()
+    for group in np.flatnonzero(ends - starts > 1):
+        joined[group] = ", ".join(texts[starts[group] : ends[group]])
+    names: pd.Series = pd.Series(joined, index=pd.Index(ids[starts], name="delivery_id"))
+    return names.astype(str)
