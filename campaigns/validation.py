@@ -101,9 +101,95 @@ def _describe(value: Any) -> str:
 
 
 def _is_tag(step: object) -> bool:
-    """Discriminated-union tags (``when:at``) and pydantic's own steps (``function-after[...]``)
-    appear in error paths but are not YAML keys."""
-    return isinstance(step, str) and (":" in step or "[" in step)
+    """Discriminated-union tags (``when:at``), pydantic's own steps (``function-after[...]``)
+    and the members of a union (``constrained-str``, ``MediaItem``) appear in error paths but
+    are not YAML keys."""
+    return isinstance(step, str) and (":" in step or "[" in step or _member_kind(step) is not None)
+
+
+_SCALAR_MEMBERS: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "constrained-str": (str,),
+    "bool": (bool,),
+    "int": (int,),
+    "constrained-int": (int,),
+    "float": (int, float),
+}
+_MEMBER_WORDS = {
+    str: "text",
+    bool: "true or false",
+    int: "a number",
+    list: "a list",
+    dict: "a mapping",
+}
+
+
+def _member_kind(label: str) -> tuple[type, ...] | None:
+    """The Python types a union member accepts, from its label in an error path."""
+    if label in _SCALAR_MEMBERS:
+        return _SCALAR_MEMBERS[label]
+    if label.startswith("list["):
+        return (list,)
+    if label.startswith("dict[") or label in _vocabulary():
+        return (dict,)
+    return None
+
+
+def _member_at(loc: tuple[Any, ...]) -> int | None:
+    return next(
+        (i for i, step in enumerate(loc) if isinstance(step, str) and _member_kind(step)), None
+    )
+
+
+def _union_errors(errors: list[Any]) -> list[Any]:
+    """A value that fits no member of a union gets an error from every member (``media: [5]``:
+    "expected text" and "expected a mapping"). Keep those of the member the written value's
+    type belongs to (a mapping: the mapping's own problems); when none fits, one error saying
+    what the place takes."""
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    out: list[Any] = []
+    for error in errors:
+        at = _member_at(tuple(error["loc"]))
+        if at is None:
+            out.append(error)
+        else:
+            groups.setdefault(tuple(error["loc"])[:at], []).append(error)
+    for prefix, members in groups.items():
+        labels = list(dict.fromkeys(e["loc"][len(prefix)] for e in members))
+        raw = next((e.get("input") for e in members if len(e["loc"]) == len(prefix) + 1), _NOTHING)
+        if raw is _NOTHING or len(labels) < 2:
+            out.extend(members)
+            continue
+
+        def fits(label: str, value: Any = raw) -> bool:
+            kinds = _member_kind(label) or ()
+            if isinstance(value, bool):
+                return bool in kinds
+            return isinstance(value, kinds)
+
+        chosen = [label for label in labels if fits(label)]
+        if chosen:
+            out.extend(e for e in members if e["loc"][len(prefix)] in chosen)
+            continue
+        words = list(
+            dict.fromkeys(
+                _MEMBER_WORDS.get(kind, kind.__name__)
+                for label in labels
+                for kind in (_member_kind(label) or ())[:1]
+            )
+        )
+        out.append(
+            {
+                "type": "union_mismatch",
+                "loc": prefix,
+                "input": raw,
+                "msg": f"expected {' or '.join(words)}, found {_describe(raw)}",
+            }
+        )
+    return out
+
+
+_NOTHING = object()
 
 
 def _message(error: Mapping[str, Any], candidates: Iterable[str] = ()) -> str:
@@ -136,6 +222,25 @@ def _message(error: Mapping[str, Any], candidates: Iterable[str] = ()) -> str:
         text = f"{shown} is not a date{why}; write e.g. 2027-03-22"
     elif kind in ("time_parsing", "time_type"):
         text = f'{shown} is not a time of day; write e.g. "18:00"'
+    elif kind in ("too_short", "too_long"):
+        ctx = error.get("ctx", {})
+        if kind == "too_short":
+            least = ctx.get("min_length", 1)
+            text = f"needs at least {least} item{'s' if least != 1 else ''}, found none"
+            if ctx.get("actual_length"):
+                text = f"needs at least {least} items, found {ctx['actual_length']}"
+        else:
+            text = f"has {ctx.get('actual_length', '?')} items; at most {ctx.get('max_length')}"
+    elif kind in ("less_than_equal", "less_than", "greater_than_equal", "greater_than"):
+        ctx = error.get("ctx", {})
+        bound = next(iter(ctx.values()), "?")
+        words = {
+            "less_than_equal": "at most",
+            "less_than": "less than",
+            "greater_than_equal": "at least",
+            "greater_than": "more than",
+        }[kind]
+        text = f"{shown} is too {'large' if kind.startswith('less') else 'small'}: {words} {bound}"
     elif kind == "string_too_long":
         text = f"{len(value) if isinstance(value, str) else '?':,} characters is too long"
         text += f" (at most {error.get('ctx', {}).get('max_length', '?')})"
@@ -172,7 +277,7 @@ def _model_problems(
 ) -> list[Problem]:
     """One problem per (place, kind); places in ``reported`` already have a clearer message."""
     problems: dict[tuple[Any, ...], Problem] = {}
-    for error in exc.errors():
+    for error in _union_errors(list(exc.errors())):
         loc = tuple(error["loc"])
         path = tuple(p for p in loc if not _is_tag(p))
         is_key = error["type"] == "extra_forbidden"

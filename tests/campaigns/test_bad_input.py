@@ -121,6 +121,30 @@ CASES = {
         ("    text: Hallo aus Astana.", "    text: Hallo aus Astana.\n    text: Noch einmal."),
         (24, 5, ["duplicate key 'text'"]),
     ),
+    "a media item that is neither a file name nor a mapping": (
+        ("    text: Hallo aus Astana.", "    text: Hallo\n    media: [5]"),
+        (24, 13, ["media: expected text or a mapping, found the number 5"]),
+    ),
+    "a media mapping without its file": (
+        ("    text: Hallo aus Astana.", "    text: Hallo\n    media: [{alt: Jurte}]"),
+        (24, 13, ["missing required key 'file'"]),
+    ),
+    "approval neither yes/no nor a list": (
+        ('  hashtags: ["#Kasachstan"]', '  hashtags: ["#Kasachstan"]\n  approval: 5'),
+        (10, 13, ["approval: expected true or false or a list, found the number 5"]),
+    ),
+    "an approval step that is not a mapping": (
+        ('  hashtags: ["#Kasachstan"]', '  hashtags: ["#Kasachstan"]\n  approval: [5]'),
+        (10, 14, ["approval: expected a mapping"]),
+    ),
+    "an empty list of languages": (
+        ("languages: [de, en]", "languages: []"),
+        (16, 16, ["languages: needs at least 1 item, found none"]),
+    ),
+    "a limit out of range": (
+        ('when: "2027-04-15 10:00"', 'when: {rrule: "FREQ=DAILY;BYHOUR=10", limit: 5000}'),
+        (22, 50, ["limit: 5000 is too large: at most 1000"]),
+    ),
 }
 
 
