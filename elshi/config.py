@@ -40,7 +40,9 @@ _SECRET_LOOKING = re.compile(
     re.I,
 )
 """A key like these holds a secret, which must come from the environment (``KEY_env``)."""
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,127}")
+"""An environment variable's name as people write them (capitals): anything else in a
+``*_env`` key is most likely the secret itself, pasted there, and is never repeated."""
 
 
 class ConfigError(Exception):
@@ -532,8 +534,10 @@ def _load_channel(
             elif not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
                 found.add(
                     where,
-                    f"{title} {key} must name an environment variable, e.g. "
-                    f'{key} = "ELSHI_{name.upper().replace("-", "_")}_{secret.upper()}"',
+                    f"{title} {key} must name an environment variable in capitals, e.g. "
+                    f'{key} = "ELSHI_{name.upper().replace("-", "_")}_{secret.upper()}", and '
+                    "the secret goes into that variable (the value written here is not "
+                    "repeated: it may be the secret itself)",
                 )
             else:
                 options[key] = value

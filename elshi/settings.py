@@ -370,12 +370,15 @@ class EnvName(Kind[str]):
     name: ClassVar[str] = "variable name"
 
     def parse(self, raw: object, ctx: Context) -> str:
-        if not isinstance(raw, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", raw):
-            raise Invalid(f"must be {self.allowed()}")
+        if not isinstance(raw, str) or not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,127}", raw):
+            # Never repeated: a value here that is no variable name may be the secret itself.
+            raise Invalid(
+                f"must be {self.allowed()}; the secret goes into that variable", echo=False
+            )
         return raw
 
     def allowed(self) -> str:
-        return 'the name of an environment variable, e.g. "ELSHI_WEB_SECRET_KEY"'
+        return 'the name of an environment variable in capitals, e.g. "ELSHI_WEB_SECRET_KEY"'
 
 
 @dataclass(frozen=True)

@@ -385,3 +385,23 @@ def test_a_byte_order_mark_is_accepted_and_utf16_named(workspace: Path) -> None:
     assert load_config(path).daemon.poll_seconds == 5
     found = problems(workspace, "[daemon]\n".encode("utf-16"))
     assert found == [f"{path}:1:1: the file is saved as UTF-16; save it as UTF-8"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[channels.t]\nplatform = "telegram"\nchat_id = "@kazakhstan_de"\n'
+        'token_env = "hunter22secretvalue"\n',
+        '[channels.t]\nplatform = "telegram"\nchat_id = "@kazakhstan_de"\n'
+        'token_env = "123456:hunter22-secret"\n',
+        '[notify.mail]\nkind = "email"\nsmtp_host = "mail.example.org"\nfrom = "a@example.org"\n'
+        'to = ["b@example.org"]\npassword_env = "hunter22-secret!"\n',
+        '[web]\nsecret_key_env = "hunter22secretvalue"\n',
+    ],
+)
+def test_a_secret_pasted_into_an_env_key_is_refused_and_never_repeated(
+    workspace: Path, text: str
+) -> None:
+    found = problems(workspace, text)
+    assert len(found) == 1 and "environment variable in capitals" in found[0], found
+    assert "hunter22" not in found[0]
