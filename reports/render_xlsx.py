@@ -211,6 +211,9 @@ def _cells(
         return values
     if kind in ("date", "datetime"):
         stamps = pd.to_datetime(column, utc=True, errors="coerce").dt.tz_localize(None)
+        serials = _excel_serials(stamps.to_numpy(dtype="datetime64[ns]"))
+        if serials is not None:
+            return serials
         return [_NA if is_missing(t) else t.to_pydatetime() for t in stamps.tolist()]
     if kind in ("url", "date", "datetime") or kind in _NUMBER_KINDS:
         return [
@@ -230,6 +233,32 @@ def _cells(
         except TypeError:  # unhashable
             out.append(_cell(sheet, 0, c, value, kind, links))
     return out
+
+
+_EXCEL_EPOCH = np.datetime64("1899-12-31T00:00:00", "us")
+_DAY_US = 86_400_000_000
+
+
+def _excel_serials(stamps: np.ndarray) -> list[object] | None:
+    """Naive UTC times as the Excel serial numbers XlsxWriter writes for them (its
+    ``_datetime_to_excel_datetime``, the same float operations on whole arrays; NaN for NaT,
+    shown n/a), or None when a time is before 1900-03-01 (Excel's invented 29 February 1900
+    and the 1900-01-01 special case are left to XlsxWriter)."""
+    missing = np.isnat(stamps)
+    # Microseconds, as datetime.datetime keeps them (to_pydatetime drops nanoseconds).
+    micros = stamps.astype("datetime64[us]")
+    if np.any(micros[~missing] < np.datetime64("1900-03-01", "us")):
+        return None
+    delta = (micros - _EXCEL_EPOCH).astype(np.int64)
+    days, rest = np.divmod(delta, _DAY_US)
+    seconds, microseconds = np.divmod(rest, 1_000_000)
+    serial = days + (seconds.astype(np.float64) + microseconds.astype(np.float64) / 1e6) / (
+        60 * 60 * 24
+    )
+    serial = np.where(serial > 59, serial + 1, serial)
+    serial[missing] = np.nan
+    values: list[object] = serial.tolist()
+    return values
 
 
 def _cell(sheet: Any, r: int, c: int, value: object, kind: str, links: list[int]) -> object:
@@ -350,7 +379,12 @@ def _column_sheet_class() -> type:
             out: list[str] = []
             for r, value in enumerate(cells, start=first + 1):
                 ref = f"{letter}{r}"
-                if isinstance(value, float) and math.isfinite(value):
+                if type(value) is str:  # the common case first: a text column
+                    body = texts.get(value)
+                    if body is None:
+                        body = texts[value] = _text(value)
+                    out.append(f'<c r="{ref}" t="inlineStr">{body}</c>')
+                elif isinstance(value, float) and math.isfinite(value):
                     out.append(f'<c r="{ref}" s="{style(kind)}"><v>{value:.16G}</v></c>')
                 elif isinstance(value, float) or value is _NA:
                     out.append(f'<c r="{ref}' + na.format(style("n/a")))
