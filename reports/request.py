@@ -29,11 +29,13 @@ def moment(value: str | None, *, end: bool) -> datetime | None:
             start = datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
             return start + timedelta(days=1) if end else start
         parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise BadMoment(f"{value!r}: out of range") from None
     except ValueError:
         raise BadMoment(
             f"{value!r}: use YYYY-MM-DD or an ISO date-time such as 2027-03-22T10:00"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def build(

@@ -19,7 +19,7 @@ from campaigns.queries import campaign_detail, campaign_summaries
 from campaigns.schema import AuditEntry, Campaign, CampaignUpload, Delivery, Post
 from scheduler import operations
 from web import actions, context, uploads
-from web.filters import Filter, joined
+from web.filters import Filter, joined, row_id
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_ROWS = 5000
@@ -121,8 +121,8 @@ def campaign_file(campaign_id: str) -> Response:
         CampaignUpload.campaign_id == campaign_id, CampaignUpload.status == "applied"
     )
     version = request.args.get("version", "")
-    if version.isdigit():
-        query = query.where(CampaignUpload.version == int(version))
+    if row_id(version) is not None:
+        query = query.where(CampaignUpload.version == row_id(version))
     upload = context.db().scalars(query.order_by(CampaignUpload.version.desc()).limit(1)).first()
     if upload is None:
         abort(404, f"no applied file of campaign {campaign_id!r}")

@@ -13,8 +13,10 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from web import context
+from web.filters import MAX_ID
 from web.settings import WebSettings
 
 HERE = Path(__file__).resolve().parent
@@ -67,6 +69,9 @@ def create_app(
         PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
+    # Every <int:...> in a route: a number the databases can store (a larger one is a 404,
+    # not an overflow inside the query).
+    app.url_map.converters["int"] = _RowId
     app.extensions["elshi"] = context.Runtime(
         settings=settings,
         engine=engine,
@@ -96,6 +101,12 @@ def create_app(
     formatting.install(app)
     app.context_processor(_pause_banner)
     return app
+
+
+class _RowId(IntegerConverter):
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _pause_banner() -> dict[str, Any]:

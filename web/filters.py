@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -14,6 +15,33 @@ from sqlalchemy.orm import Session
 from campaigns.schema import Audience, Campaign, Channel, Delivery, DeliveryState, Post
 
 FIELDS = ("campaign", "country", "audience", "channel", "state")
+MAX_ID = 2**63 - 1
+"""The largest row id either database stores (a signed 64-bit integer)."""
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9000, 12, 31)
+"""Days a page accepts in its address: beyond them a period's arithmetic (and the databases'
+date types) overflow, and no campaign is there."""
+
+
+def row_id(raw: str | None) -> int | None:
+    """A row id from a form or address (digits, at most the largest id stored), else None: a
+    number too large for the database is not a 500."""
+    value = (raw or "").strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
+
+
+def day_arg(raw: str | None) -> date | None:
+    """``YYYY-MM-DD`` within `FIRST_DAY`–`LAST_DAY`; ValueError otherwise (None when empty)."""
+    value = (raw or "").strip()
+    if not value:
+        return None
+    found = date.fromisoformat(value)
+    if not FIRST_DAY <= found <= LAST_DAY:
+        raise ValueError(f"{value}: a day between {FIRST_DAY} and {LAST_DAY}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -37,7 +65,7 @@ class Filter:
         return cls(
             campaign=text("campaign", 64),
             country=country.upper() if country else None,
-            audience=int(audience) if audience and audience.isdigit() else None,
+            audience=row_id(audience),
             channel=text("channel", 64),
             state=state if state in DeliveryState.__members__ else None,
         )

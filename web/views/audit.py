@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from campaigns.schema import AuditEntry
 from web import context, identity
+from web.filters import day_arg, row_id
 from web.identity import signed_in
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
@@ -19,7 +20,7 @@ PAGE = 200
 
 def _day(name: str) -> date | None:
     try:
-        return date.fromisoformat(request.args.get(name, ""))
+        return day_arg(request.args.get(name))
     except ValueError:
         return None
 
@@ -51,8 +52,8 @@ def show() -> str:
             AuditEntry.at < datetime.combine(until + timedelta(days=1), time(), tzinfo=zone)
         )
     before = request.args.get("before", "")
-    if before.isdigit():
-        query = query.where(AuditEntry.id < int(before))
+    if row_id(before) is not None:
+        query = query.where(AuditEntry.id < row_id(before))
     entries = session.scalars(query.limit(PAGE + 1)).all()
     more = len(entries) > PAGE
     entries = entries[:PAGE]

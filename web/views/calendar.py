@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from campaigns.schema import Audience, Campaign, Channel, Delivery, Post
 from web import context, formatting
-from web.filters import Filter, joined, options
+from web.filters import Filter, day_arg, joined, options
 from web.identity import signed_in
 
 blueprint = Blueprint("calendar", __name__)
@@ -160,9 +160,9 @@ def show() -> str:
     zone = context.viewer_zone()
     raw = request.args.get("date")
     try:
-        anchor = date.fromisoformat(raw) if raw else context.now().astimezone(zone).date()
+        anchor = day_arg(raw) or context.now().astimezone(zone).date()
     except ValueError:
-        abort(400, "date must be YYYY-MM-DD")
+        abort(400, "date must be a day YYYY-MM-DD between 1900 and 9000")
     p = period(view, anchor)
     f = Filter.from_args(request.args)
     start = datetime.combine(p.first, time(), tzinfo=zone)

@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 from campaigns.queries import campaign_detail, campaign_summaries
 from campaigns.schema import Campaign, CampaignUpload, Post
 from web import actions, context, identity, uploads
+from web.filters import row_id
 from web.identity import signed_in
 
 blueprint = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -146,10 +147,10 @@ def download(campaign_id: str) -> Response:
     session = context.db()
     query = select(CampaignUpload).where(CampaignUpload.campaign_id == campaign_id)
     version = request.args.get("version", "")
-    if version.isdigit():
-        query = query.where(CampaignUpload.version == int(version))
-    elif request.args.get("upload", "").isdigit():
-        query = query.where(CampaignUpload.id == int(request.args["upload"]))
+    if row_id(version) is not None:
+        query = query.where(CampaignUpload.version == row_id(version))
+    elif row_id(request.args.get("upload")) is not None:
+        query = query.where(CampaignUpload.id == row_id(request.args.get("upload")))
     else:
         query = query.where(CampaignUpload.status == "applied").order_by(
             CampaignUpload.version.desc()

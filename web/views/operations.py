@@ -17,7 +17,7 @@ from campaigns import pauses, people
 from campaigns.schema import Campaign, Channel, Delivery, DeliveryState, Pause
 from scheduler import operations
 from web import actions, context, identity
-from web.filters import Filter, joined, options
+from web.filters import Filter, joined, options, row_id
 from web.identity import signed_in
 
 blueprint = Blueprint("operations", __name__, url_prefix="/operations")
@@ -130,11 +130,11 @@ def resume_form(pause_id: int) -> str:
 @signed_in
 def resume(pause_id: int) -> Response:
     who = identity.require("pause.resume")
-    decisions = {
-        int(key.removeprefix("d")): value
-        for key, value in request.form.items()
-        if key.startswith("d") and key[1:].isdigit() and value in ("send", "skip")
-    }
+    decisions: dict[int, str] = {}
+    for key, value in request.form.items():
+        held = row_id(key[1:]) if key.startswith("d") else None
+        if held is not None and value in ("send", "skip"):
+            decisions[held] = value
     context.db().rollback()  # the resume takes the database's write lock itself
     try:
         done = pauses.resume(
@@ -161,7 +161,7 @@ def resume(pause_id: int) -> Response:
 
 def _ids() -> list[int]:
     raw = request.form.getlist("delivery")
-    return [int(v) for v in raw if v.isdigit()][:1000]
+    return [i for i in map(row_id, raw) if i is not None][:1000]
 
 
 def _back() -> Response:

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from campaigns import approval
 from campaigns.schema import Approval, Campaign, Channel, Delivery, DeliveryState, Post
 from web import actions, context, identity
-from web.filters import Filter, joined, options
+from web.filters import Filter, joined, options, row_id
 from web.identity import signed_in
 
 blueprint = Blueprint("queue", __name__, url_prefix="/approvals")
@@ -103,7 +103,7 @@ def expired() -> str:
 @signed_in
 def bulk() -> str | Response:
     who = identity.require("post.approve")
-    ids = [int(v) for v in request.form.getlist("post") if v.isdigit()][:1000]
+    ids = [i for i in map(row_id, request.form.getlist("post")) if i is not None][:1000]
     session = context.db()
     posts = list(session.scalars(select(Post).where(Post.id.in_(ids)).order_by(Post.id)))
     if not posts:

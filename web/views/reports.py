@@ -15,11 +15,12 @@ from sqlalchemy import select
 from campaigns.schema import Audience, Campaign, Channel
 from web import app as web_app
 from web import context, identity
-from web.filters import options
+from web.filters import options, row_id
 from web.identity import signed_in
 
 blueprint = Blueprint("reports", __name__, url_prefix="/reports")
 FORMATS = ("xlsx", "csv", "json")
+SCOPE_ARGS = ("campaign", "country", "audience", "channel", "since", "until", "as_of")
 
 
 def _moment(name: str, *, end: bool) -> datetime | None:
@@ -40,7 +41,7 @@ def _scope() -> dict[str, Any]:
     if campaign is not None and session.get(Campaign, campaign) is None:
         abort(404, _("No such campaign."))
     audience_raw = request.args.get("audience", "")
-    audience = int(audience_raw) if audience_raw.isdigit() else None
+    audience = row_id(audience_raw)
     if audience is not None:
         found = session.get(Audience, audience)
         if found is None or (campaign is not None and found.campaign_id != campaign):
@@ -95,7 +96,8 @@ def show() -> str:
             Audience.campaign_id, Audience.id
         )
     ).all()
-    query = {k: v for k, v in request.args.items() if v}
+    # What the downloads and the frame repeat: the report's own choices, nothing else.
+    query = {k: v for k, v in request.args.items() if v and k in SCOPE_ARGS}
     return render_template(
         "reports.html",
         chosen=chosen,

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from campaigns import people
 from web import context, identity
+from web.filters import row_id
 from web.identity import signed_in
 
 blueprint = Blueprint("users", __name__, url_prefix="/users")
@@ -108,8 +109,9 @@ def change(username: str) -> Response:
                 _("Token issued for %(name)s.", name=username),
                 secret=_("API token (shown once): %(token)s", token=plain),
             )
-        if action == "revoke" and request.form.get("token", "").isdigit():
-            people.revoke_token(session, int(request.form["token"]), by=who, now=now)
+        token_id = row_id(request.form.get("token"))
+        if action == "revoke" and token_id is not None:
+            people.revoke_token(session, token_id, by=who, now=now)
             return _done(_("Token revoked."))
     except people.PeopleError as exc:
         return _refused(exc)
