@@ -392,7 +392,7 @@ class TimeZone(Kind[str]):
             raise Invalid(f"must be {self.allowed()}")
         try:
             zoneinfo.ZoneInfo(raw.strip())
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", too long
             raise Invalid(f"must be {self.allowed()}") from None
         return raw.strip()
 

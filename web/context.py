@@ -79,7 +79,7 @@ def viewer_zone_name() -> str:
         try:
             ZoneInfo(chosen)
             return chosen
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # a forged cookie: a folder, too long
             pass
     return settings().timezone
 

@@ -48,6 +48,8 @@ BAD = {
         2,
         "needs the Python package 'pg8000', which is not installed",
     ),
+    "time zone that is a folder": ('[web]\ntimezone = "Europe"\n', 2, "an IANA time zone"),
+    "time zone too long": (f'[web]\ntimezone = "{"a" * 3000}"\n', 2, "an IANA time zone"),
     "sqlite in memory": ('[database]\nurl = "sqlite://"\n', 2, "a database in memory"),
     "sqlite :memory:": ('[database]\nurl = "sqlite:///:memory:"\n', 2, "keeps nothing"),
     "sqlite folder missing": (

@@ -46,7 +46,7 @@ def save() -> Response:
         )
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a name too long
         flash(_("Choose a time zone from the list."), "error")
         return response
     response.set_cookie(
