@@ -19,7 +19,7 @@ from campaigns.queries import campaign_detail, campaign_summaries
 from campaigns.schema import AuditEntry, Campaign, CampaignUpload, Delivery, Post
 from scheduler import operations
 from web import actions, context, uploads
-from web.filters import Filter, joined, row_id
+from web.filters import MAX_ID, Filter, joined, row_id
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_ROWS = 5000
@@ -383,7 +383,9 @@ def pause_resume(pause_id: int) -> Any:
 
     def ids(name: str) -> list[int]:
         value = body.get(name) or []
-        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_ID for v in value
+        ):
             abort(400, f"{name} must be a list of delivery ids")
         return value
 

@@ -332,14 +332,19 @@ def test_forms_with_ids_too_large_change_nothing_and_answer(ws: Workspace) -> No
     ):
         response = post_form(client, path, form)
         assert response.status_code < 500, (path, response.status_code)
+    api = {"Authorization": f"Bearer {_api_token(ws, 'olga')}"}
+    response = client.post(
+        "/api/v1/pauses/1/resume", headers=api, json={"send": [int(HUGE)], "skip": [True]}
+    )
+    assert response.status_code == 400, response.json
     assert _counts(ws) == before
 
 
-def _api_token(ws: Workspace) -> str:
+def _api_token(ws: Workspace, username: str = "admin") -> str:
     from campaigns import people
 
     with session_factory(ws.engine)() as s:
-        who = people.active_person(s, "admin")
-        _t, plain = people.issue_token(s, "admin", name="odd", by=who, now=ws.clock())
+        who = people.active_person(s, username)
+        _t, plain = people.issue_token(s, username, name="odd", by=who, now=ws.clock())
         s.commit()
     return plain
