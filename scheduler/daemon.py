@@ -55,6 +55,9 @@ Clock = Callable[[], datetime]
 IDLE_FLOOR = 1.0
 """After a pass that claimed nothing, the loop sleeps at least this long (unless woken): a row
 that is due but not claimable must not turn it into a busy wait."""
+CONTENDED_WAIT = 0.1
+"""After a pass that claimed nothing because other daemons were claiming the same channels at
+that moment, the loop looks again this soon (their claim transactions are short)."""
 
 
 class Dispatcher:
@@ -93,6 +96,7 @@ class Dispatcher:
         self._wake = threading.Event()
         self._starved = False
         self._capped: frozenset[str] = frozenset()
+        self._contended = False
         self._sweep_job: Any = None
         self._scheduler: Any = None
         self._sweep_lock = threading.Lock()
@@ -191,6 +195,7 @@ class Dispatcher:
             self.sweep_soon()
         full = len(claimed.claims) >= room or bool(claimed.capped)
         self._capped = claimed.capped
+        self._contended = claimed.contended
         self._starved = full
         self.lanes.submit(claimed.claims)
         return len(claimed.claims), full
@@ -384,7 +389,7 @@ class Dispatcher:
                     if moments:
                         wait = min(wait, (min(moments) - now).total_seconds())
                     if claimed == 0:
-                        wait = max(wait, IDLE_FLOOR)
+                        wait = max(wait, CONTENDED_WAIT if self._contended else IDLE_FLOOR)
             except Exception as exc:
                 wait = max(IDLE_FLOOR, self.trouble.failed("dispatch", exc))
             self.ready.set()

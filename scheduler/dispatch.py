@@ -361,6 +361,9 @@ class Claimed:
     """Rows left unclaimed because their window passed (the sweep marks them missed)."""
     capped: frozenset[str] = frozenset()
     """Channels that may have had more to claim than this pass took (``limit``, ``cap_for``)."""
+    contended: bool = False
+    """Some channel with claimable rows was being claimed by another daemon at that moment
+    (its row locked): worth looking again soon, not at the next poll."""
 
 
 def claim_in(
@@ -393,6 +396,7 @@ def claim_in(
             _lock_channels(), {"channels": [c for c, _ in candidates]}
         )
     }
+    contended = len(channels) < len({c for c, _ in candidates})
     share = max(1, -(-budget // max(len(channels), 1)))
     lease = timedelta(seconds=settings.lease_seconds)
     actor = f"daemon:{settings.worker_id}"
@@ -497,7 +501,9 @@ def claim_in(
             slots,
         )
     moved = transition_rows(session, moves, actor=actor, at=now, checked=True)
-    return Claimed([pending[m.delivery_id] for m in moved], past_window, frozenset(capped))
+    return Claimed(
+        [pending[m.delivery_id] for m in moved], past_window, frozenset(capped), contended
+    )
 
 
 def claim_due(

@@ -236,3 +236,35 @@ def test_recovery_leaves_alone_what_this_daemon_is_still_sending(
 
     assert taken.handed_back == 0 and taken.to_reconcile == []
     assert rig.delivery().state == "publishing"
+
+
+def test_a_claim_pass_that_finds_its_channels_being_claimed_elsewhere_says_so(
+    rig_factory: Any, telegram: Any
+) -> None:
+    """PostgreSQL: another daemon's claim holds the channel row (SKIP LOCKED passes it by), so
+    nothing is claimed, and the daemon is told to look again soon, not at its next poll."""
+    from sqlalchemy import text
+
+    from scheduler.dispatch import claim_in
+    from scheduler.writer import Direct
+
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Gleich")])
+    rig.clock.set(at("2027-03-01T09:00:00"))  # its time (Berlin)
+    daemon = rig.daemon("second-daemon")
+
+    def claim() -> Any:
+        return Direct(rig.sessions).run(
+            lambda session: claim_in(
+                session, daemon.settings, rig.clock(), rate_for=lambda *_: 600.0
+            )
+        )
+
+    with rig.sessions() as other:
+        if other.get_bind().dialect.name == "postgresql":
+            other.execute(text("SELECT id FROM channel FOR UPDATE")).all()
+            busy = claim()
+            assert busy.claims == [] and busy.contended
+        other.rollback()
+    claimed = claim()
+    assert len(claimed.claims) == 1 and not claimed.contended
