@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import uuid
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -95,13 +96,21 @@ def _plain_numbers(numbers: np.ndarray) -> list[Any]:
 def table_columns(table: Table, simulated: bool) -> tuple[list[str], list[list[Any]]]:
     """Header keys and columns of one table as plain Python values (with a ``simulated``
     column)."""
-    keys = table.data_columns()
-    frame = table.frame
+    return _columns_of(table.frame, table.data_columns(), simulated)
+
+
+def _columns_of(
+    frame: pd.DataFrame, keys: list[str], simulated: bool
+) -> tuple[list[str], list[list[Any]]]:
     columns = [_plain_column(frame[k]) if k in frame.columns else [None] * len(frame) for k in keys]
     if "simulated" not in keys:
         keys = [*keys, "simulated"]
         columns.append([simulated] * (len(frame) if columns else 0))
     return keys, columns
+
+
+_JSON_ROWS = 5000
+"""Rows of a table converted and encoded at a time."""
 
 
 def table_records(table: Table, simulated: bool) -> tuple[list[str], list[list[Any]]]:
@@ -149,15 +158,21 @@ def to_json(report: Report) -> str:
         }
         for card in report.cards
     ]
+    # Each table's rows are encoded on their own, a few thousand at a time, and spliced in
+    # where a placeholder stands: the same text as encoding the whole document, without
+    # holding every row of every table as Python values at once (a large report's JSON took
+    # more memory than the report itself).
+    token = f"\x00rows-{uuid.uuid4().hex}-"
     tables: dict[str, Any] = {}
-    for table in report.tables.values():
-        keys, columns = table_columns(table, report.simulated)
+    for number, table in enumerate(report.tables.values()):
+        keys = table.data_columns()
         labels = {c.key: c.label for c in table.columns}
+        shown = keys if "simulated" in keys else [*keys, "simulated"]
         tables[table.name] = {
             "title": table.title,
             "description": table.description,
-            "columns": [{"key": k, "label": labels.get(k, k)} for k in keys],
-            "rows": [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)],
+            "columns": [{"key": k, "label": labels.get(k, k)} for k in shown],
+            "rows": f"{token}{number}",
         }
     document["tables"] = tables
     document["heatmaps"] = [
@@ -174,7 +189,28 @@ def to_json(report: Report) -> str:
     document["methods"] = [
         {"name": m.name, "formula": m.formula, "note": m.note} for m in report.methods
     ]
-    return json.dumps(document, ensure_ascii=False, allow_nan=False)
+    encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+    text = encode(document)
+    pieces: list[str] = []
+    at = 0
+    for number, table in enumerate(report.tables.values()):
+        placeholder = encode(f"{token}{number}")
+        found = text.index(placeholder, at)
+        pieces += [text[at:found], "["]
+        for start in range(0, len(table.frame) if table.data_columns() else 0, _JSON_ROWS):
+            part = table.frame.iloc[start : start + _JSON_ROWS]
+            keys, columns = _columns_of(part, table.data_columns(), report.simulated)
+            if start:
+                pieces.append(", ")
+            pieces.append(
+                ", ".join(
+                    encode(dict(zip(keys, row, strict=True))) for row in zip(*columns, strict=True)
+                )
+            )
+        pieces.append("]")
+        at = found + len(placeholder)
+    pieces.append(text[at:])
+    return "".join(pieces)
 
 
 def _csv_text(keys: list[str], rows: list[list[Any]]) -> str:

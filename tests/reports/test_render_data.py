@@ -50,3 +50,29 @@ def test_a_column_converts_as_its_values_one_by_one(column: pd.Series) -> None:
     single = _one_by_one(column)
     assert whole == single
     assert [type(v) for v in whole] == [type(v) for v in single]
+
+
+def test_json_rows_encoded_a_few_at_a_time_are_the_whole_tables(
+    engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import reports.render_data as render_data
+    from tests.reports.awkward import report_of
+    from tests.reports.test_summary import AS_OF, _campaign
+
+    _campaign(engine, {"Presse": [0.03, 0.05, 0.02], "Diaspora": [0.04, 0.01, 0.06]})
+    report = report_of(engine, AS_OF)
+    whole = render_data.to_json(report)
+    monkeypatch.setattr(render_data, "_JSON_ROWS", 2)
+    pieces = render_data.to_json(report)
+    assert pieces == whole
+    document = json.loads(pieces)
+    several = 0
+    for table in report.tables.values():
+        keys, rows = render_data.table_records(table, report.simulated)
+        expected = json.loads(json.dumps([dict(zip(keys, row, strict=True)) for row in rows]))
+        assert document["tables"][table.name]["rows"] == expected
+        assert [c["key"] for c in document["tables"][table.name]["columns"]] == keys
+        several += len(rows) > 2
+    assert several  # some table spans several pieces
