@@ -311,6 +311,18 @@ class AudienceSpec(Strict):
     def _zone(cls, value: str | None) -> str | None:
         return _check_zone(value)
 
+    @field_validator("languages", "channels")
+    @classmethod
+    def _once(cls, values: list[str]) -> list[str]:
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ValueError(
+                ", ".join(repr(v) for v in twice)
+                + (" is" if len(twice) == 1 else " are")
+                + " listed twice: name each once"
+            )
+        return values
+
 
 _OFFSET_RE = re.compile(
     r"^\s*(?P<sign>[+-])?\s*(?:(?P<days>\d+)\s*d)?\s*(?:(?P<hours>\d+)\s*h)?\s*"

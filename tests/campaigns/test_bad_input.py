@@ -141,6 +141,14 @@ CASES = {
         ("languages: [de, en]", "languages: []"),
         (16, 16, ["languages: needs at least 1 item, found none"]),
     ),
+    "a language listed twice": (
+        ("languages: [de, en]", "languages: [de, en, de]"),
+        (16, 16, ["languages: 'de' is listed twice"]),
+    ),
+    "a channel listed twice": (
+        ("channels: [de-x, de-mastodon]", "channels: [de-x, de-mastodon, de-x]"),
+        (17, 15, ["channels: 'de-x' is listed twice"]),
+    ),
     "a limit out of range": (
         ('when: "2027-04-15 10:00"', 'when: {rrule: "FREQ=DAILY;BYHOUR=10", limit: 5000}'),
         (22, 50, ["limit: 5000 is too large: at most 1000"]),
