@@ -467,7 +467,7 @@ class Dispatcher:
                 id="alerts",
             )
         scheduler.start()
-        self._watcher = Watcher(self.engine, self._wake.set).start()
+        self._watcher = Watcher(self.engine, self._wake.set, trouble=self.trouble).start()
         loop = threading.Thread(target=self._loop, name="dispatch", daemon=True)
         loop.start()
         log.info(

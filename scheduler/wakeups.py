@@ -15,7 +15,6 @@ calls a platform.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,19 +22,28 @@ from typing import Any
 from sqlalchemy import Engine
 
 from campaigns.store import WAKEUP_CHANNEL, WAKEUP_SIGNAL
-
-log = logging.getLogger("elshi.daemon")
+from scheduler.trouble import Trouble
 
 SQLITE_EVERY = 0.5
 """Seconds between two SQLite change checks."""
+JOB = "wake-ups"
 _PG_WAIT = 1.0
 """Seconds a PostgreSQL wait lasts before the watcher looks whether it should stop."""
 
 
+RETRY_AT_MOST = 30.0
+"""Seconds at most between two tries to watch again after the database failed: wake-ups should
+come back soon after the database does (the daemon's own poll covers the gap)."""
+
+
 class Watcher:
-    def __init__(self, engine: Engine, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, engine: Engine, wake: Callable[[], None], *, trouble: Trouble | None = None
+    ) -> None:
         self.engine = engine
         self.wake = wake
+        self.trouble = trouble or Trouble(longest=RETRY_AT_MOST)
+        """Says a failure once (with the daemon's other jobs, when it is the daemon's)."""
         self._stop = threading.Event()
         self.ready = threading.Event()
         """Set once the watcher listens (signals committed before that are not reported)."""
@@ -62,9 +70,13 @@ class Watcher:
                 finally:
                     connection.close()
             except Exception as exc:
-                log.warning("wake-up watcher: %s: %s; retrying", type(exc).__name__, exc)
+                pause = self.trouble.failed(JOB, exc)  # logged once, not at every retry
                 self.wake()  # a signal may have been missed meanwhile
-                self._stop.wait(SQLITE_EVERY * 4)
+                self._stop.wait(min(pause, RETRY_AT_MOST))
+
+    def _watching(self) -> None:
+        self.ready.set()
+        self.trouble.succeeded(JOB)
 
     def _connect(self) -> Any:
         raw = self.engine.raw_connection()
@@ -75,7 +87,7 @@ class Watcher:
     def _listen(self, connection: Any) -> None:
         connection.autocommit = True
         connection.execute(f"LISTEN {WAKEUP_CHANNEL}")
-        self.ready.set()
+        self._watching()
         while not self._stop.is_set():
             for _ in connection.notifies(timeout=_PG_WAIT, stop_after=1):
                 self.wake()
@@ -87,7 +99,7 @@ class Watcher:
 
         version = read("PRAGMA data_version")
         counter = read("SELECT counter FROM wakeup_signal WHERE name = ?", WAKEUP_SIGNAL)
-        self.ready.set()
+        self._watching()
         while not self._stop.wait(SQLITE_EVERY):
             now = read("PRAGMA data_version")
             if now == version:

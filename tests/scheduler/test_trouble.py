@@ -156,3 +156,25 @@ def test_the_daemon_jobs_go_through_trouble(
     assert calls < 12
     assert len([r for r in caplog.records if r.name == "elshi.daemon"]) == 1
     rig.close()
+
+
+def test_the_wakeup_watcher_says_an_unusable_database_once_however_often_it_retries(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It used to log a warning at every retry (every 2 s) while the database was away."""
+    import threading
+
+    from scheduler.wakeups import Watcher
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'no-such-folder' / 'elshi.db'}")
+    trouble = Trouble(first=0.0001, longest=0.0001)  # retry at once: many failures, quickly
+    woken = threading.Semaphore(0)
+    with caplog.at_level(logging.WARNING, logger="elshi.daemon"):
+        watcher = Watcher(engine, woken.release, trouble=trouble).start(wait=0)
+        for _ in range(20):  # every failure wakes the daemon (a signal may have been missed)
+            assert woken.acquire(timeout=30)
+        watcher.stop()
+
+    assert trouble.failing["wake-ups"] >= 20
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+    assert "database" in caplog.text
