@@ -307,6 +307,8 @@ class Dispatcher:
         return earlier
 
     def heartbeat(self) -> None:
+        if self._name_lock is not None:
+            self._name_lock.ensure()
         now = self.clock()
         held = self.lanes.held()
         result = self.writer.run(

@@ -64,6 +64,7 @@ class NameLock:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._held: Any = None
+        self.name: str | None = None
 
     def acquire(self, base: str) -> str | None:
         """Take ``base``, or ``base#2``, ``base#3``...: the name taken, or None when this
@@ -74,6 +75,7 @@ class NameLock:
             if taken is None:
                 return None
             if taken:
+                self.name = name
                 return name
         raise RuntimeError(f"{MAX_SLOTS} daemons named {base!r} are running already")
 
@@ -107,7 +109,34 @@ class NameLock:
         self._held = handle
         return True
 
+    def ensure(self) -> None:
+        """Take the name again if the lock was lost while this process lives: on PostgreSQL
+        the lock lives in a database session, which a server restart or a dropped connection
+        ends; the other daemons would then take this run for dead at each of their heartbeats
+        (its unsent claims handed back, over and over). Called at every heartbeat."""
+        if self.name is None or self.engine.dialect.name != "postgresql":
+            return  # a file lock lasts as long as the process
+        if self._held is not None:
+            try:
+                self._held.execute(text("SELECT 1"))
+                return
+            except Exception:
+                try:
+                    self._held.close()
+                except Exception:
+                    log.debug("closing the lost name lock's connection failed", exc_info=True)
+                self._held = None
+        if self._try(self.name):
+            log.warning(
+                "daemon name %s: its lock was lost (database connection); taken again", self.name
+            )
+        else:
+            log.error(
+                "daemon name %s: its lock was lost and another process holds it now", self.name
+            )
+
     def release(self) -> None:
+        self.name = None
         if self._held is not None:
             self._held.close()
             self._held = None

@@ -268,3 +268,25 @@ def test_a_claim_pass_that_finds_its_channels_being_claimed_elsewhere_says_so(
         other.rollback()
     claimed = claim()
     assert len(claimed.claims) == 1 and not claimed.contended
+
+
+def test_a_daemon_takes_its_name_lock_again_when_its_connection_was_lost(
+    rig_factory: Any, telegram: Any
+) -> None:
+    """PostgreSQL keeps the lock in a database session: after a server restart or a dropped
+    connection the daemon must hold it again at its next heartbeat, or the others would take
+    it for dead at each of theirs."""
+    from scheduler.workers import name_lock_free
+
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    daemon = rig.daemon("run-1", name="astana", heartbeat_seconds=HEARTBEAT)
+    daemon.register()
+    lock = daemon._name_lock
+    if lock._held is not None and rig.sessions().get_bind().dialect.name == "postgresql":
+        lock._held.close()  # the server ended the session
+        with rig.sessions() as session:
+            assert name_lock_free(session, "astana")
+    daemon.heartbeat()
+    with rig.sessions() as session:
+        assert name_lock_free(session, "astana") is False
+        assert session.get(Worker, "run-1").stopped_at is None
