@@ -11,6 +11,8 @@ Faults (see `Fault`) apply to the next matching requests:
 * ``drop_after``: run the handler (so a post is stored) and then close the connection without an
   answer: the ambiguous case;
 * ``drop_before``: close the connection before handling: nothing was stored.
+* ``unavailable_after``: run the handler (so a post is stored) and then answer as ``unavailable``
+  (a gateway that gave up on a backend which went on and did the work).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ FAULT_KINDS = (
     "delay",
     "drop_after",
     "drop_before",
+    "unavailable_after",
 )
 
 
@@ -391,6 +394,9 @@ class Emulator:
             elif fault.kind == "drop_after":
                 self._dispatch(request)
                 raise _DropConnection
+            elif fault.kind == "unavailable_after":
+                self._dispatch(request)
+                response = self.error_response(Fault("unavailable"), request)
             else:
                 response = self.error_response(fault, request)
         except _DropConnection:

@@ -125,6 +125,28 @@ def test_a_duplicate_refusal_whose_original_cannot_be_found_goes_to_review_not_r
     assert len(tweets) == 1
 
 
+def test_x_post_stored_behind_a_5xx_is_found_when_the_next_send_comes_much_later(
+    rig_factory: Any, xemu: Any
+) -> None:
+    # X stores the post but answers 503; the retry then meets a 15-minute rate-limit window, so
+    # the send that X refuses as a duplicate comes long after the first claim. The search must
+    # still reach back to that first send, not just ten minutes before the latest claim.
+    rig = rig_factory({"de-x": x_channel(xemu)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Kasachstan: Tor nach Eurasien")])
+    xemu.inject("unavailable_after", path="/2/tweets$", method="POST")
+    xemu.inject("rate_limit", path="/2/tweets$", method="POST", retry_after=15 * 60)
+    rig.clock.set(at("2027-03-01T09:00:00"))
+
+    rig.run_until(rig.clock() + timedelta(minutes=40))
+
+    delivery = rig.delivery()
+    assert len(xemu.posts) == 1
+    assert delivery.state == "published", rig.audit(delivery.id)[-1][2]
+    assert delivery.remote_id == xemu.posts[0]["id"]
+    tweets = [r for r in xemu.requests if r.method == "POST" and r.path == "/2/tweets"]
+    assert len(tweets) == 3  # stored behind a 503, rate limited, refused as a duplicate
+
+
 @pytest.mark.parametrize(
     ("local", "zone", "utc"),
     [
