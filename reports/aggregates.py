@@ -334,24 +334,76 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
     return tuple((0, k) if isinstance(k, int | float | np.number) else (1, str(k)) for k in key)
 
 
-def group_indices(
-    frame: pd.DataFrame, by: Sequence[str], where: np.ndarray | None = None
+def _factorized(frame: pd.DataFrame, name: str, a: Arrays | None) -> tuple[np.ndarray, Any]:
+    """Each row's code in the column ``name`` (a missing value a code of its own) and the
+    values of the codes (a pandas Index: indexed, it gives keys as ``groupby`` does); kept in
+    ``a`` (``arrays(frame)``) for the next call when given."""
+    key = f"_codes_{name}"
+    if a is not None and key in a:
+        return a[key], a[f"_values_{name}"][0]
+    codes, uniques = pd.factorize(frame[name], use_na_sentinel=False)
+    codes = np.asarray(codes, dtype=np.int64)
+    if a is not None:
+        holder = np.empty(1, dtype=object)
+        holder[0] = uniques
+        a[key], a[f"_values_{name}"] = codes, holder
+    return codes, uniques
+
+
+def _group_indices_pandas(
+    frame: pd.DataFrame, by: Sequence[str], positions: np.ndarray
 ) -> list[tuple[tuple[Any, ...], np.ndarray]]:
-    """(key, row positions in ``frame``) of each group of the rows ``where`` selects (all by
-    default), keys in natural order (numbers numerically). Only the ``by`` columns are read."""
-    if frame.empty:
-        return []
-    keys = frame[list(by)]
-    positions = np.arange(len(frame)) if where is None else np.flatnonzero(where)
-    if where is not None:
-        keys = keys.iloc[positions]
-    if keys.empty:
-        return []
-    indices = keys.groupby(list(by), sort=False, dropna=False).indices
+    """`group_indices` by pandas' groupby (categorical columns: their own rules for missing
+    values)."""
+    keys = frame[list(by)].iloc[positions]
+    indices = keys.groupby(list(by), sort=False, dropna=False, observed=True).indices
     items = [
         ((k if isinstance(k, tuple) else (k,)), positions[np.asarray(v)])
         for k, v in indices.items()
     ]
+    return sorted(items, key=lambda item: _sort_key(item[0]))
+
+
+def group_indices(
+    frame: pd.DataFrame,
+    by: Sequence[str],
+    where: np.ndarray | None = None,
+    a: Arrays | None = None,
+) -> list[tuple[tuple[Any, ...], np.ndarray]]:
+    """(key, row positions in ``frame``) of each group of the rows ``where`` selects (all by
+    default), keys in natural order (numbers numerically), a missing value a key of its own.
+    Only the ``by`` columns are read; ``a`` (``arrays(frame)``) keeps their codes for the next
+    call."""
+    if frame.empty:
+        return []
+    positions = np.arange(len(frame)) if where is None else np.flatnonzero(where)
+    if positions.size == 0:
+        return []
+    if any(isinstance(frame[name].dtype, pd.CategoricalDtype) for name in by):
+        return _group_indices_pandas(frame, by, positions)
+    combined = np.zeros(positions.size, dtype=np.int64)
+    columns: list[tuple[np.ndarray, Any]] = []
+    for name in by:
+        codes, values = _factorized(frame, name, a)
+        codes = codes if where is None else codes[positions]
+        columns.append((codes, values))
+        # Renumbered after each column (first appearance first), so the key never overflows.
+        combined, _seen = pd.factorize(combined * len(values) + codes)
+    count = int(combined.max()) + 1
+    first = np.full(count, positions.size, dtype=np.int64)
+    np.minimum.at(first, combined, np.arange(positions.size))
+    order = np.argsort(combined, kind="stable")
+    bounds = np.cumsum(np.bincount(combined, minlength=count))[:-1]
+    rows = np.split(positions[order], bounds)
+    # Keys as pandas' groupby gives them: a single column's own scalars, several columns' as
+    # Python objects; a missing value NaN.
+    picked = (
+        [values.array[codes[first]]]
+        if len(columns) == 1
+        else [list(values[codes[first]]) for codes, values in columns]
+    )
+    keys = (tuple(math.nan if pd.isna(k) else k for k in key) for key in zip(*picked, strict=True))
+    items = list(zip(keys, rows, strict=True))
     return sorted(items, key=lambda item: _sort_key(item[0]))
 
 
@@ -366,10 +418,12 @@ def grouped(
     """One row per group of the rows ``where`` selects (keys in natural order) with the columns
     of each of ``parts`` (`volume`, `engagement`, `fixed_age_columns`), all groups computed at once;
     ``a`` is ``arrays(frame)`` when the caller has it already. An empty frame gives no rows."""
-    items = group_indices(frame, by, where) if not frame.empty else []
-    if not items:
+    if frame.empty:
         return pd.DataFrame(columns=list(by))
     a = arrays(frame) if a is None else a
+    items = group_indices(frame, by, where, a)
+    if not items:
+        return pd.DataFrame(columns=list(by))
     groups = Groups.of([idx for _key, idx in items], a)
     out = pd.DataFrame.from_records([dict(zip(by, key, strict=True)) for key, _idx in items])
     columns: Columns = {}

@@ -72,17 +72,20 @@ def _shrunk_groups(frame: pd.DataFrame, by: list[str], priors: Priors) -> pd.Dat
         earned_unknown=("earned_unknown", "any"),
         expected_unknown=("expected_unknown", "any"),
     )
-    # A sum over a group is unknown when a platform in it has no prior.
-    out["earned"] = out["earned"].where(~out["earned_unknown"])
-    out["expected"] = out["expected"].where(~out["expected_unknown"])
+    # A sum over a group is unknown when a platform in it has no prior (numpy, not
+    # Series.where: that copies the group index each time).
+    k, n = out["k"].to_numpy(dtype=float), out["n"].to_numpy(dtype=float)
+    earned = np.where(out["earned_unknown"].to_numpy(dtype=bool), np.nan, out["earned"])
+    expected = np.where(out["expected_unknown"].to_numpy(dtype=bool), np.nan, out["expected"])
     with np.errstate(divide="ignore", invalid="ignore"):
         return pd.DataFrame(
             {
                 "posts": out["posts"],
-                "raw": (out["k"] / out["n"]).where(out["n"] > 0),
-                "shrunk": (out["earned"] / out["n"]).where(out["n"] > 0),
-                "index": (out["earned"] / out["expected"]).where(out["expected"] > 0),
-            }
+                "raw": np.where(n > 0, k / n, np.nan),
+                "shrunk": np.where(n > 0, earned / n, np.nan),
+                "index": np.where(expected > 0, earned / expected, np.nan),
+            },
+            index=out.index,
         ).reset_index()
 
 

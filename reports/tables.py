@@ -285,7 +285,7 @@ def trend(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
 
 def fixed_age(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
     records: list[dict[str, Any]] = []
-    items = group_indices(aud, ["audience_label"])
+    items = group_indices(aud, ["audience_label"], a=a)
     if items:
         a = a if a is not None else arrays(aud)
         groups = Groups.of([idx for _key, idx in items], a)
