@@ -134,17 +134,13 @@ Columns = dict[str, np.ndarray]
 """Figure name → one value per group."""
 
 
-def _ranks(a: Arrays, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The column's values in ascending order and each row's place in that order (computed
-    once per column and kept in ``a``)."""
-    key = f"_ranked_{name}"
+def _order(a: Arrays, name: str) -> np.ndarray:
+    """The rows in ascending order of the column (NaN last; computed once per column and kept in
+    ``a``)."""
+    key = f"_order_{name}"
     if key not in a:
-        order = np.argsort(a[name], kind="stable")
-        rank = np.empty(order.size, dtype=np.int64)
-        rank[order] = np.arange(order.size)
-        a[key] = a[name][order]
-        a[f"_rank_{name}"] = rank
-    return a[key], a[f"_rank_{name}"]
+        a[key] = np.argsort(a[name], kind="stable")
+    return a[key]
 
 
 def _mean_median(
@@ -157,10 +153,13 @@ def _mean_median(
     n = g.sizes(given)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(n > 0, g.sums(given, values) / n, math.nan)
-    ordered, rank = _ranks(a, name)
-    inside = given & (g.codes >= 0)
-    size = ordered.size
-    ranked = ordered[np.sort(g.codes[inside] * size + rank[inside]) % size]
+    # The rows taken in ascending order of value, then grouped by a stable sort on the group
+    # (a radix sort when the codes fit 16 bits): each group's values in ascending order.
+    order = _order(a, name)
+    rows = order[(given & (g.codes >= 0))[order]]
+    codes = g.codes[rows]
+    small = g.count < np.iinfo(np.int16).max
+    ranked = values[rows[np.argsort(codes.astype(np.int16) if small else codes, kind="stable")]]
     starts = np.cumsum(n) - n
     median = np.full(g.count, math.nan)
     some = n > 0
