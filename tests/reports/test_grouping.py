@@ -1,0 +1,98 @@
+"""The per-group machinery of `reports.aggregates` against pandas doing the same thing one
+group at a time: groups with missing keys of every kind, medians over many groups."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports.aggregates import Arrays, Groups, _mean_median, group_indices
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "text": ["b", None, "a", "b", np.nan, "a", "c", "a"],
+            "count": [3, 1, 2, 3, 1, 10, 2, 2],
+            "hour": [1.5, np.nan, 2.0, 1.5, np.nan, 0.5, 2.0, np.nan],
+            "week": pd.to_datetime(
+                ["2027-01-04", None, "2027-01-11", "2027-01-04", "2027-01-11", None, None, None]
+            ),
+            "flag": [True, False, True, True, False, False, True, True],
+            "kind": pd.Categorical(["x", "y", "x", None, "y", "x", "x", "y"]),
+        }
+    )
+
+
+def _natural(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    return tuple((0, k) if isinstance(k, int | float | np.number) else (1, str(k)) for k in key)
+
+
+def _by_pandas(frame: pd.DataFrame, by: list[str], where: np.ndarray | None) -> list[Any]:
+    positions = np.arange(len(frame)) if where is None else np.flatnonzero(where)
+    keys = frame[by].iloc[positions]
+    if keys.empty:
+        return []
+    indices = keys.groupby(by, sort=False, dropna=False).indices
+    items = [
+        ((k if isinstance(k, tuple) else (k,)), positions[np.asarray(v)])
+        for k, v in indices.items()
+    ]
+    return sorted(items, key=lambda item: _natural(item[0]))
+
+
+def _same_key(x: Any, y: Any) -> bool:
+    if isinstance(x, float) and math.isnan(x):
+        return isinstance(y, float) and math.isnan(y)
+    return type(x) is type(y) and x == y
+
+
+@pytest.mark.parametrize(
+    "by",
+    [
+        ["text"],
+        ["count"],
+        ["hour"],
+        ["week"],
+        ["flag"],
+        ["kind"],
+        ["text", "count"],
+        ["text", "hour", "week"],
+        ["count", "flag"],
+        ["text", "kind"],
+    ],
+)
+def test_groups_and_keys_are_pandas_groupby_s_missing_values_included(by: list[str]) -> None:
+    frame = _frame()
+    cache: Arrays = {}
+    for where in (None, np.array([1, 0, 1, 1, 1, 0, 1, 1], bool), np.zeros(8, bool), None):
+        for a in (None, cache):  # the second call with ``cache`` reuses the codes kept there
+            got = group_indices(frame, by, where, a)
+            want = _by_pandas(frame, by, where)
+            assert [len(k) for k, _ in got] == [len(k) for k, _ in want]
+            for (got_key, got_rows), (want_key, want_rows) in zip(got, want, strict=True):
+                assert all(_same_key(x, y) for x, y in zip(got_key, want_key, strict=True)), (
+                    got_key,
+                    want_key,
+                )
+                assert got_rows.tolist() == want_rows.tolist()
+
+
+def test_medians_of_many_groups_are_each_group_s_own_median() -> None:
+    rng = np.random.default_rng(3)
+    n = 5000
+    values = rng.integers(0, 40, n).astype(float)  # many ties
+    values[rng.random(n) < 0.1] = np.nan
+    codes = rng.integers(-1, 700, n)
+    mask = rng.random(n) < 0.8
+    a: Arrays = {"rate": values, "post_code": np.arange(n), "post_count": np.array(n)}
+    count, mean, median = _mean_median(a, Groups(codes, 700, a), mask, "rate")
+    frame = pd.DataFrame({"group": codes, "rate": values})[mask & (codes >= 0)]
+    want = frame.groupby("group")["rate"].agg(["count", "mean", "median"]).reindex(range(700))
+    assert count.tolist() == want["count"].fillna(0).astype(int).tolist()
+    np.testing.assert_allclose(mean, want["mean"], rtol=1e-12, equal_nan=True)
+    np.testing.assert_array_equal(median, want["median"].to_numpy())
