@@ -90,6 +90,10 @@ class OutgoingPost:
     alt_texts: tuple[str, ...] = ()
     """A description of each media item, in the post's language ("" where there is none)."""
     article: Article | None = None
+    not_before: datetime | None = None
+    """No attempt of this delivery can have gone out before this instant (its due time, or an
+    earlier claim): where a platform remembers an idempotency key only for a while, a send
+    later than that looks for the post first (None: unknown, not checked)."""
 
     def alt(self, index: int) -> str:
         """The description of media item ``index`` ("" without one)."""

@@ -3,7 +3,8 @@ one instance through Mastodon.py, reads their counters in batches, and after a c
 status among the account's own; it maps every Mastodon.py exception to the error taxonomy and
 never sleeps on a rate limit (it raises `RateLimitedError`). Re-sending a status with the same
 ``Idempotency-Key`` (the delivery's key) within about an hour returns the first status instead of
-posting twice, so publishing is idempotent for that hour; later, `reconcile` compares texts.
+posting twice, so publishing is idempotent for that hour; later, `reconcile` compares texts, and
+a send more than 50 minutes after the delivery's time (``not_before``) looks for it first.
 
 Channel settings (``[channels.NAME]`` with ``platform = "mastodon"``):
 
@@ -30,7 +31,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
@@ -88,6 +89,9 @@ MAX_MEDIA = 4
 # introduction against it without asking the server. With "none" Mastodon.py keeps version 1.0.0
 # internally and media_post silently falls back to the deprecated v1 upload endpoint.
 ASSUMED_VERSION = "4.3.0"
+IDEMPOTENCY_TRUSTED = 50 * 60
+"""Mastodon keeps an ``Idempotency-Key`` for an hour (3,600 s, from the first send); a send of a
+delivery due longer ago than this looks for the status among the account's first."""
 REQUIRED_SCOPES = "profile (or read:accounts), read:statuses, write:statuses and write:media"
 
 
@@ -157,6 +161,20 @@ class MastodonConnector(Connector):
                 channel=self.name,
             )
         client = self._client()
+        if post.not_before is not None and (
+            (self.clock() - post.not_before).total_seconds() > IDEMPOTENCY_TRUSTED
+        ):
+            # An earlier attempt (stored behind a 5xx, then a long rate-limit wait or pause) may
+            # be older than the instance's memory of the key: sending would post it twice.
+            earlier = self.reconcile(post, since=post.not_before - timedelta(minutes=10))
+            if earlier is not None:
+                log.info(
+                    "channel %s: delivery %s was already published as status %s",
+                    self.name,
+                    post.idempotency_key,
+                    earlier.remote_id,
+                )
+                return earlier
         media_ids = [self._upload(client, path, post.alt(n)) for n, path in enumerate(post.media)]
         action = f"publishing delivery {post.idempotency_key}"
         try:

@@ -227,6 +227,7 @@ def outgoing(
         )
     audience = delivery.audience
     return OutgoingPost(
+        not_before=min(filter(None, (delivery.due_at, delivery.claimed_at))),
         text=delivery.text,
         idempotency_key=delivery.idempotency_key,
         media=tuple(media_path(m, media_cache) for m in delivery.media),
@@ -476,6 +477,7 @@ def claim_in(
                     article=_article(row.article, settings.media_cache),
                     reply_to=row.reply_to if row.reply_to_post_id is not None else None,
                     language=row.language,
+                    not_before=row.due_at,
                     meta=_meta(
                         due_at=row.due_at,
                         timezone=row.timezone,

@@ -244,9 +244,8 @@ def _reconcile_one(
         post = outgoing(session, delivery, delivery.post, media_cache=settings.media_cache)
         # Any attempt may have put the post there, not only the latest claim: a send that was
         # stored behind a 5xx can be followed by a rate-limit wait and a send refused as a
-        # duplicate long after. No attempt goes out before the delivery's time.
-        first = min(filter(None, (delivery.due_at, delivery.claimed_at)))
-        since = first - timedelta(minutes=10)
+        # duplicate long after. No attempt goes out before the delivery's time (not_before).
+        since = (post.not_before or delivery.due_at) - timedelta(minutes=10)
         tries = delivery.reconcile_attempts
         attempt = delivery.attempts
     result: Published | ConnectorError | None

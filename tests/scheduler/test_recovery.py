@@ -147,6 +147,28 @@ def test_x_post_stored_behind_a_5xx_is_found_when_the_next_send_comes_much_later
     assert len(tweets) == 3  # stored behind a 503, rate limited, refused as a duplicate
 
 
+def test_mastodon_status_stored_behind_a_5xx_is_not_posted_again_after_the_key_expired(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    # The instance stores the status but answers 503; the retry then meets the account's
+    # posting window (reset two hours later), so the next send comes after the instance forgot
+    # the Idempotency-Key (one hour): it must find the status instead of posting it twice.
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Kasachstan: Tor nach Eurasien")])
+    mastodon.inject("unavailable_after", path="/api/v1/statuses$", method="POST")
+    mastodon.inject("rate_limit", path="/api/v1/statuses$", method="POST", retry_after=2 * 3600)
+    rig.clock.set(at("2027-03-01T09:00:00"))
+
+    rig.run_until(rig.clock() + timedelta(hours=3))
+
+    delivery = rig.delivery()
+    assert len(mastodon.posts) == 1
+    assert delivery.state == "published", rig.audit(delivery.id)[-1][2]
+    assert delivery.remote_id == str(mastodon.posts[0]["id"])
+    sends = [r for r in mastodon.requests if r.method == "POST" and r.path == "/api/v1/statuses"]
+    assert len(sends) == 2  # stored behind a 503, rate limited; then found, not sent
+
+
 @pytest.mark.parametrize(
     ("local", "zone", "utc"),
     [
