@@ -24,7 +24,9 @@ media goes first and the text follows as a reply to it; several files are one al
 ``https://t.me/c/<internal id>/<id>`` for a private one. The Bot API has no idempotency key and a
 bot cannot read a channel's history, so a publish that timed out or lost its connection after
 sending raises `AmbiguousError`, and `reconcile` always raises it too: a person checks the channel
-and records the outcome with ``elshi deliveries resolve``.
+and records the outcome with ``elshi deliveries resolve``. So does a send answered with a server
+error that may come after the message went out (500, 504, and any 5xx but 502 and 503, which
+say the request was not handled: those are retried).
 
 Metrics: a Bot API ``Message`` carries no views or forwards (those need an MTProto client such as
 Telethon logged in as a user, which is out of scope here), and deleted messages cannot be detected
@@ -160,6 +162,26 @@ def _transport_cause(exc: BaseException) -> BaseException | None:
             return cause
         cause = cause.__cause__
     return None
+
+
+UNHANDLED_STATUSES = frozenset({502, 503})
+"""Server errors that say the request was not handled (a gateway whose backend is down, a
+server that is unavailable); any other 5xx may come after the message went out."""
+
+
+class _MaybeHandled(NetworkError):
+    """A 5xx answer other than 502/503: the Bot API may have acted before it failed."""
+
+
+class _StatusRequest(HTTPXRequest):
+    """python-telegram-bot's HTTPX request, telling apart the server errors that may come
+    after the Bot API acted (its own error mapping keeps no status code)."""
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        code, payload = await super().do_request(*args, **kwargs)
+        if code >= 500 and code not in UNHANDLED_STATUSES:
+            raise _MaybeHandled(f"HTTP {code} from the Bot API")
+        return code, payload
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -495,7 +517,7 @@ class TelegramConnector(Connector):
 
     def _http(self, *, pool_size: int) -> HTTPXRequest:
         seconds = self._timeout
-        return HTTPXRequest(
+        return _StatusRequest(
             connection_pool_size=pool_size,
             connect_timeout=seconds,
             read_timeout=seconds,
@@ -574,6 +596,15 @@ class TelegramConnector(Connector):
                 channel=channel,
                 status=409,
             )
+        if isinstance(exc, _MaybeHandled):
+            if sending:
+                return AmbiguousError(
+                    f"{where}: Telegram answered with a server error ({reason}) that may come "
+                    "after the message went out. A bot cannot read the channel's history: check "
+                    "the channel and record the outcome with `elshi deliveries resolve`",
+                    channel=channel,
+                )
+            return TransientError(f"{where}: Telegram server error ({reason})", channel=channel)
         if isinstance(exc, TimedOut):
             if sending and not _never_sent(exc):
                 return AmbiguousError(ambiguous, channel=channel)

@@ -13,6 +13,8 @@ Faults (see `Fault`) apply to the next matching requests:
 * ``drop_before``: close the connection before handling: nothing was stored.
 * ``unavailable_after``: run the handler (so a post is stored) and then answer as ``unavailable``
   (a gateway that gave up on a backend which went on and did the work).
+* ``server_error_after``: run the handler (so a post is stored) and then answer as
+  ``server_error`` (a server that failed after it acted).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ FAULT_KINDS = (
     "drop_after",
     "drop_before",
     "unavailable_after",
+    "server_error_after",
 )
 
 
@@ -394,9 +397,9 @@ class Emulator:
             elif fault.kind == "drop_after":
                 self._dispatch(request)
                 raise _DropConnection
-            elif fault.kind == "unavailable_after":
+            elif fault.kind in ("unavailable_after", "server_error_after"):
                 self._dispatch(request)
-                response = self.error_response(Fault("unavailable"), request)
+                response = self.error_response(Fault(fault.kind.removesuffix("_after")), request)
             else:
                 response = self.error_response(fault, request)
         except _DropConnection:

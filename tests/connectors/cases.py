@@ -149,6 +149,9 @@ class Case:
     """Every post needs an image (a WeChat article's cover)."""
     metrics_delay: timedelta = timedelta(0)
     """How long after publication the platform has counters (WeChat's data cube: a day)."""
+    unsure_faults: frozenset[str] = frozenset()
+    """Faults on a publish that leave it unknown whether the post went out, where the platform
+    cannot be asked afterwards (Telegram: a 500 may come after the message was sent)."""
 
     def settings(self, world: World, **options: Any) -> ChannelSettings:
         return ChannelSettings(
@@ -203,6 +206,7 @@ def _telegram() -> Case:
         calls={"publish": (r"/send", "POST"), "read": (r"/getChatMemberCount$", None)},
         deletion_visible=False,
         alt=False,
+        unsure_faults=frozenset({"server_error"}),
         # A new bot per test: the update queue (and the connector's reaction ledger) is per token.
         reset=lambda emulator: emulator.reset(token=_bot_token()),  # type: ignore[call-arg]
     )

@@ -11,6 +11,33 @@ import pytest
 from tests.scheduler.conftest import at, mastodon_channel, post_yaml, telegram_channel, x_channel
 
 
+def test_a_telegram_message_sent_behind_a_server_error_is_not_sent_again(
+    rig_factory: Any, telegram: Any
+) -> None:
+    """The Bot API has no idempotency key and a bot cannot read the channel: a 500 that may
+    come after the message went out sends the delivery to review, never to a second send; a 502
+    (the gateway's backend never got it) is retried."""
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    rig.apply(
+        [
+            post_yaml("p1", "2027-03-01 10:00", "Сәлеметсіз бе, Берлин!"),
+            post_yaml("p2", "2027-03-01 11:00", "Guten Tag, Berlin!"),
+        ]
+    )
+    telegram.inject("server_error_after", path="sendMessage")
+    rig.run_until(at("2027-03-01T10:30:00"))
+    assert rig.delivery(1).state == "needs_review"
+
+    telegram.inject("unavailable", path="sendMessage")
+    rig.run_until(at("2027-03-01T13:00:00"))
+
+    assert [p["text"] for p in telegram.posts] == [
+        "Сәлеметсіз бе, Берлин!",
+        "Guten Tag, Berlin!",
+    ]
+    assert [d.state for d in rig.deliveries()] == ["needs_review", "published"]
+
+
 def test_telegram_ambiguity_goes_to_review_and_an_operator_resolves_it(
     rig_factory: Any, telegram: Any
 ) -> None:
