@@ -525,27 +525,27 @@ class ThreadsConnector(Connector):
                 self.safe(str(exc)),
                 self._next_refresh.isoformat(timespec="minutes"),
             )
-            data = {"source": source, "access_token": self._token}
-            if self._expires_at is not None:
-                data["expires_at"] = self._expires_at.isoformat()
-            data["next_refresh"] = self._next_refresh.isoformat()
-            self.sessions.save(self.session_key, StoredSession(data, self._expires_at))
+            self._keep(source)
             return
         redaction.register([token])
         self._token = token
         self._expires_at = now + timedelta(seconds=lifetime) if lifetime > 0 else None
         self._next_refresh = None if lifetime > 0 else now + REFRESH_RETRY
-        data = {"source": source, "access_token": token}
-        if self._expires_at is not None:
-            data["expires_at"] = self._expires_at.isoformat()
-        if self._next_refresh is not None:
-            data["next_refresh"] = self._next_refresh.isoformat()
-        self.sessions.save(self.session_key, StoredSession(data, self._expires_at))
+        self._keep(source)
         log.info(
             "channel %s: refreshed the Threads access token (valid until %s)",
             self.name,
             self._expires_at.date() if self._expires_at else "an unknown date",
         )
+
+    def _keep(self, source: str) -> None:
+        """Share the current token, its expiry and the next refresh try with every process."""
+        assert self._token is not None
+        data = {"source": source, "access_token": self._token}
+        for key, when in (("expires_at", self._expires_at), ("next_refresh", self._next_refresh)):
+            if when is not None:
+                data[key] = when.isoformat()
+        self.sessions.save(self.session_key, StoredSession(data, self._expires_at))
 
     # --- calls and errors -------------------------------------------------------------------
 
