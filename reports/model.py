@@ -7,6 +7,7 @@ compute nothing. Missing values are NaN/None here and "n/a" in every human-facin
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 
 from campaigns.calendar import safe_cell
-from campaigns.links import is_web_url
+from campaigns.links import MAX_URL_LENGTH, is_web_url
 
 if TYPE_CHECKING:
     from reports.summary import ExecutiveSummary
@@ -201,8 +202,19 @@ def neutralise(text: str) -> str:
     return str(safe_cell(text))
 
 
+_SIMPLE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?:[/?#][!#-\[\]-~]*)?")
+"""The usual shape of a stored permalink: http(s), a host of letters, digits, dots and hyphens
+(no port, no user name), then printable ASCII other than spaces, quotes and backslashes. Every
+such address passes `campaigns.links.web_url` (tested against it), so the full check, which
+parses the URL, runs only for the others."""
+
+
 def safe_url(value: object) -> str | None:
     """``value`` when it is a web address a report may link to (`campaigns.links.is_web_url`:
     http(s), a host, no spaces or control characters), else None: a ``javascript:`` or
     ``data:`` URL stored anywhere is shown as text, never as a link."""
-    return value if isinstance(value, str) and is_web_url(value) else None
+    if not isinstance(value, str):
+        return None
+    if len(value) <= MAX_URL_LENGTH and _SIMPLE_URL.fullmatch(value) is not None:
+        return value
+    return value if is_web_url(value) else None

@@ -9,6 +9,7 @@ so that a copy pasted elsewhere stays inert; only http(s) URLs become links.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,8 @@ def _base_label(column: Column) -> str:
 
 
 def write_xlsx(report: Report, out: Path) -> Path:
-    import xlsxwriter
-
     out.parent.mkdir(parents=True, exist_ok=True)
-    book = xlsxwriter.Workbook(str(out), {"nan_inf_to_errors": False})
+    book = _workbook_class()(str(out), {"nan_inf_to_errors": False})
     title_fmt = book.add_format({"bold": True, "font_size": 14, "font_color": "#1d2733"})
     desc_fmt = book.add_format({"italic": True, "font_color": "#5b6b7b", "text_wrap": False})
     sim_fmt = book.add_format({"bold": True, "font_color": "#ffffff", "bg_color": "#b5473a"})
@@ -187,6 +186,9 @@ _NUMBER_KINDS = ("int", "float", "pct", "pp", "hours", "index", "p")
 _NA = object()
 """A cell showing the grey "n/a"."""
 _XML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_PLAIN_URL = re.compile(r'[#%"<>\[\]^`{} ]')
+"""A character XlsxWriter's ``Url`` treats specially (an anchor, escapes): a URL without any
+is its own relationship target."""
 _STRING_LIMIT = 32_767
 """Excel's longest cell text (XlsxWriter cuts longer strings there too)."""
 
@@ -215,7 +217,9 @@ def _cells(
         if serials is not None:
             return serials
         return [_NA if is_missing(t) else t.to_pydatetime() for t in stamps.tolist()]
-    if kind in ("url", "date", "datetime") or kind in _NUMBER_KINDS:
+    if kind == "url":
+        return _url_cells(sheet, first, c, column.tolist(), links)
+    if kind in ("date", "datetime") or kind in _NUMBER_KINDS:
         return [
             _cell(sheet, r, c, value, kind, links)
             for r, value in enumerate(column.tolist(), start=first)
@@ -261,6 +265,26 @@ def _excel_serials(stamps: np.ndarray) -> list[object] | None:
     return values
 
 
+def _url_cells(
+    sheet: Any, first: int, c: int, values: list[object], links: list[int]
+) -> list[object]:
+    """A URL column's cells: a web address (`reports.model.safe_url`) is a `_Link` and, while
+    the sheet has fewer than `MAX_LINKS`, the sheet's hyperlink (kept by the sheet and written
+    in bulk at save); past that limit, or not a web address, it is text."""
+    out: list[object] = []
+    for r, value in enumerate(values, start=first):
+        url = safe_url(value)
+        if url is not None and links[0] < MAX_LINKS:
+            links[0] += 1
+            sheet.add_link(r, c, url)
+            out.append(_Link(neutralise(url)))
+        elif is_missing(value):
+            out.append(_NA)
+        else:
+            out.append(neutralise(str(value)))
+    return out
+
+
 def _cell(sheet: Any, r: int, c: int, value: object, kind: str, links: list[int]) -> object:
     """One cell of a column without a fast path; ``links`` counts the sheet's hyperlinks
     (Excel's limit), which are registered here."""
@@ -271,13 +295,6 @@ def _cell(sheet: Any, r: int, c: int, value: object, kind: str, links: list[int]
         if stamp.tzinfo is not None:
             stamp = stamp.tz_convert("UTC").tz_localize(None)
         return stamp.to_pydatetime()
-    if kind == "url":
-        url = safe_url(value)
-        if url is not None and links[0] < MAX_LINKS:
-            links[0] += 1
-            sheet.link(r, c, url)
-            return _Link(neutralise(url))
-        return neutralise(str(value))
     if kind == "pp":
         return float(value) * 100  # type: ignore[arg-type]
     if kind in _NUMBER_KINDS:
@@ -294,7 +311,8 @@ def _column_sheet_class() -> type:
     header rows above them are written by XlsxWriter as usual; the cells come out as
     XlsxWriter writes them (same styles, numbers as ``%.16G``, dates as Excel serials,
     texts as inline strings with XlsxWriter's escapes)."""
-    from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
+    from xlsxwriter.url import Url
+    from xlsxwriter.utility import _preserve_whitespace, _utf16_len, xl_col_to_name
     from xlsxwriter.worksheet import Worksheet
     from xlsxwriter.xmlwriter import XMLwriter
 
@@ -303,6 +321,7 @@ def _column_sheet_class() -> type:
             super().__init__()
             self.data_row = -1
             self.data_columns: list[tuple[int, str, list[object], dict[str, Any]]] = []
+            self.own_links: list[tuple[int, int, str, str, str]] = []
 
         def add_column(
             self, first: int, c: int, cells: list[object], kind: str, formats: dict[str, Any]
@@ -312,13 +331,52 @@ def _column_sheet_class() -> type:
             if cells:
                 self._check_dimensions(first + len(cells) - 1, c)
 
-        def link(self, r: int, c: int, url: str) -> None:
-            """Register a hyperlink without a cell (the column writes the text)."""
-            self.ignore_write_string = True
-            try:
-                self.write_url(r, c, url, string=neutralise(url))
-            finally:
-                self.ignore_write_string = False
+        def add_link(self, r: int, c: int, url: str) -> None:
+            """Register a hyperlink to ``url`` (a web address) at a data cell without writing
+            the cell (its column writes the text); kept as (row, column, relationship target,
+            anchor) and written in bulk at save, as XlsxWriter's ``write_url`` would: a link
+            longer than Excel's limit is left out (with XlsxWriter's warning)."""
+            if self._check_dimensions(r, c):
+                return
+            link, _hash, anchor = url.partition("#")
+            if not url.isascii() and max(_utf16_len(link), _utf16_len(anchor)) > (
+                self.max_url_length
+            ):
+                self.write_url(r, c, url)  # XlsxWriter warns and ignores it
+                return
+            if _PLAIN_URL.search(url) is None:
+                target = url  # nothing to escape, no anchor: what Url would make of it
+            else:
+                parsed = Url(url)
+                target, anchor = parsed._target(), parsed._anchor
+            self.hlink_count += 1
+            self.own_links.append((r, c, target, anchor, url))
+
+        def _write_hyperlinks(self) -> None:
+            """The ``<hyperlinks>`` element as XlsxWriter writes it (row, then column order;
+            an ``r:id`` each, numbered on from the sheet's relationships; the anchor as
+            ``location``), and the relationship of each link for the sheet's ``.rels`` part."""
+            if not self.own_links:
+                super()._write_hyperlinks()
+                return
+            if self.hyperlinks:  # links XlsxWriter registered too: it writes them all
+                for r, c, _target, _anchor, address in self.own_links:
+                    url = Url(address)
+                    url.text = neutralise(address)
+                    self.hyperlinks[r][c] = url
+                super()._write_hyperlinks()
+                return
+            links = sorted(self.own_links, key=lambda link: (link[0], link[1]))
+            letters = {c: xl_col_to_name(c) for c in {link[1] for link in links}}
+            escape = self._escape_attributes
+            first = self.rel_count + 1
+            parts = []
+            for number, (r, c, _target, anchor, _url) in enumerate(links, start=first):
+                where = f' location="{escape(anchor)}"' if anchor else ""
+                parts.append(f'<hyperlink ref="{letters[c]}{r + 1}" r:id="rId{number}"{where}/>')
+            self.rel_count += len(links)
+            self.external_hyper_links += [["/hyperlink", link[2], "External"] for link in links]
+            self.fh.write("<hyperlinks>" + "".join(parts) + "</hyperlinks>")
 
         def _write_rows(self) -> None:
             if self.data_row < 0:
@@ -412,3 +470,58 @@ def _column_sheet_class() -> type:
         return f"<is><t{space}>{text}</t></is>"
 
     return ColumnSheet
+
+
+def _workbook_class() -> type:
+    """An XlsxWriter workbook whose worksheets' ``.rels`` parts (one relationship per
+    hyperlink: tens of thousands in a large report's "posts" sheet) are written in one pass
+    each, the same bytes as XlsxWriter's ``Relationships`` writes one element at a time."""
+    from xlsxwriter.packager import Packager
+    from xlsxwriter.relationships import PACKAGE_SCHEMA, Relationships
+    from xlsxwriter.workbook import Workbook
+
+    class BulkRelationships(Relationships):  # type: ignore[misc]
+        def _write_relationships(self) -> None:
+            escape = self._escape_attributes
+            parts = [f'<Relationships xmlns="{escape(PACKAGE_SCHEMA)}">']
+            for number, (kind, target, mode) in enumerate(self.relationships, start=self.id):
+                tail = f' TargetMode="{escape(mode)}"' if mode else ""
+                parts.append(
+                    f'<Relationship Id="rId{number}" Type="{escape(kind)}" '
+                    f'Target="{escape(target)}"{tail}/>'
+                )
+            self.id += len(self.relationships)
+            parts.append("</Relationships>")
+            self.fh.write("".join(parts))
+
+    class BulkPackager(Packager):  # type: ignore[misc]
+        def _write_worksheet_rels_files(self) -> None:
+            # XlsxWriter's own loop (same parts, same order), with BulkRelationships.
+            index = 0
+            for worksheet in self.workbook.worksheets():
+                if worksheet.is_chartsheet:
+                    continue
+                index += 1
+                external_links = (
+                    worksheet.external_hyper_links
+                    + worksheet.external_drawing_links
+                    + worksheet.external_vml_links
+                    + worksheet.external_background_links
+                    + worksheet.external_table_links
+                    + worksheet.external_comment_links
+                )
+                if not external_links:
+                    continue
+                rels = BulkRelationships()
+                for link_data in external_links:
+                    rels._add_document_relationship(*link_data)
+                rels._set_xml_writer(
+                    self._filename("xl/worksheets/_rels/sheet" + str(index) + ".xml.rels")
+                )
+                rels._assemble_xml_file()
+
+    class BulkWorkbook(Workbook):  # type: ignore[misc]
+        def _get_packager(self) -> Packager:
+            return BulkPackager()
+
+    return BulkWorkbook

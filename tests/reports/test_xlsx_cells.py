@@ -1,12 +1,17 @@
-"""The workbook's date cells are converted as whole arrays (`reports.render_xlsx._excel_serials`);
-each must be the serial number XlsxWriter itself writes for that time."""
+"""The workbook's cells and links are made in bulk (`reports.render_xlsx`): date cells as whole
+arrays (`_excel_serials`), each the serial number XlsxWriter itself writes for that time; links
+kept by the sheet and written at save, the same bytes as XlsxWriter's ``write_url``; URLs
+checked by a quick pattern first that must agree with the full check."""
 
 from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from xlsxwriter.utility import _datetime_to_excel_datetime
 
 from reports.render_xlsx import _excel_serials
@@ -44,3 +49,75 @@ def test_serials_equal_xlsxwriters_own_conversion() -> None:
 def test_times_before_march_1900_are_left_to_xlsxwriter() -> None:
     early = pd.Series(pd.to_datetime(["1900-01-01", "2027-01-01"]))
     assert _excel_serials(early.to_numpy(dtype="datetime64[ns]")) is None
+
+
+URLS = [
+    "https://x.example/p/1",
+    "https://x.example/p/2?a=1&b=<2>",
+    "https://x.example/p/3#part&q=<1>",
+    "https://x.example/p/4%20done",
+    'https://x.example/p/5[1]{2}^`|"',
+    "http://x.example:8080/p/6",
+    "https://bücher.example/straße/7",
+    "https://x.example/" + "\U0001f600" * 1100,  # over Excel's URL length in UTF-16: no link
+]
+
+
+def _hyperlink_parts(path: Any) -> tuple[str, str]:
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as book:
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+        rels = book.read("xl/worksheets/_rels/sheet1.xml.rels").decode()
+    found = re.search("<hyperlinks>.*</hyperlinks>", sheet)
+    return (found.group(0) if found else ""), rels
+
+
+def test_hyperlinks_and_relationships_are_xlsxwriters_bytes(tmp_path: Any) -> None:
+    """The data sheets keep their links and write them in bulk at save; the ``<hyperlinks>``
+    element and the ``.rels`` part must be what XlsxWriter's own ``write_url`` makes."""
+    import xlsxwriter
+
+    from reports.model import neutralise
+    from reports.render_xlsx import _column_sheet_class, _workbook_class
+
+    cells = [(4 + 3 * i + (i % 2), i % 3, url) for i, url in enumerate(URLS)]
+    theirs = xlsxwriter.Workbook(str(tmp_path / "theirs.xlsx"))
+    sheet = theirs.add_worksheet()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for r, c, url in cells:
+            sheet.write_url(r, c, url, string=neutralise(url))
+    theirs.close()
+    ours = _workbook_class()(str(tmp_path / "ours.xlsx"))
+    sheet = ours.add_worksheet(worksheet_class=_column_sheet_class())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for r, c, url in reversed(cells):  # any order: written sorted by row and column
+            sheet.add_link(r, c, url)
+    ours.close()
+    want = _hyperlink_parts(tmp_path / "theirs.xlsx")
+    assert want[0].count("<hyperlink ") == len(URLS) - 1
+    assert _hyperlink_parts(tmp_path / "ours.xlsx") == want
+
+
+_URL_CHARACTERS = [
+    *"aZ09/?#=&%._~-:@!$'()*+,;[]{}<>^`|" * 3,
+    *' "\\\x00\t\x7fé\x85\u200b\u2028\ufeff\U0001f600',
+]
+"""Mostly what addresses are made of, and what the full check refuses."""
+
+
+@given(
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", "https:/", ""]),
+    st.text(alphabet="ab.-1" * 4 + ":@[]%", max_size=8),
+    st.text(alphabet=st.sampled_from(_URL_CHARACTERS), max_size=12),
+)
+@settings(max_examples=1000, deadline=None)
+def test_the_quick_url_check_agrees_with_the_full_one(scheme: str, host: str, rest: str) -> None:
+    from campaigns.links import is_web_url
+    from reports.model import safe_url
+
+    for url in (scheme + host + rest, scheme + host + "/" + rest, scheme + host + "?" + rest):
+        assert safe_url(url) == (url if is_web_url(url) else None), url
