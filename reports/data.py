@@ -13,6 +13,7 @@ This module knows nothing of figures or rendering and never calls a platform.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeAlias
@@ -38,7 +39,6 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from campaigns.schema import (
@@ -106,28 +106,101 @@ class StoreData:
 
 
 def load(engine: Engine | Connection, scope: Scope) -> StoreData:
-    """Run the report's queries (one read transaction) and return their frames."""
+    """Run the report's queries and return their frames, all as of one state of the store.
+
+    Given an engine, the snapshot queries (the longest) run on a second connection in a thread
+    while this one runs the others, both reading the same state: on PostgreSQL the second
+    transaction imports the first's snapshot (both REPEATABLE READ); on a SQLite file it
+    starts between two readings of ``PRAGMA data_version`` that show no commit in between
+    (else everything runs on one connection). Given a connection, everything runs on it."""
     if isinstance(engine, Engine):
         with engine.connect() as conn:
-            return _load(conn, scope)
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            return _load(conn, scope, _helper(engine, conn))
     return _load(engine, scope)
 
 
-def _load(conn: Connection, scope: Scope) -> StoreData:
+def _helper(engine: Engine, conn: Connection) -> Connection | None:
+    """A second connection reading the same state of the store as ``conn`` (whose transaction
+    this starts), or None when there cannot be one (an in-memory SQLite database, another
+    dialect) or it did not start on the same state."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        _read_only_settings(conn)
+        exported = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        helper = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        try:
+            helper.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{exported}'")
+            _read_only_settings(helper)
+        except BaseException:
+            helper.close()
+            raise
+        return helper
+    database = engine.url.database
+    if (
+        dialect != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
+        # In memory (each connection its own database) or a URI that may say so.
+        return None
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    before = raw.execute("PRAGMA data_version").fetchone()[0]
+    helper = engine.connect()
+    try:
+        # Reading a table starts the helper's read transaction (its view of the store)...
+        helper.execute(select(Delivery.__table__.c.id).limit(1)).all()
+        # ...then this connection's; no commit came in between when data_version, which
+        # changes whenever another connection commits, is what it was before both.
+        conn.execute(select(Delivery.__table__.c.id).limit(1)).all()
+        after = raw.execute("PRAGMA data_version").fetchone()[0]
+    except BaseException:
+        helper.close()
+        raise
+    if after != before:
+        helper.close()
+        return None
+    return helper
+
+
+def _read_only_settings(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         # The seek query's cost estimate makes PostgreSQL JIT-compile it, which takes longer
         # than running it; this transaction only reads.
         conn.exec_driver_sql("SET LOCAL jit = off")
+
+
+def _load(conn: Connection, scope: Scope, helper: Connection | None = None) -> StoreData:
     ids = _scope_ids(scope)
-    deliveries = _frame(conn, _deliveries_query(ids, scope.as_of))
-    deliveries = _states_then(deliveries, _frame(conn, _states_query(ids, scope.as_of)), scope)
-    attribution = _frame(conn, _attribution_query(ids))
-    campaigns = _frame(conn, _campaigns_query(scope))
-    audiences = _frame(conn, _audiences_query(scope))
-    followers = _frame(conn, _followers_query(scope, ids))
-    outcomes = _frame(conn, _outcomes_query(scope))
-    reduced = _frame(conn, snapshot_rows_query(ids, scope.as_of, conn.dialect.name))
-    own = _frame(conn, own_replies_query(ids, scope.as_of, conn.dialect.name))
+    dialect = conn.dialect.name
+    if helper is None:
+        _read_only_settings(conn)
+        snapshot_frames = None
+    else:
+        # The snapshot queries on the helper connection in a thread: the drivers release the
+        # GIL while the database works, so the two connections' queries run side by side.
+        pool = ThreadPoolExecutor(max_workers=1)
+        snapshot_frames = pool.submit(_snapshot_frames, helper, ids, scope.as_of, dialect)
+        pool.shutdown(wait=False)
+    try:
+        deliveries = _frame(conn, _deliveries_query(ids, scope.as_of))
+        deliveries = _states_then(deliveries, _frame(conn, _states_query(ids, scope.as_of)), scope)
+        attribution = _frame(conn, _attribution_query(ids))
+        campaigns = _frame(conn, _campaigns_query(scope))
+        audiences = _frame(conn, _audiences_query(scope))
+        followers = _frame(conn, _followers_query(scope, ids))
+        outcomes = _frame(conn, _outcomes_query(scope))
+        if snapshot_frames is None:
+            reduced, own = _snapshot_frames(conn, ids, scope.as_of, dialect)
+        else:
+            reduced, own = snapshot_frames.result()
+    finally:
+        if snapshot_frames is not None and helper is not None:
+            snapshot_frames.exception()  # waits for the thread, whatever happened here
+            helper.close()
     metrics = delivery_metrics(reduced, own)
     deliveries = deliveries.merge(metrics, how="left", left_on="delivery_id", right_index=True)
     deliveries["snapshots"] = deliveries["snapshots"].fillna(0).astype("int64")
@@ -137,7 +210,7 @@ def _load(conn: Connection, scope: Scope) -> StoreData:
     deliveries["followers_at_post"] = followers_at(deliveries, followers)
     return StoreData(
         scope=scope,
-        dialect=conn.dialect.name,
+        dialect=dialect,
         campaigns=campaigns,
         audiences=audiences,
         deliveries=deliveries,
@@ -147,15 +220,46 @@ def _load(conn: Connection, scope: Scope) -> StoreData:
     )
 
 
+def _snapshot_frames(
+    conn: Connection, ids: Query, as_of: datetime, dialect: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sought snapshots of each delivery and our own replies (`delivery_metrics`' input)."""
+    reduced = _number_frame(conn, snapshot_rows_query(ids, as_of, dialect))
+    reduced["delivery_id"] = reduced["delivery_id"].astype("int64")
+    own = _frame(conn, own_replies_query(ids, as_of, dialect))
+    return reduced, own
+
+
+def _number_frame(conn: Connection, query: Query) -> pd.DataFrame:
+    """The rows of a query whose every column is a number or a boolean as float64 columns (NULL:
+    NaN, true: 1.0), in one conversion of the driver's rows (no column needs a result
+    processor beyond that)."""
+    result = conn.execute(query)
+    names = list(result.keys())
+    cursor = result.cursor
+    rows = cursor.fetchall() if cursor is not None else []
+    result.close()
+    values = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    return pd.DataFrame(values, columns=names)
+
+
 def _frame(conn: Connection, query: Query) -> pd.DataFrame:
     result = conn.execute(query)
     names = list(result.keys())
-    rows = result.fetchall()
-    # Column by column: handing pandas the rows makes it probe every Row object for array
-    # attributes (a failed key lookup each), which cost more than the query itself.
+    # The driver's rows as they are, turned into columns, each column then converted by its
+    # type's result processor (what SQLAlchemy would do per value of each Row it builds; most
+    # columns here have none): building a Row per result row cost more than the conversion.
+    cursor = result.cursor
+    rows = cursor.fetchall() if cursor is not None else []
+    processors = _processors(conn, query, cursor.description if cursor is not None else None)
+    result.close()
     values = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     columns: dict[str, pd.Series] = {}
-    for name, column in zip(names, values, strict=True):
+    for name, column, process in zip(names, values, processors, strict=True):
+        if process is not None:
+            column = tuple(map(process, column))
+        # Column by column: handing pandas the rows makes it probe every row for array
+        # attributes, which cost more than the query itself.
         first = next((v for v in column if v is not None), None)
         if isinstance(first, str):
             # Text stays plain objects (missing = NaN): the figures take and mask rows many
@@ -175,6 +279,19 @@ def _frame(conn: Connection, query: Query) -> pd.DataFrame:
             series = pd.to_datetime(series, utc=True)
         columns[name] = series
     return pd.DataFrame(columns, columns=names)
+
+
+def _processors(conn: Connection, query: Query, description: Any) -> list[Any]:
+    """Each selected column's result processor on this connection's dialect, given the driver's
+    type code of the column (None: the driver's value is the value)."""
+    dialect = conn.dialect
+    codes = (
+        [entry[1] for entry in description] if description else [None] * len(query.selected_columns)
+    )
+    return [
+        column.type.dialect_impl(dialect).result_processor(dialect, code)
+        for column, code in zip(query.selected_columns, codes, strict=True)
+    ]
 
 
 def _is_number(value: object) -> bool:
@@ -470,25 +587,27 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
     counters), the first one, those just before and just after each fixed age, and the first one
     where engagements reached half of the last value (with the one before it). The cost grows
     with deliveries, not with the number of snapshots."""
-    s = MetricSnapshot
+    snapshot = MetricSnapshot.__table__
+    s = snapshot.c
     # The published deliveries with what every seek and age needs, worked out once per
     # delivery: publication in seconds and the instants of the fixed ages.
+    d = Delivery.__table__.c
     pub = (
         select(
-            Delivery.id.label("delivery_id"),
-            epoch_seconds(Delivery.published_at, dialect).label("published_s"),
+            d.id.label("delivery_id"),
+            epoch_seconds(d.published_at, dialect).label("published_s"),
             *(
-                shifted(Delivery.published_at, seconds, dialect).label(f"at_{label}")
+                shifted(d.published_at, seconds, dialect).label(f"at_{label}")
                 for label, seconds in FIXED_AGES.items()
             ),
         )
-        .where(Delivery.id.in_(ids), Delivery.published_at.is_not(None))
+        .where(d.id.in_(ids), d.published_at.is_not(None))
         .cte("published")
         .prefix_with("MATERIALIZED")
     )
 
     def seek(*conditions: Any, last: bool, bounded: bool = True) -> Any:
-        a = aliased(MetricSnapshot)
+        a = snapshot.alias().c
         order = (a.collected_at.desc(), a.id.desc()) if last else (a.collected_at, a.id)
         limit = [a.collected_at <= as_of] if bounded else []
         return (
@@ -506,13 +625,13 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
         seek(last=True).label("last_id"),
         seek(last=False).label("first_id"),
         select(func.count())
-        .select_from(s)
+        .select_from(snapshot)
         .where(s.delivery_id == pub.c.delivery_id, s.collected_at <= as_of)
         .correlate(pub)
         .scalar_subquery()
         .label("snapshots"),
     ]
-    until = literal(as_of, MetricSnapshot.collected_at.type)
+    until = literal(as_of, s.collected_at.type)
     earlier = func.min if dialect == "sqlite" else func.least
     for label in FIXED_AGES:
         bound = pub.c[f"at_{label}"]
@@ -523,9 +642,10 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
         columns += [lower_id.label(f"lo_{label}_id"), upper_id.label(f"hi_{label}_id")]
     seeks = select(*columns).select_from(pub).cte("seeks").prefix_with("MATERIALIZED")
 
-    last = aliased(MetricSnapshot, name="last_snap")
+    last_snap = snapshot.alias("last_snap")
+    last = last_snap.c
     final = engagement_expression([getattr(last, p) for p in ENGAGEMENT_PARTS])
-    x = aliased(MetricSnapshot)
+    x = snapshot.alias().c
     crossing = (
         select(x.id)
         .where(
@@ -536,28 +656,29 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
         )
         .order_by(x.collected_at, x.id)
         .limit(1)
-        .correlate(seeks, last)
+        .correlate(seeks, last_snap)
         .scalar_subquery()
     )
     with_cross = (
         select(seeks, crossing.label("cross_id"))
-        .join(last, last.id == seeks.c.last_id, isouter=True)
+        .join(last_snap, last.id == seeks.c.last_id, isouter=True)
         .cte("crossing")
         .prefix_with("MATERIALIZED")
     )
-    c = aliased(MetricSnapshot, name="cross_snap")
-    p = aliased(MetricSnapshot)
+    cross_snap = snapshot.alias("cross_snap")
+    c = cross_snap.c
+    p = snapshot.alias().c
     previous = (
         select(p.id)
         .where(p.delivery_id == with_cross.c.delivery_id, p.collected_at < c.collected_at)
         .order_by(p.collected_at.desc(), p.id.desc())
         .limit(1)
-        .correlate(with_cross, c)
+        .correlate(with_cross, cross_snap)
         .scalar_subquery()
     )
     ids_all = (
         select(with_cross, previous.label("prev_id"))
-        .join(c, c.id == with_cross.c.cross_id, isouter=True)
+        .join(cross_snap, c.id == with_cross.c.cross_id, isouter=True)
         .cte("found")
         .prefix_with("MATERIALIZED")
     )
@@ -566,15 +687,16 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
     out: list[Any] = [ids_all.c.delivery_id, ids_all.c.snapshots]
     query_from: Any = ids_all
     for role, wanted in ROLE_COLUMNS.items():
-        r = aliased(MetricSnapshot, name=f"{role}_s")
-        query_from = query_from.join(r, r.id == ids_all.c[f"{role}_id"], isouter=True)
+        role_snap = snapshot.alias(f"{role}_s")
+        r = role_snap.c
+        query_from = query_from.join(role_snap, r.id == ids_all.c[f"{role}_id"], isouter=True)
         for name in wanted:
             if name == "age":
                 value: Any = epoch_seconds(r.collected_at, dialect) - published
             elif name == "eng":
                 value = engagement_expression([getattr(r, part) for part in ENGAGEMENT_PARTS])
             else:
-                value = getattr(r, name)
+                value = r[name]
             out.append(value.label(f"{role}_{name}"))
     return select(*out).select_from(query_from)
 
@@ -586,14 +708,16 @@ def own_replies_query(ids: Query, as_of: datetime, dialect: str) -> Query:
     by then, when deleted (seconds after the parent's publication). Platforms count them in
     the parent's replies; the report subtracts them. Driven from the few reply posts, so the
     cost follows the threads, not the deliveries."""
+    post = Post.__table__.c
     replies = (
-        select(Post.id.label("post_id"), Post.reply_to_post_id.label("parent_post_id"))
-        .where(Post.reply_to_post_id.is_not(None))
+        select(post.id.label("post_id"), post.reply_to_post_id.label("parent_post_id"))
+        .where(post.reply_to_post_id.is_not(None))
         .cte("reply_posts")
         .prefix_with("MATERIALIZED")
     )
-    child = aliased(Delivery, name="own_reply")
-    parent = aliased(Delivery, name="parent")
+    child_table = Delivery.__table__.alias("own_reply")
+    parent_table = Delivery.__table__.alias("parent")
+    child, parent = child_table.c, parent_table.c
     published = epoch_seconds(parent.published_at, dialect)
     deleted = case(
         (child.remote_deleted_at <= as_of, epoch_seconds(child.remote_deleted_at, dialect)),
@@ -606,9 +730,9 @@ def own_replies_query(ids: Query, as_of: datetime, dialect: str) -> Query:
             (deleted - published).label("deleted_age"),
         )
         .select_from(replies)
-        .join(child, child.post_id == replies.c.post_id)
+        .join(child_table, child.post_id == replies.c.post_id)
         .join(
-            parent,
+            parent_table,
             and_(
                 parent.post_id == replies.c.parent_post_id,
                 parent.channel_id == child.channel_id,
@@ -687,8 +811,9 @@ def delivery_metrics(rows: pd.DataFrame, own: pd.DataFrame | None = None) -> pd.
         out[name] = r[f"last_{name}"]
     out["own_replies"] = r["own_replies"].fillna(0.0)
     out["first_followers"] = r["first_followers"]
-    out["deleted_snapshot"] = r["last_deleted"].fillna(False).astype(bool)
-    out["simulated_snapshot"] = r["last_simulated"].fillna(False).astype(bool)
+    # True or 1.0 (a number frame); NULL (no snapshot) is False.
+    out["deleted_snapshot"] = r["last_deleted"] == 1
+    out["simulated_snapshot"] = r["last_simulated"] == 1
     for label, seconds in FIXED_AGES.items():
         lo_age, hi_age = r[f"lo_{label}_age"], r[f"hi_{label}_age"]
         at_age = (lo_age - seconds).abs() <= BOUNDARY_SECONDS
