@@ -108,3 +108,86 @@ def test_half_life_is_the_first_crossing_of_half_the_latest_value(
         assert got.loc[delivery_id, "half_life"] == pytest.approx(expected)
         checked += 1
     assert checked > 100
+
+
+def test_two_connections_give_the_frames_of_one(history: tuple[Any, Any, pd.DataFrame]) -> None:
+    """Given an engine, the snapshot queries run on a second connection in a thread; the frames
+    are those of every query run on one connection."""
+    from reports.data import load
+
+    engine, data, _ = history
+    with engine.connect() as conn:
+        single = load(conn, data.scope)
+    for name in ("campaigns", "audiences", "deliveries", "attribution", "followers", "outcomes"):
+        pd.testing.assert_frame_equal(getattr(data, name), getattr(single, name))
+    assert data.deliveries["snapshots"].sum() > 0
+
+
+def _failures(conn: Any) -> int:
+    return int(conn.execute(text("SELECT sum(collect_failures) FROM delivery")).scalar_one())
+
+
+def _commit_failure(engine: Any) -> None:
+    with engine.begin() as writer:
+        writer.execute(text("UPDATE delivery SET collect_failures = collect_failures + 1"))
+
+
+def test_the_second_connection_reads_the_first_ones_state(
+    history: tuple[Any, Any, pd.DataFrame],
+) -> None:
+    """Both connections read the store as it was when the first started: a later commit is in
+    neither (PostgreSQL: an imported snapshot; SQLite: both read transactions already open)."""
+    from reports.data import _helper
+
+    engine, _, _ = history
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        helper = _helper(engine, conn)
+        assert helper is not None
+        try:
+            before = _failures(conn)
+            _commit_failure(engine)
+            assert _failures(conn) == before
+            assert _failures(helper) == before
+        finally:
+            helper.close()
+    with engine.connect() as conn:
+        assert _failures(conn) == before + len(_ids(conn))
+
+
+def _ids(conn: Any) -> list[int]:
+    return list(conn.execute(text("SELECT id FROM delivery")).scalars())
+
+
+def test_a_commit_between_the_two_sqlite_starts_leaves_one_connection(
+    history: tuple[Any, Any, pd.DataFrame],
+) -> None:
+    """SQLite cannot share a read transaction: when another connection commits between the
+    start of the helper's and of the main connection's, the report reads on one connection."""
+    from sqlalchemy import event
+
+    from reports.data import _helper
+
+    engine, _, _ = history
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL imports the first transaction's snapshot")
+    committed: list[bool] = []
+
+    def commit_once(*_: Any) -> None:
+        if not committed:
+            committed.append(True)
+            raw = engine.raw_connection()  # a third connection, outside the pool's two
+            try:
+                raw.cursor().execute("UPDATE delivery SET collect_failures = collect_failures + 1")
+                raw.commit()
+            finally:
+                raw.close()
+
+    with engine.connect() as conn:
+        event.listen(engine, "engine_connect", commit_once)
+        try:
+            assert _helper(engine, conn) is None
+        finally:
+            event.remove(engine, "engine_connect", commit_once)
+    assert committed
