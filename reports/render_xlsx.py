@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -186,6 +187,10 @@ _NUMBER_KINDS = ("int", "float", "pct", "pp", "hours", "index", "p")
 _NA = object()
 """A cell showing the grey "n/a"."""
 _XML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_PLAIN_TEXT = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_|^\s|\s$")
+"""What XlsxWriter's string escaping changes (markup characters, control characters, its own
+``_xHHHH_`` escape) or marks (leading or trailing white space): a text without any is written
+as it is."""
 _PLAIN_URL = re.compile(r'[#%"<>\[\]^`{} ]')
 """A character XlsxWriter's ``Url`` treats specially (an anchor, escapes): a URL without any
 is its own relationship target."""
@@ -204,13 +209,14 @@ class _Link:
 
 def _cells(
     sheet: Any, first: int, c: int, column: pd.Series, kind: str, links: list[int]
-) -> list[object]:
-    """One column's cells as plain values, converted once: a float (a number in the column's
+) -> np.ndarray | list[object]:
+    """One column's cells, converted once: a numeric column (numbers, dates as Excel serials)
+    as a float array (NaN = n/a); otherwise plain values: a float (a number in the column's
     format; NaN = n/a), a datetime, a `_Link`, a bool or a text; `_NA` for n/a."""
     if kind in _NUMBER_KINDS and pd.api.types.is_numeric_dtype(column.dtype):
         scale = 100.0 if kind == "pp" else 1.0
-        values: list[object] = (column.to_numpy(dtype="float64", na_value=np.nan) * scale).tolist()
-        return values
+        numbers: np.ndarray = column.to_numpy(dtype="float64", na_value=np.nan) * scale
+        return numbers
     if kind in ("date", "datetime"):
         stamps = pd.to_datetime(column, utc=True, errors="coerce").dt.tz_localize(None)
         serials = _excel_serials(stamps.to_numpy(dtype="datetime64[ns]"))
@@ -243,7 +249,7 @@ _EXCEL_EPOCH = np.datetime64("1899-12-31T00:00:00", "us")
 _DAY_US = 86_400_000_000
 
 
-def _excel_serials(stamps: np.ndarray) -> list[object] | None:
+def _excel_serials(stamps: np.ndarray) -> np.ndarray | None:
     """Naive UTC times as the Excel serial numbers XlsxWriter writes for them (its
     ``_datetime_to_excel_datetime``, the same float operations on whole arrays; NaN for NaT,
     shown n/a), or None when a time is before 1900-03-01 (Excel's invented 29 February 1900
@@ -261,8 +267,7 @@ def _excel_serials(stamps: np.ndarray) -> list[object] | None:
     )
     serial = np.where(serial > 59, serial + 1, serial)
     serial[missing] = np.nan
-    values: list[object] = serial.tolist()
-    return values
+    return serial
 
 
 def _url_cells(
@@ -320,15 +325,20 @@ def _column_sheet_class() -> type:
         def __init__(self) -> None:
             super().__init__()
             self.data_row = -1
-            self.data_columns: list[tuple[int, str, list[object], dict[str, Any]]] = []
+            self.data_columns: list[tuple[int, str, np.ndarray | list[object], dict[str, Any]]] = []
             self.own_links: list[tuple[int, int, str, str, str]] = []
 
         def add_column(
-            self, first: int, c: int, cells: list[object], kind: str, formats: dict[str, Any]
+            self,
+            first: int,
+            c: int,
+            cells: np.ndarray | list[object],
+            kind: str,
+            formats: dict[str, Any],
         ) -> None:
             self.data_row = first
             self.data_columns.append((c, kind, cells, formats))
-            if cells:
+            if len(cells):
                 self._check_dimensions(first + len(cells) - 1, c)
 
         def add_link(self, r: int, c: int, url: str) -> None:
@@ -392,11 +402,11 @@ def _column_sheet_class() -> type:
             for start in range(0, count, step):
                 end = min(count, start + step)
                 first = self.data_row + start
+                numbers = [str(r) for r in range(first + 1, first + 1 + end - start)]
                 rendered = [
-                    self._render(c, kind, cells[start:end], f, first, known)
+                    self._render(c, kind, cells[start:end], f, first, known, numbers)
                     for (c, kind, cells, f), known in zip(self.data_columns, texts, strict=True)
                 ]
-                numbers = range(first + 1, first + 1 + end - start)
                 rows = zip(numbers, *rendered, strict=True)
                 self.fh.write("".join(f'<row r="{r}">{"".join(cells)}</row>' for r, *cells in rows))
 
@@ -404,13 +414,14 @@ def _column_sheet_class() -> type:
             self,
             c: int,
             kind: str,
-            cells: list[object],
+            cells: np.ndarray | list[object],
             formats: dict[str, Any],
             first: int,
             texts: dict[str, str],
+            numbers: list[str],
         ) -> list[str]:
-            """The XML of ``cells``, the first in row ``first``; ``texts`` keeps the column's
-            texts already escaped."""
+            """The XML of ``cells``, the first in row ``first`` (``numbers``: the rows' numbers
+            as text); ``texts`` keeps the column's texts already escaped."""
             letter = xl_col_to_name(c)
             styles: dict[str, int] = {}
 
@@ -422,6 +433,17 @@ def _column_sheet_class() -> type:
                 return styles[name]
 
             na = f'" s="{{}}" t="inlineStr"><is><t>{NA}</t></is></c>'
+            if isinstance(cells, np.ndarray):
+                return _numbers(letter, kind, cells, numbers, style, na)
+            if all(type(v) is str for v in cells):  # a text column: each text escaped once
+                strings = cast(list[str], cells)
+                for text in set(strings).difference(texts):
+                    texts[text] = _text(text)
+                head = f'<c r="{letter}'
+                return [
+                    f'{head}{r}" t="inlineStr">{texts[v]}</c>'
+                    for r, v in zip(numbers, strings, strict=True)
+                ]
             rows = range(first + 1, first + 1 + len(cells))
             if kind in _NUMBER_KINDS and all(isinstance(v, float) for v in cells):
                 # A column of numbers: NaN (and an infinity) shows n/a.
@@ -463,8 +485,60 @@ def _column_sheet_class() -> type:
                     out.append(f'<c r="{ref}" t="inlineStr">{body}</c>')
             return out
 
+    def _numbers(
+        letter: str,
+        kind: str,
+        values: np.ndarray,
+        rows: list[str],
+        style: Callable[[str], int],
+        na: str,
+    ) -> list[str]:
+        """The XML of a column of numbers (or dates as serials) in ``rows``: a finite value
+        as XlsxWriter writes a number (``%.16G``; a whole number below 10^15 is the same
+        digits as the integer, written from it), NaN or an infinity as the grey n/a."""
+        shown = np.isfinite(values)
+        known = values[shown]
+        if kind in _NUMBER_KINDS:
+            number = style(kind)
+            missing = na.format(style("n/a")) if known.size < values.size else ""
+        else:
+            # Dates: the styles asked for in the order the cells need them (as XlsxWriter
+            # numbers the styles in the order cells first ask for them).
+            needed = {kind: known.size > 0, "n/a": known.size < values.size}
+            got = {
+                name: style(name)
+                for name in ((kind, "n/a") if shown[0] else ("n/a", kind))
+                if needed[name]
+            }
+            number = got.get(kind, 0)
+            missing = na.format(got["n/a"]) if "n/a" in got else ""
+        head, mid = f'<c r="{letter}', f'" s="{number}"><v>'
+        whole = (
+            known.size > 0
+            and bool(np.all(np.abs(known) < 1e15))
+            and bool(np.all(known == np.trunc(known)))
+            and not bool(np.any(np.signbit(known) & (known == 0)))  # -0.0 is "-0"
+        )
+        if whole:
+            ints = np.where(shown, values, 0.0).astype(np.int64).tolist()
+            if not missing:
+                return [f"{head}{r}{mid}{v}</v></c>" for r, v in zip(rows, ints, strict=True)]
+            return [
+                f"{head}{r}{mid}{v}</v></c>" if ok else f"{head}{r}{missing}"
+                for r, v, ok in zip(rows, ints, shown.tolist(), strict=True)
+            ]
+        floats = values.tolist()
+        if not missing:
+            return [f"{head}{r}{mid}{v:.16G}</v></c>" for r, v in zip(rows, floats, strict=True)]
+        return [
+            f"{head}{r}{mid}{v:.16G}</v></c>" if ok else f"{head}{r}{missing}"
+            for r, v, ok in zip(rows, floats, shown.tolist(), strict=True)
+        ]
+
     def _text(text: str) -> str:
         """An inline string's ``<is>`` element, escaped as XlsxWriter escapes strings."""
+        if len(text) <= _STRING_LIMIT and _PLAIN_TEXT.search(text) is None:
+            return f"<is><t>{text}</t></is>"  # nothing to escape, no edge to preserve
         text = XMLwriter._escape_control_characters(text[:_STRING_LIMIT]).translate(_XML)
         space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
         return f"<is><t{space}>{text}</t></is>"

@@ -10,6 +10,7 @@ import warnings
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from xlsxwriter.utility import _datetime_to_excel_datetime
@@ -43,7 +44,7 @@ def test_serials_equal_xlsxwriters_own_conversion() -> None:
             else _datetime_to_excel_datetime(t.to_pydatetime(), False, False)
             for t in times.tolist()
         ]
-    assert [repr(v) for v in got] == [repr(v) for v in want]
+    assert [repr(v) for v in got.tolist()] == [repr(v) for v in want]
 
 
 def test_times_before_march_1900_are_left_to_xlsxwriter() -> None:
@@ -121,3 +122,37 @@ def test_the_quick_url_check_agrees_with_the_full_one(scheme: str, host: str, re
 
     for url in (scheme + host + rest, scheme + host + "/" + rest, scheme + host + "?" + rest):
         assert safe_url(url) == (url if is_web_url(url) else None), url
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.0, 1.0, -3.0, 2.5, 1e15 - 1, 1e15, 1e16, 123456789.0, 0.1, 1 / 3, 5e-324, -1e-7],
+        [1.0, 2.0, math.nan, -4.0, 999_999_999_999_999.0],
+        [-0.0, 7.0],  # "-0", as "%.16G" writes it
+        [1e16, 2.0, 3e15],  # "1E+16"
+        [math.nan, math.inf, -math.inf, 3.0],
+    ],
+)
+def test_number_cells_are_written_as_xlsxwriter_writes_numbers(
+    values: list[float], tmp_path: Any
+) -> None:
+    """Whole numbers are written from integers, the rest with "%.16G"; both must give the
+    digits XlsxWriter writes (``%.16G``), and n/a where the value is not finite."""
+    import re
+    import zipfile
+
+    import numpy as np
+
+    from reports.render_xlsx import _column_sheet_class, _workbook_class
+
+    book = _workbook_class()(str(tmp_path / "n.xlsx"))
+    formats = {"float": book.add_format({"num_format": "0.0"}), "n/a": book.add_format({})}
+    sheet = book.add_worksheet(worksheet_class=_column_sheet_class())
+    sheet.add_column(0, 0, np.array(values), "float", formats)
+    book.close()
+    with zipfile.ZipFile(tmp_path / "n.xlsx") as z:
+        xml = z.read("xl/worksheets/sheet1.xml").decode()
+    cells = re.findall(r'<c r="A\d+" s="\d+"(?:><v>([^<]*)</v>| t="inlineStr"><is><t>(n/a)<)', xml)
+    want = [(f"{v:.16G}", "") if math.isfinite(v) else ("", "n/a") for v in values]
+    assert cells == want
