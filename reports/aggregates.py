@@ -111,11 +111,14 @@ class Groups:
 
     @cached_property
     def _by_message(self) -> tuple[np.ndarray, np.ndarray]:
-        """The rows in a group, ordered by (group, message), and that key (sorted once)."""
-        rows = np.flatnonzero(self.codes >= 0)
+        """The rows in a group, ordered by (group, message), and that key: the frame's rows in
+        message order (sorted once per frame) grouped by a stable sort on the group code (a
+        radix sort when the codes fit 16 bits), the same order as a stable sort on the key."""
+        by_post = _order(self.a, "post_code")
+        rows = by_post[self.codes[by_post] >= 0]
+        rows = rows[_stable_order(self.codes[rows], self.count)]
         key = self.codes[rows] * int(self.a["post_count"]) + self.a["post_code"][rows]
-        order = np.argsort(key, kind="stable")
-        return rows[order], key[order]
+        return rows, key
 
     def clusters(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows of ``mask`` in a group, each row's cluster (one per group and message,
@@ -132,6 +135,14 @@ class Groups:
 
 Columns = dict[str, np.ndarray]
 """Figure name → one value per group."""
+
+
+def _stable_order(codes: np.ndarray, count: int) -> np.ndarray:
+    """The stable ascending order of ``codes`` (each in 0 to ``count`` - 1): numpy sorts 16-bit
+    integers by radix, in linear time."""
+    small = count < np.iinfo(np.int16).max
+    order: np.ndarray = np.argsort(codes.astype(np.int16) if small else codes, kind="stable")
+    return order
 
 
 def _order(a: Arrays, name: str) -> np.ndarray:
@@ -157,9 +168,7 @@ def _mean_median(
     # (a radix sort when the codes fit 16 bits): each group's values in ascending order.
     order = _order(a, name)
     rows = order[(given & (g.codes >= 0))[order]]
-    codes = g.codes[rows]
-    small = g.count < np.iinfo(np.int16).max
-    ranked = values[rows[np.argsort(codes.astype(np.int16) if small else codes, kind="stable")]]
+    ranked = values[rows[_stable_order(g.codes[rows], g.count)]]
     starts = np.cumsum(n) - n
     median = np.full(g.count, math.nan)
     some = n > 0
@@ -391,7 +400,7 @@ def group_indices(
     count = int(combined.max()) + 1
     first = np.full(count, positions.size, dtype=np.int64)
     np.minimum.at(first, combined, np.arange(positions.size))
-    order = np.argsort(combined, kind="stable")
+    order = _stable_order(combined, count)
     bounds = np.cumsum(np.bincount(combined, minlength=count))[:-1]
     rows = np.split(positions[order], bounds)
     # Keys as pandas' groupby gives them: a single column's own scalars, several columns' as
