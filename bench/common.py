@@ -169,13 +169,14 @@ def stop(
         return proc.wait()
 
 
-def profile(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+def profile(pid: int, out: Path, *, gil: bool = False) -> subprocess.Popen[bytes] | None:
     """Sample process ``pid`` with py-spy (``pip install py-spy``) into ``out`` (collapsed
     stacks, 200 samples a second of every thread, without pausing the process: pausing it
     distorts a run of 50 threads several times over) until :func:`stop`; None, with a note on
     stderr, when py-spy is not installed. Without pausing, py-spy cannot tell a waiting thread
     from a running one: :func:`profile_top` sets apart the samples whose innermost frame is a
-    wait."""
+    wait. ``gil``: only the samples of the thread holding the GIL (py-spy ``--gil``): where
+    the interpreter's CPU goes, without threads waiting for their turn at it."""
     import shutil
 
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -183,7 +184,7 @@ def profile(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
         print("py-spy not found: no profile (pip install py-spy)", file=sys.stderr)
         return None
     command = [spy, "record", "--pid", str(pid), "--format", "raw", "--nonblocking"]
-    command += ["--rate", "200", "--output", str(out)]
+    command += ["--rate", "200", "--output", str(out)] + (["--gil"] if gil else [])
     return subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=(out.with_suffix(".log")).open("ab")
     )

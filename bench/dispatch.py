@@ -136,7 +136,7 @@ def run_elshi(
         if proc.poll() is not None:
             raise SystemExit(f"{way} exited ({proc.returncode}); see {root}/daemon-{tag}.log")
         outcome.startup_cpu = cpu0 = cpu_seconds(proc.pid)
-        spy = profile(proc.pid, root / f"{tag}.pyspy") if args.profile else None
+        spy = profile(proc.pid, root / f"{tag}.pyspy", gil=args.gil) if args.profile else None
         wait_for(emulators, tag, args.count, time.monotonic() + spread + 120)
         time.sleep(0.3)  # the last results being recorded
         outcome.cpu = cpu_seconds(proc.pid) - cpu0
@@ -247,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="sample each daemon with py-spy from the first due time on, print its top "
         "functions and keep the raw stacks in DIR ('-': print only); costs the daemon some CPU",
+    )
+    parser.add_argument(
+        "--gil",
+        action="store_true",
+        help="with --profile: only samples of the thread holding the GIL (where the CPU goes)",
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
