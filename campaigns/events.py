@@ -13,7 +13,7 @@ This module writes rows; it sends nothing (``scheduler.alerts`` does) and reads 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -89,27 +89,34 @@ def audited(
             _delivery_event(session, delivery, "published_after_resume", at, reason or "")
 
 
-def audited_many(session: Session, entries: Iterable[dict[str, Any]]) -> None:
+def audited_many(
+    session: Session,
+    entries: Iterable[dict[str, Any]],
+    *,
+    resumed: Collection[int] | None = None,
+) -> None:
     """`audited` for many audited changes at once (the daemon's batches, through
     `states.transition_rows`; each entry holds `audited`'s keyword arguments). Publications
-    imply an event only after a resume: one query finds those, instead of a row read each."""
+    imply an event only after a resume: one query finds those, instead of a row read each,
+    unless the caller knows them (``resumed``: the deliveries that resumed from a pause)."""
     entries = list(entries)
     published = [
         int(e["entity_id"])
         for e in entries
         if e["entity"] == "delivery" and e["to_state"] == "published" != e["from_state"]
     ]
-    resumed = (
-        set(
-            session.scalars(
-                select(Delivery.id).where(
-                    Delivery.id.in_(published), Delivery.resumed_from_pause.is_not(None)
+    if resumed is None:
+        resumed = (
+            set(
+                session.scalars(
+                    select(Delivery.id).where(
+                        Delivery.id.in_(published), Delivery.resumed_from_pause.is_not(None)
+                    )
                 )
             )
+            if published
+            else set()
         )
-        if published
-        else set()
-    )
     for entry in entries:
         publication = entry["entity"] == "delivery" and entry["to_state"] == "published"
         if publication and int(entry["entity_id"]) not in resumed:

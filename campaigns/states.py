@@ -12,13 +12,14 @@ transaction, and is logged (`_logged`), whichever of the two made it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Connection, Table, bindparam, insert, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from campaigns import events
@@ -153,6 +154,7 @@ def transition_rows(
     actor: str,
     at: datetime,
     checked: bool = False,
+    resumed: Collection[int] | None = None,
 ) -> list[RowMove]:
     """Move many delivery rows with plain UPDATE statements (no ORM objects), each audited and
     logged like `transition`. A row that is no longer in its ``from_state`` or no longer
@@ -160,7 +162,9 @@ def transition_rows(
     the caller holds the rows' locks and found them in their ``from_state`` and ``guard``, so
     rows of one shape are updated with one statement over all of them. Raises
     `TransitionError` (before writing anything) for a move the state machine does not have.
-    ORM objects of these rows already loaded in ``session`` are not refreshed."""
+    ORM objects of these rows already loaded in ``session`` are not refreshed. ``resumed``: the
+    deliveries among ``moves`` that resumed from a pause, when the caller read that under the
+    rows' locks (else it is read here: `events.audited_many`)."""
     for move in moves:
         if move.to not in TRANSITIONS[move.from_state]:
             raise TransitionError(
@@ -184,10 +188,18 @@ def transition_rows(
         if result.rowcount == 1:  # type: ignore[attr-defined]
             done.append(move)
     for (values, guards), rows in shapes.items():
-        result = connection.execute(_move_statement(values, guards), rows)
-        if result.rowcount not in (len(rows), -1):  # type: ignore[attr-defined]
+        sets = (("state", "_to"), ("updated_at", "_at"), *((v, f"_v_{v}") for v in values))
+        moved = update_each(
+            connection,
+            _move_statement(values, guards),
+            _DELIVERY,
+            rows,
+            where=(("id", "_id"), ("state", "_from")),
+            sets=sets,
+        )
+        if moved not in (len(rows), -1):
             raise TransitionError(
-                f"{len(rows)} checked deliveries to move, {result.rowcount} moved: "  # type: ignore[attr-defined]
+                f"{len(rows)} checked deliveries to move, {moved} moved: "
                 "the caller did not hold their locks"
             )
     entries = [
@@ -206,7 +218,9 @@ def transition_rows(
     if entries:
         connection.execute(insert(_AUDIT), entries)
         events.audited_many(
-            session, [{k: v for k, v in e.items() if k != "actor"} for e in entries]
+            session,
+            [{k: v for k, v in e.items() if k != "actor"} for e in entries],
+            resumed=resumed,
         )
     for move in done:
         _logged(move.delivery_id, move.label, move.from_state, move.to, move.reason)
@@ -219,6 +233,52 @@ def transition_rows(
 
 _DELIVERY = cast(Table, Delivery.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
+
+
+def update_each(
+    connection: Connection,
+    statement: Any,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    where: tuple[tuple[str, str], ...],
+    sets: tuple[tuple[str, str], ...],
+) -> int:
+    """Run the UPDATE ``statement`` once for each of ``rows`` (its parameters) and return how
+    many rows it changed. On PostgreSQL, two rows or more go in one statement instead, with
+    the same effect: ``UPDATE table SET column = v.param ... FROM unnest(<one array per
+    parameter>) AS v WHERE table.column = v.param ...`` for the ``(column, parameter)`` pairs
+    of ``where`` and ``sets`` (``statement`` must be the plain UPDATE of those pairs). The
+    server then executes one statement, not one per row (the daemon's batches)."""
+    if connection.dialect.name != "postgresql" or len(rows) < 2:
+        result = connection.execute(statement, list(rows))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+    params = {param: [row[param] for row in rows] for _, param in where + sets}
+    result = connection.execute(_unnest_update(table, where, sets), params)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=64)
+def _unnest_update(
+    table: Table, where: tuple[tuple[str, str], ...], sets: tuple[tuple[str, str], ...]
+) -> Any:
+    """The PostgreSQL statement of `update_each` (built once per shape)."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    pairs = where + sets
+    arrays = ", ".join(
+        f"CAST(:{param} AS {table.c[column].type.compile(dialect=dialect)}[])"
+        for column, param in pairs
+    )
+    names = ", ".join(param for _, param in pairs)
+    statement = text(
+        f"UPDATE {table.name} SET "
+        + ", ".join(f"{column} = v.{param}" for column, param in sets)
+        + f" FROM unnest({arrays}) AS v({names}) WHERE "
+        + " AND ".join(f"{table.name}.{column} = v.{param}" for column, param in where)
+    )
+    return statement.bindparams(
+        *(bindparam(param, type_=postgresql.ARRAY(table.c[column].type)) for column, param in pairs)
+    )
 
 
 @lru_cache(maxsize=128)

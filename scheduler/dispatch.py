@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Integer, Table, and_, bindparam, exists, func, or_, select, true, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from campaigns.gate import claim_condition, hold, refusal
@@ -48,7 +49,7 @@ from campaigns.links import UnsafeUrl, is_web_url, web_url
 from campaigns.media import MediaMissing, is_reference, materialize
 from campaigns.schema import DUE_STATES, Audience, Campaign, Channel, Delivery, Post
 from campaigns.schema import DeliveryState as S
-from campaigns.states import RowMove, transition, transition_rows
+from campaigns.states import RowMove, transition, transition_rows, update_each
 from campaigns.store import immediate
 from connectors.base import (
     AmbiguousError,
@@ -307,6 +308,33 @@ def _lock_channels() -> Any:
 @lru_cache(maxsize=1)
 def _claim_rows() -> Any:
     """One channel's first claimable rows, locked, with what a claim needs to know."""
+    return _claim_rows_of(bindparam("channel"), bindparam("limit"))
+
+
+@lru_cache(maxsize=1)
+def _claim_rows_lateral() -> Any:
+    """PostgreSQL: `_claim_rows` of several channels in one statement (``channels``, and
+    ``limits`` rows each), in each channel's order, with its id as ``wanted_channel``."""
+    wanted = (
+        func.unnest(
+            bindparam("channels", type_=postgresql.ARRAY(Integer)),
+            bindparam("limits", type_=postgresql.ARRAY(Integer)),
+        )
+        .table_valued("channel_id", "lim")
+        .render_derived(name="wanted")
+    )
+    rows = _claim_rows_of(wanted.c.channel_id, wanted.c.lim).lateral("claimable")
+    return (
+        select(wanted.c.channel_id.label("wanted_channel"), rows)
+        .select_from(wanted)
+        .join(rows, true())
+        .order_by(
+            wanted.c.channel_id, func.coalesce(rows.c.next_attempt_at, rows.c.due_at), rows.c.id
+        )
+    )
+
+
+def _claim_rows_of(channel: Any, limit: Any) -> Any:
     reply_to = (
         select(_REPLIED.remote_id)
         .where(
@@ -348,9 +376,9 @@ def _claim_rows() -> Any:
         .join(Campaign, Post.campaign_id == Campaign.id)
         .join(Channel, Delivery.channel_id == Channel.id)
         .outerjoin(Audience, Delivery.audience_id == Audience.id)
-        .where(claimable(NOW, HORIZON), Delivery.channel_id == bindparam("channel"))
+        .where(claimable(NOW, HORIZON), Delivery.channel_id == channel)
         .order_by(due_instant(), Delivery.id)
-        .limit(bindparam("limit"))
+        .limit(limit)
         .with_for_update(of=Delivery, skip_locked=True)
     )
 
@@ -406,23 +434,47 @@ def claim_in(
     slots: list[dict[str, Any]] = []
     past_window = 0
     capped: set[str] = set()
+    # On PostgreSQL every channel's rows come in one statement, so each channel's share is
+    # planned before any is read: as if each filled its share (a pass may then claim a little
+    # less than ``budget``; the next one takes the rest).
+    together = session.get_bind().dialect.name == "postgresql"
+    plan: list[tuple[Any, float, int, int]] = []
+    planned = budget
     for channel_id, _ in candidates:
         channel = channels.get(channel_id)
         if channel is None:
             continue
         interval = 60.0 / max(rate_for(channel.name, channel.platform), 1e-6)
-        next_slot = channel.next_slot_at
-        start = max(now, next_slot or now)
+        start = max(now, channel.next_slot_at or now)
         room = int((horizon - start).total_seconds() // interval) + 1
-        take = min(share, room, budget, room if cap_for is None else cap_for(channel.name))
+        take = min(share, room, planned, room if cap_for is None else cap_for(channel.name))
+        if take > 0 and together:
+            planned -= take
+        plan.append((channel, interval, room, take))
+    fetched: dict[int, list[Any]] = {}
+    if together:
+        wanted = [(channel.id, take) for channel, _, _, take in plan if take > 0]
+        if wanted:
+            statement = _claim_rows_lateral()
+            values = {"channels": [c for c, _ in wanted], "limits": [n for _, n in wanted]}
+            for row in session.connection().execute(statement, {**at, **values}):
+                fetched.setdefault(row.wanted_channel, []).append(row)
+    for channel, interval, room, planned_take in plan:
+        channel_id = channel.id
+        next_slot = channel.next_slot_at
+        take = min(planned_take, budget)
         if take <= 0:
             capped.add(channel.name)
             continue
-        rows = (
-            session.connection()
-            .execute(_claim_rows(), {**at, "channel": channel_id, "limit": take})
-            .all()
-        )
+        rows: Sequence[Any]
+        if together:
+            rows = fetched.get(channel_id, [])
+        else:
+            rows = (
+                session.connection()
+                .execute(_claim_rows(), {**at, "channel": channel_id, "limit": take})
+                .all()
+            )
         if len(rows) >= take and take < room:
             capped.add(channel.name)
         for row in rows:
@@ -629,6 +681,7 @@ def _claim_states() -> Any:
             Delivery.attempts,
             Delivery.reconcile_attempts,
             Delivery.sending_at,
+            Delivery.resumed_from_pause,
             sendable().label("sendable"),
         )
         .join(Post, Delivery.post_id == Post.id)
@@ -648,17 +701,28 @@ def _holds(row: Any, claim: Claim, settings: Settings) -> bool:
     )
 
 
-def begin_sends(session: Session, checks: list[SendCheck]) -> list[Verdict]:
+def _locked_states(session: Session, ids: list[int]) -> dict[int, Any]:
+    """`_claim_states` of ``ids``, by id (none: no query)."""
+    if not ids:
+        return {}
+    return {row.id: row for row in session.connection().execute(_claim_states(), {"ids": ids})}
+
+
+def begin_sends(
+    session: Session, checks: list[SendCheck], *, rows: dict[int, Any] | None = None
+) -> list[Verdict]:
     """Immediately before sending each claim, under the kill-switch lock (shared) with the rows
     locked: is it still this worker's claim (and not yet sent), and may it be sent
     (`sendable`)? If so, mark the row as being sent and renew its lease, so whoever later finds
     it in ``publishing`` knows the post may exist (and a pause reports it in flight). A claim
     that may not be sent is handed back, with the reason; one taken over is left alone. One
-    query and one update for all the checks of a batch."""
-    hold(session)
+    query and one update for all the checks of a batch. ``rows``: the checks' rows, read by
+    the caller in this transaction after it took the kill-switch lock (`settle`); each is
+    taken out of it."""
+    if rows is None:
+        hold(session)
+        rows = _locked_states(session, [check.claim.delivery_id for check in checks])
     connection = session.connection()
-    ids = [check.claim.delivery_id for check in checks]
-    rows = {row.id: row for row in connection.execute(_claim_states(), {"ids": ids})}
     verdicts: list[Verdict] = []
     marks: list[dict[str, Any]] = []
     for check in checks:
@@ -678,7 +742,14 @@ def begin_sends(session: Session, checks: list[SendCheck]) -> list[Verdict]:
             lease = check.now + timedelta(seconds=check.settings.lease_seconds)
             marks.append({"_id": claim.delivery_id, "now": check.now, "lease": lease})
     if marks:
-        connection.execute(_mark_sending(), marks)
+        update_each(
+            connection,
+            _mark_sending(),
+            _DELIVERY,
+            marks,
+            where=(("id", "_id"),),
+            sets=(("sending_at", "now"), ("lease_expires_at", "lease")),
+        )
     return verdicts
 
 
@@ -735,7 +806,7 @@ def publish_claim(
         return stats
     try:
         with pool.lease(claim.channel) as connector:
-            verdict = run.run(Batch(begin_sends, SendCheck(claim, settings, clock())))
+            verdict = run.run(_settled(SendCheck(claim, settings, clock())))
             if verdict is Verdict.STALE:
                 log.warning(
                     "delivery %s %s: claim taken over before its send; not sending it",
@@ -763,7 +834,9 @@ def publish_claim(
         result = AmbiguousError(f"unexpected {type(exc).__name__}: {exc}", channel=claim.channel)
     outcome = Outcome(claim, result, settings, clock(), rng)
     try:
-        stats.add(run.run(Batch(record_many, outcome)))
+        recorded = run.run(_settled(outcome))
+        assert isinstance(recorded, PassStats)
+        stats.add(recorded)
         if began is not None:
             stats.busy.append(time.monotonic() - began)
     except Exception:
@@ -797,24 +870,30 @@ class Outcome:
     rng: random.Random
 
 
-def record_many(session: Session, outcomes: list[Outcome]) -> list[PassStats]:
+def record_many(
+    session: Session, outcomes: list[Outcome], *, rows: dict[int, Any] | None = None
+) -> list[PassStats]:
     """Record the platform's answers (a writer job). Publications whose claims still hold go
     in together (one query, one update, one audit insert); anything else is recorded one by
-    one against the row as it is now."""
+    one against the row as it is now. ``rows``: the publications' rows, read by the caller in
+    this transaction (`settle`); each is taken out of it."""
     stats = [PassStats() for _ in outcomes]
     done: set[int] = set()
     fast = [i for i, o in enumerate(outcomes) if isinstance(o.result, Published)]
     if fast:
-        connection = session.connection()
-        ids = [outcomes[i].claim.delivery_id for i in fast]
-        rows = {row.id: row for row in connection.execute(_claim_states(), {"ids": ids})}
+        if rows is None:
+            rows = _locked_states(session, [outcomes[i].claim.delivery_id for i in fast])
         moves: list[RowMove] = []
+        resumed: set[int] = set()
         for i in fast:
             outcome = outcomes[i]
             claim, result = outcome.claim, outcome.result
             assert isinstance(result, Published)
-            if not _holds(rows.pop(claim.delivery_id, None), claim, outcome.settings):
+            row = rows.pop(claim.delivery_id, None)
+            if not _holds(row, claim, outcome.settings):
                 continue
+            if row.resumed_from_pause is not None:
+                resumed.add(claim.delivery_id)
             moves.append(_published_move(claim, result, outcome.settings))
             stats[i].published += 1
             stats[i].lateness.append((result.published_at - claim.due_at).total_seconds())
@@ -826,6 +905,7 @@ def record_many(session: Session, outcomes: list[Outcome]) -> list[PassStats]:
                 actor=f"daemon:{outcomes[fast[0]].settings.worker_id}",
                 at=max(outcomes[i].now for i in fast),
                 checked=True,
+                resumed=resumed,
             )
     for i, outcome in enumerate(outcomes):
         if i not in done:
@@ -839,6 +919,40 @@ def record_many(session: Session, outcomes: list[Outcome]) -> list[PassStats]:
                 rng=outcome.rng,
             )
     return stats
+
+
+def settle(session: Session, items: list[SendCheck | Outcome]) -> list[Verdict | PassStats]:
+    """The publishing threads' writer jobs of one transaction together: the platform's answers
+    (`record_many`) and the checks before the next sends (`begin_sends`), their rows read in
+    one locked query, after the kill-switch lock when there are checks. An answer and a check
+    of the same row cannot meet here (a row's answer is queued after its check committed);
+    if they did, the check would find the row taken and not send."""
+    checks = [i for i, item in enumerate(items) if isinstance(item, SendCheck)]
+    outcomes = [i for i, item in enumerate(items) if isinstance(item, Outcome)]
+    if checks:
+        hold(session)
+    ids = [items[i].claim.delivery_id for i in checks]
+    ids += [
+        item.claim.delivery_id
+        for item in (items[i] for i in outcomes)
+        if isinstance(item, Outcome) and isinstance(item.result, Published)
+    ]
+    rows = _locked_states(session, ids)
+    values: list[Verdict | PassStats] = [Verdict.STALE] * len(items)
+    if outcomes:
+        answers = [cast(Outcome, items[i]) for i in outcomes]
+        for i, stats in zip(outcomes, record_many(session, answers, rows=rows), strict=True):
+            values[i] = stats
+    if checks:
+        asked = [cast(SendCheck, items[i]) for i in checks]
+        for i, verdict in zip(checks, begin_sends(session, asked, rows=rows), strict=True):
+            values[i] = verdict
+    return values
+
+
+def _settled(item: SendCheck | Outcome) -> Batch[SendCheck | Outcome, Verdict | PassStats]:
+    """A writer job for ``item`` that the writer runs with the others of its transaction."""
+    return Batch(settle, item)
 
 
 def _published_move(claim: Claim, result: Published, settings: Settings) -> RowMove:
