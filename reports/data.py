@@ -276,7 +276,9 @@ def _frame(conn: Connection, query: Query) -> pd.DataFrame:
                 else pd.Series(list(column), dtype=None if column else object)
             )
         if name.endswith("_at"):
-            series = pd.to_datetime(series, utc=True)
+            # No cache of repeated values: instants rarely repeat, and looking for repeats
+            # cost more than parsing them (same values either way).
+            series = pd.to_datetime(series, utc=True, cache=False)
         columns[name] = series
     return pd.DataFrame(columns, columns=names)
 
