@@ -23,6 +23,7 @@ channel row (``elshi channels resume``); this module's ``channel`` scope is an o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,11 +66,19 @@ def _exclusive(session: Session) -> None:
 
 
 def covering(*, exclude: int | None = None) -> Any:
-    """SQL: an active pause covers this delivery (the query has ``delivery`` and ``post``)."""
+    """SQL: an active pause covers this delivery (the query has ``delivery`` and ``post``).
+    Without ``exclude``, one construct built once and shared by every query that embeds it:
+    building it (aliases, correlated subqueries) cost the daemon's idle wake-ups about 4 ms of
+    CPU each, ten times the queries it is part of (SQLAlchemy constructs are immutable)."""
+    if exclude is None:
+        return _covering_any()
     query = select(Pause.id).where(Pause.resumed_at.is_(None), _covers_row())
-    if exclude is not None:
-        query = query.where(Pause.id != exclude)
-    return exists(query)
+    return exists(query.where(Pause.id != exclude))
+
+
+@functools.cache
+def _covering_any() -> Any:
+    return exists(select(Pause.id).where(Pause.resumed_at.is_(None), _covers_row()))
 
 
 def _in_scope(pause: Pause) -> Any:

@@ -10,6 +10,7 @@ certainly absent → ``scheduled`` for a normal retry; the platform cannot tell 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -344,13 +345,10 @@ def next_wakeup(sessions: sessionmaker[Session], now: datetime) -> datetime | No
     return min(found) if found else None
 
 
-def next_instants(
-    sessions: sessionmaker[Session], now: datetime
-) -> tuple[datetime | None, datetime | None]:
-    """When something may next be claimed: for each active channel, the later of its first
-    claimable delivery (thread order respected), its next send slot and the end of a rate-limit
-    block; and when the earliest lease expires (recovery's work). Rows that cannot be claimed
-    yet do not count, so a blocked channel never makes the daemon spin."""
+@functools.cache
+def _next_instants_queries() -> tuple[Any, Any]:
+    """`next_instants`' two statements, built once (they take no parameter; building them
+    cost more CPU than running them, at every idle wake-up of the daemon)."""
     from sqlalchemy import func
 
     from campaigns.gate import claim_condition
@@ -374,20 +372,31 @@ def next_instants(
             .scalar_subquery()
         )
 
+    channels = select(
+        first_due(S.approved),
+        first_due(S.scheduled),
+        Channel.next_slot_at,
+        Channel.blocked_until,
+    ).where(Channel.paused.is_(False))
+    lease = (
+        select(func.min(Delivery.lease_expires_at))
+        .join(Channel, Delivery.channel_id == Channel.id)
+        .where(Delivery.state == S.publishing.value, Channel.paused.is_(False))
+    )
+    return channels, lease
+
+
+def next_instants(
+    sessions: sessionmaker[Session], now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """When something may next be claimed: for each active channel, the later of its first
+    claimable delivery (thread order respected), its next send slot and the end of a rate-limit
+    block; and when the earliest lease expires (recovery's work). Rows that cannot be claimed
+    yet do not count, so a blocked channel never makes the daemon spin."""
+    channels_query, lease_query = _next_instants_queries()
     with sessions() as session:
-        channels = session.execute(
-            select(
-                first_due(S.approved),
-                first_due(S.scheduled),
-                Channel.next_slot_at,
-                Channel.blocked_until,
-            ).where(Channel.paused.is_(False))
-        ).all()
-        lease = session.scalar(
-            select(func.min(Delivery.lease_expires_at))
-            .join(Channel, Delivery.channel_id == Channel.id)
-            .where(Delivery.state == S.publishing.value, Channel.paused.is_(False))
-        )
+        channels = session.execute(channels_query).all()
+        lease = session.scalar(lease_query)
     found = []
     for approved, scheduled, slot, blocked in channels:
         firsts = [t for t in (approved, scheduled) if t is not None]
