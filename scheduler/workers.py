@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select as io_select
 import socket
 import uuid
 import zlib
@@ -33,7 +34,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, func, or_, select, text, update
+from sqlalchemy import Engine, Table, or_, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -48,6 +49,7 @@ DEAD_AFTER_BEATS = 3
 MAX_SLOTS = 64
 _LOCK_SPACE = 0x656C7368  # "elsh": the first key of the advisory locks on daemon names
 _DELIVERY = cast(Table, Delivery.__table__)
+_WORKER = cast(Table, Worker.__table__)
 
 
 def new_worker_id() -> str:
@@ -118,6 +120,8 @@ class NameLock:
             return  # a file lock lasts as long as the process
         if self._held is not None:
             try:
+                if not _server_spoke(self._held):
+                    return  # nothing came on the idle session: still ours, no round trip
                 self._held.execute(text("SELECT 1"))
                 return
             except Exception:
@@ -140,6 +144,19 @@ class NameLock:
         if self._held is not None:
             self._held.close()
             self._held = None
+
+
+def _server_spoke(connection: Any) -> bool:
+    """Whether the server sent something on the idle session holding a name lock (its socket
+    is readable): when it ends the session (a restart, pg_terminate_backend) it says so and
+    closes the connection. Otherwise nothing comes, and the heartbeat needs no round trip to
+    know the lock is held. True when that cannot be told (then a statement tells)."""
+    try:
+        socket_fd = connection.connection.dbapi_connection.pgconn.socket
+        readable, _, _ = io_select.select([socket_fd], [], [], 0)
+    except Exception:
+        return True
+    return bool(readable)
 
 
 def name_lock_free(session: Session, name: str) -> bool | None:
@@ -233,23 +250,37 @@ def beat(
 ) -> Beat:
     """One heartbeat: this run is alive; the claims waiting in its lanes keep their leases.
     With ``probe_locks``, every other run holding claims whose name lock is free
-    (`name_lock_free`) is declared dead now: its process ended, however recently it beat."""
-    found = session.scalar(
-        select(Worker).where(Worker.id == worker_id).execution_options(populate_existing=True)
-    )
-    declared = found is not None and found.stopped_at is not None
-    worker = found
-    if worker is None:
-        host, pid = socket.gethostname(), os.getpid()
-        worker = Worker(id=worker_id, host=host, pid=pid, started_at=now, heartbeat_at=now)
-        session.add(worker)
-    worker.heartbeat_at = now
-    worker.alive_until = now + timedelta(seconds=DEAD_AFTER_BEATS * heartbeat_seconds)
-    worker.stopped_at = None
-    worker.stop_reason = None
+    (`name_lock_free`) is declared dead now: its process ended, however recently it beat.
+
+    An idle daemon beats every 30 s by default, so the usual beat is two plain statements:
+    this run's row updated (the ORM only when that finds no live row: a first beat, or a run
+    another daemon declared dead), and one read of the runs holding claims, from which the
+    dead ones and the next death are worked out here."""
+    alive_until = now + timedelta(seconds=DEAD_AFTER_BEATS * heartbeat_seconds)
+    connection = session.connection()
+    renewed = connection.execute(
+        update(_WORKER)
+        .where(_WORKER.c.id == worker_id, _WORKER.c.stopped_at.is_(None))
+        .values(heartbeat_at=now, alive_until=alive_until)
+    ).rowcount
+    declared = False
+    if renewed != 1:
+        worker = session.scalar(
+            select(Worker).where(Worker.id == worker_id).execution_options(populate_existing=True)
+        )
+        declared = worker is not None and worker.stopped_at is not None
+        if worker is None:
+            host, pid = socket.gethostname(), os.getpid()
+            worker = Worker(id=worker_id, host=host, pid=pid, started_at=now, heartbeat_at=now)
+            session.add(worker)
+        worker.heartbeat_at = now
+        worker.alive_until = alive_until
+        worker.stopped_at = None
+        worker.stop_reason = None
+        session.flush()
     ids = sorted(held)
     for start in range(0, len(ids), 500):
-        session.connection().execute(
+        connection.execute(
             update(_DELIVERY)
             .where(
                 _DELIVERY.c.id.in_(ids[start : start + 500]),
@@ -259,39 +290,39 @@ def beat(
             )
             .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
         )
-    if probe_locks:
-        holders = session.scalars(
-            select(Worker)
-            .where(
-                Worker.id != worker_id,
-                Worker.name.is_not(None),
-                Worker.stopped_at.is_(None),
-                Worker.id.in_(
-                    select(Delivery.lease_owner).where(Delivery.state == S.publishing.value)
-                ),
-            )
-            .order_by(Worker.id)
-        ).all()
-        for other in holders:
-            if other.name and other.name != worker.name and name_lock_free(session, other.name):
-                _declare_dead(session, other, now, f"the lock of its name {other.name!r} is free")
-    dead = session.scalar(
-        select(Delivery.id)
-        .join(Worker, Worker.id == Delivery.lease_owner)
-        .where(Delivery.state == S.publishing.value, dead_run(now))
-        .limit(1)
-    )
-    next_death = session.scalar(
-        select(func.min(Worker.alive_until))
-        .join(Delivery, Worker.id == Delivery.lease_owner)
+    holders = connection.execute(
+        select(_WORKER.c.id, _WORKER.c.name, _WORKER.c.alive_until, _WORKER.c.stopped_at)
         .where(
-            Delivery.state == S.publishing.value,
-            Worker.id != worker_id,
-            Worker.stopped_at.is_(None),
-            Worker.alive_until >= now,
+            _WORKER.c.id != worker_id,
+            _WORKER.c.id.in_(
+                select(_DELIVERY.c.lease_owner).where(_DELIVERY.c.state == S.publishing.value)
+            ),
         )
-    )
-    return Beat(dead is not None, declared, next_death)
+        .order_by(_WORKER.c.id)
+    ).all()
+    dead = False
+    next_death: datetime | None = None
+    own_name: list[str | None] = []
+    for other_id, name, other_alive_until, stopped_at in holders:
+        if stopped_at is not None or (other_alive_until is not None and other_alive_until < now):
+            dead = True
+            continue
+        if probe_locks and name is not None:
+            if not own_name:
+                own_name.append(
+                    connection.execute(
+                        select(_WORKER.c.name).where(_WORKER.c.id == worker_id)
+                    ).scalar()
+                )
+            if name != own_name[0] and name_lock_free(session, name):
+                other = session.get(Worker, other_id, populate_existing=True)
+                if other is not None:
+                    _declare_dead(session, other, now, f"the lock of its name {name!r} is free")
+                dead = True
+                continue
+        if other_alive_until is not None and (next_death is None or other_alive_until < next_death):
+            next_death = other_alive_until
+    return Beat(dead, declared, next_death)
 
 
 def dead_run(now: datetime) -> Any:

@@ -290,3 +290,40 @@ def test_a_daemon_takes_its_name_lock_again_when_its_connection_was_lost(
     with rig.sessions() as session:
         assert name_lock_free(session, "astana") is False
         assert session.get(Worker, "run-1").stopped_at is None
+
+
+def test_a_daemon_takes_its_name_lock_again_when_the_server_ended_its_session(
+    rig_factory: Any, telegram: Any
+) -> None:
+    """The heartbeat asks the lock's session nothing while the server sent nothing on it; when
+    the server ends that session (here pg_terminate_backend, as at a restart) it says so on the
+    socket, and the next heartbeat takes the lock again."""
+    from sqlalchemy import text
+
+    from scheduler.workers import name_lock_free
+
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    daemon = rig.daemon("run-1", name="astana", heartbeat_seconds=HEARTBEAT)
+    daemon.register()
+    lock = daemon._name_lock
+    if lock._held is None or rig.sessions().get_bind().dialect.name != "postgresql":
+        return  # a file lock lasts as long as the process
+    pid = lock._held.connection.dbapi_connection.info.backend_pid
+    with rig.sessions() as session:
+        session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        session.commit()
+    with rig.sessions() as session:
+        assert _wait_for(lambda: name_lock_free(session, "astana"))
+    daemon.heartbeat()
+    with rig.sessions() as session:
+        assert name_lock_free(session, "astana") is False
+        assert session.get(Worker, "run-1").stopped_at is None
+
+
+def _wait_for(predicate: Any) -> bool:
+    done = threading.Event()
+    for _ in range(200):
+        if predicate():
+            return True
+        done.wait(0.05)
+    return False
