@@ -12,9 +12,10 @@ of scenario (the daemons beat every second and hold claims for a 3 s lease unles
   while it holds claims and not started again: the others must finish its claims from its
   free name lock or its missing heartbeats, not its lease. ``sqlite-restart``: the same with one daemon, started
   again at once under its name.
-* ``stale`` (``sqlite-stale``, ``pg-stale``): an X channel answering slowly (0.3 s) behind a
-  burst that outlives the lease; a second daemon starts beside the first: nothing may be sent
-  twice (counted from the requests the platform received, not only the posts it kept).
+* ``stale`` (``sqlite-stale``, ``pg-stale``): an X channel answering slowly (0.3 s, and 1.7 s
+  to each post, under the client's 2 s timeout) behind a burst of 20 posts that outlives the
+  lease; a second daemon starts beside the first: nothing may be sent twice (counted from the
+  requests the platform received, not only the posts it kept).
 
 Checked afterwards, from the emulators' records: no post published twice (nor, without faults,
 sent twice), every post explained by its delivery; from the database: every delivery published,
@@ -25,6 +26,16 @@ scenario is not ok (its daemon logs are kept and their folder printed). Run (abo
 with the defaults; PostgreSQL at 127.0.0.1:5432, a database created and dropped per scenario):
 
     python bench/crashes.py [--seeds 1,2,3] [--count 1000] [--rounds 15] [--only pg-3,pg-rec]
+        [--baseline REF]
+
+``--baseline REF`` also runs the stale scenarios with the daemons of git REF (exported to a
+temporary folder, run from there through PYTHONPATH; the harness, the emulators and the checks
+are this tree's), each seed just before this tree's run: the commit before issue 14's dispatch
+work (``c1af6bd~1``) shows the stale-claim duplicates this scenario exists to catch. The
+database is created with this tree's schema: the migrations REF lacks are copied into its
+folder (they must only add tables and columns, which that code ignores), and ``[daemon]
+heartbeat`` is left out of the configuration when REF does not know it. The baseline's rows
+are shown, not judged: they do not make the run fail.
 """
 
 from __future__ import annotations
@@ -36,6 +47,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +56,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 HEARTBEAT = 1.0
 """The harness's ``[daemon] heartbeat`` (seconds)."""
+STALE_SEND_DELAY = 1.4
+"""In the stale scenarios, seconds each post's answer takes beyond the emulator's latency (0.3 s
+for every request): 1.7 s a send, under the client's 2 s timeout, while the reconciling
+daemon's questions take 0.3 s, so it asks about posts still in flight and hands them back
+before their send is recorded. With 0.3 s sends the two kept in step and the code before issue
+14 came through unharmed in most seeds; with 1 s sends, two seeds of three."""
+STALE_COUNT = 20
+"""Posts in a stale scenario: 34 s of sending on one channel against a 3 s lease."""
 RECONCILE_CALL = 0.5
 """Allowance for the reconcile call itself in the recovery aim (the emulators answer in 10 to
 200 ms; the client and the database add the rest)."""
@@ -154,16 +175,55 @@ def run_kills(scenario: Scenario, seed: int, args: argparse.Namespace, root: Pat
         return harness.report(started)
 
 
-def run(scenario: Scenario, seed: int, args: argparse.Namespace) -> tuple[Any, Path]:
+@dataclass(frozen=True)
+class Baseline:
+    ref: str
+    tree: Path
+    heartbeat: str | None
+    """The harness's heartbeat setting, None when that tree does not know it."""
+
+
+@contextmanager
+def baseline(ref: str | None) -> Iterator[Baseline | None]:
+    """Git ``ref``'s code in a temporary folder, able to open a database of this tree's schema
+    (see the module's docstring); None without a ref."""
+    from bench.common import baseline_tree
+
+    with baseline_tree(ref) as tree:
+        if tree is None or ref is None:
+            yield None
+            return
+        versions = "campaigns/migrations/versions"
+        for path in sorted((ROOT / versions).glob("*.py")):
+            if not (tree / versions / path.name).exists():
+                shutil.copy(path, tree / versions / path.name)
+        settings = (tree / "elshi" / "settings.py").read_text(encoding="utf-8")
+        yield Baseline(ref, tree, f"{HEARTBEAT:g}s" if '"heartbeat"' in settings else None)
+
+
+def run(
+    scenario: Scenario, seed: int, args: argparse.Namespace, old: Baseline | None = None
+) -> tuple[Any, Path]:
+    """One scenario and seed, with this tree's daemons (or, for a stale scenario, ``old``'s)."""
     from bench.common import database
     from tests.scheduler.harness import run_recovery_scenario, run_stale_claim_scenario
 
-    root = Path(tempfile.mkdtemp(prefix=f"elshi-crash-{scenario.name}-{seed}-"))
+    tag = "-baseline" if old else ""
+    root = Path(tempfile.mkdtemp(prefix=f"elshi-crash-{scenario.name}{tag}-{seed}-"))
     with database(scenario.db, root) as url:
         if scenario.kind == "kills":
             report = run_kills(scenario, seed, args, root, url)
         elif scenario.kind == "stale":
-            report = run_stale_claim_scenario(root, url, count=30, seed=seed, latency=0.3)
+            report = run_stale_claim_scenario(
+                root,
+                url,
+                count=STALE_COUNT,
+                seed=seed,
+                latency=0.3,
+                send_delay=STALE_SEND_DELAY,
+                tree=old.tree if old else None,
+                heartbeat=old.heartbeat if old else f"{HEARTBEAT:g}s",
+            )
         else:
             report, _ = run_recovery_scenario(
                 root,
@@ -199,15 +259,28 @@ def main(argv: list[str] | None = None) -> int:
         help="keep X's 100 posts per 15 minutes (the X channel then waits out the window)",
     )
     parser.add_argument("--only", help="comma-separated scenario names, e.g. pg-3,pg-rec")
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also run the stale scenarios with git REF's daemons, e.g. c1af6bd~1 (before #14)",
+    )
     args = parser.parse_args(argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     wanted = set(args.only.split(",")) if args.only else {s.name for s in SCENARIOS}
     seeds = [int(s) for s in args.seeds.split(",")]
 
+    with baseline(args.baseline) as old:
+        return run_all(args, wanted, seeds, old)
+
+
+def run_all(
+    args: argparse.Namespace, wanted: set[str], seeds: list[int], old: Baseline | None
+) -> int:
     started = time.monotonic()
+    width = 14 + (len(old.ref) + 1 if old else 0)
     header = (
-        f"{'scenario':14} {'seed':>4} {'daemons':>7} {'deliveries':>10} {'kills':>5} "
+        f"{'scenario':{width}} {'seed':>4} {'daemons':>7} {'deliveries':>10} {'kills':>5} "
         f"{'dup':>4} {'sent2':>5} {'unexpl':>6} {'inflight':>8} {'rec p50':>7} {'rec p99':>7} "
         f"{'rec max':>7} {'seconds':>7} {'ok':>3}  states"
     )
@@ -215,11 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header), flush=True)
     failures = []
     aims: dict[str, list[float]] = {}
+    before: dict[str, list[int]] = {}
+    """Baseline stale runs per scenario: posts sent twice in each seed."""
     for scenario in SCENARIOS:
         if scenario.name not in wanted:
             continue
-        for seed in seeds:
-            report, root = run(scenario, seed, args)
+        for seed, tree in [
+            (seed, tree)
+            for seed in seeds
+            for tree in ([old, None] if old and scenario.kind == "stale" else [None])
+        ]:
+            report, root = run(scenario, seed, args, tree)
             # Without faults a second send can only be a send on a stale claim.
             resent = report.resent if scenario.kind != "kills" else []
             ok = report.ok and not resent
@@ -228,18 +307,22 @@ def main(argv: list[str] | None = None) -> int:
                 aims.setdefault(f"{scenario.kind}:{scenario.name}", []).extend(report.recovery)
             states = ", ".join(f"{k} {v}" for k, v in sorted(report.states.items()))
             rec = report.recovery
+            name = f"{scenario.name}@{tree.ref}" if tree else scenario.name
+            if tree:
+                before.setdefault(scenario.name, []).append(len(resent))
             print(
-                f"{scenario.name:14} {seed:>4} {scenario.daemons:>7} {report.deliveries:>10} "
+                f"{name:{width}} {seed:>4} {scenario.daemons:>7} {report.deliveries:>10} "
                 f"{report.kills:>5} {len(report.duplicates):>4} {len(resent):>5} "
                 f"{len(report.unexplained):>6} {len(rec):>8} {pct(rec, 0.5):>7.2f} "
                 f"{pct(rec, 0.99):>7.2f} {max(rec, default=math.nan):>7.2f} "
                 f"{report.seconds:>7.1f} {'yes' if ok else 'NO':>3}  {states}",
                 flush=True,
             )
-            if ok:
+            if ok or tree:
                 shutil.rmtree(root, ignore_errors=True)
             else:
                 failures.append(f"{scenario.name} seed {seed}: logs in {root}")
+            if not ok:
                 for line in (report.duplicates + resent + report.unexplained)[:10]:
                     print(f"    {line}")
     bound = 3 * HEARTBEAT + RECONCILE_CALL
@@ -253,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             line += " (the only daemon, restarted: bounded by its start-up, then at once)"
         print(line)
+    for name, resends in before.items():
+        print(
+            f"  {name} with the daemons of {old.ref if old else '?'}: posts sent twice in "
+            f"{sum(1 for n in resends if n)} of {len(resends)} seeds ({sum(resends)} posts); "
+            f"this tree: see the rows above"
+        )
     print(
         f"verdict: {'all scenarios ok' if not failures else 'FAILED: ' + '; '.join(failures)} "
         f"(no duplicates, nothing sent twice without faults, every delivery final with a "

@@ -81,8 +81,12 @@ class Harness:
         x_channels: int = 1,
         latency: float = 0.0,
         lease: str = "3s",
-        heartbeat: str = "1s",
+        heartbeat: str | None = "1s",
+        tree: Path | None = None,
     ) -> None:
+        """``tree``: run the daemons from that source tree (PYTHONPATH), e.g. a baseline
+        commit's (bench/crashes.py --baseline); ``heartbeat`` None leaves the setting out (a
+        tree that does not know it)."""
         from connectors.testing.mastodon import DEFAULT_TOKEN, MastodonEmulator
         from connectors.testing.x import XEmulator
 
@@ -104,6 +108,8 @@ class Harness:
             self.env[X_ENV["access_token_secret_env"]] = "harness-access-secret"
         self.env.pop("ELSHI_DATABASE_URL", None)
         self.env.pop("ELSHI_CONFIG", None)
+        if tree is not None:
+            self.env["PYTHONPATH"] = str(tree)
         self.lease = lease
         self.heartbeat = heartbeat
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -143,7 +149,7 @@ class Harness:
             "",
             "[daemon]",
             f'lease = "{self.lease}"',
-            f'heartbeat = "{self.heartbeat}"',
+            *([f'heartbeat = "{self.heartbeat}"'] if self.heartbeat else []),
             'reconcile_after = "1s"',
             'backoff = "0.5s"',
             'backoff_max = "2s"',
@@ -549,24 +555,41 @@ def run_stale_claim_scenario(
     count: int,
     seed: int,
     latency: float = 0.3,
+    send_delay: float = 0.0,
     timeout: float = 120.0,
+    tree: Path | None = None,
+    heartbeat: str | None = "1s",
 ) -> Report:
-    """A slow platform (every answer takes ``latency`` seconds, the client's timeout is longer)
-    behind a backlog that outlives the lease (3 s): one daemon claims a burst on one X channel,
-    a second daemon starts beside it. The waiting claims must keep their leases and the second
-    daemon must not take them over and send them too: every post is sent once (`Report.resent`
-    empty), not merely stored once."""
+    """A slow platform (every answer takes ``latency`` seconds, each post ``send_delay`` more;
+    the client's timeout is longer) behind a backlog that outlives the lease (3 s): one daemon
+    claims a burst on one X channel, a second daemon starts beside it. The waiting claims must
+    keep their leases and the second daemon must not take them over and send them too: every
+    post is sent once (`Report.resent` empty), not merely stored once. ``tree`` and ``heartbeat``: see `Harness`."""
     started = time.monotonic()
     with Harness(
-        root, db_url, seed=seed, mastodon_channels=0, x_channels=1, latency=latency
+        root,
+        db_url,
+        seed=seed,
+        mastodon_channels=0,
+        x_channels=1,
+        latency=latency,
+        tree=tree,
+        heartbeat=heartbeat,
     ) as harness:
+        if send_delay:
+            for x in harness.xs:
+                x.inject("delay", path="/2/tweets$", method="POST", times=10**6, seconds=send_delay)
         harness.seed_burst(count, start=datetime.now(UTC), spread=0.0)
         first = harness.start_daemon("slow")
         harness.wait(lambda: harness.counts().get("publishing", 0) > 0, timeout=60, poll=0.02)
         with harness.daemons(1, "second"):
             harness.settle(timeout=timeout)
         first.send_signal(signal.SIGTERM)
-        first.wait(timeout=30)
+        try:
+            first.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a baseline tree's daemon may hang on its way out
+            first.kill()
+            first.wait()
         return harness.report(started)
 
 
