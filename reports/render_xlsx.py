@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import types
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -598,4 +599,31 @@ def _workbook_class() -> type:
         def _get_packager(self) -> Packager:
             return BulkPackager()
 
+        _store_workbook = _deflating_at(DEFLATE_LEVEL, Workbook._store_workbook)
+
     return BulkWorkbook
+
+
+DEFLATE_LEVEL = 3
+"""The workbook's zip compression: zlib level 3 compresses a large report's sheets about twice
+as fast as zlib's default (6), for a file about 16% larger (a 50,000-post report: 12.6 MB
+instead of 10.9; the XML inside is the same)."""
+
+
+def _deflating_at(level: int, store: Callable[..., None]) -> Callable[..., None]:
+    """XlsxWriter's ``_store_workbook`` with its zip file made at ``level`` (it takes zlib's
+    default): the same function with ``ZipFile`` bound to a subclass that sets the level."""
+    from zipfile import ZipFile
+
+    class LevelZipFile(ZipFile):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("compresslevel", level)
+            super().__init__(*args, **kwargs)
+
+    names = {**store.__globals__, "ZipFile": LevelZipFile}
+    return cast(
+        Callable[..., None],
+        types.FunctionType(
+            store.__code__, names, store.__name__, store.__defaults__, store.__closure__
+        ),
+    )

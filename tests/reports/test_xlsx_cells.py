@@ -156,3 +156,27 @@ def test_number_cells_are_written_as_xlsxwriter_writes_numbers(
     cells = re.findall(r'<c r="A\d+" s="\d+"(?:><v>([^<]*)</v>| t="inlineStr"><is><t>(n/a)<)', xml)
     want = [(f"{v:.16G}", "") if math.isfinite(v) else ("", "n/a") for v in values]
     assert cells == want
+
+
+def test_the_workbook_is_deflated_at_its_level(tmp_path: Any) -> None:
+    """Each part is deflated at `DEFLATE_LEVEL` (XlsxWriter itself takes zlib's default): its
+    stored size is that of zlib at that level, not at the default."""
+    import zipfile
+    import zlib
+
+    from reports.render_xlsx import DEFLATE_LEVEL, _workbook_class
+
+    book = _workbook_class()(str(tmp_path / "z.xlsx"))
+    sheet = book.add_worksheet()
+    for r in range(2000):
+        sheet.write_row(r, 0, [r, r * 0.37, f"text {r % 17}", "same every row"])
+    book.close()
+
+    def deflated(data: bytes, level: int) -> int:
+        packer = zlib.compressobj(level, zlib.DEFLATED, -15)
+        return len(packer.compress(data) + packer.flush())
+
+    with zipfile.ZipFile(tmp_path / "z.xlsx") as z:
+        sizes = [(info.compress_size, z.read(info.filename)) for info in z.infolist()]
+    assert all(size == deflated(data, DEFLATE_LEVEL) for size, data in sizes)
+    assert any(size != deflated(data, 6) for size, data in sizes)
