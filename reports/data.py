@@ -174,7 +174,7 @@ def _read_only_settings(conn: Connection) -> None:
 
 
 def _load(conn: Connection, scope: Scope, helper: Connection | None = None) -> StoreData:
-    ids = _scope_ids(scope)
+    ids = InScope(scope)
     dialect = conn.dialect.name
     if helper is None:
         _read_only_settings(conn)
@@ -221,7 +221,7 @@ def _load(conn: Connection, scope: Scope, helper: Connection | None = None) -> S
 
 
 def _snapshot_frames(
-    conn: Connection, ids: Query, as_of: datetime, dialect: str
+    conn: Connection, ids: InScope, as_of: datetime, dialect: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The sought snapshots of each delivery and our own replies (`delivery_metrics`' input)."""
     reduced = _number_frame(conn, snapshot_rows_query(ids, as_of, dialect))
@@ -317,43 +317,65 @@ def _raw_time(column: Any) -> ColumnElement[Any]:
     return type_coerce(column, String)
 
 
-def _known_published(as_of: datetime) -> ColumnElement[bool]:
-    """Published by the report time (a later publication was not known then)."""
-    return and_(Delivery.published_at.is_not(None), Delivery.published_at <= as_of)
+def _known_published(as_of: datetime, d: Any = None) -> ColumnElement[bool]:
+    """Published by the report time (a later publication was not known then); ``d``: the
+    delivery columns (default the ``delivery`` table's)."""
+    d = Delivery.__table__.c if d is None else d
+    return and_(d.published_at.is_not(None), d.published_at <= as_of)
 
 
-def _event_time(as_of: datetime) -> ColumnElement[Any]:
+def _event_time(as_of: datetime, d: Any) -> ColumnElement[Any]:
     """When a delivery happened as seen at the report time: its publication when known by
     then, else its due time."""
-    return case((_known_published(as_of), Delivery.published_at), else_=Delivery.due_at)
+    return case((_known_published(as_of, d), d.published_at), else_=d.due_at)
 
 
-def _scope_ids(scope: Scope) -> Query:
-    query: Query = (
-        select(Delivery.id)
-        .join(Post, Post.id == Delivery.post_id)
-        .where(Delivery.created_at <= scope.as_of)
-    )
-    if scope.campaign is not None:
-        query = query.where(Post.campaign_id == scope.campaign)
-    if scope.country is not None:
-        query = query.where(Post.campaign_id.in_(_country_campaigns(scope.country)))
-    if scope.channel is not None:
-        query = query.where(
-            Delivery.channel_id.in_(select(Channel.id).where(Channel.name == scope.channel))
-        )
-    if scope.since is not None:
-        query = query.where(_event_time(scope.as_of) >= scope.since)
-    if scope.until is not None:
-        query = query.where(_event_time(scope.as_of) < scope.until)
-    if scope.audience is not None:
-        pairs = _attribution_pairs().subquery("reach")
-        query = query.where(
-            Delivery.id.in_(
-                select(pairs.c.delivery_id).where(pairs.c.audience_id == scope.audience)
+@dataclass(frozen=True)
+class InScope:
+    """The deliveries a report covers, as conditions on a query's own delivery row (no
+    ``IN (SELECT id ...)`` list of every delivery in scope for each query to probe)."""
+
+    scope: Scope
+
+    def on(self, d: Any) -> list[ColumnElement[bool]]:
+        """The conditions on delivery columns ``d`` (a table's or alias's ``.c``)."""
+        scope = self.scope
+        conditions: list[ColumnElement[bool]] = [d.created_at <= scope.as_of]
+        post = Post.__table__.c
+        if scope.campaign is not None:
+            conditions.append(
+                d.post_id.in_(
+                    select(post.id).where(post.campaign_id == scope.campaign).correlate(None)
+                )
             )
-        )
-    return query
+        if scope.country is not None:
+            campaigns = _country_campaigns(scope.country)
+            conditions.append(
+                d.post_id.in_(
+                    select(post.id).where(post.campaign_id.in_(campaigns)).correlate(None)
+                )
+            )
+        if scope.channel is not None:
+            channel = Channel.__table__.c
+            conditions.append(
+                d.channel_id.in_(
+                    select(channel.id).where(channel.name == scope.channel).correlate(None)
+                )
+            )
+        if scope.since is not None:
+            conditions.append(_event_time(scope.as_of, d) >= scope.since)
+        if scope.until is not None:
+            conditions.append(_event_time(scope.as_of, d) < scope.until)
+        if scope.audience is not None:
+            pairs = _attribution_pairs().subquery("reach")
+            conditions.append(
+                d.id.in_(
+                    select(pairs.c.delivery_id)
+                    .where(pairs.c.audience_id == scope.audience)
+                    .correlate(None)
+                )
+            )
+        return conditions
 
 
 def _country_campaigns(country: str) -> Query:
@@ -375,11 +397,16 @@ def _attribution_pairs() -> Query:
     )
 
 
-def _attribution_query(ids: Query) -> Query:
-    return _attribution_pairs().where(Delivery.id.in_(ids)).order_by(Delivery.id)
+def _attribution_query(ids: InScope) -> Query:
+    # Ordered by both keys: by the delivery alone, the order of its audiences was the plan's.
+    return (
+        _attribution_pairs()
+        .where(*ids.on(Delivery.__table__.c))
+        .order_by(Delivery.id, PostAudience.audience_id)
+    )
 
 
-def _deliveries_query(ids: Query, as_of: datetime) -> Query:
+def _deliveries_query(ids: InScope, as_of: datetime) -> Query:
     known = _known_published(as_of)
     return (
         select(
@@ -412,12 +439,12 @@ def _deliveries_query(ids: Query, as_of: datetime) -> Query:
         )
         .join(Post, Post.id == Delivery.post_id)
         .join(Channel, Channel.id == Delivery.channel_id)
-        .where(Delivery.id.in_(ids))
+        .where(*ids.on(Delivery.__table__.c))
         .order_by(Delivery.id)
     )
 
 
-def _states_query(ids: Query, as_of: datetime) -> Query:
+def _states_query(ids: InScope, as_of: datetime) -> Query:
     """For deliveries changed after the report time (and not published by then): their state
     at the report time, from the audit log's last transition by then (NULL when none: the row
     was still in its first state, a draft)."""
@@ -436,7 +463,7 @@ def _states_query(ids: Query, as_of: datetime) -> Query:
         .scalar_subquery()
     )
     return select(Delivery.id.label("delivery_id"), then.label("state_then")).where(
-        Delivery.id.in_(ids),
+        *ids.on(Delivery.__table__.c),
         Delivery.updated_at > as_of,
         ~_known_published(as_of),
     )
@@ -493,8 +520,8 @@ def _audiences_query(scope: Scope) -> Query:
     return query
 
 
-def _followers_query(scope: Scope, ids: Query) -> Query:
-    channels = select(Delivery.channel_id).where(Delivery.id.in_(ids)).distinct()
+def _followers_query(scope: Scope, ids: InScope) -> Query:
+    channels = select(Delivery.channel_id).where(*ids.on(Delivery.__table__.c)).distinct()
     return (
         select(
             FollowerSample.channel_id,
@@ -583,7 +610,7 @@ ROLE_COLUMNS: dict[str, tuple[str, ...]] = {
 """The snapshots found for each delivery, and the columns read from each."""
 
 
-def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
+def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
     """One row per published delivery with the few snapshots a report needs, each found by an
     index seek on (delivery_id, collected_at): the last one collected by ``as_of`` (the current
     counters), the first one, those just before and just after each fixed age, and the first one
@@ -603,7 +630,7 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
                 for label, seconds in FIXED_AGES.items()
             ),
         )
-        .where(d.id.in_(ids), d.published_at.is_not(None))
+        .where(*ids.on(d), d.published_at.is_not(None))
         .cte("published")
         .prefix_with("MATERIALIZED")
     )
@@ -703,7 +730,7 @@ def snapshot_rows_query(ids: Query, as_of: datetime, dialect: str) -> Query:
     return select(*out).select_from(query_from)
 
 
-def own_replies_query(ids: Query, as_of: datetime, dialect: str) -> Query:
+def own_replies_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
     """Our own replies to each delivery: the thread continuations Elshi published under it (a
     delivery of a post whose ``reply_to`` is this delivery's post, on the same channel and
     occurrence), published by the report time, with their age when published and, if deleted
@@ -745,7 +772,7 @@ def own_replies_query(ids: Query, as_of: datetime, dialect: str) -> Query:
             parent.published_at.is_not(None),
             child.published_at.is_not(None),
             child.published_at <= as_of,
-            parent.id.in_(ids),
+            *ids.on(parent),
         )
     )
 
