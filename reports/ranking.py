@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reports import stats
+from reports.aggregates import group_indices
 from reports.model import Column, Table
 from reports.posts import BASIS_LABEL
 
@@ -167,20 +168,28 @@ def leaderboard(aud: pd.DataFrame, priors: Priors, dim: str, label: str, min_pos
 
 def ab_tests(aud: pd.DataFrame, seed: int, reps: int) -> Table:
     """Every pair of message variants per audience and basis, on values at 7 days."""
-    aud = aud[_NARROW]
-    m = aud[aud[f"known_{AGE}"] & (aud["variant"] != "(none)")]
-    young = aud[aud["rated"] & aud[f"immature_{AGE}"] & (aud["variant"] != "(none)")]
+    # Rows selected on numpy arrays (each group's rows in the frame's order, as pandas' groupby
+    # gives them); the groups in (audience, basis) order.
+    variant = aud["variant"].to_numpy(dtype=object)
+    with_variant = variant != "(none)"
+    known = aud[f"known_{AGE}"].to_numpy(dtype=bool) & with_variant
+    young = aud["rated"].to_numpy(dtype=bool) & aud[f"immature_{AGE}"].to_numpy(dtype=bool)
+    by = ["audience_label", "basis"]
+    waiting = dict(group_indices(aud, by, young & with_variant)) if len(aud) else {}
+    eng = aud[f"eng_{AGE}"].to_numpy(dtype="float64")
+    exposure = aud[f"exposure_{AGE}"].to_numpy(dtype="float64")
+    post = aud["post_id"].to_numpy()
     records: list[dict[str, Any]] = []
-    for (audience_label, basis), group in m.groupby(["audience_label", "basis"]):
-        variants = sorted(str(v) for v in group["variant"].unique())
-        waiting = young[(young["audience_label"] == audience_label) & (young["basis"] == basis)]
+    for (audience_label, basis), rows in group_indices(aud, by, known) if len(aud) else []:
+        variants = sorted(str(v) for v in pd.unique(variant[rows]))
+        too_young = variant[waiting.get((audience_label, basis), rows[:0])]
         for i, first in enumerate(variants):
             for second in variants[i + 1 :]:
-                a = group[group["variant"] == first]
-                b = group[group["variant"] == second]
+                a = rows[variant[rows] == first]
+                b = rows[variant[rows] == second]
                 result = stats.compare_ratios(
-                    (a[f"eng_{AGE}"], a[f"exposure_{AGE}"], a["post_id"]),
-                    (b[f"eng_{AGE}"], b[f"exposure_{AGE}"], b["post_id"]),
+                    (eng[a], exposure[a], post[a]),
+                    (eng[b], exposure[b], post[b]),
                     seed=seed,
                     reps=reps,
                 )
@@ -194,7 +203,7 @@ def ab_tests(aud: pd.DataFrame, seed: int, reps: int) -> Table:
                         "variant_b": second,
                         "posts_b": len(b),
                         "rate_b": result.rate_b,
-                        "young": int(waiting["variant"].isin([first, second]).sum()),
+                        "young": int(np.isin(too_young, [first, second]).sum()),
                         "difference": result.difference,
                         "difference_low": result.low,
                         "difference_high": result.high,
