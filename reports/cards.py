@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reports import stats
@@ -19,24 +20,28 @@ from reports.tables import outcome_totals
 from reports.timing import best_slots_text
 
 AGE = "7d"
-_CARD_COLUMNS = (
-    *("audience_id", "measured", "simulated", "basis", "published_at", "post_id"),
-    *(f"{k}_{AGE}" for k in ("known", "eng", "exposure")),
-)
 
 
-def _trend_figure(group: pd.DataFrame, basis: str, seed: int, reps: int) -> tuple[str, int]:
+def _trend_figure(
+    c: dict[str, Any], rows: np.ndarray, basis: str, seed: int, reps: int
+) -> tuple[str, int]:
     """Later half of the period's posts vs the earlier half, on values at 7 days (so recent
-    posts, which had less time to collect engagement, do not look worse)."""
-    b = group[(group["basis"] == basis) & group[f"known_{AGE}"]].sort_values("published_at")
-    if b["post_id"].nunique() < 2 * stats.MIN_CLUSTERS:
+    posts, which had less time to collect engagement, do not look worse). ``c``: the columns
+    of the audience frame (`_card_columns`); ``rows``: the audience's measured rows."""
+    rows = rows[(c["basis"][rows] == basis) & c["known"][rows]]
+    published = c["published_at"]
+    # In order of publication, as DataFrame.sort_values orders them (the same argsort).
+    rows = rows[published[rows].argsort(kind="quicksort")]
+    if np.unique(c["post_id"][rows]).size < 2 * stats.MIN_CLUSTERS:
         return "too few posts for a trend", 0
-    first_t, last_t = b["published_at"].iloc[0], b["published_at"].iloc[-1]
+    first_t, last_t = published[rows[0]], published[rows[-1]]
     middle = first_t + (last_t - first_t) / 2
-    early, late = b[b["published_at"] <= middle], b[b["published_at"] > middle]
+    later = np.asarray(published[rows] > middle, dtype=bool)
+    early, late = rows[~later], rows[later]
+    eng, exposure, post = c["eng"], c["exposure"], c["post_id"]
     result = stats.compare_ratios(
-        (early[f"eng_{AGE}"], early[f"exposure_{AGE}"], early["post_id"]),
-        (late[f"eng_{AGE}"], late[f"exposure_{AGE}"], late["post_id"]),
+        (eng[early], exposure[early], post[early]),
+        (eng[late], exposure[late], post[late]),
         seed=seed,
         reps=reps,
     )
@@ -47,6 +52,21 @@ def _trend_figure(group: pd.DataFrame, basis: str, seed: int, reps: int) -> tupl
         sign = 1 if result.difference > 0 else -1
         return f"{'▲' if sign > 0 else '▼'} {change} at 7 d, later vs earlier posts", sign
     return f"≈ no clear change at 7 d ({change}, within noise)", 0
+
+
+def _card_columns(aud: pd.DataFrame) -> dict[str, Any]:
+    """The columns a card reads, as arrays (publication times as pandas' own datetime array,
+    so they sort and compare as the frame's column does)."""
+    return {
+        "basis": aud["basis"].to_numpy(dtype=object),
+        "known": aud[f"known_{AGE}"].to_numpy(dtype=bool),
+        "measured": aud["measured"].to_numpy(dtype=bool),
+        "simulated": aud["simulated"].to_numpy(dtype=bool),
+        "eng": aud[f"eng_{AGE}"].to_numpy(dtype="float64"),
+        "exposure": aud[f"exposure_{AGE}"].to_numpy(dtype="float64"),
+        "post_id": aud["post_id"].to_numpy(),
+        "published_at": aud["published_at"].array,
+    }
 
 
 def _rows_by_audience(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -72,16 +92,16 @@ def cards(
     volume = _rows_by_audience(tables["audience_volume"].frame)
     engagement = _rows_by_audience(tables["audience_engagement"].frame)
     weekly = tables["trend_weekly"].frame
-    narrow = aud[list(_CARD_COLUMNS)]
-    by_audience = narrow.groupby("audience_id").indices if len(narrow) else {}
+    columns = _card_columns(aud)
+    by_audience = aud[["audience_id"]].groupby("audience_id").indices if len(aud) else {}
     out: list[Card] = []
     for _, info in data.audiences.iterrows():
         label_key = f"{info['audience']} · {info['campaign_id']}"
         if label_key not in volume:
             continue
-        group = narrow.iloc[by_audience.get(info["audience_id"], [])]
+        rows = np.asarray(by_audience.get(info["audience_id"], []), dtype=np.int64)
         vol, eng = volume[label_key], engagement[label_key]
-        measured = group[group["measured"]]
+        measured = rows[columns["measured"][rows]]
         weeks = weekly[weekly["audience_label"] == label_key] if len(weekly) else weekly
         figures = [
             Figure(
@@ -106,7 +126,7 @@ def cards(
         for basis, prefix in BASES:
             if not eng[f"{prefix}_posts"]:
                 continue
-            trend, sign = _trend_figure(measured, basis, seed, reps)
+            trend, sign = _trend_figure(columns, measured, basis, seed, reps)
             column = f"{prefix}_{AGE}"
             series = (
                 tuple(float(v) for v in weeks[column]) if len(weeks) and column in weeks else ()
@@ -147,7 +167,7 @@ def cards(
                 + (f" · {slot_text}" if slot_text else ""),
                 figures=tuple(figures),
                 outcomes=outcomes,
-                simulated=bool(group["simulated"].any()),
+                simulated=bool(columns["simulated"][rows].any()),
             )
         )
     return out
