@@ -32,7 +32,6 @@ calls a platform.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import select
 import sys
@@ -242,16 +241,16 @@ _LIBC: list[Any] = []
 
 
 def _libc() -> Any:
-    """The C library, when it has inotify (Linux); None elsewhere."""
+    """The C library, when it has inotify (Linux); None elsewhere. The symbols already loaded
+    in this process: no search (ctypes.util.find_library runs ldconfig, 30 ms or more, while a
+    daemon starting waits for its watcher)."""
     if not _LIBC:
         found = None
-        name = ctypes.util.find_library("c")
-        if name is not None:
-            try:
-                libc = ctypes.CDLL(name, use_errno=True)
-                if hasattr(libc, "inotify_init1") and hasattr(libc, "inotify_add_watch"):
-                    found = libc
-            except OSError:
-                pass
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if hasattr(libc, "inotify_init1") and hasattr(libc, "inotify_add_watch"):
+                found = libc
+        except OSError:
+            pass
         _LIBC.append(found)
     return _LIBC[0]
