@@ -321,8 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         f"(after {args.settle:g}s settling); default [daemon] settings"
     )
     names = list(samples[0].timings)
+    width = max(len(str(s.size) + ("+1*" if s.blocked else "") + s.label) for s in samples)
+    width = max(width, 8)
     header = (
-        f"{'future':>8} {'CPU s':>6} {'CPU s/idle h':>12} {'ticks s':>7} {'wakes/min':>9} "
+        f"{'future':>{width}} {'CPU s':>6} {'CPU s/idle h':>12} {'ticks s':>7} {'wakes/min':>9} "
         f"{'RSS MiB':>8} {'peak MiB':>8} {'HTTP':>5} {'wake s':>6} "
         + " ".join(f"{n + ' ms':>15}" for n in names)
         + "  woke most"
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     for s in samples:
         print(
-            f"{str(s.size) + ('+1*' if s.blocked else '') + s.label:>8} {s.cpu:>6.3f} "
+            f"{str(s.size) + ('+1*' if s.blocked else '') + s.label:>{width}} {s.cpu:>6.3f} "
             f"{s.cpu_per_hour:>12.2f} {s.ticks_cpu:>7.2f} {s.wakes / s.window * 60:>9.0f} "
             f"{s.rss_kib / 1024:>8.1f} {s.hwm_kib / 1024:>8.1f} {s.requests:>5} {s.wakeup:>6.2f} "
             + " ".join(f"{s.timings[n]:>15.2f}" for n in names)
