@@ -131,3 +131,48 @@ def _wait(predicate: Any) -> bool:
             return True
         done.wait(0.05)
     return False
+
+
+def test_without_inotify_the_sqlite_watcher_checks_every_half_second(
+    rig_factory: Any, mastodon: Any, monkeypatch: Any
+) -> None:
+    """Where the C library has no inotify (not Linux), the SQLite watcher falls back to reading
+    PRAGMA data_version every half second; an approval still wakes the daemon."""
+    import scheduler.wakeups as wakeups
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    if rig.sessions.kw["bind"].dialect.name != "sqlite":
+        return  # PostgreSQL listens; no files to watch
+    monkeypatch.setattr(wakeups, "_libc", lambda: None)
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Ohne inotify")])
+    _set_state(rig, S.draft)
+    watcher, woke = _watch(rig)
+    try:
+        woke.clear()
+        _set_state(rig, S.approved)
+        assert woke.wait(GENEROUS)
+    finally:
+        watcher.stop()
+    assert not watcher._thread.is_alive()
+
+
+def test_on_linux_the_sqlite_watcher_is_woken_by_the_write_itself(
+    rig_factory: Any, mastodon: Any, monkeypatch: Any
+) -> None:
+    """With inotify the check runs because the commit wrote to the database's files: with the
+    periodic check an hour away, an approval still wakes the watcher."""
+    import scheduler.wakeups as wakeups
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    if rig.sessions.kw["bind"].dialect.name != "sqlite" or wakeups._libc() is None:
+        return  # PostgreSQL listens; without inotify the watcher polls (test above)
+    monkeypatch.setattr(wakeups, "SQLITE_AUTHORITY", 3600.0)
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Geschrieben")])
+    _set_state(rig, S.draft)
+    watcher, woke = _watch(rig)
+    try:
+        woke.clear()
+        _set_state(rig, S.approved)
+        assert woke.wait(GENEROUS)
+    finally:
+        watcher.stop()
