@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from campaigns.schema import Delivery, WakeupSignal
@@ -37,11 +38,10 @@ def _set_state(rig: Any, state: S) -> None:
         session.commit()
 
 
-def test_a_delivery_approved_elsewhere_wakes_a_watching_daemon(
-    rig_factory: Any, mastodon: Any
-) -> None:
-    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
-    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Freigabe")])
+def _approval_wakes(rig: Any, text: str) -> Watcher:
+    """A post approved by another connection wakes a watcher started while it was a draft;
+    the watcher, stopped, is returned."""
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", text)])
     _set_state(rig, S.draft)
     watcher, woke = _watch(rig)
     try:
@@ -50,6 +50,17 @@ def test_a_delivery_approved_elsewhere_wakes_a_watching_daemon(
         assert woke.wait(GENEROUS)
     finally:
         watcher.stop()
+    return watcher
+
+
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+"""For the SQLite watcher's tests: PostgreSQL listens for notifications, no files to watch."""
+
+
+def test_a_delivery_approved_elsewhere_wakes_a_watching_daemon(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    _approval_wakes(rig_factory({"de-mastodon": mastodon_channel(mastodon)}), "Freigabe")
 
 
 def test_a_new_apply_wakes_a_watching_daemon(rig_factory: Any, mastodon: Any) -> None:
@@ -133,6 +144,7 @@ def _wait(predicate: Any) -> bool:
     return False
 
 
+@SQLITE_ONLY
 def test_without_inotify_the_sqlite_watcher_checks_every_half_second(
     rig_factory: Any, mastodon: Any, monkeypatch: Any
 ) -> None:
@@ -141,21 +153,12 @@ def test_without_inotify_the_sqlite_watcher_checks_every_half_second(
     import scheduler.wakeups as wakeups
 
     rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
-    if rig.sessions.kw["bind"].dialect.name != "sqlite":
-        return  # PostgreSQL listens; no files to watch
     monkeypatch.setattr(wakeups, "_libc", lambda: None)
-    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Ohne inotify")])
-    _set_state(rig, S.draft)
-    watcher, woke = _watch(rig)
-    try:
-        woke.clear()
-        _set_state(rig, S.approved)
-        assert woke.wait(GENEROUS)
-    finally:
-        watcher.stop()
+    watcher = _approval_wakes(rig, "Ohne inotify")
     assert not watcher._thread.is_alive()
 
 
+@SQLITE_ONLY
 def test_on_linux_the_sqlite_watcher_is_woken_by_the_write_itself(
     rig_factory: Any, mastodon: Any, monkeypatch: Any
 ) -> None:
@@ -164,15 +167,7 @@ def test_on_linux_the_sqlite_watcher_is_woken_by_the_write_itself(
     import scheduler.wakeups as wakeups
 
     rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
-    if rig.sessions.kw["bind"].dialect.name != "sqlite" or wakeups._libc() is None:
-        return  # PostgreSQL listens; without inotify the watcher polls (test above)
+    if wakeups._libc() is None:
+        pytest.skip("no inotify in this C library: the watcher polls (test above)")
     monkeypatch.setattr(wakeups, "SQLITE_AUTHORITY", 3600.0)
-    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Geschrieben")])
-    _set_state(rig, S.draft)
-    watcher, woke = _watch(rig)
-    try:
-        woke.clear()
-        _set_state(rig, S.approved)
-        assert woke.wait(GENEROUS)
-    finally:
-        watcher.stop()
+    _approval_wakes(rig, "Geschrieben")
