@@ -422,7 +422,6 @@ def _deliveries_query(ids: InScope, as_of: datetime) -> Query:
             Channel.platform,
             Delivery.language,
             Delivery.timezone,
-            Delivery.audience_id.label("follows_audience_id"),
             Delivery.state.label("state_now"),
             _raw_time(Delivery.due_at).label("due_at"),
             _raw_time(case((known, Delivery.published_at), else_=null())).label("published_at"),
@@ -433,7 +432,6 @@ def _deliveries_query(ids: InScope, as_of: datetime) -> Query:
                     else_=null(),
                 )
             ).label("remote_deleted_at"),
-            _raw_time(Delivery.updated_at).label("updated_at"),
             Delivery.collect_failures,
             func.substr(Delivery.text, 1, 160).label("text"),
         )
@@ -580,10 +578,15 @@ def epoch_seconds(column: Any, dialect: str) -> ColumnElement[float]:
 
 def engagement_expression(parts: Sequence[Any]) -> ColumnElement[Any]:
     """The sum of the given counters, NULL when none is given (a missing counter is not 0)."""
+    return case((and_(*(p.is_(None) for p in parts)), null()), else_=_given_sum(parts))
+
+
+def _given_sum(parts: Sequence[Any]) -> ColumnElement[Any]:
+    """The sum of the given counters, a missing one counted as 0 (0 when none is given)."""
     total: ColumnElement[Any] = func.coalesce(parts[0], 0)
     for part in parts[1:]:
         total = total + func.coalesce(part, 0)
-    return case((and_(*(p.is_(None) for p in parts)), null()), else_=total)
+    return total
 
 
 def shifted(column: Any, seconds: int, dialect: str) -> ColumnElement[Any]:
@@ -597,7 +600,7 @@ def shifted(column: Any, seconds: int, dialect: str) -> ColumnElement[Any]:
 
 
 ROLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "last": ("age", "eng", *COUNTERS, "deleted", "simulated"),
+    "last": ("age", *COUNTERS, "deleted", "simulated"),
     "first": ("followers",),
     **{
         f"{side}_{age}": ("age", "eng", "impressions")
@@ -607,7 +610,9 @@ ROLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "cross": ("age", "eng"),
     "prev": ("age", "eng"),
 }
-"""The snapshots found for each delivery, and the columns read from each."""
+"""The snapshots found for each delivery, and the columns read from each (``eng``: the
+engagements, `engagement_expression`; the last snapshot's are summed from its counters by
+`delivery_metrics` instead of being read twice)."""
 
 
 def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
@@ -673,15 +678,17 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
 
     last_snap = snapshot.alias("last_snap")
     last = last_snap.c
-    final = engagement_expression([getattr(last, p) for p in ENGAGEMENT_PARTS])
+    # Only where the last engagements are positive, and there the counters' plain sum is the
+    # engagements (a snapshot that gives none sums to 0, which never reaches half of them): the
+    # scan evaluates neither the last value's condition nor `engagement_expression` per row.
+    final = _given_sum([getattr(last, p) for p in ENGAGEMENT_PARTS])
     x = snapshot.alias().c
     crossing = (
         select(x.id)
         .where(
             x.delivery_id == seeks.c.delivery_id,
             x.collected_at <= as_of,
-            final > 0,
-            engagement_expression([getattr(x, p) for p in ENGAGEMENT_PARTS]) * 2 >= final,
+            _given_sum([getattr(x, p) for p in ENGAGEMENT_PARTS]) * 2 >= final,
         )
         .order_by(x.collected_at, x.id)
         .limit(1)
@@ -689,7 +696,7 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
         .scalar_subquery()
     )
     with_cross = (
-        select(seeks, crossing.label("cross_id"))
+        select(seeks, case((final > 0, crossing), else_=null()).label("cross_id"))
         .join(last_snap, last.id == seeks.c.last_id, isouter=True)
         .cte("crossing")
         .prefix_with("MATERIALIZED")
@@ -818,11 +825,13 @@ def delivery_metrics(rows: pd.DataFrame, own: pd.DataFrame | None = None) -> pd.
     r = rows.set_index("delivery_id")
     numeric = [c for c in r.columns if not c.endswith(("_deleted", "_simulated"))]
     r[numeric] = r[numeric].astype("float64")
+    # `engagement_expression` of the last counters: NaN when none is given (exact: whole numbers).
+    r["last_eng"] = r[[f"last_{part}" for part in ENGAGEMENT_PARTS]].sum(axis=1, min_count=1)
     own = own if own is not None and len(own) else pd.DataFrame(columns=["delivery_id"])
     if len(own):
         own = own.astype({"reply_age": "float64", "deleted_age": "float64"})
     for role, wanted in ROLE_COLUMNS.items():
-        if "eng" in wanted:
+        if "eng" in wanted or role == "last":
             mine = _own_at(own, r.index, r[f"{role}_age"]).where(r[f"{role}_eng"].notna(), 0.0)
             if role == "last":
                 given = r["last_replies"].notna()
