@@ -191,7 +191,8 @@ def _load(conn: Connection, scope: Scope, helper: Connection | None = None) -> S
         attribution = _frame(conn, _attribution_query(ids))
         campaigns = _frame(conn, _campaigns_query(scope))
         audiences = _frame(conn, _audiences_query(scope))
-        followers = _frame(conn, _followers_query(scope, ids))
+        channels = sorted(int(channel) for channel in deliveries["channel_id"].unique())
+        followers = _frame(conn, _followers_query(scope, channels))
         outcomes = _frame(conn, _outcomes_query(scope))
         if snapshot_frames is None:
             reduced, own = _snapshot_frames(conn, ids, scope.as_of, dialect)
@@ -518,8 +519,9 @@ def _audiences_query(scope: Scope) -> Query:
     return query
 
 
-def _followers_query(scope: Scope, ids: InScope) -> Query:
-    channels = select(Delivery.channel_id).where(*ids.on(Delivery.__table__.c)).distinct()
+def _followers_query(scope: Scope, channels: Sequence[int]) -> Query:
+    """The follower samples of ``channels`` (those of the deliveries in scope, taken from the
+    deliveries' frame: asking the store again for them scanned every delivery row)."""
     return (
         select(
             FollowerSample.channel_id,
