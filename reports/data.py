@@ -188,7 +188,7 @@ def _load(conn: Connection, scope: Scope, helper: Connection | None = None) -> S
     try:
         deliveries = _frame(conn, _deliveries_query(ids, scope.as_of))
         deliveries = _states_then(deliveries, _frame(conn, _states_query(ids, scope.as_of)), scope)
-        attribution = _frame(conn, _attribution_query(ids))
+        attribution = _attribution(conn, ids, deliveries)
         campaigns = _frame(conn, _campaigns_query(scope))
         audiences = _frame(conn, _audiences_query(scope))
         channels = sorted(int(channel) for channel in deliveries["channel_id"].unique())
@@ -396,6 +396,27 @@ def _attribution_pairs() -> Query:
             ),
         )
     )
+
+
+def _attribution(conn: Connection, ids: InScope, deliveries: pd.DataFrame) -> pd.DataFrame:
+    """(delivery_id, audience_id) of `_attribution_pairs` for the deliveries in scope, ordered by
+    both: joined here from the deliveries' frame (their post and channel) and the two small
+    link tables, instead of SQL scanning every delivery row again (the same pairs: each delivery
+    has one post and one channel, and both links are unique). An empty answer is the query's
+    own (its columns' types)."""
+    if len(deliveries):
+        links = _frame(conn, select(PostAudience.post_id, PostAudience.audience_id))
+        reach = _frame(conn, select(AudienceChannel.audience_id, AudienceChannel.channel_id))
+        if len(links) and len(reach):
+            pairs = (
+                deliveries[["delivery_id", "post_id", "channel_id"]]
+                .merge(links, on="post_id")
+                .merge(reach, on=["audience_id", "channel_id"])
+            )
+            if len(pairs):
+                pairs = pairs.sort_values(["delivery_id", "audience_id"], kind="stable")
+                return pairs[["delivery_id", "audience_id"]].reset_index(drop=True)
+    return _frame(conn, _attribution_query(ids))
 
 
 def _attribution_query(ids: InScope) -> Query:
