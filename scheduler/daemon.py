@@ -87,10 +87,11 @@ class Dispatcher:
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, settings.workers), thread_name_prefix="publish"
         )
-        postgres = self.engine.dialect.name == "postgresql"
-        # Two on PostgreSQL: one batch's round trips overlap the other's; more make smaller
-        # batches, which cost the daemon and the server more per post (bench/dispatch.py).
-        self.writer = Writer(sessions, threads=2 if postgres else 1)
+        # One writer thread on both databases. On PostgreSQL two overlapped their round trips
+        # but split a burst into smaller batches: 0.20-0.28 commits and 0.75-1.04 statements a
+        # post against 0.12-0.15 and 0.50-0.60 with one, and more of the daemon's CPU
+        # (bench/dispatch.py; four were worse still).
+        self.writer = Writer(sessions)
         self.lanes = Lanes(self._executor, self._send, on_done=self._lane_done)
         self._dispatch_lock = threading.Lock()
         self._wake = threading.Event()
