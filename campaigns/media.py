@@ -25,6 +25,7 @@ import hashlib
 import io
 import os
 import re
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -378,14 +379,20 @@ def materialize(session: Session, reference: str, cache: Path) -> Path:
             if _hash(_chunks(handle)) == digest:
                 return target
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    partial = target.with_name(f".{name}.{os.getpid()}.part")
-    check = hashlib.sha256()
-    with partial.open("wb") as handle:
-        for chunk in read(session, reference):
-            check.update(chunk)
-            handle.write(chunk)
-    if check.hexdigest() != digest:
+    # A partial file of this call's own: the publishing threads of one daemon (and other
+    # daemons) may write the same file at once, and each one's rename must find its own.
+    fd, name_of_partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target.parent)
+    partial = Path(name_of_partial)
+    try:
+        check = hashlib.sha256()
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in read(session, reference):
+                check.update(chunk)
+                handle.write(chunk)
+        if check.hexdigest() != digest:
+            raise MediaMissing(f"{reference}: the stored bytes do not match their hash")
+        partial.replace(target)
+    except BaseException:
         partial.unlink(missing_ok=True)
-        raise MediaMissing(f"{reference}: the stored bytes do not match their hash")
-    partial.replace(target)
+        raise
     return target

@@ -256,6 +256,44 @@ def test_materialize_rewrites_a_tampered_copy(tmp_path: Path, sessions: Any) -> 
             media.materialize(session, "0" * 64 + "/gone.png", tmp_path)
 
 
+def test_threads_materializing_one_file_at_once_each_get_it(
+    tmp_path: Path, sessions: Any, monkeypatch: Any
+) -> None:
+    """A daemon's publishing threads prepare the same picture for several channels at the same
+    moment: every one of them gets the file (each writes a partial file of its own; one shared
+    partial name per process lost the others' renames) and no partial file is left."""
+    import threading
+
+    with sessions() as session:
+        stored = media.store_bytes(session, png_bytes(6, 6), "steppe.png", now=NOW)
+        session.commit()
+    together = threading.Barrier(3, timeout=30)
+    reading = media.read
+
+    def read_together(session: Any, reference: str) -> Any:
+        together.wait()  # every thread has opened its partial file before any writes
+        yield from reading(session, reference)
+
+    monkeypatch.setattr(media, "read", read_together)
+    results: list[Any] = []
+
+    def prepare() -> None:
+        with sessions() as session:
+            try:
+                results.append(media.materialize(session, stored.reference, tmp_path))
+            except BaseException as error:
+                results.append(error)
+
+    threads = [threading.Thread(target=prepare) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert [isinstance(r, Path) for r in results] == [True, True, True], results
+    assert all(r.read_bytes() == png_bytes(6, 6) for r in results)
+    assert [p.name for p in results[0].parent.iterdir()] == ["steppe.png"]
+
+
 def test_the_media_rules_agree_with_the_connectors() -> None:
     from connectors import bluesky, linkedin, mastodon, telegram, threads, weibo, x
 
