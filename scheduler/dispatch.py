@@ -799,6 +799,25 @@ def publish_claim(
         fail_locally(sessions, claim, settings, clock(), str(exc))
         stats.failed += 1
         return stats
+    except OSError as exc:
+        # The media cache could not be written (a full disk, a permission): nothing was sent,
+        # so the claim goes back at once and a later pass tries again, instead of the row
+        # waiting for its lease to run out.
+        log.warning(
+            "delivery %s %s: its media could not be written to the cache (%s); not sent, "
+            "handed back",
+            claim.delivery_id,
+            claim.label,
+            exc,
+        )
+        stats.handed_back += hand_back_claims(
+            run,
+            [claim],
+            settings,
+            clock(),
+            reason=f"not sent: its media could not be written to the cache ({exc})",
+        )
+        return stats
     if stopping.is_set() or not wait_until(claim.slot - timedelta(seconds=SEND_CHECK_AHEAD)):
         stats.handed_back += hand_back_claims(
             run, [claim], settings, clock(), reason="daemon stopping before sending"

@@ -83,6 +83,36 @@ def test_a_file_missing_from_the_store_fails_locally_and_sends_nothing(
     assert uploads() == [shape((tmp_path / "yurt.png").read_bytes())]
 
 
+def test_a_cache_that_cannot_be_written_hands_the_claim_back_and_sends_nothing(
+    rig: Any, mastodon: Any, uploads: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A local file error while the media are written to the cache (a full disk): nothing is
+    sent, the claim goes back at once with the reason (not left claimed until its lease runs
+    out), and a later pass publishes the post once the cache can be written again."""
+    import campaigns.media
+    import scheduler.dispatch
+
+    png(tmp_path / "yurt.png", 8, 8)
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Jurte", media="[yurt.png]")])
+    writes = campaigns.media.materialize
+
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(scheduler.dispatch, "materialize", full_disk)
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    stats = rig.run()
+    assert stats.handed_back == 1 and stats.published == 0
+    assert mastodon.posts == [] and uploads() == []
+    delivery = rig.delivery()
+    assert delivery.state == "approved" and delivery.lease_owner is None
+    assert "could not be written to the cache" in rig.audit(delivery.id)[-1][2]
+    monkeypatch.setattr(scheduler.dispatch, "materialize", writes)
+    rig.clock.advance(minutes=1)
+    assert rig.run().published == 1
+    assert len(mastodon.posts) == 1
+
+
 def test_a_delivery_applied_before_the_store_still_publishes_its_path(
     rig: Any, mastodon: Any, uploads: Any, tmp_path: Path
 ) -> None:
