@@ -80,23 +80,16 @@ class Direct:
 
 
 class Writer:
-    """Threads running queued jobs, several per transaction: one thread on SQLite (one writer
-    at a time anyway); on PostgreSQL ``threads`` of them, so batches overlap their round
-    trips. Two jobs queued one after the other may then commit in either order: a caller that
-    needs an order waits for the first (`run`) before queueing the second."""
+    """One thread running queued jobs, several per transaction, in the order they were queued
+    (on PostgreSQL too: two threads overlapped their round trips but split a burst into smaller
+    batches, which cost more statements and CPU per post; bench/dispatch.py)."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], *, threads: int = 1, name: str = "writer"
-    ) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, name: str = "writer") -> None:
         self.sessions = sessions
         self._queue: queue.SimpleQueue[tuple[Job[Any], Future[Any]] | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True)
-            for i in range(max(1, threads))
-        ]
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._closed = False
-        for thread in self._threads:
-            thread.start()
+        self._thread.start()
 
     def run(self, job: Job[T]) -> T:
         return self.submit(job).result()
@@ -113,10 +106,8 @@ class Writer:
         """Run what is queued, then stop the thread."""
         if not self._closed:
             self._closed = True
-            for _ in self._threads:
-                self._queue.put(None)
-            for thread in self._threads:
-                thread.join()
+            self._queue.put(None)
+            self._thread.join()
 
     def _loop(self) -> None:
         stop = False
@@ -130,8 +121,7 @@ class Writer:
                     more = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if more is None:
-                    self._queue.put(None)  # for another thread; this one ends after the batch
+                if more is None:  # closed: this batch is the last
                     stop = True
                     break
                 batch.append(more)
