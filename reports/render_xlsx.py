@@ -226,7 +226,7 @@ def _cells(
         return [_NA if is_missing(t) else t.to_pydatetime() for t in stamps.tolist()]
     if kind == "url":
         return _url_cells(sheet, first, c, column.tolist(), links)
-    if kind in ("date", "datetime") or kind in _NUMBER_KINDS:
+    if kind in _NUMBER_KINDS:  # numbers in a column of another type (objects, missing values)
         return [
             _cell(sheet, r, c, value, kind, links)
             for r, value in enumerate(column.tolist(), start=first)
