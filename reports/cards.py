@@ -17,7 +17,7 @@ from reports.data import StoreData
 from reports.model import Card, Figure, Table
 from reports.posts import BASES, BASIS_LABEL
 from reports.tables import outcome_totals
-from reports.timing import best_slots_text
+from reports.timing import best_slots_texts
 
 AGE = "7d"
 
@@ -69,11 +69,35 @@ def _card_columns(aud: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _rows_by_audience(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+_VOLUME_KEYS = ("published", "missed", "failed", "deleted_after")
+_ENGAGEMENT_KEYS = (
+    "impressions",
+    "posts_with_impressions",
+    "posts",
+    *(
+        f"{prefix}{suffix}"
+        for _b, prefix in BASES
+        for suffix in ("", "_posts", "_low", "_high", "_median")
+    ),
+)
+
+
+def _rows_by_audience(frame: pd.DataFrame, keys: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Audience label → its row's values of ``keys`` (the columns a card reads)."""
+    labels = [str(label) for label in frame["audience_label"].tolist()] if len(frame) else []
+    columns = {key: frame[key].tolist() for key in keys if key in frame}
     return {
-        str(record["audience_label"]): {str(k): v for k, v in record.items()}
-        for record in frame.to_dict("records")
+        label: {key: values[i] for key, values in columns.items()} for i, label in enumerate(labels)
     }
+
+
+def _positions(values: np.ndarray) -> dict[Any, np.ndarray]:
+    """Each distinct value → its positions (ascending)."""
+    codes, uniques = pd.factorize(values)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.cumsum(np.bincount(codes[codes >= 0], minlength=len(uniques)))
+    parts = np.split(order[(codes < 0).sum() :], bounds[:-1])
+    return dict(zip(uniques.tolist(), parts, strict=True))
 
 
 def _number(value: Any) -> float | None:
@@ -89,11 +113,13 @@ def cards(
     seed: int,
     reps: int,
 ) -> list[Card]:
-    volume = _rows_by_audience(tables["audience_volume"].frame)
-    engagement = _rows_by_audience(tables["audience_engagement"].frame)
+    volume = _rows_by_audience(tables["audience_volume"].frame, _VOLUME_KEYS)
+    engagement = _rows_by_audience(tables["audience_engagement"].frame, _ENGAGEMENT_KEYS)
     weekly = tables["trend_weekly"].frame
+    weeks_of = _positions(weekly["audience_label"].to_numpy(dtype=object)) if len(weekly) else {}
     columns = _card_columns(aud)
-    by_audience = aud[["audience_id"]].groupby("audience_id").indices if len(aud) else {}
+    by_audience = _positions(aud["audience_id"].to_numpy()) if len(aud) else {}
+    slot_texts = best_slots_texts(slots)
     out: list[Card] = []
     for _, info in data.audiences.iterrows():
         label_key = f"{info['audience']} · {info['campaign_id']}"
@@ -102,7 +128,7 @@ def cards(
         rows = np.asarray(by_audience.get(info["audience_id"], []), dtype=np.int64)
         vol, eng = volume[label_key], engagement[label_key]
         measured = rows[columns["measured"][rows]]
-        weeks = weekly[weekly["audience_label"] == label_key] if len(weekly) else weekly
+        weeks = weeks_of.get(label_key)
         figures = [
             Figure(
                 "Posts published",
@@ -129,7 +155,9 @@ def cards(
             trend, sign = _trend_figure(columns, measured, basis, seed, reps)
             column = f"{prefix}_{AGE}"
             series = (
-                tuple(float(v) for v in weeks[column]) if len(weeks) and column in weeks else ()
+                tuple(float(v) for v in weekly[column].to_numpy(dtype="float64")[weeks])
+                if weeks is not None and column in weekly
+                else ()
             )
             low = _number(eng[f"{prefix}_low"])
             median = eng[f"{prefix}_median"]
@@ -157,7 +185,7 @@ def cards(
             else data.outcomes
         )
         outcomes = tuple(outcome_totals(own)) if len(own) else ()
-        slot_text = best_slots_text(slots, label_key)
+        slot_text = slot_texts.get(label_key, "")
         out.append(
             Card(
                 audience_id=int(info["audience_id"]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reports.data import FIXED_AGES, StoreData
@@ -55,13 +56,15 @@ def half_life(posts: pd.DataFrame) -> Table:
 def _account_baselines(posts: pd.DataFrame) -> pd.Series:
     """Each delivery's account baseline: the mean rate at 7 days of its channel's posts of the
     same basis, one row per delivery."""
-    rate = f"rate_{SLOT_AGE}"
-    known = posts.loc[
-        posts[f"known_{SLOT_AGE}"] & posts[rate].notna(), ["channel_id", "basis", rate]
-    ]
-    means = known.groupby(["channel_id", "basis"])[f"rate_{SLOT_AGE}"].mean()
-    keys = pd.MultiIndex.from_frame(posts[["channel_id", "basis"]])
-    return pd.Series(means.reindex(keys).to_numpy(), index=posts["delivery_id"].to_numpy())
+    rate = posts[f"rate_{SLOT_AGE}"]
+    known = (posts[f"known_{SLOT_AGE}"] & rate.notna()).to_numpy(dtype=bool)
+    # One code per (channel, basis) pair; the means by pandas' own grouped mean (the same sums).
+    channel, _channels = pd.factorize(posts["channel_id"], use_na_sentinel=False)
+    basis, bases = pd.factorize(posts["basis"], use_na_sentinel=False)
+    pair = np.asarray(channel, dtype=np.int64) * max(len(bases), 1) + basis
+    means = rate[known].groupby(pair[known]).mean()
+    baseline = means.reindex(pair).to_numpy(dtype="float64")
+    return pd.Series(baseline, index=posts["delivery_id"].to_numpy())
 
 
 def time_slots(
@@ -76,14 +79,29 @@ def time_slots(
     m = m[m["relative"].notna()]
     records: list[dict[str, Any]] = []
     heatmaps: list[HeatMap] = []
-    for (audience_id, label_key), group in m.groupby(["audience_id", "audience_label"]):
-        cells = group.groupby(["weekday", "hour"])["relative"].agg(["mean", "count"])
+    # Every audience's cells in one grouping (each cell's rows and their order as a grouping
+    # per audience gives them), in (audience, label, weekday, hour) order.
+    keys = ["audience_id", "audience_label", "weekday", "hour"]
+    cells = m.groupby(keys)["relative"].agg(["mean", "count"]).reset_index()
+    zones: dict[tuple[Any, Any], Any] = {}
+    for key, zone in zip(
+        zip(m["audience_id"].tolist(), m["audience_label"].tolist(), strict=True),
+        m["audience_timezone"].tolist(),
+        strict=True,
+    ):
+        zones.setdefault(key, zone)
+    cell_rows: dict[tuple[Any, Any], list[tuple[float, float, float, int]]] = {}
+    for audience_id, label_key, w, h, mean, count in zip(
+        *(cells[name].tolist() for name in [*keys, "mean", "count"]), strict=True
+    ):
+        cell_rows.setdefault((audience_id, label_key), []).append((w, h, mean, count))
+    for (audience_id, label_key), rows in cell_rows.items():
         index = [[math.nan] * 24 for _ in range(7)]
         counts = [[0] * 24 for _ in range(7)]
-        for cell in cells.reset_index().to_dict("records"):
-            w, h = int(cell["weekday"]), int(cell["hour"])
-            index[w][h] = float(cell["mean"])
-            counts[w][h] = int(cell["count"])
+        for weekday, hour, mean, count in rows:
+            w, h = int(weekday), int(hour)
+            index[w][h] = float(mean)
+            counts[w][h] = int(count)
             records.append(
                 {
                     "audience_label": label_key,
@@ -98,7 +116,7 @@ def time_slots(
             HeatMap(
                 audience_id=int(str(audience_id)),
                 title=str(label_key),
-                timezone=str(group["audience_timezone"].iloc[0]),
+                timezone=str(zones[audience_id, label_key]),
                 index=tuple(tuple(r) for r in index),
                 posts=tuple(tuple(r) for r in counts),
                 thin=thin_cell,
@@ -128,22 +146,32 @@ def time_slots(
     )
 
 
-def best_slots_text(slots: pd.DataFrame, label: str) -> str:
-    """What a card says about slots: the best three well-filled slots when there is a
-    comparison; "only one slot used" or "too few posts per slot" when there is none."""
-    own = slots[slots["audience_label"] == label] if len(slots) else slots
-    if not len(own):
-        return ""
-    if len(own) == 1:
-        return "only one slot used"
-    full = own[~own["thin"]]
-    if len(full) < 2:
-        return "too few posts per slot to name a best one"
-    best = full.sort_values(["index", "weekday", "hour"], ascending=[False, True, True]).head(3)
-    return "best slots: " + ", ".join(
-        f"{day} {int(hour):02d}:00 ({index:.2f})"
-        for day, hour, index in zip(best["weekday"], best["hour"], best["index"], strict=True)
-    )
+def best_slots_texts(slots: pd.DataFrame) -> dict[str, str]:
+    """What each audience's card says about slots (audience label → text): the best three
+    well-filled slots when there is a comparison; "only one slot used" or "too few posts per
+    slot" when there is none. Slots in the table's order; the best by index (highest first),
+    then weekday and hour, as a stable sort of the table orders them."""
+    if not len(slots):
+        return {}
+    labels = slots["audience_label"].tolist()
+    weekday, hour = slots["weekday"].tolist(), slots["hour"].tolist()
+    index, thin = slots["index"].tolist(), slots["thin"].tolist()
+    rows_of: dict[str, list[int]] = {}
+    for i, label in enumerate(labels):
+        rows_of.setdefault(label, []).append(i)
+    texts: dict[str, str] = {}
+    for label, rows in rows_of.items():
+        full = [i for i in rows if not thin[i]]
+        if len(rows) == 1:
+            texts[label] = "only one slot used"
+        elif len(full) < 2:
+            texts[label] = "too few posts per slot to name a best one"
+        else:
+            best = sorted(full, key=lambda i: (-index[i], weekday[i], hour[i]))[:3]
+            texts[label] = "best slots: " + ", ".join(
+                f"{weekday[i]} {int(hour[i]):02d}:00 ({index[i]:.2f})" for i in best
+            )
+    return texts
 
 
 def follower_growth(followers: pd.DataFrame, data: StoreData) -> Table:
