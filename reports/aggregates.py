@@ -315,6 +315,16 @@ def fixed_age_columns(a: Arrays, g: Groups, age: str = "7d") -> Columns:
     return out
 
 
+def compensated_sums(
+    codes: np.ndarray, count: int, columns: dict[str, np.ndarray]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Each group's sum of each column (``codes``: each row's group, 0 to ``count`` - 1; NaN
+    skipped), by pandas' grouped sum: compensated (Kahan) over each group's rows in their
+    order, so the sums are those of a pandas ``groupby(...).sum()`` of the same rows."""
+    summed = pd.DataFrame(columns).groupby(codes).sum().reindex(range(count), fill_value=0.0)
+    return {name: summed[name].to_numpy(dtype="float64") for name in columns}
+
+
 Part = Callable[[Arrays, Groups], Columns]
 
 
@@ -413,6 +423,20 @@ def group_indices(
     keys = (tuple(math.nan if pd.isna(k) else k for k in key) for key in zip(*picked, strict=True))
     items = list(zip(keys, rows, strict=True))
     return sorted(items, key=lambda item: _sort_key(item[0]))
+
+
+def nan_last(items: list[tuple[tuple[Any, ...], np.ndarray]]) -> None:
+    """Sorts `group_indices`' items in place in the order of pandas' sorted grouping
+    (``sort=True, dropna=False``): each level ascending, a missing value last
+    (`group_indices` puts it first)."""
+
+    def key(item: tuple[tuple[Any, ...], np.ndarray]) -> tuple[tuple[int, Any], ...]:
+        return tuple(
+            (2, 0) if isinstance(k, float) and math.isnan(k) else _sort_key((k,))[0]
+            for k in item[0]
+        )
+
+    items.sort(key=key)
 
 
 def grouped(

@@ -74,8 +74,8 @@ def build_report(
     add(tables.trend(aud, aa))
     for dim, label in tables.BREAKDOWNS:
         add(tables.breakdown(aud, dim, label, aa))
-    add(ranking.leaderboard(aud, priors, "narrative", "Narrative", opts.min_posts))
-    add(ranking.leaderboard(aud, priors, "variant", "Message variant", opts.min_posts))
+    add(ranking.leaderboard(aud, priors, "narrative", "Narrative", opts.min_posts, aa))
+    add(ranking.leaderboard(aud, priors, "variant", "Message variant", opts.min_posts, aa))
     add(ranking.ab_tests(aud, opts.seed, opts.reps))
     add(timing.half_life(posts))
     slots, heatmaps = timing.time_slots(aud, posts, opts.thin_cell)

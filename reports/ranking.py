@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reports import stats
-from reports.aggregates import group_indices
+from reports.aggregates import Arrays, arrays, compensated_sums, group_indices, nan_last
 from reports.model import Column, Table
 from reports.posts import BASIS_LABEL
 
@@ -36,109 +36,135 @@ def fit_priors(posts: pd.DataFrame) -> Priors:
     return priors
 
 
-def _shrunk_groups(frame: pd.DataFrame, by: list[str], priors: Priors) -> pd.DataFrame:
-    """Per group (``by`` includes ``basis``): posts, the raw ratio of sums k / n of the values
-    at 7 days, the shrunk rate and its index. Each platform's part of a group is shrunk toward
-    that platform's prior; the shrunk rate is the ratio of sums of the shrunk parts
-    (sum n_p shrunk_p / sum n_p) and the index divides it by what the same exposure would have
-    earned at each platform's typical rate (sum n_p shrunk_p / sum n_p typical_p), so the
-    platform mix does not decide the rank. No index when a platform has no prior."""
-    parts = (
-        frame.groupby([*by, "platform_label"], dropna=False, sort=True)
-        .agg(k=(f"eng_{AGE}", "sum"), n=(f"exposure_{AGE}", "sum"), posts=(f"eng_{AGE}", "size"))
-        .reset_index()
+def _shrunk_groups(
+    aud: pd.DataFrame, by: list[str], groups: dict[tuple[Any, ...], int], priors: Priors, a: Arrays
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per group of ``groups`` (key → its number; ``by`` includes ``basis``): the posts at 7
+    days, the raw ratio of sums k / n of the values at 7 days, the shrunk rate and its index.
+    Each platform's part of a group is shrunk toward that platform's prior; the shrunk rate is
+    the ratio of sums of the shrunk parts (sum n_p shrunk_p / sum n_p) and the index divides it
+    by what the same exposure would have earned at each platform's typical rate
+    (sum n_p shrunk_p / sum n_p typical_p), so the platform mix does not decide the rank. No
+    index when a platform has no prior. Sums are pandas' grouped sums (`compensated_sums`)."""
+    count = len(groups)
+    posts = np.zeros(count, dtype=np.int64)
+    nan = np.full(count, np.nan)
+    parts = group_indices(aud, [*by, "platform_label"], a[f"known_{AGE}"], a)
+    if not parts:
+        return posts, nan, nan.copy(), nan.copy()
+    nan_last(parts)
+    sizes = np.array([rows.size for _key, rows in parts])
+    rows = np.concatenate([rows for _key, rows in parts])
+    part = np.repeat(np.arange(len(parts)), sizes)
+    order = np.argsort(rows, kind="stable")  # each part's rows in the frame's order
+    rows, part = rows[order], part[order]
+    summed = compensated_sums(
+        part, len(parts), {"k": a[f"eng_{AGE}"][rows], "n": a[f"exposure_{AGE}"][rows]}
     )
-    fitted = [
-        priors.get((str(p), str(b)))
-        for p, b in zip(parts["platform_label"], parts["basis"], strict=True)
-    ]
-    k, n = parts["k"].to_numpy(dtype=float), parts["n"].to_numpy(dtype=float)
+    k, n = summed["k"], summed["n"]
+    fitted = [priors.get((str(key[-1]), str(key[1]))) for key, _rows in parts]
     shrunk = np.array(
         [float(f.shrink(ki, ni)) if f else np.nan for f, ki, ni in zip(fitted, k, n, strict=True)]
     )
     typical = np.array([f.mean if f else np.nan for f in fitted])
     earned, expected = n * shrunk, n * typical
-    parts = parts.assign(
-        earned=earned,
-        expected=expected,
-        earned_unknown=np.isnan(earned),
-        expected_unknown=np.isnan(expected),
-    )
-    out = parts.groupby(by, dropna=False, sort=True).agg(
-        posts=("posts", "sum"),
-        k=("k", "sum"),
-        n=("n", "sum"),
-        earned=("earned", "sum"),
-        expected=("expected", "sum"),
-        earned_unknown=("earned_unknown", "any"),
-        expected_unknown=("expected_unknown", "any"),
-    )
-    # A sum over a group is unknown when a platform in it has no prior (numpy, not
-    # Series.where: that copies the group index each time).
-    k, n = out["k"].to_numpy(dtype=float), out["n"].to_numpy(dtype=float)
-    earned = np.where(out["earned_unknown"].to_numpy(dtype=bool), np.nan, out["earned"])
-    expected = np.where(out["expected_unknown"].to_numpy(dtype=bool), np.nan, out["expected"])
+    group = np.array([groups[key[:-1]] for key, _rows in parts], dtype=np.int64)
+    total = compensated_sums(group, count, {"k": k, "n": n, "earned": earned, "expected": expected})
+    posts = np.bincount(group, weights=sizes, minlength=count).astype(np.int64)
+    # A sum over a group is unknown when a platform in it has no prior.
+    earned_unknown = np.bincount(group, weights=np.isnan(earned), minlength=count) > 0
+    expected_unknown = np.bincount(group, weights=np.isnan(expected), minlength=count) > 0
+    compared = np.bincount(group, minlength=count) > 0
+    k, n = total["k"], total["n"]
+    earned = np.where(earned_unknown, np.nan, total["earned"])
+    expected = np.where(expected_unknown, np.nan, total["expected"])
     with np.errstate(divide="ignore", invalid="ignore"):
-        return pd.DataFrame(
-            {
-                "posts": out["posts"],
-                "raw": np.where(n > 0, k / n, np.nan),
-                "shrunk": np.where(n > 0, earned / n, np.nan),
-                "index": np.where(expected > 0, earned / expected, np.nan),
-            },
-            index=out.index,
-        ).reset_index()
+        raw = np.where(compared & (n > 0), k / n, np.nan)
+        shrunk = np.where(compared & (n > 0), earned / n, np.nan)
+        index = np.where(compared & (expected > 0), earned / expected, np.nan)
+    return posts, raw, shrunk, index
 
 
-def _young_counts(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    rated = frame[frame["rated"]]
-    young = rated[f"immature_{AGE}"]
-    missing = ~young & ~rated[f"known_{AGE}"]
-    counts = pd.DataFrame(
-        {"young": young.astype(int), "missing": missing.astype(int)}, index=rated.index
-    )
-    counts[by] = rated[by]
-    return counts.groupby(by, dropna=False, sort=True)[["young", "missing"]].sum().reset_index()
+def _ranks(keys: list[tuple[Any, Any]], index: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Rank of each eligible row within its (audience, basis) by index, highest first, ties
+    sharing the lowest rank; NaN for the others."""
+    ranks = np.full(index.size, np.nan)
+    values: dict[tuple[Any, Any], list[float]] = {}
+    for i in np.flatnonzero(eligible):
+        values.setdefault(keys[i], []).append(float(index[i]))
+    for i in np.flatnonzero(eligible):
+        ranks[i] = 1 + sum(v > index[i] for v in values[keys[i]])
+    return ranks
 
 
-_NARROW = ["audience_label", "basis", "platform_label", "post_id", "rated", "variant"] + [
-    f"{k}_{AGE}" for k in ("eng", "exposure", "known", "immature")
-]
-
-
-def leaderboard(aud: pd.DataFrame, priors: Priors, dim: str, label: str, min_posts: int) -> Table:
-    aud = aud[list(dict.fromkeys([*_NARROW, dim]))]
-    compared = aud[aud[f"known_{AGE}"]]
+def leaderboard(
+    aud: pd.DataFrame,
+    priors: Priors,
+    dim: str,
+    label: str,
+    min_posts: int,
+    a: Arrays | None = None,
+) -> Table:
+    """``a``: ``arrays(aud)`` when the caller has it."""
     by = ["audience_label", "basis", dim]
-    empty = pd.DataFrame(columns=[*by, "posts", "raw", "shrunk", "index"])
-    frame = _shrunk_groups(compared, by, priors) if len(compared) else empty
-    counts = _young_counts(aud, by) if aud["rated"].any() else pd.DataFrame(columns=by)
-    if len(counts):
-        frame = frame.merge(counts, on=by, how="outer")
-        frame["posts"] = frame["posts"].fillna(0).astype(int)
-        for column in ("raw", "shrunk", "index"):
-            frame[column] = frame[column].astype("float64")
-    if len(frame):
-        frame["basis"] = frame["basis"].map(BASIS_LABEL)
-        eligible = (frame["posts"] >= min_posts) & frame["index"].notna()
-        frame["rank"] = (
-            frame[eligible]
-            .groupby(["audience_label", "basis"])["index"]
-            .rank(ascending=False, method="min")
-        )
-        frame["note"] = np.where(
+    rated = aud["rated"].to_numpy(dtype=bool) if len(aud) else np.zeros(0, dtype=bool)
+    if not rated.any():
+        # Nothing rated: nothing compared at 7 days either.
+        frame = pd.DataFrame(columns=[*by, "posts", "raw", "shrunk", "index"])
+    else:
+        a = arrays(aud) if a is None else a
+        items = group_indices(aud, by, rated, a)
+        nan_last(items)
+        keys = [key for key, _rows in items]
+        groups = {key: i for i, key in enumerate(keys)}
+        posts, raw, shrunk, index = _shrunk_groups(aud, by, groups, priors, a)
+        # Per group of rated posts: those too young, and those old enough without a value.
+        code = np.full(rated.size, -1, dtype=np.int64)
+        for i, (_key, rows) in enumerate(items):
+            code[rows] = i
+        young = a[f"immature_{AGE}"]
+        missing = ~young & ~a[f"known_{AGE}"]
+        inside = code >= 0
+        young_n = np.bincount(code[inside & young], minlength=len(keys))
+        missing_n = np.bincount(code[inside & missing], minlength=len(keys))
+        eligible = (posts >= min_posts) & ~np.isnan(index)
+        basis = [BASIS_LABEL[str(key[1])] for key in keys]
+        ranks = _ranks([(key[0], b) for key, b in zip(keys, basis, strict=True)], index, eligible)
+        note = np.where(
             eligible,
             "",
             np.where(
-                frame["posts"] < min_posts,
+                posts < min_posts,
                 f"fewer than {min_posts} posts at 7 days: not ranked",
                 "no prior for its platform: not ranked",
             ),
         )
-        frame = frame.sort_values(
-            ["audience_label", "basis", "rank", "index"],
-            ascending=[True, True, True, False],
-            na_position="last",
+        # Audience, basis, rank (unranked last), index (highest first, unknown last); ties in
+        # key order.
+        order = sorted(
+            range(len(keys)),
+            key=lambda i: (
+                str(keys[i][0]),
+                basis[i],
+                (1, 0.0) if np.isnan(ranks[i]) else (0, ranks[i]),
+                (1, 0.0) if np.isnan(index[i]) else (0, -index[i]),
+            ),
+        )
+        take = np.array(order, dtype=np.int64)
+        frame = pd.DataFrame(
+            {
+                "audience_label": [keys[i][0] for i in order],
+                "basis": [basis[i] for i in order],
+                dim: [keys[i][2] for i in order],
+                "posts": posts[take],
+                "raw": raw[take],
+                "shrunk": shrunk[take],
+                "index": index[take],
+                "young": young_n[take].astype(np.int64),
+                "missing": missing_n[take].astype(np.int64),
+                "rank": ranks[take],
+                "note": note[take].tolist(),
+            }
         )
     return Table(
         f"leaderboard_{dim}",
