@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from reports import stats
-from reports.aggregates import Arrays, arrays, fixed_age_columns, fixed_age_row, grouped
+from reports.aggregates import Arrays, arrays, fixed_age_columns, grouped
 from reports.posts import BASES, BASIS_LABEL
 
 AGE = "7d"
@@ -166,9 +166,27 @@ def build_summary(
     if len(posts):
         pa = a[0] if a[0] is not None else arrays(posts)
         aa = a[1] if a[1] is not None or not len(aud) else arrays(aud)
+        # Every campaign's groups at once (a group's figures depend on its own rows only),
+        # then each campaign's rows.
+        variant = (posts["variant"] != "(none)").to_numpy(dtype=bool)
+        wholes = _by_campaign(_groups(posts, "campaign_id", pa, None))
+        frames = {
+            "audience": _by_campaign(_groups(aud, "audience", aa, None)),
+            "narrative": _by_campaign(_groups(posts, "narrative", pa, None)),
+            "variant": _by_campaign(_groups(posts, "variant", pa, variant)),
+        }
+        platforms = _platforms(posts)
         for campaign_id in sorted(posts["campaign_id"].unique()):
             title = str(titles.get(campaign_id, campaign_id))
-            results.append(_campaign(str(campaign_id), title, posts, aud, pa, aa))
+            results.append(
+                _campaign(
+                    str(campaign_id),
+                    title,
+                    wholes[campaign_id].iloc[0],
+                    {name: own.get(campaign_id, _EMPTY) for name, own in frames.items()},
+                    {basis: platforms.get((campaign_id, basis), ()) for basis, _p in BASES},
+                )
+            )
     sentences = [*notes]
     for item in results:
         sentences += item.sentences
@@ -177,33 +195,41 @@ def build_summary(
     )
 
 
-def _groups(frame: pd.DataFrame, column: str, a: Arrays | None, where: np.ndarray) -> pd.DataFrame:
+_EMPTY = pd.DataFrame()
+
+
+def _groups(
+    frame: pd.DataFrame, column: str, a: Arrays | None, where: np.ndarray | None
+) -> pd.DataFrame:
+    """Figures at 7 days per campaign and ``column`` (per campaign alone for ``campaign_id``)."""
     if a is None:
-        return pd.DataFrame(columns=[column])
-    return grouped(frame, [column], [lambda a, g: fixed_age_columns(a, g, AGE)], a=a, where=where)
+        return pd.DataFrame(columns=["campaign_id"])
+    by = ["campaign_id"] if column == "campaign_id" else ["campaign_id", column]
+    return grouped(frame, by, [lambda a, g: fixed_age_columns(a, g, AGE)], a=a, where=where)
+
+
+def _by_campaign(frame: pd.DataFrame) -> dict[Any, pd.DataFrame]:
+    """Campaign id → its rows (in the frame's order)."""
+    if not len(frame):
+        return {}
+    ids = frame["campaign_id"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], ids.size]
+    return {
+        ids[start]: frame.iloc[start:end].reset_index(drop=True)
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+    }
 
 
 def _campaign(
     campaign_id: str,
     title: str,
-    all_posts: pd.DataFrame,
-    aud: pd.DataFrame,
-    pa: Arrays,
-    aa: Arrays | None,
+    row: pd.Series,
+    frames: dict[str, pd.DataFrame],
+    platforms: dict[str, tuple[str, ...]],
 ) -> CampaignSummary:
-    mine = (all_posts["campaign_id"] == campaign_id).to_numpy(dtype=bool)
-    posts = all_posts.loc[mine, ["basis", "platform_label"]]
-    whole = pd.DataFrame([fixed_age_row(pa, np.flatnonzero(mine), AGE)])
-    mine_aud = (
-        (aud["campaign_id"] == campaign_id).to_numpy(dtype=bool) if len(aud) else np.array([])
-    )
-    variant = (all_posts["variant"] != "(none)").to_numpy(dtype=bool)
-    frames = {
-        "audience": _groups(aud, "audience", aa, mine_aud),
-        "narrative": _groups(all_posts, "narrative", pa, mine),
-        "variant": _groups(all_posts, "variant", pa, mine & variant),
-    }
-    row = whole.iloc[0]
+    """``row``: the campaign's figures at 7 days; ``frames``: its audiences', narratives' and
+    variants'; ``platforms``: basis → the platforms of its posts rated on that basis."""
     active = [
         (basis, f"{prefix}_{AGE}")
         for basis, prefix in BASES
@@ -211,9 +237,9 @@ def _campaign(
     ]
     both = len(active) == 2
     bases = [
-        _basis(basis, key, row, frames, posts, both)
+        _basis(basis, key, row, frames, platforms[basis], both)
         if row[f"{key}_posts"]
-        else _empty_basis(basis, posts, int(row[f"{key}_young"]))
+        else _empty_basis(basis, platforms[basis], int(row[f"{key}_young"]))
         for basis, key in active
     ]
     heading = f"{title} ({campaign_id})"
@@ -232,12 +258,18 @@ def _campaign(
     return CampaignSummary(campaign_id, title, tuple(bases), tuple(sentences))
 
 
-def _platforms(posts: pd.DataFrame, basis: str) -> tuple[str, ...]:
-    rows = posts[posts["basis"] == basis]
-    return tuple(sorted(str(p) for p in rows["platform_label"].unique()))
+def _platforms(posts: pd.DataFrame) -> dict[tuple[Any, str], tuple[str, ...]]:
+    """(campaign id, basis) → the platforms of the campaign's posts rated on that basis."""
+    pairs = posts[["campaign_id", "basis", "platform_label"]].drop_duplicates()
+    found: dict[tuple[Any, str], set[str]] = {}
+    for campaign_id, basis, platform in zip(
+        *(pairs[name].tolist() for name in pairs.columns), strict=True
+    ):
+        found.setdefault((campaign_id, str(basis)), set()).add(str(platform))
+    return {key: tuple(sorted(names)) for key, names in found.items()}
 
 
-def _empty_basis(basis: str, posts: pd.DataFrame, young: int) -> BasisSummary:
+def _empty_basis(basis: str, platforms: tuple[str, ...], young: int) -> BasisSummary:
     label = BASIS_LABEL[basis]
     sentence = (
         f"Engagement rate {label}: no post is 7 days old yet ({_posts(young)} younger), so "
@@ -246,7 +278,7 @@ def _empty_basis(basis: str, posts: pd.DataFrame, young: int) -> BasisSummary:
     return BasisSummary(
         basis,
         label,
-        _platforms(posts, basis),
+        platforms,
         math.nan,
         math.nan,
         math.nan,
@@ -264,7 +296,7 @@ def _basis(
     key: str,
     whole: pd.Series,
     frames: dict[str, pd.DataFrame],
-    posts: pd.DataFrame,
+    platforms: tuple[str, ...],
     both: bool,
 ) -> BasisSummary:
     """``both``: the campaign has rates of both bases, so every sentence names its own."""
@@ -272,7 +304,6 @@ def _basis(
     of = f" {label}" if both else ""
     rate, low, high = float(whole[key]), float(whole[f"{key}_low"]), float(whole[f"{key}_high"])
     count, young = int(whole[f"{key}_posts"]), int(whole[f"{key}_young"])
-    platforms = _platforms(posts, basis)
     findings: list[Finding] = []
     compared: dict[str, int] = {}
     too_few: dict[str, int] = {}
