@@ -9,7 +9,9 @@ computes nothing.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from html import escape
+from typing import Any
 
 import pandas as pd
 
@@ -247,7 +249,7 @@ def _charts(report: Report) -> str:
                 _f(r[f"{prefix}_low"]),
                 _f(r[f"{prefix}_high"]),
             )
-            for _, r in rows.iterrows()
+            for r in _records(rows)
         ]
         parts.append(
             f"<figure>{charts.interval_chart(items, f'Engagement rate {label} per audience')}"
@@ -268,7 +270,7 @@ def _charts(report: Report) -> str:
                     _f(r[f"{prefix}_low"]),
                     _f(r[f"{prefix}_high"]),
                 )
-                for _, r in rows.iterrows()
+                for r in _records(rows)
             ]
             panels.append(
                 charts.trend_chart(
@@ -329,7 +331,7 @@ def _table(table: Table, *, heading: bool = True) -> str:
         columns[0].key == "audience_label" and labels is not None and labels.duplicated().any()
     )
     previous: object = None
-    for _, row in table.frame.iterrows():
+    for row in _records(table.frame):
         cells = [_cell(row, c) for c in columns]
         css = ""
         if grouped:
@@ -347,7 +349,15 @@ def _table(table: Table, *, heading: bool = True) -> str:
     )
 
 
-def _cell(row: pd.Series, column: Column) -> str:
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as column → value, the values `DataFrame.iterrows` gives (the rows of
+    one interleaved array: Python objects when the columns' types are mixed) without a Series
+    per row."""
+    names = list(frame.columns)
+    return [dict(zip(names, row, strict=True)) for row in frame.to_numpy()]
+
+
+def _cell(row: Mapping[str, Any], column: Column) -> str:
     value = row.get(column.key)
     css = "num" if column.kind in NUMERIC else ""
     if column.key == "simulated":
