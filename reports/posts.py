@@ -118,16 +118,24 @@ def attributed_frame(posts: pd.DataFrame, data: StoreData) -> pd.DataFrame:
     """One row per (delivery, audience it reaches), with the audience's local weekday and hour."""
     audiences = data.audiences.drop(columns="campaign_id")
     a = posts.merge(data.attribution, on="delivery_id").merge(audiences, on="audience_id")
-    a["audience_label"] = _texts(
-        f"{audience} · {campaign}"
-        for audience, campaign in zip(a["audience"], a["campaign_id"], strict=True)
+    # "audience · campaign" made once per distinct pair, then taken for every row.
+    audience, audience_values = pd.factorize(a["audience"], use_na_sentinel=False)
+    campaign, campaign_values = pd.factorize(a["campaign_id"], use_na_sentinel=False)
+    width = max(len(campaign_values), 1)
+    pair, pairs = pd.factorize(audience * width + campaign)
+    labels = _texts(
+        f"{audience_values[p // width]} · {campaign_values[p % width]}" for p in pairs.tolist()
     )
-    a["weekday"] = pd.Series(np.nan, index=a.index)
-    a["hour"] = pd.Series(np.nan, index=a.index)
-    for zone, rows in a.groupby("audience_timezone").groups.items():
-        local = a.loc[rows, "published_at"].dt.tz_convert(str(zone))
-        a.loc[rows, "weekday"] = local.dt.day_of_week.astype("float64")
-        a.loc[rows, "hour"] = local.dt.hour.astype("float64")
+    a["audience_label"] = labels[pair]
+    weekday = np.full(len(a), np.nan)
+    hour = np.full(len(a), np.nan)
+    published = a["published_at"]
+    for zone, rows in a.groupby("audience_timezone").indices.items():
+        local = published.iloc[rows].dt.tz_convert(str(zone))
+        weekday[rows] = local.dt.day_of_week.to_numpy(dtype="float64", na_value=np.nan)
+        hour[rows] = local.dt.hour.to_numpy(dtype="float64", na_value=np.nan)
+    a["weekday"] = weekday
+    a["hour"] = hour
     return a
 
 
