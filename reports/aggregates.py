@@ -457,9 +457,10 @@ def grouped(
     if not items:
         return pd.DataFrame(columns=list(by))
     groups = Groups.of([idx for _key, idx in items], a)
-    out = pd.DataFrame.from_records([dict(zip(by, key, strict=True)) for key, _idx in items])
-    columns: Columns = {}
+    # One frame built from plain columns: the keys, then each part's figures.
+    out: dict[str, Any] = {name: [key[i] for key, _idx in items] for i, name in enumerate(by)}
     for part in parts:
-        columns.update(part(a, groups))
-    figures = pd.DataFrame(columns)
-    return pd.concat([out, figures.drop(columns=[c for c in by if c in figures])], axis=1)
+        for name, values in part(a, groups).items():
+            if name not in by:
+                out[name] = values
+    return pd.DataFrame(out)
