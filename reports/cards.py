@@ -7,6 +7,7 @@ of the period's posts with the earlier half on values at 7 days.
 from __future__ import annotations
 
 import math
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
@@ -22,36 +23,73 @@ from reports.timing import best_slots_texts
 AGE = "7d"
 
 
-def _trend_figure(
+def _trend_comparison(
     c: dict[str, Any], rows: np.ndarray, basis: str, seed: int, reps: int
-) -> tuple[str, int]:
+) -> stats.Comparison | None:
     """Later half of the period's posts vs the earlier half, on values at 7 days (so recent
-    posts, which had less time to collect engagement, do not look worse). ``c``: the columns
-    of the audience frame (`_card_columns`); ``rows``: the audience's measured rows."""
+    posts, which had less time to collect engagement, do not look worse); None with too few
+    posts. ``c``: the columns of the audience frame (`_card_columns`); ``rows``: the
+    audience's measured rows."""
     rows = rows[(c["basis"][rows] == basis) & c["known"][rows]]
     published = c["published_at"]
     # In order of publication, as DataFrame.sort_values orders them (the same argsort).
     rows = rows[published[rows].argsort(kind="quicksort")]
     if np.unique(c["post_id"][rows]).size < 2 * stats.MIN_CLUSTERS:
-        return "too few posts for a trend", 0
+        return None
     first_t, last_t = published[rows[0]], published[rows[-1]]
     middle = first_t + (last_t - first_t) / 2
     later = np.asarray(published[rows] > middle, dtype=bool)
     early, late = rows[~later], rows[later]
     eng, exposure, post = c["eng"], c["exposure"], c["post_id"]
-    result = stats.compare_ratios(
+    return stats.compare_ratios(
         (eng[early], exposure[early], post[early]),
         (eng[late], exposure[late], post[late]),
         seed=seed,
         reps=reps,
     )
-    if math.isnan(result.low):
+
+
+def _trend_text(result: stats.Comparison | None) -> tuple[str, int]:
+    if result is None or math.isnan(result.low):
         return "too few posts for a trend", 0
     change = f"{result.difference * 100:+.2f} pp"
     if result.distinguishable:
         sign = 1 if result.difference > 0 else -1
         return f"{'▲' if sign > 0 else '▼'} {change} at 7 d, later vs earlier posts", sign
     return f"≈ no clear change at 7 d ({change}, within noise)", 0
+
+
+Trends = dict[tuple[Any, str], stats.Comparison | None]
+"""(audience id, basis) → the card's trend comparison."""
+
+
+def trends(
+    aud: pd.DataFrame, data: StoreData, *, seed: int, reps: int, pool: Executor | None = None
+) -> Trends:
+    """The trend comparison of each audience and basis a card shows; with ``pool``, the
+    permutation tests whose verdict needs them start on it at once."""
+    out: Trends = {}
+    if not len(aud):
+        return out
+    columns = _card_columns(aud)
+    by_audience = _positions(aud["audience_id"].to_numpy())
+    labels = set(aud["audience_label"].tolist())
+    for audience_id, audience, campaign_id in zip(
+        data.audiences["audience_id"].tolist(),
+        data.audiences["audience"].tolist(),
+        data.audiences["campaign_id"].tolist(),
+        strict=True,
+    ):
+        if f"{audience} · {campaign_id}" not in labels:
+            continue
+        rows = np.asarray(by_audience.get(audience_id, []), dtype=np.int64)
+        measured = rows[columns["measured"][rows]]
+        for basis, _prefix in BASES:
+            result = _trend_comparison(columns, measured, basis, seed, reps)
+            if pool is not None and result is not None and result.needs_p_value:
+                result.start(pool)
+            out[audience_id, basis] = result
+    return out
 
 
 def _card_columns(aud: pd.DataFrame) -> dict[str, Any]:
@@ -112,7 +150,9 @@ def cards(
     *,
     seed: int,
     reps: int,
+    trend_of: Trends | None = None,
 ) -> list[Card]:
+    """``trend_of``: `trends` of the same frames, when the caller started them already."""
     volume = _rows_by_audience(tables["audience_volume"].frame, _VOLUME_KEYS)
     engagement = _rows_by_audience(tables["audience_engagement"].frame, _ENGAGEMENT_KEYS)
     weekly = tables["trend_weekly"].frame
@@ -152,7 +192,11 @@ def cards(
         for basis, prefix in BASES:
             if not eng[f"{prefix}_posts"]:
                 continue
-            trend, sign = _trend_figure(columns, measured, basis, seed, reps)
+            trend, sign = _trend_text(
+                trend_of[info["audience_id"], basis]
+                if trend_of is not None
+                else _trend_comparison(columns, measured, basis, seed, reps)
+            )
             column = f"{prefix}_{AGE}"
             series = (
                 tuple(float(v) for v in weekly[column].to_numpy(dtype="float64")[weeks])

@@ -14,6 +14,7 @@ summary). Nothing here reads the database or renders.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,10 +23,10 @@ import pandas as pd
 
 from reports import cards as _cards
 from reports import quality, ranking, tables, timing
-from reports.aggregates import arrays
+from reports.aggregates import Arrays, arrays
 from reports.data import StoreData
 from reports.methods import METHODS
-from reports.model import Report, Table
+from reports.model import HeatMap, Report, Table
 from reports.posts import attributed_frame, audience_names, platform_labels, posts_frame
 from reports.stats import DEFAULT_REPS
 from reports.summary import ExecutiveSummary, build_summary
@@ -56,9 +57,67 @@ def build_report(
     posts = posts_frame(data, opts.imitates)
     aud = attributed_frame(posts, data)
     aud["weekday_name"] = _weekday_names(aud["weekday"])
+    # The permutation tests (A/B p-values, the cards' trends) run on a thread of their own
+    # while the tables and the summary are computed (numpy releases the GIL for their draws,
+    # partitions and sums); their results are read last.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-permutations")
+    try:
+        compared = ranking.ab_comparisons(aud, opts.seed, opts.reps, pool)
+        trend_of = _cards.trends(aud, data, seed=opts.seed, reps=opts.reps, pool=pool)
+        pa = arrays(posts) if len(posts) else None
+        aa = arrays(aud) if len(aud) else None
+        built, heatmaps = _tables(data, posts, aud, pa, aa, opts)
+        simulated = bool(posts["simulated"].any()) or bool(data.followers["simulated"].any())
+        summary = build_summary(
+            posts,
+            aud,
+            data.campaigns,
+            notes=_why_empty(posts, data),
+            simulated=simulated,
+            a=(pa, aa),
+        )
+        built["ab_tests"] = ranking.ab_table(compared)  # in its place (see `_tables`)
+        card_list = _cards.cards(
+            aud,
+            built,
+            data,
+            built["time_slots"].frame,
+            seed=opts.seed,
+            reps=opts.reps,
+            trend_of=trend_of,
+        )
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    published = posts.loc[posts["published"], "published_at"]
+    since = data.scope.since or (published.min().to_pydatetime() if len(published) else None)
+    until = data.scope.until or data.scope.as_of
+    return Report(
+        title=_title(data),
+        scope=_scope_text(data),
+        generated_at=generated_at,
+        as_of=data.scope.as_of,
+        period=(since, until),
+        simulated=simulated,
+        cards=card_list,
+        tables=built,
+        heatmaps=heatmaps,
+        methods=METHODS,
+        seed=opts.seed,
+        summary=summary,
+    )
+
+
+def _tables(
+    data: StoreData,
+    posts: pd.DataFrame,
+    aud: pd.DataFrame,
+    pa: Arrays | None,
+    aa: Arrays | None,
+    opts: Options,
+) -> tuple[dict[str, Table], list[HeatMap]]:
+    """The report's tables in their order (the A/B table's place kept by an empty one: the
+    caller makes it once its permutation tests are done) and the heat maps."""
     priors = ranking.fit_priors(posts)
-    pa = arrays(posts) if len(posts) else None
-    aa = arrays(aud) if len(aud) else None
     built: dict[str, Table] = {}
 
     def add(table: Table) -> None:
@@ -76,7 +135,7 @@ def build_report(
         add(tables.breakdown(aud, dim, label, aa))
     add(ranking.leaderboard(aud, priors, "narrative", "Narrative", opts.min_posts, aa))
     add(ranking.leaderboard(aud, priors, "variant", "Message variant", opts.min_posts, aa))
-    add(ranking.ab_tests(aud, opts.seed, opts.reps))
+    add(ranking.ab_table([]))
     add(timing.half_life(posts))
     slots, heatmaps = timing.time_slots(aud, posts, opts.thin_cell)
     add(slots)
@@ -95,28 +154,7 @@ def build_report(
     add(counters)
     add(quality.data_quality(posts, aud, counters))
     add(quality.posts_detail(posts, names))
-    card_list = _cards.cards(aud, built, data, slots.frame, seed=opts.seed, reps=opts.reps)
-    simulated = bool(posts["simulated"].any()) or bool(data.followers["simulated"].any())
-    published = posts.loc[posts["published"], "published_at"]
-    since = data.scope.since or (published.min().to_pydatetime() if len(published) else None)
-    until = data.scope.until or data.scope.as_of
-    summary = build_summary(
-        posts, aud, data.campaigns, notes=_why_empty(posts, data), simulated=simulated, a=(pa, aa)
-    )
-    return Report(
-        title=_title(data),
-        scope=_scope_text(data),
-        generated_at=generated_at,
-        as_of=data.scope.as_of,
-        period=(since, until),
-        simulated=simulated,
-        cards=card_list,
-        tables=built,
-        heatmaps=heatmaps,
-        methods=METHODS,
-        seed=opts.seed,
-        summary=summary,
-    )
+    return built, heatmaps
 
 
 def _weekday_names(weekday: pd.Series) -> pd.Series:

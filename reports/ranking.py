@@ -9,6 +9,7 @@ posts with lucky rates do not top the list.
 from __future__ import annotations
 
 import math
+from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
@@ -192,8 +193,20 @@ def leaderboard(
     )
 
 
+Compared = list[tuple[dict[str, Any], stats.Comparison]]
+"""The A/B pairs: each row's figures but the p-value and verdict, and its comparison."""
+
+
 def ab_tests(aud: pd.DataFrame, seed: int, reps: int) -> Table:
     """Every pair of message variants per audience and basis, on values at 7 days."""
+    return ab_table(ab_comparisons(aud, seed, reps))
+
+
+def ab_comparisons(
+    aud: pd.DataFrame, seed: int, reps: int, pool: Executor | None = None
+) -> Compared:
+    """The comparisons of `ab_tests`; with ``pool``, their permutation tests start on it at
+    once (the table reads their p-values)."""
     # Rows selected on numpy arrays (each group's rows in the frame's order, as pandas' groupby
     # gives them); the groups in (audience, basis) order.
     variant = aud["variant"].to_numpy(dtype=object)
@@ -205,7 +218,7 @@ def ab_tests(aud: pd.DataFrame, seed: int, reps: int) -> Table:
     eng = aud[f"eng_{AGE}"].to_numpy(dtype="float64")
     exposure = aud[f"exposure_{AGE}"].to_numpy(dtype="float64")
     post = aud["post_id"].to_numpy()
-    records: list[dict[str, Any]] = []
+    compared: Compared = []
     for (audience_label, basis), rows in group_indices(aud, by, known) if len(aud) else []:
         variants = sorted(str(v) for v in pd.unique(variant[rows]))
         too_young = variant[waiting.get((audience_label, basis), rows[:0])]
@@ -219,24 +232,40 @@ def ab_tests(aud: pd.DataFrame, seed: int, reps: int) -> Table:
                     seed=seed,
                     reps=reps,
                 )
-                records.append(
-                    {
-                        "audience_label": audience_label,
-                        "basis": BASIS_LABEL[str(basis)],
-                        "variant_a": first,
-                        "posts_a": len(a),
-                        "rate_a": result.rate_a,
-                        "variant_b": second,
-                        "posts_b": len(b),
-                        "rate_b": result.rate_b,
-                        "young": int(np.isin(too_young, [first, second]).sum()),
-                        "difference": result.difference,
-                        "difference_low": result.low,
-                        "difference_high": result.high,
-                        "p_value": result.p_value,
-                        "verdict": _verdict(result, first, second),
-                    }
+                if pool is not None:
+                    result.start(pool)
+                compared.append(
+                    (
+                        {
+                            "audience_label": audience_label,
+                            "basis": BASIS_LABEL[str(basis)],
+                            "variant_a": first,
+                            "posts_a": len(a),
+                            "rate_a": result.rate_a,
+                            "variant_b": second,
+                            "posts_b": len(b),
+                            "rate_b": result.rate_b,
+                            "young": int(np.isin(too_young, [first, second]).sum()),
+                            "difference": result.difference,
+                            "difference_low": result.low,
+                            "difference_high": result.high,
+                        },
+                        result,
+                    )
                 )
+    return compared
+
+
+def ab_table(compared: Compared) -> Table:
+    """The A/B table of `ab_comparisons` (waits for their p-values)."""
+    records = [
+        {
+            **record,
+            "p_value": result.p_value,
+            "verdict": _verdict(result, record["variant_a"], record["variant_b"]),
+        }
+        for record, result in compared
+    ]
     return Table(
         "ab_tests",
         "A/B comparisons of message variants",

@@ -19,6 +19,7 @@ import hashlib
 import math
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import cached_property
 from statistics import NormalDist
@@ -321,16 +322,27 @@ class Comparison:
 
     @cached_property
     def p_value(self) -> float:
+        started = self.__dict__.get("_started")
+        if started is not None:
+            value: float = started.result()
+            return value
         return self.permutation() if self.permutation is not None else math.nan
+
+    def start(self, pool: Executor) -> None:
+        """Run the permutation test on ``pool`` now (numpy's draws, partitions and sums release
+        the GIL, so it runs beside the caller's other work); ``p_value`` then waits for it.
+        The same draws, so the same value as computed on first reading."""
+        if self.permutation is not None and "p_value" not in self.__dict__:
+            self.__dict__.setdefault("_started", pool.submit(self.permutation))
+
+    @property
+    def needs_p_value(self) -> bool:
+        """Whether `distinguishable` reads the p-value: only when the interval excludes 0."""
+        return bool(np.isfinite(self.low) and (self.low > 0 or self.high < 0))
 
     @property
     def distinguishable(self) -> bool:
-        return bool(
-            np.isfinite(self.low)
-            and (self.low > 0 or self.high < 0)
-            and np.isfinite(self.p_value)
-            and self.p_value < 1.0 - LEVEL
-        )
+        return bool(self.needs_p_value and np.isfinite(self.p_value) and self.p_value < 1.0 - LEVEL)
 
 
 def compare_ratios(
