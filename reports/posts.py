@@ -141,11 +141,23 @@ def attributed_frame(posts: pd.DataFrame, data: StoreData) -> pd.DataFrame:
 
 def audience_names(aud: pd.DataFrame) -> pd.Series:
     """Delivery id → the names of the audiences it reaches, comma-separated."""
-    pairs = (
-        aud[["delivery_id", "audience"]].drop_duplicates().sort_values(["delivery_id", "audience"])
-    )
-    ids = pairs["delivery_id"].to_numpy()
-    texts = pairs["audience"].to_numpy(dtype=object)
+    # The distinct (delivery, audience) pairs in order of delivery and name: each name's rank
+    # among the names, then one sort of the pairs' integer keys.
+    codes, values = pd.factorize(aud["audience"], use_na_sentinel=False)
+    if values.hasnans:
+        pairs = aud[["delivery_id", "audience"]].drop_duplicates()
+        pairs = pairs.sort_values(["delivery_id", "audience"])
+        ids = pairs["delivery_id"].to_numpy()
+        texts = pairs["audience"].to_numpy(dtype=object)
+    else:
+        names = np.asarray(values, dtype=object)
+        by_name = np.argsort(names, kind="stable")
+        rank = np.empty(by_name.size, dtype=np.int64)
+        rank[by_name] = np.arange(by_name.size)
+        width = max(by_name.size, 1)
+        keys = np.unique(aud["delivery_id"].to_numpy(dtype=np.int64) * width + rank[codes])
+        ids = keys // width
+        texts = names[by_name[keys % width]]
     if not ids.size:
         return pd.Series(texts.astype(str), index=pd.Index(ids, name="delivery_id"))
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])

@@ -306,18 +306,24 @@ def top_bottom(
     platform's typical post. A post is in one list at most: with fewer than twice ``top``
     posts, the top list takes the better half and the bottom list the rest. ``names``:
     delivery id → the audiences it reaches (`reports.posts.audience_names`)."""
-    narrow = ["delivery_id", "platform_label", "basis", f"eng_{AGE}", f"exposure_{AGE}"]
-    m = posts.loc[posts[f"known_{AGE}"] & (posts[f"exposure_{AGE}"] > 0), narrow]
+    exposure = posts[f"exposure_{AGE}"].to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        compared = np.flatnonzero(posts[f"known_{AGE}"].to_numpy(dtype=bool) & (exposure > 0))
     young = int((posts["rated"] & posts[f"immature_{AGE}"]).sum())
-    m["index"] = np.nan
-    for (platform, basis), prior in priors.items():
-        rows = (m["platform_label"] == platform) & (m["basis"] == basis)
-        shrunk = prior.shrink(m.loc[rows, f"eng_{AGE}"], m.loc[rows, f"exposure_{AGE}"])
-        m.loc[rows, "index"] = shrunk / prior.mean
-    ranked = m[m["index"].notna()].sort_values(["index", "delivery_id"], ascending=[False, True])
-    best = ranked.head(min(top, math.ceil(len(ranked) / 2)))
-    worst = ranked.iloc[len(best) :].tail(top).iloc[::-1]
-    best, worst = (posts.loc[r.index].assign(index=r["index"]) for r in (best, worst))
+    platform = posts["platform_label"].to_numpy(dtype=object)[compared]
+    basis = posts["basis"].to_numpy(dtype=object)[compared]
+    eng = posts[f"eng_{AGE}"].to_numpy(dtype="float64")[compared]
+    index = np.full(compared.size, np.nan)
+    for (platform_key, basis_key), prior in priors.items():
+        rows = (platform == platform_key) & (basis == basis_key)
+        index[rows] = prior.shrink(eng[rows], exposure[compared][rows]) / prior.mean
+    # Highest index first, then by delivery id (a stable sort, as the frame's sort_values).
+    ranked = np.flatnonzero(~np.isnan(index))
+    delivery = posts["delivery_id"].to_numpy()[compared]
+    ranked = ranked[np.lexsort((delivery[ranked], -index[ranked]))]
+    best = ranked[: min(top, math.ceil(ranked.size / 2))]
+    worst = ranked[best.size :][-top:][::-1] if top > 0 else ranked[:0]
+    best, worst = (posts.iloc[compared[r]].assign(index=index[r]) for r in (best, worst))
     columns = [
         Column("text", "Post", link="remote_url"),
         Column("channel", "Channel"),
