@@ -150,14 +150,14 @@ def audience_names(aud: pd.DataFrame) -> pd.Series:
         ids = pairs["delivery_id"].to_numpy()
         texts = pairs["audience"].to_numpy(dtype=object)
     else:
-        names = np.asarray(values, dtype=object)
-        by_name = np.argsort(names, kind="stable")
+        distinct = np.asarray(values, dtype=object)
+        by_name = np.argsort(distinct, kind="stable")
         rank = np.empty(by_name.size, dtype=np.int64)
         rank[by_name] = np.arange(by_name.size)
         width = max(by_name.size, 1)
         keys = np.unique(aud["delivery_id"].to_numpy(dtype=np.int64) * width + rank[codes])
         ids = keys // width
-        texts = names[by_name[keys % width]]
+        texts = distinct[by_name[keys % width]]
     if not ids.size:
         return pd.Series(texts.astype(str), index=pd.Index(ids, name="delivery_id"))
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])

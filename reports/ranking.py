@@ -321,9 +321,9 @@ def top_bottom(
     ranked = np.flatnonzero(~np.isnan(index))
     delivery = posts["delivery_id"].to_numpy()[compared]
     ranked = ranked[np.lexsort((delivery[ranked], -index[ranked]))]
-    best = ranked[: min(top, math.ceil(ranked.size / 2))]
-    worst = ranked[best.size :][-top:][::-1] if top > 0 else ranked[:0]
-    best, worst = (posts.iloc[compared[r]].assign(index=index[r]) for r in (best, worst))
+    first = ranked[: min(top, math.ceil(ranked.size / 2))]
+    last = ranked[first.size :][-top:][::-1] if top > 0 else ranked[:0]
+    best, worst = (posts.iloc[compared[r]].assign(index=index[r]) for r in (first, last))
     columns = [
         Column("text", "Post", link="remote_url"),
         Column("channel", "Channel"),
