@@ -163,7 +163,12 @@ def audience_names(aud: pd.DataFrame) -> pd.Series:
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], ids.size]
     joined = texts[starts].copy()
-    for group in np.flatnonzero(ends - starts > 1):
-        joined[group] = ", ".join(texts[starts[group] : ends[group]])
+    several = np.flatnonzero(ends - starts > 1)
+    if several.size:
+        listed = texts.tolist()
+        joined[several] = [
+            ", ".join(listed[start:end])
+            for start, end in zip(starts[several].tolist(), ends[several].tolist(), strict=True)
+        ]
     names: pd.Series = pd.Series(joined, index=pd.Index(ids[starts], name="delivery_id"))
     return names.astype(str)
