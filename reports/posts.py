@@ -12,6 +12,7 @@ Nothing here reads the database or renders.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,57 +61,82 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     d = data.deliveries.copy()
     imitates = imitates or {}
     as_of = pd.Timestamp(data.scope.as_of)
+
+    def column(name: str) -> np.ndarray:
+        values: np.ndarray = d[name].to_numpy(dtype="float64", na_value=np.nan)
+        return values
+
+    def flag(name: str) -> np.ndarray:
+        values: np.ndarray = d[name].to_numpy(dtype=bool)
+        return values
+
+    # Every derived column on numpy arrays, added to the frame at once (in this order).
+    new: dict[str, Any] = {}
     # Text columns made here stay plain objects, like the store's (`reports.data._frame`): the
     # figures take and group rows many times, which is slower on Arrow-backed strings.
-    d["platform_label"] = platform_labels(d["platform"], d["channel"], imitates)
-    d["published"] = (d["state"] == "published") & d["published_at"].notna()
-    d["deleted"] = d["published"] & (d["remote_deleted_at"].notna() | d["deleted_snapshot"])
-    d["measured"] = d["published"] & ~d["deleted"] & (d["snapshots"] > 0)
-    d["simulated"] = d["simulated_snapshot"] | (d["platform"] == "sandbox")
-    d["amplification"] = _sum_given(d, ["reposts", "quotes"])
-    d["applause"] = d["likes"]
-    d["conversation"] = d["replies"]
-    gives_impressions = d["impressions"].notna()
-    by_impressions = d["measured"] & gives_impressions
-    by_followers = d["measured"] & ~gives_impressions
-    d["basis"] = _texts(
-        np.select(
-            [by_impressions.to_numpy(), by_followers.to_numpy()], ["impressions", "followers"], ""
-        ).tolist()
+    new["platform_label"] = platform_labels(d["platform"], d["channel"], imitates)
+    platform = d["platform"].to_numpy(dtype=object)
+    published = (d["state"].to_numpy(dtype=object) == "published") & d["published_at"].notna()
+    published = np.asarray(published, dtype=bool)
+    deleted = published & (d["remote_deleted_at"].notna().to_numpy() | flag("deleted_snapshot"))
+    measured = published & ~deleted & (d["snapshots"].to_numpy() > 0)
+    new["published"], new["deleted"], new["measured"] = published, deleted, measured
+    new["simulated"] = flag("simulated_snapshot") | (platform == "sandbox")
+    reposts, quotes = column("reposts"), column("quotes")
+    new["amplification"] = np.where(
+        np.isnan(reposts) & np.isnan(quotes), np.nan, np.nansum([reposts, quotes], axis=0)
     )
-    exposure = d["impressions"].where(gives_impressions, d["followers_at_post"])
+    new["applause"] = column("likes")
+    new["conversation"] = column("replies")
+    impressions = column("impressions")
+    gives_impressions = ~np.isnan(impressions)
+    by_impressions = measured & gives_impressions
+    by_followers = measured & ~gives_impressions
+    new["basis"] = _texts(
+        np.select([by_impressions, by_followers], ["impressions", "followers"], "").tolist()
+    )
+    exposure = np.where(gives_impressions, impressions, column("followers_at_post"))
     # Followers of 0 cannot carry a rate; impressions of 0 can (they add 0 to the denominator).
-    exposure = exposure.where(gives_impressions | (exposure > 0))
-    rated = (by_impressions | by_followers) & d["eng"].notna() & exposure.notna()
-    d["rated"] = rated
-    d["exposure"] = exposure.where(rated)
-    d["eng_rated"] = d["eng"].where(rated)
+    with np.errstate(invalid="ignore"):
+        exposure = np.where(gives_impressions | (exposure > 0), exposure, np.nan)
+    eng = column("eng")
+    rated = (by_impressions | by_followers) & ~np.isnan(eng) & ~np.isnan(exposure)
+    new["rated"] = rated
+    exposure = np.where(rated, exposure, np.nan)
+    new["exposure"] = exposure
+    new["eng_rated"] = eng_rated = np.where(rated, eng, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = (d["eng_rated"] / d["exposure"]).where(d["exposure"] > 0)
-    d["rate"] = rate
-    d["er_impr"] = rate.where(by_impressions)
-    d["er_foll"] = rate.where(by_followers)
-    with_clicks = d["measured"] & gives_impressions & d["link_clicks"].notna()
-    d["ctr"] = (d["link_clicks"] / d["impressions"]).where(with_clicks & (d["impressions"] > 0))
-    d["ctr_clicks"] = d["link_clicks"].where(with_clicks)
-    d["ctr_impressions"] = d["impressions"].where(with_clicks)
-    age = (as_of - d["published_at"]).dt.total_seconds()
-    d["age_hours"] = age / 3600.0
+        rate = np.where(exposure > 0, eng_rated / exposure, np.nan)
+    new["rate"] = rate
+    new["er_impr"] = np.where(by_impressions, rate, np.nan)
+    new["er_foll"] = np.where(by_followers, rate, np.nan)
+    clicks = column("link_clicks")
+    with_clicks = measured & gives_impressions & ~np.isnan(clicks)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        new["ctr"] = np.where(with_clicks & (impressions > 0), clicks / impressions, np.nan)
+    new["ctr_clicks"] = np.where(with_clicks, clicks, np.nan)
+    new["ctr_impressions"] = np.where(with_clicks, impressions, np.nan)
+    age = (as_of - d["published_at"]).dt.total_seconds().to_numpy(dtype="float64")
+    new["age_hours"] = age / 3600.0
+    replaced: dict[str, np.ndarray] = {}
     for label, seconds in FIXED_AGES.items():
-        mature = d["measured"] & (age >= seconds)
-        d[f"immature_{label}"] = d["measured"] & (age < seconds)
-        fixed_exposure = d[f"impressions_{label}"].where(gives_impressions, d["exposure"])
-        known = rated & mature & d[f"eng_{label}"].notna() & fixed_exposure.notna()
-        d[f"eng_{label}"] = d[f"eng_{label}"].where(known)
-        d[f"exposure_{label}"] = fixed_exposure.where(known)
+        with np.errstate(invalid="ignore"):
+            mature = measured & (age >= seconds)
+            new[f"immature_{label}"] = measured & (age < seconds)
+        fixed_exposure = np.where(gives_impressions, column(f"impressions_{label}"), exposure)
+        fixed_eng = column(f"eng_{label}")
+        known = rated & mature & ~np.isnan(fixed_eng) & ~np.isnan(fixed_exposure)
+        replaced[f"eng_{label}"] = fixed_eng = np.where(known, fixed_eng, np.nan)
+        new[f"exposure_{label}"] = fixed_exposure = np.where(known, fixed_exposure, np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
-            d[f"rate_{label}"] = (d[f"eng_{label}"] / d[f"exposure_{label}"]).where(
-                d[f"exposure_{label}"] > 0
-            )
-        d[f"known_{label}"] = known
-    published = d["published_at"].dt.tz_convert("UTC").dt.tz_localize(None)
-    d["week"] = published.dt.to_period("W-SUN").dt.start_time
-    d["variant"] = d["variant"].fillna("(none)")
+            new[f"rate_{label}"] = np.where(fixed_exposure > 0, fixed_eng / fixed_exposure, np.nan)
+        new[f"known_{label}"] = known
+    utc = d["published_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+    new["week"] = utc.dt.to_period("W-SUN").dt.start_time
+    replaced["variant"] = d["variant"].fillna("(none)")
+    for name, values in replaced.items():
+        d[name] = values
+    d = pd.concat([d, pd.DataFrame(new, index=d.index)], axis=1)
     return d
 
 
