@@ -118,7 +118,7 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     new["ctr_impressions"] = np.where(with_clicks, impressions, np.nan)
     age = (as_of - d["published_at"]).dt.total_seconds().to_numpy(dtype="float64")
     new["age_hours"] = age / 3600.0
-    replaced: dict[str, np.ndarray] = {}
+    replaced: dict[str, Any] = {}
     for label, seconds in FIXED_AGES.items():
         with np.errstate(invalid="ignore"):
             mature = measured & (age >= seconds)
