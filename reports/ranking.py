@@ -28,10 +28,18 @@ def fit_priors(posts: pd.DataFrame) -> Priors:
     """A Beta prior per (platform, rate basis) from the posts' values at 7 days (one row per
     delivery), by exposure-weighted moments less the sampling variance."""
     priors: Priors = {}
-    columns = ["platform_label", "basis", f"eng_{AGE}", f"exposure_{AGE}"]
-    m = posts.loc[posts[f"known_{AGE}"] & (posts[f"exposure_{AGE}"] > 0), columns]
-    for (platform, basis), group in m.groupby(["platform_label", "basis"]):
-        prior = stats.fit_beta_prior(group[f"eng_{AGE}"], group[f"exposure_{AGE}"])
+    if not len(posts):
+        return priors
+    eng = posts[f"eng_{AGE}"].to_numpy(dtype="float64")
+    exposure = posts[f"exposure_{AGE}"].to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        compared = posts[f"known_{AGE}"].to_numpy(dtype=bool) & (exposure > 0)
+    # Each (platform, basis) group's rows in the frame's order, groups in sorted order (as
+    # pandas' groupby gives them; a missing key is no group).
+    for (platform, basis), rows in group_indices(posts, ["platform_label", "basis"], compared):
+        if pd.isna(platform) or pd.isna(basis):
+            continue
+        prior = stats.fit_beta_prior(eng[rows], exposure[rows])
         if prior is not None:
             priors[str(platform), str(basis)] = prior
     return priors
