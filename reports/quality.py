@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reports.data import COUNTERS, FIXED_AGES, StoreData
@@ -37,16 +38,35 @@ def outcomes_table(data: StoreData) -> Table:
 
 
 def platform_counters(posts: pd.DataFrame) -> Table:
-    m = posts.loc[posts["measured"], ["platform_label", *COUNTERS]]
+    measured = posts["measured"].to_numpy(dtype=bool)
+    labels = posts["platform_label"].to_numpy(dtype=object)[measured]
     records = []
-    for platform, group in m.groupby("platform_label"):
-        record: dict[str, Any] = {"platform": platform, "posts": len(group)}
-        for name in COUNTERS:
-            given = int(group[name].notna().sum())
-            record[name] = (
-                "not provided" if given == 0 else "all" if given == len(group) else f"{given}"
-            )
-        records.append(record)
+    if labels.size:
+        # Platforms in sorted order, as a grouping by the label gives them.
+        codes, distinct = pd.factorize(labels)
+        by_name = np.argsort(np.asarray(distinct, dtype=object), kind="stable")
+        rank = np.empty(by_name.size, dtype=np.int64)
+        rank[by_name] = np.arange(by_name.size)
+        group = rank[codes]
+        platforms = np.asarray(distinct, dtype=object)[by_name]
+        sizes = np.bincount(group, minlength=platforms.size)
+        given = {
+            name: np.bincount(
+                group,
+                weights=posts[name].notna().to_numpy(dtype=bool)[measured],
+                minlength=platforms.size,
+            ).astype(np.int64)
+            for name in COUNTERS
+        }
+        for i, platform in enumerate(platforms.tolist()):
+            size = int(sizes[i])
+            record: dict[str, Any] = {"platform": platform, "posts": size}
+            for name in COUNTERS:
+                count = int(given[name][i])
+                record[name] = (
+                    "not provided" if count == 0 else "all" if count == size else f"{count}"
+                )
+            records.append(record)
     return Table(
         "platform_counters",
         "Counters each platform provides",
