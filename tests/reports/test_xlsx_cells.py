@@ -180,3 +180,218 @@ def test_the_workbook_is_deflated_at_its_level(tmp_path: Any) -> None:
         sizes = [(info.compress_size, z.read(info.filename)) for info in z.infolist()]
     assert all(size == deflated(data, DEFLATE_LEVEL) for size, data in sizes)
     assert any(size != deflated(data, 6) for size, data in sizes)
+
+
+_NUMBERS = [0.0, 1.0, -3.0, 2.5, 1e15 - 1, 1e15, 1e16, math.nan, 0.1, 1 / 3, 5e-324, -1e-7]
+_NUMBERS += [math.inf, -math.inf, -0.0, 123456789.0, -42.0, 7e-5]
+_TEXTS = ["plain", "a & b", "<x>", "_x0041_", " lead", "trail ", "\x01ctl", "中文 · Tourists"]
+_TEXTS += ["=1+2", "-minus", None, "x" * 33_000, "line\nbreak", "\ufffe"]
+_URLS = [
+    "https://x.example/p/1",
+    "javascript:alert(1)",
+    None,
+    "https://x.example/p#part",
+    "http://h.example/p?a=1&b=<2>",
+    "https://x.example/p/2",
+    "https://x.example/p/3%20x",
+]
+_MIXED = [True, 1, "1", 1.0, None, ("a", 1), False, 0]
+
+
+def _frame(rows: int) -> pd.DataFrame:
+    def cycle(values: list[Any], shift: int = 0) -> list[Any]:
+        return [values[(i + shift) % len(values)] for i in range(rows)]
+
+    times = pd.to_datetime(
+        cycle(["2027-01-01 10:00", None, "2027-03-28 01:00:00.123456", "2026-12-31 23:59:59"]),
+        utc=True,
+        format="ISO8601",
+    )
+    return pd.DataFrame(
+        {
+            "n": cycle(_NUMBERS),
+            "whole": [float(i * 7 - 3000) for i in range(rows)],
+            "p": cycle(_NUMBERS, 3),
+            "pp": cycle(_NUMBERS, 5),
+            "o": pd.Series(cycle([None, 3, 2.5, "4"]), dtype=object),
+            "d": times,
+            "d2": times[::-1],
+            "t": cycle(_TEXTS),
+            "b": cycle([True, False, False]),
+            "mixed": pd.Series(cycle(_MIXED), dtype=object),
+            "u": cycle(_URLS),
+            "key": [f"p{i:06d}" for i in range(rows)],
+        }
+    )
+
+
+_KINDS = {
+    "n": "float",
+    "whole": "int",
+    "p": "pct",
+    "pp": "pp",
+    "o": "int",
+    "d": "datetime",
+    "d2": "date",
+    "t": "text",
+    "b": "text",
+    "mixed": "text",
+    "u": "url",
+    "key": "text",
+}
+
+
+def _their_cell(sheet: Any, r: int, c: int, value: Any, kind: str, formats: dict[str, Any]) -> None:
+    """The cell as XlsxWriter's own methods write it, by the workbook's rules: a missing or
+    non-finite value is the grey n/a text, numbers in their format, dates as dates, texts
+    neutralised, http(s) addresses as links."""
+    from reports.model import is_missing, neutralise, safe_url
+
+    if kind == "url" and safe_url(value) is not None:
+        sheet.write_url(r, c, value, string=neutralise(value))
+    elif is_missing(value):
+        sheet.write_string(r, c, "n/a", formats["n/a"])
+    elif kind in ("date", "datetime"):
+        sheet.write_datetime(
+            r, c, pd.Timestamp(value).tz_convert(None).to_pydatetime(), formats[kind]
+        )
+    elif kind in ("int", "float", "pct", "pp"):
+        number = float(value) * (100 if kind == "pp" else 1)
+        if math.isfinite(number):
+            sheet.write_number(r, c, number, formats[kind])
+        else:
+            sheet.write_string(r, c, "n/a", formats["n/a"])
+    elif isinstance(value, bool):
+        sheet.write_boolean(r, c, value)
+    else:
+        sheet.write_string(r, c, neutralise(str(value)))
+
+
+def _sheet_data(path: Any) -> str:
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as book:
+        xml = book.read("xl/worksheets/sheet1.xml").decode()
+    found = re.search("<sheetData>.*</sheetData>", xml, re.S)
+    return found.group(0) if found else ""
+
+
+@pytest.mark.parametrize("rows", [6, 2150])
+def test_data_cells_are_the_xml_xlsxwriter_writes(rows: int, tmp_path: Any) -> None:
+    """Every kind of data cell (numbers with NaN, infinities, -0, 1E+16; dates with and
+    without times, missing first or later; texts with markup, control characters, XlsxWriter's
+    own escape, edge spaces, non-ASCII, over Excel's length, formulas to neutralise; bools;
+    mixed objects; links, non-links and missing URLs), in a few rows (rendered in Python) and
+    in more than one block of 2,000 (rendered on numpy), is the XML XlsxWriter's own
+    ``write_*`` methods make for it, cell for cell (in its constant-memory mode, which writes
+    texts inline as the workbook does)."""
+    import xlsxwriter
+
+    from reports.render_xlsx import FORMATS, _cells, _column_sheet_class, _workbook_class
+
+    frame = _frame(rows)
+    names = ["int", "float", "pct", "pp", "date", "datetime"]
+
+    def formats_of(book: Any) -> dict[str, Any]:
+        formats = {name: book.add_format(FORMATS[name]) for name in names}
+        formats["n/a"] = book.add_format({"italic": True, "font_color": "#97a3ae"})
+        # Style numbers fixed up front: XlsxWriter numbers them in the order cells ask.
+        for name in [*names, "n/a"]:
+            formats[name]._get_xf_index()
+        book.default_url_format._get_xf_index()
+        return formats
+
+    theirs = xlsxwriter.Workbook(str(tmp_path / "theirs.xlsx"), {"constant_memory": True})
+    formats = formats_of(theirs)
+    sheet = theirs.add_worksheet()
+    sheet.write_string(0, 0, "header")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # over-long texts are cut, as in ours
+        for r, row in enumerate(frame.itertuples(index=False), start=1):
+            for c, (key, value) in enumerate(zip(frame.columns, row, strict=True)):
+                _their_cell(sheet, r, c, value, _KINDS[key], formats)
+    theirs.close()
+
+    ours = _workbook_class()(str(tmp_path / "ours.xlsx"), {"nan_inf_to_errors": False})
+    formats = formats_of(ours)
+    sheet = ours.add_worksheet(worksheet_class=_column_sheet_class())
+    sheet.write_string(0, 0, "header")
+    links = [0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for c, key in enumerate(frame.columns):
+            cells = _cells(sheet, 1, c, frame[key], _KINDS[key], links)
+            sheet.add_column(1, c, cells, _KINDS[key], formats)
+    ours.close()
+
+    # The header row (XlsxWriter's in both) differs only in its string being shared in ours.
+    want = _sheet_data(tmp_path / "theirs.xlsx").partition('<row r="2">')[2]
+    assert want.count("<row ") == rows - 1
+    assert _sheet_data(tmp_path / "ours.xlsx").partition('<row r="2">')[2] == want
+    assert _hyperlink_parts(tmp_path / "ours.xlsx") == _hyperlink_parts(tmp_path / "theirs.xlsx")
+
+
+def test_parts_are_zipped_as_xlsxwriter_zips_them(tmp_path: Any) -> None:
+    """The workbook's parts go into the zip file as they are written (by a thread) instead of
+    through temporary files: the same entries as XlsxWriter makes (names, order, time stamp,
+    mode, contents), and a workbook openpyxl reads back."""
+    import zipfile
+    from datetime import datetime
+
+    import xlsxwriter
+    from openpyxl import load_workbook
+
+    from reports.render_xlsx import _workbook_class
+
+    def fill(book: Any) -> None:
+        book.set_properties({"created": datetime(2027, 1, 1)})
+        for name in ("one", "two"):
+            sheet = book.add_worksheet(name)
+            for r in range(3000):
+                sheet.write_row(r, 0, [r, r * 0.37, f"text {r % 17}", "中文"])
+            sheet.write_url(0, 5, "https://x.example/p/1")
+        book.close()
+
+    fill(xlsxwriter.Workbook(str(tmp_path / "theirs.xlsx")))
+    fill(_workbook_class()(str(tmp_path / "ours.xlsx")))
+
+    def entries(path: Any) -> list[tuple[Any, ...]]:
+        with zipfile.ZipFile(path) as book:
+            return [
+                (i.filename, i.date_time, i.external_attr, i.compress_type, i.CRC, i.file_size)
+                for i in book.infolist()
+            ]
+
+    assert entries(tmp_path / "ours.xlsx") == entries(tmp_path / "theirs.xlsx")
+    sheet = load_workbook(tmp_path / "ours.xlsx", read_only=True)["two"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == 3000
+    assert rows[2999][:4] == (2999, float(f"{2999 * 0.37:.16G}"), "text 7", "中文")
+
+
+def test_a_part_that_cannot_be_written_raises_instead_of_hanging() -> None:
+    """The zip's thread fails (a full disk): the writing side gets the error at its next part
+    or at the end, and nothing waits for ever on the thread's queue."""
+    import io
+    import zipfile
+
+    from reports.render_xlsx import _StreamingZip
+
+    class FullDisk(io.BytesIO):
+        def write(self, data: Any) -> int:
+            if self.tell() + len(data) > 50_000:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+
+    book = _StreamingZip(1, FullDisk(), "w", compression=zipfile.ZIP_DEFLATED)
+    noise = bytes(range(256)) * 4_000  # barely compressible
+    with pytest.raises(OSError, match="No space left"):
+        for n in range(100):
+            part = book.part(f"part{n}.xml")
+            for _ in range(20):
+                part.write_bytes(noise)
+        book.close()
+    book.abandon()  # as the workbook does when saving fails
+    assert not book.worker.is_alive()
+    assert book.fp is None
