@@ -202,6 +202,10 @@ it marks) is written as it is."""
 _PLAIN_URL = re.compile(r'[#%"<>\[\]^`{} ]')
 """A character XlsxWriter's ``Url`` treats specially (an anchor, escapes): a URL without any
 is its own relationship target."""
+_EDGE_SPACE = re.compile(r"(?:^|\0)\s|\s(?:\0|$)")
+"""White space at either end of a text of NUL-separated texts."""
+_INLINE = '" t="inlineStr">'
+"""A text cell's attribute (no style) before its ``<is>`` element."""
 _STRING_LIMIT = 32_767
 """Excel's longest cell text (XlsxWriter cuts longer strings there too)."""
 
@@ -221,11 +225,14 @@ class _Categories:
     the index in ``values`` of each row's cell. Most such columns hold a few values (channels,
     platforms, states...); a column of links or post keys holds one per row."""
 
-    __slots__ = ("codes", "values")
+    __slots__ = ("codes", "inline", "values")
 
     def __init__(self, codes: np.ndarray, values: list[object]) -> None:
         self.codes = codes
         self.values = values
+        self.inline: np.ndarray | bool | None = False
+        """Each value's ``<is>`` element as bytes when they are all texts or all links, None
+        when not; False until asked."""
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -402,11 +409,7 @@ def _joined(blocks: list[np.ndarray]) -> bytes:
 
 
 def _write_bytes(fh: Any, data: bytes) -> None:
-    """UTF-8 ``data`` to XlsxWriter's part file (a `_ZipPart`, a text file, or a ``StringIO``
-    in memory)."""
-    if isinstance(fh, _ZipPart):
-        fh.write_bytes(data)
-        return
+    """UTF-8 ``data`` to XlsxWriter's part file (a text file, or a ``StringIO`` in memory)."""
     buffer = getattr(fh, "buffer", None)
     if buffer is not None and os.linesep == "\n":
         fh.flush()
@@ -568,7 +571,10 @@ def _column_sheet_class() -> type:
                     blocks += [_const(head, numbers), numbers]
                     blocks += self._render(kind, cells, start, end, f, known)
                 blocks.append(_const(b"</row>", numbers))
-                _write_bytes(self.fh, _joined(blocks))
+                if isinstance(self.fh, _ZipPart):
+                    self.fh.write_blocks(blocks)  # joined by the zip's thread
+                else:
+                    _write_bytes(self.fh, _joined(blocks))
 
         def _render(
             self,
@@ -586,6 +592,16 @@ def _column_sheet_class() -> type:
             if isinstance(cells, np.ndarray):
                 return _numbers(kind, cells[start:end], style)
             codes = cells.codes[start:end]
+            if cells.inline is False:
+                cells.inline = _inline(cells.values)
+            if isinstance(cells.inline, np.ndarray):  # texts, or links: one block of them
+                links = type(cells.values[0]) is _Link
+                head = f'" s="{style("url")}" t="inlineStr">' if links else _INLINE
+                return [
+                    _const(head.encode(), codes),
+                    _block(cells.inline[codes]),
+                    _const(b"</c>", codes),
+                ]
             distinct, firsts, inverse = np.unique(codes, return_index=True, return_inverse=True)
             self._bodies(kind, cells, distinct[np.argsort(firsts, kind="stable")], style, known)
             table = np.array([known[code].encode() for code in distinct.tolist()], dtype=bytes)
@@ -711,6 +727,27 @@ def _column_sheet_class() -> type:
         tail = b"</v></c>"
         blocks.append(_block(np.where(shown, tail, b"")) if missing else _const(tail, values))
         return blocks
+
+    def _inline(values: list[object]) -> np.ndarray | None:
+        """The ``<is>`` elements of ``values`` (`_text`) as a byte-string array when they are
+        all texts or all `_Link` cells (whose texts they are), else None."""
+        if all(type(v) is str for v in values):
+            texts = cast(list[str], values)
+        elif all(type(v) is _Link for v in values):
+            texts = [cast(_Link, v).text for v in values]
+        else:
+            return None
+        joined = "\0".join(texts)
+        if (
+            joined.count("\0") == len(texts) - 1  # no text holds a NUL
+            and "_x" not in joined
+            and _MARKUP.search(joined) is None
+            and _EDGE_SPACE.search(joined) is None
+            and max(map(len, texts), default=0) <= _STRING_LIMIT
+        ):  # nothing to escape in any: each as it is
+            inner = joined.encode().split(b"\0")
+            return np.array([b"<is><t>" + t + b"</t></is>" for t in inner], dtype=bytes)
+        return np.array([_text(text).encode() for text in texts], dtype=bytes)
 
     def _text(text: str) -> str:
         """An inline string's ``<is>`` element, escaped as XlsxWriter escapes strings."""
@@ -894,6 +931,9 @@ class _StreamingZip(zipfile.ZipFile):
                 elif job == "data":
                     assert entry is not None
                     entry.write(value)
+                elif job == "blocks":
+                    assert entry is not None
+                    entry.write(_joined(value))  # numpy's copies release the GIL too
                 elif job == "close":
                     assert entry is not None
                     entry.close()
@@ -953,6 +993,11 @@ class _ZipPart(io.StringIO):
         """UTF-8 ``data``, after the text written before it."""
         self.flush_texts()
         self.owner.put("data", data)
+
+    def write_blocks(self, blocks: list[np.ndarray]) -> None:
+        """`_joined` ``blocks``, after the text written before it."""
+        self.flush_texts()
+        self.owner.put("blocks", blocks)
 
     def flush_texts(self) -> None:
         if self.texts:

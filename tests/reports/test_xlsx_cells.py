@@ -220,6 +220,8 @@ def _frame(rows: int) -> pd.DataFrame:
             "b": cycle([True, False, False]),
             "mixed": pd.Series(cycle(_MIXED), dtype=object),
             "u": cycle(_URLS),
+            "links": cycle([u for u in _URLS if u and u.startswith("http")]),
+            "no_links": cycle(["javascript:alert(1)", "ftp://x.example/", "x & y"]),
             "key": [f"p{i:06d}" for i in range(rows)],
         }
     )
@@ -237,6 +239,8 @@ _KINDS = {
     "b": "text",
     "mixed": "text",
     "u": "url",
+    "links": "url",
+    "no_links": "url",
     "key": "text",
 }
 
@@ -277,15 +281,17 @@ def _sheet_data(path: Any) -> str:
     return found.group(0) if found else ""
 
 
-@pytest.mark.parametrize("rows", [6, 2150])
-def test_data_cells_are_the_xml_xlsxwriter_writes(rows: int, tmp_path: Any) -> None:
+@pytest.mark.parametrize(("rows", "streamed"), [(6, True), (2150, True), (2150, False)])
+def test_data_cells_are_the_xml_xlsxwriter_writes(rows: int, streamed: bool, tmp_path: Any) -> None:
     """Every kind of data cell (numbers with NaN, infinities, -0, 1E+16; dates with and
     without times, missing first or later; texts with markup, control characters, XlsxWriter's
     own escape, edge spaces, non-ASCII, over Excel's length, formulas to neutralise; bools;
-    mixed objects; links, non-links and missing URLs), in a few rows (rendered in Python) and
+    mixed objects; links, non-links and missing URLs, columns of links only and of non-links
+    only), in a few rows (rendered in Python) and
     in more than one block of 2,000 (rendered on numpy), is the XML XlsxWriter's own
     ``write_*`` methods make for it, cell for cell (in its constant-memory mode, which writes
-    texts inline as the workbook does)."""
+    texts inline as the workbook does); whether the sheet goes into the zip file as it is
+    written (the report's workbook) or through XlsxWriter's temporary file."""
     import xlsxwriter
 
     from reports.render_xlsx import FORMATS, _cells, _column_sheet_class, _workbook_class
@@ -313,7 +319,8 @@ def test_data_cells_are_the_xml_xlsxwriter_writes(rows: int, tmp_path: Any) -> N
                 _their_cell(sheet, r, c, value, _KINDS[key], formats)
     theirs.close()
 
-    ours = _workbook_class()(str(tmp_path / "ours.xlsx"), {"nan_inf_to_errors": False})
+    book_class = _workbook_class() if streamed else xlsxwriter.Workbook
+    ours = book_class(str(tmp_path / "ours.xlsx"), {"nan_inf_to_errors": False})
     formats = formats_of(ours)
     sheet = ours.add_worksheet(worksheet_class=_column_sheet_class())
     sheet.write_string(0, 0, "header")
