@@ -846,8 +846,13 @@ def delivery_metrics(rows: pd.DataFrame, own: pd.DataFrame | None = None) -> pd.
     if rows.empty:
         return pd.DataFrame(columns=columns, index=pd.Index([], name="delivery_id"))
     r = rows.set_index("delivery_id")
-    numeric = [c for c in r.columns if not c.endswith(("_deleted", "_simulated"))]
-    r[numeric] = r[numeric].astype("float64")
+    numeric = [
+        c
+        for c in r.columns
+        if not c.endswith(("_deleted", "_simulated")) and r[c].dtype != np.float64
+    ]
+    if numeric:  # (`_number_frame`'s columns are float64 already: nothing to convert)
+        r[numeric] = r[numeric].astype("float64")
     # `engagement_expression` of the last counters: NaN when none is given (exact: whole numbers).
     r["last_eng"] = r[[f"last_{part}" for part in ENGAGEMENT_PARTS]].sum(axis=1, min_count=1)
     own = own if own is not None and len(own) else pd.DataFrame(columns=["delivery_id"])
@@ -899,9 +904,10 @@ def followers_at(deliveries: pd.DataFrame, followers: pd.DataFrame) -> pd.Series
     """The account's follower count when each delivery went out: the last daily sample at or
     before publication, else the first after it, else the first snapshot's ``followers``."""
     result = pd.Series(np.nan, index=deliveries.index, dtype="float64")
-    published = deliveries[deliveries["published_at"].notna()]
+    # Only the two columns it needs (filtering the whole frame copied every column).
+    published = deliveries.loc[deliveries["published_at"].notna(), ["channel_id", "published_at"]]
     if not published.empty and not followers.empty:
-        left = published[["channel_id", "published_at"]].reset_index().sort_values("published_at")
+        left = published.reset_index().sort_values("published_at")
         right = followers[["channel_id", "sampled_at", "followers"]].sort_values("sampled_at")
         right = right.astype({"followers": "float64"})
         for direction in ("backward", "forward"):
