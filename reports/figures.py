@@ -129,7 +129,7 @@ def _tables(
     add(engagement)
     add(tables.audience_interactions(engagement))
     add(tables.amec(engagement, built["audience_volume"], built["campaigns"], data))
-    add(tables.fixed_age(aud, aa))
+    add(tables.fixed_age(aud, aa, engagement))
     add(tables.trend(aud, aa))
     for dim, label in tables.BREAKDOWNS:
         add(tables.breakdown(aud, dim, label, aa))

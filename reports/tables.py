@@ -14,6 +14,7 @@ import pandas as pd
 
 from reports.aggregates import (
     Arrays,
+    Columns,
     Groups,
     arrays,
     engagement,
@@ -283,13 +284,25 @@ def trend(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
     )
 
 
-def fixed_age(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
+def fixed_age(aud: pd.DataFrame, a: Arrays | None = None, known: Table | None = None) -> Table:
+    """``known``: the engagement table (`audience_engagement`: the same groups), whose columns
+    at 7 days are taken as they are instead of computed again."""
     records: list[dict[str, Any]] = []
     items = group_indices(aud, ["audience_label"], a=a)
     if items:
         a = a if a is not None else arrays(aud)
         groups = Groups.of([idx for _key, idx in items], a)
-        by_age = {age: fixed_age_columns(a, groups, age) for age in FIXED_AGES}
+        by_age: dict[str, Columns] = {}
+        for age in FIXED_AGES:
+            keys = [f"{prefix}_{age}" for _basis, prefix in BASES]
+            if known is not None and len(known.frame) == len(items) and keys[0] in known.frame:
+                by_age[age] = {
+                    name: known.frame[name].to_numpy()
+                    for name in known.frame.columns
+                    if name.startswith(tuple(keys))
+                }
+            else:
+                by_age[age] = fixed_age_columns(a, groups, age)
     for i, ((label_key,), _idx) in enumerate(items):
         for age in FIXED_AGES:
             row = {name: values[i].item() for name, values in by_age[age].items()}
