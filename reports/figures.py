@@ -75,6 +75,7 @@ def build_report(
             notes=_why_empty(posts, data),
             simulated=simulated,
             a=(pa, aa),
+            campaign_rows=built["campaigns"].frame,
         )
         built["ab_tests"] = ranking.ab_table(compared)  # in its place (see `_tables`)
         card_list = _cards.cards(

@@ -157,10 +157,12 @@ def build_summary(
     notes: tuple[str, ...] = (),
     simulated: bool = False,
     a: tuple[Arrays | None, Arrays | None] = (None, None),
+    campaign_rows: pd.DataFrame | None = None,
 ) -> ExecutiveSummary:
     """The summary of every campaign in the per-post frames (``posts``: one row per delivery;
     ``aud``: one per delivery and audience; ``campaigns``: ids and titles). ``a``: the frames'
-    `arrays`, when the caller has them."""
+    `arrays`, when the caller has them; ``campaign_rows``: the campaign table's frame (one row
+    per campaign of ``posts`` with its figures at 7 days), when the caller has it."""
     results: list[CampaignSummary] = []
     titles = dict(zip(campaigns["campaign_id"], campaigns["title"], strict=True))
     if len(posts):
@@ -169,7 +171,9 @@ def build_summary(
         # Every campaign's groups at once (a group's figures depend on its own rows only),
         # then each campaign's rows.
         variant = (posts["variant"] != "(none)").to_numpy(dtype=bool)
-        wholes = _by_campaign(_groups(posts, "campaign_id", pa, None))
+        wholes = _by_campaign(
+            campaign_rows if campaign_rows is not None else _groups(posts, "campaign_id", pa, None)
+        )
         frames = {
             "audience": _by_campaign(_groups(aud, "audience", aa, None)),
             "narrative": _by_campaign(_groups(posts, "narrative", pa, None)),
