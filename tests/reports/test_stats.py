@@ -140,3 +140,33 @@ def test_comparisons_with_too_few_messages_are_not_judged() -> None:
 def test_seeds_for_figures_do_not_depend_on_the_order_they_are_asked_for() -> None:
     assert stats.seed_for(1, "er", "Public") == stats.seed_for(1, "er", "Public")
     assert stats.seed_for(1, "er", "Public") != stats.seed_for(1, "er", "Think tanks")
+
+
+def test_a_permutation_test_started_on_a_worker_thread_gives_the_lazy_p_value() -> None:
+    # The report starts its permutation tests on a thread of their own and reads them later:
+    # the same draws, so the same p-value as reading it lazily in the caller's thread.
+    from concurrent.futures import ThreadPoolExecutor
+
+    a, b = _posts(40, 0.02, seed=5), _posts(40, 0.026, seed=6)
+    lazy = stats.compare_ratios(a, b, seed=3, reps=500)
+    started = stats.compare_ratios(a, b, seed=3, reps=500)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started.start(pool)
+        assert started.p_value == lazy.p_value
+    assert 0.0 < lazy.p_value <= 1.0
+
+
+def test_compensated_sums_are_pandas_grouped_sums() -> None:
+    # pandas' grouped sum compensates rounding (Kahan): a plain running sum of 1e16, 1, 1 stays
+    # at 1e16; the leaderboards' sums must be pandas' to the last bit.
+    import pandas as pd
+
+    from reports.aggregates import compensated_sums
+
+    values = np.array([1e16, 1.0, 1.0, 0.1, 0.2, 0.3, np.nan])
+    codes = np.array([0, 0, 0, 1, 1, 1, 1])
+    sums = compensated_sums(codes, 3, {"v": values})["v"]
+    assert sums[0] == 1e16 + 2.0 != np.bincount(codes, weights=np.nan_to_num(values))[0]
+    expected = pd.Series(values).groupby(codes).sum()
+    assert sums[:2].tolist() == expected.tolist()
+    assert sums[2] == 0.0  # a group without rows
