@@ -59,7 +59,7 @@ def measure_report(url: str, out: str, fmt: str = "html") -> dict[str, Any]:
     data = load(engine, Scope(as_of=as_of))
     loaded, cpu_loaded = time.perf_counter(), time.process_time()
     report = build_report(data, generated_at=as_of)
-    built = time.perf_counter()
+    built, cpu_built = time.perf_counter(), time.process_time()
     if fmt == "html":
         from reports.render_html import render
 
@@ -72,12 +72,15 @@ def measure_report(url: str, out: str, fmt: str = "html") -> dict[str, Any]:
         from reports.render_data import to_json
 
         Path(out).write_text(to_json(report), encoding="utf-8")
-    done = time.perf_counter()
+    done, cpu_done = time.perf_counter(), time.process_time()
     return {
         "sql": loaded - started,
         # The reading's CPU seconds (both of its threads): what the machine's load inflates
         # least.
         "sql_cpu": cpu_loaded - cpu_started,
+        # The same for rendering (the workbook's zip thread included) and the whole report.
+        "render_cpu": cpu_done - cpu_built,
+        "cpu": cpu_done - cpu_started,
         "figures": built - loaded,
         "render": done - built,
         "total": done - started,
@@ -329,25 +332,28 @@ def main() -> None:
     print(
         f"{'backend':<11}{'deliveries':>11}{'snapshots':>11}{'fmt':>5}{'SQL s':>7}{'figures s':>10}"
         f"{'render s':>9}{'total s':>8}{'peak MiB':>9}{'DuckDB s':>9}{'total/DuckDB':>13}"
-        f"{'/HTML':>7}"
+        f"{'/HTML':>7}{'CPU s':>7}{'CPU/HTML':>9}"
     )
     for row in rows:
         duck = row["duck"]["total"]
-        html = next(
+        html_row = next(
             (
-                r["total"]
+                r
                 for r in rows
                 if r["format"] == "html"
                 and (r["backend"], r["deliveries"], r["snapshots"])
                 == (row["backend"], row["deliveries"], row["snapshots"])
             ),
-            float("nan"),
+            None,
         )
+        html = html_row["total"] if html_row else float("nan")
+        html_cpu = html_row["cpu"] if html_row else float("nan")
         print(
             f"{row['backend']:<11}{row['deliveries']:>11,}{row['snapshots']:>11,}"
             f"{row['format']:>5}{row['sql']:>7.2f}{row['figures']:>10.2f}{row['render']:>9.2f}"
             f"{row['total']:>8.2f}{row['peak_mib']:>9.0f}{duck:>9.2f}"
             f"{row['total'] / duck:>13.1f}{row['total'] / html:>7.2f}"
+            f"{row['cpu']:>7.2f}{row['cpu'] / html_cpu:>9.2f}"
         )
 
 
@@ -355,7 +361,8 @@ def _print_row(row: dict[str, Any]) -> None:
     print(
         f"  {row['backend']} {row['format']}: total {row['total']:.2f} s (SQL {row['sql']:.2f}"
         f" [CPU {row['sql_cpu']:.2f}], figures "
-        f"{row['figures']:.2f}, render {row['render']:.2f}), peak {row['peak_mib']:.0f} MiB; "
+        f"{row['figures']:.2f}, render {row['render']:.2f} [CPU {row['render_cpu']:.2f}]; "
+        f"CPU {row['cpu']:.2f}), peak {row['peak_mib']:.0f} MiB; "
         f"DuckDB {row['duck']['total']:.2f} s",
         flush=True,
     )
