@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from sqlalchemy import Connection, Table, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql
@@ -158,9 +158,12 @@ def transition_rows(
 ) -> list[RowMove]:
     """Move many delivery rows with plain UPDATE statements (no ORM objects), each audited and
     logged like `transition`. A row that is no longer in its ``from_state`` or no longer
-    matches its ``guard`` is left alone; the moves that happened are returned. ``checked``:
-    the caller holds the rows' locks and found them in their ``from_state`` and ``guard``, so
-    rows of one shape are updated with one statement over all of them. Raises
+    matches its ``guard`` is left alone; the moves that happened are returned. Rows of one
+    shape are updated with one statement over all of them on PostgreSQL (`update_each`; the
+    WHERE clause checks each row's state and guard, and RETURNING says which moved), one
+    statement each on SQLite. ``checked``: the caller holds the rows' locks and found them in
+    their ``from_state`` and ``guard``, so the guard is not repeated and every row must move
+    (one statement over all of them on SQLite too). Raises
     `TransitionError` (before writing anything) for a move the state machine does not have.
     ORM objects of these rows already loaded in ``session`` are not refreshed. ``resumed``: the
     deliveries among ``moves`` that resumed from a pause, when the caller read that under the
@@ -172,36 +175,50 @@ def transition_rows(
                 f"to {move.to.value}"
             )
     connection = session.connection()
-    done: list[RowMove] = []
-    shapes: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for move in moves:
+    shapes: dict[tuple[Any, ...], list[tuple[int, dict[str, Any]]]] = {}
+    for index, move in enumerate(moves):
         guards = () if checked else tuple((k, v is None) for k, v in move.guard.items())
         params: dict[str, Any] = {"_id": move.delivery_id, "_at": at}
         params.update({"_from": move.from_state.value, "_to": move.to.value})
         params.update({f"_v_{name}": value for name, value in move.values.items()})
-        if checked:
-            shapes.setdefault((tuple(move.values), guards), []).append(params)
-            done.append(move)
-            continue
-        params.update({f"_g_{name}": v for name, v in move.guard.items() if v is not None})
-        result = connection.execute(_move_statement(tuple(move.values), guards), params)
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            done.append(move)
+        if not checked:
+            params.update({f"_g_{name}": v for name, v in move.guard.items() if v is not None})
+        shapes.setdefault((tuple(move.values), guards), []).append((index, params))
+    moved_at: set[int] = set()
+    found_resumed: set[int] = set()
     for (values, guards), rows in shapes.items():
         sets = (("state", "_to"), ("updated_at", "_at"), *((v, f"_v_{v}") for v in values))
-        moved = update_each(
+        where = (("id", "_id"), ("state", "_from"))
+        params_of = [params for _, params in rows]
+        statement = _move_statement(values, guards)
+        if checked:
+            moved = update_each(connection, statement, _DELIVERY, params_of, where=where, sets=sets)
+            if moved not in (len(rows), -1):
+                raise TransitionError(
+                    f"{len(rows)} checked deliveries to move, {moved} moved: "
+                    "the caller did not hold their locks"
+                )
+            moved_at.update(index for index, _ in rows)
+            continue
+        returned = update_each(
             connection,
-            _move_statement(values, guards),
+            statement,
             _DELIVERY,
-            rows,
-            where=(("id", "_id"), ("state", "_from")),
+            params_of,
+            where=where + tuple((g, f"_g_{g}") for g, is_null in guards if not is_null),
             sets=sets,
+            null=tuple(g for g, is_null in guards if is_null),
+            returning=("id", "resumed_from_pause"),
         )
-        if moved not in (len(rows), -1):
-            raise TransitionError(
-                f"{len(rows)} checked deliveries to move, {moved} moved: "
-                "the caller did not hold their locks"
-            )
+        left = {row.id: row.resumed_from_pause for row in returned}
+        for index, params in rows:
+            if params["_id"] in left:  # a row moved once, by the first of its moves
+                if left.pop(params["_id"]) is not None:
+                    found_resumed.add(params["_id"])
+                moved_at.add(index)
+    done = [move for index, move in enumerate(moves) if index in moved_at]
+    if not checked and resumed is None:
+        resumed = found_resumed
     entries = [
         {
             "at": at,
@@ -235,6 +252,7 @@ _DELIVERY = cast(Table, Delivery.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
 
 
+@overload
 def update_each(
     connection: Connection,
     statement: Any,
@@ -243,24 +261,66 @@ def update_each(
     *,
     where: tuple[tuple[str, str], ...],
     sets: tuple[tuple[str, str], ...],
-) -> int:
+    null: tuple[str, ...] = (),
+    returning: tuple[()] = (),
+) -> int: ...
+
+
+@overload
+def update_each(
+    connection: Connection,
+    statement: Any,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    where: tuple[tuple[str, str], ...],
+    sets: tuple[tuple[str, str], ...],
+    null: tuple[str, ...] = (),
+    returning: tuple[str, ...],
+) -> list[Any]: ...
+
+
+def update_each(
+    connection: Connection,
+    statement: Any,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    where: tuple[tuple[str, str], ...],
+    sets: tuple[tuple[str, str], ...],
+    null: tuple[str, ...] = (),
+    returning: tuple[str, ...] = (),
+) -> int | list[Any]:
     """Run the UPDATE ``statement`` once for each of ``rows`` (its parameters) and return how
-    many rows it changed. On PostgreSQL, two rows or more go in one statement instead, with
-    the same effect: ``UPDATE table SET column = v.param ... FROM unnest(<one array per
-    parameter>) AS v WHERE table.column = v.param ...`` for the ``(column, parameter)`` pairs
-    of ``where`` and ``sets`` (``statement`` must be the plain UPDATE of those pairs). The
-    server then executes one statement, not one per row (the daemon's batches)."""
+    many rows it changed, or with ``returning`` (column names) the changed rows' values of
+    those columns. On PostgreSQL, two rows or more go in one statement instead, with the same
+    effect: ``UPDATE table SET column = v.param ... FROM unnest(<one array per parameter>) AS
+    v WHERE table.column = v.param ... AND <null> IS NULL ...`` for the ``(column,
+    parameter)`` pairs of ``where`` and ``sets`` and the columns of ``null`` (``statement``
+    must be the plain UPDATE of exactly those conditions and values). The server then
+    executes one statement, not one per row (the daemon's batches). Rows of ``rows`` naming
+    the same table row change it once."""
+    columns = tuple(table.c[name] for name in returning)
     if connection.dialect.name != "postgresql" or len(rows) < 2:
-        result = connection.execute(statement, list(rows))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        if not returning:
+            result = connection.execute(statement, list(rows))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+        one = statement.returning(*columns)
+        return [changed for row in rows for changed in connection.execute(one, dict(row))]
     params = {param: [row[param] for row in rows] for _, param in where + sets}
-    result = connection.execute(_unnest_update(table, where, sets), params)
+    result = connection.execute(_unnest_update(table, where, sets, null, returning), params)
+    if returning:
+        return list(result)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @lru_cache(maxsize=64)
 def _unnest_update(
-    table: Table, where: tuple[tuple[str, str], ...], sets: tuple[tuple[str, str], ...]
+    table: Table,
+    where: tuple[tuple[str, str], ...],
+    sets: tuple[tuple[str, str], ...],
+    null: tuple[str, ...] = (),
+    returning: tuple[str, ...] = (),
 ) -> Any:
     """The PostgreSQL statement of `update_each` (built once per shape)."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -270,11 +330,14 @@ def _unnest_update(
         for column, param in pairs
     )
     names = ", ".join(param for _, param in pairs)
+    conditions = [f"{table.name}.{column} = v.{param}" for column, param in where]
+    conditions += [f"{table.name}.{column} IS NULL" for column in null]
     statement = text(
         f"UPDATE {table.name} SET "
         + ", ".join(f"{column} = v.{param}" for column, param in sets)
         + f" FROM unnest({arrays}) AS v({names}) WHERE "
-        + " AND ".join(f"{table.name}.{column} = v.{param}" for column, param in where)
+        + " AND ".join(conditions)
+        + (" RETURNING " + ", ".join(f"{table.name}.{c}" for c in returning) if returning else "")
     )
     return statement.bindparams(
         *(bindparam(param, type_=postgresql.ARRAY(table.c[column].type)) for column, param in pairs)

@@ -709,48 +709,128 @@ def _locked_states(session: Session, ids: list[int]) -> dict[int, Any]:
 
 
 def begin_sends(
-    session: Session, checks: list[SendCheck], *, rows: dict[int, Any] | None = None
+    session: Session,
+    checks: list[SendCheck],
+    *,
+    rows: dict[int, Any] | None = None,
+    held: bool = False,
 ) -> list[Verdict]:
-    """Immediately before sending each claim, under the kill-switch lock (shared) with the rows
-    locked: is it still this worker's claim (and not yet sent), and may it be sent
+    """Immediately before sending each claim, under the kill-switch lock (shared), in one
+    transaction: is it still this worker's claim (and not yet sent), and may it be sent
     (`sendable`)? If so, mark the row as being sent and renew its lease, so whoever later finds
     it in ``publishing`` knows the post may exist (and a pause reports it in flight). A claim
-    that may not be sent is handed back, with the reason; one taken over is left alone. One
-    query and one update for all the checks of a batch. ``rows``: the checks' rows, read by
-    the caller in this transaction after it took the kill-switch lock (`settle`); each is
-    taken out of it."""
-    if rows is None:
+    that may not be sent is handed back, with the reason; one taken over is left alone.
+
+    On PostgreSQL that is one ``UPDATE ... RETURNING`` for all the checks of a batch, its WHERE
+    clause the fencing token, ``sending_at IS NULL`` and `sendable` (`_begin_sending`: the row
+    is locked and the condition evaluated on its newest version, as a locked read would);
+    only the rows it did not mark are read again (locked), to tell a stale claim from a
+    refused one. Elsewhere (SQLite, the whole database locked by the transaction) the rows are
+    read first, then the marks are one statement. ``rows``: the checks' rows, read by the
+    caller in this transaction after it took the kill-switch lock (`settle`); each is taken
+    out of it. ``held``: the caller took the kill-switch lock already."""
+    if rows is None and not held:
         hold(session)
-        rows = _locked_states(session, [check.claim.delivery_id for check in checks])
-    connection = session.connection()
-    verdicts: list[Verdict] = []
+    verdicts: list[Verdict | None] = [None] * len(checks)
+    if rows is None and _one_statement(session):
+        marked = _begin_sending(session, checks)
+        for index, check in enumerate(checks):
+            if check.claim.delivery_id in marked:  # a second check of one row finds it taken
+                marked.discard(check.claim.delivery_id)
+                verdicts[index] = Verdict.SEND
+    rest = [index for index, verdict in enumerate(verdicts) if verdict is None]
+    if rest and rows is None:
+        rows = _locked_states(session, [checks[i].claim.delivery_id for i in rest])
     marks: list[dict[str, Any]] = []
-    for check in checks:
+    for index in rest:
+        check = checks[index]
         claim = check.claim
-        row = rows.pop(claim.delivery_id, None)  # a second check of one row finds it taken
+        row = (rows or {}).pop(claim.delivery_id, None)
         if row is None or not _holds(row, claim, check.settings) or row.sending_at:
-            verdicts.append(Verdict.STALE)
+            verdicts[index] = Verdict.STALE
         elif not row.sendable:
             delivery = session.get(Delivery, claim.delivery_id)
             why = (refusal(session, delivery) if delivery is not None else None) or "refused"
             hand_back_in(
                 session, [claim], check.settings, check.now, reason=f"before sending: {why}"
             )
-            verdicts.append(Verdict.REFUSED)
+            verdicts[index] = Verdict.REFUSED
         else:
-            verdicts.append(Verdict.SEND)
+            verdicts[index] = Verdict.SEND
             lease = check.now + timedelta(seconds=check.settings.lease_seconds)
             marks.append({"_id": claim.delivery_id, "now": check.now, "lease": lease})
     if marks:
         update_each(
-            connection,
+            session.connection(),
             _mark_sending(),
             _DELIVERY,
             marks,
             where=(("id", "_id"),),
             sets=(("sending_at", "now"), ("lease_expires_at", "lease")),
         )
-    return verdicts
+    return [cast(Verdict, verdict) for verdict in verdicts]
+
+
+def _one_statement(session: Session) -> bool:
+    """Whether the checks and results of a batch are written with one guarded statement each
+    (``UPDATE ... RETURNING``) instead of a locked read and an update: on PostgreSQL, where
+    each statement is a round trip to the server. On SQLite statements cost no round trip,
+    and one read and one ``executemany`` over a batch cost less Python than a statement per
+    row (SQLite has no ``unnest`` to update many rows with one statement)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _begin_sending(session: Session, checks: list[SendCheck]) -> set[int]:
+    """PostgreSQL: mark the rows of ``checks`` that hold and may be sent as being sent, with
+    one statement; their ids."""
+    values = {
+        "c_ids": [c.claim.delivery_id for c in checks],
+        "c_owners": [c.settings.worker_id for c in checks],
+        "c_attempts": [c.claim.attempt for c in checks],
+        "c_recs": [c.claim.reconcile_attempts for c in checks],
+        "c_nows": [c.now for c in checks],
+        "c_leases": [c.now + timedelta(seconds=c.settings.lease_seconds) for c in checks],
+    }
+    return set(session.connection().execute(_begin_sending_statement(), values).scalars())
+
+
+@lru_cache(maxsize=1)
+def _begin_sending_statement() -> Any:
+    """``UPDATE delivery SET sending_at, lease_expires_at FROM unnest(the checks), post,
+    channel WHERE <the fencing token> AND sending_at IS NULL AND <sendable> RETURNING id``."""
+    table = _DELIVERY
+
+    def array(name: str, column: str) -> Any:
+        return bindparam(name, type_=postgresql.ARRAY(table.c[column].type))
+
+    v = (
+        func.unnest(
+            array("c_ids", "id"),
+            array("c_owners", "lease_owner"),
+            array("c_attempts", "attempts"),
+            array("c_recs", "reconcile_attempts"),
+            array("c_nows", "sending_at"),
+            array("c_leases", "lease_expires_at"),
+        )
+        .table_valued("id", "owner", "attempt", "rec", "now", "lease")
+        .render_derived(name="v")
+    )
+    return (
+        update(table)
+        .where(
+            table.c.id == v.c.id,
+            table.c.state == S.publishing.value,
+            table.c.lease_owner == v.c.owner,
+            table.c.attempts == v.c.attempt,
+            table.c.reconcile_attempts == v.c.rec,
+            table.c.sending_at.is_(None),
+            Post.id == table.c.post_id,
+            Channel.id == table.c.channel_id,
+            sendable(),
+        )
+        .values(sending_at=v.c.now, lease_expires_at=v.c.lease)
+        .returning(table.c.id)
+    )
 
 
 @lru_cache(maxsize=1)
@@ -899,7 +979,9 @@ def record_many(
     stats = [PassStats() for _ in outcomes]
     done: set[int] = set()
     fast = [i for i, o in enumerate(outcomes) if isinstance(o.result, Published)]
-    if fast:
+    if fast and rows is None and _one_statement(session):
+        done = _record_guarded(session, outcomes, fast, stats)
+    elif fast:
         if rows is None:
             rows = _locked_states(session, [outcomes[i].claim.delivery_id for i in fast])
         moves: list[RowMove] = []
@@ -940,23 +1022,53 @@ def record_many(
     return stats
 
 
+def _record_guarded(
+    session: Session, outcomes: list[Outcome], fast: list[int], stats: list[PassStats]
+) -> set[int]:
+    """PostgreSQL: the publications of ``outcomes`` (at ``fast``) whose claims still hold,
+    recorded with one guarded statement (`transition_rows`: its WHERE clause is the fencing
+    token, RETURNING says which moved); which they were."""
+    moves = [
+        _published_move(outcomes[i].claim, outcomes[i].result, outcomes[i].settings, guard=True)
+        for i in fast
+    ]
+    moved = transition_rows(
+        session,
+        moves,
+        actor=f"daemon:{outcomes[fast[0]].settings.worker_id}",
+        at=max(outcomes[i].now for i in fast),
+    )
+    kept = {id(move) for move in moved}
+    done: set[int] = set()
+    for i, move in zip(fast, moves, strict=True):
+        if id(move) in kept:
+            claim, result = outcomes[i].claim, cast(Published, outcomes[i].result)
+            stats[i].published += 1
+            stats[i].lateness.append((result.published_at - claim.due_at).total_seconds())
+            done.add(i)
+    return done
+
+
 def settle(session: Session, items: list[SendCheck | Outcome]) -> list[Verdict | PassStats]:
     """The publishing threads' writer jobs of one transaction together: the platform's answers
-    (`record_many`) and the checks before the next sends (`begin_sends`), their rows read in
-    one locked query, after the kill-switch lock when there are checks. An answer and a check
-    of the same row cannot meet here (a row's answer is queued after its check committed);
-    if they did, the check would find the row taken and not send."""
+    (`record_many`) and the checks before the next sends (`begin_sends`), after the
+    kill-switch lock when there are checks. On PostgreSQL each is one guarded statement over
+    the batch; elsewhere their rows are read in one locked query first. An answer and a check
+    of the same row cannot meet here (a row's answer is queued after its check committed); if
+    they did, the check would find the row taken and not send."""
     checks = [i for i, item in enumerate(items) if isinstance(item, SendCheck)]
     outcomes = [i for i, item in enumerate(items) if isinstance(item, Outcome)]
     if checks:
         hold(session)
-    ids = [items[i].claim.delivery_id for i in checks]
-    ids += [
-        item.claim.delivery_id
-        for item in (items[i] for i in outcomes)
-        if isinstance(item, Outcome) and isinstance(item.result, Published)
-    ]
-    rows = _locked_states(session, ids)
+    rows: dict[int, Any] | None = None
+    if not _one_statement(session):
+        ids = [items[i].claim.delivery_id for i in checks]
+        ids += [
+            item.claim.delivery_id
+            for item in (items[i] for i in outcomes)
+            if isinstance(item, Outcome) and isinstance(item.result, Published)
+        ]
+        rows = _locked_states(session, ids)
     values: list[Verdict | PassStats] = [Verdict.STALE] * len(items)
     if outcomes:
         answers = [cast(Outcome, items[i]) for i in outcomes]
@@ -964,7 +1076,8 @@ def settle(session: Session, items: list[SendCheck | Outcome]) -> list[Verdict |
             values[i] = stats
     if checks:
         asked = [cast(SendCheck, items[i]) for i in checks]
-        for i, verdict in zip(checks, begin_sends(session, asked, rows=rows), strict=True):
+        verdicts = begin_sends(session, asked, rows=rows, held=True)
+        for i, verdict in zip(checks, verdicts, strict=True):
             values[i] = verdict
     return values
 
@@ -974,7 +1087,12 @@ def _settled(item: SendCheck | Outcome) -> Batch[SendCheck | Outcome, Verdict | 
     return Batch(settle, item)
 
 
-def _published_move(claim: Claim, result: Published, settings: Settings) -> RowMove:
+def _published_move(
+    claim: Claim, result: Published | ConnectorError, settings: Settings, *, guard: bool = False
+) -> RowMove:
+    """The move of a publication; with ``guard``, only if the claim (its fencing token) still
+    holds."""
+    assert isinstance(result, Published)
     late = (result.published_at - claim.due_at).total_seconds()
     reason = f"published (attempt {claim.attempt})"
     if late > settings.late_after_seconds:
@@ -1010,6 +1128,15 @@ def _published_move(claim: Claim, result: Published, settings: Settings) -> RowM
             "lease_expires_at": None,
         },
         detail={"remote_id": result.remote_id, "url": url},
+        guard=(
+            {
+                "lease_owner": settings.worker_id,
+                "attempts": claim.attempt,
+                "reconcile_attempts": claim.reconcile_attempts,
+            }
+            if guard
+            else {}
+        ),
     )
 
 

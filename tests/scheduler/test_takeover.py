@@ -332,3 +332,79 @@ def _wait_for(predicate: Any) -> bool:
             return True
         done.wait(0.05)
     return False
+
+
+def test_one_batch_of_checks_and_answers_tells_each_claim_apart(
+    rig_factory: Any, mastodon: Any, db_url: str
+) -> None:
+    """The writer's batch (`settle`): answers and checks of several claims in one transaction.
+    Each good claim is marked as being sent; a stale one is left alone, a refused one handed
+    back, an answer whose claim moved on is still recorded. On PostgreSQL the good ones are
+    written without reading their rows first (one guarded UPDATE ... RETURNING each)."""
+    from sqlalchemy import event, update
+
+    from campaigns.schema import Delivery, Post
+    from scheduler.dispatch import Outcome, SendCheck, Verdict, begin_send, settle
+    from scheduler.writer import Direct
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="600/m")})
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(5)])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    daemon = rig.daemon("batch-daemon")
+    claims = _claim(rig, daemon)
+    assert len(claims) == 5
+    answers = []
+    for claim in claims[:2]:  # sent: their checks committed, their answers come back
+        assert begin_send(rig.sessions, claim, daemon.settings, rig.clock())
+        with daemon.pool.lease(claim.channel) as connector:
+            answers.append(connector.publish(claim.post))
+    rig.clock.advance(seconds=1)
+
+    def outcome(i: int) -> Outcome:
+        return Outcome(claims[i], answers[i], daemon.settings, rig.clock(), random.Random(1))
+
+    def check(i: int) -> SendCheck:
+        return SendCheck(claims[i], daemon.settings, rig.clock())
+
+    statements: list[str] = []
+    engine = rig.sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    good = Direct(rig.sessions).run(lambda s: settle(s, [outcome(0), check(4)]))
+    assert good[0].published == 1 and good[1] is Verdict.SEND
+    if db_url.startswith("postgresql"):
+        assert not [s for s in statements if s.lstrip().upper().startswith("SELECT delivery")]
+        assert not [s for s in statements if "FOR UPDATE" in s], statements
+
+    with rig.sessions() as session:  # claim 2 taken over; claim 3's approval out of date
+        session.execute(
+            update(Delivery).where(Delivery.id == claims[2].delivery_id).values(attempts=9)
+        )
+        refused = session.get(Delivery, claims[3].delivery_id)
+        session.execute(
+            update(Post).where(Post.id == refused.post_id).values(approved_revision=None)
+        )
+        session.execute(  # claim 1's row moved on before its answer came
+            update(Delivery)
+            .where(Delivery.id == claims[1].delivery_id)
+            .values(state="scheduled", lease_owner=None)
+        )
+        session.commit()
+    bad = Direct(rig.sessions).run(lambda s: settle(s, [outcome(1), check(2), check(3)]))
+    assert bad[0].published == 1
+    assert bad[1:] == [Verdict.STALE, Verdict.REFUSED]
+
+    rows = {row.id: row for row in rig.deliveries()}
+    assert [rows[c.delivery_id].state for c in claims] == [
+        "published",
+        "published",
+        "publishing",
+        "approved",
+        "publishing",
+    ]
+    sending = rows[claims[4].delivery_id]
+    assert sending.sending_at == rig.clock()
+    assert sending.lease_expires_at == sending.sending_at + timedelta(
+        seconds=daemon.settings.lease_seconds
+    )
+    assert rows[claims[2].delivery_id].sending_at is None  # stale: not marked
+    assert "approval" in rig.audit(claims[3].delivery_id)[-1][2]
