@@ -6,6 +6,7 @@ Not a benchmark itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -250,6 +251,39 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far (/proc/PID/stat utime + stime)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(url: str) -> dict[int, float]:
+    """PostgreSQL: CPU seconds so far of each server process connected to ``url``'s database
+    (pid → seconds; the server runs on this machine), not counting this query's own. Empty
+    for SQLite. A backend that exits between two readings is not counted (the daemons keep
+    their pooled connections open)."""
+    if not url.startswith("postgresql"):
+        return {}
+    import psycopg
+
+    db = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.split("+psycopg", 1)[0]) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (db,),
+            )
+        ]
+    times = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # exited meanwhile
+            times[pid] = cpu_seconds(pid)
+    return times
+
+
+def server_cpu_since(url: str, before: dict[int, float]) -> float:
+    """`server_cpu` of ``url`` now less ``before`` (a backend that started since counts whole);
+    NaN for SQLite."""
+    if not url.startswith("postgresql"):
+        return math.nan
+    return sum(t - before.get(pid, 0.0) for pid, t in server_cpu(url).items())
 
 
 def rss_kib(pid: int) -> int:

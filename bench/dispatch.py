@@ -54,6 +54,8 @@ from bench.common import (  # noqa: E402 - after the path is set
     profile,
     profile_top,
     seed,
+    server_cpu,
+    server_cpu_since,
     sleep_until,
     start_daemon,
     stop,
@@ -74,6 +76,8 @@ class Outcome:
     last_post: datetime | None = None
     cpu: float = math.nan
     """Scheduler CPU seconds from one second before the first due time to the end."""
+    server_cpu: float = math.nan
+    """PostgreSQL: its server processes' CPU seconds for this run's database, same interval."""
     startup_cpu: float = math.nan
     note: str = ""
     profile: list[str] = field(default_factory=list)
@@ -87,6 +91,10 @@ class Outcome:
     @property
     def cpu_per_post(self) -> float:
         return self.cpu / self.published * 1000 if self.published else math.nan
+
+    @property
+    def server_per_post(self) -> float:
+        return self.server_cpu / self.published * 1000 if self.published else math.nan
 
 
 def measure(
@@ -138,10 +146,12 @@ def run_elshi(
         if proc.poll() is not None:
             raise SystemExit(f"{way} exited ({proc.returncode}); see {root}/daemon-{tag}.log")
         outcome.startup_cpu = cpu0 = cpu_seconds(proc.pid)
+        server0 = server_cpu(url)
         spy = profile(proc.pid, root / f"{tag}.pyspy", gil=args.gil) if args.profile else None
         wait_for(emulators, tag, args.count, time.monotonic() + spread + 120)
         time.sleep(0.3)  # the last results being recorded
         outcome.cpu = cpu_seconds(proc.pid) - cpu0
+        outcome.server_cpu = server_cpu_since(url, server0)
         if spy is not None:
             stop(spy, signal=signal.SIGINT)
             outcome.profile = profile_top(root / f"{tag}.pyspy")
@@ -183,9 +193,11 @@ def run_naive(
         ready = json.loads(proc.stdout.readline() or "{}")
         sleep_until(dues[0] - timedelta(seconds=1) if spread == 0 else min(dues))
         outcome.startup_cpu = cpu0 = cpu_seconds(proc.pid)
+        server0 = server_cpu(url)
         wait_for(emulators, tag, args.count, time.monotonic() + spread + 120)
         time.sleep(0.3)
         outcome.cpu = cpu_seconds(proc.pid) - cpu0
+        outcome.server_cpu = server_cpu_since(url, server0)
         stop(proc)
         report = json.loads(proc.stdout.read() or "{}")
         measure(outcome, emulators, tag, dues)
@@ -322,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"{'db':9} {'spread':>6} {'way':23} {'published':>9} {'dup':>4} {'p50 s':>7} "
         f"{'p99 s':>7} {'max s':>7} {'posts/s':>8} {'x cap':>6} {'CPU ms/post':>11} "
-        f"{'own ms':>7}"
+        f"{'own ms':>7} {'server ms':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -332,11 +344,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{o.duplicates:>4} {fmt(pct(o.lateness, 0.5)):>7} {fmt(pct(o.lateness, 0.99)):>7} "
             f"{fmt(max(o.lateness, default=math.nan)):>7} {o.throughput:>8.1f} "
             f"{o.throughput / ceilings[o.db]:>6.2f} {fmt(o.cpu_per_post, 2):>11} "
-            f"{fmt(o.cpu_per_post - client[o.db], 2):>7}"
+            f"{fmt(o.cpu_per_post - client[o.db], 2):>7} {fmt(o.server_per_post, 2):>9}"
         )
     print(
         "  CPU ms/post: the scheduler process from 1 s before the first due time to the end; "
-        "own ms: less what the client library costs per post (the capacity client's)"
+        "own ms: less what the client library costs per post (the capacity client's); "
+        "server ms: PostgreSQL's processes serving the run's database, same interval"
     )
     for o in outcomes:
         print(f"  {o.db} {o.spread:g}s {o.way}: start-up CPU {o.startup_cpu:.1f}s; {o.note}")
