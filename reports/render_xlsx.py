@@ -238,6 +238,22 @@ class _Categories:
         return len(self.codes)
 
 
+class _DataColumn:
+    """A data column of a sheet: its cells (`_cells`), kind and formats, the start of its
+    cells' XML (``<c r="A``) and the XML of its distinct cells already made, by code."""
+
+    __slots__ = ("cells", "formats", "head", "kind", "known")
+
+    def __init__(
+        self, c: int, kind: str, cells: np.ndarray | _Categories, formats: dict[str, Any]
+    ) -> None:
+        from xlsxwriter.utility import xl_col_to_name
+
+        self.kind, self.cells, self.formats = kind, cells, formats
+        self.head = f'<c r="{xl_col_to_name(c)}'
+        self.known: dict[int, str] = {}
+
+
 def _cells(
     sheet: Any, first: int, c: int, column: pd.Series, kind: str, links: list[int]
 ) -> np.ndarray | _Categories:
@@ -434,7 +450,7 @@ def _column_sheet_class() -> type:
         def __init__(self) -> None:
             super().__init__()
             self.data_row = -1
-            self.data_columns: list[tuple[int, str, np.ndarray | _Categories, dict[str, Any]]] = []
+            self.data_columns: list[_DataColumn] = []
             self.own_links: list[tuple[int, int, str, str, str]] = []
             self.plain_links: list[tuple[np.ndarray, int, list[str]]] = []
 
@@ -447,7 +463,7 @@ def _column_sheet_class() -> type:
             formats: dict[str, Any],
         ) -> None:
             self.data_row = first
-            self.data_columns.append((c, kind, cells, formats))
+            self.data_columns.append(_DataColumn(c, kind, cells, formats))
             if len(cells):
                 self._check_dimensions(first + len(cells) - 1, c)
 
@@ -543,20 +559,17 @@ def _column_sheet_class() -> type:
             self.dim_rowmax = min(last, self.data_row - 1)
             super()._write_rows()
             self.dim_rowmax = last
-            count = max((len(cells) for _c, _k, cells, _f in self.data_columns), default=0)
-            bodies: list[dict[int, str]] = [{} for _ in self.data_columns]
-            heads = [f'<c r="{xl_col_to_name(c)}'.encode() for c, *_ in self.data_columns]
+            count = max((len(column.cells) for column in self.data_columns), default=0)
             step = 2000  # rows rendered at a time: the XML of a whole sheet is not held
             for start in range(0, count, step):
                 end = min(count, start + step)
                 first = self.data_row + start
-                columns = zip(self.data_columns, heads, bodies, strict=True)
                 if end - start < _FEW_ROWS:  # a small table: numpy's per-call cost would dominate
                     rows = [str(r) for r in range(first + 1, first + 1 + end - start)]
                     rendered = [
-                        [head.decode() + r + tail for r, tail in zip(rows, tails, strict=True)]
-                        for (_c, kind, cells, f), head, known in columns
-                        for tails in (self._render_list(kind, cells, start, end, f, known),)
+                        [column.head + r + tail for r, tail in zip(rows, tails, strict=True)]
+                        for column in self.data_columns
+                        for tails in (self._render_list(column, start, end),)
                     ]
                     self.fh.write(
                         "".join(
@@ -567,28 +580,20 @@ def _column_sheet_class() -> type:
                     continue
                 numbers = _digits(np.arange(first + 1, first + 1 + end - start, dtype=np.int64))
                 blocks = [_const(b'<row r="', numbers), numbers, _const(b'">', numbers)]
-                for (_c, kind, cells, f), head, known in columns:
-                    blocks += [_const(head, numbers), numbers]
-                    blocks += self._render(kind, cells, start, end, f, known)
+                for column in self.data_columns:
+                    blocks += [_const(column.head.encode(), numbers), numbers]
+                    blocks += self._render(column, start, end)
                 blocks.append(_const(b"</row>", numbers))
                 if isinstance(self.fh, _ZipPart):
                     self.fh.write_blocks(blocks)  # joined by the zip's thread
                 else:
                     _write_bytes(self.fh, _joined(blocks))
 
-        def _render(
-            self,
-            kind: str,
-            cells: np.ndarray | _Categories,
-            start: int,
-            end: int,
-            formats: dict[str, Any],
-            known: dict[int, str],
-        ) -> list[np.ndarray]:
+        def _render(self, column: _DataColumn, start: int, end: int) -> list[np.ndarray]:
             """The XML of rows ``start`` to ``end`` of a column after each cell's ``<c r="A1``,
-            as byte blocks (one row per row; NUL bytes are padding): ``known`` keeps the
-            column's distinct cells already written."""
-            style = self._styles(formats)
+            as byte blocks (one row per row; NUL bytes are padding)."""
+            kind, cells, known = column.kind, column.cells, column.known
+            style = self._styles(column.formats)
             if isinstance(cells, np.ndarray):
                 return _numbers(kind, cells[start:end], style)
             codes = cells.codes[start:end]
@@ -607,17 +612,10 @@ def _column_sheet_class() -> type:
             table = np.array([known[code].encode() for code in distinct.tolist()], dtype=bytes)
             return [_block(table[inverse])]
 
-        def _render_list(
-            self,
-            kind: str,
-            cells: np.ndarray | _Categories,
-            start: int,
-            end: int,
-            formats: dict[str, Any],
-            known: dict[int, str],
-        ) -> list[str]:
+        def _render_list(self, column: _DataColumn, start: int, end: int) -> list[str]:
             """`_render`'s XML as one text per row (for a few rows)."""
-            style = self._styles(formats)
+            kind, cells, known = column.kind, column.cells, column.known
+            style = self._styles(column.formats)
             if isinstance(cells, np.ndarray):
                 values = cells[start:end]
                 number, missing = _number_styles(kind, np.isfinite(values), style)
