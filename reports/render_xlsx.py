@@ -282,7 +282,11 @@ def _cells(
     ):
         # One type of value (texts, numbers, bools...; missing ones apart): pandas' codes.
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        values = [_cell(value, kind) for value in uniques.tolist()]
+        distinct = uniques.tolist()
+        if all(type(value) is str for value in distinct):  # none missing: `_cell`'s last step
+            values: list[object] = [neutralise(value) for value in distinct]
+        else:
+            values = [_cell(value, kind) for value in distinct]
         if len(codes) and codes.min() < 0:
             codes = np.where(codes < 0, len(values), codes)
             values.append(_NA)
