@@ -58,7 +58,7 @@ def _texts(values: Iterable[str]) -> np.ndarray:
 
 def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per delivery in scope with its state flags, current counters and rates."""
-    d = data.deliveries.copy()
+    d = data.deliveries  # not changed: the result is a new frame
     imitates = imitates or {}
     as_of = pd.Timestamp(data.scope.as_of)
 
@@ -134,9 +134,7 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     utc = d["published_at"].dt.tz_convert("UTC").dt.tz_localize(None)
     new["week"] = utc.dt.to_period("W-SUN").dt.start_time
     replaced["variant"] = d["variant"].fillna("(none)")
-    for name, values in replaced.items():
-        d[name] = values
-    d = pd.concat([d, pd.DataFrame(new, index=d.index)], axis=1)
+    d = pd.concat([d.assign(**replaced), pd.DataFrame(new, index=d.index)], axis=1)
     return d
 
 
