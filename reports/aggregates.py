@@ -154,6 +154,18 @@ def _order(a: Arrays, name: str) -> np.ndarray:
     return a[key]
 
 
+def _value_order(a: Arrays, name: str) -> np.ndarray:
+    """The rows whose value in the column is known, in ascending order of value (computed once
+    per column and kept in ``a``). Equal values come in no particular order: a median reads
+    values only, so it does not matter which of two equal ones comes first (numpy's unstable
+    sort is several times faster than its stable one)."""
+    key = f"_by_value_{name}"
+    if key not in a:
+        known = np.flatnonzero(~np.isnan(a[name]))
+        a[key] = known[np.argsort(a[name][known])]
+    return a[key]
+
+
 def _mean_median(
     a: Arrays, g: Groups, mask: np.ndarray, name: str
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -166,7 +178,7 @@ def _mean_median(
         mean = np.where(n > 0, g.sums(given, values) / n, math.nan)
     # The rows taken in ascending order of value, then grouped by a stable sort on the group
     # (a radix sort when the codes fit 16 bits): each group's values in ascending order.
-    order = _order(a, name)
+    order = _value_order(a, name)
     rows = order[(given & (g.codes >= 0))[order]]
     ranked = values[rows[_stable_order(g.codes[rows], g.count)]]
     starts = np.cumsum(n) - n
