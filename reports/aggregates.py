@@ -412,16 +412,33 @@ def group_indices(
     if any(isinstance(frame[name].dtype, pd.CategoricalDtype) for name in by):
         return _group_indices_pandas(frame, by, positions)
     combined = np.zeros(positions.size, dtype=np.int64)
+    count = 1
     columns: list[tuple[np.ndarray, Any]] = []
     for name in by:
         codes, values = _factorized(frame, name, a)
         codes = codes if where is None else codes[positions]
         columns.append((codes, values))
-        # Renumbered after each column (first appearance first), so the key never overflows.
-        combined, _seen = pd.factorize(combined * len(values) + codes)
-    count = int(combined.max()) + 1
+        # Renumbered after each column, so the key never overflows: densely, in key order,
+        # when the keys' range is small (no hashing), else in order of first appearance; the
+        # groups are numbered by first appearance below.
+        key = combined * len(values) + codes
+        span = count * len(values)
+        if span <= 4 * positions.size + 1024:
+            seen = np.zeros(span, dtype=bool)
+            seen[key] = True
+            dense = np.cumsum(seen) - 1
+            combined, count = dense[key], int(dense[-1]) + 1
+        else:
+            combined, _seen = pd.factorize(key)
+            count = int(combined.max()) + 1
     first = np.full(count, positions.size, dtype=np.int64)
     np.minimum.at(first, combined, np.arange(positions.size))
+    # Groups numbered in order of first appearance (as a factorization of the whole key): the
+    # order `sorted` starts from, which decides where a group with a NaN key ends up.
+    by_first = np.argsort(first)
+    renumbered = np.empty(count, dtype=np.int64)
+    renumbered[by_first] = np.arange(count)
+    combined, first = renumbered[combined], first[by_first]
     order = _stable_order(combined, count)
     bounds = np.cumsum(np.bincount(combined, minlength=count))[:-1]
     rows = np.split(positions[order], bounds)
