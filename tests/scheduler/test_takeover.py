@@ -408,3 +408,49 @@ def test_one_batch_of_checks_and_answers_tells_each_claim_apart(
     )
     assert rows[claims[2].delivery_id].sending_at is None  # stale: not marked
     assert "approval" in rig.audit(claims[3].delivery_id)[-1][2]
+
+
+def test_claims_handed_back_together_leave_a_taken_over_or_sent_one_alone(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    """`hand_back_in` over several rows at once (on PostgreSQL one guarded UPDATE ... FROM
+    unnest ... RETURNING): only the rows still this worker's and not being sent move."""
+    from sqlalchemy import update
+
+    from campaigns.schema import Delivery
+    from scheduler.dispatch import begin_send, hand_back_claims
+    from scheduler.writer import Direct
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="600/m")})
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(4)])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    daemon = rig.daemon("stopping-daemon")
+    claims = _claim(rig, daemon)
+    assert len(claims) == 4
+    assert begin_send(rig.sessions, claims[1], daemon.settings, rig.clock())  # being sent
+    with rig.sessions() as session:  # taken over by another daemon
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == claims[2].delivery_id)
+            .values(lease_owner="other-daemon")
+        )
+        session.commit()
+
+    handed = hand_back_claims(
+        Direct(rig.sessions), claims, daemon.settings, rig.clock(), reason="stopping"
+    )
+
+    assert handed == 2
+    rows = {row.id: row for row in rig.deliveries()}
+    assert [rows[c.delivery_id].state for c in claims] == [
+        "approved",
+        "publishing",
+        "publishing",
+        "approved",
+    ]
+    assert rows[claims[0].delivery_id].attempts == 0
+    assert rows[claims[0].delivery_id].lease_owner is None
+    assert rows[claims[2].delivery_id].lease_owner == "other-daemon"
+    assert "handed back: stopping" in rig.audit(claims[3].delivery_id)[-1][2]
+    for left in claims[1:3]:
+        assert not any("handed back" in (r or "") for _, _, r in rig.audit(left.delivery_id))
