@@ -334,6 +334,19 @@ def _wait_for(predicate: Any) -> bool:
     return False
 
 
+def _claimed(
+    rig_factory: Any, mastodon: Any, count: int, worker: str
+) -> tuple[Any, Any, list[Any]]:
+    """``count`` posts due at once on one Mastodon channel, claimed by the daemon ``worker``."""
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="600/m")})
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(count)])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    daemon = rig.daemon(worker)
+    claims = _claim(rig, daemon)
+    assert len(claims) == count
+    return rig, daemon, claims
+
+
 def test_one_batch_of_checks_and_answers_tells_each_claim_apart(
     rig_factory: Any, mastodon: Any, db_url: str
 ) -> None:
@@ -347,12 +360,7 @@ def test_one_batch_of_checks_and_answers_tells_each_claim_apart(
     from scheduler.dispatch import Outcome, SendCheck, Verdict, begin_send, settle
     from scheduler.writer import Direct
 
-    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="600/m")})
-    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(5)])
-    rig.clock.set(at("2027-03-01T09:00:00"))
-    daemon = rig.daemon("batch-daemon")
-    claims = _claim(rig, daemon)
-    assert len(claims) == 5
+    rig, daemon, claims = _claimed(rig_factory, mastodon, 5, "batch-daemon")
     answers = []
     for claim in claims[:2]:  # sent: their checks committed, their answers come back
         assert begin_send(rig.sessions, claim, daemon.settings, rig.clock())
@@ -421,12 +429,7 @@ def test_claims_handed_back_together_leave_a_taken_over_or_sent_one_alone(
     from scheduler.dispatch import begin_send, hand_back_claims
     from scheduler.writer import Direct
 
-    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="600/m")})
-    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(4)])
-    rig.clock.set(at("2027-03-01T09:00:00"))
-    daemon = rig.daemon("stopping-daemon")
-    claims = _claim(rig, daemon)
-    assert len(claims) == 4
+    rig, daemon, claims = _claimed(rig_factory, mastodon, 4, "stopping-daemon")
     assert begin_send(rig.sessions, claims[1], daemon.settings, rig.clock())  # being sent
     with rig.sessions() as session:  # taken over by another daemon
         session.execute(
