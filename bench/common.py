@@ -263,7 +263,7 @@ def server_cpu(url: str) -> dict[int, float]:
     import psycopg
 
     db = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.split("+psycopg", 1)[0]) as conn:
+    with psycopg.connect(url.replace("+psycopg", "", 1)) as conn:
         pids = [
             row[0]
             for row in conn.execute(
