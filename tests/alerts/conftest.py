@@ -12,6 +12,7 @@ import pytest
 
 from notify.testing.smtp import SMTPServer
 from notify.testing.webhook import WebhookReceiver
+from tests.conftest import migrated_db_url
 from tests.scheduler.conftest import (  # noqa: F401 - fixtures
     MASTODON_TOKEN_ENV,
     Rig,
@@ -39,10 +40,9 @@ class AlertRig(Rig):
 @pytest.fixture(params=["sqlite"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """SQLite unless a test asks for both databases (``BOTH_DATABASES``): the claim and lease
-    paths run on PostgreSQL too, the rest of the logic is the same SQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'elshi.db'}"
-    return str(request.getfixturevalue("pg_url"))
+    paths run on PostgreSQL too, the rest of the logic is the same SQL. Already migrated to
+    head (`tests.conftest.migrated_db_url`)."""
+    return migrated_db_url(request, tmp_path, request.param)
 
 
 BOTH_DATABASES = pytest.mark.parametrize(

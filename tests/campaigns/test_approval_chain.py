@@ -24,7 +24,7 @@ from campaigns.people import Forbidden, Person, add_user
 from campaigns.planning import apply_campaign
 from campaigns.schema import Delivery, Post
 from tests.campaigns.factory import CHANNELS, doc, load, post
-from tests.databases import BOTH, db_url, migrated_sqlite  # noqa: F401 (fixtures)
+from tests.databases import BOTH, db_url  # noqa: F401 (fixtures)
 
 NOW = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 Sessions = sessionmaker[Session]

@@ -29,7 +29,7 @@ from campaigns.people import (
     user_for_token,
 )
 from campaigns.schema import ApiToken, AuditEntry, User
-from tests.databases import BOTH, db_url, migrated_sqlite  # noqa: F401 (fixtures)
+from tests.databases import BOTH, db_url  # noqa: F401 (fixtures)
 
 NOW = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 Sessions = sessionmaker[Session]
