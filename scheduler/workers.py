@@ -85,10 +85,9 @@ class NameLock:
         if self.engine.dialect.name == "postgresql":
             connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             connection.detach()  # closing it must end the database session, not pool it
-            key = zlib.crc32(name.encode())
             got = connection.execute(
                 text("SELECT pg_try_advisory_lock(:space, :key)"),
-                {"space": _LOCK_SPACE, "key": key - (1 << 32) if key >= 1 << 31 else key},
+                {"space": _LOCK_SPACE, "key": _signed_key(name)},
             ).scalar()
             if got:
                 self._held = connection
@@ -140,10 +139,29 @@ class NameLock:
             )
 
     def release(self) -> None:
-        self.name = None
-        if self._held is not None:
-            self._held.close()
-            self._held = None
+        """Let the name go. On PostgreSQL the lock is unlocked before the session is closed:
+        closing alone ends the server's session a moment later, in its own process, so a run
+        starting under the name at once (a restart) could still find it taken and take the
+        next name, and a heartbeat of another daemon could still find this run alive."""
+        name, self.name = self.name, None
+        if self._held is None:
+            return
+        if name is not None and self.engine.dialect.name == "postgresql":
+            try:
+                self._held.execute(
+                    text("SELECT pg_advisory_unlock(:space, :key)"),
+                    {"space": _LOCK_SPACE, "key": _signed_key(name)},
+                )
+            except Exception:  # the session is gone already, and its lock with it
+                log.debug("unlocking the name %s failed", name, exc_info=True)
+        self._held.close()
+        self._held = None
+
+
+def _signed_key(name: str) -> int:
+    """The second key of a name's advisory lock: its CRC-32 as a signed 32-bit integer."""
+    key = zlib.crc32(name.encode())
+    return key - (1 << 32) if key >= 1 << 31 else key
 
 
 def _server_spoke(connection: Any) -> bool:

@@ -285,9 +285,9 @@ def test_a_daemon_takes_its_name_lock_again_when_its_connection_was_lost(
     daemon.register()
     lock = daemon._name_lock
     if lock._held is not None and rig.sessions().get_bind().dialect.name == "postgresql":
-        lock._held.close()  # the server ended the session
+        lock._held.close()  # the server ended the session (its process exits a moment later)
         with rig.sessions() as session:
-            assert name_lock_free(session, "astana")
+            assert _wait_for(lambda: name_lock_free(session, "astana"))
     daemon.heartbeat()
     with rig.sessions() as session:
         assert name_lock_free(session, "astana") is False
@@ -323,6 +323,36 @@ def test_a_daemon_takes_its_name_lock_again_when_the_server_ended_its_session(
     with rig.sessions() as session:
         assert name_lock_free(session, "astana") is False
         assert session.get(Worker, "run-1").stopped_at is None
+
+
+# PostgreSQL only: on SQLite closing the lock file lets the lock go at once.
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_released_name_is_free_before_its_session_closes(rig_factory: Any, telegram: Any) -> None:
+    """Closing the lock's connection ends the server's session (and its lock) a moment later,
+    in the server's own process: a daemon restarted at once under the name could find it taken
+    and take "astana#2". A release unlocks first, so the name is free when it returns."""
+    from scheduler.workers import name_lock_free
+
+    rig = rig_factory({"de-telegram": telegram_channel(telegram)})
+    daemon = rig.daemon("run-1", name="astana", heartbeat_seconds=HEARTBEAT)
+    daemon.register()
+    held = daemon._name_lock._held
+    free_at_close: list[bool | None] = []
+    close = held.close
+
+    def closing() -> None:
+        with rig.sessions() as session:
+            free_at_close.append(name_lock_free(session, "astana"))
+        close()
+
+    held.close = closing
+    daemon.release_name()
+    assert free_at_close == [True]
+    again = rig.daemon("run-2", name="astana", heartbeat_seconds=HEARTBEAT)
+    again.register()
+    assert again.name == "astana"
 
 
 def _wait_for(predicate: Any) -> bool:
