@@ -156,8 +156,10 @@ def _pg_migrated_template(_pg_server: str) -> Iterator[tuple[str, _Dropper]]:
         engine.dispose()
         yield name, dropper
     finally:
-        dropper.close()
-        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            dropper.close()
+        finally:
+            _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
