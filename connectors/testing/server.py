@@ -329,7 +329,7 @@ class Emulator:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
+        self._server = QuietHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -433,11 +433,12 @@ class Emulator:
 _log = logging.getLogger("elshi.emulator")
 
 
-class _QuietServer(ThreadingHTTPServer):
-    """An emulator's HTTP server whose failed requests (a client that hung up mid-answer, a
-    handler's exception) go to the log, not to ``sys.stderr``: socketserver prints them there,
-    and a test capturing a command's output (click's runner swaps ``sys.stderr``) would read
-    another thread's traceback as the command's output."""
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A test HTTP server (the emulators', the webhook receiver's) whose failed requests (a
+    client that hung up mid-answer, a handler's exception) go to the log, not to
+    ``sys.stderr``: socketserver prints them there, and a test capturing a command's output
+    (click's runner swaps ``sys.stderr``) would read another thread's traceback, even one of
+    a server an earlier test left answering late, as the command's output."""
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _log.debug("request from %s failed", client_address, exc_info=True)

@@ -120,7 +120,7 @@ def test_check_fails_with_one_line_per_problem(rig: Any, mastodon: Any, expected
     assert all(" — " in line for line in lines), "each line says what to do"
     as_json = elshi(rig, "status", "--check", "--json")
     assert as_json.exit_code == 1
-    data = json.loads(as_json.output)
+    data = json.loads(as_json.stdout)
     assert data["ok"] is False
     assert expected.split(":")[0] in {p["kind"] for p in data["problems"]}
 

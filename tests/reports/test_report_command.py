@@ -90,7 +90,7 @@ def test_csv_goes_to_a_folder_or_a_zip_one_file_per_table(store: Path, run: Run)
 
 
 def test_json_is_machine_readable_with_nulls_for_missing_values(store: Path, run: Run) -> None:
-    document = json.loads(run("report", "--as-of", AT, "--format", "json").output)
+    document = json.loads(run("report", "--as-of", AT, "--format", "json").stdout)
     assert document["simulated"] is False
     rows = document["tables"]["audience_engagement"]["rows"]
     thinktanks = next(r for r in rows if r["audience_label"] == "Think tanks · de")
@@ -103,7 +103,7 @@ def test_sandbox_numbers_are_marked_simulated_in_every_format(
     at = "2027-01-21"
     assert "SIMULATED" in run("report", "--as-of", at).output
     assert "SIMULATED" in run("report", "--as-of", at, "--format", "md").output
-    assert json.loads(run("report", "--as-of", at, "--format", "json").output)["simulated"]
+    assert json.loads(run("report", "--as-of", at, "--format", "json").stdout)["simulated"]
     run("report", "--as-of", at, "--format", "html", "--out", "r.html")
     assert "SIMULATED" in (simulated_store / "r.html").read_text(encoding="utf-8")
     run("report", "--as-of", at, "--format", "xlsx", "--out", "r.xlsx")

@@ -54,7 +54,7 @@ def test_run_once_publishes_what_is_due_and_status_shows_it(rig: Any, mastodon: 
     assert result.exit_code == 0, result.output
     assert "1 published" in result.output
     assert [p["text"] for p in mastodon.posts] == ["Eins"]
-    status = json.loads(elshi(rig, "status", "--json").output)
+    status = json.loads(elshi(rig, "status", "--json").stdout)
     assert status["counts"] == [
         {"campaign": "de-test", "channel": "de-mastodon", "published": 1, "approved": 1}
     ]
