@@ -16,6 +16,7 @@ import math
 import uuid
 import zipfile
 from datetime import date, datetime
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,60 @@ def _plain_numbers(numbers: np.ndarray) -> list[Any]:
     return result
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
+def _json_texts(column: pd.Series) -> list[str]:
+    """Each value of one column as JSON text: what encoding its `_plain_column` value gives
+    (`json`'s own forms: ``repr`` of a float, digits of an int, a string escaped as with
+    ``ensure_ascii=False``), so that a table's rows are joined as text (`_json_rows`) instead
+    of encoded as one dict each."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return ["true" if bool(v) else "false" for v in column.tolist()]
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return _number_texts(column.to_numpy(dtype="float64", na_value=np.nan))
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return ["null" if v is None else encode_basestring(v) for v in _plain_times(column)]
+    return [encode_basestring(v) if type(v) is str else _ENCODE(_plain(v)) for v in column.tolist()]
+
+
+def _number_texts(numbers: np.ndarray) -> list[str]:
+    """`_plain_numbers`' values as JSON text: null for NaN and infinities, the digits of a
+    whole number below 2**53, ``float.__repr__`` (json's form) of any other."""
+    out = np.full(numbers.shape, "null", dtype=object)
+    with np.errstate(invalid="ignore"):
+        whole = (np.abs(numbers) < 2**53) & (numbers == np.trunc(numbers))
+    fraction = np.isfinite(numbers) & ~whole
+    if whole.any():
+        out[whole] = np.fromiter(
+            map(int.__repr__, numbers[whole].astype(np.int64).tolist()), dtype=object
+        )
+    if fraction.any():
+        out[fraction] = np.fromiter(map(float.__repr__, numbers[fraction].tolist()), dtype=object)
+    result: list[str] = out.tolist()
+    return result
+
+
+def _json_rows(keys: list[str], columns: list[list[str]]) -> str:
+    """Rows as JSON objects joined by ", " from their columns' JSON texts (`_json_texts`):
+    the text ``json`` gives for ``dict(zip(keys, row))`` of each row's values."""
+    fields = dict(zip(keys, columns, strict=True))
+    rows = len(columns[0]) if columns else 0
+    if not rows:
+        return ""
+    # One list of every piece, row after row: the text before each value (its key), the
+    # value; one join at the end.
+    width = 2 * len(fields)
+    pieces: list[str] = [""] * (rows * width + 1)
+    for number, (key, texts) in enumerate(fields.items()):
+        before = ", " if number else "}, {"
+        pieces[2 * number : rows * width : width] = [f"{before}{encode_basestring(key)}: "] * rows
+        pieces[2 * number + 1 : rows * width : width] = texts
+    pieces[0] = pieces[0][3:]
+    pieces[-1] = "}"
+    return "".join(pieces)
+
+
 def table_columns(table: Table, simulated: bool) -> tuple[list[str], list[list[Any]]]:
     """Header keys and columns of one table as plain Python values (with a ``simulated``
     column)."""
@@ -106,6 +161,17 @@ def _columns_of(
     if "simulated" not in keys:
         keys = [*keys, "simulated"]
         columns.append([simulated] * (len(frame) if columns else 0))
+    return keys, columns
+
+
+def _json_columns_of(
+    frame: pd.DataFrame, keys: list[str], simulated: bool
+) -> tuple[list[str], list[list[str]]]:
+    """`_columns_of` as JSON texts (`_json_texts`)."""
+    columns = [_json_texts(frame[k]) if k in frame.columns else ["null"] * len(frame) for k in keys]
+    if "simulated" not in keys:
+        keys = [*keys, "simulated"]
+        columns.append(["true" if simulated else "false"] * (len(frame) if columns else 0))
     return keys, columns
 
 
@@ -197,16 +263,12 @@ def to_json(report: Report) -> str:
         placeholder = encode(f"{token}{number}")
         found = text.index(placeholder, at)
         pieces += [text[at:found], "["]
-        for start in range(0, len(table.frame) if table.data_columns() else 0, _JSON_ROWS):
+        keys = table.data_columns()
+        for start in range(0, len(table.frame) if keys else 0, _JSON_ROWS):
             part = table.frame.iloc[start : start + _JSON_ROWS]
-            keys, columns = _columns_of(part, table.data_columns(), report.simulated)
             if start:
                 pieces.append(", ")
-            pieces.append(
-                ", ".join(
-                    encode(dict(zip(keys, row, strict=True))) for row in zip(*columns, strict=True)
-                )
-            )
+            pieces.append(_json_rows(*_json_columns_of(part, keys, report.simulated)))
         pieces.append("]")
         at = found + len(placeholder)
     pieces.append(text[at:])

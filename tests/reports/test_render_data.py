@@ -3,6 +3,7 @@ value must come out as converting it alone (`_plain`) gives it, on awkward value
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.render_data import _plain, _plain_column
+from reports.render_data import _json_rows, _json_texts, _plain, _plain_column
 
 
 def _one_by_one(column: pd.Series) -> list[Any]:
@@ -52,11 +53,47 @@ def test_a_column_converts_as_its_values_one_by_one(column: pd.Series) -> None:
     assert [type(v) for v in whole] == [type(v) for v in single]
 
 
+ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
+@pytest.mark.parametrize("column", COLUMNS, ids=lambda c: str(c.dtype))
+def test_a_columns_json_texts_are_its_plain_values_encoded(column: pd.Series) -> None:
+    assert _json_texts(column) == [ENCODE(v) for v in _plain_column(column)]
+
+
+def test_json_texts_of_awkward_texts_and_numbers() -> None:
+    texts = pd.Series(['quote " and \\ back', "line\nbreak\t", "\x00\x1f", "中文 é ü", "%s %%"])
+    numbers = pd.Series(
+        [1e-05, 123456789.125, -1e16, 5e-324, 1.7976931348623157e308, 0.30000000000000004]
+    )
+    for column in (texts, numbers, texts.astype("string"), texts.astype("string[pyarrow]")):
+        assert _json_texts(column) == [ENCODE(v) for v in _plain_column(column)]
+
+
+def test_json_rows_are_the_rows_encoded_as_objects() -> None:
+    keys = ["a", 'quo"te', "per%cent", "中", "simulated"]
+    columns = [
+        pd.Series([1.5, np.nan, 3.0]),
+        pd.Series(["x", None, 'y"']),
+        pd.Series([True, False, True]),
+        pd.Series([1, 2, 3], dtype="int64"),
+        pd.Series([False, False, False]),
+    ]
+    plain = [_plain_column(c) for c in columns]
+    expected = ", ".join(
+        ENCODE(dict(zip(keys, row, strict=True))) for row in zip(*plain, strict=True)
+    )
+    assert _json_rows(keys, [_json_texts(c) for c in columns]) == expected
+    one = [c.iloc[:1] for c in columns]
+    assert _json_rows(keys, [_json_texts(c) for c in one]) == ENCODE(
+        dict(zip(keys, [_plain_column(c)[0] for c in one], strict=True))
+    )
+    assert _json_rows(keys, [[] for _ in keys]) == ""
+
+
 def test_json_rows_encoded_a_few_at_a_time_are_the_whole_tables(
     engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import json
-
     import reports.render_data as render_data
     from tests.reports.awkward import report_of
     from tests.reports.test_summary import AS_OF, _campaign
@@ -75,4 +112,7 @@ def test_json_rows_encoded_a_few_at_a_time_are_the_whole_tables(
         assert document["tables"][table.name]["rows"] == expected
         assert [c["key"] for c in document["tables"][table.name]["columns"]] == keys
         several += len(rows) > 2
+        document["tables"][table.name]["rows"] = [dict(zip(keys, row, strict=True)) for row in rows]
     assert several  # some table spans several pieces
+    # Byte for byte the text of encoding the whole document, rows as dicts of plain values.
+    assert ENCODE(document) == whole
