@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -82,6 +82,9 @@ class Groups:
     codes: npt.NDArray[np.int64]
     count: int
     a: Arrays
+    _slots_at: dict[str, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def of(cls, rows: Sequence[np.ndarray], a: Arrays) -> Groups:
@@ -92,20 +95,34 @@ class Groups:
         return cls(codes, len(rows), a)
 
     @cached_property
+    def outside(self) -> bool:
+        """Whether some rows are in no group."""
+        return bool((self.codes < 0).any())
+
+    @cached_property
     def _slots(self) -> npt.NDArray[np.int64]:
         """Each row's group + 1 (0: in none), for counting without selecting first."""
         slots: npt.NDArray[np.int64] = self.codes + 1
         return slots
 
-    def sizes(self, mask: np.ndarray) -> npt.NDArray[np.int64]:
-        """How many rows of ``mask`` each group has."""
-        sizes: npt.NDArray[np.int64] = np.bincount(self._slots[mask], minlength=self.count + 1)[1:]
+    def _slots_of(self, mask: str) -> np.ndarray:
+        """The slots of the rows of ``mask`` (`rows_of`), in row order; kept for the next call."""
+        if mask not in self._slots_at:
+            self._slots_at[mask] = self._slots.take(rows_of(self.a, mask))
+        return self._slots_at[mask]
+
+    def sizes(self, mask: str) -> npt.NDArray[np.int64]:
+        """How many rows of ``mask`` (a `mask_of` key) each group has."""
+        sizes: npt.NDArray[np.int64] = np.bincount(self._slots_of(mask), minlength=self.count + 1)[
+            1:
+        ]
         return sizes
 
-    def sums(self, mask: np.ndarray, values: np.ndarray) -> npt.NDArray[np.float64]:
-        """Each group's sum of ``values`` over the rows of ``mask``."""
+    def sums(self, mask: str, name: str) -> npt.NDArray[np.float64]:
+        """Each group's sum of the column ``name`` over the rows of ``mask`` (a `mask_of` key),
+        added in row order."""
         sums: npt.NDArray[np.float64] = np.bincount(
-            self._slots[mask], weights=values[mask], minlength=self.count + 1
+            self._slots_of(mask), weights=_values_at(self.a, mask, name), minlength=self.count + 1
         )[1:].astype(np.float64)
         return sums
 
@@ -120,11 +137,11 @@ class Groups:
         key = self.codes[rows] * int(self.a["post_count"]) + self.a["post_code"][rows]
         return rows, key
 
-    def clusters(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows of ``mask`` in a group, each row's cluster (one per group and message,
-        numbered in (group, message) order) and each cluster's group."""
+    def clusters(self, mask: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows of ``mask`` (a `mask_of` key) in a group, each row's cluster (one per group
+        and message, numbered in (group, message) order) and each cluster's group."""
         rows, key = self._by_message
-        keep = mask[rows]
+        keep = mask_of(self.a, mask)[rows]
         rows, key = rows[keep], key[keep]
         first = np.ones(key.size, dtype=bool)
         first[1:] = key[1:] != key[:-1]
@@ -135,6 +152,40 @@ class Groups:
 
 Columns = dict[str, np.ndarray]
 """Figure name → one value per group."""
+
+
+def mask_of(a: Arrays, mask: str) -> np.ndarray:
+    """The rows a mask key selects: a boolean column's name, ``known:NAME`` (the column NAME
+    is not NaN), or such keys joined by ``&``. Masks are the same for every grouping of a
+    frame, so each is computed once and kept in ``a``."""
+    if mask in a:
+        return a[mask]
+    key = f"_mask_{mask}"
+    if key not in a:
+        if "&" in mask:
+            first, rest = mask.split("&", 1)
+            a[key] = mask_of(a, first) & mask_of(a, rest)
+        elif mask.startswith("known:"):
+            a[key] = ~np.isnan(a[mask.removeprefix("known:")])
+        else:
+            raise KeyError(mask)
+    return a[key]
+
+
+def rows_of(a: Arrays, mask: str) -> np.ndarray:
+    """The positions of the rows of ``mask`` (`mask_of`), ascending; kept in ``a``."""
+    key = f"_rows_{mask}"
+    if key not in a:
+        a[key] = np.flatnonzero(mask_of(a, mask))
+    return a[key]
+
+
+def _values_at(a: Arrays, mask: str, name: str) -> np.ndarray:
+    """The column ``name`` on the rows of ``mask``, in row order; kept in ``a``."""
+    key = f"_values_{mask}_{name}"
+    if key not in a:
+        a[key] = a[name].take(rows_of(a, mask))
+    return a[key]
 
 
 def _stable_order(codes: np.ndarray, count: int) -> np.ndarray:
@@ -166,20 +217,31 @@ def _value_order(a: Arrays, name: str) -> np.ndarray:
     return a[key]
 
 
+def _by_value(a: Arrays, mask: str, name: str) -> np.ndarray:
+    """The rows of ``mask`` whose ``name`` is known, in ascending order of value; kept in
+    ``a``."""
+    key = f"_by_value_{mask}_{name}"
+    if key not in a:
+        order = _value_order(a, name)
+        a[key] = order[mask_of(a, mask)[order]]
+    return a[key]
+
+
 def _mean_median(
-    a: Arrays, g: Groups, mask: np.ndarray, name: str
+    a: Arrays, g: Groups, mask: str, name: str
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Per group, over the rows of ``mask`` whose ``name`` is known: how many, their mean and
-    their median (NaN when none)."""
+    """Per group, over the rows of ``mask`` (a `mask_of` key) whose ``name`` is known: how
+    many, their mean and their median (NaN when none)."""
     values = a[name]
-    given = mask & ~np.isnan(values)
+    given = f"{mask}&known:{name}"
     n = g.sizes(given)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.where(n > 0, g.sums(given, values) / n, math.nan)
+        mean = np.where(n > 0, g.sums(given, name) / n, math.nan)
     # The rows taken in ascending order of value, then grouped by a stable sort on the group
     # (a radix sort when the codes fit 16 bits): each group's values in ascending order.
-    order = _value_order(a, name)
-    rows = order[(given & (g.codes >= 0))[order]]
+    rows = _by_value(a, given, name)
+    if g.outside:
+        rows = rows[g.codes[rows] >= 0]
     ranked = values[rows[_stable_order(g.codes[rows], g.count)]]
     starts = np.cumsum(n) - n
     median = np.full(g.count, math.nan)
@@ -190,9 +252,10 @@ def _mean_median(
     return n, mean, median
 
 
-def ratio(a: Arrays, g: Groups, mask: np.ndarray, num: str, den: str) -> Columns:
-    """Per group, the ratio of sums of ``num`` over ``den`` on the rows of ``mask`` (all
-    known), its interval (over messages) and how many posts and messages it used."""
+def ratio(a: Arrays, g: Groups, mask: str, num: str, den: str) -> Columns:
+    """Per group, the ratio of sums of ``num`` over ``den`` on the rows of ``mask`` (a
+    `mask_of` key; all known), its interval (over messages) and how many posts and messages
+    it used."""
     rows, cluster, group = g.clusters(mask)
     y = np.bincount(cluster, weights=a[num][rows], minlength=group.size).astype(np.float64)
     x = np.bincount(cluster, weights=a[den][rows], minlength=group.size).astype(np.float64)
@@ -212,30 +275,25 @@ def ratio(a: Arrays, g: Groups, mask: np.ndarray, num: str, den: str) -> Columns
     }
 
 
-def _known(values: np.ndarray) -> np.ndarray:
-    known: np.ndarray = ~np.isnan(values)
-    return known
-
-
 def engagement(a: Arrays, g: Groups) -> Columns:
     """Engagement figures of each group of deliveries (see the module docstring)."""
     k = g.count
-    measured = a["measured"]
+    measured = "measured"
     _rows, _cluster, messages = g.clusters(measured)
     out: Columns = {
         "posts": g.sizes(measured),
         "messages": np.bincount(messages, minlength=k),
-        "deleted": g.sizes(a["deleted"]),
+        "deleted": g.sizes("deleted"),
     }
     for name, label, given_key in (
         ("impressions", "impressions", "posts_with_impressions"),
         ("eng", "engagements", "posts_with_engagements"),
         ("link_clicks", "link_clicks", "posts_with_link_clicks"),
     ):
-        given = measured & _known(a[name])
+        given = f"{measured}&known:{name}"
         n = g.sizes(given)
         out[given_key] = n
-        out[label] = np.where(n > 0, g.sums(given, a[name]), math.nan)
+        out[label] = np.where(n > 0, g.sums(given, name), math.nan)
     order = [
         "posts",
         "messages",
@@ -249,7 +307,7 @@ def engagement(a: Arrays, g: Groups) -> Columns:
     ]
     out = {name: out[name] for name in order}
     for basis, prefix in BASES:
-        rows = a[f"basis_{basis}"]
+        rows = f"basis_{basis}"
         figure = ratio(a, g, rows, "eng_rated", "exposure")
         rated, mean, median = _mean_median(a, g, rows, prefix)
         out[prefix] = figure["value"]
@@ -265,13 +323,12 @@ def engagement(a: Arrays, g: Groups) -> Columns:
         out[f"{name}_mean"] = mean
         out[f"{name}_median"] = median
         out[f"{name}_posts"] = n
-    clicks = measured & _known(a["ctr_clicks"])
-    figure = ratio(a, g, clicks, "ctr_clicks", "ctr_impressions")
+    figure = ratio(a, g, f"{measured}&known:ctr_clicks", "ctr_clicks", "ctr_impressions")
     out["ctr"] = figure["value"]
     out["ctr_low"] = figure["low"]
     out["ctr_high"] = figure["high"]
     out["ctr_posts"] = figure["posts"]
-    out["simulated"] = g.sizes(a["simulated"]) > 0
+    out["simulated"] = g.sizes("simulated") > 0
     return out
 
 
@@ -298,7 +355,7 @@ def volume(a: Arrays, g: Groups) -> Columns:
         "needs_review": state("needs_review"),
         "cancelled": state("cancelled"),
         "waiting": sum((state(s) for s in WAITING), zero),
-        "deleted_after": g.sizes(a["deleted"]),
+        "deleted_after": g.sizes("deleted"),
         "published_share": share,
     }
 
@@ -309,9 +366,9 @@ def fixed_age_columns(a: Arrays, g: Groups, age: str = "7d") -> Columns:
     cannot be known (``_missing``: no snapshot at or after that age)."""
     out: Columns = {}
     for basis, prefix in BASES:
-        rows = a[f"basis_{basis}"]
-        known = rows & a[f"known_{age}"]
-        young = g.sizes(rows & a[f"immature_{age}"])
+        rows = f"basis_{basis}"
+        known = f"{rows}&known_{age}"
+        young = g.sizes(f"{rows}&immature_{age}")
         figure = ratio(a, g, known, f"eng_{age}", f"exposure_{age}")
         _n, mean, median = _mean_median(a, g, known, f"rate_{age}")
         key = f"{prefix}_{age}"

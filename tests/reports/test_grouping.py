@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.aggregates import Arrays, Groups, _mean_median, group_indices
+from reports.aggregates import (
+    Arrays,
+    Groups,
+    _mean_median,
+    engagement,
+    fixed_age_columns,
+    group_indices,
+)
 
 
 def _frame() -> pd.DataFrame:
@@ -89,10 +96,76 @@ def test_medians_of_many_groups_are_each_group_s_own_median() -> None:
     values[rng.random(n) < 0.1] = np.nan
     codes = rng.integers(-1, 700, n)
     mask = rng.random(n) < 0.8
-    a: Arrays = {"rate": values, "post_code": np.arange(n), "post_count": np.array(n)}
-    count, mean, median = _mean_median(a, Groups(codes, 700, a), mask, "rate")
+    a: Arrays = {"rate": values, "mask": mask, "post_code": np.arange(n), "post_count": np.array(n)}
+    count, mean, median = _mean_median(a, Groups(codes, 700, a), "mask", "rate")
     frame = pd.DataFrame({"group": codes, "rate": values})[mask & (codes >= 0)]
     want = frame.groupby("group")["rate"].agg(["count", "mean", "median"]).reindex(range(700))
     assert count.tolist() == want["count"].fillna(0).astype(int).tolist()
     np.testing.assert_allclose(mean, want["mean"], rtol=1e-12, equal_nan=True)
     np.testing.assert_array_equal(median, want["median"].to_numpy())
+
+
+def _random_arrays(n: int, seed: int) -> Arrays:
+    """Columns `engagement` and `fixed_age_columns` read, random, with unknown values."""
+    rng = np.random.default_rng(seed)
+
+    def floats(scale: float, unknown: float = 0.2) -> np.ndarray:
+        values = np.round(rng.random(n) * scale, 1)
+        values[rng.random(n) < unknown] = np.nan
+        return values
+
+    impressions = rng.random(n) < 0.6
+    a: Arrays = {
+        name: floats(scale)
+        for name, scale in (
+            ("impressions", 5000),
+            ("eng", 90),
+            ("link_clicks", 30),
+            ("eng_rated", 90),
+            ("exposure", 5000),
+            ("er_impr", 0.1),
+            ("er_foll", 0.1),
+            ("amplification", 20),
+            ("applause", 50),
+            ("conversation", 9),
+            ("ctr_clicks", 30),
+            ("ctr_impressions", 5000),
+            *(
+                (f"{kind}_{age}", 90)
+                for kind in ("eng", "exposure", "rate")
+                for age in ("24h", "7d")
+            ),
+        )
+    }
+    for name in ("measured", "deleted", "simulated", "known_24h", "known_7d"):
+        a[name] = rng.random(n) < 0.7
+    for name in ("immature_24h", "immature_7d"):
+        a[name] = rng.random(n) < 0.1
+    a["basis_impressions"] = a["measured"] & impressions
+    a["basis_followers"] = a["measured"] & ~impressions
+    a["post_code"] = rng.integers(0, n // 3, n)
+    a["post_count"] = np.array(n // 3)
+    return a
+
+
+def test_figures_of_several_groupings_sharing_one_frame_s_arrays_are_each_its_own() -> None:
+    """The masks, their rows and values are kept in the frame's arrays for every grouping;
+    each grouping's figures must be those computed on fresh arrays."""
+    n = 3000
+    shared = _random_arrays(n, 5)
+    rng = np.random.default_rng(6)
+    groupings = [
+        (rng.integers(0, 7, n), 7),
+        (rng.integers(-1, 40, n), 40),  # some rows in no group
+        (rng.integers(0, 3, n), 3),
+        (np.zeros(n, dtype=np.int64), 1),
+    ]
+    for codes, count in groupings * 2:
+        for part in (engagement, fixed_age_columns):
+            got = part(shared, Groups(codes, count, shared))
+            fresh = _random_arrays(n, 5)
+            want = part(fresh, Groups(codes, count, fresh))
+            assert got.keys() == want.keys()
+            for name in got:
+                np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    assert any(key.startswith("_rows_") for key in shared)
