@@ -62,10 +62,10 @@ def build_report(
     # partitions and sums); their results are read last.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-permutations")
     try:
-        compared = ranking.ab_comparisons(aud, opts.seed, opts.reps, pool)
+        aa = arrays(aud) if len(aud) else None
+        compared = ranking.ab_comparisons(aud, opts.seed, opts.reps, pool, aa)
         trend_of = _cards.trends(aud, data, seed=opts.seed, reps=opts.reps, pool=pool)
         pa = arrays(posts) if len(posts) else None
-        aa = arrays(aud) if len(aud) else None
         built, heatmaps = _tables(data, posts, aud, pa, aa, opts)
         simulated = bool(posts["simulated"].any()) or bool(data.followers["simulated"].any())
         summary = build_summary(
@@ -118,7 +118,7 @@ def _tables(
 ) -> tuple[dict[str, Table], list[HeatMap]]:
     """The report's tables in their order (the A/B table's place kept by an empty one: the
     caller makes it once its permutation tests are done) and the heat maps."""
-    priors = ranking.fit_priors(posts)
+    priors = ranking.fit_priors(posts, pa)
     built: dict[str, Table] = {}
 
     def add(table: Table) -> None:

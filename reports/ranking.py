@@ -24,9 +24,10 @@ AGE = "7d"
 Priors = dict[tuple[str, str], stats.BetaPrior]
 
 
-def fit_priors(posts: pd.DataFrame) -> Priors:
+def fit_priors(posts: pd.DataFrame, a: Arrays | None = None) -> Priors:
     """A Beta prior per (platform, rate basis) from the posts' values at 7 days (one row per
-    delivery), by exposure-weighted moments less the sampling variance."""
+    delivery), by exposure-weighted moments less the sampling variance. ``a``: the frame's
+    `arrays`, when the caller has them (the key columns' codes are kept there)."""
     priors: Priors = {}
     if not len(posts):
         return priors
@@ -36,7 +37,7 @@ def fit_priors(posts: pd.DataFrame) -> Priors:
         compared = posts[f"known_{AGE}"].to_numpy(dtype=bool) & (exposure > 0)
     # Each (platform, basis) group's rows in the frame's order, groups in sorted order (as
     # pandas' groupby gives them; a missing key is no group).
-    for (platform, basis), rows in group_indices(posts, ["platform_label", "basis"], compared):
+    for (platform, basis), rows in group_indices(posts, ["platform_label", "basis"], compared, a):
         if pd.isna(platform) or pd.isna(basis):
             continue
         prior = stats.fit_beta_prior(eng[rows], exposure[rows])
@@ -211,10 +212,15 @@ def ab_tests(aud: pd.DataFrame, seed: int, reps: int) -> Table:
 
 
 def ab_comparisons(
-    aud: pd.DataFrame, seed: int, reps: int, pool: Executor | None = None
+    aud: pd.DataFrame,
+    seed: int,
+    reps: int,
+    pool: Executor | None = None,
+    a: Arrays | None = None,
 ) -> Compared:
     """The comparisons of `ab_tests`; with ``pool``, their permutation tests start on it at
-    once (the table reads their p-values)."""
+    once (the table reads their p-values); ``a``: the frame's `arrays` (the key columns'
+    codes are kept there)."""
     # Rows selected on numpy arrays (each group's rows in the frame's order, as pandas' groupby
     # gives them); the groups in (audience, basis) order.
     variant = aud["variant"].to_numpy(dtype=object)
@@ -222,21 +228,21 @@ def ab_comparisons(
     known = aud[f"known_{AGE}"].to_numpy(dtype=bool) & with_variant
     young = aud["rated"].to_numpy(dtype=bool) & aud[f"immature_{AGE}"].to_numpy(dtype=bool)
     by = ["audience_label", "basis"]
-    waiting = dict(group_indices(aud, by, young & with_variant)) if len(aud) else {}
+    waiting = dict(group_indices(aud, by, young & with_variant, a)) if len(aud) else {}
     eng = aud[f"eng_{AGE}"].to_numpy(dtype="float64")
     exposure = aud[f"exposure_{AGE}"].to_numpy(dtype="float64")
     post = aud["post_id"].to_numpy()
     compared: Compared = []
-    for (audience_label, basis), rows in group_indices(aud, by, known) if len(aud) else []:
+    for (audience_label, basis), rows in group_indices(aud, by, known, a) if len(aud) else []:
         variants = sorted(str(v) for v in pd.unique(variant[rows]))
         too_young = variant[waiting.get((audience_label, basis), rows[:0])]
         for i, first in enumerate(variants):
             for second in variants[i + 1 :]:
-                a = rows[variant[rows] == first]
-                b = rows[variant[rows] == second]
+                in_a = rows[variant[rows] == first]
+                in_b = rows[variant[rows] == second]
                 result = stats.compare_ratios(
-                    (eng[a], exposure[a], post[a]),
-                    (eng[b], exposure[b], post[b]),
+                    (eng[in_a], exposure[in_a], post[in_a]),
+                    (eng[in_b], exposure[in_b], post[in_b]),
                     seed=seed,
                     reps=reps,
                 )
@@ -248,10 +254,10 @@ def ab_comparisons(
                             "audience_label": audience_label,
                             "basis": BASIS_LABEL[str(basis)],
                             "variant_a": first,
-                            "posts_a": len(a),
+                            "posts_a": len(in_a),
                             "rate_a": result.rate_a,
                             "variant_b": second,
-                            "posts_b": len(b),
+                            "posts_b": len(in_b),
                             "rate_b": result.rate_b,
                             "young": int(np.isin(too_young, [first, second]).sum()),
                             "difference": result.difference,
