@@ -192,3 +192,50 @@ def test_a_commit_between_the_two_sqlite_starts_leaves_one_connection(
         finally:
             event.remove(engine, "engine_connect", commit_once)
     assert committed
+
+
+def test_the_collector_does_not_run_while_reading_and_is_restored(
+    history: tuple[Any, Any, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading pauses Python's cyclic garbage collector (its passes over the row tuples were a
+    tenth of the reading's CPU) and leaves it as it found it: enabled, or disabled."""
+    import gc
+
+    import reports.data
+    from reports.data import load
+
+    engine, data, _ = history
+    passes: list[str] = []
+    during: list[int] = []
+    read = reports.data._load
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        before = len(passes)
+        try:
+            return read(*args, **kwargs)
+        finally:
+            during.append(len(passes) - before)
+
+    def record(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            passes.append(phase)
+
+    monkeypatch.setattr(reports.data, "_load", counted)
+    threshold = gc.get_threshold()
+    enabled = gc.isenabled()
+    gc.callbacks.append(record)
+    try:
+        gc.enable()
+        gc.set_threshold(1)  # without the pause, a pass every few new tuples
+        again = load(engine, data.scope)
+        assert gc.isenabled()
+        gc.disable()
+        load(engine, data.scope)
+        assert not gc.isenabled()
+    finally:
+        gc.callbacks.remove(record)
+        gc.set_threshold(*threshold)
+        if enabled:
+            gc.enable()
+    assert during == [0, 0]
+    pd.testing.assert_frame_equal(again.deliveries, data.deliveries)
