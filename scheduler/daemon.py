@@ -58,6 +58,9 @@ that is due but not claimable must not turn it into a busy wait."""
 CONTENDED_WAIT = 0.1
 """After a pass that claimed nothing because other daemons were claiming the same channels at
 that moment, the loop looks again this soon (their claim transactions are short)."""
+LOOK_EVERY = 5.0
+"""Seconds at most between two reads of the next claimable instant and the earliest lease
+expiry while a steady stream of claims keeps the loop busy (`Dispatcher.loop_pass`)."""
 
 
 class Dispatcher:
@@ -98,6 +101,8 @@ class Dispatcher:
         self._starved = False
         self._capped: frozenset[str] = frozenset()
         self._contended = False
+        self._look_by: datetime | None = None
+        """Until when the loop may go without reading `next_instants` (`loop_pass`)."""
         self._sweep_job: Any = None
         self._scheduler: Any = None
         self._sweep_lock = threading.Lock()
@@ -367,37 +372,58 @@ class Dispatcher:
         while not self.stopping.is_set():
             self._wake.clear()
             try:
-                claimed, full = self.claim_pass(lookahead=lookahead)
+                wait = self.loop_pass(lookahead)
                 self.trouble.succeeded("dispatch")
-                wait = self.settings.poll_seconds
-                if full:
-                    # More may be due: claim again once the lanes have room (they wake us),
-                    # and look at least twice per lookahead for other channels' work.
-                    if self.lanes.outstanding() <= self._target() // 2 and not self._capped:
-                        continue
-                    wait = max(lookahead / 2, 0.05)
-                else:
-                    now = self.clock()
-                    claim_at, lease_at = next_instants(self.sessions, now)
-                    if lease_at is not None and lease_at <= now:
-                        self.sweep_soon()
-                    moments = [
-                        m
-                        for m in (
-                            claim_at - timedelta(seconds=lookahead / 2) if claim_at else None,
-                            lease_at if lease_at and lease_at > now else None,
-                        )
-                        if m is not None
-                    ]
-                    if moments:
-                        wait = min(wait, (min(moments) - now).total_seconds())
-                    if claimed == 0:
-                        wait = max(wait, CONTENDED_WAIT if self._contended else IDLE_FLOOR)
             except Exception as exc:
                 wait = max(IDLE_FLOOR, self.trouble.failed("dispatch", exc))
+            if wait is None:
+                continue
             self.ready.set()
             if wait > 0:
                 self._wake.wait(wait)
+
+    def loop_pass(self, lookahead: float) -> float | None:
+        """One pass of the dispatch loop: claim, then how long to sleep (None: claim again at
+        once).
+
+        A pass that claimed some rows and left nothing within its horizon (a steady stream)
+        sleeps half the lookahead without asking the database for the next claimable instant:
+        that instant lies past the horizon, so the next pass comes no later than it would have
+        and claims the next rows, or, claiming none, asks then (`next_instants` cost PostgreSQL
+        more than the claim pass itself, twice a second at a steady load). The earliest lease
+        expiry, which that query also reads, is read again at least every `LOOK_EVERY` seconds
+        (half a lease at most) and once the expiry it last read has come."""
+        claimed, full = self.claim_pass(lookahead=lookahead)
+        now = self.clock()
+        if full:
+            # More may be due: claim again once the lanes have room (they wake us), and look
+            # at least twice per lookahead for other channels' work.
+            if self.lanes.outstanding() <= self._target() // 2 and not self._capped:
+                return None
+            return max(lookahead / 2, 0.05)
+        if claimed and not self._contended and self._look_by is not None and now < self._look_by:
+            return max(lookahead / 2, 0.05)
+        claim_at, lease_at = next_instants(self.sessions, now)
+        look_every = min(LOOK_EVERY, self.settings.lease_seconds / 2)
+        self._look_by = now + timedelta(seconds=look_every)
+        if lease_at is not None and lease_at <= now:
+            self.sweep_soon()
+        elif lease_at is not None:
+            self._look_by = min(self._look_by, lease_at)
+        wait = self.settings.poll_seconds
+        moments = [
+            m
+            for m in (
+                claim_at - timedelta(seconds=lookahead / 2) if claim_at else None,
+                lease_at if lease_at and lease_at > now else None,
+            )
+            if m is not None
+        ]
+        if moments:
+            wait = min(wait, (min(moments) - now).total_seconds())
+        if claimed == 0:
+            wait = max(wait, CONTENDED_WAIT if self._contended else IDLE_FLOOR)
+        return wait
 
     def guarded(self, name: str, fn: Callable[[], object]) -> Callable[[], None]:
         """A periodic job that survives its failures: while it fails it is skipped for a
