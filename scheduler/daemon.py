@@ -59,8 +59,9 @@ CONTENDED_WAIT = 0.1
 """After a pass that claimed nothing because other daemons were claiming the same channels at
 that moment, the loop looks again this soon (their claim transactions are short)."""
 LOOK_EVERY = 5.0
-"""Seconds at most between two reads of the next claimable instant and the earliest lease
-expiry while a steady stream of claims keeps the loop busy (`Dispatcher.loop_pass`)."""
+"""Lookaheads at most (5 s by default) between two reads of the next claimable instant and the
+earliest lease expiry while a steady stream of claims keeps the loop busy (`Dispatcher.loop_pass`;
+half a lease at most)."""
 
 
 class Dispatcher:
@@ -391,7 +392,7 @@ class Dispatcher:
         that instant lies past the horizon, so the next pass comes no later than it would have
         and claims the next rows, or, claiming none, asks then (`next_instants` cost PostgreSQL
         more than the claim pass itself, twice a second at a steady load). The earliest lease
-        expiry, which that query also reads, is read again at least every `LOOK_EVERY` seconds
+        expiry, which that query also reads, is read again at least every `LOOK_EVERY` lookaheads
         (half a lease at most) and once the expiry it last read has come."""
         claimed, full = self.claim_pass(lookahead=lookahead)
         now = self.clock()
@@ -404,7 +405,7 @@ class Dispatcher:
         if claimed and not self._contended and self._look_by is not None and now < self._look_by:
             return max(lookahead / 2, 0.05)
         claim_at, lease_at = next_instants(self.sessions, now)
-        look_every = min(LOOK_EVERY, self.settings.lease_seconds / 2)
+        look_every = min(LOOK_EVERY * lookahead, self.settings.lease_seconds / 2)
         self._look_by = now + timedelta(seconds=look_every)
         if lease_at is not None and lease_at <= now:
             self.sweep_soon()
