@@ -61,8 +61,12 @@ def seed_for(seed: int, *parts: object) -> int:
 def _clusters_key(clusters: npt.ArrayLike) -> str:
     """A short digest of a group's clusters: seeding by it gives a group the same seed in every
     table it appears in."""
-    values = np.unique(np.asarray(clusters, dtype=np.int64))
-    return hashlib.blake2b(values.tobytes(), digest_size=8).hexdigest()
+    return _digest(np.unique(np.asarray(clusters, dtype=np.int64)))
+
+
+def _digest(distinct: npt.NDArray[np.int64]) -> str:
+    """`_clusters_key` of the distinct clusters (sorted, 64-bit integers)."""
+    return hashlib.blake2b(distinct.tobytes(), digest_size=8).hexdigest()
 
 
 # --- Student's t -------------------------------------------------------------------------------
@@ -190,14 +194,31 @@ def collapse(
     numerator: npt.ArrayLike, denominator: npt.ArrayLike, clusters: npt.ArrayLike
 ) -> tuple[Floats, Floats]:
     """Per-cluster sums of the numerator and denominator (clusters in sorted order)."""
+    num, den, _distinct = _collapsed(numerator, denominator, clusters)
+    return num, den
+
+
+def _collapsed(
+    numerator: npt.ArrayLike, denominator: npt.ArrayLike, clusters: npt.ArrayLike
+) -> tuple[Floats, Floats, np.ndarray]:
+    """`collapse`, and the distinct clusters (sorted)."""
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)
-    _, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    distinct, inverse = np.unique(np.asarray(clusters), return_inverse=True)
     size = int(inverse.max()) + 1 if inverse.size else 0
     return (
         np.bincount(inverse, weights=num, minlength=size).astype(np.float64),
         np.bincount(inverse, weights=den, minlength=size).astype(np.float64),
+        distinct,
     )
+
+
+def _key_of(clusters: npt.ArrayLike, distinct: np.ndarray) -> str:
+    """`_clusters_key` of ``clusters``, from their distinct values (`_collapsed`) when they
+    are 64-bit integers already (a post's id)."""
+    if distinct.dtype == np.int64 and np.asarray(clusters).dtype == np.int64:
+        return _digest(distinct)
+    return _clusters_key(clusters)
 
 
 def fieller(y: Floats, x: Floats, level: float = LEVEL) -> tuple[float, float]:
@@ -356,8 +377,8 @@ def compare_ratios(
     """Compare two groups' ratio of sums, each given as (numerator, denominator, clusters).
     The permutation test is seeded by ``seed`` and the clusters, so the same comparison gives
     the same p-value wherever it is shown."""
-    num_a, den_a = collapse(*a)
-    num_b, den_b = collapse(*b)
+    num_a, den_a, distinct_a = _collapsed(*a)
+    num_b, den_b, distinct_b = _collapsed(*b)
     rate_a = float(num_a.sum() / den_a.sum()) if den_a.sum() > 0 else math.nan
     rate_b = float(num_b.sum() / den_b.sum()) if den_b.sum() > 0 else math.nan
     difference = rate_b - rate_a
@@ -374,7 +395,7 @@ def compare_ratios(
     df = (var_a + var_b) ** 2 / parts if parts > 0 else float(num_a.size + num_b.size - 2)
     half = _t(0.5 + level / 2.0, max(df, 1.0)) * se
     rng = np.random.default_rng(
-        seed_for(seed, _clusters_key(np.asarray(a[2])), _clusters_key(np.asarray(b[2])))
+        seed_for(seed, _key_of(a[2], distinct_a), _key_of(b[2], distinct_b))
     )
     return Comparison(
         rate_a,

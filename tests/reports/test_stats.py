@@ -170,3 +170,16 @@ def test_compensated_sums_are_pandas_grouped_sums() -> None:
     expected = pd.Series(values).groupby(codes).sum()
     assert sums[:2].tolist() == expected.tolist()
     assert sums[2] == 0.0  # a group without rows
+
+
+def test_a_comparisons_seed_key_from_its_collapsed_clusters_is_the_clusters_own() -> None:
+    """compare_ratios seeds its permutations by the clusters' key, taken from the distinct
+    clusters it collapsed: the same key as `_clusters_key` of the clusters themselves."""
+    from reports.stats import _clusters_key, _collapsed, _key_of
+
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, 10**12, 300)
+    for clusters in (ids, ids.astype(np.int32), ids.tolist(), ids[:1], ids.astype(np.uint64)):
+        values = np.ones(len(clusters))
+        _num, _den, distinct = _collapsed(values, values, clusters)
+        assert _key_of(clusters, distinct) == _clusters_key(clusters)
