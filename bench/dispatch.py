@@ -153,11 +153,7 @@ def run_elshi(
         outcome.cpu = cpu_seconds(proc.pid) - cpu0
         outcome.server_cpu = server_cpu_since(url, server0)
         if spy is not None:
-            stop(spy, signal=signal.SIGINT)
-            outcome.profile = profile_top(root / f"{tag}.pyspy")
-            if args.profile != "-":
-                Path(args.profile).mkdir(parents=True, exist_ok=True)
-                shutil.copy(root / f"{tag}.pyspy", Path(args.profile) / f"{tag}.pyspy")
+            keep_profile(spy, root / f"{tag}.pyspy", outcome, args)
         code = stop(proc)
         measure(outcome, emulators, tag, dues)
         outcome.note = f"seeded in {seeded:.1f}s; exit {code}"
@@ -194,10 +190,13 @@ def run_naive(
         sleep_until(dues[0] - timedelta(seconds=1) if spread == 0 else min(dues))
         outcome.startup_cpu = cpu0 = cpu_seconds(proc.pid)
         server0 = server_cpu(url)
+        spy = profile(proc.pid, root / f"{tag}.pyspy", gil=args.gil) if args.profile else None
         wait_for(emulators, tag, args.count, time.monotonic() + spread + 120)
         time.sleep(0.3)
         outcome.cpu = cpu_seconds(proc.pid) - cpu0
         outcome.server_cpu = server_cpu_since(url, server0)
+        if spy is not None:
+            keep_profile(spy, root / f"{tag}.pyspy", outcome, args)
         stop(proc)
         report = json.loads(proc.stdout.read() or "{}")
         measure(outcome, emulators, tag, dues)
@@ -208,6 +207,17 @@ def run_naive(
             + f"; missed {report.get('missed', '?')}, errors {report.get('errors', '?')}"
         )
     return outcome
+
+
+def keep_profile(
+    spy: subprocess.Popen[bytes], raw: Path, outcome: Outcome, args: argparse.Namespace
+) -> None:
+    """Stop py-spy, read its top functions into ``outcome``, copy its file into ``--profile``."""
+    stop(spy, signal=signal.SIGINT)
+    outcome.profile = profile_top(raw)
+    if args.profile != "-":
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        shutil.copy(raw, Path(args.profile) / raw.name)
 
 
 def naive_child(*command: str) -> list[str]:
