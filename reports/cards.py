@@ -30,7 +30,7 @@ def _trend_comparison(
     posts, which had less time to collect engagement, do not look worse); None with too few
     posts. ``c``: the columns of the audience frame (`_card_columns`); ``rows``: the
     audience's measured rows."""
-    rows = rows[(c["basis"][rows] == basis) & c["known"][rows]]
+    rows = rows[c[f"basis_{basis}"][rows] & c["known"][rows]]
     published = c["published_at"]
     # In order of publication, as DataFrame.sort_values orders them (the same argsort).
     rows = rows[published[rows].argsort(kind="quicksort")]
@@ -73,7 +73,7 @@ def trends(
         return out
     columns = _card_columns(aud)
     by_audience = _positions(aud["audience_id"].to_numpy())
-    labels = set(aud["audience_label"].tolist())
+    labels = set(aud["audience_label"].unique().tolist())
     for audience_id, audience, campaign_id in zip(
         data.audiences["audience_id"].tolist(),
         data.audiences["audience"].tolist(),
@@ -94,9 +94,13 @@ def trends(
 
 def _card_columns(aud: pd.DataFrame) -> dict[str, Any]:
     """The columns a card reads, as arrays (publication times as pandas' own datetime array,
-    so they sort and compare as the frame's column does)."""
+    so they sort and compare as the frame's column does; ``basis_NAME``: whether a row's basis
+    is NAME)."""
     return {
-        "basis": aud["basis"].to_numpy(dtype=object),
+        **{
+            f"basis_{basis}": (aud["basis"] == basis).to_numpy(dtype=bool, na_value=False)
+            for basis, _prefix in BASES
+        },
         "known": aud[f"known_{AGE}"].to_numpy(dtype=bool),
         "measured": aud["measured"].to_numpy(dtype=bool),
         "simulated": aud["simulated"].to_numpy(dtype=bool),
