@@ -369,7 +369,21 @@ class MetricSnapshot(Base):
     """Counters of one delivery at one moment; append-only. NULL = not given by the platform."""
 
     __tablename__ = "metric_snapshot"
-    __table_args__ = (Index("ix_metric_snapshot_delivery_time", "delivery_id", "collected_at"),)
+    # The id (the seeks' tie-break, after the time) and the engagement counters ride in the
+    # index: a report's seeks and half-life scan read the index alone, in its order
+    # (reports.data.snapshot_rows_query; migration 0015).
+    __table_args__ = (
+        Index(
+            "ix_metric_snapshot_delivery_time_engagements",
+            "delivery_id",
+            "collected_at",
+            "id",
+            "likes",
+            "reposts",
+            "replies",
+            "quotes",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("delivery.id"))

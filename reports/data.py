@@ -701,7 +701,8 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
     """One row per published delivery with the few snapshots a report needs, each found by an
     index seek on (delivery_id, collected_at): the last one collected by ``as_of`` (the current
     counters), the first one, those just before and just after each fixed age, and the first one
-    where engagements reached half of the last value (with the one before it). The cost grows
+    where engagements reached half of the last value (with the one before it; the engagement
+    counters are in that index, so on SQLite this scan reads the index alone). The cost grows
     with deliveries, not with the number of snapshots."""
     snapshot = MetricSnapshot.__table__
     s = snapshot.c

@@ -94,3 +94,26 @@ def test_outcome_migration_downgrades_and_upgrades_again(engine: Any) -> None:
     assert "outcome" not in inspect(engine).get_table_names()
     upgrade(engine, "head")
     assert "outcome" in inspect(engine).get_table_names()
+
+
+def test_the_snapshot_seeks_of_a_report_read_sqlites_index_alone_in_its_order(
+    fixed: Fixed,
+) -> None:
+    """Every step of the report's snapshot query that touches metric_snapshot reads an index
+    that covers it, in the index's own order (no sort), or finds a row by its id. Before
+    migration 0015 the half-life scan, which compares the engagement counters of every snapshot
+    it passes, read the table's row for each index entry."""
+    from sqlalchemy import text
+
+    from reports.data import InScope, Scope, snapshot_rows_query
+
+    if fixed.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plan; PostgreSQL chooses its plan by statistics")
+    query = snapshot_rows_query(InScope(Scope(as_of=AS_OF)), AS_OF, "sqlite")
+    compiled = query.compile(fixed.engine, compile_kwargs={"literal_binds": True})
+    with fixed.engine.connect() as conn:
+        plan = [row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+    seeks = [step for step in plan if step.startswith("SEARCH metric_snapshot")]
+    assert len(seeks) >= 8, plan
+    assert all("USING COVERING INDEX" in step for step in seeks), "\n".join(seeks)
+    assert not [step for step in plan if "TEMP B-TREE" in step], "\n".join(plan)
