@@ -23,6 +23,8 @@ import errno
 import functools
 import math
 import os
+import select as io_select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,13 +32,16 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.errors import BusyError, StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PING_AFTER_IDLE_SECONDS = 10.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before it is handed out."""
+_IDLE_SINCE = "elshi_idle_since"
 _IMMEDIATE = "elshi_begin_immediate"
 _BUSY_MS = "elshi_busy_timeout_ms"
 
@@ -60,7 +65,6 @@ def make_engine(
     seconds) bound how long a connection attempt and one statement may take."""
     url = normalize_url(url)
     if make_url(url).get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_pre_ping", True)
         connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
         if connect_timeout is not None:
             # libpq counts whole seconds and treats 1 as 2.
@@ -68,7 +72,10 @@ def make_engine(
         if statement_timeout is not None:
             milliseconds = max(1, round(statement_timeout * 1000))
             connect_args.setdefault("options", f"-c statement_timeout={milliseconds}")
-        return create_engine(url, connect_args=connect_args, **kwargs)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            _check_liveness_on_checkout(engine)
+        return engine
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -98,6 +105,54 @@ def make_engine(
         conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE, False) else "BEGIN")
 
     return engine
+
+
+def _check_liveness_on_checkout(engine: Engine) -> None:
+    """Hand out only live PostgreSQL connections, without a round trip for each transaction.
+
+    SQLAlchemy's ``pool_pre_ping`` sends ``SELECT 1`` at every checkout: for a daemon that is
+    one more round trip and server statement for each of a post's transactions. Here a pooled
+    connection is pinged only when it has been idle for `PING_AFTER_IDLE_SECONDS` or when the
+    server has sent something on it while it sat in the pool (its socket is readable): a server
+    that ends a session (a restart, ``pg_terminate_backend``, a crash of the server) says so or
+    closes the socket, so such a connection is pinged, fails and is replaced, as with the pre-ping.
+    A failed ping raises `DisconnectionError`, on which the pool connects afresh."""
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if (
+            since is not None
+            and time.monotonic() - since < PING_AFTER_IDLE_SECONDS
+            and not server_spoke(dbapi_connection)
+        ):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError("the pooled connection is gone") from error
+
+
+def server_spoke(dbapi_connection: Any) -> bool:
+    """Whether the server sent something on an idle psycopg connection (its socket is
+    readable; also at end of file) or the connection is known closed. True when that cannot
+    be told."""
+    try:
+        if dbapi_connection.closed or dbapi_connection.broken:
+            return True
+        readable, _, _ = io_select.select([dbapi_connection.pgconn.socket], [], [], 0)
+    except Exception:
+        return True
+    return bool(readable)
 
 
 def create_sqlite_file(url: str, mode: int) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import select as io_select
 import socket
 import uuid
 import zlib
@@ -41,6 +40,7 @@ from sqlalchemy.orm import Session
 from campaigns.schema import Delivery, Worker
 from campaigns.schema import DeliveryState as S
 from campaigns.states import record
+from campaigns.store import server_spoke
 
 log = logging.getLogger("elshi.daemon")
 
@@ -170,11 +170,9 @@ def _server_spoke(connection: Any) -> bool:
     closes the connection. Otherwise nothing comes, and the heartbeat needs no round trip to
     know the lock is held. True when that cannot be told (then a statement tells)."""
     try:
-        socket_fd = connection.connection.dbapi_connection.pgconn.socket
-        readable, _, _ = io_select.select([socket_fd], [], [], 0)
+        return server_spoke(connection.connection.dbapi_connection)
     except Exception:
         return True
-    return bool(readable)
 
 
 def name_lock_free(session: Session, name: str) -> bool | None:
