@@ -3,14 +3,13 @@ whose session the server ended is replaced before anyone uses it (`campaigns.sto
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 import campaigns.store as store
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.postgres
 
@@ -30,15 +29,6 @@ def _counting_pings(engine: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def _backend_pid(engine: Any) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_a_connection_in_use_is_handed_out_without_a_ping_and_an_idle_one_with_one(
@@ -74,7 +64,7 @@ def test_a_connection_whose_session_the_server_ended_is_replaced_at_checkout(
         with admin.begin() as conn:
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": old})
         record = engine.pool._pool.queue[0]  # type: ignore[attr-defined]
-        assert _wait_for(lambda: store.server_spoke(record.dbapi_connection))
+        assert wait_for(lambda: store.server_spoke(record.dbapi_connection))
         new = _backend_pid(engine)
         assert new != old
         assert pings == [1]

@@ -15,6 +15,7 @@ import pytest
 from campaigns.schema import Worker
 from scheduler.dispatch import claim_due, publish_claim
 from scheduler.workers import beat
+from tests.conftest import wait_for
 from tests.scheduler.conftest import at, mastodon_channel, post_yaml, telegram_channel, x_channel
 
 HEARTBEAT = 30.0
@@ -287,7 +288,7 @@ def test_a_daemon_takes_its_name_lock_again_when_its_connection_was_lost(
     if lock._held is not None and rig.sessions().get_bind().dialect.name == "postgresql":
         lock._held.close()  # the server ended the session (its process exits a moment later)
         with rig.sessions() as session:
-            assert _wait_for(lambda: name_lock_free(session, "astana"))
+            assert wait_for(lambda: name_lock_free(session, "astana"))
     daemon.heartbeat()
     with rig.sessions() as session:
         assert name_lock_free(session, "astana") is False
@@ -318,7 +319,7 @@ def test_a_daemon_takes_its_name_lock_again_when_the_server_ended_its_session(
         session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         session.commit()
     with rig.sessions() as session:
-        assert _wait_for(lambda: name_lock_free(session, "astana"))
+        assert wait_for(lambda: name_lock_free(session, "astana"))
     daemon.heartbeat()
     with rig.sessions() as session:
         assert name_lock_free(session, "astana") is False
@@ -353,15 +354,6 @@ def test_a_released_name_is_free_before_its_session_closes(rig_factory: Any, tel
     again = rig.daemon("run-2", name="astana", heartbeat_seconds=HEARTBEAT)
     again.register()
     assert again.name == "astana"
-
-
-def _wait_for(predicate: Any) -> bool:
-    done = threading.Event()
-    for _ in range(200):
-        if predicate():
-            return True
-        done.wait(0.05)
-    return False
 
 
 def _claimed(
