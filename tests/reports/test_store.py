@@ -96,6 +96,7 @@ def test_outcome_migration_downgrades_and_upgrades_again(engine: Any) -> None:
     assert "outcome" in inspect(engine).get_table_names()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # SQLite's plan
 def test_the_snapshot_seeks_of_a_report_read_sqlites_index_alone_in_its_order(
     fixed: Fixed,
 ) -> None:
@@ -107,8 +108,6 @@ def test_the_snapshot_seeks_of_a_report_read_sqlites_index_alone_in_its_order(
 
     from reports.data import InScope, Scope, snapshot_rows_query
 
-    if fixed.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's query plan; PostgreSQL chooses its plan by statistics")
     query = snapshot_rows_query(InScope(Scope(as_of=AS_OF)), AS_OF, "sqlite")
     compiled = query.compile(fixed.engine, compile_kwargs={"literal_binds": True})
     with fixed.engine.connect() as conn:
