@@ -22,6 +22,7 @@ from itertools import chain
 from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import (
     Connection,
@@ -889,7 +890,11 @@ def delivery_metrics(rows: pd.DataFrame, own: pd.DataFrame | None = None) -> pd.
     (interpolated linearly between the snapshots around that age, a snapshot at exactly that age
     included; from zero at publication when the first snapshot is later), and the engagement
     half-life (seconds). ``own`` (from `own_replies_query`) lists our own replies: each is
-    subtracted from ``replies`` and engagements from the moment it was published."""
+    subtracted from ``replies`` and engagements from the moment it was published.
+
+    On numpy arrays, with pandas' rules for what it replaced (``clip`` keeps a missing value
+    and treats a missing bound as none; ``where`` and ``fillna`` as written): this runs after
+    the snapshot thread, on the reading's critical path."""
     columns = [
         "snapshots",
         "last_age",
@@ -905,59 +910,85 @@ def delivery_metrics(rows: pd.DataFrame, own: pd.DataFrame | None = None) -> pd.
     ]
     if rows.empty:
         return pd.DataFrame(columns=columns, index=pd.Index([], name="delivery_id"))
-    r = rows.set_index("delivery_id")
-    numeric = [
-        c
-        for c in r.columns
-        if not c.endswith(("_deleted", "_simulated")) and r[c].dtype != np.float64
-    ]
-    if numeric:  # (`_number_frame`'s columns are float64 already: nothing to convert)
-        r[numeric] = r[numeric].astype("float64")
+    index = pd.Index(rows["delivery_id"], name="delivery_id")
+
+    def number(name: str) -> npt.NDArray[np.float64]:
+        values: npt.NDArray[np.float64] = rows[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        return values
+
+    nan = np.nan
     # `engagement_expression` of the last counters: NaN when none is given (exact: whole numbers).
-    r["last_eng"] = r[[f"last_{part}" for part in ENGAGEMENT_PARTS]].sum(axis=1, min_count=1)
-    own = own if own is not None and len(own) else pd.DataFrame(columns=["delivery_id"])
-    if len(own):
+    parts = np.vstack([number(f"last_{part}") for part in ENGAGEMENT_PARTS])
+    last_eng = np.where((~np.isnan(parts)).any(axis=0), np.nansum(parts, axis=0), nan)
+    eng = {role: number(f"{role}_eng") for role, wanted in ROLE_COLUMNS.items() if "eng" in wanted}
+    eng["last"] = last_eng
+    last_replies = number("last_replies")
+    own_replies = np.zeros(len(index))
+    own = own if own is not None and len(own) else None
+    if own is not None:
         own = own.astype({"reply_age": "float64", "deleted_age": "float64"})
-    for role, wanted in ROLE_COLUMNS.items():
-        if "eng" in wanted or role == "last":
-            mine = _own_at(own, r.index, r[f"{role}_age"]).where(r[f"{role}_eng"].notna(), 0.0)
-            if role == "last":
-                given = r["last_replies"].notna()
-                taken = mine.clip(upper=r["last_replies"].fillna(0.0)).where(given, 0.0)
-                r["last_replies"] = r["last_replies"] - taken
-                r["own_replies"] = taken
-            else:
-                taken = mine
-            r[f"{role}_eng"] = (r[f"{role}_eng"] - taken).clip(lower=0.0)
-    out = pd.DataFrame(index=r.index)
-    out["snapshots"] = r["snapshots"].fillna(0).astype("int64")
-    out["last_age"] = r["last_age"]
-    out["eng"] = r["last_eng"]
+    for role, values in eng.items():
+        if own is None:
+            mine = np.zeros(len(index))
+        else:
+            ages = pd.Series(number(f"{role}_age"), index=index)
+            mine = _own_at(own, index, ages).to_numpy(dtype=np.float64)
+            mine = np.where(~np.isnan(values), mine, 0.0)
+        if role == "last":
+            given = ~np.isnan(last_replies)
+            bound = np.where(given, last_replies, 0.0)
+            taken = np.where(np.isnan(mine) | (mine <= bound), mine, bound)
+            taken = np.where(given, taken, 0.0)
+            last_replies = last_replies - taken
+            own_replies = taken
+        else:
+            taken = mine
+        less = values - taken
+        eng[role] = np.where(np.isnan(less) | (less >= 0.0), less, 0.0)
+    out: dict[str, Any] = {}
+    snapshots = number("snapshots")
+    out["snapshots"] = np.where(np.isnan(snapshots), 0.0, snapshots).astype(np.int64)
+    out["last_age"] = number("last_age")
+    out["eng"] = eng["last"]
     for name in COUNTERS:
-        out[name] = r[f"last_{name}"]
-    out["own_replies"] = r["own_replies"].fillna(0.0)
-    out["first_followers"] = r["first_followers"]
+        out[name] = last_replies if name == "replies" else number(f"last_{name}")
+    out["own_replies"] = own_replies
+    out["first_followers"] = number("first_followers")
     # True or 1.0 (a number frame); NULL (no snapshot) is False.
-    out["deleted_snapshot"] = r["last_deleted"] == 1
-    out["simulated_snapshot"] = r["last_simulated"] == 1
-    for label, seconds in FIXED_AGES.items():
-        lo_age, hi_age = r[f"lo_{label}_age"], r[f"hi_{label}_age"]
-        at_age = (lo_age - seconds).abs() <= BOUNDARY_SECONDS
-        share = (seconds - lo_age) / (hi_age - lo_age)
-        for key in ("eng", "impressions"):
-            lo, hi = r[f"lo_{label}_{key}"], r[f"hi_{label}_{key}"]
-            between = lo + share * (hi - lo)
-            from_zero = hi * seconds / hi_age
-            value = between.where(lo_age.notna(), from_zero).where(hi_age.notna())
-            out[f"{key}_{label}"] = value.where(~at_age, lo)
-        out[f"after_{label}"] = hi_age.notna() | at_age
-    prev_age = r["prev_age"].fillna(0.0)
-    prev_eng = r["prev_eng"].fillna(0.0)
-    rise = (r["cross_eng"] - prev_eng).replace(0.0, np.nan)
-    half = prev_age + (r["last_eng"] / 2 - prev_eng) / rise * (r["cross_age"] - prev_age)
-    half = half.clip(lower=prev_age, upper=r["cross_age"])
-    out["half_life"] = half.fillna(r["cross_age"]).where(r["cross_age"].notna())
-    return out[columns]
+    out["deleted_snapshot"] = (rows["last_deleted"] == 1).to_numpy(dtype=bool)
+    out["simulated_snapshot"] = (rows["last_simulated"] == 1).to_numpy(dtype=bool)
+    after: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for label, seconds in FIXED_AGES.items():
+            lo_age, hi_age = number(f"lo_{label}_age"), number(f"hi_{label}_age")
+            at_age = np.abs(lo_age - seconds) <= BOUNDARY_SECONDS
+            share = (seconds - lo_age) / (hi_age - lo_age)
+            for key in ("eng", "impressions"):
+                lo = eng[f"lo_{label}"] if key == "eng" else number(f"lo_{label}_{key}")
+                hi = eng[f"hi_{label}"] if key == "eng" else number(f"hi_{label}_{key}")
+                between = lo + share * (hi - lo)
+                from_zero = hi * seconds / hi_age
+                value = np.where(~np.isnan(lo_age), between, from_zero)
+                value = np.where(~np.isnan(hi_age), value, nan)
+                out[f"{key}_{label}"] = np.where(at_age, lo, value)
+            after[f"after_{label}"] = ~np.isnan(hi_age) | at_age
+        out.update(after)
+        cross_age = number("cross_age")
+        prev_age = np.where(np.isnan(number("prev_age")), 0.0, number("prev_age"))
+        prev_eng = np.where(np.isnan(eng["prev"]), 0.0, eng["prev"])
+        rise = eng["cross"] - prev_eng
+        rise = np.where(rise == 0.0, nan, rise)
+        half = prev_age + (eng["last"] / 2 - prev_eng) / rise * (cross_age - prev_age)
+    # `Series.clip(lower=prev_age, upper=cross_age)`: both bounds test the unclipped value; a
+    # missing upper bound is none (and none at all when every one is missing).
+    missing = np.isnan(half)
+    clipped = np.where(missing | (half >= prev_age), half, prev_age)
+    if not np.isnan(cross_age).all():
+        upper = np.where(np.isnan(cross_age), np.inf, cross_age)
+        clipped = np.where(missing | (half <= upper), clipped, cross_age)
+    half = np.where(np.isnan(clipped), cross_age, clipped)
+    out["half_life"] = np.where(~np.isnan(cross_age), half, nan)
+    return pd.DataFrame(out, index=index, columns=columns)
 
 
 def followers_at(deliveries: pd.DataFrame, followers: pd.DataFrame) -> pd.Series:
