@@ -214,10 +214,10 @@ def _load(conn: Connection, scope: Scope, helper: Connection | None = None) -> S
         _read_only_settings(conn)
         snapshot_frames = None
     else:
-        # The snapshot queries on the helper connection in a thread: the drivers release the
+        # The snapshot query on the helper connection in a thread: the drivers release the
         # GIL while the database works, so the two connections' queries run side by side.
         pool = ThreadPoolExecutor(max_workers=1)
-        snapshot_frames = pool.submit(_snapshot_frames, helper, ids, scope.as_of, dialect)
+        snapshot_frames = pool.submit(_snapshot_rows, helper, ids, scope.as_of, dialect)
         pool.shutdown(wait=False)
     try:
         deliveries = _frame(conn, _deliveries_query(ids, scope.as_of))
@@ -231,21 +231,18 @@ def _load(conn: Connection, scope: Scope, helper: Connection | None = None) -> S
         # The followers from the daily samples while the snapshot thread still works (the
         # first snapshot's, for deliveries without a sample, are filled in after it).
         sampled = followers_at(deliveries, followers).to_numpy()
+        # Our own replies here too: the snapshot thread's query is the reading's longest.
+        own = _frame(conn, own_replies_query(ids, scope.as_of, dialect))
         if snapshot_frames is None:
-            reduced, own = _snapshot_frames(conn, ids, scope.as_of, dialect)
+            reduced = _snapshot_rows(conn, ids, scope.as_of, dialect)
         else:
-            reduced, own = snapshot_frames.result()
+            reduced = snapshot_frames.result()
     finally:
         if snapshot_frames is not None and helper is not None:
             snapshot_frames.exception()  # waits for the thread, whatever happened here
             helper.close()
-    metrics = delivery_metrics(reduced, own)
-    deliveries = deliveries.merge(metrics, how="left", left_on="delivery_id", right_index=True)
-    deliveries["snapshots"] = deliveries["snapshots"].fillna(0).astype("int64")
-    deliveries["own_replies"] = deliveries["own_replies"].fillna(0).astype("int64")
-    for flag in ("deleted_snapshot", "simulated_snapshot"):
-        deliveries[flag] = deliveries[flag].fillna(False).astype(bool)
-    # `followers_at` of the merged frame (its rows in the same order), in two parts.
+    deliveries = _with_metrics(deliveries, delivery_metrics(reduced, own))
+    # `followers_at` of the frame with its metrics (its rows in the same order), in two parts.
     first = deliveries["first_followers"].to_numpy(dtype="float64", na_value=np.nan)
     deliveries["followers_at_post"] = np.where(np.isnan(sampled), first, sampled)
     return StoreData(
@@ -260,14 +257,42 @@ def _load(conn: Connection, scope: Scope, helper: Connection | None = None) -> S
     )
 
 
-def _snapshot_frames(
-    conn: Connection, ids: InScope, as_of: datetime, dialect: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sought snapshots of each delivery and our own replies (`delivery_metrics`' input)."""
+def _with_metrics(deliveries: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """``deliveries`` with each one's `delivery_metrics` columns, taken by position (a delivery
+    without snapshots: none counted, none of our replies, both snapshot flags false, every
+    other figure missing): the frame a left merge on ``delivery_id`` gave, without the merge's
+    cost on the reading's critical path."""
+    if metrics.empty:
+        merged = deliveries.merge(metrics, how="left", left_on="delivery_id", right_index=True)
+        merged["snapshots"] = merged["snapshots"].fillna(0).astype("int64")
+        merged["own_replies"] = merged["own_replies"].fillna(0).astype("int64")
+        for flag in ("deleted_snapshot", "simulated_snapshot"):
+            merged[flag] = merged[flag].fillna(False).astype(bool)
+        return merged
+    at = metrics.index.get_indexer(pd.Index(deliveries["delivery_id"]))
+    found = at >= 0
+    columns: dict[str, np.ndarray] = {}
+    for name in metrics.columns:
+        values = metrics[name].to_numpy()[at]
+        if name in ("snapshots", "own_replies"):
+            columns[name] = np.where(found, values, 0).astype(np.int64)
+        elif name in ("deleted_snapshot", "simulated_snapshot"):
+            columns[name] = found & values
+        elif values.dtype == np.bool_:
+            # As the merge leaves them: True, False or missing (objects).
+            flags = values.astype(object)
+            flags[~found] = np.nan
+            columns[name] = flags
+        else:
+            columns[name] = np.where(found, values, np.nan)
+    return pd.concat([deliveries, pd.DataFrame(columns, index=deliveries.index)], axis=1)
+
+
+def _snapshot_rows(conn: Connection, ids: InScope, as_of: datetime, dialect: str) -> pd.DataFrame:
+    """The sought snapshots of each delivery (`delivery_metrics`' input)."""
     reduced = _number_frame(conn, snapshot_rows_query(ids, as_of, dialect))
     reduced["delivery_id"] = reduced["delivery_id"].astype("int64")
-    own = _frame(conn, own_replies_query(ids, as_of, dialect))
-    return reduced, own
+    return reduced
 
 
 def _number_frame(conn: Connection, query: Query) -> pd.DataFrame:
@@ -299,7 +324,7 @@ def _frame(conn: Connection, query: Query) -> pd.DataFrame:
     columns: dict[str, pd.Series] = {}
     for name, column, process in zip(names, _columns(rows, len(names)), processors, strict=True):
         if process is not None:
-            column = list(map(process, column))
+            column = np.fromiter(map(process, column), dtype=object, count=len(column))
         # Column by column: handing pandas the rows makes it probe every row for array
         # attributes, which cost more than the query itself.
         first = next((v for v in column if v is not None), None)
@@ -307,16 +332,18 @@ def _frame(conn: Connection, query: Query) -> pd.DataFrame:
             # Text stays plain objects (missing = NaN): the figures take and mask rows many
             # times, which is several times faster than on Arrow-backed strings (and making
             # those first would cost more than the query).
-            texts = np.array(column, dtype=object)
-            if None in column:
-                texts[pd.isna(texts)] = np.nan
+            texts = column.copy()
+            missing = pd.isna(texts)
+            if missing.any():
+                texts[missing] = np.nan
             series = pd.Series(texts, dtype=object)
         else:
-            numbers = _numbers(column) if _is_number(first) else None
+            values = column.tolist()
+            numbers = _numbers(values) if _is_number(first) else None
             series = (
                 numbers
                 if numbers is not None
-                else pd.Series(list(column), dtype=None if column else object)
+                else pd.Series(values, dtype=None if values else object)
             )
         if name.endswith("_at"):
             # No cache of repeated values: instants rarely repeat, and looking for repeats
@@ -326,20 +353,28 @@ def _frame(conn: Connection, query: Query) -> pd.DataFrame:
     return pd.DataFrame(columns, columns=names)
 
 
-def _columns(rows: Sequence[Any], width: int) -> list[list[Any]]:
-    """The driver's rows column by column, the values as they are. One object matrix is made
-    and cut into columns about twice as fast as Python transposes the row tuples; a row whose
-    values numpy would take for another level of nesting (a list, as some drivers give for
-    arrays) makes it transpose them instead."""
+def _columns(rows: Sequence[Any], width: int) -> list[np.ndarray]:
+    """The driver's rows column by column as object arrays, the values as they are. One object
+    matrix is made and cut into columns about twice as fast as Python transposes the row
+    tuples; a row whose values numpy would take for another level of nesting (a list, as some
+    drivers give for arrays) makes it transpose them instead."""
     if not rows:
-        return [[] for _ in range(width)]
+        return [np.empty(0, dtype=object) for _ in range(width)]
     try:
         matrix = np.array(rows, dtype=object)
     except ValueError:
         matrix = None
     if matrix is None or matrix.shape != (len(rows), width):
-        return [list(column) for column in zip(*rows, strict=True)]
-    return [matrix[:, index].tolist() for index in range(width)]
+        return [_objects(column) for column in zip(*rows, strict=True)]
+    return [matrix[:, index] for index in range(width)]
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """The values as a 1-D object array, whatever each one is (a list stays one value)."""
+    array = np.empty(len(values), dtype=object)
+    for index, value in enumerate(values):
+        array[index] = value
+    return array
 
 
 def _processors(conn: Connection, query: Query, description: Any) -> list[Any]:

@@ -242,16 +242,21 @@ def test_the_collector_does_not_run_while_reading_and_is_restored(
 
 
 def test_rows_become_columns_of_the_values_as_they_are() -> None:
-    """`_frame` cuts the driver's rows into columns through one object matrix; values numpy would
-    read as another level of nesting (lists or tuples, equal in length or not) stay values."""
+    """`_frame` cuts the driver's rows into object arrays through one object matrix; values numpy
+    would read as another level of nesting (lists or tuples, equal in length or not) stay values."""
     from reports.data import _columns
 
-    rows = [(1, "a", None, 2.5), (2, None, "c", None)]
-    assert _columns(rows, 4) == [[1, 2], ["a", None], [None, "c"], [2.5, None]]
+    def values(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+        columns = _columns(rows, width)
+        assert all(c.dtype == object and c.shape == (len(rows),) for c in columns)
+        return [list(column) for column in columns]
+
+    rows: list[tuple[Any, ...]] = [(1, "a", None, 2.5), (2, None, "c", None)]
+    assert values(rows, 4) == [[1, 2], ["a", None], [None, "c"], [2.5, None]]
     for nested in ([[1, 2], [3, 4]], [[1, 2], [3]], [(1,), (3,)], [{"k": 1}, None]):
         rows = [(1, nested[0]), (2, nested[1])]
-        assert _columns(rows, 2) == [[1, 2], nested]
-    assert _columns([], 3) == [[], [], []]
+        assert values(rows, 2) == [[1, 2], nested]
+    assert values([], 3) == [[], [], []]
 
 
 READ_IN_A_FRESH_PROCESS = """
