@@ -755,6 +755,12 @@ def _day(moment: datetime) -> date:
     return moment.date()
 
 
+def _nanoseconds(instants: pd.Series) -> npt.NDArray[np.int64]:
+    """Aware instants as nanoseconds since 1970 (NaT: the smallest int64)."""
+    values: npt.NDArray[np.int64] = np.asarray(instants.dt.as_unit("ns").array.asi8)
+    return values
+
+
 def epoch_seconds(column: Any, dialect: str) -> ColumnElement[float]:
     """Seconds since 1970 of a stored instant (SQLite keeps text, PostgreSQL timestamptz)."""
     if dialect == "sqlite":
@@ -1097,24 +1103,36 @@ def delivery_metrics(rows: pd.DataFrame, own: pd.DataFrame | None = None) -> pd.
 
 def followers_at(deliveries: pd.DataFrame, followers: pd.DataFrame) -> pd.Series:
     """The account's follower count when each delivery went out: the last daily sample at or
-    before publication, else the first after it, else the first snapshot's ``followers``."""
-    result = pd.Series(np.nan, index=deliveries.index, dtype="float64")
-    # Only the two columns it needs (filtering the whole frame copied every column).
-    published = deliveries.loc[deliveries["published_at"].notna(), ["channel_id", "published_at"]]
-    if not published.empty and not followers.empty:
-        left = published.reset_index().sort_values("published_at")
+    before publication, else the first after it, else the first snapshot's ``followers``.
+
+    Per channel by binary search on its samples' instants (what ``merge_asof`` did backward,
+    then forward: among samples at the same instant, the last one backward and the first one
+    forward, in the order of a sort by instant)."""
+    values = np.full(len(deliveries), np.nan)
+    published = deliveries["published_at"]
+    known = published.notna().to_numpy()
+    if known.any() and not followers.empty:
         right = followers[["channel_id", "sampled_at", "followers"]].sort_values("sampled_at")
-        right = right.astype({"followers": "float64"})
-        for direction in ("backward", "forward"):
-            merged = pd.merge_asof(
-                left,
-                right,
-                left_on="published_at",
-                right_on="sampled_at",
-                by="channel_id",
-                direction=direction,  # type: ignore[arg-type]
-            ).set_index("index")["followers"]
-            result = result.fillna(merged)
+        channels = right["channel_id"].to_numpy(dtype=np.int64)
+        by_channel = np.argsort(channels, kind="stable")  # each channel's samples by instant
+        channels = channels[by_channel]
+        sampled = _nanoseconds(right["sampled_at"])[by_channel]
+        counts = right["followers"].to_numpy(dtype=np.float64)[by_channel]
+        moments = _nanoseconds(published)
+        delivery_channels = deliveries["channel_id"].to_numpy(dtype=np.int64)
+        starts = np.flatnonzero(np.r_[True, channels[1:] != channels[:-1]])
+        for start, end in zip(starts.tolist(), [*starts[1:].tolist(), channels.size], strict=True):
+            rows = np.flatnonzero(known & (delivery_channels == channels[start]))
+            if not rows.size:
+                continue
+            times, found = sampled[start:end], counts[start:end]
+            at = moments[rows]
+            before = np.searchsorted(times, at, side="right") - 1
+            after = np.searchsorted(times, at, side="left")
+            backward = np.where(before >= 0, found[np.maximum(before, 0)], np.nan)
+            forward = np.where(after < times.size, found[np.minimum(after, times.size - 1)], np.nan)
+            values[rows] = np.where(np.isnan(backward), forward, backward)
+    result = pd.Series(values, index=deliveries.index, dtype="float64")
     if "first_followers" in deliveries:
         result = result.fillna(deliveries["first_followers"].astype("float64"))
     return result
