@@ -319,22 +319,30 @@ def _basis(
         frame = frames[dimension]
         if frame.empty or f"{key}_posts" not in frame:
             continue
-        rows = frame[frame[f"{key}_posts"] > 0]
-        with_interval = rows[rows[f"{key}_low"].notna()]
-        compared[dimension] = len(with_interval)
-        too_few[dimension] = len(rows) - len(with_interval)
-        for _, row in with_interval.iterrows():
-            g_low, g_high = float(row[f"{key}_low"]), float(row[f"{key}_high"])
+        # On the columns' arrays (the rows with posts, those of them with an interval).
+        posts = frame[f"{key}_posts"].to_numpy(dtype="float64", na_value=np.nan)
+        lows = frame[f"{key}_low"].to_numpy(dtype="float64", na_value=np.nan)
+        with_posts = posts > 0
+        with_interval = np.flatnonzero(with_posts & ~np.isnan(lows))
+        compared[dimension] = int(with_interval.size)
+        too_few[dimension] = int(with_posts.sum()) - int(with_interval.size)
+        if not with_interval.size:
+            continue
+        names = frame[column].to_numpy(dtype=object)
+        rates = frame[key].to_numpy(dtype="float64", na_value=np.nan)
+        highs = frame[f"{key}_high"].to_numpy(dtype="float64", na_value=np.nan)
+        for i in with_interval.tolist():
+            g_low, g_high = float(lows[i]), float(highs[i])
             direction = 1 if g_low > rate else -1 if g_high < rate else 0
             if direction:
                 findings.append(
                     Finding(
                         dimension,
-                        str(row[column]),
-                        float(row[key]),
+                        str(names[i]),
+                        float(rates[i]),
                         g_low,
                         g_high,
-                        int(row[f"{key}_posts"]),
+                        int(posts[i]),
                         direction,
                     )
                 )
