@@ -18,7 +18,10 @@ import threading
 import time
 import types
 import zipfile
+import zlib
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -897,11 +900,20 @@ class _StreamingZip(zipfile.ZipFile):
     def __init__(self, level: int, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("compresslevel", level)
         super().__init__(*args, **kwargs)
+        self.level = level
         self.jobs: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=8)
         self.failure: BaseException | None = None
         self.current: _ZipPart | None = None
+        self.pool: ThreadPoolExecutor | None = None
         self.worker = threading.Thread(target=self._work, name="xlsx-zip", daemon=True)
         self.worker.start()
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The threads that deflate a large part's segments (`_ParallelDeflate`), made when
+        first needed."""
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(DEFLATE_THREADS, thread_name_prefix="xlsx-deflate")
+        return self.pool
 
     def part(self, name: str) -> _ZipPart:
         if self.current is not None:
@@ -924,12 +936,18 @@ class _StreamingZip(zipfile.ZipFile):
         while True:
             job, value = self.jobs.get()
             if job == "stop":
+                if self.pool is not None:
+                    self.pool.shutdown()
                 return
             if self.failure is not None:
                 continue  # drain until stopped
             try:
                 if job == "open":
                     entry = self.open(value, "w")
+                    if self.compression == zipfile.ZIP_DEFLATED:
+                        # zipfile's own compressor object, replaced by one of the same
+                        # interface: the bytes it gives inflate to the same part.
+                        cast(Any, entry)._compressor = _ParallelDeflate(self.level, self._pool)
                 elif job == "data":
                     assert entry is not None
                     entry.write(value)
@@ -970,6 +988,83 @@ class _StreamingZip(zipfile.ZipFile):
         self.current = None
         self.stop()
         super().close()
+
+
+DEFLATE_THREADS = 1
+"""Threads deflating the segments of a large part, beside the zip's own thread (which joins the
+blocks of rows, sums the checksum and writes) and the one rendering the rows."""
+
+
+class _ParallelDeflate:
+    """A part's raw deflate stream, with the interface of the compressor zipfile makes
+    (``compress``, then ``flush``), deflated on other threads as pigz does: each write of at
+    least `SEGMENT` bytes (a mebibyte) is a segment deflated on its own (with the 32 KiB
+    before it as zlib's preset dictionary, so little is lost to the cut) and ended with a
+    sync flush (on a byte boundary); the segments in order, then an empty last block, are one
+    deflate stream that inflates to the part. zlib releases the GIL, so segments deflate while the zip's
+    thread joins the next rows and the writing thread renders more. A part written in smaller
+    pieces only (every part of a report but its large sheets) is deflated in the calling
+    thread as one stream: the same bytes as zlib's own compressor."""
+
+    SEGMENT = 1 << 20
+    WINDOW = 1 << 15
+    PENDING = 3
+    """Segments deflating at once (their input is held until they are done)."""
+
+    def __init__(self, level: int, pool: Callable[[], ThreadPoolExecutor]) -> None:
+        self.level = level
+        self.pool = pool
+        self.stream: Any = zlib.compressobj(level, zlib.DEFLATED, -15)
+        self.segments: deque[Future[bytes] | bytes] | None = None
+        """None while the part is one stream in this thread."""
+        self.window = b""
+
+    def compress(self, data: bytes | memoryview) -> bytes:
+        data = bytes(data)
+        if self.segments is None:
+            if len(data) < self.SEGMENT:
+                out: bytes = self.stream.compress(data)
+                self.window = (self.window + data[-self.WINDOW :])[-self.WINDOW :]
+                return out
+            # From here on, segments: the stream so far ends on a byte boundary.
+            self.segments = deque([self.stream.flush(zlib.Z_SYNC_FLUSH)])
+        window, self.window = self.window, (self.window + data[-self.WINDOW :])[-self.WINDOW :]
+        self.segments.append(self.pool().submit(_deflate_segment, self.level, window, data))
+        return self._done(self.PENDING)
+
+    def flush(self) -> bytes:
+        if self.segments is None:
+            out: bytes = self.stream.flush()
+            return out
+        return self._done(0) + _LAST_BLOCK
+
+    def _done(self, pending: int) -> bytes:
+        """The segments deflated so far, in order; waits while more than ``pending`` are not."""
+        assert self.segments is not None
+        out: list[bytes] = []
+        while self.segments:
+            first = self.segments[0]
+            if isinstance(first, Future):
+                if len(self.segments) <= pending and not first.done():
+                    break
+                first = first.result()
+            out.append(first)
+            self.segments.popleft()
+        return b"".join(out)
+
+
+def _deflate_segment(level: int, window: bytes, data: bytes) -> bytes:
+    """``data`` raw-deflated after ``window`` (the bytes before it), ended by a sync flush."""
+    packer = (
+        zlib.compressobj(level, zlib.DEFLATED, -15, zdict=window)
+        if window
+        else zlib.compressobj(level, zlib.DEFLATED, -15)
+    )
+    return packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH)
+
+
+_LAST_BLOCK = zlib.compressobj(1, zlib.DEFLATED, -15).flush()
+"""An empty final block (ends a deflate stream)."""
 
 
 class _ZipPart(io.StringIO):

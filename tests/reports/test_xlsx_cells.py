@@ -402,3 +402,70 @@ def test_a_part_that_cannot_be_written_raises_instead_of_hanging() -> None:
     book.abandon()  # as the workbook does when saving fails
     assert not book.worker.is_alive()
     assert book.fp is None
+
+
+def _deflate_through(level: int, writes: list[bytes]) -> tuple[bytes, set[str]]:
+    """``writes`` through `_ParallelDeflate` as zipfile drives a compressor (``compress`` per
+    write, then ``flush``): the stream, and the names of the threads that deflated."""
+    import threading
+    import zlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    import reports.render_xlsx as render_xlsx
+
+    threads: set[str] = set()
+    segment = render_xlsx._deflate_segment
+
+    def recorded(*args: Any) -> bytes:
+        threads.add(threading.current_thread().name)
+        return segment(*args)
+
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="deflate") as pool,
+        pytest.MonkeyPatch.context() as mp,
+    ):
+        mp.setattr(render_xlsx, "_deflate_segment", recorded)
+        packer = render_xlsx._ParallelDeflate(level, lambda: pool)
+        stream = b"".join(packer.compress(data) for data in writes) + packer.flush()
+    assert zlib.decompress(stream, -15) == b"".join(writes)
+    return stream, threads
+
+
+def test_a_part_written_in_small_pieces_is_deflated_as_zlib_deflates_it() -> None:
+    """Every part but a large sheet's: the same bytes as zlib's compressor at that level."""
+    import zlib
+
+    from reports.render_xlsx import _ParallelDeflate
+
+    for writes in ([], [b""], [b"<x/>"], [b"<row>%d</row>" % n * 300 for n in range(40)]):
+        assert all(len(data) < _ParallelDeflate.SEGMENT for data in writes)
+        packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+        want = b"".join(packer.compress(data) for data in writes) + packer.flush()
+        assert _deflate_through(1, writes) == (want, set())
+
+
+def test_a_large_part_is_deflated_in_segments_on_other_threads() -> None:
+    """Large writes are deflated on the pool, each after the 32 KiB before it: one deflate
+    stream of the same data, about as small as zlib's in one piece (the cuts cost a few bytes
+    each), whatever mix of small and large writes, at the given level."""
+    import random
+    import zlib
+
+    from reports.render_xlsx import _ParallelDeflate
+
+    rng = random.Random(7)
+    rows = [
+        b'<row r="%d"><c r="A%d" s="5"><v>%d</v></c><c r="B%d"><v>%.16G</v></c></row>'
+        % (n, n, rng.randrange(10**6), n, rng.random())
+        for n in range(60_000)
+    ]
+    large = [b"".join(rows[n : n + 15_000]) for n in range(0, 60_000, 15_000)]
+    assert all(len(data) >= _ParallelDeflate.SEGMENT for data in large)
+    small = [b"<sheetData>", b"", b"<row/>" * 10]
+    for writes in (large, small + large, large[:3] + small + large[3:] + small):
+        for level in (1, 6):
+            stream, threads = _deflate_through(level, writes)
+            assert threads and all(name.startswith("deflate") for name in threads)
+            packer = zlib.compressobj(level, zlib.DEFLATED, -15)
+            whole = len(packer.compress(b"".join(writes)) + packer.flush())
+            assert abs(len(stream) - whole) <= whole * 0.002 + 16 * len(writes)
