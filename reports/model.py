@@ -209,6 +209,22 @@ such address passes `campaigns.links.web_url` (tested against it), so the full c
 parses the URL, runs only for the others."""
 
 
+_SIMPLE_URLS = re.compile(f"(?:{_SIMPLE_URL.pattern}\n)*{_SIMPLE_URL.pattern}")
+
+
+def all_simple_urls(texts: list[str]) -> bool:
+    """Whether every one of ``texts`` (at least one) is a web address of the usual shape
+    (`_SIMPLE_URL`, within `MAX_URL_LENGTH`), which `safe_url` gives back as it is: one
+    pattern over them all instead of one per text (a large report has a permalink per post)."""
+    joined = "\n".join(texts)
+    return (
+        bool(texts)
+        and joined.count("\n") == len(texts) - 1  # no text holds a line break
+        and max(map(len, texts)) <= MAX_URL_LENGTH
+        and _SIMPLE_URLS.fullmatch(joined) is not None
+    )
+
+
 def safe_url(value: object) -> str | None:
     """``value`` when it is a web address a report may link to (`campaigns.links.is_web_url`:
     http(s), a host, no spaces or control characters), else None: a ``javascript:`` or

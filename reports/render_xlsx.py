@@ -35,6 +35,7 @@ from reports.model import (
     Column,
     Report,
     Table,
+    all_simple_urls,
     is_missing,
     neutralise,
     safe_url,
@@ -222,6 +223,13 @@ class _Link:
         self.text = text
 
 
+_TEXT, _LINK, _MISSING, _OTHER = range(4)
+"""What an inline cell is (`_Categories.inline`), or that a cell is not inline."""
+_WHAT = {str: _TEXT, _Link: _LINK}
+_HEADS = ("", "url", "n/a")
+"""The style each inline cell asks for (none for a text)."""
+
+
 class _Categories:
     """A column of cells that are not numbers on an array: ``values``, each distinct cell
     converted once (a text, a bool, a `_Link`, a float, a datetime or `_NA`), and ``codes``,
@@ -233,9 +241,9 @@ class _Categories:
     def __init__(self, codes: np.ndarray, values: list[object]) -> None:
         self.codes = codes
         self.values = values
-        self.inline: np.ndarray | bool | None = False
-        """Each value's ``<is>`` element as bytes when they are all texts or all links, None
-        when not; False until asked."""
+        self.inline: tuple[np.ndarray, np.ndarray] | bool | None = False
+        """When the values are all texts, links or n/a: each one's ``<is>`` element as bytes
+        and what it is (`_TEXT`, `_LINK`, `_MISSING`); None when not; False until asked."""
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -349,13 +357,31 @@ def _url_cells(
     """A URL column's cells: a web address (`reports.model.safe_url`) is a `_Link` and, while
     the sheet has fewer than `MAX_LINKS`, the sheet's hyperlink (kept by the sheet and written
     in bulk at save); past that limit, or not a web address, it is text."""
+    is_text = [type(value) is str for value in values]
+    texts = cast(list[str], list(itertools.compress(values, is_text)))
+    if all_simple_urls(texts) and _plain_urls("\0".join(texts)):
+        # The usual column: web addresses of the usual shape (their own relationship
+        # targets, inert as they are) and missing values.
+        count = max(0, min(len(texts), MAX_LINKS - links[0]))
+        links[0] += count
+        rows = np.flatnonzero(is_text)
+        cells = np.empty(len(values), dtype=object)
+        cells[rows[:count]] = list(map(_Link, texts[:count]))
+        cells[rows[count:]] = texts[count:]  # past the limit: text
+        others = np.flatnonzero(np.logical_not(is_text))
+        cells[others] = [
+            _NA if is_missing(values[i]) else neutralise(str(values[i])) for i in others.tolist()
+        ]
+        if count:
+            sheet.add_plain_links(rows[:count] + first, c, texts[:count])
+        return cast(list[object], cells.tolist())
     out: list[object] = []
     plain: list[int] = []  # rows of links with nothing to escape and no anchor
     for r, value in enumerate(values, start=first):
         url = safe_url(value)
         if url is not None and links[0] < MAX_LINKS:
             links[0] += 1
-            if url.isascii() and _PLAIN_URL.search(url) is None:
+            if _plain_urls(url):
                 plain.append(r)
             else:
                 sheet.add_link(r, c, url)
@@ -367,6 +393,12 @@ def _url_cells(
     if plain:
         sheet.add_plain_links(np.array(plain), c, [values[r - first] for r in plain])
     return out
+
+
+def _plain_urls(text: str) -> bool:
+    """Whether ``text`` (web addresses) holds nothing that XlsxWriter's ``Url`` escapes or
+    takes as an anchor: each address is its own relationship target."""
+    return text.isascii() and _PLAIN_URL.search(text) is None
 
 
 def _cell(value: object, kind: str) -> object:
@@ -460,6 +492,10 @@ def _column_sheet_class() -> type:
             self.data_columns: list[_DataColumn] = []
             self.own_links: list[tuple[int, int, str, str, str]] = []
             self.plain_links: list[tuple[np.ndarray, int, list[str]]] = []
+            self.link_targets: list[str] = []
+            """The relationship targets of the links `_write_hyperlinks` wrote, in order, when
+            the workbook writes them (`BulkRelationships`; else in XlsxWriter's list)."""
+            self.bulk_relationships = False
 
         def add_column(
             self,
@@ -544,19 +580,36 @@ def _column_sheet_class() -> type:
                 rows, columns = rows[order], columns[order]
                 targets = [targets[i] for i in order.tolist()]
                 anchors = [anchors[i] for i in order.tolist()]
-            letters = {c: xl_col_to_name(c) for c in set(columns.tolist())}
-            escape = self._escape_attributes
             first = self.rel_count + 1
-            parts = [
-                f'<hyperlink ref="{letters[c]}{r + 1}" r:id="rId{number}"'
-                + (f' location="{escape(anchor)}"/>' if anchor else "/>")
-                for number, r, c, anchor in zip(
-                    itertools.count(first), rows.tolist(), columns.tolist(), anchors
-                )
-            ]
             self.rel_count += len(targets)
-            self.external_hyper_links += [["/hyperlink", target, "External"] for target in targets]
-            self.fh.write("<hyperlinks>" + "".join(parts) + "</hyperlinks>")
+            if self.bulk_relationships:
+                self.link_targets = targets
+            else:
+                self.external_hyper_links += [["/hyperlink", t, "External"] for t in targets]
+            if any(anchors):
+                letters = {c: xl_col_to_name(c) for c in set(columns.tolist())}
+                escape = self._escape_attributes
+                parts = [
+                    f'<hyperlink ref="{letters[c]}{r + 1}" r:id="rId{number}"'
+                    + (f' location="{escape(anchor)}"/>' if anchor else "/>")
+                    for number, r, c, anchor in zip(
+                        itertools.count(first), rows.tolist(), columns.tolist(), anchors
+                    )
+                ]
+                self.fh.write("<hyperlinks>" + "".join(parts) + "</hyperlinks>")
+                return
+            # No anchors (the usual case): every link's element as byte blocks.
+            distinct, codes = np.unique(columns, return_inverse=True)
+            names = np.array([xl_col_to_name(c).encode() for c in distinct.tolist()])
+            blocks = [
+                _const(b'<hyperlink ref="', rows),
+                _block(names[codes]),
+                _digits(rows + 1),
+                _const(b'" r:id="rId', rows),
+                _digits(np.arange(first, first + len(rows), dtype=np.int64)),
+                _const(b'"/>', rows),
+            ]
+            self.fh.write("<hyperlinks>" + _joined(blocks).decode() + "</hyperlinks>")
 
         def _write_rows(self) -> None:
             if self.data_row < 0:
@@ -606,12 +659,11 @@ def _column_sheet_class() -> type:
             codes = cells.codes[start:end]
             if cells.inline is False:
                 cells.inline = _inline(cells.values)
-            if isinstance(cells.inline, np.ndarray):  # texts, or links: one block of them
-                links = type(cells.values[0]) is _Link
-                head = f'" s="{style("url")}" t="inlineStr">' if links else _INLINE
+            if isinstance(cells.inline, tuple):  # texts, links and n/a: blocks of elements
+                elements, what = cells.inline
                 return [
-                    _const(head.encode(), codes),
-                    _block(cells.inline[codes]),
+                    _inline_heads(what[codes], style),
+                    _block(elements[codes]),
                     _const(b"</c>", codes),
                 ]
             distinct, firsts, inverse = np.unique(codes, return_index=True, return_inverse=True)
@@ -733,15 +785,16 @@ def _column_sheet_class() -> type:
         blocks.append(_block(np.where(shown, tail, b"")) if missing else _const(tail, values))
         return blocks
 
-    def _inline(values: list[object]) -> np.ndarray | None:
-        """The ``<is>`` elements of ``values`` (`_text`) as a byte-string array when they are
-        all texts or all `_Link` cells (whose texts they are), else None."""
-        if all(type(v) is str for v in values):
-            texts = cast(list[str], values)
-        elif all(type(v) is _Link for v in values):
-            texts = [cast(_Link, v).text for v in values]
-        else:
+    def _inline(values: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
+        """When every one of ``values`` is a text, a `_Link` or `_NA`: their ``<is>`` elements
+        (`_text`; "n/a" for `_NA`) as a byte-string array, and what each is (`_TEXT`,
+        `_LINK`, `_MISSING`); else None."""
+        what = np.array(
+            [_MISSING if v is _NA else _WHAT.get(type(v), _OTHER) for v in values], dtype=np.int8
+        )
+        if np.any(what == _OTHER):
             return None
+        texts = [v if type(v) is str else v.text if type(v) is _Link else NA for v in values]
         joined = "\0".join(texts)
         if (
             joined.count("\0") == len(texts) - 1  # no text holds a NUL
@@ -751,8 +804,23 @@ def _column_sheet_class() -> type:
             and max(map(len, texts), default=0) <= _STRING_LIMIT
         ):  # nothing to escape in any: each as it is
             inner = joined.encode().split(b"\0")
-            return np.array([b"<is><t>" + t + b"</t></is>" for t in inner], dtype=bytes)
-        return np.array([_text(text).encode() for text in texts], dtype=bytes)
+            elements = np.array([b"<is><t>" + t + b"</t></is>" for t in inner], dtype=bytes)
+        else:
+            elements = np.array([_text(text).encode() for text in texts], dtype=bytes)
+        return elements, what
+
+    def _inline_heads(what: np.ndarray, style: Callable[[str], int]) -> np.ndarray:
+        """The start of each inline cell after its ``<c r="A1`` (a text's, a link's or n/a's),
+        as a block; the styles asked for in the order of their first rows, as XlsxWriter's
+        cell by cell writing asks for them."""
+        present, firsts = np.unique(what, return_index=True)
+        heads = [b""] * len(_HEADS)
+        for one in present[np.argsort(firsts)].tolist():
+            name = _HEADS[one]
+            heads[one] = ((f'" s="{style(name)}' if name else "") + _INLINE).encode()
+        if len(present) == 1:
+            return _const(heads[present[0]], what)
+        return _block(np.array(heads, dtype=bytes)[what])
 
     def _text(text: str) -> str:
         """An inline string's ``<is>`` element, escaped as XlsxWriter escapes strings."""
@@ -791,12 +859,25 @@ def _workbook_class() -> type:
     from xlsxwriter.workbook import Workbook
 
     class BulkRelationships(Relationships):  # type: ignore[misc]
+        def __init__(self, hyperlinks: list[str]) -> None:
+            super().__init__()
+            self.hyperlinks = hyperlinks
+            """The targets of the sheet's links (`ColumnSheet.link_targets`): relationships
+            before those in ``relationships``, as XlsxWriter orders them."""
+
         def _write_relationships(self) -> None:
             escape = self._escape_attributes
+            parts = [f'<Relationships xmlns="{escape(PACKAGE_SCHEMA)}">']
+            if self.hyperlinks:
+                kind = escape(DOCUMENT_SCHEMA + "/hyperlink").replace("%", "%%")
+                mode = escape("External").replace("%", "%%")
+                each = f'<Relationship Id="rId%d" Type="{kind}" Target="%s" TargetMode="{mode}"/>'
+                targets = _escaped(self.hyperlinks, escape)
+                parts += map(each.__mod__, zip(itertools.count(self.id), targets))
+                self.id += len(targets)
             kinds = {kind: escape(kind) for kind in {link[0] for link in self.relationships}}
             modes = {mode: escape(mode) for mode in {link[2] for link in self.relationships}}
             targets = _escaped([target for _kind, target, _mode in self.relationships], escape)
-            parts = [f'<Relationships xmlns="{escape(PACKAGE_SCHEMA)}">']
             parts += [
                 f'<Relationship Id="rId{number}" Type="{kinds[kind]}" Target="{target}"'
                 + (f' TargetMode="{modes[mode]}"/>' if mode else "/>")
@@ -809,6 +890,11 @@ def _workbook_class() -> type:
             self.fh.write("".join(parts))
 
     class BulkPackager(Packager):  # type: ignore[misc]
+        def _write_worksheet_files(self) -> None:
+            for worksheet in self.workbook.worksheets():
+                worksheet.bulk_relationships = True  # its links' targets: BulkRelationships
+            super()._write_worksheet_files()
+
         def _write_worksheet_rels_files(self) -> None:
             # XlsxWriter's own loop (same parts, same order), with BulkRelationships.
             index = 0
@@ -824,9 +910,10 @@ def _workbook_class() -> type:
                     + worksheet.external_table_links
                     + worksheet.external_comment_links
                 )
-                if not external_links:
+                hyperlinks = getattr(worksheet, "link_targets", [])
+                if not external_links and not hyperlinks:
                     continue
-                rels = BulkRelationships()
+                rels = BulkRelationships(hyperlinks)
                 # XlsxWriter's _add_document_relationship for each, in one pass.
                 rels.relationships += [
                     (DOCUMENT_SCHEMA + kind, target, mode) for kind, target, mode in external_links

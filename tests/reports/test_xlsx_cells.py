@@ -124,6 +124,32 @@ def test_the_quick_url_check_agrees_with_the_full_one(scheme: str, host: str, re
         assert safe_url(url) == (url if is_web_url(url) else None), url
 
 
+@given(
+    st.lists(
+        st.builds(
+            lambda scheme, host, rest: scheme + host + rest,
+            st.sampled_from(["http://", "https://", "ftp://", ""]),
+            st.text(alphabet="ab.-1:@", max_size=6),
+            st.text(alphabet=st.sampled_from([*_URL_CHARACTERS, "\n", "\r"]), max_size=8),
+        ),
+        max_size=6,
+    )
+)
+@settings(max_examples=1000, deadline=None)
+def test_the_check_of_a_whole_column_agrees_with_each_texts(urls: list[str]) -> None:
+    """`all_simple_urls` holds for a list when each text alone has the usual shape, and then
+    `safe_url` gives each back as it is."""
+    from campaigns.links import MAX_URL_LENGTH
+    from reports.model import _SIMPLE_URL, all_simple_urls, safe_url
+
+    each = [len(u) <= MAX_URL_LENGTH and _SIMPLE_URL.fullmatch(u) is not None for u in urls]
+    assert all_simple_urls(urls) == (bool(urls) and all(each))
+    if all_simple_urls(urls):
+        assert [safe_url(u) for u in urls] == urls
+    long = "https://x.example/" + "a" * MAX_URL_LENGTH
+    assert not all_simple_urls([*urls, long])
+
+
 @pytest.mark.parametrize(
     "values",
     [
@@ -222,6 +248,7 @@ def _frame(rows: int) -> pd.DataFrame:
             "u": cycle(_URLS),
             "links": cycle([u for u in _URLS if u and u.startswith("http")]),
             "no_links": cycle(["javascript:alert(1)", "ftp://x.example/", "x & y"]),
+            "permalinks": cycle(["https://x.example/p/1", None, "http://h.example/a?b=1&c=2"]),
             "key": [f"p{i:06d}" for i in range(rows)],
         }
     )
@@ -241,6 +268,7 @@ _KINDS = {
     "u": "url",
     "links": "url",
     "no_links": "url",
+    "permalinks": "url",
     "key": "text",
 }
 
@@ -286,8 +314,8 @@ def test_data_cells_are_the_xml_xlsxwriter_writes(rows: int, streamed: bool, tmp
     """Every kind of data cell (numbers with NaN, infinities, -0, 1E+16; dates with and
     without times, missing first or later; texts with markup, control characters, XlsxWriter's
     own escape, edge spaces, non-ASCII, over Excel's length, formulas to neutralise; bools;
-    mixed objects; links, non-links and missing URLs, columns of links only and of non-links
-    only), in a few rows (rendered in Python) and
+    mixed objects; links, non-links and missing URLs, columns of links only, of non-links
+    only and of usual links and missing ones), in a few rows (rendered in Python) and
     in more than one block of 2,000 (rendered on numpy), is the XML XlsxWriter's own
     ``write_*`` methods make for it, cell for cell (in its constant-memory mode, which writes
     texts inline as the workbook does); whether the sheet goes into the zip file as it is
@@ -469,3 +497,40 @@ def test_a_large_part_is_deflated_in_segments_on_other_threads() -> None:
             packer = zlib.compressobj(level, zlib.DEFLATED, -15)
             whole = len(packer.compress(b"".join(writes)) + packer.flush())
             assert abs(len(stream) - whole) <= whole * 0.002 + 16 * len(writes)
+
+
+def test_links_past_the_sheets_limit_are_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sheet links at most `MAX_LINKS` cells; later web addresses are their texts, whether
+    the column is all usual addresses (and missing values) or not."""
+    import reports.render_xlsx as render_xlsx
+
+    class Sheet:
+        def __init__(self) -> None:
+            self.linked: list[tuple[int, int, str]] = []
+
+        def add_link(self, r: int, c: int, url: str) -> None:
+            self.linked.append((r, c, url))
+
+        def add_plain_links(self, rows: Any, c: int, urls: list[str]) -> None:
+            self.linked += [(r, c, url) for r, url in zip(rows.tolist(), urls, strict=True)]
+
+    monkeypatch.setattr(render_xlsx, "MAX_LINKS", 4)
+    urls = [f"https://x.example/p/{n}" for n in range(5)]
+    usual = [urls[0], None, urls[1], math.nan, urls[2], urls[3], urls[4]]
+    for values in (usual, [*usual, "javascript:alert(1)"]):
+        sheet, links = Sheet(), [1]  # one link on the sheet already
+        cells = render_xlsx._url_cells(sheet, 4, 2, values, links)
+        assert links == [4]
+        assert sheet.linked == [(4, 2, urls[0]), (6, 2, urls[1]), (8, 2, urls[2])]
+        shown = [
+            ("link", cell.text) if isinstance(cell, render_xlsx._Link) else cell for cell in cells
+        ]
+        assert shown[:7] == [
+            ("link", urls[0]),
+            render_xlsx._NA,
+            ("link", urls[1]),
+            render_xlsx._NA,
+            ("link", urls[2]),
+            urls[3],
+            urls[4],
+        ]
