@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from reports.model import SIMULATED_NOTICE, Report, Table, is_missing, neutralise
+from reports.text_blocks import block_of, const_block, digit_block, joined_rows
 
 SCHEMA_VERSION = 1
 
@@ -97,55 +98,75 @@ def _plain_numbers(numbers: np.ndarray) -> list[Any]:
 _ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
-def _json_texts(column: pd.Series) -> list[str]:
-    """Each value of one column as JSON text: what encoding its `_plain_column` value gives
-    (`json`'s own forms: ``repr`` of a float, digits of an int, a string escaped as with
-    ``ensure_ascii=False``), so that a table's rows are joined as text (`_json_rows`) instead
-    of encoded as one dict each."""
+def _json_values(column: pd.Series) -> list[np.ndarray]:
+    """Each value of one column as JSON text, as blocks (`reports.text_blocks`): what encoding
+    its `_plain_column` value gives (`json`'s own forms: ``repr`` of a float, digits of an int,
+    a string escaped as with ``ensure_ascii=False``, null), so that a table's rows are made as
+    text on numpy (`_json_rows`) instead of encoded as one dict each."""
     if pd.api.types.is_bool_dtype(column.dtype):
-        return ["true" if bool(v) else "false" for v in column.tolist()]
+        truth = np.fromiter(map(bool, column.tolist()), dtype=bool, count=len(column))
+        return [block_of(np.where(truth, b"true", b"false"))]
     if pd.api.types.is_numeric_dtype(column.dtype):
-        return _number_texts(column.to_numpy(dtype="float64", na_value=np.nan))
+        return _json_numbers(column.to_numpy(dtype="float64", na_value=np.nan))
     if isinstance(column.dtype, pd.DatetimeTZDtype):
-        return ["null" if v is None else encode_basestring(v) for v in _plain_times(column)]
-    return [encode_basestring(v) if type(v) is str else _ENCODE(_plain(v)) for v in column.tolist()]
+        texts = ["null" if v is None else encode_basestring(v) for v in _plain_times(column)]
+        return [block_of(np.array(texts, dtype=bytes))]
+    if column.dtype != object or pd.api.types.infer_dtype(column, skipna=True) in (
+        "string",
+        "empty",
+    ):  # texts (missing ones apart), each distinct one encoded once
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        distinct = uniques.tolist()
+        if all(type(v) is str for v in distinct):
+            encoded = [encode_basestring(v).encode() for v in distinct]
+            return [block_of(np.array([*encoded, b"null"], dtype=bytes)[codes])]
+    texts = [
+        encode_basestring(v) if type(v) is str else _ENCODE(_plain(v)) for v in column.tolist()
+    ]
+    return [block_of(np.array([text.encode() for text in texts], dtype=bytes))]
 
 
-def _number_texts(numbers: np.ndarray) -> list[str]:
-    """`_plain_numbers`' values as JSON text: null for NaN and infinities, the digits of a
-    whole number below 2**53, ``float.__repr__`` (json's form) of any other."""
-    out = np.full(numbers.shape, "null", dtype=object)
+def _json_numbers(numbers: np.ndarray) -> list[np.ndarray]:
+    """`_plain_numbers`' values as JSON text, as blocks: null for NaN and infinities, the
+    digits of a whole number below 2**53, ``float.__repr__`` (json's form) of any other."""
     with np.errstate(invalid="ignore"):
         whole = (np.abs(numbers) < 2**53) & (numbers == np.trunc(numbers))
     fraction = np.isfinite(numbers) & ~whole
-    if whole.any():
-        out[whole] = np.fromiter(
-            map(int.__repr__, numbers[whole].astype(np.int64).tolist()), dtype=object
-        )
+    ints = np.where(whole, numbers, 0.0).astype(np.int64)  # -0.0 is 0
+    blocks = [block_of(np.where(whole | fraction, b"", b"null"))]
+    if np.any(ints < 0):
+        blocks.append(block_of(np.where(ints < 0, b"-", b"")))
+    digits = digit_block(np.abs(ints))
+    digits[~whole] = 0
+    blocks.append(digits)
     if fraction.any():
-        out[fraction] = np.fromiter(map(float.__repr__, numbers[fraction].tolist()), dtype=object)
-    result: list[str] = out.tolist()
-    return result
+        texts = np.array(list(map(float.__repr__, numbers[fraction].tolist())), dtype=bytes)
+        other = np.zeros((numbers.size, texts.dtype.itemsize), dtype=np.uint8)
+        other[fraction] = block_of(texts)
+        blocks.append(other)
+    return blocks
 
 
-def _json_rows(keys: list[str], columns: list[list[str]]) -> str:
-    """Rows as JSON objects joined by ", " from their columns' JSON texts (`_json_texts`):
-    the text ``json`` gives for ``dict(zip(keys, row))`` of each row's values."""
-    fields = dict(zip(keys, columns, strict=True))
-    rows = len(columns[0]) if columns else 0
-    if not rows:
-        return ""
-    # One list of every piece, row after row: the text before each value (its key), the
-    # value; one join at the end.
-    width = 2 * len(fields)
-    pieces: list[str] = [""] * (rows * width + 1)
-    for number, (key, texts) in enumerate(fields.items()):
-        before = ", " if number else "}, {"
-        pieces[2 * number : rows * width : width] = [f"{before}{encode_basestring(key)}: "] * rows
-        pieces[2 * number + 1 : rows * width : width] = texts
-    pieces[0] = pieces[0][3:]
-    pieces[-1] = "}"
-    return "".join(pieces)
+def _json_rows(frame: pd.DataFrame, keys: list[str], simulated: bool) -> bytes:
+    """The rows of ``frame`` as JSON objects joined by ", ", with a ``simulated`` key when
+    ``keys`` have none: the text ``json`` gives for ``dict(zip(keys, row))`` of each row's
+    `_plain_column` values (as UTF-8), made column by column on numpy."""
+    rows = np.arange(len(frame))
+    if not len(rows):
+        return b""
+    blocks: list[np.ndarray] = []
+    for number, key in enumerate(keys if "simulated" in keys else [*keys, "simulated"]):
+        before = ", " if number else "{"
+        blocks.append(const_block(f"{before}{encode_basestring(key)}: ".encode(), rows))
+        if number == len(keys):  # a key of its own: the report's flag
+            blocks.append(const_block(b"true" if simulated else b"false", rows))
+        elif key in frame.columns:
+            blocks += _json_values(frame[key])
+        else:
+            blocks.append(const_block(b"null", rows))
+    blocks.append(const_block(b"}, ", rows))
+    # No NUL in JSON text (json escapes it in strings), so the padding is all there is to drop.
+    return joined_rows(blocks)[:-2]
 
 
 def table_columns(table: Table, simulated: bool) -> tuple[list[str], list[list[Any]]]:
@@ -161,17 +182,6 @@ def _columns_of(
     if "simulated" not in keys:
         keys = [*keys, "simulated"]
         columns.append([simulated] * (len(frame) if columns else 0))
-    return keys, columns
-
-
-def _json_columns_of(
-    frame: pd.DataFrame, keys: list[str], simulated: bool
-) -> tuple[list[str], list[list[str]]]:
-    """`_columns_of` as JSON texts (`_json_texts`)."""
-    columns = [_json_texts(frame[k]) if k in frame.columns else ["null"] * len(frame) for k in keys]
-    if "simulated" not in keys:
-        keys = [*keys, "simulated"]
-        columns.append(["true" if simulated else "false"] * (len(frame) if columns else 0))
     return keys, columns
 
 
@@ -257,22 +267,27 @@ def to_json(report: Report) -> str:
     ]
     encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
     text = encode(document)
-    pieces: list[str] = []
+    # The rows are made as UTF-8 (`_json_rows`) and the document decoded once: the pieces
+    # held until then take half the memory of the text (a large report's texts include CJK
+    # audience names, two bytes a character in a str).
+    pieces: list[bytes] = []
     at = 0
     for number, table in enumerate(report.tables.values()):
         placeholder = encode(f"{token}{number}")
         found = text.index(placeholder, at)
-        pieces += [text[at:found], "["]
+        pieces += [text[at:found].encode(), b"["]
         keys = table.data_columns()
         for start in range(0, len(table.frame) if keys else 0, _JSON_ROWS):
             part = table.frame.iloc[start : start + _JSON_ROWS]
             if start:
-                pieces.append(", ")
-            pieces.append(_json_rows(*_json_columns_of(part, keys, report.simulated)))
-        pieces.append("]")
+                pieces.append(b", ")
+            pieces.append(_json_rows(part, keys, report.simulated))
+        pieces.append(b"]")
         at = found + len(placeholder)
-    pieces.append(text[at:])
-    return "".join(pieces)
+    pieces.append(text[at:].encode())
+    data = b"".join(pieces)
+    pieces.clear()
+    return data.decode()
 
 
 def _csv_text(keys: list[str], rows: list[list[Any]]) -> str:

@@ -40,6 +40,7 @@ from reports.model import (
     neutralise,
     safe_url,
 )
+from reports.text_blocks import block_of, const_block, digit_block, joined_rows
 
 MAX_LINKS = 65_000
 """Excel allows 65,530 hyperlinks per sheet; URLs past this are written as text."""
@@ -426,43 +427,6 @@ _FEW_ROWS = 64
 """Rows rendered cell by cell in Python rather than as byte blocks on numpy."""
 
 
-def _block(cells: np.ndarray) -> np.ndarray:
-    """A byte-string array as a block: one row of bytes per cell, NUL-padded."""
-    size = cells.dtype.itemsize
-    if size == 0:
-        return np.zeros((cells.size, 0), dtype=np.uint8)
-    return np.ascontiguousarray(cells).view(np.uint8).reshape(cells.size, size)
-
-
-def _const(text: bytes, rows: np.ndarray) -> np.ndarray:
-    """``text`` on each of ``rows``' rows, as a block."""
-    return np.broadcast_to(np.frombuffer(text, dtype=np.uint8), (len(rows), len(text)))
-
-
-def _digits(values: np.ndarray) -> np.ndarray:
-    """Non-negative integers in decimal, as a block (leading zeros as NUL padding): the
-    digits ``str`` gives."""
-    top = int(values.max()) if values.size else 0
-    width = len(str(top))
-    out = np.empty((values.size, width), dtype=np.uint8)
-    rest = values
-    for place in range(width - 1, -1, -1):
-        rest, digit = np.divmod(rest, 10)
-        out[:, place] = digit + 48
-    # The number of digits of each value; the places before them are padding.
-    length = np.ones(values.size, dtype=np.int64)
-    for power in range(1, width):
-        length += values >= 10**power
-    out[np.arange(width) < (width - length)[:, None]] = 0
-    return out
-
-
-def _joined(blocks: list[np.ndarray]) -> bytes:
-    """The rows of ``blocks`` side by side, row after row, without their padding."""
-    matrix = np.hstack(blocks)
-    return cast(bytes, matrix[matrix != 0].tobytes())
-
-
 def _write_bytes(fh: Any, data: bytes) -> None:
     """UTF-8 ``data`` to XlsxWriter's part file (a text file, or a ``StringIO`` in memory)."""
     buffer = getattr(fh, "buffer", None)
@@ -602,14 +566,14 @@ def _column_sheet_class() -> type:
             distinct, codes = np.unique(columns, return_inverse=True)
             names = np.array([xl_col_to_name(c).encode() for c in distinct.tolist()])
             blocks = [
-                _const(b'<hyperlink ref="', rows),
-                _block(names[codes]),
-                _digits(rows + 1),
-                _const(b'" r:id="rId', rows),
-                _digits(np.arange(first, first + len(rows), dtype=np.int64)),
-                _const(b'"/>', rows),
+                const_block(b'<hyperlink ref="', rows),
+                block_of(names[codes]),
+                digit_block(rows + 1),
+                const_block(b'" r:id="rId', rows),
+                digit_block(np.arange(first, first + len(rows), dtype=np.int64)),
+                const_block(b'"/>', rows),
             ]
-            self.fh.write("<hyperlinks>" + _joined(blocks).decode() + "</hyperlinks>")
+            self.fh.write("<hyperlinks>" + joined_rows(blocks).decode() + "</hyperlinks>")
 
         def _write_rows(self) -> None:
             if self.data_row < 0:
@@ -638,16 +602,16 @@ def _column_sheet_class() -> type:
                         )
                     )
                     continue
-                numbers = _digits(np.arange(first + 1, first + 1 + end - start, dtype=np.int64))
-                blocks = [_const(b'<row r="', numbers), numbers, _const(b'">', numbers)]
+                numbers = digit_block(np.arange(first + 1, first + 1 + end - start, dtype=np.int64))
+                blocks = [const_block(b'<row r="', numbers), numbers, const_block(b'">', numbers)]
                 for column in self.data_columns:
-                    blocks += [_const(column.head.encode(), numbers), numbers]
+                    blocks += [const_block(column.head.encode(), numbers), numbers]
                     blocks += self._render(column, start, end)
-                blocks.append(_const(b"</row>", numbers))
+                blocks.append(const_block(b"</row>", numbers))
                 if isinstance(self.fh, _ZipPart):
                     self.fh.write_blocks(blocks)  # joined by the zip's thread
                 else:
-                    _write_bytes(self.fh, _joined(blocks))
+                    _write_bytes(self.fh, joined_rows(blocks))
 
         def _render(self, column: _DataColumn, start: int, end: int) -> list[np.ndarray]:
             """The XML of rows ``start`` to ``end`` of a column after each cell's ``<c r="A1``,
@@ -663,13 +627,13 @@ def _column_sheet_class() -> type:
                 elements, what = cells.inline
                 return [
                     _inline_heads(what[codes], style),
-                    _block(elements[codes]),
-                    _const(b"</c>", codes),
+                    block_of(elements[codes]),
+                    const_block(b"</c>", codes),
                 ]
             distinct, firsts, inverse = np.unique(codes, return_index=True, return_inverse=True)
             self._bodies(kind, cells, distinct[np.argsort(firsts, kind="stable")], style, known)
             table = np.array([known[code].encode() for code in distinct.tolist()], dtype=bytes)
-            return [_block(table[inverse])]
+            return [block_of(table[inverse])]
 
         def _render_list(self, column: _DataColumn, start: int, end: int) -> list[str]:
             """`_render`'s XML as one text per row (for a few rows)."""
@@ -761,7 +725,9 @@ def _column_sheet_class() -> type:
         number, missing = _number_styles(kind, shown, style)
         lead = f'" s="{number}"><v>'.encode()
         blocks = [
-            _block(np.where(shown, lead, missing.encode())) if missing else _const(lead, values),
+            block_of(np.where(shown, lead, missing.encode()))
+            if missing
+            else const_block(lead, values),
         ]
         whole = (
             shown
@@ -771,18 +737,20 @@ def _column_sheet_class() -> type:
         )
         ints = np.where(whole, values, 0.0).astype(np.int64)
         if np.any(ints < 0):
-            blocks.append(_block(np.where(ints < 0, b"-", b"")))
-        digits = _digits(np.abs(ints))
+            blocks.append(block_of(np.where(ints < 0, b"-", b"")))
+        digits = digit_block(np.abs(ints))
         digits[~whole] = 0
         blocks.append(digits)
         rest = shown & ~whole
         if rest.any():
             texts = np.array([b"%.16G" % v for v in values[rest].tolist()], dtype=bytes)
             other = np.zeros((values.size, texts.dtype.itemsize), dtype=np.uint8)
-            other[rest] = _block(texts)
+            other[rest] = block_of(texts)
             blocks.append(other)
         tail = b"</v></c>"
-        blocks.append(_block(np.where(shown, tail, b"")) if missing else _const(tail, values))
+        blocks.append(
+            block_of(np.where(shown, tail, b"")) if missing else const_block(tail, values)
+        )
         return blocks
 
     def _inline(values: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -819,8 +787,8 @@ def _column_sheet_class() -> type:
             name = _HEADS[one]
             heads[one] = ((f'" s="{style(name)}' if name else "") + _INLINE).encode()
         if len(present) == 1:
-            return _const(heads[present[0]], what)
-        return _block(np.array(heads, dtype=bytes)[what])
+            return const_block(heads[present[0]], what)
+        return block_of(np.array(heads, dtype=bytes)[what])
 
     def _text(text: str) -> str:
         """An inline string's ``<is>`` element, escaped as XlsxWriter escapes strings."""
@@ -1040,7 +1008,7 @@ class _StreamingZip(zipfile.ZipFile):
                     entry.write(value)
                 elif job == "blocks":
                     assert entry is not None
-                    entry.write(_joined(value))  # numpy's copies release the GIL too
+                    entry.write(joined_rows(value))  # numpy's copies release the GIL too
                 elif job == "close":
                     assert entry is not None
                     entry.close()
@@ -1179,7 +1147,7 @@ class _ZipPart(io.StringIO):
         self.owner.put("data", data)
 
     def write_blocks(self, blocks: list[np.ndarray]) -> None:
-        """`_joined` ``blocks``, after the text written before it."""
+        """`joined_rows` of ``blocks``, after the text written before it."""
         self.flush_texts()
         self.owner.put("blocks", blocks)
 

@@ -1,5 +1,6 @@
-"""The data exports convert whole columns at once (`reports.render_data._plain_column`); every
-value must come out as converting it alone (`_plain`) gives it, on awkward values."""
+"""The data exports convert whole columns at once (`reports.render_data._plain_column`, and
+for JSON `_json_values`, as text on numpy); every value must come out as converting it alone
+(`_plain`) and encoding it gives it, on awkward values."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.render_data import _json_rows, _json_texts, _plain, _plain_column
+from reports.render_data import _json_rows, _json_values, _plain, _plain_column
+from reports.text_blocks import joined_rows
 
 
 def _one_by_one(column: pd.Series) -> list[Any]:
@@ -56,6 +58,12 @@ def test_a_column_converts_as_its_values_one_by_one(column: pd.Series) -> None:
 ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
+def _json_texts(column: pd.Series) -> list[str]:
+    """Each row's JSON text, from the column's blocks."""
+    blocks = _json_values(column)
+    return [joined_rows([b[i : i + 1] for b in blocks]).decode() for i in range(len(column))]
+
+
 @pytest.mark.parametrize("column", COLUMNS, ids=lambda c: str(c.dtype))
 def test_a_columns_json_texts_are_its_plain_values_encoded(column: pd.Series) -> None:
     assert _json_texts(column) == [ENCODE(v) for v in _plain_column(column)]
@@ -72,23 +80,27 @@ def test_json_texts_of_awkward_texts_and_numbers() -> None:
 
 def test_json_rows_are_the_rows_encoded_as_objects() -> None:
     keys = ["a", 'quo"te', "per%cent", "中", "simulated"]
-    columns = [
-        pd.Series([1.5, np.nan, 3.0]),
-        pd.Series(["x", None, 'y"']),
-        pd.Series([True, False, True]),
-        pd.Series([1, 2, 3], dtype="int64"),
-        pd.Series([False, False, False]),
-    ]
-    plain = [_plain_column(c) for c in columns]
+    frame = pd.DataFrame(
+        {
+            "a": [1.5, np.nan, 3.0],
+            'quo"te': ["x", None, 'y"'],
+            "per%cent": [True, False, True],
+            "中": pd.Series([1, 2, 3], dtype="int64"),
+            "simulated": [False, False, False],
+        }
+    )
+    plain = [_plain_column(frame[key]) for key in keys]
     expected = ", ".join(
         ENCODE(dict(zip(keys, row, strict=True))) for row in zip(*plain, strict=True)
     )
-    assert _json_rows(keys, [_json_texts(c) for c in columns]) == expected
-    one = [c.iloc[:1] for c in columns]
-    assert _json_rows(keys, [_json_texts(c) for c in one]) == ENCODE(
-        dict(zip(keys, [_plain_column(c)[0] for c in one], strict=True))
+    assert _json_rows(frame, keys, True).decode() == expected
+    assert _json_rows(frame.iloc[:1], keys, True).decode() == ENCODE(
+        dict(zip(keys, [values[0] for values in plain], strict=True))
     )
-    assert _json_rows(keys, [[] for _ in keys]) == ""
+    assert _json_rows(frame.iloc[:0], keys, True) == b""
+    # Without a simulated column, the report's flag; a key the frame lacks is null.
+    rows = json.loads("[" + _json_rows(frame, ["a", "gone"], True).decode() + "]")
+    assert rows == [{"a": a, "gone": None, "simulated": True} for a in (1.5, None, 3)]
 
 
 def test_json_rows_encoded_a_few_at_a_time_are_the_whole_tables(
