@@ -151,9 +151,12 @@ def _json_rows(frame: pd.DataFrame, keys: list[str], simulated: bool) -> bytes:
     """The rows of ``frame`` as JSON objects joined by ", ", with a ``simulated`` key when
     ``keys`` have none: the text ``json`` gives for ``dict(zip(keys, row))`` of each row's
     `_plain_column` values (as UTF-8), made column by column on numpy."""
+    keys = list(dict.fromkeys(keys))  # a key once, as in a dict
+    if len(frame) < _FEW_ROWS:  # numpy's cost per call would outweigh the rows' own
+        keys, columns = _columns_of(frame, keys, simulated)
+        objects = (dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True))
+        return ", ".join(map(_ENCODE, objects)).encode()
     rows = np.arange(len(frame))
-    if not len(rows):
-        return b""
     blocks: list[np.ndarray] = []
     for number, key in enumerate(keys if "simulated" in keys else [*keys, "simulated"]):
         before = ", " if number else "{"
@@ -187,6 +190,8 @@ def _columns_of(
 
 _JSON_ROWS = 5000
 """Rows of a table converted and encoded at a time."""
+_FEW_ROWS = 200
+"""Rows encoded as dicts (json's own encoder) rather than made as text on numpy."""
 
 
 def table_records(table: Table, simulated: bool) -> tuple[list[str], list[list[Any]]]:

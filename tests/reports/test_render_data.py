@@ -78,7 +78,14 @@ def test_json_texts_of_awkward_texts_and_numbers() -> None:
         assert _json_texts(column) == [ENCODE(v) for v in _plain_column(column)]
 
 
-def test_json_rows_are_the_rows_encoded_as_objects() -> None:
+@pytest.mark.parametrize("few", [0, 1000], ids=["numpy", "dicts"])
+def test_json_rows_are_the_rows_encoded_as_objects(
+    few: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made as text on numpy, or (a few rows) as dicts json encodes: the same text."""
+    import reports.render_data as render_data
+
+    monkeypatch.setattr(render_data, "_FEW_ROWS", few)
     keys = ["a", 'quo"te', "per%cent", "中", "simulated"]
     frame = pd.DataFrame(
         {
@@ -98,15 +105,20 @@ def test_json_rows_are_the_rows_encoded_as_objects() -> None:
         dict(zip(keys, [values[0] for values in plain], strict=True))
     )
     assert _json_rows(frame.iloc[:0], keys, True) == b""
-    # Without a simulated column, the report's flag; a key the frame lacks is null.
-    rows = json.loads("[" + _json_rows(frame, ["a", "gone"], True).decode() + "]")
+    # Without a simulated column, the report's flag; a key the frame lacks is null; a key
+    # given twice is there once.
+    rows = json.loads("[" + _json_rows(frame, ["a", "gone", "a"], True).decode() + "]")
     assert rows == [{"a": a, "gone": None, "simulated": True} for a in (1.5, None, 3)]
+    assert _json_rows(frame, ["a", "gone", "a"], True).decode().count('"a"') == 3
 
 
+@pytest.mark.parametrize("few", [0, 1000], ids=["numpy", "dicts"])
 def test_json_rows_encoded_a_few_at_a_time_are_the_whole_tables(
-    engine: Any, monkeypatch: pytest.MonkeyPatch
+    few: int, engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import reports.render_data as render_data
+
+    monkeypatch.setattr(render_data, "_FEW_ROWS", few)
     from tests.reports.awkward import report_of
     from tests.reports.test_summary import AS_OF, _campaign
 
