@@ -204,6 +204,8 @@ _MARKUP = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]")
 """Characters XlsxWriter's string escaping changes (markup and control characters): a text
 without any, without its own ``_xHHHH_`` escape and without white space at either end (which
 it marks) is written as it is."""
+_JOINED_MARKUP = re.compile(r"[&<>\x01-\x08\x0b-\x1f\ufffe\uffff]")
+"""`_MARKUP` but NUL, in texts joined by NUL (none holding one itself)."""
 _PLAIN_URL = re.compile(r'[#%"<>\[\]^`{} ]')
 """A character XlsxWriter's ``Url`` treats specially (an anchor, escapes): a URL without any
 is its own relationship target."""
@@ -767,7 +769,7 @@ def _column_sheet_class() -> type:
         if (
             joined.count("\0") == len(texts) - 1  # no text holds a NUL
             and "_x" not in joined
-            and _MARKUP.search(joined) is None
+            and _JOINED_MARKUP.search(joined) is None
             and _EDGE_SPACE.search(joined) is None
             and max(map(len, texts), default=0) <= _STRING_LIMIT
         ):  # nothing to escape in any: each as it is
