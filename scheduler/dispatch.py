@@ -306,6 +306,37 @@ def _lock_channels() -> Any:
 
 
 @lru_cache(maxsize=1)
+def _candidates_locked() -> Any:
+    """PostgreSQL: `_candidates` and `_lock_channels` in one statement (one round trip a claim
+    pass): each candidate channel with its first claimable instant, in that order, and its
+    row's columns if this transaction locked it (NULL when another one holds it: SKIP
+    LOCKED)."""
+    candidates = _candidates().order_by(None).subquery("candidates")
+    channel_id, first_due = candidates.c
+    locked = (
+        select(Channel.id, Channel.name, Channel.platform, Channel.next_slot_at)
+        .where(Channel.id == channel_id)
+        .with_for_update(skip_locked=True)
+        .lateral("locked")
+    )
+    return (
+        select(channel_id, locked)
+        .select_from(candidates)
+        .outerjoin(locked, true())
+        .order_by(first_due, channel_id)
+    )
+
+
+@lru_cache(maxsize=1)
+def _set_slot() -> Any:
+    return (
+        update(_CHANNEL)
+        .where(_CHANNEL.c.id == bindparam("channel"))
+        .values(next_slot_at=bindparam("slot"))
+    )
+
+
+@lru_cache(maxsize=1)
 def _claim_rows() -> Any:
     """One channel's first claimable rows, locked, with what a claim needs to know."""
     return _claim_rows_of(bindparam("channel"), bindparam("limit"))
@@ -416,16 +447,27 @@ def claim_in(
         return Claimed([])
     hold(session)  # the kill-switch lock, shared: a pause waits for this claim or beats it
     at = {"now": now, "horizon": horizon}
-    candidates = session.connection().execute(_candidates(), at).all()
+    # On PostgreSQL every channel's rows come in one statement (see below), and the candidate
+    # channels are found and locked in one too.
+    together = session.get_bind().dialect.name == "postgresql"
+    channels: dict[int, Any]
+    if together:
+        found = session.connection().execute(_candidates_locked(), at).all()
+        candidates = [row.channel_id for row in found]
+        channels = {row.channel_id: row for row in found if row.id is not None}
+    else:
+        candidates = [c for c, _ in session.connection().execute(_candidates(), at)]
+        channels = (
+            {
+                row.id: row
+                for row in session.connection().execute(_lock_channels(), {"channels": candidates})
+            }
+            if candidates
+            else {}
+        )
     if not candidates:
         return Claimed([])
-    channels = {
-        row.id: row
-        for row in session.connection().execute(
-            _lock_channels(), {"channels": [c for c, _ in candidates]}
-        )
-    }
-    contended = len(channels) < len({c for c, _ in candidates})
+    contended = len(channels) < len(set(candidates))
     share = max(1, -(-budget // max(len(channels), 1)))
     lease = timedelta(seconds=settings.lease_seconds)
     actor = f"daemon:{settings.worker_id}"
@@ -437,10 +479,9 @@ def claim_in(
     # On PostgreSQL every channel's rows come in one statement, so each channel's share is
     # planned before any is read: as if each filled its share (a pass may then claim a little
     # less than ``budget``; the next one takes the rest).
-    together = session.get_bind().dialect.name == "postgresql"
     plan: list[tuple[Any, float, int, int]] = []
     planned = budget
-    for channel_id, _ in candidates:
+    for channel_id in candidates:
         channel = channels.get(channel_id)
         if channel is None:
             continue
@@ -547,12 +588,14 @@ def claim_in(
             budget -= 1
         if next_slot != channel.next_slot_at:
             slots.append({"channel": channel_id, "slot": next_slot})
-    if slots:
-        session.connection().execute(
-            update(_CHANNEL)
-            .where(_CHANNEL.c.id == bindparam("channel"))
-            .values(next_slot_at=bindparam("slot")),
+    if slots:  # one statement on PostgreSQL, not one per channel
+        update_each(
+            session.connection(),
+            _set_slot(),
+            _CHANNEL,
             slots,
+            where=(("id", "channel"),),
+            sets=(("next_slot_at", "slot"),),
         )
     moved = transition_rows(session, moves, actor=actor, at=now, checked=True)
     return Claimed(
