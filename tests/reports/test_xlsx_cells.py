@@ -534,3 +534,14 @@ def test_links_past_the_sheets_limit_are_texts(monkeypatch: pytest.MonkeyPatch) 
             urls[3],
             urls[4],
         ]
+
+
+@given(
+    st.lists(st.text(alphabet=["a", " ", "\t", "\n", "\x85", "\xa0", "\u3000", "é"], max_size=4))
+)
+@settings(max_examples=1000, deadline=None)
+def test_white_space_at_the_edge_of_joined_texts(texts: list[str]) -> None:
+    from reports.render_xlsx import _edge_space
+
+    want = any(t[:1].isspace() or t[-1:].isspace() for t in texts)
+    assert _edge_space("\0".join(texts)) == want
