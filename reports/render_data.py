@@ -62,24 +62,34 @@ def _plain_column(column: pd.Series) -> list[Any]:
 def _plain_times(column: pd.Series) -> list[Any]:
     """Aware times as `pd.Timestamp.isoformat` gives them ("2027-01-31T09:00:00+00:00", with
     microseconds only when there are any), None for NaT; UTC columns whole-array."""
-    if str(column.dt.tz) != "UTC":
+    found = _utc_times(column)
+    if found is None:
         return [None if t is pd.NaT else t.isoformat() for t in column.tolist()]
+    texts, missing = found
+    plain = texts.astype(object) + "+00:00"
+    plain[missing] = None
+    result: list[Any] = plain.tolist()
+    return result
+
+
+def _utc_times(column: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """A UTC column's times as `pd.Timestamp.isoformat` writes them before their "+00:00"
+    (a string array; NaT's text is anything) and where NaT is; None for another zone or
+    nanoseconds (Timestamp.isoformat's own forms)."""
+    if str(column.dt.tz) != "UTC":
+        return None
     naive = column.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     ticks = naive.view(np.int64)
     missing = np.isnat(naive)
     if np.any((ticks % 1000 != 0) & ~missing):
-        # Nanoseconds: Timestamp.isoformat's own form.
-        return [None if t is pd.NaT else t.isoformat() for t in column.tolist()]
+        return None
     whole = (ticks % 1_000_000_000 == 0) | missing
     texts = np.where(
         whole,
         np.datetime_as_string(naive, unit="s"),
         np.datetime_as_string(naive, unit="us"),
-    ).astype(object)
-    texts = texts + "+00:00"
-    texts[missing] = None
-    result: list[Any] = texts.tolist()
-    return result
+    )
+    return texts, missing
 
 
 def _plain_numbers(numbers: np.ndarray) -> list[Any]:
@@ -109,8 +119,15 @@ def _json_values(column: pd.Series) -> list[np.ndarray]:
     if pd.api.types.is_numeric_dtype(column.dtype):
         return _json_numbers(column.to_numpy(dtype="float64", na_value=np.nan))
     if isinstance(column.dtype, pd.DatetimeTZDtype):
-        texts = ["null" if v is None else encode_basestring(v) for v in _plain_times(column)]
-        return [block_of(np.array(texts, dtype=bytes))]
+        found = _utc_times(column)
+        if found is None:
+            texts = ["null" if v is None else encode_basestring(v) for v in _plain_times(column)]
+            return [block_of(np.array(texts, dtype=bytes))]
+        times, missing = found  # ISO texts: nothing for JSON to escape
+        body = block_of(times.astype(bytes))
+        body[missing] = 0
+        quote = block_of(np.where(missing, b"null", b'"'))
+        return [quote, body, block_of(np.where(missing, b"", b'+00:00"'))]
     if column.dtype != object or pd.api.types.infer_dtype(column, skipna=True) in (
         "string",
         "empty",
