@@ -58,6 +58,10 @@ that is due but not claimable must not turn it into a busy wait."""
 CONTENDED_WAIT = 0.1
 """After a pass that claimed nothing because other daemons were claiming the same channels at
 that moment, the loop looks again this soon (their claim transactions are short)."""
+STEADY_PAUSE = 1.0
+"""Lookaheads a loop pass sleeps after claiming some rows and leaving nothing within its horizon
+(a steady stream); each pass claims what is due within this plus half a lookahead, so a row is
+still claimed at least half a lookahead before its time (`Dispatcher.loop_pass`)."""
 LOOK_EVERY = 5.0
 """Lookaheads at most (5 s by default) between two reads of the next claimable instant and the
 earliest lease expiry while a steady stream of claims keeps the loop busy (`Dispatcher.loop_pass`;
@@ -387,14 +391,17 @@ class Dispatcher:
         """One pass of the dispatch loop: claim, then how long to sleep (None: claim again at
         once).
 
-        A pass that claimed some rows and left nothing within its horizon (a steady stream)
-        sleeps half the lookahead without asking the database for the next claimable instant:
-        that instant lies past the horizon, so the next pass comes no later than it would have
-        and claims the next rows, or, claiming none, asks then (`next_instants` cost PostgreSQL
-        more than the claim pass itself, twice a second at a steady load). The earliest lease
-        expiry, which that query also reads, is read again at least every `LOOK_EVERY` lookaheads
-        (half a lease at most) and once the expiry it last read has come."""
-        claimed, full = self.claim_pass(lookahead=lookahead)
+        Each pass claims what is due within `STEADY_PAUSE` lookaheads and a half. A pass that
+        claimed some rows and left nothing within that horizon (a steady stream) sleeps
+        `STEADY_PAUSE` lookaheads without asking the database for the next claimable instant:
+        that instant lies past the horizon, so the next pass still claims the next rows half a
+        lookahead before their time, or, claiming none, asks then (`next_instants` cost
+        PostgreSQL more than the claim pass itself, twice a second at a steady load; and each
+        pass costs its statements whatever it claims, so a pass per lookahead, not two). The
+        earliest lease expiry, which that query also reads, is read again at least every
+        `LOOK_EVERY` lookaheads (half a lease at most) and once the expiry it last read has
+        come."""
+        claimed, full = self.claim_pass(lookahead=lookahead * (STEADY_PAUSE + 0.5))
         now = self.clock()
         if full:
             # More may be due: claim again once the lanes have room (they wake us), and look
@@ -403,7 +410,7 @@ class Dispatcher:
                 return None
             return max(lookahead / 2, 0.05)
         if claimed and not self._contended and self._look_by is not None and now < self._look_by:
-            return max(lookahead / 2, 0.05)
+            return max(lookahead * STEADY_PAUSE, 0.05)
         claim_at, lease_at = next_instants(self.sessions, now)
         look_every = min(LOOK_EVERY * lookahead, self.settings.lease_seconds / 2)
         self._look_by = now + timedelta(seconds=look_every)

@@ -324,11 +324,12 @@ def test_a_confirmed_publication_is_recorded_even_after_the_row_moved_on(
 def test_a_steady_stream_of_claims_reads_the_next_claimable_instant_only_now_and_then(
     rig_factory: Any, mastodon: Any, monkeypatch: Any
 ) -> None:
-    """The dispatch loop: a pass that claimed rows and left nothing within its horizon sleeps
-    half the lookahead without asking the database when the next row is due (the next pass
-    claims it on time); it asks at least every few lookaheads, and after a pass that claimed
-    nothing."""
+    """The dispatch loop: a pass that claimed rows and left nothing within its horizon (a
+    lookahead and a half) sleeps a lookahead without asking the database when the next row is
+    due (the next pass claims it on time); it asks at least every few lookaheads, and after a
+    pass that claimed nothing."""
     import scheduler.daemon
+    from scheduler.daemon import STEADY_PAUSE
 
     looks: list[Any] = []
     read = scheduler.daemon.next_instants
@@ -340,7 +341,7 @@ def test_a_steady_stream_of_claims_reads_the_next_claimable_instant_only_now_and
     monkeypatch.setattr(scheduler.daemon, "next_instants", counted)
     rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
     rig.apply([post_yaml(f"p{i}", f"2027-03-01 10:0{i}", f"Beitrag {i}") for i in range(4)])
-    lookahead = 120.0  # a post a minute: each pass claims the next one
+    lookahead = 60.0  # a post a minute, a pass a minute: each pass claims the next one
     daemon = rig.daemon("steady", claim_lookahead_seconds=lookahead, lease_seconds=300.0)
     rig.clock.set(at("2027-03-01T08:58:30"))  # 10:00 Berlin is 09:00 UTC
     waits, passes = [], []
@@ -348,10 +349,10 @@ def test_a_steady_stream_of_claims_reads_the_next_claimable_instant_only_now_and
         passes.append(rig.clock())
         waits.append(daemon.loop_pass(lookahead))
         daemon.lanes.wait_idle()
-        rig.clock.advance(seconds=lookahead / 2)
+        rig.clock.advance(seconds=lookahead * STEADY_PAUSE)
 
     assert len(mastodon.posts) == 4
     # Read at the first pass (until 150 s later: half the lease), then not while passes claim,
     # then once that time passed (the fourth pass), and after the pass that claimed nothing.
     assert looks == [passes[0], passes[3], passes[4]]
-    assert waits[1] == waits[2] == lookahead / 2
+    assert waits[1] == waits[2] == lookahead * STEADY_PAUSE
