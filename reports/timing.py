@@ -9,11 +9,14 @@ baseline, computed over one row per delivery, so a post reaching two audiences c
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+from reports.aggregates import compensated_sums
 from reports.data import FIXED_AGES, StoreData
 from reports.model import Column, HeatMap, Table
 from reports.tables import WEEKDAYS, audience_col, flag_col
@@ -62,46 +65,125 @@ def half_life(posts: pd.DataFrame) -> Table:
     )
 
 
-def _account_baselines(posts: pd.DataFrame) -> pd.Series:
+def _account_baselines(posts: pd.DataFrame) -> npt.NDArray[np.float64]:
     """Each delivery's account baseline: the mean rate at 7 days of its channel's posts of the
-    same basis, one row per delivery."""
-    rate = posts[f"rate_{SLOT_AGE}"]
-    known = (posts[f"known_{SLOT_AGE}"] & rate.notna()).to_numpy(dtype=bool)
-    # One code per (channel, basis) pair; the means by pandas' own grouped mean (the same sums).
+    same basis, one row per delivery (NaN when none of them has one)."""
+    rate = posts[f"rate_{SLOT_AGE}"].to_numpy(dtype="float64", na_value=np.nan)
+    known = posts[f"known_{SLOT_AGE}"].to_numpy(dtype=bool) & ~np.isnan(rate)
+    # One code per (channel, basis) pair; each pair's mean as pandas' grouped mean makes it:
+    # the compensated sum of its rows in their order (`compensated_sums`) over their count.
     channel, _channels = pd.factorize(posts["channel_id"], use_na_sentinel=False)
     basis, bases = pd.factorize(posts["basis"], use_na_sentinel=False)
     pair = np.asarray(channel, dtype=np.int64) * max(len(bases), 1) + basis
-    means = rate[known].groupby(pair[known]).mean()
-    baseline = means.reindex(pair).to_numpy(dtype="float64")
-    return pd.Series(baseline, index=posts["delivery_id"].to_numpy())
+    count = int(pair.max()) + 1 if pair.size else 0
+    sums = compensated_sums(pair[known], count, {"rate": rate[known]})["rate"]
+    used = np.bincount(pair[known], minlength=count)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = np.where(used > 0, sums / used, np.nan)
+    baseline: npt.NDArray[np.float64] = means[pair]
+    return baseline
+
+
+def _relative_rates(aud: pd.DataFrame, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``aud`` (positions, in the frame's order) whose rate at 7 days and account
+    baseline are known, the baseline positive, and each one's rate divided by that baseline."""
+    baseline = _account_baselines(posts)
+    # Each row's delivery among ``posts`` (one row per delivery; -1: not there).
+    at = pd.Index(posts["delivery_id"].to_numpy()).get_indexer(aud["delivery_id"].to_numpy())
+    base = np.full(at.size, np.nan)
+    base[at >= 0] = baseline[at[at >= 0]]
+    rate = aud[f"rate_{SLOT_AGE}"].to_numpy(dtype="float64", na_value=np.nan)
+    rows = np.flatnonzero(aud[f"known_{SLOT_AGE}"].to_numpy(dtype=bool) & ~np.isnan(rate))
+    with np.errstate(invalid="ignore"):
+        relative = rate[rows] / np.where(base[rows] > 0, base[rows], np.nan)
+    kept = ~np.isnan(relative)
+    return rows[kept], relative[kept]
+
+
+def _slot_cells(
+    audience: np.ndarray,
+    label: np.ndarray,
+    labels: Sequence[Any],
+    weekday: np.ndarray,
+    hour: np.ndarray,
+    value: np.ndarray,
+) -> tuple[list[tuple[Any, ...]], list[float], list[int]]:
+    """The cells (audience, label, weekday, hour) of the rows in sorted order, as a sorted
+    grouping gives them (a row with a missing key in none), with each one's mean of ``value``
+    (pandas' grouped mean: the compensated sum of its rows in their order over their count)
+    and count. ``label``: each row's code in ``labels`` (-1: missing)."""
+    keyed = np.flatnonzero(~pd.isna(audience) & (label >= 0) & ~np.isnan(weekday) & ~np.isnan(hour))
+    if not keyed.size:
+        return [], [], []
+    # Label codes ranked in the labels' sorted order.
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[sorted(range(len(labels)), key=labels.__getitem__)] = np.arange(len(labels))
+    keys = (audience[keyed], rank[label[keyed]], weekday[keyed], hour[keyed])
+    order = np.lexsort(keys[::-1])  # stable: a cell's rows stay in their order
+    starts = np.zeros(order.size, dtype=bool)
+    starts[0] = True
+    for key in keys:
+        ranked = key[order]
+        starts[1:] |= ranked[1:] != ranked[:-1]
+    cell = np.empty(order.size, dtype=np.int64)
+    cell[order] = np.cumsum(starts) - 1
+    count = int(starts.sum())
+    sums = compensated_sums(cell, count, {"value": value[keyed]})["value"]
+    counts = np.bincount(cell, minlength=count)
+    first = keyed[order[starts]]
+    cells = list(
+        zip(
+            audience[first].tolist(),
+            [labels[code] for code in label[first].tolist()],
+            weekday[first].tolist(),
+            hour[first].tolist(),
+            strict=True,
+        )
+    )
+    return cells, (sums / counts).tolist(), counts.tolist()
+
+
+def _first_zones(
+    audience: np.ndarray, label: np.ndarray, labels: Sequence[Any], zone: pd.Series
+) -> dict[tuple[Any, Any], Any]:
+    """(audience, label) → the time zone of its first row (rows with a label; ``label``: each
+    row's code in ``labels``, -1 when missing; ``zone``: the rows' time zones)."""
+    rows = np.flatnonzero(label >= 0)
+    _audiences, audience_code = np.unique(audience[rows], return_inverse=True)
+    pair = audience_code.reshape(-1) * max(len(labels), 1) + label[rows]
+    _pairs, first = np.unique(pair, return_index=True)
+    first = rows[first]
+    return dict(
+        zip(
+            zip(audience[first].tolist(), [labels[c] for c in label[first].tolist()], strict=True),
+            zone.to_numpy(dtype=object)[first].tolist(),
+            strict=True,
+        )
+    )
 
 
 def time_slots(
     aud: pd.DataFrame, posts: pd.DataFrame, thin_cell: int
 ) -> tuple[Table, list[HeatMap]]:
-    baseline = aud["delivery_id"].map(_account_baselines(posts))
-    rate = f"rate_{SLOT_AGE}"
-    columns = ["audience_id", "audience_label", "audience_timezone", "weekday", "hour", rate]
-    m = aud.loc[aud[f"known_{SLOT_AGE}"] & aud[rate].notna(), columns]
-    base = baseline.loc[m.index]
-    m["relative"] = m[f"rate_{SLOT_AGE}"] / base.where(base > 0)
-    m = m[m["relative"].notna()]
+    kept, relative = _relative_rates(aud, posts)
+    audience = aud["audience_id"].to_numpy()[kept]
+    codes, distinct = pd.factorize(aud["audience_label"])
+    label, labels = np.asarray(codes, dtype=np.int64)[kept], distinct.tolist()
+    zones = _first_zones(audience, label, labels, aud["audience_timezone"].iloc[kept])
     records: list[dict[str, Any]] = []
     heatmaps: list[HeatMap] = []
-    # Every audience's cells in one grouping (each cell's rows and their order as a grouping
-    # per audience gives them), in (audience, label, weekday, hour) order.
-    keys = ["audience_id", "audience_label", "weekday", "hour"]
-    cells = m.groupby(keys)["relative"].agg(["mean", "count"]).reset_index()
-    zones: dict[tuple[Any, Any], Any] = {}
-    for key, zone in zip(
-        zip(m["audience_id"].tolist(), m["audience_label"].tolist(), strict=True),
-        m["audience_timezone"].tolist(),
-        strict=True,
-    ):
-        zones.setdefault(key, zone)
+    # Every audience's cells at once, in (audience, label, weekday, hour) order.
+    cells, cell_means, cell_counts = _slot_cells(
+        audience,
+        label,
+        labels,
+        aud["weekday"].to_numpy(dtype="float64", na_value=np.nan)[kept],
+        aud["hour"].to_numpy(dtype="float64", na_value=np.nan)[kept],
+        relative,
+    )
     cell_rows: dict[tuple[Any, Any], list[tuple[float, float, float, int]]] = {}
-    for audience_id, label_key, w, h, mean, count in zip(
-        *(cells[name].tolist() for name in [*keys, "mean", "count"]), strict=True
+    for (audience_id, label_key, w, h), mean, count in zip(
+        cells, cell_means, cell_counts, strict=True
     ):
         cell_rows.setdefault((audience_id, label_key), []).append((w, h, mean, count))
     for (audience_id, label_key), rows in cell_rows.items():
