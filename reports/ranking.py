@@ -337,7 +337,7 @@ def top_bottom(
     ranked = ranked[np.lexsort((delivery[ranked], -index[ranked]))]
     first = ranked[: min(top, math.ceil(ranked.size / 2))]
     last = ranked[first.size :][-top:][::-1] if top > 0 else ranked[:0]
-    best, worst = (posts.iloc[compared[r]].assign(index=index[r]) for r in (first, last))
+    best, worst = (_decorate(posts, compared[r], index[r], names) for r in (first, last))
     columns = [
         Column("text", "Post", link="remote_url"),
         Column("channel", "Channel"),
@@ -358,19 +358,32 @@ def top_bottom(
         "lists. Link CTR with a Wilson interval."
     )
     return (
-        Table("top_posts", "Top posts", text, columns, _decorate(best, names)),
-        Table("bottom_posts", "Bottom posts", text, columns, _decorate(worst, names)),
+        Table("top_posts", "Top posts", text, columns, best),
+        Table("bottom_posts", "Bottom posts", text, columns, worst),
     )
 
 
-def _decorate(frame: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
-    out = frame.copy()
-    low, high = stats.wilson(out["link_clicks"], out["impressions"])
-    out["ctr_low"], out["ctr_high"] = low, high
-    out["audiences"] = out["delivery_id"].map(names)
-    out["basis_label"] = out["basis"].map(BASIS_LABEL)
-    out["published_local"] = [
+def _decorate(
+    posts: pd.DataFrame, rows: np.ndarray, index: np.ndarray, names: pd.Series
+) -> pd.DataFrame:
+    """The rows ``rows`` of ``posts`` with their shrunk ``index`` and what the lists show
+    beside a post's own columns, added as one block of columns (not one column at a time:
+    each insertion into a frame this wide costs as much as the whole block)."""
+    frame = posts.iloc[rows]
+    low, high = stats.wilson(frame["link_clicks"], frame["impressions"])
+    published_local = [
         t.tz_convert(z).strftime("%Y-%m-%d %H:%M")
-        for t, z in zip(out["published_at"], out["timezone"], strict=True)
+        for t, z in zip(frame["published_at"], frame["timezone"], strict=True)
     ]
-    return out
+    added = pd.DataFrame(
+        {
+            "index": index,
+            "ctr_low": low,
+            "ctr_high": high,
+            "audiences": frame["delivery_id"].map(names),
+            "basis_label": frame["basis"].map(BASIS_LABEL),
+            "published_local": published_local,
+        },
+        index=frame.index,
+    )
+    return pd.concat([frame, added], axis=1)
