@@ -402,7 +402,11 @@ def compensated_sums(
     """Each group's sum of each column (``codes``: each row's group, 0 to ``count`` - 1; NaN
     skipped), by pandas' grouped sum: compensated (Kahan) over each group's rows in their
     order, so the sums are those of a pandas ``groupby(...).sum()`` of the same rows."""
-    summed = pd.DataFrame(columns).groupby(codes).sum().reindex(range(count), fill_value=0.0)
+    # The codes as an Index: handed a bare array, pandas first looks for it among the frame's
+    # column names, and the failed look-up prints the whole array into its error message.
+    summed = (
+        pd.DataFrame(columns).groupby(pd.Index(codes)).sum().reindex(range(count), fill_value=0.0)
+    )
     return {name: summed[name].to_numpy(dtype="float64") for name in columns}
 
 
