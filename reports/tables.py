@@ -391,8 +391,12 @@ def amec(engagement: Table, volume: Table, campaigns: Table, data: StoreData) ->
     shows the same ER everywhere); 'Whole campaign' rows are the campaign table's."""
     outcomes = data.outcomes
     records: list[dict[str, Any]] = []
+    # The ladder's columns only: the rows are made into dicts column by column.
+    shown = ("audience_label", *_LADDER_KEYS)
     figures = (
-        engagement.frame.merge(volume.frame[["audience_label", "published"]])
+        engagement.frame[[name for name in engagement.frame.columns if name in shown]].merge(
+            volume.frame[["audience_label", "published"]]
+        )
         if len(engagement.frame)
         else pd.DataFrame()
     )
