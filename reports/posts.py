@@ -138,10 +138,38 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     return d
 
 
+def _attributed_rows(
+    posts: pd.DataFrame, attribution: pd.DataFrame, audiences: pd.DataFrame
+) -> pd.DataFrame:
+    """``posts`` joined to the audiences each delivery reaches (``attribution``: delivery id and
+    audience id pairs; ``audiences``: one row per audience id): the frame of
+    ``posts.merge(attribution, on="delivery_id").merge(audiences, on="audience_id")``, rows in
+    the posts' order and each delivery's pairs in theirs, made by taking the rows of each
+    side instead (a merge of this wide a frame costs several times as much). By those merges
+    when the ids are not unique on their side, their types differ or other names are shared."""
+    ids, audience_ids = posts["delivery_id"], audiences["audience_id"]
+    plain = (
+        list(attribution.columns) == ["delivery_id", "audience_id"]
+        and ids.is_unique
+        and audience_ids.is_unique
+        and ids.dtype == attribution["delivery_id"].dtype
+        and audience_ids.dtype == attribution["audience_id"].dtype
+        and not set(posts.columns) & set(audiences.columns)
+    )
+    if not plain:
+        return posts.merge(attribution, on="delivery_id").merge(audiences, on="audience_id")
+    post_row = pd.Index(ids).get_indexer(attribution["delivery_id"])
+    audience_row = pd.Index(audience_ids).get_indexer(attribution["audience_id"])
+    pairs = np.flatnonzero((post_row >= 0) & (audience_row >= 0))
+    pairs = pairs[np.argsort(post_row[pairs], kind="stable")]
+    left = posts.take(post_row[pairs]).reset_index(drop=True)
+    right = audiences.take(audience_row[pairs]).reset_index(drop=True)
+    return pd.concat([left, right], axis=1)
+
+
 def attributed_frame(posts: pd.DataFrame, data: StoreData) -> pd.DataFrame:
     """One row per (delivery, audience it reaches), with the audience's local weekday and hour."""
-    audiences = data.audiences.drop(columns="campaign_id")
-    a = posts.merge(data.attribution, on="delivery_id").merge(audiences, on="audience_id")
+    a = _attributed_rows(posts, data.attribution, data.audiences.drop(columns="campaign_id"))
     # "audience · campaign" made once per distinct pair, then taken for every row.
     audience, audience_values = pd.factorize(a["audience"], use_na_sentinel=False)
     campaign, campaign_values = pd.factorize(a["campaign_id"], use_na_sentinel=False)
