@@ -26,7 +26,7 @@ import math
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.collection import CollectStats, collect_round
-from scheduler.dispatch import Claim, PassStats, RateLookup, claim_in, publish_claim
+from scheduler.dispatch import Claim, PassStats, RateLookup, claim_in, send_claim
 from scheduler.lanes import Lanes
 from scheduler.policy import Settings
 from scheduler.pool import ConnectorPool
@@ -135,8 +135,8 @@ class Dispatcher:
             return not self.stopping.wait(delay)
         return not self.stopping.is_set()
 
-    def _send(self, claim: Claim) -> PassStats:
-        return publish_claim(
+    def _send(self, claim: Claim) -> Future[PassStats]:
+        return send_claim(
             self.sessions,
             self.pool,
             claim,

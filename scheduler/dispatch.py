@@ -32,6 +32,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -913,6 +914,35 @@ def publish_claim(
     """Send one claim at its slot, exactly as described in the module docstring; its outcome is
     committed before this returns. ``transactions`` runs the jobs (default: each in its own
     transaction)."""
+    return send_claim(
+        sessions,
+        pool,
+        claim,
+        settings,
+        clock,
+        wait_until=wait_until,
+        stopping=stopping,
+        rng=rng,
+        transactions=transactions,
+    ).result()
+
+
+def send_claim(
+    sessions: sessionmaker[Session],
+    pool: ConnectorPool,
+    claim: Claim,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    *,
+    wait_until: Waiter,
+    stopping: threading.Event,
+    rng: random.Random,
+    transactions: Transactions | None = None,
+) -> Future[PassStats]:
+    """`publish_claim` up to the platform's answer, whose recording is queued without waiting
+    for it: the future resolves once that outcome is committed (or could not be: logged; the
+    row stays ``publishing`` for recovery), never with an exception. Jobs queued later on
+    ``transactions`` (the next check of the channel's lane) commit no earlier than it."""
     run = transactions or Direct(sessions)
     stats = PassStats()
     began: float | None = None
@@ -921,7 +951,7 @@ def publish_claim(
     except MediaMissing as exc:
         fail_locally(sessions, claim, settings, clock(), str(exc))
         stats.failed += 1
-        return stats
+        return _done(stats)
     except OSError as exc:
         # The media cache could not be written (a full disk, a permission): nothing was sent,
         # so the claim goes back at once and a later pass tries again, instead of the row
@@ -940,12 +970,12 @@ def publish_claim(
             clock(),
             reason=f"not sent: its media could not be written to the cache ({exc})",
         )
-        return stats
+        return _done(stats)
     if stopping.is_set() or not wait_until(claim.slot - timedelta(seconds=SEND_CHECK_AHEAD)):
         stats.handed_back += hand_back_claims(
             run, [claim], settings, clock(), reason="daemon stopping before sending"
         )
-        return stats
+        return _done(stats)
     try:
         with pool.lease(claim.channel) as connector:
             verdict = run.run(_settled(SendCheck(claim, settings, clock())))
@@ -956,17 +986,17 @@ def publish_claim(
                     claim.label,
                 )
                 stats.stale += 1
-                return stats
+                return _done(stats)
             if verdict is Verdict.REFUSED:
                 stats.handed_back += 1
-                return stats
+                return _done(stats)
             wait_until(claim.slot)  # a few ms; the row already says it is being sent
             began = time.monotonic()
             result: Published | ConnectorError = connector.publish(claim.post)
     except UnknownChannelError as exc:
         pause_channel(sessions, claim.channel, str(exc), clock(), settings)
         stats.handed_back += hand_back_claims(run, [claim], settings, clock(), reason=str(exc))
-        return stats
+        return _done(stats)
     except ConnectorError as exc:
         result = exc
     except Exception as exc:
@@ -975,21 +1005,33 @@ def publish_claim(
         )
         result = AmbiguousError(f"unexpected {type(exc).__name__}: {exc}", channel=claim.channel)
     outcome = Outcome(claim, result, settings, clock(), rng)
-    try:
-        recorded = run.run(_settled(outcome))
-        assert isinstance(recorded, PassStats)
-        stats.add(recorded)
-        if began is not None:
-            stats.busy.append(time.monotonic() - began)
-    except Exception:
-        # The row stays ``publishing``, marked as sent: recovery reconciles it.
-        log.exception(
-            "delivery %s %s: could not record the outcome (%s); recovery will reconcile it",
-            claim.delivery_id,
-            claim.label,
-            type(result).__name__,
-        )
-    return stats
+    done: Future[PassStats] = Future()
+
+    def recorded(job: Future[Verdict | PassStats]) -> None:
+        try:
+            value = job.result()
+            assert isinstance(value, PassStats)
+            stats.add(value)
+            if began is not None:
+                stats.busy.append(time.monotonic() - began)
+        except Exception:
+            # The row stays ``publishing``, marked as sent: recovery reconciles it.
+            log.exception(
+                "delivery %s %s: could not record the outcome (%s); recovery will reconcile it",
+                claim.delivery_id,
+                claim.label,
+                type(result).__name__,
+            )
+        done.set_result(stats)
+
+    run.submit(_settled(outcome)).add_done_callback(recorded)
+    return done
+
+
+def _done(stats: PassStats) -> Future[PassStats]:
+    future: Future[PassStats] = Future()
+    future.set_result(stats)
+    return future
 
 
 def _locked(session: Session, delivery_id: int) -> Delivery | None:

@@ -7,11 +7,13 @@ it can send soon and leaves the rest to other daemons."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
+from concurrent import futures
+from concurrent.futures import Executor, Future
 
 from scheduler.dispatch import Claim, PassStats
 
@@ -25,11 +27,12 @@ class Lanes:
     def __init__(
         self,
         executor: Executor,
-        serve: Callable[[Claim], PassStats],
+        serve: Callable[[Claim], Future[PassStats]],
         *,
         on_done: Callable[[str], None] | None = None,
     ) -> None:
-        """``serve`` publishes one claim; ``on_done`` is told the channel of each claim done
+        """``serve`` publishes one claim (its future resolves once the outcome is recorded:
+        `scheduler.dispatch.send_claim`); ``on_done`` is told the channel of each claim done
         (the daemon claims more when the lanes run low)."""
         self._executor = executor
         self._serve = serve
@@ -90,24 +93,46 @@ class Lanes:
             return self._idle.wait_for(lambda: not self._draining, timeout)
 
     def _drain(self, channel: str) -> None:
+        """Send the channel's claims one after another. A claim's outcome is recorded by the
+        writer while the lane goes on to the next claim, whose check (queued after it)
+        commits no earlier; the lane is idle once every outcome it queued is recorded."""
+        booked: list[Future[None]] = []
         while True:
             with self._lock:
                 queue = self._queues.get(channel)
-                if not queue:
+                claim = queue.popleft() if queue else None
+                if claim is not None:
+                    self._sending.add(channel)
+            if claim is None:
+                futures.wait(booked)
+                booked = []
+                with self._lock:
+                    if self._queues.get(channel):
+                        continue  # more came meanwhile
                     self._queues.pop(channel, None)
                     self._draining.discard(channel)
                     self._idle.notify_all()
                     return
-                claim = queue.popleft()
-                self._sending.add(channel)
             try:
-                stats = self._serve(claim)
+                recorded = self._serve(claim)
             except Exception:
                 # Not recorded: the row's lease runs out and recovery deals with it.
                 log.exception("delivery %s %s: publishing failed", claim.delivery_id, claim.label)
-                stats = PassStats()
+                recorded = Future()
+                recorded.set_result(PassStats())
             with self._lock:
                 self._sending.discard(channel)
+            done: Future[None] = Future()
+            booked = [f for f in booked if not f.done()] + [done]
+            recorded.add_done_callback(functools.partial(self._book, channel, claim, done))
+
+    def _book(
+        self, channel: str, claim: Claim, done: Future[None], recorded: Future[PassStats]
+    ) -> None:
+        """The outcome of ``claim`` is recorded: count it."""
+        try:
+            stats = recorded.result()
+            with self._lock:
                 self._held.discard(claim.delivery_id)
                 self.stats.add(stats)
                 for seconds in stats.busy:
@@ -115,3 +140,5 @@ class Lanes:
                     self._busy_seconds[channel] = average + _WEIGHT * (seconds - average)
             if self._on_done is not None:
                 self._on_done(channel)
+        finally:
+            done.set_result(None)
