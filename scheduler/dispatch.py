@@ -7,11 +7,12 @@
    it answers is published on that channel). Channels are served in the order their first row
    is due; each gets at most its share of the batch and what its rate allows before the
    horizon, so one backlog cannot starve the other channels.
-2. `publish_claim` waits for the slot and then, holding the channel's connector, checks in the
+2. `send_claim` waits for the slot and then, holding the channel's connector, checks in the
    database that the claim is still this worker's (its fencing token: worker, attempt number,
    reconciliation count) and that the channel may send (`sendable`, the one pre-send
    condition): `begin_send`, one UPDATE that also marks the row as being sent and renews its
-   lease. Only then it calls the connector once, and commits the outcome at once (`record_in`):
+   lease. Only then it calls the connector once, and queues the outcome's commit at once
+   (`settle`; the channel's next check is queued after it, so it commits no earlier):
    published; scheduled again with backoff (transient, rate-limited); failed (rejected, or out
    of attempts); channel paused (auth); or left ``publishing`` with a short lease for recovery
    to reconcile (ambiguous, or any unexpected error: we cannot know whether the post went out,
@@ -899,34 +900,6 @@ Waiter = Callable[[datetime], bool]
 """Blocks until the given instant; False when the daemon is stopping instead."""
 
 
-def publish_claim(
-    sessions: sessionmaker[Session],
-    pool: ConnectorPool,
-    claim: Claim,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    *,
-    wait_until: Waiter,
-    stopping: threading.Event,
-    rng: random.Random,
-    transactions: Transactions | None = None,
-) -> PassStats:
-    """Send one claim at its slot, exactly as described in the module docstring; its outcome is
-    committed before this returns. ``transactions`` runs the jobs (default: each in its own
-    transaction)."""
-    return send_claim(
-        sessions,
-        pool,
-        claim,
-        settings,
-        clock,
-        wait_until=wait_until,
-        stopping=stopping,
-        rng=rng,
-        transactions=transactions,
-    ).result()
-
-
 def send_claim(
     sessions: sessionmaker[Session],
     pool: ConnectorPool,
@@ -939,10 +912,12 @@ def send_claim(
     rng: random.Random,
     transactions: Transactions | None = None,
 ) -> Future[PassStats]:
-    """`publish_claim` up to the platform's answer, whose recording is queued without waiting
-    for it: the future resolves once that outcome is committed (or could not be: logged; the
-    row stays ``publishing`` for recovery), never with an exception. Jobs queued later on
-    ``transactions`` (the next check of the channel's lane) commit no earlier than it."""
+    """Send one claim at its slot, exactly as described in the module docstring, up to the
+    platform's answer, whose recording is queued on ``transactions`` (default: each job in its
+    own transaction) without waiting for it: the future resolves once that outcome is committed
+    (or could not be: logged; the row stays ``publishing`` for recovery), never with an
+    exception. Jobs queued later on ``transactions`` (the next check of the channel's lane)
+    commit no earlier than it."""
     run = transactions or Direct(sessions)
     stats = PassStats()
     began: float | None = None

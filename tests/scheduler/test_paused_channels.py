@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from campaigns.schema import Channel
-from scheduler.dispatch import claim_due, publish_claim
+from scheduler.dispatch import claim_due, send_claim
 from tests.scheduler.conftest import at, mastodon_channel, post_yaml
 
 
@@ -81,7 +81,7 @@ def test_the_rest_of_a_batch_is_handed_back_once_an_auth_error_pauses_the_channe
     assert len(claims) == 2  # one batch, as a real-time daemon claims it
 
     for claim in claims:
-        publish_claim(
+        send_claim(
             rig.sessions,
             dispatcher.pool,
             claim,
@@ -90,7 +90,7 @@ def test_the_rest_of_a_batch_is_handed_back_once_an_auth_error_pauses_the_channe
             wait_until=lambda _: True,
             stopping=threading.Event(),
             rng=random.Random(1),
-        )
+        ).result()
 
     assert _paused(rig)
     assert mastodon.posts == []  # the second post did not go out through the paused channel

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from campaigns.schema import Worker
-from scheduler.dispatch import claim_due, publish_claim
+from scheduler.dispatch import claim_due, send_claim
 from scheduler.workers import beat
 from tests.conftest import wait_for
 from tests.scheduler.conftest import at, mastodon_channel, post_yaml, telegram_channel, x_channel
@@ -22,7 +22,7 @@ HEARTBEAT = 30.0
 
 
 def _send(rig: Any, daemon: Any, claim: Any) -> Any:
-    return publish_claim(
+    return send_claim(
         rig.sessions,
         daemon.pool,
         claim,
@@ -31,7 +31,7 @@ def _send(rig: Any, daemon: Any, claim: Any) -> Any:
         wait_until=lambda _: True,
         stopping=threading.Event(),
         rng=random.Random(1),
-    )
+    ).result()
 
 
 def _claim(rig: Any, daemon: Any) -> list[Any]:
