@@ -6,6 +6,8 @@ import base64
 import io
 import json
 import logging
+import random
+import re
 from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
@@ -151,3 +153,55 @@ def test_the_daemons_background_log_writer_redacts_and_writes_every_line_before_
         else text
     )
     assert "after the writer closed" in lines[-1]
+
+
+def _every_pattern(text: str) -> str:
+    """`redact` as it was before its shortcuts: every shape-based pattern on every text."""
+    for form in redaction.REDACTOR._forms:
+        text = text.replace(form, REDACTED)
+    text = redaction._TELEGRAM_URL.sub(r"\1" + REDACTED, text)
+    text = redaction._BEARER.sub(r"\1" + REDACTED, text)
+    text = redaction._PARAM.sub(lambda m: m.group(1) + redaction._keep(m.group(2)), text)
+    return redaction._JSON_FIELD.sub(lambda m: m.group(1) + redaction._keep(m.group(2)), text)
+
+
+def test_the_patterns_skipped_for_a_text_could_not_have_matched_it() -> None:
+    # Each shape-based pattern runs only on texts holding what all its matches hold; the
+    # result must be the same as running every pattern on every text.
+    pieces = [
+        "delivery 12 kz/p-1#2@c01: publishing → published (published (attempt 1))",
+        "channel c01: published status 109876543210",
+        "Authorization: Bearer eyJhbGciOi.payload.sig",
+        "auth: BEARER abcdefgh12345678",
+        "header oAuTh2   tok.en_value-123",
+        "OAuth abcdefghij",
+        "bearer short",
+        "https://api.telegram.org/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe",
+        "/BOT123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        "GET /x?access_token=78_fresh-token-abc&n=1",
+        "PASSWORD=hunter2hunter2",
+        "form: client_secret=cs-987654;token=abc",
+        '{"refresh_token": "AQX-refresh-123456", "title": "ok"}',
+        "{'Secret': 'value-abcdef'}",
+        '{\\"id_token\\": \\"xyz-123456\\"}',
+        "token: no quotes here",
+        "Ｂearer ｆｕｌｌｗｉｄｔｈ",
+        "ſecret=ſtrange-value kelvin \u212a",
+        "",
+    ]
+    rng = random.Random(14)
+    texts = list(pieces)
+    for _ in range(400):
+        texts.append(" ".join(rng.sample(pieces, rng.randint(1, 4))))
+        texts.append("".join(rng.choice(pieces)[rng.randint(0, 8) :] for _ in range(2)))
+    for text in texts:
+        assert redact(text) == _every_pattern(text), text
+
+
+def test_only_the_letters_of_bearer_and_oauth_match_them_in_any_case() -> None:
+    # `redact` tests the lower-cased text for these words before the case-insensitive
+    # pattern: no other character of Unicode may match one of their letters.
+    everything = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+    for word in ("bearer", "oauth"):
+        matching = set(re.findall(f"(?i)[{word}]", everything))
+        assert {c.lower() for c in matching} <= set(word), word
