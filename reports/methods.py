@@ -25,8 +25,10 @@ METHODS: list[Method] = [
         "ER = Σ engagements ÷ Σ impressions over posts whose platform gives impressions (ratio "
         "of sums)",
         "The basis follows whether the platform gives the counter (a post with 0 impressions "
-        "stays here), never its value. Posts whose engagements are unknown are left out of both "
-        "sums; n says how many posts were used. 'Mean of posts' = average of each post's "
+        "stays here), never its value; a post of such a platform whose impressions are missing "
+        "is left out, never moved to the rate by followers. Posts whose engagements are unknown "
+        "are left out of both sums; n says how many posts were used. 'Mean of posts' = average "
+        "of each post's "
         "engagements ÷ impressions; the median is shown beside it.",
     ),
     Method(

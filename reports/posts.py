@@ -4,7 +4,9 @@ and one row per (delivery, audience it reaches) with the audience's local weekda
 
 The **basis** of a post's rate follows whether its platform *gives* impressions — the counter
 is there (even 0) or NULL — never its value: ``impressions`` when given, else ``followers``
-(followers at posting time). A post whose engagements are unknown (every part NULL) or whose
+(followers at posting time). A platform gives it when any of its measured posts has it
+(`gives_counter`); on such a platform a post whose own count is NULL has an unknown exposure
+and stays in the rate by impressions, left out as unknown. A post whose engagements are unknown (every part NULL) or whose
 exposure is unknown has no rate and is left out of every rate, in numerator and denominator.
 Nothing here reads the database or renders.
 """
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from reports.data import FIXED_AGES, StoreData
@@ -44,6 +47,36 @@ def platform_labels(
         made = np.array([platform_label("sandbox", str(u), imitates) for u in unique], dtype=object)
         labels[sandbox] = made[inverse.reshape(-1)]
     return labels
+
+
+def gives_counter(
+    labels: np.ndarray,
+    channel_ids: np.ndarray,
+    channels: pd.Series,
+    measured: np.ndarray,
+    present: np.ndarray,
+) -> npt.NDArray[np.bool_]:
+    """Per row: whether its platform gives the counter, i.e. some measured post of that
+    platform (``labels``: as labelled, a sandbox channel by the platform it imitates) has it
+    (not NULL) in its latest snapshot, the rule of the table "Counters each platform
+    provides". A sandbox channel whose imitated platform is not known (no ``mimic`` given to
+    the report) stands for itself, as each may imitate another platform. A post whose own
+    value is NULL on a platform that gives the counter has it *unknown*, not absent: its rate
+    keeps the platform's basis and is left out as unknown, never moved to the other basis.
+    Worked out per channel (a channel has one platform), then taken for every row."""
+    codes, distinct = pd.factorize(channel_ids, use_na_sentinel=False)
+    count = len(distinct)
+    has = np.bincount(codes[measured & present], minlength=count) > 0
+    first = np.full(count, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(codes.size - 1, -1, -1)
+    sources = [
+        f"sandbox channel {channels.iloc[row]}" if labels[row] == "sandbox" else str(labels[row])
+        for row in first.tolist()
+    ]
+    giving = {source for source, given in zip(sources, has.tolist(), strict=True) if given}
+    per_channel = np.array([source in giving for source in sources], dtype=bool)
+    given: npt.NDArray[np.bool_] = per_channel[codes]
+    return given
 
 
 def _sum_given(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
@@ -89,7 +122,13 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     new["applause"] = column("likes")
     new["conversation"] = column("replies")
     impressions = column("impressions")
-    gives_impressions = ~np.isnan(impressions)
+    gives_impressions = gives_counter(
+        new["platform_label"],
+        d["channel_id"].to_numpy(),
+        d["channel"],
+        measured,
+        ~np.isnan(impressions),
+    )
     by_impressions = measured & gives_impressions
     by_followers = measured & ~gives_impressions
     new["basis"] = _texts(
@@ -111,7 +150,7 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     new["er_impr"] = np.where(by_impressions, rate, np.nan)
     new["er_foll"] = np.where(by_followers, rate, np.nan)
     clicks = column("link_clicks")
-    with_clicks = measured & gives_impressions & ~np.isnan(clicks)
+    with_clicks = measured & ~np.isnan(impressions) & ~np.isnan(clicks)
     with np.errstate(divide="ignore", invalid="ignore"):
         new["ctr"] = np.where(with_clicks & (impressions > 0), clicks / impressions, np.nan)
     new["ctr_clicks"] = np.where(with_clicks, clicks, np.nan)

@@ -86,6 +86,7 @@ def test_the_fixed_age_value_keeps_the_same_basis(zero_impressions: Any) -> None
 
 _post = st.fixed_dictionaries(
     {
+        "platform": st.sampled_from(["x", "mastodon"]),
         "impressions": st.one_of(st.none(), st.integers(0, 5000)),
         "eng_parts": st.lists(st.one_of(st.none(), st.integers(0, 60)), min_size=4, max_size=4),
         "followers": st.one_of(st.none(), st.integers(0, 20_000)),
@@ -103,13 +104,16 @@ def _posts(draw: list[dict[str, Any]]) -> pd.DataFrame:
         parts = p["eng_parts"]
         eng = None if all(v is None for v in parts) else sum(v or 0 for v in parts)
         published = pd.Timestamp(T0 + i * H)
+        # Mastodon gives no impressions; an X post's may be missing from its snapshot.
+        impressions = p["impressions"] if p["platform"] == "x" else None
         rows.append(
             {
                 "delivery_id": i,
                 "post_id": p["post"],
                 "campaign_id": "c",
-                "channel": "x" if p["impressions"] is not None else "m",
-                "platform": "x" if p["impressions"] is not None else "mastodon",
+                "channel_id": 1 if p["platform"] == "x" else 2,
+                "channel": p["platform"],
+                "platform": p["platform"],
                 "state": "published",
                 "published_at": published,
                 "due_at": published,
@@ -117,7 +121,7 @@ def _posts(draw: list[dict[str, Any]]) -> pd.DataFrame:
                 "deleted_snapshot": False,
                 "simulated_snapshot": False,
                 "snapshots": 1,
-                "impressions": p["impressions"],
+                "impressions": impressions,
                 "likes": parts[0],
                 "reposts": parts[1],
                 "replies": parts[2],
@@ -153,13 +157,19 @@ def test_the_two_bases_are_never_mixed(draw: list[dict[str, Any]]) -> None:
     from reports.aggregates import arrays, engagement_row
 
     posts = _posts(draw)
-    given_impressions = posts["impressions"].notna()
-    assert (posts.loc[given_impressions, "basis"] == "impressions").all()
-    assert (posts.loc[~given_impressions, "basis"] == "followers").all()
+    # Each platform's posts are in one basis: X's in the rate by impressions when X gives
+    # them (some X post has the counter), an X post whose own count is missing in neither.
+    for platform, bases in posts.groupby("platform")["basis"]:
+        assert bases.nunique() == 1, (platform, set(bases))
+    x = posts["platform"] == "x"
+    x_gives = bool((x & posts["impressions"].notna()).any())
+    gives = x & x_gives
+    assert (posts.loc[gives, "basis"] == "impressions").all()
+    assert (posts.loc[~gives, "basis"] == "followers").all()
     row = engagement_row(arrays(posts), np.arange(len(posts)))
     known = posts["eng"].notna()
-    by_impr = given_impressions & known
-    by_foll = ~given_impressions & known & (posts["followers_at_post"] > 0)
+    by_impr = gives & posts["impressions"].notna() & known
+    by_foll = ~gives & known & (posts["followers_at_post"] > 0)
     assert row["er_impr_posts"] == int(by_impr.sum())
     assert row["er_foll_posts"] == int(by_foll.sum())
     impressions = posts.loc[by_impr, "impressions"].sum()
