@@ -317,7 +317,8 @@ def top_bottom(
     posts: pd.DataFrame, names: pd.Series, priors: Priors, top: int
 ) -> tuple[Table, Table]:
     """The posts with the highest and lowest shrunk rate at 7 days relative to their
-    platform's typical post. A post is in one list at most: with fewer than twice ``top``
+    platform's typical post (equal ones by their own rate relative to it). A post is in one
+    list at most: with fewer than twice ``top``
     posts, the top list takes the better half and the bottom list the rest. ``names``:
     delivery id → the audiences it reaches (`reports.posts.audience_names`)."""
     exposure = posts[f"exposure_{AGE}"].to_numpy(dtype="float64")
@@ -328,13 +329,17 @@ def top_bottom(
     basis = posts["basis"].to_numpy(dtype=object)[compared]
     eng = posts[f"eng_{AGE}"].to_numpy(dtype="float64")[compared]
     index = np.full(compared.size, np.nan)
+    own = np.full(compared.size, np.nan)
     for (platform_key, basis_key), prior in priors.items():
         rows = (platform == platform_key) & (basis == basis_key)
         index[rows] = prior.shrink(eng[rows], exposure[compared][rows]) / prior.mean
-    # Highest index first, then by delivery id (a stable sort, as the frame's sort_values).
+        own[rows] = eng[rows] / exposure[compared][rows] / prior.mean
+    # Highest index first; posts of equal index (a platform whose posts vary no more than
+    # sampling noise explains has them all pulled to 1.00) by their own rate against the
+    # typical one, so a list never puts a post below one its own rate beats; then by id.
     ranked = np.flatnonzero(~np.isnan(index))
     delivery = posts["delivery_id"].to_numpy()[compared]
-    ranked = ranked[np.lexsort((delivery[ranked], -index[ranked]))]
+    ranked = ranked[np.lexsort((delivery[ranked], -own[ranked], -index[ranked]))]
     first = ranked[: min(top, math.ceil(ranked.size / 2))]
     last = ranked[first.size :][-top:][::-1] if top > 0 else ranked[:0]
     best, worst = (_decorate(posts, compared[r], index[r], names) for r in (first, last))
