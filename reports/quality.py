@@ -88,7 +88,8 @@ def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Tab
     snapshots = posts["snapshots"].to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
         young = age < 1.0
-    unknown = posts["eng"].isna().to_numpy(dtype=bool) & posts["measured"].to_numpy(dtype=bool)
+    measured = posts["measured"].to_numpy(dtype=bool)
+    unknown = posts["eng"].isna().to_numpy(dtype=bool) & measured
     rows: list[tuple[str, int, str]] = [
         (
             "Published posts without any snapshot",
@@ -99,6 +100,12 @@ def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Tab
             "Posts whose engagements are unknown",
             int(unknown.sum()),
             "no engagement counter given: left out of every rate (numerator and denominator)",
+        ),
+        (
+            "Posts whose exposure is unknown",
+            int((measured & ~unknown & ~posts["rated"].to_numpy(dtype=bool)).sum()),
+            "impressions missing on a platform that gives them, or no follower count at "
+            "posting: left out of every rate (numerator and denominator)",
         ),
     ]
     for label, seconds in FIXED_AGES.items():

@@ -238,6 +238,8 @@ def test_follower_growth_ignores_samples_after_the_report_time(report: Any) -> N
 
 def test_the_data_quality_panel_and_the_simulated_mark(report: Any) -> None:
     quality = report.table("data_quality")
+    assert one(quality, check="Posts whose engagements are unknown")["count"] == 0
+    assert one(quality, check="Posts whose exposure is unknown")["count"] == 1  # x3
     assert one(quality, check="Posts deleted on the platform")["count"] == 1
     assert one(quality, check="Our own thread replies subtracted")["count"] == 1
     assert one(quality, check="Simulated posts (sandbox)")["count"] == 1
@@ -388,8 +390,10 @@ def test_the_cli_outputs_show_the_same_figures(workspace: Path, run: Run) -> Non
     sentences = " ".join(document["executive_summary"]["sentences"])
     assert "by followers at posting (mastodon, sandbox imitating bluesky, telegram):" in sentences
     run("report", "--as-of", at, "--format", "xlsx", "--out", "r.xlsx")
-    sheet = load_workbook(workspace / "r.xlsx")["audience_engagement"]
-    assert "SIMULATED" in str(sheet.cell(row=1, column=1).value)
+    book = load_workbook(workspace / "r.xlsx")
+    for name in book.sheetnames:
+        assert "SIMULATED" in str(book[name].cell(row=1, column=1).value), name
+    sheet = book["audience_engagement"]
     header = [c.value for c in sheet[4]]
     cells = {
         sheet.cell(row=r, column=1).value: [c.value for c in sheet[r]]
