@@ -160,7 +160,8 @@ def transition_rows(
     logged like `transition`. A row that is no longer in its ``from_state`` or no longer
     matches its ``guard`` is left alone; the moves that happened are returned. Rows of one
     shape are updated with one statement over all of them on PostgreSQL (`update_each`; the
-    WHERE clause checks each row's state and guard, and RETURNING says which moved), one
+    WHERE clause checks each row's state and guard, and RETURNING says which moved), which
+    also writes their audit entries (`_moved_and_audited`: one statement, not two), one
     statement each on SQLite. ``checked``: the caller holds the rows' locks and found them in
     their ``from_state`` and ``guard``, so the guard is not repeated and every row must move
     (one statement over all of them on SQLite too). Raises
@@ -186,11 +187,39 @@ def transition_rows(
         shapes.setdefault((tuple(move.values), guards), []).append((index, params))
     moved_at: set[int] = set()
     found_resumed: set[int] = set()
+    audited_at: set[int] = set()
+    """Moves whose audit entry their UPDATE wrote (`_moved_and_audited`)."""
     for (values, guards), rows in shapes.items():
         sets = (("state", "_to"), ("updated_at", "_at"), *((v, f"_v_{v}") for v in values))
         where = (("id", "_id"), ("state", "_from"))
         params_of = [params for _, params in rows]
         statement = _move_statement(values, guards)
+        if _audits_itself(connection, rows):
+            for index, params in rows:
+                params["_a_reason"] = moves[index].reason
+                params["_a_detail"] = moves[index].detail
+            returned = _moved_and_audited(
+                connection,
+                params_of,
+                actor=actor,
+                where=where
+                + (() if checked else tuple((g, f"_g_{g}") for g, n in guards if not n)),
+                sets=sets,
+                null=() if checked else tuple(g for g, is_null in guards if is_null),
+            )
+            if checked and len(returned) != len(rows):
+                raise TransitionError(
+                    f"{len(rows)} checked deliveries to move, {len(returned)} moved: "
+                    "the caller did not hold their locks"
+                )
+            left = {row.id: row.resumed_from_pause for row in returned}
+            for index, params in rows:
+                if params["_id"] in left:  # ids are unique here (`_audits_itself`)
+                    if left[params["_id"]] is not None:
+                        found_resumed.add(params["_id"])
+                    moved_at.add(index)
+                    audited_at.add(index)
+            continue
         if checked:
             moved = update_each(connection, statement, _DELIVERY, params_of, where=where, sets=sets)
             if moved not in (len(rows), -1):
@@ -216,7 +245,8 @@ def transition_rows(
                 if left.pop(params["_id"]) is not None:
                     found_resumed.add(params["_id"])
                 moved_at.add(index)
-    done = [move for index, move in enumerate(moves) if index in moved_at]
+    done_at = [index for index in range(len(moves)) if index in moved_at]
+    done = [moves[index] for index in done_at]
     if not checked and resumed is None:
         resumed = found_resumed
     entries = [
@@ -233,7 +263,9 @@ def transition_rows(
         for move in done
     ]
     if entries:
-        connection.execute(insert(_AUDIT), entries)
+        unwritten = [e for i, e in zip(done_at, entries, strict=True) if i not in audited_at]
+        if unwritten:
+            connection.execute(insert(_AUDIT), unwritten)
         events.audited_many(
             session,
             [{k: v for k, v in e.items() if k != "actor"} for e in entries],
@@ -250,6 +282,75 @@ def transition_rows(
 
 _DELIVERY = cast(Table, Delivery.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
+
+
+def _audits_itself(connection: Connection, rows: Sequence[tuple[int, dict[str, Any]]]) -> bool:
+    """Whether these moves of one shape are written with their audit entries in one statement
+    (`_moved_and_audited`): on PostgreSQL, two rows or more (as `update_each`), each row once
+    (a row named twice moves once, audited by its first move: the statements apart do that)."""
+    if connection.dialect.name != "postgresql" or len(rows) < 2:
+        return False
+    return len({params["_id"] for _, params in rows}) == len(rows)
+
+
+def _moved_and_audited(
+    connection: Connection,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    actor: str,
+    where: tuple[tuple[str, str], ...],
+    sets: tuple[tuple[str, str], ...],
+    null: tuple[str, ...],
+) -> list[Any]:
+    """PostgreSQL: `update_each` of delivery moves (``rows``: `transition_rows`' parameters,
+    with each move's audit ``_a_reason`` and ``_a_detail``) and the audit entry of every row it
+    moved, in one statement (a data-modifying WITH: the INSERT reads the UPDATE's RETURNING),
+    in the moves' order, as the INSERT of `transition_rows` writes them; the moved rows' id and
+    resumed_from_pause."""
+    params: dict[str, Any] = {
+        param: [row[param] for row in rows]
+        for _, param in (*where, *sets, ("reason", "_a_reason"), ("detail", "_a_detail"))
+    }
+    params["_a_actor"] = actor
+    return list(connection.execute(_audited_update(where, sets, null), params))
+
+
+@lru_cache(maxsize=16)
+def _audited_update(
+    where: tuple[tuple[str, str], ...], sets: tuple[tuple[str, str], ...], null: tuple[str, ...]
+) -> Any:
+    """The statement of `_moved_and_audited` (built once per shape): ``WITH v AS (unnest(...)
+    WITH ORDINALITY), moved AS (UPDATE delivery ... FROM v ... RETURNING), audit AS (INSERT INTO
+    audit_log SELECT ... FROM moved ORDER BY the ordinality) SELECT id, resumed_from_pause FROM
+    moved``."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    table, audit = _DELIVERY, _AUDIT
+    columns = [(table.c[column], param) for column, param in where + sets]
+    columns += [(audit.c.reason, "_a_reason"), (audit.c.detail, "_a_detail")]
+    arrays = ", ".join(
+        f"CAST(:{param} AS {column.type.compile(dialect=dialect)}[])" for column, param in columns
+    )
+    names = ", ".join(param for _, param in columns)
+    conditions = [f"{table.name}.{column} = v.{param}" for column, param in where]
+    conditions += [f"{table.name}.{column} IS NULL" for column in null]
+    statement = text(
+        f"WITH v AS (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS v({names}, _a_ord)), "
+        f"moved AS (UPDATE {table.name} SET "
+        + ", ".join(f"{column} = v.{param}" for column, param in sets)
+        + " FROM v WHERE "
+        + " AND ".join(conditions)
+        + f" RETURNING {table.name}.id, {table.name}.resumed_from_pause, v._from, v._to, v._at,"
+        " v._a_reason, v._a_detail, v._a_ord), "
+        f"audit AS (INSERT INTO {audit.name} (at, actor, entity, entity_id, from_state, "
+        "to_state, reason, detail) SELECT moved._at, :_a_actor, 'delivery', "
+        "CAST(moved.id AS VARCHAR), moved._from, moved._to, moved._a_reason, moved._a_detail "
+        "FROM moved ORDER BY moved._a_ord) "
+        "SELECT moved.id, moved.resumed_from_pause FROM moved"
+    )
+    return statement.bindparams(
+        *(bindparam(param, type_=postgresql.ARRAY(column.type)) for column, param in columns),
+        bindparam("_a_actor", type_=audit.c.actor.type),
+    )
 
 
 @overload

@@ -1,0 +1,119 @@
+"""Delivery moves and their audit entries written by one statement on PostgreSQL
+(`campaigns.states.transition_rows`) leave the same rows as the UPDATE and the INSERT apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from campaigns import states
+from campaigns.schema import AuditEntry, Delivery
+from campaigns.schema import DeliveryState as S
+from campaigns.states import RowMove, transition_rows
+from campaigns.store import immediate, make_engine, session_factory
+from tests.scheduler.harness import seed_deliveries
+
+AT = datetime(2027, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
+
+
+def _moves(ids: list[int], *, published: bool) -> list[RowMove]:
+    if not published:
+        return [
+            RowMove(
+                i,
+                S.approved,
+                S.publishing,
+                reason=f"claimed (attempt 1, from approved) {n}",
+                label=f"load/p{i}",
+                values={"attempts": 1, "lease_owner": "w1", "lease_expires_at": AT},
+            )
+            for n, i in enumerate(ids)
+        ]
+    return [
+        RowMove(
+            i,
+            S.publishing,
+            S.published,
+            reason=f"published (attempt 1), {n}s late" if n % 2 else "published (attempt 1)",
+            label=f"load/p{i}",
+            values={"remote_id": f"r{i}", "published_at": AT, "lease_owner": None},
+            detail={"remote_id": f"r{i}", "url": None if n % 3 else f"https://x.example/{i}"},
+            guard={"lease_owner": "w1", "attempts": 1},
+        )
+        for n, i in enumerate(ids)
+    ]
+
+
+def _run(url: str, *, together: bool, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    seed_deliveries(url, {"c1": "mastodon", "c2": "mastodon"}, [AT] * 12, prefix="a")
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    if not together:
+        monkeypatch.setattr(states, "_audits_itself", lambda connection, rows: False)
+    with immediate(sessions) as session:
+        ids = sorted(session.scalars(select(Delivery.id)))
+        # claims (checked: the caller holds the locks), in an order that is not the ids'
+        claimed = ids[::-1][:10]
+        transition_rows(
+            session, _moves(claimed, published=False), actor="daemon:w1", at=AT, checked=True
+        )
+        session.commit()
+    with immediate(sessions) as session:
+        # publications guarded by the fencing token: one of them no longer holds it
+        session.execute(text("UPDATE delivery SET attempts = 2 WHERE id = :i"), {"i": claimed[3]})
+        session.execute(
+            text("UPDATE delivery SET resumed_from_pause = 1 WHERE id = :i"), {"i": claimed[5]}
+        )
+        moves = _moves(claimed[1:9], published=True)
+        done = transition_rows(session, moves, actor="daemon:w1", at=AT + timedelta(seconds=1))
+        assert [m.delivery_id for m in done] == [i for i in claimed[1:9] if i != claimed[3]]
+        session.commit()
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                AuditEntry.at,
+                AuditEntry.actor,
+                AuditEntry.entity,
+                AuditEntry.entity_id,
+                AuditEntry.from_state,
+                AuditEntry.to_state,
+                AuditEntry.reason,
+                text("detail::text"),
+                text("detail IS NULL"),
+            )
+            .where(AuditEntry.entity == "delivery")
+            .order_by(AuditEntry.id)
+        ).all()
+        events = connection.execute(text("SELECT kind, at FROM alert_event ORDER BY id")).all()
+        deliveries = connection.execute(
+            text(
+                "SELECT id, state, attempts, lease_owner, lease_expires_at, remote_id, "
+                "published_at, updated_at > now(), resumed_from_pause FROM delivery ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    return [rows, events, deliveries]
+
+
+def test_moves_audited_by_their_own_statement_leave_what_the_two_statements_leave(
+    pg_url: str, pg_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apart = _run(pg_url, together=False, monkeypatch=monkeypatch)
+    monkeypatch.undo()
+    with make_engine(pg_url).begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    together = _run(pg_url, together=True, monkeypatch=monkeypatch)
+
+    audit, events, deliveries = together
+    assert len(audit) == 10 + 7
+    # the claims' detail is JSON null (SQLAlchemy's JSON type writes None so), the
+    # publications' an object
+    assert [row[-2] == "null" for row in audit] == [True] * 10 + [False] * 7
+    assert audit == apart[0]
+    assert events == apart[1]
+    assert len(events) == 1  # the publication after a resume
+    assert [tuple(r) for r in deliveries] == [tuple(r) for r in apart[2]]
