@@ -141,7 +141,7 @@ def write_xlsx(report: Report, out: Path) -> Path:
     about = book.add_worksheet(_sheet_name("About", used))
     about.set_column(0, 0, 34)
     about.set_column(1, 1, 110)
-    text(about, 0, 0, report.title, title_fmt)
+    text(about, 0, 0, report.title + ("  —  SIMULATED" if report.simulated else ""), title_fmt)
     row = 2
     if report.simulated:
         text(about, row, 0, "SIMULATED", sim_fmt)
