@@ -403,3 +403,91 @@ def test_the_cli_outputs_show_the_same_figures(workspace: Path, run: Run) -> Non
     foll = syd_row[header.index("ER by followers (ratio of sums, 95% CI)")]
     assert foll == pytest.approx((66 + 5 + 40) / (3000 + 3100 + 3060))
     assert DE in str(list(cells)) and SYD in str(list(cells))
+
+
+# --- the executive summary on a campaign with a clear winner by impressions and none by
+# followers (its own small history: X reaches Students and Business, Mastodon Business only;
+# every post 8 days old, one snapshot at exactly 7 days; X 1,000 impressions a post, Mastodon
+# 2,000 followers) ---------------------------------------------------------------------------
+
+STUDENTS = [36, 46, 38, 47, 40, 38]  # likes at 7 days, X
+BUSINESS_X = [10, 12, 9, 11, 10, 8]
+BUSINESS_M = [20, 22, 18, 25, 15]
+
+
+def _clear_winner(engine: Any) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    from reports.synthetic import Builder
+
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    start = datetime(2027, 6, 1, 9, tzinfo=UTC)
+    with engine.begin() as conn:
+        b = Builder(conn, now=datetime(2027, 5, 1, tzinfo=UTC))
+        b.campaign("kz", title="Kazakhstan")
+        x, m = b.channel("kz-x", "x"), b.channel("kz-m", "mastodon")
+        students = b.audience("kz", "students", name="Students", channels=[x])
+        business = b.audience("kz", "business", name="Business", channels=[x, m])
+        i = 0
+        for audience, channel, likes in (
+            (students, x, STUDENTS),
+            (business, x, BUSINESS_X),
+            (business, m, BUSINESS_M),
+        ):
+            for k in likes:
+                post = b.post("kz", audiences=[audience], narrative="n1")
+                at = start + i * hour
+                i += 1
+                d = b.delivery(post, channel, due_at=at)
+                given = {"impressions": 1000} if channel == x else {}
+                b.snapshot(
+                    d, at + 7 * day, likes=k, reposts=0, replies=0, quotes=0, followers=1, **given
+                )
+        b.followers(x, start - day, 5000)
+        b.followers(m, start - day, 2000)
+    return start + 29 * day
+
+
+def _interval(likes: list[int], exposure: int, t: float) -> tuple[float, float]:
+    """Fieller's interval, never narrower than the Poisson interval of the total (the
+    Wilson-Hilferty bounds; docs/metrics.md, "Uncertainty")."""
+    low, high = _fieller([float(k) for k in likes], [exposure] * len(likes), t)
+    k, z, total = sum(likes), 1.959964, exposure * len(likes)
+    p_low = k * (1 - 1 / (9 * k) - z / (3 * math.sqrt(k))) ** 3
+    p_high = (k + 1) * (1 - 1 / (9 * (k + 1)) + z / (3 * math.sqrt(k + 1))) ** 3
+    return min(max(low, 0.0), p_low / total), max(high, p_high / total)
+
+
+def test_the_summary_names_the_groups_whose_interval_clears_the_campaign_rate(
+    engine: Any,
+) -> None:
+    from reports.data import Scope, load
+    from reports.figures import build_report
+
+    as_of = _clear_winner(engine)
+    report = build_report(load(engine, Scope(as_of=as_of)), generated_at=as_of)
+    t5 = 2.5705818366147395  # Student's t, 97.5%, 5 degrees of freedom
+    campaign = sum(STUDENTS + BUSINESS_X) / 12_000
+    students, business = _interval(STUDENTS, 1000, t5), _interval(BUSINESS_X, 1000, t5)
+    assert students[0] > campaign > business[1]
+    foll = sum(BUSINESS_M) / 10_000
+
+    def pct(v: float) -> str:
+        return f"{100 * v:.2f}"
+
+    whole = _interval(STUDENTS + BUSINESS_X, 1000, 2.200985160082949)  # t on 11 d.f.
+    assert report.summary.sentences[1:] == (
+        f"Engagement rate by impressions (x): {pct(campaign)}% "
+        f"[{pct(whole[0])}–{pct(whole[1])}] over 12 posts.",
+        f"Higher than the campaign's {pct(campaign)}% by impressions: Students "
+        f"{pct(sum(STUDENTS) / 6000)}% [{pct(students[0])}–{pct(students[1])}] (6 posts).",
+        f"Lower than the campaign's {pct(campaign)}% by impressions: Business "
+        f"{pct(sum(BUSINESS_X) / 6000)}% [{pct(business[0])}–{pct(business[1])}] (6 posts).",
+        "No narrative stands out from noise by impressions.",
+        # Business is the whole of the rate by followers: nothing to set apart from it.
+        f"Engagement rate by followers at posting (mastodon): {pct(foll)}% "
+        + "[{}–{}] over 5 posts.".format(
+            *(pct(v) for v in _interval(BUSINESS_M, 2000, 2.7764451051977987))
+        ),
+        "No audience or narrative stands out from noise by followers at posting.",
+    )
