@@ -541,6 +541,15 @@ def nan_last(items: list[tuple[tuple[Any, ...], np.ndarray]]) -> None:
     items.sort(key=key)
 
 
+def _key_column(keys: list[Any]) -> Any:
+    """A key column of `grouped`: texts as plain objects, like the store's (pandas would make a
+    list of texts its Arrow-backed ``str``, which every later take, mask and factorization pays
+    for); any other keys as they are, for pandas to infer their type."""
+    if any(isinstance(key, str) for key in keys):
+        return pd.Series(keys, dtype=object)
+    return keys
+
+
 def grouped(
     frame: pd.DataFrame,
     by: Sequence[str],
@@ -560,7 +569,9 @@ def grouped(
         return pd.DataFrame(columns=list(by))
     groups = Groups.of([idx for _key, idx in items], a)
     # One frame built from plain columns: the keys, then each part's figures.
-    out: dict[str, Any] = {name: [key[i] for key, _idx in items] for i, name in enumerate(by)}
+    out: dict[str, Any] = {
+        name: _key_column([key[i] for key, _idx in items]) for i, name in enumerate(by)
+    }
     for part in parts:
         for name, values in part(a, groups).items():
             if name not in by:

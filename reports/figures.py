@@ -141,8 +141,10 @@ def _tables(
     slots, heatmaps = timing.time_slots(aud, posts, opts.thin_cell)
     add(slots)
     followers = data.followers.assign(
-        platform_label=platform_labels(
-            data.followers["platform"], data.followers["channel"], opts.imitates
+        platform_label=pd.Series(
+            platform_labels(data.followers["platform"], data.followers["channel"], opts.imitates),
+            index=data.followers.index,
+            dtype=object,
         )
     )
     add(timing.follower_growth(followers, data))
@@ -165,7 +167,9 @@ def _weekday_names(weekday: pd.Series) -> pd.Series:
         return pd.Series(np.nan, index=weekday.index, dtype="float64")
     names = np.array([*tables.WEEKDAYS, None], dtype=object)
     days = weekday.to_numpy(dtype="float64", na_value=np.nan)
-    return pd.Series(names[np.where(np.isnan(days), 7, days).astype(np.int64)], index=weekday.index)
+    return pd.Series(
+        names[np.where(np.isnan(days), 7, days).astype(np.int64)], index=weekday.index, dtype=object
+    )
 
 
 def _why_empty(posts: pd.DataFrame, data: StoreData) -> tuple[str, ...]:

@@ -173,8 +173,17 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     utc = d["published_at"].dt.tz_convert("UTC").dt.tz_localize(None)
     new["week"] = utc.dt.to_period("W-SUN").dt.start_time
     replaced["variant"] = d["variant"].fillna("(none)")
+    for name in ("platform_label", "basis"):
+        new[name] = _objects(new[name], d.index)
     d = pd.concat([d.assign(**replaced), pd.DataFrame(new, index=d.index)], axis=1)
     return d
+
+
+def _objects(texts: np.ndarray, index: pd.Index) -> pd.Series:
+    """A text column as plain objects, like the store's (`reports.data._frame`): handed to
+    pandas as an array, texts become its Arrow-backed ``str`` columns, whose every take, mask
+    and factorization in the figures costs more (and converts back to objects)."""
+    return pd.Series(texts, index=index, dtype=object)
 
 
 def _attributed_rows(
@@ -217,7 +226,7 @@ def attributed_frame(posts: pd.DataFrame, data: StoreData) -> pd.DataFrame:
     labels = _texts(
         f"{audience_values[p // width]} · {campaign_values[p % width]}" for p in pairs.tolist()
     )
-    a["audience_label"] = labels[pair]
+    a["audience_label"] = _objects(labels[pair], a.index)
     weekday = np.full(len(a), np.nan)
     hour = np.full(len(a), np.nan)
     published = a["published_at"]
@@ -261,5 +270,4 @@ def audience_names(aud: pd.DataFrame) -> pd.Series:
             ", ".join(listed[start:end])
             for start, end in zip(starts[several].tolist(), ends[several].tolist(), strict=True)
         ]
-    names: pd.Series = pd.Series(joined, index=pd.Index(ids[starts], name="delivery_id"))
-    return names.astype(str)
+    return _objects(joined, pd.Index(ids[starts], name="delivery_id"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.reports.conftest import AS_OF, Fixed, row
@@ -228,3 +229,46 @@ def test_the_channel_and_country_filters_keep_only_their_deliveries(fixed: Fixed
     assert len(germany.table("posts").frame) == len(fixed.d)
     china = build_report(load(fixed.engine, Scope(as_of=AS_OF, country="CN")), generated_at=AS_OF)
     assert china.table("posts").frame.empty
+
+
+def test_the_figures_text_columns_are_plain_objects_with_the_texts_pandas_would_infer(
+    tmp_path: Any,
+) -> None:
+    """The text columns the figures make (platform labels, bases, audience labels and names,
+    weekday names, group keys) are plain objects like the store's, not pandas 3's inferred
+    Arrow-backed ``str``: every later take, mask, factorization and rendering of an Arrow
+    column pays for converting it (about a tenth of a 10,000-delivery report's figures). The
+    texts are those pandas' own inference gives, missing values included."""
+    from campaigns.store import make_engine, upgrade
+    from reports.aggregates import grouped, volume
+    from reports.data import Scope, load
+    from reports.figures import build_report
+    from reports.posts import attributed_frame, audience_names, posts_frame
+    from reports.synthetic import EPOCH, generate_history
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'elshi.db'}")
+    upgrade(engine)
+    with engine.begin() as conn:
+        generate_history(conn, deliveries=80, snapshots=800, seed=5, days=20)
+    data = load(engine, Scope(as_of=EPOCH + pd.Timedelta(days=40)))
+    engine.dispose()
+    posts = posts_frame(data)
+    aud = attributed_frame(posts, data)
+    names = audience_names(aud)
+    keys = grouped(aud, ["audience_label", "weekday"], [volume])
+    columns = [
+        posts["platform_label"],
+        posts["basis"],
+        aud["audience_label"],
+        names,
+        keys["audience_label"],
+    ]
+    for column in columns:
+        assert column.dtype == object, column.name
+        inferred = pd.Series(column.to_numpy(dtype=object))
+        assert inferred.dtype == "str"  # what pandas would have made of the same texts
+        assert inferred.tolist() == column.tolist()
+    report = build_report(data, generated_at=EPOCH)
+    weekdays = report.table("by_weekday").frame["weekday_name"]
+    assert weekdays.dtype == object
+    assert set(weekdays.dropna()) <= {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
