@@ -4,8 +4,8 @@ and one row per (delivery, audience it reaches) with the audience's local weekda
 
 The **basis** of a post's rate follows whether its platform *gives* impressions — the counter
 is there (even 0) or NULL — never its value: ``impressions`` when given, else ``followers``
-(followers at posting time). A platform gives it when any of its measured posts has it
-(`gives_counter`); on such a platform a post whose own count is NULL has an unknown exposure
+(followers at posting time). A platform gives it when its connector collects it or any of
+its measured posts has it (`gives_counter`); on such a platform a post whose own count is NULL has an unknown exposure
 and stays in the rate by impressions, left out as unknown. A post whose engagements are unknown (every part NULL) or whose
 exposure is unknown has no rate and is left out of every rate, in numerator and denominator.
 Nothing here reads the database or renders.
@@ -49,20 +49,28 @@ def platform_labels(
     return labels
 
 
+COLLECTS_IMPRESSIONS: frozenset[str] = frozenset({"x", "linkedin", "threads", "wechat"})
+"""The platforms whose Elshi connector collects impressions (their ``capabilities.metrics``;
+a test keeps this in step with the connectors). Mastodon, Bluesky, Telegram's Bot API and
+Weibo give none."""
+
+
 def gives_counter(
     labels: np.ndarray,
     channel_ids: np.ndarray,
     channels: pd.Series,
     measured: np.ndarray,
     present: np.ndarray,
+    collects: frozenset[str] = frozenset(),
 ) -> npt.NDArray[np.bool_]:
-    """Per row: whether its platform gives the counter, i.e. some measured post of that
-    platform (``labels``: as labelled, a sandbox channel by the platform it imitates) has it
-    (not NULL) in its latest snapshot, the rule of the table "Counters each platform
-    provides". A sandbox channel whose imitated platform is not known (no ``mimic`` given to
-    the report) stands for itself, as each may imitate another platform. A post whose own
-    value is NULL on a platform that gives the counter has it *unknown*, not absent: its rate
-    keeps the platform's basis and is left out as unknown, never moved to the other basis.
+    """Per row: whether its platform gives the counter: its connector collects it
+    (``collects``: platform names; a sandbox channel counts as the platform it imitates), or
+    some measured post of that platform (``labels``: as labelled) has it (not NULL) in its
+    latest snapshot, the rule of the table "Counters each platform provides". A sandbox
+    channel whose imitated platform is not known (no ``mimic`` given to the report) stands for
+    itself, as each may imitate another platform. A post whose own value is NULL on a platform
+    that gives the counter has it *unknown*, not absent: its rate keeps the platform's basis
+    and is left out as unknown, never moved to the other basis, whatever else is in scope.
     Worked out per channel (a channel has one platform), then taken for every row."""
     codes, distinct = pd.factorize(channel_ids, use_na_sentinel=False)
     count = len(distinct)
@@ -74,6 +82,7 @@ def gives_counter(
         for row in first.tolist()
     ]
     giving = {source for source, given in zip(sources, has.tolist(), strict=True) if given}
+    giving |= {s for s in sources if s.removeprefix("sandbox imitating ") in collects}
     per_channel = np.array([source in giving for source in sources], dtype=bool)
     given: npt.NDArray[np.bool_] = per_channel[codes]
     return given
@@ -128,6 +137,7 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
         d["channel"],
         measured,
         ~np.isnan(impressions),
+        COLLECTS_IMPRESSIONS,
     )
     by_impressions = measured & gives_impressions
     by_followers = measured & ~gives_impressions

@@ -157,13 +157,11 @@ def test_the_two_bases_are_never_mixed(draw: list[dict[str, Any]]) -> None:
     from reports.aggregates import arrays, engagement_row
 
     posts = _posts(draw)
-    # Each platform's posts are in one basis: X's in the rate by impressions when X gives
-    # them (some X post has the counter), an X post whose own count is missing in neither.
+    # Each platform's posts are in one basis: X's in the rate by impressions (its connector
+    # collects them), an X post whose own count is missing in neither rate.
     for platform, bases in posts.groupby("platform")["basis"]:
         assert bases.nunique() == 1, (platform, set(bases))
-    x = posts["platform"] == "x"
-    x_gives = bool((x & posts["impressions"].notna()).any())
-    gives = x & x_gives
+    gives = posts["platform"] == "x"
     assert (posts.loc[gives, "basis"] == "impressions").all()
     assert (posts.loc[~gives, "basis"] == "followers").all()
     row = engagement_row(arrays(posts), np.arange(len(posts)))
@@ -182,3 +180,50 @@ def test_the_two_bases_are_never_mixed(draw: list[dict[str, Any]]) -> None:
         assert row["er_foll"] == pytest.approx(posts.loc[by_foll, "eng"].sum() / followers)
     else:
         assert np.isnan(row["er_foll"])
+
+
+# --- which platforms give impressions --------------------------------------------------------
+
+
+def test_the_report_knows_which_connectors_collect_impressions() -> None:
+    """`reports.posts.COLLECTS_IMPRESSIONS` (reports may not import connectors) against every
+    registered connector's capabilities and the sandbox's imitations of them."""
+    from connectors.registry import PLATFORMS, connector_class
+    from connectors.sandbox import MIMIC
+    from reports.posts import COLLECTS_IMPRESSIONS
+
+    platforms = set(PLATFORMS) - {"sandbox"}
+    collecting = {p for p in platforms if "impressions" in connector_class(p).capabilities.metrics}
+    assert collecting == COLLECTS_IMPRESSIONS
+    assert {p for p, counters in MIMIC.items() if "impressions" in counters} == collecting
+
+
+def test_a_scope_holding_only_posts_with_missing_impressions_keeps_their_basis(
+    engine: Any,
+) -> None:
+    """A period whose only X post lacks impressions: X still gives them (its connector collects
+    them), so the post is not rated by followers, whatever else is in scope."""
+    with building(engine) as b:
+        b.campaign("c")
+        x = b.channel("x", "x")
+        everyone = b.audience("c", "all", name="All", channels=[x])
+        for i, impressions in enumerate((None, 1000)):
+            post = b.post("c", audiences=[everyone], key=f"p{i}")
+            delivery = b.delivery(post, x, due_at=T0 + i * D)
+            b.snapshot(
+                delivery,
+                T0 + i * D + 8 * D,
+                impressions=impressions,
+                likes=5,
+                reposts=0,
+                replies=0,
+                quotes=0,
+                followers=10_000,
+            )
+        b.followers(x, T0 - D, 10_000)
+    report = report_of(engine, AS_OF, until=T0 + 12 * H)  # p0 only
+    posts = report.table("posts").frame.set_index("post_key")
+    assert list(posts.index) == ["p0"]
+    assert posts.loc["p0", "basis"] == "impressions" and not posts.loc["p0", "rated"]
+    row = one(report.table("audience_engagement"), audience_label="All · c")
+    assert (row["er_impr_posts"], row["er_foll_posts"]) == (0, 0)
