@@ -272,6 +272,9 @@ def test_time_slots_follow_the_audience_clock_across_the_switch(report: Any) -> 
         mean([27 / 2000 / x_base, m["m1"] / m_base, m["mr"] / m_base])
     )
     assert de.loc[("Wed", 11), "index"] == pytest.approx(mean([0.01, 0.02]) / x_base)
+    # Only DE's Wed 01 has 3 posts: no audience has two slots to compare, so none names a best.
+    for card in report.cards:
+        assert card.subtitle.endswith("too few posts per slot to name a best one"), card.title
 
 
 def test_shrinkage_and_the_lists_of_posts(report: Any) -> None:
