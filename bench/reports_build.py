@@ -52,7 +52,13 @@ def measure_report(url: str, out: str, fmt: str = "html") -> dict[str, Any]:
     from campaigns.store import make_engine
     from reports.data import Scope, load
     from reports.figures import build_report
+    from reports.render_data import to_json
+    from reports.render_html import render
+    from reports.render_xlsx import write_xlsx
 
+    # Every module is imported before the clock starts, as `duckdb` is in measure_duckdb: the
+    # phases time the work, not the imports (a running web workspace has them loaded; on a
+    # machine with PYTHONDONTWRITEBYTECODE=1 the renderers were compiled inside the render).
     engine = make_engine(url)
     as_of = datetime(2027, 6, 30, tzinfo=UTC)
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -61,16 +67,10 @@ def measure_report(url: str, out: str, fmt: str = "html") -> dict[str, Any]:
     report = build_report(data, generated_at=as_of)
     built, cpu_built = time.perf_counter(), time.process_time()
     if fmt == "html":
-        from reports.render_html import render
-
         Path(out).write_text(render(report), encoding="utf-8")
     elif fmt == "xlsx":
-        from reports.render_xlsx import write_xlsx
-
         write_xlsx(report, Path(out))
     else:
-        from reports.render_data import to_json
-
         Path(out).write_text(to_json(report), encoding="utf-8")
     done, cpu_done = time.perf_counter(), time.process_time()
     return {
