@@ -8,7 +8,8 @@ As a daemon it has a few threads, each with one job:
   the lanes; it sleeps until the next claimable instant, until a `Watcher` reports a change
   made elsewhere (an approval, an apply), or until the lanes run low;
 * the *lanes* (`scheduler.lanes`, a thread pool of ``workers``) send each claim at its slot,
-  one channel's posts one after another, after checking the claim is still theirs;
+  after checking the claim is still theirs; one channel's posts start in due order, a few
+  of them in flight at once (`ConnectorPool.per_channel`, one connector instance each);
 * the *writer* (`scheduler.writer`) commits the claims, checks, results and heartbeats,
   several per transaction;
 * APScheduler runs the periodic jobs: heartbeats (which renew the leases of waiting claims and
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.collection import CollectStats, collect_round
 from scheduler.dispatch import Claim, PassStats, RateLookup, claim_in, send_claim
-from scheduler.lanes import Lanes
+from scheduler.lanes import Lanes, Turn
 from scheduler.policy import Settings
 from scheduler.pool import ConnectorPool
 from scheduler.recovery import mark_missed, next_instants, next_wakeup, reconcile_expired
@@ -100,7 +101,9 @@ class Dispatcher:
         # post against 0.12-0.15 and 0.50-0.60 with one, and more of the daemon's CPU
         # (bench/dispatch.py; four were worse still).
         self.writer = Writer(sessions)
-        self.lanes = Lanes(self._executor, self._send, on_done=self._lane_done)
+        self.lanes = Lanes(
+            self._executor, self._send, on_done=self._lane_done, per_channel=pool.per_channel
+        )
         self._dispatch_lock = threading.Lock()
         self._wake = threading.Event()
         self._starved = False
@@ -135,7 +138,7 @@ class Dispatcher:
             return not self.stopping.wait(delay)
         return not self.stopping.is_set()
 
-    def _send(self, claim: Claim) -> Future[PassStats]:
+    def _send(self, claim: Claim, turn: Turn) -> Future[PassStats]:
         return send_claim(
             self.sessions,
             self.pool,
@@ -146,6 +149,7 @@ class Dispatcher:
             stopping=self.stopping,
             rng=self.rng,
             transactions=self.writer,
+            turn=turn,
         )
 
     def _ahead(self) -> float:
@@ -163,10 +167,12 @@ class Dispatcher:
         return max(min(workers, batch), min(batch, math.ceil(workers * self._ahead() / busy)))
 
     def _per_channel(self, channel: str) -> int:
+        """How many claims of ``channel`` this daemon holds at most: what it can send within
+        `_ahead` with the lanes' calls in flight at once on one channel."""
         busy = self.lanes.busy_seconds(channel)
         if busy is None:
             return self.settings.claim_batch
-        return max(2, math.ceil(self._ahead() / busy))
+        return max(2, math.ceil(self.lanes.per_channel * self._ahead() / busy))
 
     def _room_on(self, channel: str) -> int:
         return self._per_channel(channel) - self.lanes.queued(channel)
@@ -354,6 +360,9 @@ class Dispatcher:
             self._wake.set()
             if self._watcher is not None:
                 self._watcher.stop()
+            # Every claim still queued is handed back (the daemon is stopping) and its outcome
+            # recorded before the threads stop: a lane's next claim goes to a new task.
+            self.lanes.wait_idle()
             self._executor.shutdown(wait=True)
             self.writer.close()
             self.pool.close()

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, Table, and_, bindparam, exists, func, or_, select, true, update
@@ -900,6 +900,16 @@ Waiter = Callable[[datetime], bool]
 """Blocks until the given instant; False when the daemon is stopping instead."""
 
 
+class Turn(Protocol):
+    """A claim's place among its channel's sends (`scheduler.lanes.Turn`)."""
+
+    def calling(self) -> None:
+        """Right before the call (the check said send); may wait."""
+
+    def answered(self, result: Published | ConnectorError) -> None:
+        """The call was answered (or failed), before its outcome is queued."""
+
+
 def send_claim(
     sessions: sessionmaker[Session],
     pool: ConnectorPool,
@@ -911,13 +921,15 @@ def send_claim(
     stopping: threading.Event,
     rng: random.Random,
     transactions: Transactions | None = None,
+    turn: Turn | None = None,
 ) -> Future[PassStats]:
     """Send one claim at its slot, exactly as described in the module docstring, up to the
     platform's answer, whose recording is queued on ``transactions`` (default: each job in its
     own transaction) without waiting for it: the future resolves once that outcome is committed
     (or could not be: logged; the row stays ``publishing`` for recovery), never with an
     exception. Jobs queued later on ``transactions`` (the next check of the channel's lane)
-    commit no earlier than it."""
+    commit no earlier than it. ``turn`` (`scheduler.lanes`) is told right before the call and
+    when it is answered."""
     run = transactions or Direct(sessions)
     stats = PassStats()
     began: float | None = None
@@ -966,6 +978,8 @@ def send_claim(
                 stats.handed_back += 1
                 return _done(stats)
             wait_until(claim.slot)  # a few ms; the row already says it is being sent
+            if turn is not None:
+                turn.calling()
             began = time.monotonic()
             result: Published | ConnectorError = connector.publish(claim.post)
     except UnknownChannelError as exc:
@@ -979,6 +993,8 @@ def send_claim(
             "delivery %s %s: unexpected error from the connector", claim.delivery_id, claim.label
         )
         result = AmbiguousError(f"unexpected {type(exc).__name__}: {exc}", channel=claim.channel)
+    if turn is not None:
+        turn.answered(result)
     outcome = Outcome(claim, result, settings, clock(), rng)
     done: Future[PassStats] = Future()
 

@@ -1,9 +1,25 @@
-"""Claims waiting their turn, one queue (lane) per channel. A lane is drained in order by one
-thread at a time, taken from a shared pool, so channels publish concurrently while one
-channel's posts go out one after another. The lanes also know which claims this process holds,
-for the heartbeat (which renews their leases) and for recovery (which must not take them), and
-how long a send keeps each channel busy (a moving average), so the daemon claims no more than
-it can send soon and leaves the rest to other daemons."""
+"""Claims waiting their turn, one queue (lane) per channel, sent by threads of a shared pool.
+
+Channels publish concurrently, and so may one channel: up to ``per_channel`` of its posts can
+be in flight at once (each call with a connector instance of its own: `scheduler.pool`), never
+faster than the channel's rate (each claim still waits for the send slot the claim pass gave
+it). What must stay one after another does:
+
+* **Start order.** A channel's claims start in the order they were claimed (their slots',
+  which is their due order): a claim is handed to a thread only once the one before it has
+  started its call (`Turn.calling`) or ended without one, so a post never starts before an
+  earlier-due post of its channel; their answers may come back in any order.
+* **An error holds the channel.** After an answer other than a publication (a rate limit, a
+  pause, a transient or unsure answer), no further call on that channel starts until that
+  answer is recorded: the next claim's check, queued after it, sees what it wrote (a paused
+  channel, a handed-back row), and a claim already checked waits before its call.
+* **Replies.** A reply is claimable only once its parent's publication is committed
+  (`scheduler.dispatch.claimable`), so it never starts before its parent's result is in.
+
+The lanes also know which claims this process holds, for the heartbeat (which renews their
+leases) and for recovery (which must not take them), and how long a send keeps a channel busy
+(a moving average per send), so the daemon claims no more than it can send soon and leaves the
+rest to other daemons. A lane is idle once every outcome it queued is recorded."""
 
 from __future__ import annotations
 
@@ -12,9 +28,10 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent import futures
 from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
 
+from connectors.base import ConnectorError, Published
 from scheduler.dispatch import Claim, PassStats
 
 log = logging.getLogger("elshi.scheduler")
@@ -23,40 +40,106 @@ _WEIGHT = 0.2
 """Of each new send in the moving average of a channel's busy time."""
 
 
+@dataclass
+class _Lane:
+    queue: deque[Claim] = field(default_factory=deque)
+    in_flight: int = 0
+    """Claims handed to a thread whose call has not been answered (or that ended without one)."""
+    starting: bool = False
+    """A claim was handed to a thread and has not started its call yet."""
+    holding: int = 0
+    """Answers other than a publication not yet recorded: no call starts meanwhile."""
+    unrecorded: int = 0
+    """Claims handed to a thread whose outcome is not yet recorded."""
+
+
+class Turn:
+    """One claim's place in its lane, told by `scheduler.dispatch.send_claim` when the call
+    starts and when it is answered."""
+
+    def __init__(self, lanes: Lanes, channel: str, lane: _Lane) -> None:
+        self._lanes = lanes
+        self._channel = channel
+        self._lane = lane
+        self.called = False
+        self.answered_at_all = False
+        self.holds = False
+
+    def calling(self) -> None:
+        """Just before the call (its check said send): waits while an error answer of the
+        channel is being recorded, then lets the next claim of the lane start."""
+        lanes = self._lanes
+        with lanes._lock:
+            lanes._recorded.wait_for(lambda: not self._lane.holding)
+            self.called = True
+            self._lane.starting = False
+            claim = lanes._next(self._lane)
+        lanes._spawn(self._channel, self._lane, claim)
+
+    def answered(self, result: Published | ConnectorError) -> None:
+        """The platform answered (or the call failed): one call fewer in flight; an answer other
+        than a publication holds the channel until it is recorded."""
+        lanes = self._lanes
+        with lanes._lock:
+            self.answered_at_all = True
+            self._lane.in_flight -= 1
+            if not isinstance(result, Published):
+                self.holds = True
+                self._lane.holding += 1
+            claim = lanes._next(self._lane)
+        lanes._spawn(self._channel, self._lane, claim)
+
+    def _ended(self) -> Claim | None:
+        """The send returned (under the lanes' lock): what it did not say, said now."""
+        if not self.called:
+            self._lane.starting = False
+        if not self.answered_at_all:
+            self.answered_at_all = True
+            self._lane.in_flight -= 1
+        return self._lanes._next(self._lane)
+
+
 class Lanes:
     def __init__(
         self,
         executor: Executor,
-        serve: Callable[[Claim], Future[PassStats]],
+        serve: Callable[[Claim, Turn], Future[PassStats]],
         *,
         on_done: Callable[[str], None] | None = None,
+        per_channel: int = 1,
     ) -> None:
-        """``serve`` publishes one claim (its future resolves once the outcome is recorded:
+        """``serve`` publishes one claim, telling its `Turn` when the call starts and when it
+        is answered (its future resolves once the outcome is recorded:
         `scheduler.dispatch.send_claim`); ``on_done`` is told the channel of each claim done
-        (the daemon claims more when the lanes run low)."""
+        (the daemon claims more when the lanes run low); ``per_channel``: calls of one
+        channel in flight at once at most."""
         self._executor = executor
         self._serve = serve
         self._on_done = on_done
-        self._queues: dict[str, deque[Claim]] = {}
-        self._draining: set[str] = set()
-        self._sending: set[str] = set()
+        self.per_channel = max(1, per_channel)
+        self._lanes: dict[str, _Lane] = {}
         self._held: set[int] = set()
         self._busy_seconds: dict[str, float] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
+        self._recorded = threading.Condition(self._lock)
         self.stats = PassStats()
 
     def submit(self, claims: Iterable[Claim]) -> None:
-        start = []
+        start: list[tuple[str, _Lane, Claim]] = []
         with self._lock:
+            touched: dict[str, _Lane] = {}
             for claim in claims:
-                self._queues.setdefault(claim.channel, deque()).append(claim)
+                lane = self._lanes.setdefault(claim.channel, _Lane())
+                lane.queue.append(claim)
                 self._held.add(claim.delivery_id)
-                if claim.channel not in self._draining:
-                    self._draining.add(claim.channel)
-                    start.append(claim.channel)
-        for channel in start:
-            self._executor.submit(self._drain, channel)
+                touched[claim.channel] = lane
+            for channel, lane in touched.items():
+                first = self._next(lane)
+                if first is not None:
+                    start.append((channel, lane, first))
+        for channel, lane, claim in start:
+            self._spawn(channel, lane, claim)
 
     def held(self) -> frozenset[int]:
         """Deliveries whose claims are queued or being sent here."""
@@ -70,11 +153,13 @@ class Lanes:
     def queued(self, channel: str) -> int:
         """Claims of ``channel`` waiting or being sent here."""
         with self._lock:
-            return len(self._queues.get(channel, ())) + (channel in self._sending)
+            lane = self._lanes.get(channel)
+            return len(lane.queue) + lane.in_flight if lane is not None else 0
 
     def busy_seconds(self, channel: str | None = None) -> float | None:
-        """How long one send keeps ``channel`` busy (any channel's, without one), on average;
-        None before the first send."""
+        """How long one send keeps a thread busy on ``channel`` (any channel's, without one),
+        on average; None before the first send. With ``per_channel`` calls in flight at once,
+        a busy channel sends that many in this time."""
         with self._lock:
             if channel is not None and channel in self._busy_seconds:
                 return self._busy_seconds[channel]
@@ -88,48 +173,43 @@ class Lanes:
         return stats
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until every lane is empty; False on timeout."""
+        """Block until every lane is empty and every outcome recorded; False on timeout."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._draining, timeout)
+            return self._idle.wait_for(lambda: not self._lanes, timeout)
 
-    def _drain(self, channel: str) -> None:
-        """Send the channel's claims one after another. A claim's outcome is recorded by the
-        writer while the lane goes on to the next claim, whose check (queued after it)
-        commits no earlier; the lane is idle once every outcome it queued is recorded."""
-        booked: list[Future[None]] = []
-        while True:
-            with self._lock:
-                queue = self._queues.get(channel)
-                claim = queue.popleft() if queue else None
-                if claim is not None:
-                    self._sending.add(channel)
-            if claim is None:
-                futures.wait(booked)
-                booked = []
-                with self._lock:
-                    if self._queues.get(channel):
-                        continue  # more came meanwhile
-                    self._queues.pop(channel, None)
-                    self._draining.discard(channel)
-                    self._idle.notify_all()
-                    return
-            try:
-                recorded = self._serve(claim)
-            except Exception:
-                # Not recorded: the row's lease runs out and recovery deals with it.
-                log.exception("delivery %s %s: publishing failed", claim.delivery_id, claim.label)
-                recorded = Future()
-                recorded.set_result(PassStats())
-            with self._lock:
-                self._sending.discard(channel)
-            done: Future[None] = Future()
-            booked = [f for f in booked if not f.done()] + [done]
-            recorded.add_done_callback(functools.partial(self._book, channel, claim, done))
+    def _next(self, lane: _Lane) -> Claim | None:
+        """The lane's next claim if it may start now (under the lock): none is starting, no
+        error answer is being recorded, fewer than ``per_channel`` calls are in flight."""
+        if lane.starting or lane.holding or lane.in_flight >= self.per_channel or not lane.queue:
+            return None
+        lane.starting = True
+        lane.in_flight += 1
+        lane.unrecorded += 1
+        return lane.queue.popleft()
+
+    def _spawn(self, channel: str, lane: _Lane, claim: Claim | None) -> None:
+        if claim is not None:
+            self._executor.submit(self._run, channel, lane, claim)
+
+    def _run(self, channel: str, lane: _Lane, claim: Claim) -> None:
+        turn = Turn(self, channel, lane)
+        try:
+            recorded = self._serve(claim, turn)
+        except Exception:
+            # Not recorded: the row's lease runs out and recovery deals with it.
+            log.exception("delivery %s %s: publishing failed", claim.delivery_id, claim.label)
+            recorded = Future()
+            recorded.set_result(PassStats())
+        with self._lock:
+            following = turn._ended()
+        self._spawn(channel, lane, following)
+        recorded.add_done_callback(functools.partial(self._book, channel, claim, lane, turn))
 
     def _book(
-        self, channel: str, claim: Claim, done: Future[None], recorded: Future[PassStats]
+        self, channel: str, claim: Claim, lane: _Lane, turn: Turn, recorded: Future[PassStats]
     ) -> None:
-        """The outcome of ``claim`` is recorded: count it."""
+        """The outcome of ``claim`` is recorded: count it; the lane goes on if it was held."""
+        following = None
         try:
             stats = recorded.result()
             with self._lock:
@@ -141,4 +221,15 @@ class Lanes:
             if self._on_done is not None:
                 self._on_done(channel)
         finally:
-            done.set_result(None)
+            with self._lock:
+                self._held.discard(claim.delivery_id)
+                lane.unrecorded -= 1
+                if turn.holds:
+                    turn.holds = False
+                    lane.holding -= 1
+                    self._recorded.notify_all()
+                following = self._next(lane)
+                if not lane.unrecorded and not lane.queue and self._lanes.get(channel) is lane:
+                    del self._lanes[channel]
+                    self._idle.notify_all()
+            self._spawn(channel, lane, following)
