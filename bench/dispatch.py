@@ -23,6 +23,7 @@ with the defaults on a shared 2-core machine):
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import random
@@ -78,6 +79,10 @@ class Outcome:
     """Scheduler CPU seconds from one second before the first due time to the end."""
     server_cpu: float = math.nan
     """PostgreSQL: its server processes' CPU seconds for this run's database, same interval."""
+    close: list[float] = field(default_factory=list)
+    """Lateness of the posts due less than `CLOSE` after the previous post of their channel."""
+    apart: list[float] = field(default_factory=list)
+    """Lateness of the other posts."""
     startup_cpu: float = math.nan
     note: str = ""
     profile: list[str] = field(default_factory=list)
@@ -97,6 +102,11 @@ class Outcome:
         return self.server_cpu / self.published * 1000 if self.published else math.nan
 
 
+CLOSE = 0.03
+"""Seconds: a post due less than this after the previous post of its channel is a close pair's
+second (both ways put post i on channel i % channels)."""
+
+
 def measure(
     outcome: Outcome, emulators: Emulators, prefix: str, dues: Sequence[datetime]
 ) -> Outcome:
@@ -109,6 +119,17 @@ def measure(
         index = int(text.rsplit(" ", 1)[1])
         first[index] = min(at, first.get(index, at))
     outcome.lateness = [(at - dues[i]).total_seconds() for i, at in first.items()]
+    channels = len(emulators.channels)
+    close: set[int] = set()
+    for channel in range(channels):
+        mine = sorted(range(channel, len(dues), channels), key=lambda i: dues[i])
+        close.update(
+            later
+            for earlier, later in itertools.pairwise(mine)
+            if (dues[later] - dues[earlier]).total_seconds() < CLOSE
+        )
+    for i, at in first.items():
+        (outcome.close if i in close else outcome.apart).append((at - dues[i]).total_seconds())
     outcome.first_due = min(dues)
     outcome.last_post = max(first.values(), default=None)
     return outcome
@@ -363,6 +384,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     for o in outcomes:
         print(f"  {o.db} {o.spread:g}s {o.way}: start-up CPU {o.startup_cpu:.1f}s; {o.note}")
+    for o in outcomes:
+        if o.spread and o.close:
+            print(
+                f"  {o.db} {o.spread:g}s {o.way}: the {len(o.close)} posts due < "
+                f"{CLOSE * 1000:g} ms after their channel's previous one: lateness p50 "
+                f"{fmt(pct(o.close, 0.5))}, max {fmt(max(o.close))} s; the other posts' p99 "
+                f"{fmt(pct(o.apart, 0.99))} s"
+            )
     print(
         "  the naive way gives no exactly-once across processes (two schedulers on one job store "
         "may both run a job; a crash mid-call re-runs or loses it, unreconciled), no per-channel "
