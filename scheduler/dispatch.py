@@ -7,12 +7,13 @@
    it answers is published on that channel). Channels are served in the order their first row
    is due; each gets at most its share of the batch and what its rate allows before the
    horizon, so one backlog cannot starve the other channels.
-2. `send_claim` waits for the slot and then, holding the channel's connector, checks in the
+2. `send_claim` waits for the slot and then, holding an instance of the channel's connector
+   (`scheduler.pool`: a channel may have a few calls in flight, `scheduler.lanes`), checks in the
    database that the claim is still this worker's (its fencing token: worker, attempt number,
    reconciliation count) and that the channel may send (`sendable`, the one pre-send
    condition): `begin_send`, one UPDATE that also marks the row as being sent and renews its
    lease. Only then it calls the connector once, and queues the outcome's commit at once
-   (`settle`; the channel's next check is queued after it, so it commits no earlier):
+   (`settle`; a check queued after it commits no earlier):
    published; scheduled again with backoff (transient, rate-limited); failed (rejected, or out
    of attempts); channel paused (auth); or left ``publishing`` with a short lease for recovery
    to reconcile (ambiguous, or any unexpected error: we cannot know whether the post went out,
