@@ -134,15 +134,17 @@ def write_config(
 
 
 def child_env(tree: Path | None = None) -> dict[str, str]:
-    """The environment of a child process: the emulators' token; ``tree``'s code first."""
+    """The environment of a child process: the emulators' token; ``tree``'s code first, else
+    this checkout's (not the copy of Elshi installed in the environment, which may be an
+    editable install of another checkout: a bench run from a git worktree ran main's daemon
+    as "this tree" without it)."""
     from connectors.testing.mastodon import DEFAULT_TOKEN
 
     env = dict(os.environ)
     env.pop("ELSHI_DATABASE_URL", None)
     env.pop("ELSHI_CONFIG", None)
     env[TOKEN_ENV] = DEFAULT_TOKEN
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
+    env["PYTHONPATH"] = str(tree if tree is not None else ROOT)
     return env
 
 

@@ -70,6 +70,11 @@ class Report:
         )
 
 
+SOURCE = Path(__file__).resolve().parents[2]
+"""This checkout: the daemons run its code (PYTHONPATH), not the copy of Elshi installed in
+the environment (an editable install of another checkout, e.g. from a git worktree)."""
+
+
 class Harness:
     def __init__(
         self,
@@ -85,7 +90,7 @@ class Harness:
         tree: Path | None = None,
     ) -> None:
         """``tree``: run the daemons from that source tree (PYTHONPATH), e.g. a baseline
-        commit's (bench/crashes.py --baseline); ``heartbeat`` None leaves the setting out (a
+        commit's (bench/crashes.py --baseline), else from this checkout (`SOURCE`); ``heartbeat`` None leaves the setting out (a
         tree that does not know it)."""
         from connectors.testing.mastodon import DEFAULT_TOKEN, MastodonEmulator
         from connectors.testing.x import XEmulator
@@ -108,8 +113,7 @@ class Harness:
             self.env[X_ENV["access_token_secret_env"]] = "harness-access-secret"
         self.env.pop("ELSHI_DATABASE_URL", None)
         self.env.pop("ELSHI_CONFIG", None)
-        if tree is not None:
-            self.env["PYTHONPATH"] = str(tree)
+        self.env["PYTHONPATH"] = str(tree if tree is not None else SOURCE)
         self.lease = lease
         self.heartbeat = heartbeat
         self.procs: list[subprocess.Popen[bytes]] = []

@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.scheduler.harness import run_scenario
+import scheduler
+from tests.scheduler.harness import Harness, run_scenario
 
 pytestmark = pytest.mark.slow
+
+
+def test_the_harness_runs_the_daemons_of_this_checkout(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, f"sqlite:///{tmp_path / 'elshi.db'}", seed=1)
+    # The code under test, not whatever copy of Elshi the environment has installed.
+    assert harness.env["PYTHONPATH"] == str(Path(scheduler.__file__).resolve().parents[1])
 
 
 def test_sigkill_rounds_on_sqlite_publish_each_delivery_once(tmp_path: Path) -> None:
