@@ -782,9 +782,37 @@ def epoch_seconds(column: Any, dialect: str) -> ColumnElement[float]:
     return cast(extract("epoch", column), Float)
 
 
-def engagement_expression(parts: Sequence[Any]) -> ColumnElement[Any]:
-    """The sum of the given counters, NULL when none is given (a missing counter is not 0)."""
-    return case((and_(*(p.is_(None) for p in parts)), null()), else_=_given_sum(parts))
+def engagement_expression(
+    parts: Sequence[Any], last: Sequence[Any] | None = None
+) -> ColumnElement[Any]:
+    """The sum of the given counters, NULL when none is given (a missing counter is not 0).
+
+    With ``last`` (the same counters of the delivery's last snapshot): the sum of those the
+    last snapshot has (`known_sum`), NULL also when this snapshot lacks one of them. A post
+    whose engagements are known has in its last snapshot every counter its platform gives
+    (`reports.posts.engagements_known`), so for it this is the rule "every counter the platform
+    gives", decided in SQL without the platform's list."""
+    total = _given_sum(parts) if last is None else known_sum(parts, last)
+    return case((and_(*(p.is_(None) for p in parts)), null()), else_=total)
+
+
+def known_sum(parts: Sequence[Any], last: Sequence[Any]) -> ColumnElement[Any]:
+    """The sum of the engagement counters (``parts``) that the delivery's last snapshot has
+    (``last``, the same counters), NULL when this snapshot lacks one of them: a counter the
+    platform gives but missing here makes this snapshot's engagements unknown, never summed
+    as 0 (a counter the last snapshot lacks counts 0)."""
+    total: ColumnElement[Any] | None = None
+    for p, q in zip(parts, last, strict=True):
+        term: ColumnElement[Any] = case((q.is_(None), 0), else_=p)
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
+def snapshot_complete(parts: Sequence[Any], reference: Sequence[Any]) -> ColumnElement[bool]:
+    """Whether a snapshot has every engagement counter (``parts``) that a reference snapshot
+    has (``reference``, the same counters): see `known_sum`."""
+    return and_(*(or_(p.is_not(None), q.is_(None)) for p, q in zip(parts, reference, strict=True)))
 
 
 def _given_sum(parts: Sequence[Any]) -> ColumnElement[Any]:
@@ -895,7 +923,13 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
         .where(
             x.delivery_id == seeks.c.delivery_id,
             x.collected_at <= as_of,
-            _given_sum([getattr(x, p) for p in ENGAGEMENT_PARTS]) * 2 >= final,
+            # NULL (no crossing) when this snapshot lacks a counter the last one has.
+            known_sum(
+                [getattr(x, p) for p in ENGAGEMENT_PARTS],
+                [getattr(last, p) for p in ENGAGEMENT_PARTS],
+            )
+            * 2
+            >= final,
         )
         .order_by(x.collected_at, x.id)
         .limit(1)
@@ -911,9 +945,18 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
     cross_snap = snapshot.alias("cross_snap")
     c = cross_snap.c
     p = snapshot.alias().c
+    # The one before the crossing among the snapshots whose engagements are known: those with
+    # every counter the crossing has (it has each one the last snapshot has).
     previous = (
         select(p.id)
-        .where(p.delivery_id == with_cross.c.delivery_id, p.collected_at < c.collected_at)
+        .where(
+            p.delivery_id == with_cross.c.delivery_id,
+            p.collected_at < c.collected_at,
+            snapshot_complete(
+                [getattr(p, part) for part in ENGAGEMENT_PARTS],
+                [getattr(c, part) for part in ENGAGEMENT_PARTS],
+            ),
+        )
         .order_by(p.collected_at.desc(), p.id.desc())
         .limit(1)
         .correlate(with_cross, cross_snap)
@@ -929,15 +972,21 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
     published = ids_all.c.published_s
     out: list[Any] = [ids_all.c.delivery_id, ids_all.c.snapshots]
     query_from: Any = ids_all
+    last_parts: list[Any] = []
     for role, wanted in ROLE_COLUMNS.items():
         role_snap = snapshot.alias(f"{role}_s")
         r = role_snap.c
         query_from = query_from.join(role_snap, r.id == ids_all.c[f"{role}_id"], isouter=True)
+        if role == "last":
+            last_parts = [getattr(r, part) for part in ENGAGEMENT_PARTS]
         for name in wanted:
             if name == "age":
                 value: Any = epoch_seconds(r.collected_at, dialect) - published
             elif name == "eng":
-                value = engagement_expression([getattr(r, part) for part in ENGAGEMENT_PARTS])
+                # Known only with every counter the last snapshot has (`snapshot_complete`).
+                value = engagement_expression(
+                    [getattr(r, part) for part in ENGAGEMENT_PARTS], last_parts
+                )
             else:
                 value = r[name]
             out.append(value.label(f"{role}_{name}"))

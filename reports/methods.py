@@ -15,8 +15,10 @@ METHODS: list[Method] = [
     Method(
         "Engagements",
         "engagements = likes + reposts + (replies − our own thread replies) + quotes (those the "
-        "platform gives)",
-        "n/a when the platform gives none of them. Our own replies are the thread continuations "
+        "platform gives; unknown when one of them is missing)",
+        "n/a when the platform gives none of them. A counter the platform gives but missing in a "
+        "post's snapshot makes its engagements unknown (never summed as 0): the post is left out "
+        "of every rate, numerator and denominator, and counted in data quality. Our own replies are the thread continuations "
         "Elshi published under the post: platforms count them, they are not engagement. "
         "Bookmarks and link clicks are not included.",
     ),

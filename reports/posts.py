@@ -6,8 +6,8 @@ The **basis** of a post's rate follows whether its platform *gives* impressions 
 is there (even 0) or NULL — never its value: ``impressions`` when given, else ``followers``
 (followers at posting time). A platform gives it when its connector collects it or any of
 its measured posts has it (`gives_counter`); on such a platform a post whose own count is NULL has an unknown exposure
-and stays in the rate by impressions, left out as unknown. A post whose engagements are unknown (every part NULL) or whose
-exposure is unknown has no rate and is left out of every rate, in numerator and denominator.
+and stays in the rate by impressions, left out as unknown. A post whose engagements are unknown (a counter its platform gives is NULL,
+`engagements_known`) or whose exposure is unknown has no rate and is left out of every rate, in numerator and denominator.
 Nothing here reads the database or renders.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from reports.data import FIXED_AGES, StoreData
+from reports.data import ENGAGEMENT_PARTS, FIXED_AGES, StoreData
 
 BASES = (("impressions", "er_impr"), ("followers", "er_foll"))
 """(basis, column prefix): the two rates, never mixed in one figure."""
@@ -88,6 +88,35 @@ def gives_counter(
     return given
 
 
+def engagements_known(
+    counters: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    channel_ids: np.ndarray,
+    channels: pd.Series,
+    measured: np.ndarray,
+) -> tuple[npt.NDArray[np.bool_], dict[str, npt.NDArray[np.bool_]]]:
+    """Per row: whether the post's engagements are known, and per engagement counter
+    (``counters``: each of `ENGAGEMENT_PARTS` in the post's latest snapshot, NaN when missing)
+    whether its platform gives it (`gives_counter`, the rule of the table "Counters each
+    platform provides": some measured post of the platform has it). Known = the platform gives
+    at least one of them and this post has every one its platform gives: a counter the platform
+    gives but missing here is **unknown, not 0**, and so are the engagements it is part of (and
+    every figure made from them: rates, values at a fixed age, half-life). A counter the
+    platform does not give is not part of its engagements (n/a). The one place that decides it
+    per post; per snapshot, `reports.data.known_sum` holds each earlier snapshot to the
+    counters of the latest one."""
+    gives = {
+        name: gives_counter(labels, channel_ids, channels, measured, ~np.isnan(values))
+        for name, values in counters.items()
+    }
+    known = np.zeros(len(labels), dtype=bool)
+    complete = np.ones(len(labels), dtype=bool)
+    for name, values in counters.items():
+        known |= gives[name]
+        complete &= ~gives[name] | ~np.isnan(values)
+    return known & complete, gives
+
+
 def _sum_given(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
     """Row sums of the given counters; NaN when none of them is given."""
     return frame[list(columns)].sum(axis=1, min_count=1)
@@ -124,12 +153,21 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     measured = published & ~deleted & (d["snapshots"].to_numpy() > 0)
     new["published"], new["deleted"], new["measured"] = published, deleted, measured
     new["simulated"] = flag("simulated_snapshot") | (platform == "sandbox")
-    reposts, quotes = column("reposts"), column("quotes")
-    new["amplification"] = np.where(
-        np.isnan(reposts) & np.isnan(quotes), np.nan, np.nansum([reposts, quotes], axis=0)
+    counters = {name: column(name) for name in ENGAGEMENT_PARTS}
+    engaged, gives = engagements_known(
+        counters, new["platform_label"], d["channel_id"].to_numpy(), d["channel"], measured
     )
-    new["applause"] = column("likes")
-    new["conversation"] = column("replies")
+    reposts, quotes = counters["reposts"], counters["quotes"]
+    # Reposts + quotes: known when the platform gives either and this post has each it gives.
+    amplified = (gives["reposts"] | gives["quotes"]) & ~(gives["reposts"] & np.isnan(reposts))
+    amplified &= ~(gives["quotes"] & np.isnan(quotes))
+    new["amplification"] = np.where(amplified, np.nansum([reposts, quotes], axis=0), np.nan)
+    new["applause"] = counters["likes"]
+    new["conversation"] = counters["replies"]
+    replaced: dict[str, Any] = {}
+    replaced["eng"] = np.where(engaged, column("eng"), np.nan)
+    if "half_life" in d:  # half of unknown engagements has no time
+        replaced["half_life"] = np.where(engaged, column("half_life"), np.nan)
     impressions = column("impressions")
     gives_impressions = gives_counter(
         new["platform_label"],
@@ -148,7 +186,7 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     # Followers of 0 cannot carry a rate; impressions of 0 can (they add 0 to the denominator).
     with np.errstate(invalid="ignore"):
         exposure = np.where(gives_impressions | (exposure > 0), exposure, np.nan)
-    eng = column("eng")
+    eng = replaced["eng"]
     rated = (by_impressions | by_followers) & ~np.isnan(eng) & ~np.isnan(exposure)
     new["rated"] = rated
     exposure = np.where(rated, exposure, np.nan)
@@ -167,7 +205,6 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     new["ctr_impressions"] = np.where(with_clicks, impressions, np.nan)
     age = (as_of - d["published_at"]).dt.total_seconds().to_numpy(dtype="float64")
     new["age_hours"] = age / 3600.0
-    replaced: dict[str, Any] = {}
     for label, seconds in FIXED_AGES.items():
         with np.errstate(invalid="ignore"):
             mature = measured & (age >= seconds)

@@ -99,7 +99,7 @@ def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Tab
         (
             "Posts whose engagements are unknown",
             int(unknown.sum()),
-            "no engagement counter given: left out of every rate (numerator and denominator)",
+            "lacks a counter its platform gives: left out of every rate (both terms)",
         ),
         (
             "Posts whose exposure is unknown",
