@@ -789,9 +789,9 @@ def engagement_expression(
 
     With ``last`` (the same counters of the delivery's last snapshot): the sum of those the
     last snapshot has (`known_sum`), NULL also when this snapshot lacks one of them. A post
-    whose engagements are known has in its last snapshot every counter its platform gives
-    (`reports.posts.engagements_known`), so for it this is the rule "every counter the platform
-    gives", decided in SQL without the platform's list."""
+    whose engagements are known has in its last snapshot every counter its channel gives
+    (`reports.posts.engagements_known`), so for it this is the rule "every counter the channel
+    gives", decided in SQL without the channel's list."""
     total = _given_sum(parts) if last is None else known_sum(parts, last)
     return case((and_(*(p.is_(None) for p in parts)), null()), else_=total)
 
@@ -799,7 +799,7 @@ def engagement_expression(
 def known_sum(parts: Sequence[Any], last: Sequence[Any]) -> ColumnElement[Any]:
     """The sum of the engagement counters (``parts``) that the delivery's last snapshot has
     (``last``, the same counters), NULL when this snapshot lacks one of them: a counter the
-    platform gives but missing here makes this snapshot's engagements unknown, never summed
+    channel gives but missing here makes this snapshot's engagements unknown, never summed
     as 0 (a counter the last snapshot lacks counts 0)."""
     total: ColumnElement[Any] | None = None
     for p, q in zip(parts, last, strict=True):

@@ -16,8 +16,9 @@ METHODS: list[Method] = [
         "Engagements",
         "engagements = likes + reposts + (replies − our own thread replies) + quotes (those the "
         "platform gives; unknown when one of them is missing)",
-        "n/a when the platform gives none of them. A counter the platform gives but missing in a "
-        "post's snapshot makes its engagements unknown (never summed as 0): the post is left out "
+        "n/a when the platform gives none of them. A counter the channel gives (some post of it "
+        "has it: a platform's servers may differ) but missing in a post's snapshot makes its "
+        "engagements unknown (never summed as 0): the post is left out "
         "of every rate, numerator and denominator, and counted in data quality. Our own replies are the thread continuations "
         "Elshi published under the post: platforms count them, they are not engagement. "
         "Bookmarks and link clicks are not included.",

@@ -6,7 +6,7 @@ The **basis** of a post's rate follows whether its platform *gives* impressions 
 is there (even 0) or NULL — never its value: ``impressions`` when given, else ``followers``
 (followers at posting time). A platform gives it when its connector collects it or any of
 its measured posts has it (`gives_counter`); on such a platform a post whose own count is NULL has an unknown exposure
-and stays in the rate by impressions, left out as unknown. A post whose engagements are unknown (a counter its platform gives is NULL,
+and stays in the rate by impressions, left out as unknown. A post whose engagements are unknown (a counter its channel gives is NULL,
 `engagements_known`) or whose exposure is unknown has no rate and is left out of every rate, in numerator and denominator.
 Nothing here reads the database or renders.
 """
@@ -90,27 +90,28 @@ def gives_counter(
 
 def engagements_known(
     counters: Mapping[str, np.ndarray],
-    labels: np.ndarray,
     channel_ids: np.ndarray,
-    channels: pd.Series,
     measured: np.ndarray,
 ) -> tuple[npt.NDArray[np.bool_], dict[str, npt.NDArray[np.bool_]]]:
     """Per row: whether the post's engagements are known, and per engagement counter
     (``counters``: each of `ENGAGEMENT_PARTS` in the post's latest snapshot, NaN when missing)
-    whether its platform gives it (`gives_counter`, the rule of the table "Counters each
-    platform provides": some measured post of the platform has it). Known = the platform gives
-    at least one of them and this post has every one its platform gives: a counter the platform
-    gives but missing here is **unknown, not 0**, and so are the engagements it is part of (and
-    every figure made from them: rates, values at a fixed age, half-life). A counter the
-    platform does not give is not part of its engagements (n/a). The one place that decides it
-    per post; per snapshot, `reports.data.known_sum` holds each earlier snapshot to the
-    counters of the latest one."""
-    gives = {
-        name: gives_counter(labels, channel_ids, channels, measured, ~np.isnan(values))
-        for name, values in counters.items()
-    }
-    known = np.zeros(len(labels), dtype=bool)
-    complete = np.ones(len(labels), dtype=bool)
+    whether the post's **channel** gives it: some measured post of that channel has it. Known =
+    the channel gives at least one of them and this post has every one its channel gives: a
+    counter the channel gives but missing here is **unknown, not 0**, and so are the
+    engagements it is part of (and every figure made from them: rates, values at a fixed age,
+    half-life). A counter the channel does not give is not part of its engagements (n/a).
+    Decided per channel, not per platform: a federated platform's servers differ (Mastodon
+    sends a quote count from 4.5 on), so one channel on an older server must not make every
+    post of that channel unknown because another server gives the counter. The one place that
+    decides it per post; per snapshot, `reports.data.known_sum` holds each earlier snapshot to
+    the counters of the latest one."""
+    codes, distinct = pd.factorize(channel_ids, use_na_sentinel=False)
+    gives: dict[str, npt.NDArray[np.bool_]] = {}
+    for name, values in counters.items():
+        has = np.bincount(codes[measured & ~np.isnan(values)], minlength=len(distinct)) > 0
+        gives[name] = has[codes]
+    known = np.zeros(len(channel_ids), dtype=bool)
+    complete = np.ones(len(channel_ids), dtype=bool)
     for name, values in counters.items():
         known |= gives[name]
         complete &= ~gives[name] | ~np.isnan(values)
@@ -154,11 +155,9 @@ def posts_frame(data: StoreData, imitates: Mapping[str, str] | None = None) -> p
     new["published"], new["deleted"], new["measured"] = published, deleted, measured
     new["simulated"] = flag("simulated_snapshot") | (platform == "sandbox")
     counters = {name: column(name) for name in ENGAGEMENT_PARTS}
-    engaged, gives = engagements_known(
-        counters, new["platform_label"], d["channel_id"].to_numpy(), d["channel"], measured
-    )
+    engaged, gives = engagements_known(counters, d["channel_id"].to_numpy(), measured)
     reposts, quotes = counters["reposts"], counters["quotes"]
-    # Reposts + quotes: known when the platform gives either and this post has each it gives.
+    # Reposts + quotes: known when the channel gives either and this post has each it gives.
     amplified = (gives["reposts"] | gives["quotes"]) & ~(gives["reposts"] & np.isnan(reposts))
     amplified &= ~(gives["quotes"] & np.isnan(quotes))
     new["amplification"] = np.where(amplified, np.nansum([reposts, quotes], axis=0), np.nan)

@@ -334,7 +334,7 @@ def fixed_age(aud: pd.DataFrame, a: Arrays | None = None, known: Table | None = 
         "snapshots around that age (a snapshot at exactly that age is used as it is; from zero "
         "at publication when the first snapshot is later). Posts younger than the age are "
         "flagged and left out, not mixed in; 'missing' = old enough but no snapshot at or after "
-        "that age, or one around it lacks a counter the platform gives.",
+        "that age, or one around it lacks a counter the channel gives.",
         [
             audience_col(),
             Column("basis", "Rate"),

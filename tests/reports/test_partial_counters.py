@@ -187,3 +187,62 @@ def test_the_half_life_skips_snapshots_lacking_a_counter(report: Any) -> None:
     low, high = np.quantile([float(h) for h in hours], [0.25, 0.75])  # linear, as documented
     assert row["p25"] == pytest.approx(low)
     assert row["p75"] == pytest.approx(high)  # half-way from xa's 49.7 h to xd's 97.3 h
+
+
+def _build_two_servers(engine: Any) -> None:
+    """Campaign ``ms``: two Mastodon channels on servers of different versions. ``ms-new``
+    sends quote counts (4.5 and later): NA 10/2/1/1, NB 6/1/0/NULL (its quotes missing);
+    ``ms-old`` never does: OA 8/2/1/NULL, OB 4/0/0/NULL (likes/reposts/replies/quotes, one
+    snapshot at 200 h). Followers: new 1000, old 500."""
+    from reports.synthetic import Builder
+
+    with engine.begin() as conn:
+        b = Builder(conn, now=datetime(2027, 3, 1, tzinfo=UTC))
+        b.campaign("ms", title="Two servers", country="DE")
+        new = b.channel("ms-new", "mastodon")
+        old = b.channel("ms-old", "mastodon")
+        aud = b.audience("ms", "partners", name="Partners", channels=[new, old])
+        rows = (
+            ("NA", new, 1000, (10, 2, 1, 1)),
+            ("NB", new, 1000, (6, 1, 0, None)),
+            ("OA", old, 500, (8, 2, 1, None)),
+            ("OB", old, 500, (4, 0, 0, None)),
+        )
+        for i, (key, channel, followers, (lk, rp, rl, qt)) in enumerate(rows):
+            post = b.post("ms", audiences=[aud], key=key)
+            delivery = b.delivery(post, channel, due_at=T0 + i * M)
+            b.snapshot(
+                delivery,
+                T0 + i * M + 200 * H,
+                likes=lk,
+                reposts=rp,
+                replies=rl,
+                quotes=qt,
+                followers=followers,
+            )
+        march25 = datetime(2027, 3, 25, tzinfo=UTC)
+        b.followers(new, march25, 1000)
+        b.followers(old, march25, 500)
+
+
+def test_a_counter_one_server_gives_does_not_make_another_servers_posts_unknown(
+    engine: Any,
+) -> None:
+    from reports.data import Scope, load
+    from reports.figures import build_report
+
+    _build_two_servers(engine)
+    report = build_report(load(engine, Scope(as_of=AS_OF)), generated_at=AS_OF)
+    campaign = one(report.table("campaigns"), campaign_id="ms")
+    # NB lacks the quote count its own channel gives: unknown. The old server's channel gives
+    # no quote count at all: OA and OB are likes + reposts + replies.
+    eng = {"NA": 10 + 2 + 1 + 1, "OA": 8 + 2 + 1, "OB": 4 + 0 + 0}
+    assert campaign["posts_with_engagements"] == 3
+    assert campaign["engagements"] == sum(eng.values()) == 29
+    assert campaign["er_foll"] == pytest.approx(F(29, 1000 + 500 + 500))
+    assert campaign["er_foll_posts"] == 3
+    quality = report.table("data_quality")
+    assert one(quality, check="Posts whose engagements are unknown")["count"] == 1
+    posts = report.table("posts").frame.set_index("post_key")
+    assert np.isnan(posts.loc["NB", "eng"])
+    assert posts.loc["OA", "eng"] == 11 and posts.loc["OB", "eng"] == 4
