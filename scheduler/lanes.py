@@ -213,7 +213,6 @@ class Lanes:
         try:
             stats = recorded.result()
             with self._lock:
-                self._held.discard(claim.delivery_id)
                 self.stats.add(stats)
                 for seconds in stats.busy:
                     average = self._busy_seconds.get(channel, seconds)
