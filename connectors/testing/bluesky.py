@@ -337,6 +337,9 @@ class BlueskyEmulator(Emulator):
 
     # --- routing, auth and rate limits ----------------------------------------------------
 
+    def server_time(self) -> float:
+        return self.clock()
+
     def routes(self) -> None:
         session, write = ("createSession", "createSessionDay"), ("write", "writeDay")
         # (method, NSID, handler, rate-limit buckets besides global, cost, needs an access token)
@@ -412,11 +415,10 @@ class BlueskyEmulator(Emulator):
         refused = False
         for bucket, cost in costs.items():
             limit, start, used = self._bucket(bucket)
-            if used + cost > limit.limit:
-                refused = True
-                self._windows[bucket] = (start, used)
-            else:
-                self._windows[bucket] = (start, used + cost)
+            # rate-limiter-flexible counts a refused request's points too, so the 429's
+            # ratelimit-remaining is 0 (not what was left before it).
+            refused = refused or used + cost > limit.limit
+            self._windows[bucket] = (start, used + cost)
         return _xrpc_error(429, "RateLimitExceeded", "Rate Limit Exceeded") if refused else None
 
     def _limit_headers(

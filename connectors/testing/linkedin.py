@@ -191,6 +191,9 @@ class LinkedInEmulator(Emulator):
 
     # --- wire format ------------------------------------------------------------------------
 
+    def server_time(self) -> float:
+        return self.clock()
+
     def routes(self) -> None:
         self.route("POST", r"/oauth/v2/accessToken", self._access_token)
         self.route("POST", r"/oauth/v2/introspectToken", self._introspect)

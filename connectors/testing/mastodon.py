@@ -233,6 +233,9 @@ class MastodonEmulator(Emulator):
 
     # --- routing ----------------------------------------------------------------------------
 
+    def server_time(self) -> float:
+        return self.clock().timestamp()
+
     def routes(self) -> None:
         self.route("GET", r"/api/v1/instance/?", self._instance_v1)
         self.route("GET", r"/api/v2/instance/?", self._instance_v2)

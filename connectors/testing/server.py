@@ -15,6 +15,10 @@ Faults (see `Fault`) apply to the next matching requests:
   (a gateway that gave up on a backend which went on and did the work).
 * ``server_error_after``: run the handler (so a post is stored) and then answer as
   ``server_error`` (a server that failed after it acted).
+
+Every answer carries a ``Date`` header from `Emulator.server_time` (the emulator's clock), as a
+real server's does; a fault's ``headers`` replace the rendered answer's own (another server
+software's or a proxy's headers; ``{"Date": None}`` removes it).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -133,6 +138,9 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     content_type: str = "application/json"
+    dated: bool = True
+    """Whether the answer carries a ``Date`` header of the emulator's clock (unless ``headers``
+    hold one)."""
 
     def encode(self) -> bytes:
         if self.raw is not None:
@@ -152,6 +160,9 @@ class Fault:
     seconds: float = 0.0
     retry_after: float = 1.0
     message: str | None = None
+    headers: Mapping[str, str | None] = field(default_factory=dict)
+    """Headers set on the rendered answer over the platform's own (a None value removes one,
+    any letter case): another server software's or a proxy's way of saying the same thing."""
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -211,6 +222,12 @@ class Emulator:
 
     def routes(self) -> None:
         """Register the platform's endpoints with `route`."""
+
+    def server_time(self) -> float:
+        """The emulated server's clock (epoch seconds), stamped on every answer as its ``Date``
+        header, as a real server's own clock is: emulators with an injected clock override it,
+        so an absolute rate-limit reset and the answer's ``Date`` come from one clock."""
+        return time.time()
 
     def error_response(self, fault: Fault, request: Request) -> Response:
         """The platform's own rendering of ``fault`` (rate_limit, server_error, unavailable,
@@ -403,12 +420,16 @@ class Emulator:
                 response = self.error_response(Fault(fault.kind.removesuffix("_after")), request)
             else:
                 response = self.error_response(fault, request)
+                _override(response, fault.headers)
         except _DropConnection:
             self._drop(http)
             return
         payload = response.encode()
         try:
-            http.send_response(response.status)
+            http.send_response_only(response.status)
+            http.send_header("Server", http.version_string())
+            if response.dated and "date" not in (key.lower() for key in response.headers):
+                http.send_header("Date", formatdate(self.server_time(), usegmt=True))
             http.send_header("Content-Type", response.content_type)
             http.send_header("Content-Length", str(len(payload)))
             for key, value in response.headers.items():
@@ -428,6 +449,17 @@ class Emulator:
             http.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _override(response: Response, changes: Mapping[str, str | None]) -> None:
+    headers = response.headers
+    for name, value in changes.items():
+        for key in [key for key in headers if key.lower() == name.lower()]:
+            del headers[key]
+        if value is not None:
+            headers[name] = value
+        elif name.lower() == "date":
+            response.dated = False
 
 
 _log = logging.getLogger("elshi.emulator")

@@ -161,6 +161,9 @@ class ThreadsEmulator(Emulator):
 
     # --- wire format ------------------------------------------------------------------------
 
+    def server_time(self) -> float:
+        return self.clock()
+
     def routes(self) -> None:
         node = r"/v1\.0/(?P<node>[A-Za-z0-9_]+)"
         self.route("GET", r"/refresh_access_token", self._guard(self._refresh))

@@ -266,6 +266,9 @@ class XEmulator(Emulator):
 
     # --- routing and the checks every endpoint shares -------------------------------------
 
+    def server_time(self) -> float:
+        return self.clock()
+
     def routes(self) -> None:
         self.route("POST", r"/2/tweets", self._guard(self._create_tweet))
         self.route("GET", r"/2/tweets", self._guard(self._get_tweets))
