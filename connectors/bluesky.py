@@ -54,6 +54,7 @@ from atproto.exceptions import (
     UnauthorizedError,
 )
 
+from connectors._limits import wait_seconds
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -577,9 +578,10 @@ class BlueskyConnector(Connector):
         where = f"channel {self.name!r}: Bluesky, {action}"
         if isinstance(exc, RateLimitExceededError):
             retry_after = self._retry_after(exc)
-            wait = f"; retry in {retry_after:.0f} s" if retry_after is not None else ""
             return RateLimitedError(
-                self.safe(f"{where}: rate limit exhausted ({_said(exc)}){wait}"),
+                self.safe(
+                    f"{where}: rate limit exhausted ({_said(exc)}); retry in {retry_after:.0f} s"
+                ),
                 retry_after=retry_after,
                 channel=self.name,
             )
@@ -635,14 +637,15 @@ class BlueskyConnector(Connector):
             )
         return RejectedError(f"{where}: refused ({said})", channel=self.name, status=status)
 
-    def _retry_after(self, exc: RateLimitExceededError) -> float | None:
-        """Seconds until ``ratelimit-reset`` (epoch seconds) on this connector's clock, else the
-        ``retry-after`` header."""
-        reset = exc.response.headers.get("ratelimit-reset") if exc.response else None
-        try:
-            return max(0.0, float(str(reset)) - self.clock().timestamp())
-        except ValueError:
-            return float(exc.retry_after) if exc.retry_after is not None else None
+    def _retry_after(self, exc: RateLimitExceededError) -> float:
+        """Seconds until the limit that was hit resets: the PDS's ``Retry-After`` and
+        ``ratelimit-reset`` (epoch seconds, read only when its ``ratelimit-remaining`` is 0: on
+        an AppView's 429 the PDS forwards, its own headers describe a limit not reached),
+        measured on the answer's ``Date`` (`connectors._limits`)."""
+        headers = exc.response.headers if exc.response is not None else {}
+        return wait_seconds(
+            headers, self.clock(), resets=[("ratelimit-reset", "ratelimit-remaining")]
+        )
 
     def _number(self, key: str, default: float) -> float:
         raw = self.settings.options.get(key, default)

@@ -30,7 +30,7 @@ import mimetypes
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from html.parser import HTMLParser
@@ -54,6 +54,7 @@ from mastodon.errors import (
     MastodonVersionError,
 )
 
+from connectors._limits import wait_seconds
 from connectors._requests import settled_session
 from connectors.base import (
     AmbiguousError,
@@ -127,7 +128,7 @@ class MastodonConnector(Connector):
         self.media_wait = self._number("media_wait", 60.0)
         self._mastodon: Mastodon | None = None
         self._session: requests.Session | None = None
-        self._rate_limit_reset: str | None = None
+        self._last_headers: Mapping[str, str] = {}
         self._account_id: str | None = None
         self._batch_reads = True
 
@@ -290,8 +291,8 @@ class MastodonConnector(Connector):
             token = self.settings.secret("token")
             session = settled_session(self.api_base_url)
             # Mastodon.py keeps only its own reading of X-RateLimit-Reset (an epoch shifted by
-            # the Date header onto the system clock); retry_after is taken from the header
-            # against this connector's clock instead.
+            # the Date header onto the system clock) and raises a bare "Hit rate limit." on a
+            # 429: the last answer's headers are kept to read the wait from them.
             session.hooks["response"].append(self._remember_rate_limit)
             self._session = session
             self._mastodon = Mastodon(
@@ -307,7 +308,7 @@ class MastodonConnector(Connector):
         return self._mastodon
 
     def _remember_rate_limit(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._rate_limit_reset = response.headers.get("X-RateLimit-Reset")
+        self._last_headers = response.headers
 
     def _call(self, action: str, call: Callable[[], T]) -> T:
         try:
@@ -399,9 +400,11 @@ class MastodonConnector(Connector):
         where = f"channel {self.name!r}: {action}"
         if isinstance(exc, MastodonRatelimitError):
             retry_after = self._retry_after()
-            wait = f"; retry in {retry_after:.0f} s" if retry_after is not None else ""
             return RateLimitedError(
-                self.safe(f"{where}: the instance's rate limit is exhausted{wait}"),
+                self.safe(
+                    f"{where}: the instance's rate limit is exhausted ({exc}); retry in "
+                    f"{retry_after:.0f} s"
+                ),
                 retry_after=retry_after,
                 channel=self.name,
             )
@@ -475,11 +478,15 @@ class MastodonConnector(Connector):
             f"{where}: the instance refused it ({said}){hint}", channel=self.name, status=status
         )
 
-    def _retry_after(self) -> float | None:
-        reset = _instant(self._rate_limit_reset)
-        if reset is None:
-            return None
-        return max(0.0, (reset - self.clock()).total_seconds())
+    def _retry_after(self) -> float:
+        """The wait the last answer (the 429) gave: Mastodon's ``X-RateLimit-Reset`` is an ISO
+        8601 instant, GoToSocial's epoch seconds, a proxy's ``Retry-After`` seconds or a date
+        (`connectors._limits`)."""
+        return wait_seconds(
+            self._last_headers,
+            self.clock(),
+            resets=[("X-RateLimit-Reset", "X-RateLimit-Remaining")],
+        )
 
     # --- options ----------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ import requests
 import tweepy
 from tweepy.parsers import JSONParser
 
+from connectors._limits import wait_seconds
 from connectors._requests import Rebase, never_sent
 from connectors.base import (
     AmbiguousError,
@@ -460,18 +461,17 @@ class XConnector(Connector):
             )
         return TransientError(f"{where}: network error ({detail})", channel=self.name)
 
-    def _retry_after(self, response: requests.Response) -> float | None:
+    def _retry_after(self, response: requests.Response | None) -> float:
         """Seconds until X lifts the limit that was hit: the 15-minute window, or a 24-hour cap
-        when one of those is exhausted, measured on this connector's clock."""
-        headers = response.headers
-        resets = [_int_header(headers, "x-rate-limit-reset")]
-        for scope in ("user", "app"):
-            if _int_header(headers, f"x-{scope}-limit-24hour-remaining") == 0:
-                resets.append(_int_header(headers, f"x-{scope}-limit-24hour-reset"))
-        known = [reset for reset in resets if reset is not None]
-        if not known:
-            return None
-        return max(0.0, max(known) - self.clock().timestamp())
+        when one of those is exhausted (`connectors._limits`: measured on the answer's ``Date``,
+        a ``Retry-After`` honoured, a default when X said nothing)."""
+        headers = response.headers if response is not None else {}
+        resets = [("x-rate-limit-reset", "x-rate-limit-remaining")] + [
+            (f"x-{scope}-limit-24hour-reset", f"x-{scope}-limit-24hour-remaining")
+            for scope in ("user", "app")
+            if _int_header(headers, f"x-{scope}-limit-24hour-remaining") == 0
+        ]
+        return wait_seconds(headers, self.clock(), resets=resets)
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -599,6 +599,7 @@ def test_exhausted_login_limit_is_rate_limited_until_the_window_resets(
     emulator.limits["createSession"] = RateLimit(1, 300)
     BlueskyConnector(settings_for(emulator), clock=lambda: NOW).whoami()
     later = NOW + timedelta(minutes=1)
+    emulator.clock = lambda: later.timestamp()
 
     with pytest.raises(RateLimitedError) as limited:
         BlueskyConnector(settings_for(emulator), clock=lambda: later).whoami()
@@ -799,6 +800,61 @@ def test_uploads_keep_the_declared_type_unless_they_are_images_and_need_one(
     assert image.headers["ratelimit-policy"] == "1000;w=86400"
     assert untyped.status_code == 400
     assert untyped.json()["message"] == "Request encoding (Content-Type) required but not provided"
+
+
+def test_a_pds_clock_ahead_of_ours_waits_as_long_as_the_pds_meant(
+    emulator: BlueskyEmulator,
+) -> None:
+    """ratelimit-reset is epoch seconds of the PDS's clock: measured against the answer's Date
+    header, not against ours (five minutes behind the PDS's here)."""
+    emulator.clock = lambda: (NOW + timedelta(minutes=5)).timestamp()
+    emulator.inject("rate_limit", path="createRecord", retry_after=42)
+    bsky = BlueskyConnector(settings_for(emulator), clock=lambda: NOW)
+
+    with pytest.raises(RateLimitedError) as limited:
+        bsky.publish(post("Zu früh."))
+
+    assert limited.value.retry_after == 42
+
+
+def test_an_appviews_429_forwarded_by_the_pds_waits_its_retry_after(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    """The PDS forwards an AppView's 429 with the AppView's retry-after (pipethrough.ts
+    RES_HEADERS_TO_FORWARD) under its own ratelimit-* headers, which describe the PDS's global
+    limit, not the one that was hit (points remain): they must not set the wait."""
+    uri = bsky.publish(post("Erster Beitrag.", "d-1")).remote_id
+    emulator.inject(
+        "rate_limit",
+        path="getPosts",
+        headers={
+            "ratelimit-limit": "3000",
+            "ratelimit-remaining": "2990",
+            "ratelimit-reset": str(int(NOW.timestamp()) + 300),
+            "ratelimit-policy": "3000;w=300",
+            "retry-after": "30",
+        },
+    )
+
+    with pytest.raises(RateLimitedError) as limited:
+        bsky.fetch_metrics([uri])
+
+    assert limited.value.retry_after == 30
+
+
+def test_a_newer_pds_sends_retry_after_beside_ratelimit_reset_and_both_agree(
+    bsky: BlueskyConnector, emulator: BlueskyEmulator
+) -> None:
+    """@atproto/xrpc-server since July 2026 adds Retry-After (seconds, rounded up) to its
+    429s; the wait is the same whichever is read."""
+    emulator.inject(
+        "rate_limit", path="createRecord", retry_after=42, headers={"Retry-After": "42"}
+    )
+
+    with pytest.raises(RateLimitedError) as limited:
+        bsky.publish(post("Zu früh."))
+
+    assert limited.value.retry_after == 42
 
 
 def test_rate_limit_gives_retry_after_from_the_ratelimit_reset_header(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from connectors._limits import DEFAULT_WAIT
 from connectors.base import (
     AuthError,
     ChannelSettings,
@@ -330,6 +331,78 @@ def test_rate_limit_gives_retry_after_from_the_reset_header_on_the_connectors_cl
 
     assert caught.value.retry_after == 42.0
     assert emulator.posts == []
+
+
+def test_a_server_clock_ahead_of_ours_waits_as_long_as_the_server_meant(
+    clock: FakeClock,
+) -> None:
+    """X-RateLimit-Reset is the instance's instant: measured against the answer's Date header,
+    not against our clock (five minutes behind the instance's here)."""
+    ahead = FakeClock()
+    ahead.advance(300)
+    with MastodonEmulator(token=TOKEN, clock=ahead) as emu:
+        connector = make_connector(emu, clock)
+        emu.inject("rate_limit", retry_after=42)
+
+        with pytest.raises(RateLimitedError) as caught:
+            connector.publish(outgoing())
+
+    assert caught.value.retry_after == 42.0
+
+
+def test_an_epoch_reset_as_gotosocial_sends_it_is_read_as_epoch_seconds(
+    connector: MastodonConnector, emulator: MastodonEmulator, clock: FakeClock
+) -> None:
+    """GoToSocial (a Mastodon-API server the connector can be pointed at) sends
+    X-RateLimit-Reset as Unix seconds, not as Mastodon's ISO 8601 instant."""
+    reset = str(int(clock().timestamp()) + 90)
+    emulator.inject("rate_limit", headers={"X-RateLimit-Reset": reset})
+
+    with pytest.raises(RateLimitedError) as caught:
+        connector.publish(outgoing())
+
+    assert caught.value.retry_after == 90.0
+    assert emulator.posts == []
+
+
+@pytest.mark.parametrize("retry_after", ["120", "Sat, 01 Mar 2025 09:02:00 GMT"])
+def test_a_proxys_429_with_only_retry_after_waits_that_long(
+    connector: MastodonConnector, emulator: MastodonEmulator, retry_after: str
+) -> None:
+    """A reverse proxy in front of the instance (nginx limit_req, a CDN) refuses with 429 and a
+    Retry-After in seconds or as an HTTP date, without Mastodon's X-RateLimit-* headers."""
+    emulator.inject(
+        "rate_limit",
+        headers={
+            "X-RateLimit-Limit": None,
+            "X-RateLimit-Remaining": None,
+            "X-RateLimit-Reset": None,
+            "Retry-After": retry_after,
+        },
+    )
+
+    with pytest.raises(RateLimitedError) as caught:
+        connector.publish(outgoing())
+
+    assert caught.value.retry_after == 120.0
+
+
+def test_a_429_that_says_nothing_about_when_waits_the_default_not_zero(
+    connector: MastodonConnector, emulator: MastodonEmulator
+) -> None:
+    emulator.inject(
+        "rate_limit",
+        headers={
+            "X-RateLimit-Limit": None,
+            "X-RateLimit-Remaining": None,
+            "X-RateLimit-Reset": None,
+        },
+    )
+
+    with pytest.raises(RateLimitedError) as caught:
+        connector.publish(outgoing())
+
+    assert caught.value.retry_after == DEFAULT_WAIT
 
 
 def test_enforced_rate_limit_waits_until_the_window_resets(

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from connectors._limits import DEFAULT_WAIT
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -270,6 +272,50 @@ def test_rate_limit_gives_retry_after_from_the_reset_header(
     assert emulator.posts == []
 
 
+def test_a_server_clock_ahead_of_ours_waits_as_long_as_x_meant(emulator: XEmulator) -> None:
+    """x-rate-limit-reset is epoch seconds of X's clock: measured against the answer's Date
+    header, not against ours (five minutes behind X's here)."""
+    emulator.clock = lambda: (NOW + timedelta(minutes=5)).timestamp()
+    emulator.inject("rate_limit", path="/2/tweets", retry_after=42)
+    x = XConnector(settings_for(emulator), clock=lambda: NOW)
+
+    with pytest.raises(RateLimitedError) as limited:
+        x.publish(post("Too soon."))
+
+    assert limited.value.retry_after == 42
+
+
+_NO_LIMIT_HEADERS = {
+    "x-rate-limit-limit": None,
+    "x-rate-limit-remaining": None,
+    "x-rate-limit-reset": None,
+}
+
+
+def test_a_429_without_rate_limit_headers_waits_the_default_not_zero(
+    x: XConnector, emulator: XEmulator
+) -> None:
+    emulator.inject("rate_limit", path="/2/tweets", headers=_NO_LIMIT_HEADERS)
+
+    with pytest.raises(RateLimitedError) as limited:
+        x.publish(post("Too soon."))
+
+    assert limited.value.retry_after == DEFAULT_WAIT
+
+
+def test_a_proxys_retry_after_date_is_honoured(x: XConnector, emulator: XEmulator) -> None:
+    """A proxy's 429 with Retry-After as an HTTP date (RFC 9110) and no x-rate-limit-*."""
+    until = format_datetime(NOW + timedelta(minutes=3), usegmt=True)
+    emulator.inject(
+        "rate_limit", path="/2/tweets", headers={**_NO_LIMIT_HEADERS, "Retry-After": until}
+    )
+
+    with pytest.raises(RateLimitedError) as limited:
+        x.publish(post("Too soon."))
+
+    assert limited.value.retry_after == 180
+
+
 def test_exhausted_daily_cap_waits_for_the_24_hour_reset(emulator: XEmulator) -> None:
     emulator.user_daily_limit = 1
     x = XConnector(settings_for(emulator), clock=lambda: NOW + timedelta(hours=1))
@@ -289,6 +335,7 @@ def test_window_limit_is_enforced_with_x_rate_limit_headers(emulator: XEmulator)
     x = XConnector(settings_for(emulator), clock=lambda: NOW + timedelta(minutes=5))
     x.whoami()
     x.whoami()
+    emulator.clock = lambda: (NOW + timedelta(minutes=5)).timestamp()
 
     with pytest.raises(RateLimitedError) as limited:
         x.whoami()
