@@ -44,6 +44,7 @@ from typing import Any, ClassVar
 
 import requests
 
+from connectors._limits import wait_seconds
 from connectors._requests import Rebase, never_sent
 from connectors.base import (
     AmbiguousError,
@@ -604,8 +605,11 @@ class LinkedInConnector(Connector):
                 status=status,
             )
         if status == 429:
-            retry = response.headers.get("Retry-After")
-            wait = float(retry) if retry and retry.isdigit() else _until_midnight(self.clock())
+            # LinkedIn's own 429 has no Retry-After (its day resets at midnight UTC); a proxy's
+            # may, in seconds or as an HTTP date.
+            wait = wait_seconds(
+                response.headers, self.clock(), default=_until_midnight(self.clock())
+            )
             return RateLimitedError(
                 f"{where}: throttled ({said}); retry in {wait:.0f} s",
                 retry_after=wait,

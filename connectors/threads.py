@@ -46,6 +46,7 @@ import httpx
 
 from connectors import redaction
 from connectors._http import HttpTransport, json_body
+from connectors._limits import wait_seconds
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -596,9 +597,11 @@ class ThreadsConnector(Connector):
                 status=status,
             )
         if code in _RATE_CODES or status == 429:
-            wait = _regain_access(response)
+            # App-level throttling (code 4) carries X-App-Usage without an estimate: then a
+            # Retry-After, else connectors._limits' default, never no wait at all.
+            wait = _regain_access(response) or wait_seconds(response.headers, self.clock())
             return RateLimitedError(
-                f"{where}: rate limited ({said})" + (f"; retry in {wait:.0f} s" if wait else ""),
+                f"{where}: rate limited ({said}); retry in {wait:.0f} s",
                 retry_after=wait,
                 channel=self.name,
                 status=status,

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import httpx
 
 from connectors._http import HttpTransport, json_body
+from connectors._limits import wait_seconds
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -378,10 +379,11 @@ class WeiboConnector(Connector):
                 status=status,
             )
         if code in _RATE_CODES or status == 429:
-            retry_after = self._reset_in()
+            # rate_limit_status has no word on the IP limits (10022): then a Retry-After, else
+            # connectors._limits' default, never no wait at all.
+            retry_after = self._reset_in() or wait_seconds(response.headers, self.clock())
             return RateLimitedError(
-                f"{where}: rate limit exhausted ({said})"
-                + (f"; retry in {retry_after:.0f} s" if retry_after is not None else ""),
+                f"{where}: rate limit exhausted ({said}); retry in {retry_after:.0f} s",
                 retry_after=retry_after,
                 channel=self.name,
                 status=status,

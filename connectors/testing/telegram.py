@@ -192,6 +192,9 @@ class TelegramEmulator(Emulator):
 
     # --- wire format ------------------------------------------------------------------------
 
+    def server_time(self) -> float:
+        return self.clock()
+
     def routes(self) -> None:
         for method in ("GET", "POST"):
             self.route(method, r"/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)", self._handle)

@@ -152,6 +152,9 @@ class WeChatEmulator(Emulator):
 
     # --- wire format ------------------------------------------------------------------------
 
+    def server_time(self) -> float:
+        return self.clock()
+
     def routes(self) -> None:
         self.route("GET", r"/cgi-bin/token", self._token)
         for method, path, handler in (

@@ -139,6 +139,9 @@ class WeiboEmulator(Emulator):
 
     # --- wire format ------------------------------------------------------------------------
 
+    def server_time(self) -> float:
+        return self.clock()
+
     def routes(self) -> None:
         self.route("POST", r"/oauth2/get_token_info", self._token_info)
         for method, path, handler in (

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.base import AuthError, ChannelSettings, MemorySessionStore, OutgoingPost
+from connectors.base import (
+    AuthError,
+    ChannelSettings,
+    MemorySessionStore,
+    OutgoingPost,
+    RateLimitedError,
+)
 from connectors.linkedin import LinkedInConnector, little_text, plain_text
 from connectors.testing.linkedin import LinkedInEmulator
 from tests.connectors.cases import NOW
@@ -168,6 +175,20 @@ def test_an_expired_token_with_refresh_is_renewed_and_the_post_goes_out_on_the_n
 
     assert emulator.refreshes == before + 1
     assert [p.text for p in emulator.stored()] == ["Zweiter Versuch"]
+
+
+def test_a_proxys_retry_after_date_is_honoured_before_the_midnight_reset(
+    emulator: LinkedInEmulator,
+) -> None:
+    """LinkedIn's own 429 has no Retry-After (the day resets at midnight UTC); a proxy's
+    429 may carry one as an HTTP date (RFC 9110)."""
+    until = format_datetime(NOW + timedelta(minutes=2), usegmt=True)
+    emulator.inject("rate_limit", path="/rest/posts", headers={"Retry-After": until})
+
+    with pytest.raises(RateLimitedError) as limited:
+        connect(emulator).publish(post("Zu früh."))
+
+    assert limited.value.retry_after == 120
 
 
 def test_statistics_are_read_per_share(emulator: LinkedInEmulator) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from connectors._limits import DEFAULT_WAIT
 from connectors.base import (
     ChannelSettings,
     MemorySessionStore,
@@ -136,6 +137,26 @@ def test_a_rate_limit_waits_for_the_estimate_in_the_usage_header(
         threads.publish(post("Zu schnell"))
 
     assert limited.value.retry_after == 180  # Threads estimates in whole minutes
+
+
+def test_app_level_throttling_without_an_estimate_still_waits(
+    threads: ThreadsConnector, emulator: ThreadsEmulator
+) -> None:
+    """Meta's app-level limit (code 4) comes with X-App-Usage, which has no
+    estimated_time_to_regain_access: the channel waits connectors._limits' default, not 0."""
+    emulator.inject(
+        "rate_limit",
+        path="threads_publish",
+        headers={
+            "X-Business-Use-Case-Usage": None,
+            "X-App-Usage": '{"call_count":100,"total_cputime":12,"total_time":30}',
+        },
+    )
+
+    with pytest.raises(RateLimitedError) as limited:
+        threads.publish(post("Zu schnell"))
+
+    assert limited.value.retry_after == DEFAULT_WAIT
 
 
 def test_a_container_is_published_only_once(emulator: ThreadsEmulator) -> None:

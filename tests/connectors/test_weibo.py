@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from connectors._limits import DEFAULT_WAIT
 from connectors.base import AuthError, ChannelSettings, DuplicateError, OutgoingPost, RejectedError
 from connectors.testing.weibo import DEFAULT_TOKEN, WeiboEmulator
 from connectors.weibo import WeiboConnector, base62_to_mid, mid_to_base62
@@ -122,6 +123,23 @@ def test_the_rate_limit_waits_until_weibos_hourly_reset(
         weibo.publish(post(f"第三十一条 {LINK}"))
 
     assert limited.value.retry_after == pytest.approx(3600, abs=2)
+
+
+def test_a_rate_limit_whose_reset_cannot_be_read_still_waits(
+    weibo: WeiboConnector, emulator: WeiboEmulator
+) -> None:
+    """rate_limit_status is itself refused (an IP limit, 10022 in Weibo's list): the channel
+    waits connectors._limits' default instead of not at all."""
+    from connectors.base import RateLimitedError
+
+    emulator.inject("rate_limit", path="share")
+    emulator.inject("rate_limit", path="rate_limit_status")
+
+    with pytest.raises(RateLimitedError) as limited:
+        weibo.publish(post(f"太快了 {LINK}"))
+
+    assert limited.value.retry_after == DEFAULT_WAIT
+    assert emulator.posts == []
 
 
 def test_reconcile_finds_a_status_whose_link_weibo_shortened(
