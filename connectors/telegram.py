@@ -49,6 +49,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
+import math
 import re
 import threading
 import warnings
@@ -83,6 +85,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from connectors._limits import DEFAULT_WAIT
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -175,13 +178,39 @@ class _MaybeHandled(NetworkError):
 
 class _StatusRequest(HTTPXRequest):
     """python-telegram-bot's HTTPX request, telling apart the server errors that may come
-    after the Bot API acted (its own error mapping keeps no status code)."""
+    after the Bot API acted (its own error mapping keeps no status code), and making every 429
+    a `RetryAfter`: python-telegram-bot raises one only for a body with
+    ``parameters.retry_after``; a 429 without it (a proxy's page) was a plain NetworkError."""
 
     async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
         code, payload = await super().do_request(*args, **kwargs)
         if code >= 500 and code not in UNHANDLED_STATUSES:
             raise _MaybeHandled(f"HTTP {code} from the Bot API")
+        if code == 429:
+            seconds = _unstated_flood_wait(payload)
+            if seconds is not None:
+                raise RetryAfter(seconds)
         return code, payload
+
+
+_RETRY_AFTER_TEXT = re.compile(r"retry after (\d+)", re.IGNORECASE)
+
+
+def _unstated_flood_wait(payload: bytes) -> int | None:
+    """None when a 429's body is the Bot API's own, with ``parameters.retry_after`` (left to
+    python-telegram-bot); else the seconds its text names ("retry after N"), else
+    connectors._limits' default."""
+    text = payload.decode("utf-8", "replace")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        parameters = body.get("parameters")
+        if isinstance(parameters, dict) and parameters.get("retry_after"):
+            return None
+    named = _RETRY_AFTER_TEXT.search(text)
+    return int(named[1]) if named else math.ceil(DEFAULT_WAIT)
 
 
 def _never_sent(exc: BaseException) -> bool:

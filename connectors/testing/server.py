@@ -163,6 +163,10 @@ class Fault:
     headers: Mapping[str, str | None] = field(default_factory=dict)
     """Headers set on the rendered answer over the platform's own (a None value removes one,
     any letter case): another server software's or a proxy's way of saying the same thing."""
+    body: bytes | None = None
+    """A body sent instead of the platform's rendering (a proxy's HTML page), as
+    ``content_type``."""
+    content_type: str = "text/html"
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -421,6 +425,8 @@ class Emulator:
             else:
                 response = self.error_response(fault, request)
                 _override(response, fault.headers)
+                if fault.body is not None:
+                    response.raw, response.content_type = fault.body, fault.content_type
         except _DropConnection:
             self._drop(http)
             return

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors._limits import DEFAULT_WAIT
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -364,6 +365,54 @@ def test_rate_limit_gives_telegrams_retry_after(
 
     assert caught.value.retry_after == 5.0
     assert emulator.posts == []
+
+
+def test_retry_after_as_a_timedelta_is_read_in_seconds(
+    connector: TelegramConnector, emulator: TelegramEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """python-telegram-bot 22 gives RetryAfter.retry_after as a timedelta under
+    PTB_TIMEDELTA=true (the coming default), as an int otherwise."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    emulator.inject("rate_limit", retry_after=7)
+
+    with pytest.raises(RateLimitedError) as caught:
+        connector.publish(_post())
+
+    assert caught.value.retry_after == 7.0
+
+
+NGINX_429 = (
+    b"<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n"
+    b"<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+def test_a_proxys_429_page_is_a_rate_limit_not_a_server_error(
+    connector: TelegramConnector, emulator: TelegramEmulator
+) -> None:
+    """python-telegram-bot raises RetryAfter only for a body with parameters.retry_after; a
+    429 page of a proxy in front of the Bot API (or of a local Bot API server) was a
+    NetworkError, retried as transient with no wait."""
+    emulator.inject("rate_limit", body=NGINX_429)
+
+    with pytest.raises(RateLimitedError) as caught:
+        connector.publish(_post())
+
+    assert caught.value.retry_after == DEFAULT_WAIT
+    assert emulator.posts == []
+
+
+def test_a_429_without_parameters_waits_what_its_description_says(
+    connector: TelegramConnector, emulator: TelegramEmulator
+) -> None:
+    body = b'{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 9"}'
+    emulator.inject("rate_limit", body=body, content_type="application/json")
+
+    with pytest.raises(RateLimitedError) as caught:
+        connector.publish(_post())
+
+    assert caught.value.retry_after == 9.0
 
 
 def test_missing_token_names_the_variable_to_export(emulator: TelegramEmulator) -> None:
