@@ -11,7 +11,8 @@ The headers differ by platform and by the software in front of it:
   epoch seconds (X's ``x-rate-limit-reset``, Bluesky's ``ratelimit-reset``, GoToSocial's
   ``X-RateLimit-Reset``), an ISO 8601 instant (Mastodon's ``X-RateLimit-Reset``, e.g.
   ``2026-11-30T17:05:00.000000Z``), or seconds from now (the IETF draft's ``RateLimit-Reset``).
-  A number below 10^9 (2001-09-09 as an epoch) is taken as seconds from now.
+  A number below 10^9 (2001-09-09 as an epoch) is taken as seconds from now, one of 10^11 or
+  more (the year 5138 in seconds) as epoch milliseconds (JavaScript's ``Date.getTime()``).
 
 Clock skew: an absolute reset is the server's instant. It is measured against the answer's own
 ``Date`` header when there is one (the wait the server meant, whatever our clock says), else
@@ -38,6 +39,8 @@ MIN_WAIT = 1.0
 window just rolled over)."""
 _EPOCH_FLOOR = 1e9
 """Reset values at least this large are epoch seconds; smaller ones are seconds from now."""
+_MILLIS_FLOOR = 1e11
+"""Reset values at least this large are epoch milliseconds."""
 
 
 def wait_seconds(
@@ -95,6 +98,8 @@ def _wait(value: str, server_now: datetime, *, relative_below: float) -> list[fl
         return []
     if number < relative_below:
         return [number]
+    if number >= _MILLIS_FLOOR:
+        number /= 1000
     return [number - server_now.timestamp()]
 
 

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -469,3 +470,31 @@ def test_exhausted_logins_are_rate_limited_until_the_ratelimit_reset(pds: Pds) -
         BlueskyConnector(settings_for(pds, limited)).whoami()
 
     assert refused.value.retry_after is not None and 0 < refused.value.retry_after <= 300
+
+
+def test_a_429_says_remaining_0_and_dates_itself_as_the_emulator_copies(pds: Pds) -> None:
+    """The wire format connectors._limits reads and the emulator copies: ratelimit-remaining
+    0 on the refusal (the refused request's points count), epoch-second ratelimit-reset, a
+    Date header of the PDS's clock; the connector's wait is the reset measured on that Date."""
+    limited = _new_account(pds, "dated")
+    for _ in range(30):
+        pds.xrpc(
+            "POST",
+            "com.atproto.server.createSession",
+            json={"identifier": limited.handle, "password": "wrong-wrong-wrong"},
+        )
+    refused = pds.xrpc(
+        "POST",
+        "com.atproto.server.createSession",
+        json={"identifier": limited.handle, "password": "wrong-wrong-wrong"},
+    )
+
+    assert refused.status_code == 429 and refused.json()["error"] == "RateLimitExceeded"
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert refused.headers["ratelimit-policy"] == "30;w=300"
+    served = parsedate_to_datetime(refused.headers["date"]).timestamp()
+    meant = int(refused.headers["ratelimit-reset"]) - served
+    with pytest.raises(RateLimitedError) as caught:
+        BlueskyConnector(settings_for(pds, limited)).whoami()
+    assert caught.value.retry_after is not None
+    assert abs(caught.value.retry_after - meant) <= 2

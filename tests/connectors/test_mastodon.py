@@ -354,9 +354,17 @@ def test_an_epoch_reset_as_gotosocial_sends_it_is_read_as_epoch_seconds(
     connector: MastodonConnector, emulator: MastodonEmulator, clock: FakeClock
 ) -> None:
     """GoToSocial (a Mastodon-API server the connector can be pointed at) sends
-    X-RateLimit-Reset as Unix seconds, not as Mastodon's ISO 8601 instant."""
+    X-Ratelimit-Reset, in its own letter case, as Unix seconds (docs/api/ratelimiting.md), not
+    as Mastodon's ISO 8601 instant."""
     reset = str(int(clock().timestamp()) + 90)
-    emulator.inject("rate_limit", headers={"X-RateLimit-Reset": reset})
+    emulator.inject(
+        "rate_limit",
+        headers={
+            "X-Ratelimit-Limit": "1000",
+            "X-Ratelimit-Remaining": "0",
+            "X-Ratelimit-Reset": reset,
+        },
+    )
 
     with pytest.raises(RateLimitedError) as caught:
         connector.publish(outgoing())
