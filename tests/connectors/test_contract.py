@@ -182,6 +182,39 @@ def test_each_refusal_on_publish_maps_to_its_error_and_posts_nothing(
     assert world.live() == []
 
 
+_WAIT_HINTS = (
+    "Retry-After",
+    "x-rate-limit-limit",
+    "x-rate-limit-remaining",
+    "x-rate-limit-reset",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "ratelimit-policy",
+    "X-Business-Use-Case-Usage",
+    "X-App-Usage",
+)
+
+
+@networked
+def test_a_rate_limit_without_any_wait_header_still_blocks_the_channel(world: World) -> None:
+    """A 429 whose headers say nothing about when (a proxy's, a server software's that sends
+    none) still gives a wait: with retry_after None or 0 the scheduler does not block the
+    channel, and its next posts meet the same limit at once."""
+    connector = world.connect()
+    connector.whoami()
+    world.inject("rate_limit", headers=dict.fromkeys(_WAIT_HINTS))
+
+    with pytest.raises(RateLimitedError) as raised:
+        connector.publish(post())
+
+    assert raised.value.retry_after is not None and raised.value.retry_after > 0
+    assert world.live() == []
+
+
 @networked
 def test_a_failed_read_is_transient(world: World) -> None:
     connector = world.connect()
