@@ -10,6 +10,7 @@ that may not go out neither goes out nor wakes the daemon.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_
@@ -37,9 +38,18 @@ def claim_condition() -> Any:
     return and_(approval_holds(), ~covering())
 
 
-def refusal(session: Session, delivery: Delivery) -> str | None:
-    """Why ``delivery`` must not start publishing now, or None: the check of the begin-send
-    transaction, run after `campaigns.pauses.hold` with the row locked."""
+def refusal(session: Session, delivery: Delivery, now: datetime) -> str | None:
+    """Why ``delivery`` must not start publishing at ``now``, or None: the words for the check of
+    the begin-send transaction (``scheduler.dispatch.sendable``, which decides), run after
+    `campaigns.pauses.hold` with the row locked. A channel's rate limit
+    (``Channel.blocked_until``, from the platform's retry-after) comes after the pauses: it
+    ends by itself."""
     if not is_approved(delivery.post):
         return "its approval is incomplete or out of date"
-    return pause_refusal(session, delivery)
+    paused = pause_refusal(session, delivery)
+    if paused is not None:
+        return paused
+    blocked = delivery.channel.blocked_until
+    if blocked is not None and blocked > now:
+        return f"the channel is rate-limited until {blocked.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    return None

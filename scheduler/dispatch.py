@@ -158,6 +158,16 @@ def thread_ready() -> Any:
     )
 
 
+def channel_open(now: Any) -> Any:
+    """The channel takes sends at ``now``: it is not paused, and no rate limit blocks it
+    (``blocked_until``, set from the platform's retry-after, is past). Part of both `claimable`
+    and `sendable`, so a rate limit stops the claims already made as well as new ones."""
+    return and_(
+        Channel.paused.is_(False),
+        or_(Channel.blocked_until.is_(None), Channel.blocked_until <= now),
+    )
+
+
 def claimable(now: Any, horizon: Any) -> Any:
     """THE claim condition (a query joining delivery, post and channel): what a daemon may move
     to ``publishing`` at ``now``, for a send at or before ``horizon`` (instants, or the bound
@@ -165,20 +175,20 @@ def claimable(now: Any, horizon: Any) -> Any:
     return and_(
         Delivery.state.in_([s.value for s in DUE_STATES]),
         due_instant() <= horizon,
-        Channel.paused.is_(False),
-        or_(Channel.blocked_until.is_(None), Channel.blocked_until <= now),
+        channel_open(now),
         or_(Channel.next_slot_at.is_(None), Channel.next_slot_at <= horizon),
         thread_ready(),
         claim_condition(),
     )
 
 
-def sendable() -> Any:
+def sendable(now: Any) -> Any:
     """THE pre-send condition (a query joining delivery, post and channel), checked with the
-    row locked immediately before each send (`begin_sends`): its channel is not paused and what
-    the claim requires still holds (`campaigns.gate.claim_condition`: the approval is complete,
-    no kill-switch pause covers it)."""
-    return and_(Channel.paused.is_(False), claim_condition())
+    row locked immediately before each send (`begin_sends`) at the check's instant ``now``: its
+    channel takes sends (`channel_open`: not paused, not rate-limited) and what the claim
+    requires still holds (`campaigns.gate.claim_condition`: the approval is complete, no
+    kill-switch pause covers it). `campaigns.gate.refusal` says why a row fails it."""
+    return and_(channel_open(now), claim_condition())
 
 
 @lru_cache(maxsize=64)
@@ -718,7 +728,8 @@ class SendCheck:
 
 @lru_cache(maxsize=1)
 def _claim_states() -> Any:
-    """Deliveries by id, locked, with their fencing token and whether they may be sent."""
+    """Deliveries by id, locked, with their fencing token and whether they may be sent at the
+    bound instant ``now`` (`sendable`)."""
     return (
         select(
             Delivery.id,
@@ -728,7 +739,7 @@ def _claim_states() -> Any:
             Delivery.reconcile_attempts,
             Delivery.sending_at,
             Delivery.resumed_from_pause,
-            sendable().label("sendable"),
+            sendable(NOW).label("sendable"),
         )
         .join(Post, Delivery.post_id == Post.id)
         .join(Channel, Delivery.channel_id == Channel.id)
@@ -747,11 +758,20 @@ def _holds(row: Any, claim: Claim, settings: Settings) -> bool:
     )
 
 
-def _locked_states(session: Session, ids: list[int]) -> dict[int, Any]:
-    """`_claim_states` of ``ids``, by id (none: no query)."""
+def _locked_states(session: Session, ids: list[int], now: datetime) -> dict[int, Any]:
+    """`_claim_states` of ``ids`` at ``now``, by id (none: no query)."""
     if not ids:
         return {}
-    return {row.id: row for row in session.connection().execute(_claim_states(), {"ids": ids})}
+    values = {"ids": ids, "now": now}
+    return {row.id: row for row in session.connection().execute(_claim_states(), values)}
+
+
+def _checked_at(checks: Sequence[SendCheck]) -> datetime:
+    """The one instant a locked read judges a batch of checks at (SQLite: one statement for
+    all): the earliest check's. A channel blocked at any check's own instant is blocked then
+    too, so no check is let through early; one whose block ended between two checks of the
+    batch (milliseconds) is refused and claimed again at once."""
+    return min(check.now for check in checks)
 
 
 def begin_sends(
@@ -759,22 +779,26 @@ def begin_sends(
     checks: list[SendCheck],
     *,
     rows: dict[int, Any] | None = None,
+    at: datetime | None = None,
     held: bool = False,
 ) -> list[Verdict]:
     """Immediately before sending each claim, under the kill-switch lock (shared), in one
-    transaction: is it still this worker's claim (and not yet sent), and may it be sent
-    (`sendable`)? If so, mark the row as being sent and renew its lease, so whoever later finds
-    it in ``publishing`` knows the post may exist (and a pause reports it in flight). A claim
-    that may not be sent is handed back, with the reason; one taken over is left alone.
+    transaction: is it still this worker's claim (and not yet sent), and may it be sent at the
+    check's instant (`sendable`: not while its channel is paused or rate-limited)? If so, mark
+    the row as being sent and renew its lease, so whoever later finds it in ``publishing``
+    knows the post may exist (and a pause reports it in flight). A claim that may not be sent
+    is handed back as never sent (its attempt not counted, its due time kept), with the reason
+    (`campaigns.gate.refusal`); one taken over is left alone.
 
     On PostgreSQL that is one ``UPDATE ... RETURNING`` for all the checks of a batch, its WHERE
     clause the fencing token, ``sending_at IS NULL`` and `sendable` (`_begin_sending`: the row
     is locked and the condition evaluated on its newest version, as a locked read would);
     only the rows it did not mark are read again (locked), to tell a stale claim from a
     refused one. Elsewhere (SQLite, the whole database locked by the transaction) the rows are
-    read first, then the marks are one statement. ``rows``: the checks' rows, read by the
-    caller in this transaction after it took the kill-switch lock (`settle`); each is taken
-    out of it. ``held``: the caller took the kill-switch lock already."""
+    read first, in one statement judging every check at the earliest check's instant
+    (`_checked_at`), then the marks are one statement. ``rows``: the checks' rows, read by the
+    caller in this transaction after it took the kill-switch lock (`settle`) at instant ``at``;
+    each is taken out of it. ``held``: the caller took the kill-switch lock already."""
     if rows is None and not held:
         hold(session)
     verdicts: list[Verdict | None] = [None] * len(checks)
@@ -786,7 +810,8 @@ def begin_sends(
                 verdicts[index] = Verdict.SEND
     rest = [index for index, verdict in enumerate(verdicts) if verdict is None]
     if rest and rows is None:
-        rows = _locked_states(session, [checks[i].claim.delivery_id for i in rest])
+        at = _checked_at([checks[i] for i in rest])
+        rows = _locked_states(session, [checks[i].claim.delivery_id for i in rest], at)
     marks: list[dict[str, Any]] = []
     for index in rest:
         check = checks[index]
@@ -796,7 +821,10 @@ def begin_sends(
             verdicts[index] = Verdict.STALE
         elif not row.sendable:
             delivery = session.get(Delivery, claim.delivery_id)
-            why = (refusal(session, delivery) if delivery is not None else None) or "refused"
+            judged = check.now if at is None else at  # the instant its row was read at
+            why = (refusal(session, delivery, judged) if delivery is not None else None) or (
+                "refused"
+            )
             hand_back_in(
                 session, [claim], check.settings, check.now, reason=f"before sending: {why}"
             )
@@ -843,7 +871,8 @@ def _begin_sending(session: Session, checks: list[SendCheck]) -> set[int]:
 @lru_cache(maxsize=1)
 def _begin_sending_statement() -> Any:
     """``UPDATE delivery SET sending_at, lease_expires_at FROM unnest(the checks), post,
-    channel WHERE <the fencing token> AND sending_at IS NULL AND <sendable> RETURNING id``."""
+    channel WHERE <the fencing token> AND sending_at IS NULL AND <sendable at the check's
+    instant> RETURNING id``."""
     table = _DELIVERY
 
     def array(name: str, column: str) -> Any:
@@ -872,7 +901,7 @@ def _begin_sending_statement() -> Any:
             table.c.sending_at.is_(None),
             Post.id == table.c.post_id,
             Channel.id == table.c.channel_id,
-            sendable(),
+            sendable(v.c.now),
         )
         .values(sending_at=v.c.now, lease_expires_at=v.c.lease)
         .returning(table.c.id)
@@ -1060,7 +1089,8 @@ def record_many(
         done = _record_guarded(session, outcomes, fast, stats)
     elif fast:
         if rows is None:
-            rows = _locked_states(session, [outcomes[i].claim.delivery_id for i in fast])
+            ids = [outcomes[i].claim.delivery_id for i in fast]
+            rows = _locked_states(session, ids, max(outcomes[i].now for i in fast))
         moves: list[RowMove] = []
         resumed: set[int] = set()
         for i in fast:
@@ -1132,28 +1162,34 @@ def settle(session: Session, items: list[SendCheck | Outcome]) -> list[Verdict |
     kill-switch lock when there are checks. On PostgreSQL each is one guarded statement over
     the batch; elsewhere their rows are read in one locked query first. An answer and a check
     of the same row cannot meet here (a row's answer is queued after its check committed); if
-    they did, the check would find the row taken and not send."""
+    they did, the check would find the row taken and not send. An answer other than a
+    publication may rate-limit or pause a channel whose next check is in the same batch: the
+    checks are then made after it is recorded (and flushed), so they see it."""
     checks = [i for i, item in enumerate(items) if isinstance(item, SendCheck)]
     outcomes = [i for i, item in enumerate(items) if isinstance(item, Outcome)]
+    asked = [cast(SendCheck, items[i]) for i in checks]
+    answers = [cast(Outcome, items[i]) for i in outcomes]
     if checks:
         hold(session)
+    after = any(not isinstance(answer.result, Published) for answer in answers)
     rows: dict[int, Any] | None = None
+    at: datetime | None = None
     if not _one_statement(session):
-        ids = [items[i].claim.delivery_id for i in checks]
-        ids += [
-            item.claim.delivery_id
-            for item in (items[i] for i in outcomes)
-            if isinstance(item, Outcome) and isinstance(item.result, Published)
-        ]
-        rows = _locked_states(session, ids)
+        ids = [a.claim.delivery_id for a in answers if isinstance(a.result, Published)]
+        if asked and not after:
+            at = _checked_at(asked)
+            ids = [check.claim.delivery_id for check in asked] + ids
+        if ids:
+            rows = _locked_states(session, ids, at or max(a.now for a in answers))
     values: list[Verdict | PassStats] = [Verdict.STALE] * len(items)
     if outcomes:
-        answers = [cast(Outcome, items[i]) for i in outcomes]
         for i, stats in zip(outcomes, record_many(session, answers, rows=rows), strict=True):
             values[i] = stats
     if checks:
-        asked = [cast(SendCheck, items[i]) for i in checks]
-        verdicts = begin_sends(session, asked, rows=rows, held=True)
+        if after:
+            session.flush()  # what the answers wrote, before the checks' plain statements
+            rows = None
+        verdicts = begin_sends(session, asked, rows=rows, at=at, held=True)
         for i, verdict in zip(checks, verdicts, strict=True):
             values[i] = verdict
     return values

@@ -1,0 +1,201 @@
+"""A channel's rate limit stops the sends already claimed, not only new claims (#14): the check
+before each send (`scheduler.dispatch.sendable`, in `begin_sends`) refuses a claim whose
+channel is blocked (``Channel.blocked_until``) at the check's instant and hands it back as
+never sent (its attempt not counted, its due time kept, the reason in its audit), and the claim
+comes back after the block. Real databases (SQLite and PostgreSQL), the Mastodon emulator and
+Mastodon.py; a fake clock."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from campaigns.schema import Channel, Delivery
+from connectors.base import RateLimitedError
+from connectors.testing.server import Request, Response
+from scheduler.dispatch import Outcome, SendCheck, Verdict, begin_send, claim_due, settle
+from scheduler.writer import Direct
+from tests.scheduler.conftest import at, mastodon_channel, post_yaml
+
+GENEROUS = 10.0
+"""Seconds a held request waits for its partners before giving up (the test then fails)."""
+
+BLOCKED = "handed back: before sending: the channel is rate-limited until"
+
+
+def _claim(rig: Any, daemon: Any) -> list[Any]:
+    return claim_due(
+        rig.sessions, daemon.settings, rig.clock(), rate_for=lambda *_: 600.0, lookahead=5
+    )
+
+
+def _block(rig: Any, until: datetime) -> None:
+    with rig.sessions() as session:
+        session.execute(update(Channel).values(blocked_until=until))
+        session.commit()
+
+
+def test_a_claim_of_a_rate_limited_channel_is_handed_back_unsent_and_comes_back_after(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="600/m")})
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(3)])
+    retry_at = at("2027-03-01T08:59:50")
+    with rig.sessions() as session:  # the third had a transient error: its retry is due
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == 3)
+            .values(state="scheduled", attempts=1, next_attempt_at=retry_at)
+        )
+        session.commit()
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    daemon = rig.daemon("blocked-daemon")
+    claims = _claim(rig, daemon)
+    assert [(c.delivery_id, c.attempt) for c in claims] == [(3, 2), (1, 1), (2, 1)]
+    until = at("2027-03-01T09:02:00")
+    _block(rig, until)  # a 429 of another daemon's call, recorded after these claims
+
+    for claim in claims[:2]:
+        assert not begin_send(rig.sessions, claim, daemon.settings, rig.clock())
+    # at the block's end the channel takes sends again
+    rig.clock.set(until)
+    assert begin_send(rig.sessions, claims[2], daemon.settings, rig.clock())
+
+    rows = {row.id: row for row in rig.deliveries()}
+    # handed back as never sent: the attempt not counted, the due time and place kept
+    assert (rows[1].state, rows[1].attempts, rows[1].next_attempt_at) == ("approved", 0, None)
+    assert (rows[3].state, rows[3].attempts, rows[3].next_attempt_at) == (
+        "scheduled",
+        1,
+        retry_at,
+    )
+    for row in (rows[1], rows[3]):
+        assert row.lease_owner is None and row.sending_at is None
+        assert rig.audit(row.id)[-1] == (
+            "publishing",
+            row.state,
+            f"{BLOCKED} 2027-03-01 09:02:00 UTC",
+        )
+    assert rows[2].state == "publishing" and rows[2].sending_at == until
+    assert mastodon.posts == []
+
+    # not claimed again before the block ends; claimed at once after it, in due order
+    rig.clock.set(until - timedelta(seconds=1))
+    assert _claim(rig, daemon) == []
+    rig.clock.set(until)
+    again = _claim(rig, daemon)
+    assert [(c.delivery_id, c.attempt) for c in again] == [(3, 2), (1, 1)]
+
+
+def test_a_rate_limit_answer_stops_the_check_batched_with_it(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    """The writer's batch (`settle`) holding a call's 429 and the check of the channel's next
+    claim: the check is made after the answer is recorded, so it sees the block; the same batch
+    without the 429 sends."""
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="600/m")})
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(3)])
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    daemon = rig.daemon("batch-daemon")
+    claims = _claim(rig, daemon)
+    assert begin_send(rig.sessions, claims[0], daemon.settings, rig.clock())
+    limited = RateLimitedError("Too many requests", retry_after=120, channel="de-mastodon")
+
+    values = Direct(rig.sessions).run(
+        lambda session: settle(
+            session,
+            [
+                SendCheck(claims[1], daemon.settings, rig.clock()),
+                Outcome(claims[0], limited, daemon.settings, rig.clock(), random.Random(1)),
+                SendCheck(claims[2], daemon.settings, rig.clock()),
+            ],
+        )
+    )
+
+    assert values[0] is Verdict.REFUSED and values[2] is Verdict.REFUSED
+    assert values[1].retried == 1  # type: ignore[union-attr]
+    rows = {row.id: row for row in rig.deliveries()}
+    assert [(rows[c.delivery_id].state, rows[c.delivery_id].attempts) for c in claims] == [
+        ("scheduled", 1),
+        ("approved", 0),
+        ("approved", 0),
+    ]
+    assert rig.audit(claims[2].delivery_id)[-1][2] == f"{BLOCKED} 2027-03-01 09:02:00 UTC"
+
+
+def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    """Five posts due at once, up to three calls of the channel in flight (`scheduler.lanes`):
+    the platform answers 429 with its reset two minutes on to the first call while the next two
+    are in flight. Those three are at the platform already; the two still queued are refused at
+    their check and handed back unsent (their attempt not counted, the reason in their audit);
+    after the block all five go out, each once."""
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="6000/m")})
+    texts = [f"Beitrag {i}" for i in range(5)]
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", text) for i, text in enumerate(texts)])
+    together = threading.Barrier(3, timeout=GENEROUS)
+    lock = threading.Lock()
+    calls: list[tuple[datetime, str, int]] = []
+    reset: list[datetime] = []
+
+    def status(request: Request, create: Any) -> Response:
+        now = rig.clock()
+        with lock:
+            first_three = len(calls) < 3
+            calls.append((now, request.form().get("status", ""), 0))
+        if first_three:
+            together.wait()  # answered once all three are at the platform
+        with lock:
+            if not reset:
+                reset.append(now + timedelta(minutes=2))
+            blocked = now < reset[0]
+            calls[-1] = (*calls[-1][:2], 429 if blocked else 200)
+        if blocked:  # the emulator's own 429 (Rack::Attack's: X-RateLimit-Reset, ISO 8601)
+            return mastodon._too_many_requests(reset[0])
+        return create(request)
+
+    method, pattern, create = next(
+        route
+        for route in mastodon._routes
+        if route[0] == "POST" and route[1].pattern.startswith("/api/v1/statuses")
+    )
+    mastodon._routes.insert(0, (method, pattern, lambda request: status(request, create)))
+
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    stats = rig.dispatcher().dispatch(lookahead=1.0)
+
+    assert not together.broken
+    assert len(calls) == 3, calls  # only the calls in flight when the 429 came
+    assert mastodon.posts == []
+    assert stats.retried == 3 and stats.handed_back == 2 and stats.published == 0
+    with rig.sessions() as session:
+        until = session.scalar(select(Channel.blocked_until))
+    assert until == reset[0]
+    rows = rig.deliveries()
+    called = sorted(r.id for r in rows if r.attempts)
+    queued = sorted(r.id for r in rows if not r.attempts)
+    assert len(called) == 3 and len(queued) == 2
+    for row in rows:
+        if row.id in queued:
+            assert row.state == "approved" and row.next_attempt_at is None
+            reasons = [reason for *_, reason in rig.audit(row.id)]
+            assert reasons[-1] == f"{BLOCKED} 2027-03-01 09:02:00 UTC", reasons
+        else:
+            assert row.state == "scheduled" and row.next_attempt_at >= until
+            assert row.error_kind == "rate_limited"
+
+    rig.clock.set(until - timedelta(seconds=1))
+    rig.run()
+    assert len(calls) == 3  # nothing during the block
+    rig.run_until(until + timedelta(minutes=10))
+    assert sorted(text for _, text, code in calls if code == 200) == texts
+    assert all(when >= until for when, _, code in calls if code == 200)
+    assert len(calls) == 3 + 5
+    assert sorted(p["text"] for p in mastodon.posts) == texts
+    assert rig.states() == ["published"] * 5
+    assert [r.attempts for r in rig.deliveries() if r.id in queued] == [1, 1]
