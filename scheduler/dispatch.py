@@ -724,6 +724,10 @@ class SendCheck:
     claim: Claim
     settings: Settings
     now: datetime
+    marked_at: datetime | None = None
+    """A second check, made when an answer other than a publication came on the channel after
+    the first one (`Turn.calling`): the instant the first check marked the row as being sent
+    (the row must still say so); refused, it is handed back unsent."""
 
 
 @lru_cache(maxsize=1)
@@ -803,8 +807,11 @@ def begin_sends(
         hold(session)
     verdicts: list[Verdict | None] = [None] * len(checks)
     if rows is None and _one_statement(session):
-        marked = _begin_sending(session, checks)
+        firsts = [check for check in checks if check.marked_at is None]
+        marked = _begin_sending(session, firsts) if firsts else set()
         for index, check in enumerate(checks):
+            if check.marked_at is not None:
+                continue  # checked again: read below
             if check.claim.delivery_id in marked:  # a second check of one row finds it taken
                 marked.discard(check.claim.delivery_id)
                 verdicts[index] = Verdict.SEND
@@ -817,7 +824,12 @@ def begin_sends(
         check = checks[index]
         claim = check.claim
         row = (rows or {}).pop(claim.delivery_id, None)
-        if row is None or not _holds(row, claim, check.settings) or row.sending_at:
+        # taken over, or being sent (a second check: marked by its first, and only so)
+        if (
+            row is None
+            or not _holds(row, claim, check.settings)
+            or row.sending_at != check.marked_at
+        ):
             verdicts[index] = Verdict.STALE
         elif not row.sendable:
             delivery = session.get(Delivery, claim.delivery_id)
@@ -826,13 +838,19 @@ def begin_sends(
                 "refused"
             )
             hand_back_in(
-                session, [claim], check.settings, check.now, reason=f"before sending: {why}"
+                session,
+                [claim],
+                check.settings,
+                check.now,
+                reason=f"before sending: {why}",
+                marked_at=check.marked_at,
             )
             verdicts[index] = Verdict.REFUSED
         else:
             verdicts[index] = Verdict.SEND
-            lease = check.now + timedelta(seconds=check.settings.lease_seconds)
-            marks.append({"_id": claim.delivery_id, "now": check.now, "lease": lease})
+            if check.marked_at is None:
+                lease = check.now + timedelta(seconds=check.settings.lease_seconds)
+                marks.append({"_id": claim.delivery_id, "now": check.now, "lease": lease})
     if marks:
         update_each(
             session.connection(),
@@ -933,8 +951,10 @@ Waiter = Callable[[datetime], bool]
 class Turn(Protocol):
     """A claim's place among its channel's sends (`scheduler.lanes.Turn`)."""
 
-    def calling(self) -> None:
-        """Right before the call (the check said send); may wait."""
+    def calling(self) -> bool:
+        """Right before the call (the check said send); may wait. True when an answer other
+        than a publication came on the channel after this claim's turn began, which its check
+        may not have seen (a rate limit, a pause): it is checked again before the call."""
 
     def answered(self, result: Published | ConnectorError) -> None:
         """The call was answered (or failed), before its outcome is queued."""
@@ -995,7 +1015,15 @@ def send_claim(
         return _done(stats)
     try:
         with pool.lease(claim.channel) as connector:
-            verdict = run.run(_settled(SendCheck(claim, settings, clock())))
+            check = SendCheck(claim, settings, clock())
+            verdict = run.run(_settled(check))
+            if verdict is Verdict.SEND:
+                wait_until(claim.slot)  # a few ms; the row already says it is being sent
+                if turn is not None and turn.calling():
+                    # An error answer of the channel came since this claim's turn began: its
+                    # check may not have seen it. Check again (after error answers only).
+                    again = SendCheck(claim, settings, clock(), marked_at=check.now)
+                    verdict = run.run(_settled(again))
             if verdict is Verdict.STALE:
                 log.warning(
                     "delivery %s %s: claim taken over before its send; not sending it",
@@ -1007,9 +1035,6 @@ def send_claim(
             if verdict is Verdict.REFUSED:
                 stats.handed_back += 1
                 return _done(stats)
-            wait_until(claim.slot)  # a few ms; the row already says it is being sent
-            if turn is not None:
-                turn.calling()
             began = time.monotonic()
             result: Published | ConnectorError = connector.publish(claim.post)
     except UnknownChannelError as exc:
@@ -1533,8 +1558,17 @@ def hand_back_claims(
 
 
 def hand_back_in(
-    session: Session, claims: Sequence[Claim], settings: Settings, now: datetime, *, reason: str
+    session: Session,
+    claims: Sequence[Claim],
+    settings: Settings,
+    now: datetime,
+    *,
+    reason: str,
+    marked_at: datetime | None = None,
 ) -> list[RowMove]:
+    """Undo ``claims`` never sent: rows still this worker's and not being sent (``marked_at``:
+    marked as being sent at that instant by a check whose call was not made) go back to where
+    they were, their attempt not counted, their due time kept."""
     moves = [
         RowMove(
             claim.delivery_id,
@@ -1552,7 +1586,7 @@ def hand_back_in(
                 "lease_owner": settings.worker_id,
                 "attempts": claim.attempt,
                 "reconcile_attempts": claim.reconcile_attempts,
-                "sending_at": None,
+                "sending_at": marked_at,
             },
         )
         for claim in claims

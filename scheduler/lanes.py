@@ -11,8 +11,9 @@ it). What must stay one after another does:
   earlier-due post of its channel; their answers may come back in any order.
 * **An error holds the channel.** After an answer other than a publication (a rate limit, a
   pause, a transient or unsure answer), no further call on that channel starts until that
-  answer is recorded: the next claim's check, queued after it, sees what it wrote (a paused
-  channel, a handed-back row), and a claim already checked waits before its call.
+  answer is recorded: the next claim's check, queued after it, sees what it wrote (a blocked
+  or paused channel, a handed-back row), and a claim already checked waits before its call
+  and is checked again (`Turn.calling` says so: its check may have come before the record).
 * **Replies.** A reply is claimable only once its parent's publication is committed
   (`scheduler.dispatch.claimable`), so it never starts before its parent's result is in.
 
@@ -51,6 +52,10 @@ class _Lane:
     """Answers other than a publication not yet recorded: no call starts meanwhile."""
     unrecorded: int = 0
     """Claims handed to a thread whose outcome is not yet recorded."""
+    errors: int = 0
+    """Answers other than a publication so far."""
+    errors_at_start: int = 0
+    """``errors`` when the claim now starting was handed to its thread."""
 
 
 class Turn:
@@ -64,17 +69,24 @@ class Turn:
         self.called = False
         self.answered_at_all = False
         self.holds = False
+        self._errors = lane.errors_at_start  # set by `Lanes._next` for this claim
 
-    def calling(self) -> None:
+    def calling(self) -> bool:
         """Just before the call (its check said send): waits while an error answer of the
-        channel is being recorded, then lets the next claim of the lane start."""
+        channel is being recorded, then lets the next claim of the lane start. True when an
+        error answer came after this claim was handed to its thread: its check may have
+        been made before that answer was recorded, so the claim is checked again. (A claim
+        starts only when no error answer is unrecorded, so one that came before its start is
+        seen by its check.)"""
         lanes = self._lanes
         with lanes._lock:
             lanes._recorded.wait_for(lambda: not self._lane.holding)
             self.called = True
             self._lane.starting = False
+            since = self._lane.errors != self._errors
             claim = lanes._next(self._lane)
         lanes._spawn(self._channel, self._lane, claim)
+        return since
 
     def answered(self, result: Published | ConnectorError) -> None:
         """The platform answered (or the call failed): one call fewer in flight; an answer other
@@ -86,6 +98,7 @@ class Turn:
             if not isinstance(result, Published):
                 self.holds = True
                 self._lane.holding += 1
+                self._lane.errors += 1
             claim = lanes._next(self._lane)
         lanes._spawn(self._channel, self._lane, claim)
 
@@ -185,6 +198,7 @@ class Lanes:
         lane.starting = True
         lane.in_flight += 1
         lane.unrecorded += 1
+        lane.errors_at_start = lane.errors
         return lane.queue.popleft()
 
     def _spawn(self, channel: str, lane: _Lane, claim: Claim | None) -> None:

@@ -233,3 +233,37 @@ def test_a_claim_waits_for_the_one_before_it_to_start_even_with_room_in_flight()
                 sends.answer(i)
             sends.record(i)
         assert lanes.wait_idle(GENEROUS)
+
+
+def test_a_claim_is_told_to_check_again_when_an_error_answer_came_after_it_started() -> None:
+    told: dict[int, bool] = {}
+    sends = Sends([1, 2, 3])
+    serve = sends.serve
+
+    def telling(claim: Claim, turn: Turn) -> Future[PassStats]:
+        calling = turn.calling
+
+        def told_calling() -> bool:
+            told[claim.delivery_id] = calling()
+            return told[claim.delivery_id]
+
+        turn.calling = told_calling  # type: ignore[method-assign]
+        return serve(claim, turn)
+
+    with ThreadPoolExecutor(max_workers=3) as executor:
+        lanes = Lanes(executor, telling, per_channel=3)
+        lanes.submit([_claim(1), _claim(2), _claim(3)])
+        sends.ready[1].set()
+        assert sends.served[2].wait(GENEROUS)  # the second started (checked) before ...
+        sends.answer(1, RateLimitedError("slow down", retry_after=60))  # ... this answer
+        assert sends.answered[1].wait(GENEROUS)
+        sends.ready[2].set()
+        sends.record(1)
+        assert sends.called[2].wait(GENEROUS)
+        sends.ready[3].set()  # the third started after the answer was recorded
+        assert sends.called[3].wait(GENEROUS)
+        assert told == {1: False, 2: True, 3: False}
+        for i in (2, 3):
+            sends.answer(i)
+            sends.record(i)
+        assert lanes.wait_idle(GENEROUS)

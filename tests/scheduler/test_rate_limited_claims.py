@@ -199,3 +199,61 @@ def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
     assert sorted(p["text"] for p in mastodon.posts) == texts
     assert rig.states() == ["published"] * 5
     assert [r.attempts for r in rig.deliveries() if r.id in queued] == [1, 1]
+
+
+class _Turn:
+    """A claim's turn (`scheduler.lanes.Turn`) at which, while the claim waited to call, the
+    answer to another call of its channel was recorded (``meanwhile``)."""
+
+    def __init__(self, meanwhile: Any) -> None:
+        self.meanwhile = meanwhile
+        self.answers: list[Any] = []
+
+    def calling(self) -> bool:
+        self.meanwhile()
+        return True  # an error answer came since this claim's turn began
+
+    def answered(self, result: Any) -> None:
+        self.answers.append(result)
+
+
+def test_a_claim_checked_before_a_429_was_recorded_is_checked_again_before_its_call(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    """The 429 of another call of the channel was recorded after this claim's check had let it
+    through, before its call: it is checked again, and handed back unsent; a claim checked
+    again whose channel is open is sent."""
+    from scheduler.dispatch import send_claim
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="600/m")})
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(2)])
+    rig.clock.set(at("2027-03-01T09:00:00.123456"))
+    daemon = rig.daemon("again-daemon")
+    claims = _claim(rig, daemon)
+    until = at("2027-03-01T09:02:00")
+
+    def send(claim: Any, turn: _Turn) -> Any:
+        return send_claim(
+            rig.sessions,
+            daemon.pool,
+            claim,
+            daemon.settings,
+            rig.clock,
+            wait_until=lambda _: True,
+            stopping=threading.Event(),
+            rng=random.Random(1),
+            turn=turn,
+        ).result()
+
+    blocked = send(claims[0], _Turn(lambda: _block(rig, until)))
+    assert blocked.handed_back == 1 and blocked.published == 0
+    assert mastodon.posts == []
+    row = rig.delivery(claims[0].delivery_id)
+    assert (row.state, row.attempts, row.sending_at, row.lease_owner) == ("approved", 0, None, None)
+    assert rig.audit(row.id)[-1][2] == f"{BLOCKED} 2027-03-01 09:02:00 UTC"
+
+    rig.clock.set(until)
+    turn = _Turn(lambda: rig.clock.advance(seconds=1))  # checked again: the channel is open
+    assert send(claims[1], turn).published == 1
+    assert [p["text"] for p in mastodon.posts] == ["Nachricht 1"]
+    assert rig.delivery(claims[1].delivery_id).state == "published"
