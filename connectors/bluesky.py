@@ -215,7 +215,7 @@ class BlueskyConnector(Connector):
             url=self._permalink(rkey),
             published_at=self.clock(),
         )
-        log.info("channel %s: published %s", self.name, published.remote_id)
+        log.debug("channel %s: published %s", self.name, published.remote_id)
         return published
 
     def fetch_metrics(self, remote_ids: Sequence[str]) -> list[MetricSample]:

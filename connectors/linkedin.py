@@ -227,7 +227,7 @@ class LinkedInConnector(Connector):
                 "exist: reconcile before sending again",
                 channel=self.name,
             )
-        log.info("channel %s: published %s", self.name, urn)
+        log.debug("channel %s: published %s", self.name, urn)
         return Published(str(urn), _permalink(str(urn)), self.clock())
 
     def fetch_metrics(self, remote_ids: Sequence[str]) -> list[MetricSample]:

@@ -190,7 +190,7 @@ class MastodonConnector(Connector):
         except MastodonError as exc:
             raise self._translate(exc, action, content=True, ambiguous=True) from None
         published = self._published(status)
-        log.info("channel %s: published status %s", self.name, published.remote_id)
+        log.debug("channel %s: published status %s", self.name, published.remote_id)
         return published
 
     def fetch_metrics(self, remote_ids: Sequence[str]) -> list[MetricSample]:

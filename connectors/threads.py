@@ -174,7 +174,7 @@ class ThreadsConnector(Connector):
                 channel=self.name,
             )
         published = self._describe(media_id)
-        log.info("channel %s: published %s", self.name, media_id)
+        log.debug("channel %s: published %s", self.name, media_id)
         return published
 
     def fetch_metrics(self, remote_ids: Sequence[str]) -> list[MetricSample]:

@@ -181,7 +181,7 @@ class WeiboConnector(Connector):
                 channel=self.name,
             )
         published = self._published(status)
-        log.info("channel %s: published status %s", self.name, published.remote_id)
+        log.debug("channel %s: published status %s", self.name, published.remote_id)
         return published
 
     def fetch_metrics(self, remote_ids: Sequence[str]) -> list[MetricSample]:
