@@ -23,6 +23,11 @@ A reset header whose ``remaining`` companion says requests are left names a limi
 not the one hit (a PDS's own headers on an AppView's 429 it forwarded): it is ignored.
 When several hints remain, the longest wait wins. A 429 always waits: at least `MIN_WAIT`
 seconds, and `DEFAULT_WAIT` when the answer gave no usable hint at all.
+
+A server error (502, 503, 504) that carries ``Retry-After`` (a server in maintenance, a proxy
+shedding load) is read by the same function with ``default=None`` and no reset headers (those
+describe a rate-limit window, not the outage): the wait it names, or None when it names none,
+so a plain 5xx is retried as before.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import overload
 
 DEFAULT_WAIT = 60.0
 """Seconds to wait after a rate limit whose answer said nothing usable about when it ends."""
@@ -43,18 +49,35 @@ _MILLIS_FLOOR = 1e11
 """Reset values at least this large are epoch milliseconds."""
 
 
+@overload
 def wait_seconds(
     headers: Mapping[str, str] | Iterable[tuple[str, str]],
     now: datetime,
     *,
     resets: Iterable[tuple[str, str | None]] = (),
     default: float = DEFAULT_WAIT,
-) -> float:
+) -> float: ...
+@overload
+def wait_seconds(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    now: datetime,
+    *,
+    resets: Iterable[tuple[str, str | None]] = (),
+    default: None,
+) -> float | None: ...
+def wait_seconds(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    now: datetime,
+    *,
+    resets: Iterable[tuple[str, str | None]] = (),
+    default: float | None = DEFAULT_WAIT,
+) -> float | None:
     """Seconds to wait before calling again, from a 429's ``headers`` (any letter case).
 
     ``resets``: the platform's reset headers, each with the name of its ``remaining`` header
     (None: none), e.g. ``[("x-rate-limit-reset", "x-rate-limit-remaining")]``; ``Retry-After``
     is always read. ``now`` is the connector's clock, used only when the answer has no ``Date``.
+    ``default``: the wait when no header gives one (None for a server error: no wait).
     """
     found = _lowered(headers)
     server_now = _http_date(found.get("date")) or now

@@ -235,9 +235,25 @@ class ConnectorError(Exception):
 
 
 class TransientError(ConnectorError):
-    """Network trouble, a timeout before the request was sent, a 5xx: safe to try again."""
+    """Network trouble, a timeout before the request was sent, a 5xx: safe to try again.
+
+    ``retry_after``: seconds the server asked us to stay away (a 502/503/504 with
+    ``Retry-After``: maintenance, a proxy shedding load), None when it did not say. Like a rate
+    limit, the scheduler neither retries the delivery nor calls the channel before then; unlike
+    one, the failed call still counts as an attempt."""
 
     kind = "transient"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        channel: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message, channel=channel, status=status)
+        self.retry_after = retry_after
 
 
 class RateLimitedError(ConnectorError):

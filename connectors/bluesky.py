@@ -633,7 +633,10 @@ class BlueskyConnector(Connector):
             )
         if status >= 500 or error == "ConcurrentWrites":
             return TransientError(
-                f"{where}: server error ({said})", channel=self.name, status=status
+                f"{where}: server error ({said})",
+                channel=self.name,
+                status=status,
+                retry_after=wait_seconds(exc.response.headers, self.clock(), default=None),
             )
         return RejectedError(f"{where}: refused ({said})", channel=self.name, status=status)
 

@@ -618,7 +618,10 @@ class LinkedInConnector(Connector):
             )
         if status >= 500:
             return TransientError(
-                f"{where}: server error ({said})", channel=self.name, status=status
+                f"{where}: server error ({said})",
+                channel=self.name,
+                status=status,
+                retry_after=wait_seconds(response.headers, self.clock(), default=None),
             )
         if "duplicate" in said.lower():
             return DuplicateError(

@@ -292,8 +292,9 @@ class MastodonConnector(Connector):
             session = settled_session(self.api_base_url)
             # Mastodon.py keeps only its own reading of X-RateLimit-Reset (an epoch shifted by
             # the Date header onto the system clock) and raises a bare "Hit rate limit." on a
-            # 429: the last answer's headers are kept to read the wait from them.
-            session.hooks["response"].append(self._remember_rate_limit)
+            # 429: the last answer's headers are kept to read the wait from them (and a server
+            # error's Retry-After).
+            session.hooks["response"].append(self._remember_headers)
             self._session = session
             self._mastodon = Mastodon(
                 access_token=token,
@@ -307,7 +308,7 @@ class MastodonConnector(Connector):
             )
         return self._mastodon
 
-    def _remember_rate_limit(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._last_headers = response.headers
 
     def _call(self, action: str, call: Callable[[], T]) -> T:
@@ -441,7 +442,10 @@ class MastodonConnector(Connector):
         # status the instance did create comes back instead of being posted twice.
         if isinstance(exc, MastodonServerError) or (status is not None and status >= 500):
             return TransientError(
-                f"{where}: the instance failed ({said})", channel=self.name, status=status
+                f"{where}: the instance failed ({said})",
+                channel=self.name,
+                status=status,
+                retry_after=wait_seconds(self._last_headers, self.clock(), default=None),
             )
         if isinstance(exc, MastodonUnauthorizedError) or status == 401:
             return AuthError(

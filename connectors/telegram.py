@@ -55,6 +55,7 @@ import re
 import threading
 import warnings
 from collections.abc import Coroutine, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -85,7 +86,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from connectors._limits import DEFAULT_WAIT
+from connectors._limits import DEFAULT_WAIT, wait_seconds
 from connectors.base import (
     AmbiguousError,
     AuthError,
@@ -172,20 +173,58 @@ UNHANDLED_STATUSES = frozenset({502, 503})
 server that is unavailable); any other 5xx may come after the message went out."""
 
 
-class _MaybeHandled(NetworkError):
+class _ServerError(NetworkError):
+    """A 5xx answer; ``retry_after``: the seconds its ``Retry-After`` asks (None: none)."""
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _MaybeHandled(_ServerError):
     """A 5xx answer other than 502/503: the Bot API may have acted before it failed."""
+
+
+class _Unavailable(_ServerError):
+    """A 502/503 with ``Retry-After`` (a proxy shedding load, maintenance); without one,
+    python-telegram-bot's own NetworkError stands, as before."""
+
+
+_answer_headers: ContextVar[httpx.Headers | None] = ContextVar("_answer_headers", default=None)
+"""The headers of the last answer the current task received (python-telegram-bot's
+``do_request`` returns only the status and the body)."""
+
+
+async def _keep_headers(response: httpx.Response) -> None:
+    _answer_headers.set(response.headers)
 
 
 class _StatusRequest(HTTPXRequest):
     """python-telegram-bot's HTTPX request, telling apart the server errors that may come
-    after the Bot API acted (its own error mapping keeps no status code), and making every 429
-    a `RetryAfter`: python-telegram-bot raises one only for a body with
-    ``parameters.retry_after``; a 429 without it (a proxy's page) was a plain NetworkError."""
+    after the Bot API acted (its own error mapping keeps no status code), keeping a server
+    error's ``Retry-After``, and making every 429 a `RetryAfter`: python-telegram-bot raises
+    one only for a body with ``parameters.retry_after``; a 429 without it (a proxy's page) was
+    a plain NetworkError."""
+
+    def __init__(self, *, clock: Clock, **kwargs: Any) -> None:
+        self._clock = clock
+        super().__init__(**kwargs)
+
+    def _build_client(self) -> httpx.AsyncClient:
+        client = super()._build_client()
+        client.event_hooks["response"].append(_keep_headers)
+        return client
 
     async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        _answer_headers.set(None)
         code, payload = await super().do_request(*args, **kwargs)
-        if code >= 500 and code not in UNHANDLED_STATUSES:
-            raise _MaybeHandled(f"HTTP {code} from the Bot API")
+        if code >= 500:
+            headers = _answer_headers.get()
+            wait = None if headers is None else wait_seconds(headers, self._clock(), default=None)
+            if code not in UNHANDLED_STATUSES:
+                raise _MaybeHandled(f"HTTP {code} from the Bot API", retry_after=wait)
+            if wait is not None:
+                raise _Unavailable(f"HTTP {code} from the Bot API", retry_after=wait)
         if code == 429:
             seconds = _unstated_flood_wait(payload)
             if seconds is not None:
@@ -547,6 +586,7 @@ class TelegramConnector(Connector):
     def _http(self, *, pool_size: int) -> HTTPXRequest:
         seconds = self._timeout
         return _StatusRequest(
+            clock=self.clock,
             connection_pool_size=pool_size,
             connect_timeout=seconds,
             read_timeout=seconds,
@@ -633,7 +673,17 @@ class TelegramConnector(Connector):
                     "the channel and record the outcome with `elshi deliveries resolve`",
                     channel=channel,
                 )
-            return TransientError(f"{where}: Telegram server error ({reason})", channel=channel)
+            return TransientError(
+                f"{where}: Telegram server error ({reason})",
+                channel=channel,
+                retry_after=exc.retry_after,
+            )
+        if isinstance(exc, _Unavailable):
+            return TransientError(
+                f"{where}: Telegram is unavailable ({reason}); retry in {exc.retry_after:g} s",
+                channel=channel,
+                retry_after=exc.retry_after,
+            )
         if isinstance(exc, TimedOut):
             if sending and not _never_sent(exc):
                 return AmbiguousError(ambiguous, channel=channel)

@@ -608,7 +608,10 @@ class ThreadsConnector(Connector):
             )
         if code in _TRANSIENT_CODES or status >= 500:
             return TransientError(
-                f"{where}: server error ({said})", channel=self.name, status=status
+                f"{where}: server error ({said})",
+                channel=self.name,
+                status=status,
+                retry_after=wait_seconds(response.headers, self.clock(), default=None),
             )
         if code is None and creating:
             return AmbiguousError(

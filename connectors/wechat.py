@@ -52,6 +52,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from connectors._limits import wait_seconds
 from connectors._requests import Rebase, never_sent
 from connectors.base import (
     AmbiguousError,
@@ -613,8 +614,14 @@ class WeChatConnector(Connector):
                 channel=self.name,
             )
         if code == -1 or (code is None and (status or 0) >= 500):
+            headers = getattr(exc.response, "headers", None)
             return TransientError(
-                f"{where}: WeChat is busy ({said})", channel=self.name, status=status
+                f"{where}: WeChat is busy ({said})",
+                channel=self.name,
+                status=status,
+                retry_after=None
+                if headers is None
+                else wait_seconds(headers, self.clock(), default=None),
             )
         if code is None:
             kind = AmbiguousError if creating else TransientError

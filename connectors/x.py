@@ -429,6 +429,7 @@ class XConnector(Connector):
                     self.safe(f"{where}: server error ({_reason(exc)})"),
                     channel=self.name,
                     status=status,
+                    retry_after=self._unavailable_for(exc.response),
                 ) from None
             raise RejectedError(
                 self.safe(f"{where}: refused ({_reason(exc)})"), channel=self.name, status=status
@@ -460,6 +461,13 @@ class XConnector(Connector):
                 channel=self.name,
             )
         return TransientError(f"{where}: network error ({detail})", channel=self.name)
+
+    def _unavailable_for(self, response: requests.Response | None) -> float | None:
+        """Seconds a server error's ``Retry-After`` asks us to stay away (X over capacity, a
+        proxy shedding load); None without one (`connectors._limits`)."""
+        if response is None:
+            return None
+        return wait_seconds(response.headers, self.clock(), default=None)
 
     def _retry_after(self, response: requests.Response | None) -> float:
         """Seconds until X lifts the limit that was hit: the 15-minute window, or a 24-hour cap

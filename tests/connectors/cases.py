@@ -200,7 +200,7 @@ def _telegram() -> Case:
 
     return Case(
         platform="telegram",
-        start=TelegramEmulator,
+        start=lambda: TelegramEmulator(clock=epoch),
         options=lambda w: {"chat_id": "@elshi_press", "token_env": "ELSHI_TELEGRAM_TOKEN"},
         secrets=lambda w: {"token": getattr(w.emulator, "token", DEFAULT_TOKEN)},
         calls={"publish": (r"/send", "POST"), "read": (r"/getChatMemberCount$", None)},

@@ -9,6 +9,7 @@ import logging
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from connectors.base import (
     RejectedError,
     TransientError,
 )
-from tests.connectors.cases import CASES, CLOCK, NOW, Case, World
+from tests.connectors.cases import CASES, CLOCK, NOW, Case, World, epoch
 from tests.connectors.files import png
 
 SINCE = NOW - timedelta(hours=1)
@@ -212,6 +213,55 @@ def test_a_rate_limit_without_any_wait_header_still_blocks_the_channel(world: Wo
         connector.publish(post())
 
     assert raised.value.retry_after is not None and raised.value.retry_after > 0
+    assert world.live() == []
+
+
+_SERVER_WAITS = {
+    "seconds": "120",
+    "http-date": format_datetime(NOW + timedelta(seconds=120), usegmt=True),
+}
+
+
+@networked
+@pytest.mark.parametrize("on", ["publish", "read"])
+@pytest.mark.parametrize("form", sorted(_SERVER_WAITS))
+def test_a_server_error_that_says_when_to_come_back_carries_that_wait(
+    world: World, on: str, form: str
+) -> None:
+    """A 503 with Retry-After (a server in maintenance, a proxy shedding load), in seconds or
+    as an HTTP date measured on the answer's Date: a transient error whose retry_after is that
+    wait, so the scheduler neither retries the delivery nor calls the channel before then."""
+    connector = world.connect()
+    published = connector.publish(post(key="d-0")) if on == "read" else None
+    connector.whoami()
+    world.inject("unavailable", on=on, headers={"Retry-After": _SERVER_WAITS[form]})
+
+    with pytest.raises(TransientError) as raised:
+        if published is None:
+            connector.publish(post())
+        else:
+            connector.fetch_metrics([published.remote_id])
+
+    assert type(raised.value) is TransientError
+    assert raised.value.retry_after == 120
+
+
+@networked
+def test_a_server_error_without_retry_after_carries_no_wait(world: World) -> None:
+    """Without Retry-After a 5xx is retried on the scheduler's backoff as before: no default
+    wait (a rate limit's), and a rate-limit reset header on it is not read as one."""
+    connector = world.connect()
+    connector.whoami()
+    world.inject(
+        "unavailable",
+        headers={"Retry-After": None, "X-RateLimit-Reset": str(int(epoch()) + 900)},
+    )
+
+    with pytest.raises(TransientError) as raised:
+        connector.publish(post())
+
+    assert type(raised.value) is TransientError
+    assert raised.value.retry_after is None
     assert world.live() == []
 
 

@@ -48,3 +48,14 @@ def test_an_absolute_reset_is_measured_on_the_answers_date_not_on_our_clock() ->
 
 def test_a_platforms_own_default_replaces_the_general_one() -> None:
     assert wait_seconds({}, NOW, resets=RESETS, default=3600) == 3600
+
+
+def test_a_server_errors_wait_is_its_retry_after_or_none() -> None:
+    """A 5xx is read with ``default=None``: its Retry-After (seconds or a date on its Date), or
+    no wait at all when it has none or an unreadable one (then retried as any server error)."""
+    date = {"Date": "Mon, 30 Nov 2026 16:00:00 GMT"}
+    assert wait_seconds({**date, "Retry-After": "30"}, NOW, default=None) == 30
+    later = {**date, "Retry-After": "Mon, 30 Nov 2026 16:05:00 GMT"}
+    assert wait_seconds(later, NOW, default=None) == 300
+    assert wait_seconds(date, NOW, default=None) is None
+    assert wait_seconds({**date, "Retry-After": "later"}, NOW, default=None) is None
