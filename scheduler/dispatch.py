@@ -64,6 +64,7 @@ from connectors.base import (
     Published,
     RateLimitedError,
     RejectedError,
+    TransientError,
 )
 from scheduler.policy import Settings, backoff, missed_window
 from scheduler.pool import ConnectorPool, UnknownChannelError
@@ -1393,8 +1394,13 @@ def _record_slowly(
             delivery.lease_expires_at.isoformat(timespec="seconds"),
         )
     else:
-        retry_after = result.retry_after if isinstance(result, RateLimitedError) else None
-        if isinstance(result, RateLimitedError) and retry_after:
+        # A rate limit, or a server error whose Retry-After said when to come back (a server in
+        # maintenance, a proxy shedding load): the same server answers the channel's every
+        # call, so the channel waits as for a rate limit; the attempt counts either way.
+        retry_after = (
+            result.retry_after if isinstance(result, RateLimitedError | TransientError) else None
+        )
+        if retry_after:
             blocked = now + timedelta(seconds=retry_after)
             if channel.blocked_until is None or channel.blocked_until < blocked:
                 channel.blocked_until = blocked

@@ -201,6 +201,87 @@ def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
     assert [r.attempts for r in rig.deliveries() if r.id in queued] == [1, 1]
 
 
+def test_a_503_with_retry_after_stops_the_channel_and_its_retry_until_then(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    """A server in maintenance (503 with Retry-After: 120, the instance's own HTML page) is
+    a failed attempt, as any server error, but the server said when to come back: the three
+    calls in flight are retried no sooner, the two claims still queued are handed back unsent
+    (the check before each send refuses a blocked channel) and nothing calls the instance
+    before then; afterwards all five go out, each once. Before the server's wait was honoured
+    this went on calling the channel at once and retried on the plain backoff (seconds)."""
+    from connectors.testing.mastodon import _HTML_503
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="6000/m")})
+    texts = [f"Beitrag {i}" for i in range(5)]
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", text) for i, text in enumerate(texts)])
+    together = threading.Barrier(3, timeout=GENEROUS)
+    lock = threading.Lock()
+    calls: list[tuple[datetime, str, int]] = []
+    back: list[datetime] = []
+
+    def status(request: Request, create: Any) -> Response:
+        now = rig.clock()
+        with lock:
+            first_three = len(calls) < 3
+            calls.append((now, request.form().get("status", ""), 0))
+        if first_three:
+            together.wait()  # answered once all three are at the platform
+        with lock:
+            if not back:
+                back.append(now + timedelta(seconds=120))
+            down = now < back[0]
+            calls[-1] = (*calls[-1][:2], 503 if down else 200)
+        if down:
+            return Response(
+                503, raw=_HTML_503, content_type="text/html", headers={"Retry-After": "120"}
+            )
+        return create(request)
+
+    method, pattern, create = next(
+        route
+        for route in mastodon._routes
+        if route[0] == "POST" and route[1].pattern.startswith("/api/v1/statuses")
+    )
+    mastodon._routes.insert(0, (method, pattern, lambda request: status(request, create)))
+
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    stats = rig.dispatcher().dispatch(lookahead=1.0)
+
+    assert not together.broken
+    assert len(calls) == 3, calls  # only the calls in flight when the 503 came
+    assert mastodon.posts == []
+    assert stats.retried == 3 and stats.handed_back == 2 and stats.published == 0
+    with rig.sessions() as session:
+        until = session.scalar(select(Channel.blocked_until))
+    assert until == back[0]
+    rows = rig.deliveries()
+    called = sorted(r.id for r in rows if r.attempts)
+    queued = sorted(r.id for r in rows if not r.attempts)
+    assert len(called) == 3 and len(queued) == 2
+    for row in rows:
+        if row.id in queued:
+            assert row.state == "approved" and row.next_attempt_at is None
+            reasons = [reason for *_, reason in rig.audit(row.id)]
+            assert reasons[-1] == f"{BLOCKED} 2027-03-01 09:02:00 UTC", reasons
+        else:  # a failed attempt: counted, and retried no sooner than the server asked
+            assert row.state == "scheduled" and row.next_attempt_at >= until
+            assert row.error_kind == "transient" and row.attempts == 1
+
+    rig.clock.set(until - timedelta(seconds=1))
+    rig.run()
+    assert len(calls) == 3  # nothing while the server is down
+    rig.run_until(until + timedelta(minutes=10))
+    assert sorted(text for _, text, code in calls if code == 200) == texts
+    assert all(when >= until for when, _, code in calls if code == 200)
+    assert len(calls) == 3 + 5
+    assert sorted(p["text"] for p in mastodon.posts) == texts
+    assert rig.states() == ["published"] * 5
+    attempts = {r.id: r.attempts for r in rig.deliveries()}
+    assert [attempts[i] for i in queued] == [1, 1]
+    assert [attempts[i] for i in called] == [2, 2, 2]
+
+
 class _Turn:
     """A claim's turn (`scheduler.lanes.Turn`) at which, while the claim waited to call, the
     answer to another call of its channel was recorded (``meanwhile``)."""
