@@ -16,7 +16,8 @@ A receiver recomputes the signature over the body exactly as received, compares 
 time, and refuses timestamps more than five minutes away from its clock (a replayed request).
 `verify` does that; docs/operator-guide.md shows it as a ten-line snippet for any receiver.
 
-Answers: 2xx is accepted; 408, 429 (with ``Retry-After``) and 5xx are retried soon; 401 and 403
+Answers: 2xx is accepted; 408, 429 and 5xx are retried soon, not before a ``Retry-After`` (seconds
+or an HTTP date) asks; 401 and 403
 mean the receiver refused the signature or the secret (a configuration problem); other 4xx mean
 the receiver refused this message. All of them are retried: nothing is dropped.
 """
@@ -28,6 +29,8 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 from notify.base import (
@@ -68,6 +71,37 @@ def verify(
     if abs((time.time() if now is None else now) - int(timestamp)) > tolerance:
         return False
     return hmac.compare_digest(given, signature(secret, timestamp, body))
+
+
+def retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds a receiver's ``Retry-After`` asks us to wait (None: none, or unreadable).
+
+    RFC 9110 allows seconds or an HTTP date; a date is measured against the answer's own
+    ``Date`` (the receiver's clock, so its meaning does not depend on ours), else against
+    ``now`` (epoch seconds). A date already past is 0. Kept here rather than shared with the
+    connectors' rate-limit reading (``connectors._limits``), whose rules (reset headers, a
+    default wait) are the platforms', and which notify does not import."""
+    value = (headers.get("Retry-After") or "").strip()
+    if value.isdigit():
+        return float(value)
+    moment = _http_date(value)
+    if moment is None:
+        return None
+    served = _http_date(headers.get("Date") or "")
+    return max(0.0, moment - (now if served is None else served))
+
+
+def _http_date(value: str) -> float | None:
+    """Epoch seconds of an HTTP date (IMF-fixdate or the obsolete forms), None if not one."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # "-0000" or an obsolete form without a zone: GMT by RFC 9110
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 class WebhookNotifier(Notifier):
@@ -137,10 +171,7 @@ class WebhookNotifier(Notifier):
         if detail:
             where += f" ({detail})"
         if status in (408, 425, 429) or status >= 500:
-            retry_after = headers.get("Retry-After", "")
-            return TransientNotifyError(
-                where, retry_after=float(retry_after) if retry_after.isdigit() else None
-            )
+            return TransientNotifyError(where, retry_after=retry_after(headers, self.clock()))
         if status in (401, 403):
             return NotifierConfigError(
                 f"{where}; it refused the signature: check that it uses the same secret as the "

@@ -39,7 +39,7 @@ class WebhookReceiver:
         self.tolerance = tolerance
         self.calls: list[Call] = []
         self.hold_seconds = 0.0
-        self._errors: list[int] = []
+        self._errors: list[tuple[int, dict[str, str | None]]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -48,9 +48,13 @@ class WebhookReceiver:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}/hooks/elshi"
 
-    def fail_next(self, count: int, status: int = 503) -> None:
+    def fail_next(
+        self, count: int, status: int = 503, *, headers: dict[str, str | None] | None = None
+    ) -> None:
+        """Answer the next ``count`` requests with ``status`` and ``headers`` (a ``Date`` among
+        them replaces the server's own; ``"Date": None`` sends none)."""
         with self._lock:
-            self._errors.extend([status] * count)
+            self._errors.extend([(status, dict(headers or {}))] * count)
 
     def accepted(self) -> list[Call]:
         """Calls answered 2xx with a valid signature, one per idempotency key (what a receiver
@@ -81,13 +85,21 @@ class WebhookReceiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 ok = receiver._verify(headers, body)
                 with receiver._lock:
-                    status = receiver._errors.pop(0) if receiver._errors else (200 if ok else 401)
+                    status, extra = (
+                        receiver._errors.pop(0) if receiver._errors else (200 if ok else 401, {})
+                    )
                     receiver.calls.append(Call(headers, body, ok, status))
                     hold = receiver.hold_seconds if status == 200 else 0.0
                 if hold:
                     time.sleep(hold)
                 payload = b'{"ok": true}' if status == 200 else b'{"error": "refused"}'
-                self.send_response(status)
+                if "Date" in extra:
+                    self.send_response_only(status)
+                else:
+                    self.send_response(status)  # with the Date of this host's clock
+                for name, value in extra.items():
+                    if value is not None:
+                        self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -157,6 +157,49 @@ def test_a_webhook_request_is_signed_over_timestamp_and_body() -> None:
             WebhookNotifier("hook", url=receiver.url, secret=WEBHOOK_SECRET).send(MESSAGE)
 
 
+@pytest.mark.parametrize(
+    ("given", "wait"),
+    [
+        ({"Retry-After": "120"}, 120.0),
+        # an HTTP date, measured on the receiver's own Date (not on our clock, an hour off)
+        (
+            {
+                "Date": "Mon, 30 Nov 2026 17:00:00 GMT",
+                "Retry-After": "Mon, 30 Nov 2026 17:01:30 GMT",
+            },
+            90.0,
+        ),
+        # without a Date: on our clock
+        ({"Date": None, "Retry-After": "Mon, 30 Nov 2026 18:01:30 GMT"}, 90.0),
+        # the obsolete RFC 850 form a receiver may still send
+        ({"Date": None, "Retry-After": "Monday, 30-Nov-26 18:02:00 GMT"}, 120.0),
+        (
+            {
+                "Date": "Mon, 30 Nov 2026 17:00:00 GMT",
+                "Retry-After": "Mon, 30 Nov 2026 16:59:00 GMT",
+            },
+            0.0,
+        ),
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_a_webhook_receivers_retry_after_is_read_in_seconds_or_as_an_http_date(
+    given: dict[str, str | None], wait: float | None
+) -> None:
+    from notify.webhook import WebhookNotifier
+
+    our_clock = at("2026-11-30T18:00:00").timestamp()
+    with WebhookReceiver(WEBHOOK_SECRET) as receiver:
+        notifier = WebhookNotifier(
+            "hook", url=receiver.url, secret=WEBHOOK_SECRET, clock=lambda: our_clock
+        )
+        receiver.fail_next(1, 503, headers=given)
+        with pytest.raises(TransientNotifyError) as raised:
+            notifier.send(MESSAGE)
+    assert raised.value.retry_after == wait
+
+
 def test_the_verification_snippet_in_the_operator_guide_accepts_a_real_request() -> None:
     from tests.conftest import ROOT
 
