@@ -321,12 +321,12 @@ def main(argv: list[str] | None = None) -> int:
         # instead of silently skewing the ratio.
         # The ways of a cell run one after another, and the one run later in a cell was seen
         # to be 5-10 % faster (the same code twice: 129 -> 140 posts/s on PostgreSQL), so the
-        # order is reversed from one cell to the next: over a run's cells each way goes first
-        # as often as last, and the order is printed with the results.
+        # order is reversed from one cell to the next, along the databases and along the
+        # spreads (a checkerboard: with two databases each spread's cells run in both orders),
+        # and the order is printed with the results.
         caps: dict[str, list[dict[str, Any]]] = {}
-        cell = 0
-        for kind in kinds:
-            for spread in spreads:
+        for row, kind in enumerate(kinds):
+            for column, spread in enumerate(spreads):
                 if spread == 0 or kind not in caps:
                     caps.setdefault(kind, []).append(
                         capacity(emulators, root, args.threads, args.capacity_posts)
@@ -337,9 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                     ways.insert(0, (f"today ({args.baseline})", tree))
                 if not args.skip_naive:
                     ways.append((NAIVE, None))
-                if cell % 2:
+                if (row + column) % 2:
                     ways.reverse()
-                cell += 1
                 for way, code in ways:
                     if way == NAIVE:
                         outcomes.append(run_naive(kind, spread, root, emulators, args))
@@ -397,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         "server ms: PostgreSQL's processes serving the run's database, same interval"
     )
     print(
-        "  order within each cell (reversed from one cell to the next): "
+        "  order within each cell (reversed from one cell to the next, along both axes): "
         + "; ".join(
             f"{db} {spread:g}s: "
             + " -> ".join(o.way for o in outcomes if o.db == db and o.spread == spread)
