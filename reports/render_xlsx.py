@@ -38,6 +38,7 @@ from reports.model import (
     all_simple_urls,
     is_missing,
     neutralise,
+    neutralise_all,
     safe_url,
 )
 from reports.text_blocks import block_of, const_block, digit_block, joined_rows
@@ -281,9 +282,14 @@ def _cells(
     """One column's cells, converted once: a numeric column (numbers, dates as Excel serials)
     as a float array (NaN = n/a); otherwise `_Categories` of plain values: a float (a number in
     the column's format; NaN = n/a), a datetime, a `_Link`, a bool or a text; `_NA` for n/a."""
+    scale = 100.0 if kind == "pp" else 1.0
+    if kind in _NUMBER_KINDS and isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiu":
+        # NumPy floats or integers (most of a report's columns): NaN is their only missing
+        # value, so they are taken as they are, without pandas' pass that sets NaN at the NaN.
+        numbers: np.ndarray = column.to_numpy(dtype=np.float64) * scale
+        return numbers
     if kind in _NUMBER_KINDS and pd.api.types.is_numeric_dtype(column.dtype):
-        scale = 100.0 if kind == "pp" else 1.0
-        numbers: np.ndarray = column.to_numpy(dtype="float64", na_value=np.nan) * scale
+        numbers = column.to_numpy(dtype="float64", na_value=np.nan) * scale
         return numbers
     if kind in ("date", "datetime"):
         stamps = pd.to_datetime(column, utc=True, errors="coerce").dt.tz_localize(None)
@@ -305,7 +311,7 @@ def _cells(
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
         distinct = uniques.tolist()
         if all(type(value) is str for value in distinct):  # none missing: `_cell`'s last step
-            values: list[object] = [neutralise(value) for value in distinct]
+            values: list[object] = list(neutralise_all(distinct))
         else:
             values = [_cell(value, kind) for value in distinct]
         if len(codes) and codes.min() < 0:
