@@ -120,13 +120,14 @@ def to_ics(
     return "".join(part + "\r\n" for line in lines for part in _fold(line))
 
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a text a spreadsheet would read as a formula starts (`safe_cell`)."""
 
 
 def safe_cell(value: object) -> object:
     """``value`` as a spreadsheet will show it, never run it: text a spreadsheet would read as
     a formula (OWASP "CSV injection") gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
-from campaigns.calendar import safe_cell
+from campaigns.calendar import FORMULA_STARTS, safe_cell
 from campaigns.links import MAX_URL_LENGTH, is_web_url
 
 if TYPE_CHECKING:
@@ -200,6 +200,19 @@ def neutralise(text: str) -> str:
     (`campaigns.calendar.safe_cell`: text starting with =, +, -, @, a tab or a carriage return
     gets a leading apostrophe). Numbers are written as numbers and never pass here."""
     return str(safe_cell(text))
+
+
+_FORMULA_AFTER_NUL = re.compile("\0[" + re.escape("".join(FORMULA_STARTS)) + "]")
+
+
+def neutralise_all(texts: list[str]) -> list[str]:
+    """`neutralise` of each of ``texts``: one search over them all (joined by NUL, one before
+    each) for a text that starts as a formula, instead of a call each (a large report's
+    workbook has a text or two per post); each in turn only when one does or holds a NUL."""
+    joined = "\0" + "\0".join(texts)
+    if joined.count("\0") == len(texts) and _FORMULA_AFTER_NUL.search(joined) is None:
+        return list(texts)
+    return [neutralise(text) for text in texts]
 
 
 _SIMPLE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?:[/?#][!#-\[\]-~]*)?")

@@ -545,3 +545,13 @@ def test_white_space_at_the_edge_of_joined_texts(texts: list[str]) -> None:
 
     want = any(t[:1].isspace() or t[-1:].isspace() for t in texts)
     assert _edge_space("\0".join(texts)) == want
+
+
+@given(
+    st.lists(st.text(alphabet=["a", "=", "+", "-", "@", "\t", "\r", "\n", "\0", "'"], max_size=3))
+)
+@settings(max_examples=1000, deadline=None)
+def test_texts_neutralised_at_once_are_each_neutralised(texts: list[str]) -> None:
+    from reports.model import neutralise, neutralise_all
+
+    assert neutralise_all(texts) == [neutralise(text) for text in texts]
