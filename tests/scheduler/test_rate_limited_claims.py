@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -127,21 +128,28 @@ def test_a_rate_limit_answer_stops_the_check_batched_with_it(
     assert rig.audit(claims[2].delivery_id)[-1][2] == f"{BLOCKED} 2027-03-01 09:02:00 UTC"
 
 
-def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
-    rig_factory: Any, mastodon: Any
+def _five_posts_meet_an_outage(
+    rig_factory: Any,
+    mastodon: Any,
+    failure: Callable[[datetime], Response],
+    *,
+    code: int,
+    error_kind: str,
 ) -> None:
     """Five posts due at once, up to three calls of the channel in flight (`scheduler.lanes`):
-    the platform answers 429 with its reset two minutes on to the first call while the next two
-    are in flight. Those three are at the platform already; the two still queued are refused at
-    their check and handed back unsent (their attempt not counted, the reason in their audit);
-    after the block all five go out, each once."""
+    the platform answers the first call while the next two are in flight with ``failure(until)``
+    (status ``code``), ``until`` two minutes on. Those three are at the platform already (each a
+    failed attempt, ``error_kind``, retried no sooner than ``until``); the two still queued are
+    refused at their check and handed back unsent (their attempt not counted, the reason in
+    their audit); nothing calls the platform before ``until``; then all five go out, each
+    once."""
     rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="6000/m")})
     texts = [f"Beitrag {i}" for i in range(5)]
     rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", text) for i, text in enumerate(texts)])
     together = threading.Barrier(3, timeout=GENEROUS)
     lock = threading.Lock()
     calls: list[tuple[datetime, str, int]] = []
-    reset: list[datetime] = []
+    ends: list[datetime] = []
 
     def status(request: Request, create: Any) -> Response:
         now = rig.clock()
@@ -151,13 +159,11 @@ def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
         if first_three:
             together.wait()  # answered once all three are at the platform
         with lock:
-            if not reset:
-                reset.append(now + timedelta(minutes=2))
-            blocked = now < reset[0]
-            calls[-1] = (*calls[-1][:2], 429 if blocked else 200)
-        if blocked:  # the emulator's own 429 (Rack::Attack's: X-RateLimit-Reset, ISO 8601)
-            return mastodon._too_many_requests(reset[0])
-        return create(request)
+            if not ends:
+                ends.append(now + timedelta(minutes=2))
+            failing = now < ends[0]
+            calls[-1] = (*calls[-1][:2], code if failing else 200)
+        return failure(ends[0]) if failing else create(request)
 
     method, pattern, create = next(
         route
@@ -170,12 +176,12 @@ def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
     stats = rig.dispatcher().dispatch(lookahead=1.0)
 
     assert not together.broken
-    assert len(calls) == 3, calls  # only the calls in flight when the 429 came
+    assert len(calls) == 3, calls  # only the calls in flight when the failure came
     assert mastodon.posts == []
     assert stats.retried == 3 and stats.handed_back == 2 and stats.published == 0
     with rig.sessions() as session:
         until = session.scalar(select(Channel.blocked_until))
-    assert until == reset[0]
+    assert until == ends[0]
     rows = rig.deliveries()
     called = sorted(r.id for r in rows if r.attempts)
     queued = sorted(r.id for r in rows if not r.attempts)
@@ -185,9 +191,9 @@ def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
             assert row.state == "approved" and row.next_attempt_at is None
             reasons = [reason for *_, reason in rig.audit(row.id)]
             assert reasons[-1] == f"{BLOCKED} 2027-03-01 09:02:00 UTC", reasons
-        else:
+        else:  # a failed attempt: counted, and retried no sooner than the platform asked
             assert row.state == "scheduled" and row.next_attempt_at >= until
-            assert row.error_kind == "rate_limited"
+            assert row.error_kind == error_kind and row.attempts == 1
 
     rig.clock.set(until - timedelta(seconds=1))
     rig.run()
@@ -198,88 +204,39 @@ def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
     assert len(calls) == 3 + 5
     assert sorted(p["text"] for p in mastodon.posts) == texts
     assert rig.states() == ["published"] * 5
-    assert [r.attempts for r in rig.deliveries() if r.id in queued] == [1, 1]
+    attempts = {r.id: r.attempts for r in rig.deliveries()}
+    assert [attempts[i] for i in queued] == [1, 1]
+    assert [attempts[i] for i in called] == [2, 2, 2]
+
+
+def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    """The platform answers 429 with its reset two minutes on (the emulator's own 429,
+    Rack::Attack's: X-RateLimit-Reset, ISO 8601): the claims still queued are not sent into
+    the rate limit (`_five_posts_meet_an_outage`)."""
+    _five_posts_meet_an_outage(
+        rig_factory, mastodon, mastodon._too_many_requests, code=429, error_kind="rate_limited"
+    )
 
 
 def test_a_503_with_retry_after_stops_the_channel_and_its_retry_until_then(
     rig_factory: Any, mastodon: Any
 ) -> None:
     """A server in maintenance (503 with Retry-After: 120, the instance's own HTML page) is
-    a failed attempt, as any server error, but the server said when to come back: the three
-    calls in flight are retried no sooner, the two claims still queued are handed back unsent
-    (the check before each send refuses a blocked channel) and nothing calls the instance
-    before then; afterwards all five go out, each once. Before the server's wait was honoured
-    this went on calling the channel at once and retried on the plain backoff (seconds)."""
+    a failed attempt, as any server error, but the server said when to come back: the calls in
+    flight are retried no sooner, the claims still queued are handed back unsent and nothing
+    calls the instance before then (`_five_posts_meet_an_outage`). Before the server's wait
+    was honoured this went on calling the channel at once and retried on the plain backoff
+    (seconds)."""
     from connectors.testing.mastodon import _HTML_503
 
-    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="6000/m")})
-    texts = [f"Beitrag {i}" for i in range(5)]
-    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", text) for i, text in enumerate(texts)])
-    together = threading.Barrier(3, timeout=GENEROUS)
-    lock = threading.Lock()
-    calls: list[tuple[datetime, str, int]] = []
-    back: list[datetime] = []
+    def maintenance(_: datetime) -> Response:
+        return Response(
+            503, raw=_HTML_503, content_type="text/html", headers={"Retry-After": "120"}
+        )
 
-    def status(request: Request, create: Any) -> Response:
-        now = rig.clock()
-        with lock:
-            first_three = len(calls) < 3
-            calls.append((now, request.form().get("status", ""), 0))
-        if first_three:
-            together.wait()  # answered once all three are at the platform
-        with lock:
-            if not back:
-                back.append(now + timedelta(seconds=120))
-            down = now < back[0]
-            calls[-1] = (*calls[-1][:2], 503 if down else 200)
-        if down:
-            return Response(
-                503, raw=_HTML_503, content_type="text/html", headers={"Retry-After": "120"}
-            )
-        return create(request)
-
-    method, pattern, create = next(
-        route
-        for route in mastodon._routes
-        if route[0] == "POST" and route[1].pattern.startswith("/api/v1/statuses")
-    )
-    mastodon._routes.insert(0, (method, pattern, lambda request: status(request, create)))
-
-    rig.clock.set(at("2027-03-01T09:00:00"))
-    stats = rig.dispatcher().dispatch(lookahead=1.0)
-
-    assert not together.broken
-    assert len(calls) == 3, calls  # only the calls in flight when the 503 came
-    assert mastodon.posts == []
-    assert stats.retried == 3 and stats.handed_back == 2 and stats.published == 0
-    with rig.sessions() as session:
-        until = session.scalar(select(Channel.blocked_until))
-    assert until == back[0]
-    rows = rig.deliveries()
-    called = sorted(r.id for r in rows if r.attempts)
-    queued = sorted(r.id for r in rows if not r.attempts)
-    assert len(called) == 3 and len(queued) == 2
-    for row in rows:
-        if row.id in queued:
-            assert row.state == "approved" and row.next_attempt_at is None
-            reasons = [reason for *_, reason in rig.audit(row.id)]
-            assert reasons[-1] == f"{BLOCKED} 2027-03-01 09:02:00 UTC", reasons
-        else:  # a failed attempt: counted, and retried no sooner than the server asked
-            assert row.state == "scheduled" and row.next_attempt_at >= until
-            assert row.error_kind == "transient" and row.attempts == 1
-
-    rig.clock.set(until - timedelta(seconds=1))
-    rig.run()
-    assert len(calls) == 3  # nothing while the server is down
-    rig.run_until(until + timedelta(minutes=10))
-    assert sorted(text for _, text, code in calls if code == 200) == texts
-    assert all(when >= until for when, _, code in calls if code == 200)
-    assert len(calls) == 3 + 5
-    assert sorted(p["text"] for p in mastodon.posts) == texts
-    assert rig.states() == ["published"] * 5
-    attempts = {r.id: r.attempts for r in rig.deliveries()}
-    assert [attempts[i] for i in queued] == [1, 1]
-    assert [attempts[i] for i in called] == [2, 2, 2]
+    _five_posts_meet_an_outage(rig_factory, mastodon, maintenance, code=503, error_kind="transient")
 
 
 class _Turn:
