@@ -5,7 +5,9 @@ fake clock (no sleeping: `run` advances nothing by itself)."""
 from __future__ import annotations
 
 import json
+import random
 import textwrap
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -223,6 +225,26 @@ class Rig:
             self._dispatcher.close()
         if hasattr(self, "_engine"):
             self._engine.dispose()
+
+
+def send_now(rig: Any, sender: Any, claim: Any, *, turn: Any = None) -> Any:
+    """Send ``claim`` as ``sender`` (a daemon or dispatcher of the rig: its connector pool and
+    settings) without waiting for its slot, and wait for its recorded outcome: the
+    `scheduler.dispatch.send_claim` a lane would make, one at a time. ``turn``: its place among
+    the channel's sends (`scheduler.dispatch.Turn`), None for none."""
+    from scheduler.dispatch import send_claim
+
+    return send_claim(
+        rig.sessions,
+        sender.pool,
+        claim,
+        sender.settings,
+        rig.clock,
+        wait_until=lambda _: True,
+        stopping=threading.Event(),
+        rng=random.Random(1),
+        turn=turn,
+    ).result()
 
 
 def at(text: str) -> datetime:

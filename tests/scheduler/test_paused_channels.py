@@ -3,14 +3,12 @@ the deliveries it holds in flight wait unharmed until it is resumed, then reconc
 
 from __future__ import annotations
 
-import random
-import threading
 from datetime import timedelta
 from typing import Any
 
 from campaigns.schema import Channel
-from scheduler.dispatch import claim_due, send_claim
-from tests.scheduler.conftest import at, mastodon_channel, post_yaml
+from scheduler.dispatch import claim_due
+from tests.scheduler.conftest import at, mastodon_channel, post_yaml, send_now
 
 
 def _paused(rig: Any, name: str = "de-mastodon") -> bool:
@@ -81,16 +79,7 @@ def test_the_rest_of_a_batch_is_handed_back_once_an_auth_error_pauses_the_channe
     assert len(claims) == 2  # one batch, as a real-time daemon claims it
 
     for claim in claims:
-        send_claim(
-            rig.sessions,
-            dispatcher.pool,
-            claim,
-            dispatcher.settings,
-            rig.clock,
-            wait_until=lambda _: True,
-            stopping=threading.Event(),
-            rng=random.Random(1),
-        ).result()
+        send_now(rig, dispatcher, claim)
 
     assert _paused(rig)
     assert mastodon.posts == []  # the second post did not go out through the paused channel

@@ -20,7 +20,7 @@ from connectors.base import RateLimitedError
 from connectors.testing.server import Request, Response
 from scheduler.dispatch import Outcome, SendCheck, Verdict, begin_send, claim_due, settle
 from scheduler.writer import Direct
-from tests.scheduler.conftest import at, mastodon_channel, post_yaml
+from tests.scheduler.conftest import at, mastodon_channel, post_yaml, send_now
 
 GENEROUS = 10.0
 """Seconds a held request waits for its partners before giving up (the test then fails)."""
@@ -261,8 +261,6 @@ def test_a_claim_checked_before_a_429_was_recorded_is_checked_again_before_its_c
     """The 429 of another call of the channel was recorded after this claim's check had let it
     through, before its call: it is checked again, and handed back unsent; a claim checked
     again whose channel is open is sent."""
-    from scheduler.dispatch import send_claim
-
     rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="600/m")})
     rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", f"Nachricht {i}") for i in range(2)])
     rig.clock.set(at("2027-03-01T09:00:00.123456"))
@@ -270,20 +268,7 @@ def test_a_claim_checked_before_a_429_was_recorded_is_checked_again_before_its_c
     claims = _claim(rig, daemon)
     until = at("2027-03-01T09:02:00")
 
-    def send(claim: Any, turn: _Turn) -> Any:
-        return send_claim(
-            rig.sessions,
-            daemon.pool,
-            claim,
-            daemon.settings,
-            rig.clock,
-            wait_until=lambda _: True,
-            stopping=threading.Event(),
-            rng=random.Random(1),
-            turn=turn,
-        ).result()
-
-    blocked = send(claims[0], _Turn(lambda: _block(rig, until)))
+    blocked = send_now(rig, daemon, claims[0], turn=_Turn(lambda: _block(rig, until)))
     assert blocked.handed_back == 1 and blocked.published == 0
     assert mastodon.posts == []
     row = rig.delivery(claims[0].delivery_id)
@@ -292,6 +277,6 @@ def test_a_claim_checked_before_a_429_was_recorded_is_checked_again_before_its_c
 
     rig.clock.set(until)
     turn = _Turn(lambda: rig.clock.advance(seconds=1))  # checked again: the channel is open
-    assert send(claims[1], turn).published == 1
+    assert send_now(rig, daemon, claims[1], turn=turn).published == 1
     assert [p["text"] for p in mastodon.posts] == ["Nachricht 1"]
     assert rig.delivery(claims[1].delivery_id).state == "published"

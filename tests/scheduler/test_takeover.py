@@ -6,32 +6,25 @@ client libraries; a fake clock."""
 from __future__ import annotations
 
 import random
-import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from campaigns.schema import Worker
-from scheduler.dispatch import claim_due, send_claim
+from scheduler.dispatch import claim_due
 from scheduler.workers import beat
 from tests.conftest import wait_for
-from tests.scheduler.conftest import at, mastodon_channel, post_yaml, telegram_channel, x_channel
+from tests.scheduler.conftest import (
+    at,
+    mastodon_channel,
+    post_yaml,
+    send_now,
+    telegram_channel,
+    x_channel,
+)
 
 HEARTBEAT = 30.0
-
-
-def _send(rig: Any, daemon: Any, claim: Any) -> Any:
-    return send_claim(
-        rig.sessions,
-        daemon.pool,
-        claim,
-        daemon.settings,
-        rig.clock,
-        wait_until=lambda _: True,
-        stopping=threading.Event(),
-        rng=random.Random(1),
-    ).result()
 
 
 def _claim(rig: Any, daemon: Any) -> list[Any]:
@@ -54,7 +47,7 @@ def test_a_claim_taken_over_while_it_waited_is_not_sent(rig_factory: Any, xemu: 
     rig.daemon("fast-daemon").run_once(collect=False)
     assert rig.delivery().state == "published"
 
-    stats = _send(rig, slow, claim)  # the slow lane reaches the claim at last
+    stats = send_now(rig, slow, claim)  # the slow lane reaches the claim at last
 
     assert stats.stale == 1
     assert _posts_sent(xemu, "/2/tweets") == 1  # the stale claim sent nothing
@@ -87,7 +80,7 @@ def test_a_waiting_claim_keeps_its_lease_while_its_daemon_beats(
     assert rig.delivery().state == "publishing"
     assert rig.delivery().lease_owner == "slow-daemon"
 
-    assert _send(rig, slow, claim).published == 1
+    assert send_now(rig, slow, claim).published == 1
     assert len(mastodon.posts) == 1
 
 
@@ -215,7 +208,7 @@ def test_a_claim_of_a_paused_channel_is_handed_back_at_its_turn(
     (claim,) = _claim(rig, daemon)
     pause_channel(rig.sessions, "de-mastodon", "by hand", rig.clock(), daemon.settings)
 
-    stats = _send(rig, daemon, claim)
+    stats = send_now(rig, daemon, claim)
 
     assert stats.handed_back == 1
     assert mastodon.requests == [] or all(r.method != "POST" for r in mastodon.requests)
