@@ -16,10 +16,10 @@ A receiver recomputes the signature over the body exactly as received, compares 
 time, and refuses timestamps more than five minutes away from its clock (a replayed request).
 `verify` does that; docs/operator-guide.md shows it as a ten-line snippet for any receiver.
 
-Answers: 2xx is accepted; 408, 429 and 5xx are retried soon, not before a ``Retry-After`` (seconds
-or an HTTP date) asks; 401 and 403
-mean the receiver refused the signature or the secret (a configuration problem); other 4xx mean
-the receiver refused this message. All of them are retried: nothing is dropped.
+Answers: 2xx is accepted; 408, 429 and 5xx are retried soon, not before a ``Retry-After``
+(seconds or an HTTP date) asks; 401 and 403 mean the receiver refused the signature or the
+secret (a configuration problem); other 4xx mean the receiver refused this message. All of them
+are retried: nothing is dropped.
 """
 
 from __future__ import annotations
