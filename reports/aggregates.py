@@ -400,8 +400,11 @@ def compensated_sums(
     codes: np.ndarray, count: int, columns: dict[str, np.ndarray]
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Each group's sum of each column (``codes``: each row's group, 0 to ``count`` - 1; NaN
-    skipped), by pandas' grouped sum: compensated (Kahan) over each group's rows in their
-    order, so the sums are those of a pandas ``groupby(...).sum()`` of the same rows."""
+    skipped), by pandas' grouped sum of one frame of these columns, so the sums are those of a
+    pandas ``groupby(...).sum()`` of the same rows to the last bit. Whether that sum is
+    compensated (Kahan) is pandas' choice, made per block of columns: pandas 3.1 sums plainly
+    (``np.add.reduceat``) when the codes are sorted and no float column of the block holds a
+    NaN, so summing column by column can give other last bits."""
     # The codes as an Index: handed a bare array, pandas first looks for it among the frame's
     # column names, and the failed look-up prints the whole array into its error message.
     summed = (
