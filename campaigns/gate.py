@@ -52,4 +52,10 @@ def refusal(session: Session, delivery: Delivery, now: datetime) -> str | None:
     blocked = delivery.channel.blocked_until
     if blocked is not None and blocked > now:
         return f"the channel is rate-limited until {blocked.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    claimed = delivery.claimed_at
+    if blocked is not None and claimed is not None and blocked > claimed:
+        return (
+            f"the channel was rate-limited until {blocked.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC "
+            "after this claim was made; it is claimed again, in due order"
+        )
     return None

@@ -186,10 +186,22 @@ def claimable(now: Any, horizon: Any) -> Any:
 def sendable(now: Any) -> Any:
     """THE pre-send condition (a query joining delivery, post and channel), checked with the
     row locked immediately before each send (`begin_sends`) at the check's instant ``now``: its
-    channel takes sends (`channel_open`: not paused, not rate-limited) and what the claim
-    requires still holds (`campaigns.gate.claim_condition`: the approval is complete, no
-    kill-switch pause covers it). `campaigns.gate.refusal` says why a row fails it."""
-    return and_(channel_open(now), claim_condition())
+    channel takes sends (`channel_open`: not paused, not rate-limited), no block of the channel
+    came since the claim was made (`unblocked_since_claim`), and what the claim requires still
+    holds (`campaigns.gate.claim_condition`: the approval is complete, no kill-switch pause
+    covers it). `campaigns.gate.refusal` says why a row fails it."""
+    return and_(channel_open(now), unblocked_since_claim(), claim_condition())
+
+
+def unblocked_since_claim() -> Any:
+    """No block of the channel ends after the delivery was claimed: a claim made before a block
+    is not sent after it either. The block hands back the claims checked during it; a claim of
+    the same channel whose slot (or turn) comes after the block's end would otherwise go out at
+    once, ahead of the earlier-due posts handed back, which are claimed again only with slots
+    after it (``next_slot_at``). Refused too, it is claimed again with them, in due order. (No
+    claim is made during a block, so ``blocked_until`` after ``claimed_at`` means the block came
+    after the claim.)"""
+    return or_(Channel.blocked_until.is_(None), Channel.blocked_until <= Delivery.claimed_at)
 
 
 @lru_cache(maxsize=64)

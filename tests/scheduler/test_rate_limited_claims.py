@@ -2,8 +2,9 @@
 before each send (`scheduler.dispatch.sendable`, in `begin_sends`) refuses a claim whose
 channel is blocked (``Channel.blocked_until``) at the check's instant and hands it back as
 never sent (its attempt not counted, its due time kept, the reason in its audit), and the claim
-comes back after the block. Real databases (SQLite and PostgreSQL), the Mastodon emulator and
-Mastodon.py; a fake clock."""
+comes back after the block; a claim made before the block is not sent after it either, so the
+channel's posts go out in due order once it ends. Real databases (SQLite and PostgreSQL), the
+Mastodon emulator and Mastodon.py; a fake clock."""
 
 from __future__ import annotations
 
@@ -62,34 +63,40 @@ def test_a_claim_of_a_rate_limited_channel_is_handed_back_unsent_and_comes_back_
 
     for claim in claims[:2]:
         assert not begin_send(rig.sessions, claim, daemon.settings, rig.clock())
-    # at the block's end the channel takes sends again
+    # at the block's end a claim made before it is handed back too, to go out in due order
     rig.clock.set(until)
-    assert begin_send(rig.sessions, claims[2], daemon.settings, rig.clock())
+    assert not begin_send(rig.sessions, claims[2], daemon.settings, rig.clock())
 
     rows = {row.id: row for row in rig.deliveries()}
     # handed back as never sent: the attempt not counted, the due time and place kept
     assert (rows[1].state, rows[1].attempts, rows[1].next_attempt_at) == ("approved", 0, None)
+    assert (rows[2].state, rows[2].attempts, rows[2].next_attempt_at) == ("approved", 0, None)
     assert (rows[3].state, rows[3].attempts, rows[3].next_attempt_at) == (
         "scheduled",
         1,
         retry_at,
     )
-    for row in (rows[1], rows[3]):
+    for row in rows.values():
         assert row.lease_owner is None and row.sending_at is None
+    for row in (rows[1], rows[3]):
         assert rig.audit(row.id)[-1] == (
             "publishing",
             row.state,
             f"{BLOCKED} 2027-03-01 09:02:00 UTC",
         )
-    assert rows[2].state == "publishing" and rows[2].sending_at == until
+    assert rig.audit(2)[-1][2] == (
+        "handed back: before sending: the channel was rate-limited until 2027-03-01 09:02:00 UTC "
+        "after this claim was made; it is claimed again, in due order"
+    )
     assert mastodon.posts == []
 
-    # not claimed again before the block ends; claimed at once after it, in due order
+    # not claimed again before the block ends; claimed at once after it, in due order, and sent
     rig.clock.set(until - timedelta(seconds=1))
     assert _claim(rig, daemon) == []
     rig.clock.set(until)
     again = _claim(rig, daemon)
-    assert [(c.delivery_id, c.attempt) for c in again] == [(3, 2), (1, 1)]
+    assert [(c.delivery_id, c.attempt) for c in again] == [(3, 2), (1, 1), (2, 1)]
+    assert begin_send(rig.sessions, again[0], daemon.settings, rig.clock())
 
 
 def test_a_rate_limit_answer_stops_the_check_batched_with_it(
@@ -276,7 +283,65 @@ def test_a_claim_checked_before_a_429_was_recorded_is_checked_again_before_its_c
     assert rig.audit(row.id)[-1][2] == f"{BLOCKED} 2027-03-01 09:02:00 UTC"
 
     rig.clock.set(until)
+    assert send_now(rig, daemon, claims[1]).handed_back == 1  # claimed before the block
+    again = _claim(rig, daemon)
+    assert [c.delivery_id for c in again] == [c.delivery_id for c in claims]
     turn = _Turn(lambda: rig.clock.advance(seconds=1))  # checked again: the channel is open
-    assert send_now(rig, daemon, claims[1], turn=turn).published == 1
+    assert send_now(rig, daemon, again[1], turn=turn).published == 1
     assert [p["text"] for p in mastodon.posts] == ["Nachricht 1"]
-    assert rig.delivery(claims[1].delivery_id).state == "published"
+    assert rig.delivery(again[1].delivery_id).state == "published"
+
+
+def test_after_a_short_block_the_channels_posts_go_out_in_due_order(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    """Five posts claimed a few seconds ahead, one a second (their slots; the fifth starts a
+    thread, its reply due a minute later); the first call meets a 429 whose reset is 2.5 s on.
+    The claims checked during the block are handed back; so are the two whose slots come after
+    its end: they were claimed before it, so sending them would put them ahead of the
+    earlier-due posts handed back. After the block the four go out in due order, the first
+    post (a failed attempt) at its retry time, and the reply after its parent. Before, the last
+    two were sent at their slots, ahead of the second and third (SQLite and PostgreSQL
+    alike)."""
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="60/m")})
+    texts = [f"Beitrag {i}" for i in range(6)]
+    rig.apply(
+        [post_yaml(f"p{i}", "2027-03-01 10:00", text) for i, text in enumerate(texts[:5])]
+        + [post_yaml("p5", "2027-03-01 10:01", texts[5], reply_to="p4")]
+    )
+    rig.clock.set(at("2027-03-01T09:00:00"))
+    daemon = rig.dispatcher()
+    claims = claim_due(
+        rig.sessions, daemon.settings, rig.clock(), rate_for=lambda *_: 60.0, lookahead=5
+    )
+    assert [c.slot - claims[0].slot for c in claims] == [timedelta(seconds=i) for i in range(5)]
+    mastodon.inject("rate_limit", path="/api/v1/statuses", method="POST", retry_after=2.5)
+
+    outcomes = []
+    for claim in claims:
+        rig.clock.set(claim.slot)
+        outcomes.append(send_now(rig, daemon, claim))
+    with rig.sessions() as session:
+        until = session.scalar(select(Channel.blocked_until))
+    assert claims[2].slot < until < claims[3].slot
+
+    assert [(o.retried, o.handed_back, o.published) for o in outcomes] == [(1, 0, 0)] + [
+        (0, 1, 0)
+    ] * 4
+    assert mastodon.posts == []
+    shown = f"{until:%Y-%m-%d %H:%M:%S}"
+    for claim in claims[1:3]:
+        assert rig.audit(claim.delivery_id)[-1][2] == f"{BLOCKED} {shown} UTC"
+    for claim in claims[3:]:
+        row = rig.delivery(claim.delivery_id)
+        assert (row.state, row.attempts, row.sending_at) == ("approved", 0, None)
+        assert rig.audit(row.id)[-1][2] == (
+            f"handed back: before sending: the channel was rate-limited until {shown} UTC after "
+            "this claim was made; it is claimed again, in due order"
+        )
+    rig.run_until(at("2027-03-01T09:02:00"))
+    assert [p["text"] for p in mastodon.posts] == [*texts[1:5], texts[0], texts[5]]
+    assert rig.states() == ["published"] * 6
+    stored = {post.text: post for post in mastodon.stored()}
+    parent, reply = stored[texts[4]], stored[texts[5]]
+    assert reply.reply_to == parent.id
