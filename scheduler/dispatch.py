@@ -324,7 +324,9 @@ def _candidates() -> Any:
 @lru_cache(maxsize=1)
 def _lock_channels() -> Any:
     return (
-        select(Channel.id, Channel.name, Channel.platform, Channel.next_slot_at)
+        select(
+            Channel.id, Channel.name, Channel.platform, Channel.next_slot_at, Channel.blocked_until
+        )
         .where(Channel.id.in_(bindparam("channels", expanding=True)))
         .order_by(Channel.id)
         .with_for_update(skip_locked=True)
@@ -340,7 +342,9 @@ def _candidates_locked() -> Any:
     candidates = _candidates().order_by(None).subquery("candidates")
     channel_id, first_due = candidates.c
     locked = (
-        select(Channel.id, Channel.name, Channel.platform, Channel.next_slot_at)
+        select(
+            Channel.id, Channel.name, Channel.platform, Channel.next_slot_at, Channel.blocked_until
+        )
         .where(Channel.id == channel_id)
         .with_for_update(skip_locked=True)
         .lateral("locked")
@@ -440,6 +444,35 @@ def _claim_rows_of(channel: Any, limit: Any) -> Any:
     )
 
 
+@lru_cache(maxsize=1)
+def _unsent_before() -> Any:
+    return (
+        select(Delivery.id)
+        .where(
+            Delivery.channel_id == bindparam("channel"),
+            Delivery.state == S.publishing.value,
+            Delivery.sending_at.is_(None),
+            Delivery.claimed_at < bindparam("blocked", type_=Delivery.claimed_at.type),
+        )
+        .limit(1)
+    )
+
+
+def _claimed_before_block(
+    session: Session, channel: Any, now: datetime, settings: Settings
+) -> bool:
+    """Whether claims of ``channel`` (a locked channel row) made before its last block, which
+    has ended, still wait for their check (any daemon's): it refuses them
+    (`unblocked_since_claim`) and hands them back. Until then the channel's later-due rows are
+    not claimed, or they would go out ahead of those. Only asked for a block that ended less
+    than a lease ago."""
+    blocked = channel.blocked_until
+    if blocked is None or blocked <= now - timedelta(seconds=settings.lease_seconds):
+        return False
+    values = {"channel": channel.id, "blocked": blocked}
+    return session.connection().execute(_unsent_before(), values).first() is not None
+
+
 @dataclass(frozen=True)
 class Claimed:
     claims: list[Claim]
@@ -515,6 +548,8 @@ def claim_in(
         start = max(now, channel.next_slot_at or now)
         room = int((horizon - start).total_seconds() // interval) + 1
         take = min(share, room, planned, room if cap_for is None else cap_for(channel.name))
+        if take > 0 and _claimed_before_block(session, channel, now, settings):
+            take = 0  # claimed once those are handed back, with them, in due order
         if take > 0 and together:
             planned -= take
         plan.append((channel, interval, room, take))

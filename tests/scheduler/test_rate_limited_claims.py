@@ -345,3 +345,48 @@ def test_after_a_short_block_the_channels_posts_go_out_in_due_order(
     stored = {post.text: post for post in mastodon.stored()}
     parent, reply = stored[texts[4]], stored[texts[5]]
     assert reply.reply_to == parent.id
+
+
+def test_a_claim_pass_at_the_blocks_end_waits_for_the_claims_made_before_it(
+    rig_factory: Any, mastodon: Any
+) -> None:
+    """As in the test above, but a claim pass comes right at the block's end, before the slots
+    of the two claims made before the block (the daemon's loop claims a little ahead): it
+    claims nothing of the channel until those are handed back, and then all of it in due
+    order. Before, it claimed the two handed back during the block and a post due later than
+    the two still waiting, which then went out after it."""
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="60/m")})
+    texts = [f"Beitrag {i}" for i in range(6)]
+    rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", text) for i, text in enumerate(texts)])
+    start = at("2027-03-01T09:00:00")
+    with rig.sessions() as session:  # the sixth is due 7 s later
+        session.execute(
+            update(Delivery).where(Delivery.id == 6).values(due_at=start + timedelta(seconds=7))
+        )
+        session.commit()
+    rig.clock.set(start)
+    daemon = rig.dispatcher()
+
+    def claim() -> list[Any]:
+        return claim_due(
+            rig.sessions, daemon.settings, rig.clock(), rate_for=lambda *_: 60.0, lookahead=5
+        )
+
+    claims = claim()
+    assert [c.delivery_id for c in claims] == [1, 2, 3, 4, 5]
+    mastodon.inject("rate_limit", path="/api/v1/statuses", method="POST", retry_after=2.5)
+    for claim_ in claims[:3]:
+        rig.clock.set(claim_.slot)
+        send_now(rig, daemon, claim_)
+    with rig.sessions() as session:
+        until = session.scalar(select(Channel.blocked_until))
+    assert claims[2].slot < until < claims[3].slot
+
+    rig.clock.set(until)
+    waiting = claims[3:] + claim()  # the loop's pass at the block's end
+    for claim_ in sorted(waiting, key=lambda c: c.slot):
+        rig.clock.set(max(rig.clock(), claim_.slot))
+        send_now(rig, daemon, claim_)
+    rig.run_until(at("2027-03-01T09:02:00"))
+    assert [p["text"] for p in mastodon.posts] == [*texts[1:], texts[0]]
+    assert rig.states() == ["published"] * 6
