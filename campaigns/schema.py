@@ -162,7 +162,9 @@ class Channel(Base):
     """Earliest time the next post may go out on this channel (its configured rate), shared by
     every daemon because it is claimed in the same transaction as the delivery."""
     blocked_until: Mapped[datetime | None]
-    """Set when the platform rate-limited us: nothing goes to this channel before then."""
+    """Set when the platform asked us to wait (a rate limit, or a 502/503/504 that said when to
+    come back): nothing goes to this channel before then. Kept after it; the channel's audit
+    entry that recorded it says which (`campaigns.gate.channel_block`)."""
     collect_failing_since: Mapped[datetime | None]
     """When metric collection on this channel started failing (cleared by the next success)."""
     collect_error: Mapped[str | None] = mapped_column(Text)

@@ -47,7 +47,7 @@ from sqlalchemy import Integer, Table, and_, bindparam, exists, func, or_, selec
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from campaigns.gate import claim_condition, hold, refusal
+from campaigns.gate import BLOCKED, RATE_LIMIT, UNAVAILABLE, Block, claim_condition, hold, refusal
 from campaigns.links import UnsafeUrl, is_web_url, web_url
 from campaigns.media import MediaMissing, is_reference, materialize
 from campaigns.schema import DUE_STATES, Audience, Campaign, Channel, Delivery, Post
@@ -1450,7 +1450,7 @@ def _record_slowly(
         if retry_after:
             blocked = now + timedelta(seconds=retry_after)
             if channel.blocked_until is None or channel.blocked_until < blocked:
-                channel.blocked_until = blocked
+                block_channel(session, channel, blocked, result, now, actor=actor)
         _release(delivery)
         if delivery.attempts >= settings.max_attempts:
             transition(
@@ -1657,6 +1657,37 @@ def hand_back(
 ) -> None:
     """Undo a claim that was never sent, in its own transaction."""
     hand_back_claims(Direct(sessions), [claim], settings, now, reason=reason)
+
+
+def block_channel(
+    session: Session,
+    channel: Channel,
+    until: datetime,
+    result: ConnectorError,
+    now: datetime,
+    *,
+    actor: str,
+) -> None:
+    """Block ``channel`` until ``until`` for ``result`` (a rate limit, or a server error that
+    said when to come back), with an audit entry saying which (`campaigns.gate.channel_block`
+    reads it back for the words shown wherever the block is)."""
+    from campaigns.states import record
+
+    cause = RATE_LIMIT if isinstance(result, RateLimitedError) else UNAVAILABLE
+    block = Block(until, cause, result.status)
+    extended = channel.blocked_until is not None and channel.blocked_until > now
+    channel.blocked_until = until
+    record(
+        session,
+        actor=actor,
+        entity="channel",
+        entity_id=channel.name,
+        at=now,
+        from_state=BLOCKED if extended else "active",
+        to_state=BLOCKED,
+        reason=block.words(),
+        detail=block.detail(),
+    )
 
 
 def _pause(session: Session, channel: Channel, reason: str, now: datetime, actor: str) -> None:

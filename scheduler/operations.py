@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.gate import is_approved
+from campaigns.gate import channel_block, is_approved
 from campaigns.links import UnsafeUrl
 from campaigns.pauses import active as active_pauses
 from campaigns.people import Person, acting
@@ -308,9 +308,18 @@ def status(
         }
         for p in active_pauses(session)
     ]
+    # A block's cause (a rate limit, or the platform unavailable) from the audit entry that
+    # recorded it; "words" says it as the refusals do.
     blocked = [
-        {"channel": c.name, "until": c.blocked_until}
+        {
+            "channel": c.name,
+            "until": block.until,
+            "cause": block.cause,
+            "status": block.status,
+            "words": block.words(),
+        }
         for c in session.scalars(select(Channel).where(Channel.blocked_until > now))
+        if (block := channel_block(session, c)) is not None
     ]
     workers = [
         {

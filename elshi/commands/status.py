@@ -202,7 +202,7 @@ def _print_status(data: dict[str, Any]) -> None:
             fg="red",
         )
     for item in data["rate_limited_channels"]:
-        say(f"Channel {item['channel']} is rate-limited until {item['until']:%H:%M:%S}")
+        say(f"Channel {item['channel']}: {item['words']}; nothing is sent to it before then")
     say("")
     if data["attention"]:
         say("Needs attention (retry, cancel or resolve with elshi deliveries ...):")

@@ -26,7 +26,10 @@ from tests.scheduler.conftest import at, mastodon_channel, post_yaml, send_now
 GENEROUS = 10.0
 """Seconds a held request waits for its partners before giving up (the test then fails)."""
 
-BLOCKED = "handed back: before sending: the channel is rate-limited until"
+HANDED_BACK = "handed back: before sending:"
+RATE_LIMITED = f"{HANDED_BACK} the channel is rate-limited until"
+ASKED = f"{HANDED_BACK} the platform asked us to wait until"
+"""A block whose cause no audit entry records (set by other means than a platform's answer)."""
 
 
 def _claim(rig: Any, daemon: Any) -> list[Any]:
@@ -36,6 +39,7 @@ def _claim(rig: Any, daemon: Any) -> list[Any]:
 
 
 def _block(rig: Any, until: datetime) -> None:
+    """Block the channel by other means than a platform's answer: no audit entry says why."""
     with rig.sessions() as session:
         session.execute(update(Channel).values(blocked_until=until))
         session.commit()
@@ -82,11 +86,11 @@ def test_a_claim_of_a_rate_limited_channel_is_handed_back_unsent_and_comes_back_
         assert rig.audit(row.id)[-1] == (
             "publishing",
             row.state,
-            f"{BLOCKED} 2027-03-01 09:02:00 UTC",
+            f"{ASKED} 2027-03-01 09:02:00 UTC",
         )
     assert rig.audit(2)[-1][2] == (
-        "handed back: before sending: the channel was rate-limited until 2027-03-01 09:02:00 UTC "
-        "after this claim was made; it is claimed again, in due order"
+        f"{ASKED} 2027-03-01 09:02:00 UTC after this claim was made; it is claimed again, in due "
+        "order"
     )
     assert mastodon.posts == []
 
@@ -132,7 +136,7 @@ def test_a_rate_limit_answer_stops_the_check_batched_with_it(
         ("approved", 0),
         ("approved", 0),
     ]
-    assert rig.audit(claims[2].delivery_id)[-1][2] == f"{BLOCKED} 2027-03-01 09:02:00 UTC"
+    assert rig.audit(claims[2].delivery_id)[-1][2] == f"{RATE_LIMITED} 2027-03-01 09:02:00 UTC"
 
 
 def _five_posts_meet_an_outage(
@@ -142,14 +146,15 @@ def _five_posts_meet_an_outage(
     *,
     code: int,
     error_kind: str,
+    said: str,
 ) -> None:
     """Five posts due at once, up to three calls of the channel in flight (`scheduler.lanes`):
     the platform answers the first call while the next two are in flight with ``failure(until)``
     (status ``code``), ``until`` two minutes on. Those three are at the platform already (each a
     failed attempt, ``error_kind``, retried no sooner than ``until``); the two still queued are
     refused at their check and handed back unsent (their attempt not counted, the reason in
-    their audit); nothing calls the platform before ``until``; then all five go out, each
-    once."""
+    their audit: ``said`` and the time); nothing calls the platform before ``until``; then all
+    five go out, each once."""
     rig = rig_factory({"de-mastodon": mastodon_channel(mastodon, rate="6000/m")})
     texts = [f"Beitrag {i}" for i in range(5)]
     rig.apply([post_yaml(f"p{i}", "2027-03-01 10:00", text) for i, text in enumerate(texts)])
@@ -197,7 +202,7 @@ def _five_posts_meet_an_outage(
         if row.id in queued:
             assert row.state == "approved" and row.next_attempt_at is None
             reasons = [reason for *_, reason in rig.audit(row.id)]
-            assert reasons[-1] == f"{BLOCKED} 2027-03-01 09:02:00 UTC", reasons
+            assert reasons[-1] == f"{HANDED_BACK} {said} 2027-03-01 09:02:00 UTC", reasons
         else:  # a failed attempt: counted, and retried no sooner than the platform asked
             assert row.state == "scheduled" and row.next_attempt_at >= until
             assert row.error_kind == error_kind and row.attempts == 1
@@ -223,7 +228,12 @@ def test_a_429_stops_the_channels_queued_claims_until_the_block_ends(
     Rack::Attack's: X-RateLimit-Reset, ISO 8601): the claims still queued are not sent into
     the rate limit (`_five_posts_meet_an_outage`)."""
     _five_posts_meet_an_outage(
-        rig_factory, mastodon, mastodon._too_many_requests, code=429, error_kind="rate_limited"
+        rig_factory,
+        mastodon,
+        mastodon._too_many_requests,
+        code=429,
+        error_kind="rate_limited",
+        said="the channel is rate-limited until",
     )
 
 
@@ -233,7 +243,8 @@ def test_a_503_with_retry_after_stops_the_channel_and_its_retry_until_then(
     """A server in maintenance (503 with Retry-After: 120, the instance's own HTML page) is
     a failed attempt, as any server error, but the server said when to come back: the calls in
     flight are retried no sooner, the claims still queued are handed back unsent and nothing
-    calls the instance before then (`_five_posts_meet_an_outage`). Before the server's wait
+    calls the instance before then (`_five_posts_meet_an_outage`), their reason saying the
+    platform was unavailable, not rate-limited (as it said before). Before the server's wait
     was honoured this went on calling the channel at once and retried on the plain backoff
     (seconds)."""
     from connectors.testing.mastodon import _HTML_503
@@ -243,7 +254,14 @@ def test_a_503_with_retry_after_stops_the_channel_and_its_retry_until_then(
             503, raw=_HTML_503, content_type="text/html", headers={"Retry-After": "120"}
         )
 
-    _five_posts_meet_an_outage(rig_factory, mastodon, maintenance, code=503, error_kind="transient")
+    _five_posts_meet_an_outage(
+        rig_factory,
+        mastodon,
+        maintenance,
+        code=503,
+        error_kind="transient",
+        said="the platform is unavailable (HTTP 503) until",
+    )
 
 
 class _Turn:
@@ -280,7 +298,7 @@ def test_a_claim_checked_before_a_429_was_recorded_is_checked_again_before_its_c
     assert mastodon.posts == []
     row = rig.delivery(claims[0].delivery_id)
     assert (row.state, row.attempts, row.sending_at, row.lease_owner) == ("approved", 0, None, None)
-    assert rig.audit(row.id)[-1][2] == f"{BLOCKED} 2027-03-01 09:02:00 UTC"
+    assert rig.audit(row.id)[-1][2] == f"{ASKED} 2027-03-01 09:02:00 UTC"
 
     rig.clock.set(until)
     assert send_now(rig, daemon, claims[1]).handed_back == 1  # claimed before the block
@@ -331,7 +349,7 @@ def test_after_a_short_block_the_channels_posts_go_out_in_due_order(
     assert mastodon.posts == []
     shown = f"{until:%Y-%m-%d %H:%M:%S}"
     for claim in claims[1:3]:
-        assert rig.audit(claim.delivery_id)[-1][2] == f"{BLOCKED} {shown} UTC"
+        assert rig.audit(claim.delivery_id)[-1][2] == f"{RATE_LIMITED} {shown} UTC"
     for claim in claims[3:]:
         row = rig.delivery(claim.delivery_id)
         assert (row.state, row.attempts, row.sending_at) == ("approved", 0, None)

@@ -251,6 +251,52 @@ def test_operations_shows_status_and_cancels_and_retries(ws: Workspace) -> None:
     assert "cannot" in client.get("/operations").get_data(as_text=True)
 
 
+def _channels_card(page: str) -> str:
+    """The text of the operations page's card of paused and waiting channels."""
+    card = page[page.index('<section class="card" id="channels">') :]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", card[: card.index("</section>")]))
+
+
+def test_operations_says_why_each_channel_waits(ws: Workspace) -> None:
+    """A channel the platform rate-limited, one whose platform was unavailable (a 503 with
+    Retry-After), and one blocked without a recorded cause: each says what happened, in the
+    viewer's language."""
+    from datetime import timedelta
+
+    from connectors.base import RateLimitedError, TransientError
+    from scheduler.dispatch import block_channel
+
+    now = ws.clock()
+    answers = {
+        "de-x": RateLimitedError("Too many requests", retry_after=600),
+        "de-mastodon": TransientError("503 Service Unavailable", status=503, retry_after=600),
+    }
+    with session_factory(ws.engine)() as s:
+        for name in ("de-x", "de-mastodon", "de-bluesky"):
+            channel = s.scalars(select(Channel).where(Channel.name == name)).one()
+            if name in answers:
+                block_channel(
+                    s, channel, now + timedelta(minutes=10), answers[name], now, actor="t"
+                )
+            else:
+                channel.blocked_until = now + timedelta(minutes=10)
+        s.commit()
+    client = ws.client("olga")
+    card = _channels_card(client.get("/operations").get_data(as_text=True))
+    assert "Paused and waiting channels" in card
+    assert "de-x · rate-limited until Mar 1, 2027, 10:10 AM" in card, card
+    assert (
+        "de-mastodon · the platform is unavailable until Mar 1, 2027, 10:10 AM (HTTP 503)" in card
+    )
+    assert "de-bluesky · the platform asked us to wait until Mar 1, 2027, 10:10 AM" in card
+    post_form(client, "/me", {"language": "ru", "timezone": "Europe/Berlin"}, page="/me")
+    card = _channels_card(client.get("/operations").get_data(as_text=True))
+    assert "Приостановленные и ожидающие каналы" in card
+    assert "de-x · ограничен до" in card
+    assert "de-mastodon · платформа недоступна до" in card and "(HTTP 503)" in card
+    assert "de-bluesky · платформа попросила подождать до" in card
+
+
 def test_reports_page_and_downloads(ws: Workspace) -> None:
     client = ws.client("marat")
     page = client.get("/reports?campaign=de-2027-gateway").get_data(as_text=True)
