@@ -505,7 +505,7 @@ class Dispatcher:
             id="collect",
             next_run_time=self.clock() + timedelta(seconds=5),
         )
-        if self.alerts is not None:
+        if self.alerts is not None and self.alerts.has_work:  # the routes are copied all the same
             scheduler.add_job(
                 self.guarded("alerts", self.alerts.run_pass),
                 "interval",

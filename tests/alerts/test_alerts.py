@@ -357,3 +357,34 @@ def test_a_post_sent_after_a_kill_switch_resume_is_announced(
     rig.run()
     assert [e.kind for e in events(rig)] == ["published_after_resume"]
     assert "de-test/p1 on de-mastodon" in smtp.messages[0].text()
+
+
+@pytest.mark.parametrize("notifiers", [False, True], ids=["nobody to tell", "a notifier"])
+def test_a_running_daemon_schedules_the_alert_pass_only_when_it_has_someone_to_tell(
+    alert_rig: Any, mastodon: Any, webhook: Any, notifiers: bool
+) -> None:
+    """Without notifiers or scheduled reports a pass does nothing; scheduled every 10 s it
+    still woke two of an idle daemon's threads (bench/idle.py). The routes are copied to the
+    database all the same (a notifier removed from elshi.toml is marked inactive)."""
+    import threading
+
+    from campaigns.schema import Notifier
+
+    rig = alert_rig(notify_toml(webhook=webhook) if notifiers else "")
+    with rig.sessions() as session:  # a notifier of an earlier configuration
+        session.add(Notifier(name="old-hook", kind="webhook", updated_at=rig.clock()))
+        session.commit()
+    daemon = rig.daemon("daemon")
+    thread = threading.Thread(target=daemon.run_forever, kwargs={"install_signals": False})
+    thread.start()
+    try:
+        assert daemon.ready.wait(20)
+        jobs = {job.id for job in daemon._scheduler.get_jobs()}
+    finally:
+        daemon.stopping.set()
+        thread.join(20)
+    assert ("alerts" in jobs) == notifiers
+    assert {"sweep", "heartbeat", "collect"} <= jobs
+    with rig.sessions() as session:
+        active = {n.name: n.active for n in session.query(Notifier)}
+    assert active == ({"old-hook": False, "ops-hook": True} if notifiers else {"old-hook": False})
