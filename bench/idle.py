@@ -3,9 +3,16 @@
 between one and sixty days ahead, so nothing is due during the measurement.
 
 For each size, on a fresh database: seed (SQLAlchemy executemany), start the daemon, let it
-settle (``--settle`` seconds: start-up, first pass, first collection round), then read its CPU
-time at the start and end of ``--window`` seconds and its RSS (/proc/PID/status VmRSS, and the
-peak VmHWM) at the end. CPU per idle hour is extrapolated from the window. The CPU time is the
+settle (``--settle`` seconds: start-up, first pass, first collection round, the first
+heartbeats and the second sweep, which start the executor's threads), then read its CPU time
+at the start and end of ``--window`` seconds, and at each minute within it, and its RSS
+(/proc/PID/status VmRSS, and the peak VmHWM) at the end. CPU per idle hour is extrapolated
+from the window; the spread of its one-minute parts is shown beside it. The defaults (60 s
+settling, 300 s window) come from one daemon traced for 16 minutes (bench/README.md): a 60 s
+window read 0.54 to 0.90 CPU s per hour depending on where it fell (a heartbeat, a sweep and
+the poll take 1-5 ms each, and the minute that holds the first sweep after start-up is the
+dearest), 0.87 right after a 15 s settling; 300 s windows read 0.57 to 0.72, for 0.62 over the
+whole run. The CPU time is the
 sum of the threads' run time in nanoseconds (/proc/PID/task/*/schedstat): at about 1 CPU s per
 hour a 60 s window holds 17 ms, under two of the 10 ms clock ticks /proc/PID/stat counts in
 (a thread that ends within the window would be missed: an idle daemon starts and ends none;
@@ -15,10 +22,13 @@ dump`` when py-spy is installed). Besides, in this process, the queries one idle
 (median of 5): ``next_wakeup``, a claim pass that finds nothing, the missed/expired sweep; a cost
 that grows with the number of future deliveries shows there. A last row (unless
 ``--no-blocked``) repeats the smallest size with one delivery overdue on a channel rate-limited
-for an hour, a case where the daemon can only wait. Run (about 5 minutes with the defaults on
-SQLite):
+for an hour, a case where the daemon can only wait. With ``--baseline REF`` the daemon of REF
+is measured on each database too, before this tree's on the first database, after it on the
+second, and so on (a drift of the machine's load does not favour one side). Run (about 35
+minutes with the defaults on SQLite; ``--window 60 --settle 15`` for a quick look):
 
-    python bench/idle.py [--window 60] [--sizes 1000,10000,100000,1000000] [--db sqlite|postgres]
+    python bench/idle.py [--window 300] [--settle 60] [--sizes 1000,10000,100000,1000000]
+        [--db sqlite|postgres] [--baseline REF]
 """
 
 from __future__ import annotations
@@ -29,13 +39,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+PART = 60.0
+"""Seconds of each part of the window whose CPU is read on its own (the spread)."""
 
 
 @dataclass
@@ -58,6 +71,8 @@ class Sample:
     """The thread that woke most, and how often per minute."""
     label: str = ""
     """``@REF`` for the daemon of a baseline tree, empty for this tree's."""
+    parts: list[float] = field(default_factory=list)
+    """CPU s per idle hour in each `PART` of the window."""
 
     @property
     def cpu_per_hour(self) -> float:
@@ -222,7 +237,10 @@ def run_daemon(
             raise SystemExit(f"the daemon exited ({proc.returncode}); see its log")
         before_requests = len(emulator.requests)
         tasks0, ticks0, t0 = threads(proc.pid), cpu_seconds(proc.pid), time.monotonic()
-        time.sleep(args.window)
+        marks = [(t0, run_ns(tasks0))]
+        while marks[-1][0] - t0 < args.window - 1e-3:
+            time.sleep(max(0.0, min(t0 + args.window, marks[-1][0] + PART) - time.monotonic()))
+            marks.append((time.monotonic(), run_ns(threads(proc.pid))))
         tasks1, ticks1, t1 = threads(proc.pid), cpu_seconds(proc.pid), time.monotonic()
         rss, hwm = rss_kib(proc.pid), peak_kib(proc.pid)
         names = thread_names(proc.pid)
@@ -250,7 +268,21 @@ def run_daemon(
         wakes=sum(woke for _, woke in deltas.values()),
         busiest=f"{names.get(top, top)} {deltas[top][1] / minutes:.0f}/min",
         label=label,
+        parts=[
+            (ns1 - ns0) / 1e9 / (m1 - m0) * 3600
+            for (m0, ns0), (m1, ns1) in pairwise(marks)
+            if m1 - m0 >= PART / 2
+        ],
     )
+
+
+def run_ns(tasks: dict[str, tuple[int, int]]) -> int:
+    """The run time of all of ``tasks`` (`threads`), in ns."""
+    return sum(ns for ns, _ in tasks.values())
+
+
+def spread(parts: list[float]) -> str:
+    return f"{min(parts):.2f}-{max(parts):.2f}" if len(parts) > 1 else "-"
 
 
 def wakeup(db_url: str, emulator: Any) -> float:
@@ -282,8 +314,10 @@ def wakeup(db_url: str, emulator: Any) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--window", type=float, default=60.0, help="seconds measured per size")
-    parser.add_argument("--settle", type=float, default=15.0, help="seconds before measuring")
+    parser.add_argument(
+        "--window", type=float, default=300.0, help="seconds measured per size and daemon"
+    )
+    parser.add_argument("--settle", type=float, default=60.0, help="seconds before measuring")
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--channels", type=int, default=10)
@@ -296,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline",
         metavar="REF",
         help="also measure the daemon of git REF (same schema), on each database just before "
-        "this tree's",
+        "or after this tree's, alternately",
     )
     args = parser.parse_args(argv)
     if str(ROOT) not in sys.path:
@@ -311,10 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         trees: list[tuple[str, Path | None]] = [("", None)]
         if old is not None:
             trees.insert(0, (f"@{args.baseline}", old))
-        for size in sizes:
-            samples += measure(size, args.db, Path(tmp), args, trees=trees)
+        for index, size in enumerate(sizes):  # the baseline first, then last, then first...
+            order = trees if index % 2 == 0 else trees[::-1]
+            samples += measure(size, args.db, Path(tmp), args, trees=order)
         if not args.no_blocked:
-            samples += measure(sizes[0], args.db, Path(tmp), args, blocked=True, trees=trees)
+            order = trees if len(sizes) % 2 == 0 else trees[::-1]
+            samples += measure(sizes[0], args.db, Path(tmp), args, blocked=True, trees=order)
 
     print(
         f"idle daemon on {args.db}, {args.channels} channels, window {args.window:g}s per size "
@@ -324,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(str(s.size) + ("+1*" if s.blocked else "") + s.label) for s in samples)
     width = max(width, 8)
     header = (
-        f"{'future':>{width}} {'CPU s':>6} {'CPU s/idle h':>12} {'ticks s':>7} {'wakes/min':>9} "
+        f"{'future':>{width}} {'CPU s':>6} {'CPU s/idle h':>12} {'1-min parts':>11} {'ticks s':>7} "
+        f"{'wakes/min':>9} "
         f"{'RSS MiB':>8} {'peak MiB':>8} {'HTTP':>5} {'wake s':>6} "
         + " ".join(f"{n + ' ms':>15}" for n in names)
         + "  woke most"
@@ -334,11 +371,16 @@ def main(argv: list[str] | None = None) -> int:
     for s in samples:
         print(
             f"{str(s.size) + ('+1*' if s.blocked else '') + s.label:>{width}} {s.cpu:>6.3f} "
-            f"{s.cpu_per_hour:>12.2f} {s.ticks_cpu:>7.2f} {s.wakes / s.window * 60:>9.0f} "
+            f"{s.cpu_per_hour:>12.2f} {spread(s.parts):>11} {s.ticks_cpu:>7.2f} "
+            f"{s.wakes / s.window * 60:>9.0f} "
             f"{s.rss_kib / 1024:>8.1f} {s.hwm_kib / 1024:>8.1f} {s.requests:>5} {s.wakeup:>6.2f} "
             + " ".join(f"{s.timings[n]:>15.2f}" for n in names)
             + f"  {s.busiest}"
         )
+    print(
+        f"  1-min parts: the lowest and highest CPU s per idle hour of the window's "
+        f"{PART:g} s parts"
+    )
     if any(s.blocked for s in samples):
         print(
             "  *: plus one delivery due 10 s ago on a channel rate-limited for an hour "
