@@ -268,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     wanted = set(args.only.split(",")) if args.only else {s.name for s in SCENARIOS}
+    unknown = sorted(wanted - {s.name for s in SCENARIOS})
+    if unknown:
+        parser.error(f"--only: no scenario named {', '.join(unknown)}")
     seeds = [int(s) for s in args.seeds.split(",")]
 
     with baseline(args.baseline) as old:

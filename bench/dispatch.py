@@ -271,7 +271,9 @@ def fmt(value: float, digits: int = 3) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default="sqlite,postgres", help="sqlite, postgres or both")
+    parser.add_argument(
+        "--db", default="sqlite,postgres", help="databases, in order: sqlite, postgres or both"
+    )
     parser.add_argument("--spreads", default="0,60", help="seconds the due times span, per run")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=50)
@@ -305,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+    unknown = sorted(set(kinds) - {"sqlite", "postgres"})
+    if unknown or not kinds:
+        parser.error(f"--db: a comma list of sqlite and postgres, not {args.db!r}")
     spreads = [float(s) for s in args.spreads.split(",")]
 
     started = time.monotonic()
