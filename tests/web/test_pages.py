@@ -292,7 +292,7 @@ def test_operations_says_why_each_channel_waits(ws: Workspace) -> None:
     post_form(client, "/me", {"language": "ru", "timezone": "Europe/Berlin"}, page="/me")
     card = _channels_card(client.get("/operations").get_data(as_text=True))
     assert "Приостановленные и ожидающие каналы" in card
-    assert "de-x · ограничен до" in card
+    assert "de-x · платформа ограничила частоту запросов до" in card
     assert "de-mastodon · платформа недоступна до" in card and "(HTTP 503)" in card
     assert "de-bluesky · платформа попросила подождать до" in card
 
