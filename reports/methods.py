@@ -89,7 +89,8 @@ METHODS: list[Method] = [
     Method(
         "Half-life",
         "time at which engagements first reach ½ × latest engagements (interpolated)",
-        "Median over posts whose last snapshot is at least 7 days old, per platform.",
+        "Median over posts whose last snapshot was taken at least 7 days after publication, "
+        "per platform.",
     ),
     Method(
         "Best time slots",

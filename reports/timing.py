@@ -52,8 +52,8 @@ def half_life(posts: pd.DataFrame) -> Table:
         "half_life",
         "Engagement half-life per platform",
         "Time after publication at which a post reached half of its latest engagements, "
-        "interpolated between snapshots; median and quartiles over posts whose last snapshot is "
-        "at least 7 days old.",
+        "interpolated between snapshots; median and quartiles over posts whose last snapshot was "
+        "taken at least 7 days after publication.",
         [
             Column("platform", "Platform"),
             Column("posts", "Posts", "int"),
