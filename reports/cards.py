@@ -15,7 +15,7 @@ import pandas as pd
 
 from reports import stats
 from reports.data import StoreData
-from reports.model import Card, Figure, Table
+from reports.model import Card, Figure, Table, posts_text
 from reports.posts import BASES, BASIS_LABEL
 from reports.tables import outcome_totals
 from reports.timing import best_slots_texts
@@ -209,7 +209,7 @@ def cards(
             )
             low = _number(eng[f"{prefix}_low"])
             median = eng[f"{prefix}_median"]
-            note = f"{int(eng[f'{prefix}_posts'])} posts"
+            note = posts_text(int(eng[f"{prefix}_posts"]))
             if low is None:
                 note += " · too few posts for an interval"
             if not pd.isna(median):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from reports.model import HeatMap
+from reports.model import HeatMap, posts_text
 
 INK = "#1d2733"
 MUTED = "#5b6b7b"
@@ -330,7 +330,7 @@ def heatmap(heat: HeatMap, *, cell: int = 17) -> str:
                 fill, cls = _heat_colour(value), "cell"
             tip = (
                 f"{WEEKDAYS[w]} {h:02d}:00 — "
-                + (f"index {value:.2f}, {posts} posts" if posts else "no posts")
+                + (f"index {value:.2f}, {posts_text(posts)}" if posts else "no posts")
                 + (" (thin)" if 0 < posts < heat.thin else "")
             )
             parts.append(

@@ -24,6 +24,13 @@ Kind = Literal[
     "text", "int", "float", "pct", "pp", "hours", "index", "p", "date", "datetime", "url"
 ]
 NA = "n/a"
+
+
+def posts_text(count: int) -> str:
+    """A count of posts as the reader's text says it: "1 post", "2 posts"."""
+    return f"{count} post" if count == 1 else f"{count} posts"
+
+
 SIMULATED_NOTICE = (
     "SIMULATED: some numbers come from the sandbox's model, not from a real platform."
 )

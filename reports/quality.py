@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from reports.data import COUNTERS, FIXED_AGES, StoreData
-from reports.model import Column, Table
+from reports.model import Column, Table, posts_text
 from reports.tables import flag_col
 
 
@@ -135,7 +135,7 @@ def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Tab
         (
             "Failed metric collections",
             int(failed.sum()),
-            f"on {int((failed > 0).sum())} posts; retried later, never recorded as zeros (the "
+            f"on {posts_text(int((failed > 0).sum()))}; retried later, never recorded as zeros (the "
             "count as of now, not of the report time)",
         ),
         (

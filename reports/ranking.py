@@ -228,14 +228,18 @@ def ab_comparisons(
     known = aud[f"known_{AGE}"].to_numpy(dtype=bool) & with_variant
     young = aud["rated"].to_numpy(dtype=bool) & aud[f"immature_{AGE}"].to_numpy(dtype=bool)
     by = ["audience_label", "basis"]
-    waiting = dict(group_indices(aud, by, young & with_variant, a)) if len(aud) else {}
+    young &= with_variant
     eng = aud[f"eng_{AGE}"].to_numpy(dtype="float64")
     exposure = aud[f"exposure_{AGE}"].to_numpy(dtype="float64")
     post = aud["post_id"].to_numpy()
     compared: Compared = []
-    for (audience_label, basis), rows in group_indices(aud, by, known, a) if len(aud) else []:
-        variants = sorted(str(v) for v in pd.unique(variant[rows]))
-        too_young = variant[waiting.get((audience_label, basis), rows[:0])]
+    # The variants of a group are those of its posts at 7 days and of those too young for it:
+    # a variant whose posts are all younger than 7 days is still compared ("too few posts to
+    # tell", its young posts counted), as the leaderboard lists it, never left out unseen.
+    groups = group_indices(aud, by, known | young, a) if len(aud) else []
+    for (audience_label, basis), both in groups:
+        variants = sorted(str(v) for v in pd.unique(variant[both]))
+        rows, too_young = both[known[both]], variant[both[young[both]]]
         for i, first in enumerate(variants):
             for second in variants[i + 1 :]:
                 in_a = rows[variant[rows] == first]

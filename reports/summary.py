@@ -22,6 +22,7 @@ import pandas as pd
 
 from reports import stats
 from reports.aggregates import Arrays, arrays, fixed_age_columns, grouped
+from reports.model import posts_text
 from reports.posts import BASES, BASIS_LABEL
 
 AGE = "7d"
@@ -263,13 +264,22 @@ def _campaign(
 
 
 def _platforms(posts: pd.DataFrame) -> dict[tuple[Any, str], tuple[str, ...]]:
-    """(campaign id, basis) → the platforms of the campaign's posts rated on that basis."""
-    pairs = posts[["campaign_id", "basis", "platform_label"]].drop_duplicates()
+    """(campaign id, basis) → the platforms behind the campaign's rate on that basis at 7 days:
+    those of the posts it counts (a value at 7 days known), or, when it counts none yet, of
+    the posts too young for it. A platform whose posts are all left out (engagements or
+    exposure unknown, no value at 7 days) is not named beside a figure it took no part in."""
+    known = posts[f"known_{AGE}"].to_numpy(dtype=bool)
+    young = posts[f"immature_{AGE}"].to_numpy(dtype=bool)
     found: dict[tuple[Any, str], set[str]] = {}
-    for campaign_id, basis, platform in zip(
-        *(pairs[name].tolist() for name in pairs.columns), strict=True
-    ):
-        found.setdefault((campaign_id, str(basis)), set()).add(str(platform))
+    for rows in (known, young):
+        pairs = posts.loc[rows, ["campaign_id", "basis", "platform_label"]].drop_duplicates()
+        seen: dict[tuple[Any, str], set[str]] = {}
+        for campaign_id, basis, platform in zip(
+            *(pairs[name].tolist() for name in pairs.columns), strict=True
+        ):
+            seen.setdefault((campaign_id, str(basis)), set()).add(str(platform))
+        for key, names in seen.items():
+            found.setdefault(key, names)
     return {key: tuple(sorted(names)) for key, names in found.items()}
 
 
@@ -410,8 +420,7 @@ def _basis(
     )
 
 
-def _posts(count: int) -> str:
-    return f"{count} post" if count == 1 else f"{count} posts"
+_posts = posts_text
 
 
 def _name(finding: Finding) -> str:
