@@ -73,12 +73,16 @@ class Table:
     """Shown in the HTML and Markdown reports (all tables go to XLSX, CSV and JSON)."""
 
     def data_columns(self) -> list[str]:
-        """Every frame column a data export writes, in display order."""
+        """Every frame column a data export writes, in display order; the frame's own
+        ``simulated`` column (whether a row's figures include a simulated post) when it has
+        one, shown or not, so the exports never put the report's flag on a row of real posts."""
         out: list[str] = []
         for column in self.columns:
             for key in (column.key, column.low, column.high, column.median, column.link):
                 if key is not None and key not in out and key in self.frame.columns:
                     out.append(key)
+        if "simulated" in self.frame.columns and "simulated" not in out:
+            out.append("simulated")
         return out
 
 

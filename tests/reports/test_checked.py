@@ -198,6 +198,16 @@ def test_the_outputs_show_the_summary_and_the_ab_row(workspace: Path, run: Run) 
     assert [(r["variant_a"], r["variant_b"], r["young"], r["verdict"]) for r in rows] == [
         ("A", "B", 1, "too few posts to tell")
     ]
+    # A row's own flag, never the report's: only Berlin's Wednesday (s12, the sandbox's one
+    # post, Wednesday 10:00 in Berlin) and its week include a simulated post.
+    by_weekday = document["tables"]["by_weekday"]["rows"]
+    flagged = [(r["audience_label"], r["weekday_name"]) for r in by_weekday if r["simulated"]]
+    assert flagged == [(f"{BER} · ck", "Wed")] and len(by_weekday) > 1
+    weeks = document["tables"]["trend_weekly"]["rows"]
+    assert [(r["audience_label"], r["week"][:10]) for r in weeks if r["simulated"]] == [
+        (f"{BER} · ck", "2027-11-01")
+    ]
+    assert not any(r["simulated"] for r in document["tables"]["top_posts"]["rows"])
     run("report", "--as-of", when, "--format", "html", "--out", "r.html")
     html = (workspace / "r.html").read_text(encoding="utf-8")
     assert sentence in html and "telegram, x)" not in html
