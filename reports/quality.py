@@ -99,7 +99,8 @@ def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Tab
         (
             "Posts whose engagements are unknown",
             int(unknown.sum()),
-            "lacks a counter its channel gives: left out of every rate (both terms)",
+            "lacks a counter its channel gives, or its channel gives none (views without "
+            "reactions): left out of every rate (both terms)",
         ),
         (
             "Posts whose exposure is unknown",
