@@ -53,6 +53,9 @@ class Column:
     """A shorter header for narrow human outputs (HTML, Markdown); data exports use ``label``."""
     html: bool = True
     """Shown in the HTML and Markdown reports (data exports always have it)."""
+    clip: bool = False
+    """A post's own text, cut short in the HTML (the whole of it in the cell's tooltip). The
+    report's own words (data-quality details, notes, verdicts) are never cut."""
 
     @property
     def header(self) -> str:

@@ -348,7 +348,7 @@ def top_bottom(
     last = ranked[first.size :][-top:][::-1] if top > 0 else ranked[:0]
     best, worst = (_decorate(posts, compared[r], index[r], names) for r in (first, last))
     columns = [
-        Column("text", "Post", link="remote_url"),
+        Column("text", "Post", link="remote_url", clip=True),
         Column("channel", "Channel"),
         Column("platform_label", "Platform"),
         Column("audiences", "Audiences"),

@@ -366,12 +366,15 @@ def _cell(row: Mapping[str, Any], column: Column) -> str:
     if is_missing(value):
         return f'<td class="{css}"><span class="na">{NA}</span></td>'
     shown = format_value(value, column.kind)
-    text = escape(shown if len(shown) <= TEXT_LIMIT else shown[: TEXT_LIMIT - 1] + "…")
+    clipped = column.clip and len(shown) > TEXT_LIMIT
+    text = escape(shown[: TEXT_LIMIT - 1] + "…" if clipped else shown)
     if column.kind == "url":
         href = safe_url(value)
         text = f'<a href="{escape(href)}">{text}</a>' if href else text
     elif column.link and (href := safe_url(row.get(column.link))):
         text = f'<a href="{escape(href)}" title="{escape(shown)}">{text}</a>'
+    elif clipped:
+        text = f'<span title="{escape(shown)}">{text}</span>'
     if column.low and column.high:
         interval = format_interval(row.get(column.low), row.get(column.high), column.kind)
         if interval:

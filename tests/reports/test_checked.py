@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from fractions import Fraction as F
+from html import escape
 from pathlib import Path
 from statistics import mean, median
 from typing import Any
@@ -71,7 +72,9 @@ def test_volumes_rates_and_the_counters_a_platform_corrected(report: Any) -> Non
     posts = report.table("posts").frame.set_index("delivery_id")
     assert bool(posts["deleted"].sum() == 1)
     quality = report.table("data_quality")
-    assert one(quality, check="Posts whose engagements are unknown")["count"] == 1  # tv14
+    unknown = one(quality, check="Posts whose engagements are unknown")
+    assert unknown["count"] == 1  # tv14: its channel gives views and no reaction at all
+    assert "its channel gives none" in unknown["detail"]
     assert one(quality, check="Posts older than 24h with no snapshot at or after 24h")["count"] == 1
     assert one(quality, check="Posts older than 7d with no snapshot at or after 7d")["count"] == 1
     assert one(quality, check="Immature posts (younger than 24h)")["count"] == 1  # x5
@@ -212,6 +215,10 @@ def test_the_outputs_show_the_summary_and_the_ab_row(workspace: Path, run: Run) 
     html = (workspace / "r.html").read_text(encoding="utf-8")
     assert sentence in html and "telegram, x)" not in html
     assert "1 posts" not in html
+    # The report's own words are never cut short (a post's text may be, not a detail).
+    details = [r["detail"] for r in document["tables"]["data_quality"]["rows"]]
+    assert max(len(d) for d in details) > 90
+    assert all(escape(d) in html for d in details)
     run("report", "--as-of", when, "--format", "xlsx", "--out", "r.xlsx")
     book = load_workbook(workspace / "r.xlsx")
     texts = [str(c.value) for sheet in book for row in sheet.iter_rows() for c in row if c.value]
