@@ -224,3 +224,35 @@ def test_the_outputs_show_the_summary_and_the_ab_row(workspace: Path, run: Run) 
     texts = [str(c.value) for sheet in book for row in sheet.iter_rows() for c in row if c.value]
     assert any(t.startswith(sentence) for t in texts)
     assert "too few posts to tell" in texts
+
+
+def test_of_two_snapshots_at_one_instant_the_one_stored_last_counts(sqlite_url: str) -> None:
+    from datetime import timedelta
+
+    from campaigns.store import make_engine, upgrade
+    from reports.data import Scope, load
+    from reports.figures import build_report
+    from reports.synthetic import Builder
+
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    hour, start = timedelta(hours=1), AS_OF - timedelta(days=20)
+    with engine.begin() as conn:
+        b = Builder(conn, now=start - 24 * hour)
+        b.campaign("dup")
+        x, m = b.channel("dup-x", "x"), b.channel("dup-m", "mastodon")
+        audience = b.audience("dup", "a", channels=[x, m])
+        d = b.delivery(b.post("dup", audiences=[audience]), x, due_at=start)
+        e = b.delivery(b.post("dup", audiences=[audience]), m, due_at=start)
+        for hours, likes in ((24, 10), (168, 30), (168, 20), (200, 40), (200, 35)):
+            b.snapshot(d, start + hours * hour, impressions=1000, likes=likes, reposts=0,
+                       replies=0, quotes=0)  # fmt: skip
+        b.snapshot(e, start + 24 * hour, likes=5, reposts=0, replies=0, followers=111)
+        b.followers(m, start - hour, 400)
+        b.followers(m, start, 500)  # taken at the instant of publication: at or before it
+    report = build_report(load(engine, Scope(as_of=AS_OF)), generated_at=AS_OF)
+    engine.dispose()
+    campaign = one(report.table("campaigns"), campaign_id="dup")
+    assert campaign["er_impr"] == pytest.approx(35 / 1000)  # not 40
+    assert campaign["er_impr_7d"] == pytest.approx(20 / 1000)  # not 30
+    assert campaign["er_foll"] == pytest.approx(5 / 500)
