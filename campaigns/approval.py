@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from campaigns import typedtext
 from campaigns.definition import DEFAULT_STEP, ApprovalStep, Role
 from campaigns.errors import CampaignInputError
 from campaigns.people import Person, authorize
@@ -320,6 +321,14 @@ def refusal(person: Person, post: Post, state: ChainStatus) -> str | None:
     return _refusal(person, post, state, chain(post.campaign), None)[1]
 
 
+def _checked_comment(comment: str | None) -> str | None:
+    text = (comment or "").strip()
+    wrong = typedtext.problem(text, "the comment", limit=typedtext.COMMENT)
+    if wrong is not None:
+        raise ApprovalError(wrong)
+    return text or None
+
+
 def approve(
     session: Session,
     posts: Sequence[Post],
@@ -332,6 +341,7 @@ def approve(
     """Approve the waiting step of each post as ``by``. A post the rules refuse is left as it
     was, with the reason in its `Outcome` (the caller decides whether that undoes the rest)."""
     authorize(session, by, "post.approve")
+    comment = _checked_comment(comment)
     decisions = _decisions(session, posts)
     out = []
     for post in posts:
@@ -448,7 +458,7 @@ def reject(
     """Reject the waiting step of each post as ``by``, with a comment (required): its waiting
     deliveries are cancelled until the post changes or the rejection is withdrawn."""
     authorize(session, by, "post.reject")
-    comment = (comment or "").strip()
+    comment = _checked_comment(comment) or ""
     if not comment:
         raise ApprovalError("a rejection needs a comment: say what must change")
     decisions = _decisions(session, posts)

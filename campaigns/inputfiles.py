@@ -34,6 +34,20 @@ _KINDS = (
 )
 
 
+def unusable(path: Path) -> str | None:
+    """Why the path a user gave cannot be looked at (``"no such file"``, or the system's
+    reason: a name too long for the file system, a loop of links, no permission), or None
+    when something is there. Unlike `Path.exists`, which raises for every reason but a few,
+    this never raises."""
+    try:
+        Path(path).stat()
+    except FileNotFoundError:
+        return "no such file"
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        return getattr(exc, "strerror", None) or "not a usable file name"
+    return None
+
+
 def checked_size(path: Path) -> int:
     """The size of ``path``, a regular file (after following links); `NotARegularFile`
     otherwise, and `OSError` when it cannot be looked at. Nothing is opened."""

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import mediarules
 from campaigns.errors import CampaignInputError
+from campaigns.inputfiles import unusable
 from campaigns.mediarules import EXTENSIONS, MAX_FILE_BYTES, size
 from campaigns.schema import MediaBlob, MediaChunk
 
@@ -218,7 +219,10 @@ class FolderSource(MediaSource):
             or re.match(r"^[A-Za-z]:", written) is not None
             or ".." in relative.parts
         )
-        path = (self.root / relative).resolve() if not outside else None
+        try:
+            path = (self.root / relative).resolve() if not outside else None
+        except (OSError, RuntimeError, ValueError):  # a name too long, a loop of links
+            path = self.root / relative
         if path is None or not path.is_relative_to(self.root):
             raise MediaError(
                 f"{written}: media must be inside {self.what} ({self.root}); write a path "
@@ -227,7 +231,10 @@ class FolderSource(MediaSource):
         if path in self._seen:
             found = self._seen[path]
             return MediaFile(written, found.name, found.sha256, found.size, found.kind, path)
-        if path.exists() and not path.is_file():  # a folder, a pipe, a device: never opened
+        reason = unusable(path)
+        if reason is not None and reason != "no such file":
+            raise MediaError(f"{written}: cannot read it ({reason})")
+        if reason is None and not path.is_file():  # a folder, a pipe, a device: never opened
             raise MediaError(f"{written}: not a file (looked for {path})")
         try:
             with path.open("rb") as handle:

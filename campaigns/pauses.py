@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, text
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from campaigns import typedtext
 from campaigns.people import Person, acting
 from campaigns.schema import Campaign, Channel, Delivery, Pause, Post
 from campaigns.schema import DeliveryState as S
@@ -221,6 +222,9 @@ def pause(
     reason = reason.strip()
     if not reason:
         raise PauseError("say why (the reason is shown to everyone and kept in the audit log)")
+    wrong = typedtext.problem(reason, "the reason", limit=typedtext.REASON)
+    if wrong is not None:
+        raise PauseError(wrong)
     with immediate(sessions) as session:
         _exclusive(session)
         actor = acting(session, by, "pause.create")

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns import typedtext
 from campaigns.definition import Role as Role  # re-exported: the roles live with the format
 from campaigns.errors import CampaignInputError
 from campaigns.schema import ApiToken, User
@@ -256,6 +257,14 @@ def _check_email(email: str | None) -> str | None:
     return email
 
 
+def _checked_name(display_name: str | None) -> str:
+    text = (display_name or "").strip()
+    wrong = typedtext.problem(text, "the name", limit=typedtext.NAME, one_line=True)
+    if wrong is not None:
+        raise BadUserInput(wrong)
+    return text
+
+
 def add_user(
     session: Session,
     username: str,
@@ -286,7 +295,7 @@ def add_user(
         raise BadUserInput(f"user {name!r} exists already")
     user = User(
         username=name,
-        display_name=(display_name or "").strip() or name,
+        display_name=_checked_name(display_name) or name,
         email=_check_email(email),
         roles=[r.value for r in wanted],
         disabled=False,
@@ -326,8 +335,8 @@ def update_user(
     authorize(session, by, "user.manage")
     user = get_user(session, username)
     changed: dict[str, object] = {}
-    if display_name is not None and display_name.strip() != user.display_name:
-        user.display_name = display_name.strip() or user.username
+    if display_name is not None and _checked_name(display_name) != user.display_name:
+        user.display_name = _checked_name(display_name) or user.username
         changed["display_name"] = user.display_name
     if email is not None and _check_email(email) != user.email:
         user.email = _check_email(email)
@@ -480,8 +489,11 @@ def issue_token(
     if user.disabled:
         raise BadUserInput(f"user {user.username!r} is disabled")
     label = name.strip()
-    if not label or len(label) > 200:
-        raise BadUserInput("give the token a name (what it is for), at most 200 characters")
+    if not label:
+        raise BadUserInput("give the token a name (what it is for)")
+    wrong = typedtext.problem(label, "the token's name", limit=typedtext.NAME, one_line=True)
+    if wrong is not None:
+        raise BadUserInput(wrong)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from campaigns.errors import BusyError, StoreError
+from campaigns.errors import BusyError, CampaignInputError, StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -430,15 +430,38 @@ def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
+def _check_target(revision: str, current: str | None) -> None:
+    from alembic.script import ScriptDirectory
+
+    known = [script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()]
+    if revision not in known:
+        shown = revision if revision.isprintable() else repr(revision)
+        raise CampaignInputError(
+            f"--revision {shown}: no such migration (known: head, {known[-1]} to {known[0]})"
+        )
+    if current in known and known.index(revision) > known.index(current):
+        raise CampaignInputError(
+            f"--revision {revision}: older than the database's {current}; "
+            "elshi db upgrade never downgrades"
+        )
+
+
 MIGRATION_LOCK = 0x656C736869  # "elshi": the PostgreSQL advisory lock id for migrations
 
 
 def upgrade(engine: Engine, revision: str = "head") -> bool:
     """Bring the schema to ``revision``; True when something was applied. Cheap when current.
     Several processes starting at once migrate one by one: on PostgreSQL under an advisory
-    lock, on SQLite under the write lock."""
+    lock, on SQLite under the write lock. A ``revision`` that is not ``head`` nor a known
+    migration, or one older than the database's (this never downgrades), is a
+    `CampaignInputError`."""
     if revision == "head" and current_revision(engine) == head_revision():
         return False
+    if revision != "head":
+        current = current_revision(engine)
+        _check_target(revision, current)
+        if revision == current:
+            return False
     from alembic import command
 
     if engine.dialect.name != "postgresql":

@@ -101,8 +101,10 @@ class App:
         """``path`` for a command's output option, refused (`BadInput`) when it is the live
         database (or its -wal/-shm/-journal files), the configuration file, another SQLite
         database, or one of the command's ``inputs`` (path → what it is): writing there would
-        destroy them. The same file reached through a symbolic or hard link, or through
-        ``..``, counts as the same file."""
+        destroy them; and when it cannot be written at all (no such folder, a name too long).
+        The same file reached through a symbolic or hard link, or through ``..``, counts as the
+        same file."""
+        from campaigns.inputfiles import unusable
         from elshi.config import find_config
 
         protected: list[tuple[Path, str]] = [(p, what) for p, what in (inputs or {}).items()]
@@ -117,6 +119,11 @@ class App:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 protected.append((database.with_name(database.name + suffix), "the live database"))
         target = path.expanduser()
+        reason = unusable(target)
+        if reason == "no such file" and unusable(target.parent) is not None:
+            raise BadInput(f"{option} {path}: there is no folder {target.parent}")
+        if reason not in (None, "no such file"):
+            raise BadInput(f"{option} {path}: {reason}")
         for candidate, what in protected:
             if _same_file(target, candidate):
                 raise BadInput(f"{option} {path}: that is {what}; choose another file")

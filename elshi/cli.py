@@ -18,6 +18,7 @@ import click
 
 from elshi import __version__
 from elshi.app import App
+from elshi.commands import options
 
 COMMANDS = (
     "init",
@@ -166,6 +167,7 @@ def cli(
 
 for _name in COMMANDS:
     cli.add_command(importlib.import_module(f"elshi.commands.{_name}").command, _name)
+options.checked_text(cli)
 
 
 def main() -> None:

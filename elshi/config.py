@@ -197,9 +197,14 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     the nearest parent folder that has one."""
     for value, origin in ((explicit, ""), (os.environ.get("ELSHI_CONFIG"), " (from ELSHI_CONFIG)")):
         if value:
+            from campaigns.inputfiles import unusable
+
             path = Path(value)
-            if not path.exists():
+            reason = unusable(path)
+            if reason == "no such file":
                 raise ConfigError(f"{path}: no such configuration file{origin}")
+            if reason is not None:
+                raise ConfigError(f"{path}: cannot read the configuration ({reason}){origin}")
             return path  # `_read` refuses a folder, a pipe or a device
     here = Path.cwd()
     for folder in (here, *here.parents):

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns import typedtext
 from campaigns.gate import channel_block, is_approved
 from campaigns.links import UnsafeUrl
 from campaigns.pauses import active as active_pauses
@@ -78,6 +79,10 @@ def cancel(
     session: Session, ids: Sequence[int], *, actor: str | Person, now: datetime, reason: str | None
 ) -> list[Outcome]:
     actor = acting(session, actor, "delivery.cancel")
+    reason = (reason or "").strip() or None
+    wrong = typedtext.problem(reason or "", "the reason", limit=typedtext.REASON)
+    if wrong is not None:
+        raise OperationError(wrong)
     out = []
     for d in _rows(session, ids):
         before = d.state

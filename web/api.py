@@ -8,6 +8,7 @@ The routes and `web.openapi` describe each other; a test checks they agree.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -59,7 +60,10 @@ def _person(action: str) -> people.Person:
 
 
 def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # not a ValueError: `silent` lets it through
+        abort(400, "the JSON body is nested too deeply")
     return data if isinstance(data, dict) else {}
 
 
@@ -69,7 +73,13 @@ def _string(body: dict[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         abort(400, f"{name} must be a string")
+    if _UNSTORABLE.search(value):  # JSON's "\u0000" and "\ud800" escapes
+        abort(400, f"{name} must be text without NUL characters or lone UTF-16 surrogates")
     return value
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""What neither database can store or look up (PostgreSQL: no NUL; both: no lone surrogate)."""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -233,7 +243,7 @@ def decide(post_id: int) -> Any:
     body = _body()
     try:
         message = actions.decide(
-            session, [found], who, approve=approve, comment=body.get("comment")
+            session, [found], who, approve=approve, comment=_string(body, "comment")
         )
     except actions.Refused as exc:
         session.rollback()
@@ -288,7 +298,7 @@ def delivery_action(delivery_id: int, action: str) -> Any:
             who,
             action,
             [delivery_id],
-            reason=body.get("reason"),
+            reason=_string(body, "reason"),
             published_url=_string(body, "published_url"),
             remote_id=_string(body, "remote_id"),
             cancel_instead=bool(body.get("cancel")),
@@ -346,9 +356,9 @@ def pause_create() -> Any:
     try:
         done = pauses.pause(
             context.runtime().writers,
-            scope=str(body.get("scope", "")),
-            target=str(body.get("target") or ""),
-            reason=str(body.get("reason") or ""),
+            scope=_string(body, "scope") or "",
+            target=_string(body, "target") or "",
+            reason=_string(body, "reason") or "",
             by=who,
             now=context.now(),
         )

@@ -93,6 +93,7 @@ def create_app(
         api.blueprint
     )  # the API takes no cookies: a bearer token cannot be forged cross-site
     app.teardown_appcontext(context.close_db)
+    app.before_request(_refuse_nul)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -144,6 +145,20 @@ def _csrf_error(error: CSRFError) -> Any:
     if request.path.startswith("/api/"):
         return {"error": "csrf", "message": error.description}, 403
     return render_template("error.html", code=403, message=error.description), 403
+
+
+def _refuse_nul() -> None:
+    """A NUL character in a field of the address or of a form is refused (400) before any
+    view runs: no text Elshi keeps or looks up has one, and PostgreSQL cannot take one in a
+    query (it would be a 500 there, and a silent miss on SQLite). The JSON API's fields are
+    checked where it reads them (`web.api`)."""
+    from flask import abort
+
+    for source, what in ((request.args, "the address"), (request.form, "the form")):
+        for name, value in source.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                shown = name.replace("\x00", "\\0")[:40]
+                abort(400, f"{what}: the field {shown!r} holds a NUL character (U+0000)")
 
 
 def _http_error(error: HTTPException) -> Any:

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from campaigns import MAX_ROW_ID
 from campaigns.schema import Audience, Campaign, Channel, Delivery, DeliveryState, Post
 
 FIELDS = ("campaign", "country", "audience", "channel", "state")
-MAX_ID = 2**63 - 1
-"""The largest row id either database stores (a signed 64-bit integer)."""
+MAX_ID = MAX_ROW_ID
 FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(9000, 12, 31)
 """Days a page accepts in its address: beyond them a period's arithmetic (and the databases'

@@ -374,8 +374,10 @@ def import_(
         return
     if sheet is None:
         raise BadInput("name the spreadsheet to import (or use --template FILE.xlsx)")
-    if not sheet.exists():
-        raise BadInput(f"{sheet}: no such file")
+    from campaigns.inputfiles import unusable
+
+    if (reason := unusable(sheet)) is not None:
+        raise BadInput(f"{sheet}: {reason}")
     inputs = {sheet: "the spreadsheet being imported"}
     if campaign_file is not None:
         inputs[campaign_file] = "the --campaign-file"

@@ -3,13 +3,91 @@ behave alike everywhere (``--json``, ``--by``, ``--campaign``, ``--out``...)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from campaigns import MAX_ROW_ID
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RowId(click.ParamType[int]):
+    """The type of every argument or option that names a row by its id (a delivery, a pause,
+    a token): a whole number the databases can store (`campaigns.MAX_ROW_ID`), else a usage
+    error (exit 2) naming the parameter, never an overflow inside a query."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            number = int(text) if text.isascii() and text.isdigit() and len(text) < 20 else 0
+        if not 0 < number <= MAX_ROW_ID:
+            self.fail(
+                f"{value!r} is not an id: a whole number from 1 to {MAX_ROW_ID:,}", param, ctx
+            )
+        return number
+
+
+ROW_ID = RowId()
+
+
+class Setting(click.ParamType[Any]):
+    """An option that overrides a setting of elshi.toml (``elshi web --bind`` for ``[web]
+    bind``): its value is checked by the same kind of `elshi.settings` (named here, imported
+    only when a value is given: the module is heavy for start-up) as the setting, so the
+    command line takes no value the file would refuse."""
+
+    def __init__(self, kind: str, metavar: str) -> None:
+        self.kind = kind
+        self.name = metavar
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from elshi import settings
+
+        try:
+            return getattr(settings, self.kind)().parse(value, settings.Context(Path.cwd()))
+        except settings.Invalid as exc:
+            self.fail(f"{value!r} {exc}" if exc.echo else str(exc), param, ctx)
+
+
+class Text(click.types.StringParamType):
+    """Every text argument and option (`checked_text` puts it in place of click's string
+    type): an argument that is not valid UTF-8 reaches Python as lone surrogates, which no
+    database, log or message can encode; it is refused here, naming the parameter, rather than
+    failing in a query. File names (``click.Path``) keep their bytes: a file may have such a
+    name."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = super().convert(value, param, ctx)
+        if isinstance(text, str) and _SURROGATE.search(text):
+            raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in raw)
+            self.fail(
+                f"'{shown}' is not valid UTF-8 text (check the encoding of the terminal or "
+                "script that passed it)",
+                param,
+                ctx,
+            )
+        return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def checked_text(command: click.Command) -> None:
+    """Give every text parameter of ``command`` and its subcommands the `Text` type."""
+    for param in command.params:
+        if type(param.type) is click.types.StringParamType:
+            param.type = Text()
+    for sub in getattr(command, "commands", {}).values():
+        checked_text(sub)
 
 
 def json_output(fn: F) -> F:
@@ -46,4 +124,4 @@ def campaign_files(fn: F) -> F:
 
 def delivery_ids(fn: F) -> F:
     """``IDS...``: delivery ids as ``elshi status`` lists them."""
-    return click.argument("ids", nargs=-1, type=int, required=True)(fn)
+    return click.argument("ids", nargs=-1, type=ROW_ID, required=True)(fn)

@@ -157,7 +157,7 @@ def reject(
 
 @command.command("queue")
 @options.campaign("Only this campaign.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many posts.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), help="At most this many posts.")
 @options.json_output
 @options.by("Same as the global --as USER.")
 @click.pass_obj

@@ -12,16 +12,21 @@ from elshi.output import echo_json, say, table
 
 
 @click.command("resume")
-@click.argument("pause_id", type=int, required=False)
+@click.argument("pause_id", type=options.ROW_ID, required=False)
 @with_scope
 @click.option(
-    "--send", "send", multiple=True, type=int, metavar="ID", help="Send this overdue delivery now."
+    "--send",
+    "send",
+    multiple=True,
+    type=options.ROW_ID,
+    metavar="ID",
+    help="Send this overdue delivery now.",
 )
 @click.option(
     "--skip",
     "skip",
     multiple=True,
-    type=int,
+    type=options.ROW_ID,
     metavar="ID",
     help="Skip (cancel) this overdue delivery.",
 )

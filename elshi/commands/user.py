@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
     from campaigns.people import Person
 
+MAX_TOKEN_DAYS = 36_500
+"""A token's life in days: longer would overflow the date arithmetic (year 9999)."""
 ROLE_HELP = "author, approver, operator, manager or admin; repeat or separate with commas."
 
 
@@ -273,7 +275,11 @@ def token() -> None:
 @token.command("issue")
 @click.argument("username")
 @click.option("--name", "label", required=True, help="What the token is for, e.g. 'intranet'.")
-@click.option("--days", type=click.IntRange(min=1), help="Expires after this many days.")
+@click.option(
+    "--days",
+    type=click.IntRange(1, MAX_TOKEN_DAYS),
+    help="Expires after this many days.",
+)
 @click.pass_obj
 def token_issue(app: App, username: str, label: str, days: int | None) -> None:
     """Issue a token; it is printed once and only its hash is kept. Example:
@@ -349,7 +355,7 @@ def token_list(app: App, username: str | None, as_json: bool) -> None:
 
 
 @token.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=options.ROW_ID)
 @click.pass_obj
 def token_revoke(app: App, token_id: int) -> None:
     """Revoke a token at once (its owner or an admin). Example:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from elshi.app import App, BadInput
+from elshi.commands import options
 from elshi.output import say
 
 if TYPE_CHECKING:
@@ -49,7 +50,12 @@ def web_settings(config: Config, environ: dict[str, str] | None = None) -> tuple
 
 
 @click.command("web")
-@click.option("--bind", help="HOST:PORT to listen on (default: [web] bind, 127.0.0.1:8080).")
+@click.option(
+    "--bind",
+    type=options.Setting("HostPort", "HOST:PORT"),
+    metavar="HOST:PORT",
+    help="HOST:PORT to listen on (default: [web] bind, 127.0.0.1:8080).",
+)
 @click.option(
     "--workers", type=click.IntRange(1, 64), help="Worker processes (default: [web] workers)."
 )

@@ -1,0 +1,132 @@
+"""Command-line arguments no help text suggests: ids past what the databases store, bytes that
+are not UTF-8 (a script in another encoding), values the configuration file would refuse, file
+names too long for the file system or in folders that do not exist, a migration that is not
+one. Each ends in exit code 2 with a message naming the parameter, no traceback, and the
+database as it was; and two walks of the command tree keep every id and text parameter on the
+checked types, so a new command cannot miss them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import pytest
+
+from elshi.cli import cli
+from elshi.commands import options
+from tests.campaigns.test_bad_input import GOOD
+from tests.cli.conftest import Run, fingerprint
+
+NOT_UTF8 = os.fsdecode(b"caf\xe9")  # Latin-1 bytes: Python holds them as a lone surrogate
+LONG = "n" * 300  # past NAME_MAX (255) on every Linux file system
+
+
+def _parameters(command: click.Command, path: str = "elshi") -> list[tuple[str, click.Parameter]]:
+    found = [(path, p) for p in command.params]
+    for name, sub in getattr(command, "commands", {}).items():
+        found += _parameters(sub, f"{path} {name}")
+    return found
+
+
+def test_every_id_parameter_is_a_row_id_and_no_number_is_unbounded() -> None:
+    loose = []
+    for path, param in _parameters(cli):
+        kind = param.type
+        if param.name == "seed" or getattr(param, "count", False):  # any integer seeds
+            continue
+        if kind is click.INT or (isinstance(kind, click.IntRange) and kind.max is None):
+            loose.append(f"{path} {param.name}")
+        if isinstance(kind, click.IntRange) and param.name in ("ids", "token_id", "pause_id"):
+            loose.append(f"{path} {param.name}: a row id is options.ROW_ID")
+    assert not loose, loose
+
+
+def test_every_text_parameter_refuses_bytes_that_are_not_utf8() -> None:
+    plain = [
+        f"{path} {p.name}"
+        for path, p in _parameters(cli)
+        if type(p.type) is click.types.StringParamType
+    ]
+    assert not plain, plain
+
+
+@pytest.fixture
+def applied(workspace: Path, run: Run) -> Path:
+    (workspace / "good.yaml").write_text(GOOD, encoding="utf-8")
+    run("campaign", "apply", "good.yaml")
+    return workspace / "elshi.db"
+
+
+REFUSED = [
+    # ids: past SQLite's 64-bit integer, past PostgreSQL's 32-bit integer, not numbers
+    (("deliveries", "retry", "99999999999999999999999"), "not an id"),
+    (("deliveries", "cancel", "2147483648"), "not an id"),
+    (("resume", "99999999999999999999"), "not an id"),
+    (("resume", "--all", "--send", "-1"), "not an id"),
+    (("user", "token", "revoke", "99999999999999999999999"), "not an id"),
+    (("user", "token", "issue", "x", "--name", "x", "--days", "99999999999"), "--days"),
+    # not UTF-8: in a query or in the database, it would be a UnicodeEncodeError
+    (("pause", "--all", "--reason", NOT_UTF8), "not valid UTF-8"),
+    (("post", "approve", f"de-test/{NOT_UTF8}"), "not valid UTF-8"),
+    (("--as", NOT_UTF8, "status"), "not valid UTF-8"),
+    (("status", "--campaign", NOT_UTF8), "not valid UTF-8"),
+    # text people type and Elshi keeps: control characters and no end
+    (("pause", "--all", "--reason", "stop\x1b[2J"), "U+001B"),
+    (("post", "reject", "de-test/hello", "--comment", "x\x07"), "U+0007"),
+    (("post", "approve", "de-test/hello", "--comment", "x" * 2001), "too long"),
+    (("deliveries", "cancel", "1", "--reason", "\x1b]0;title\x07"), "U+001B"),
+    # values the configuration file would refuse
+    (("web", "--bind", "nowhere"), "HOST:PORT"),
+    (("web", "--bind", "127.0.0.1:99999"), "HOST:PORT"),
+    # a migration that is none, or one below the database's (this never downgrades)
+    (("db", "upgrade", "--revision", "nope"), "no such migration"),
+    (("db", "upgrade", "--revision", "0001"), "never downgrades"),
+    # file names the file system cannot hold, folders that do not exist
+    (("campaign", "import", f"{LONG}.csv", "--campaign-file", "good.yaml"), "too long"),
+    (("--config", f"{LONG}.toml", "status"), "too long"),
+    (("report", "--format", "json", "--out", f"{LONG}.json"), "too long"),
+    (("calendar", "export", "--out", "no/such/folder/c.ics"), "there is no folder"),
+    (
+        ("campaign", "import", "s.csv", "--campaign-file", "good.yaml", "--out", "no/x.yaml"),
+        "no folder",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "words"), REFUSED, ids=[" ".join(a)[:60] for a, _ in REFUSED])
+def test_odd_arguments_end_in_exit_2_naming_what_is_wrong(
+    applied: Path, run: Run, workspace: Path, args: tuple[str, ...], words: str
+) -> None:
+    (workspace / "s.csv").write_text(
+        "id,date,time,category,audiences,text\na,2027-04-15,10:00,education,public,Hallo\n",
+        encoding="utf-8",
+    )
+    before = fingerprint(applied)
+    result = run(*args, expect=2)
+    assert words in result.output, result.output
+    assert "Traceback" not in result.output
+    assert fingerprint(applied) == before
+
+
+def test_a_media_path_too_long_for_the_file_system_is_located(applied: Path, run: Run) -> None:
+    text = GOOD.replace(
+        "    text: Hallo aus Astana.", f"    text: Hallo aus Astana.\n    media: [{LONG}.png]"
+    )
+    Path("long-media.yaml").write_text(text, encoding="utf-8")
+    before = fingerprint(applied)
+    out = run("campaign", "apply", "long-media.yaml", expect=2).output
+    assert "long-media.yaml:24:13: " in out and "File name too long" in out, out
+    assert fingerprint(applied) == before
+
+
+def test_db_upgrade_to_the_current_revision_changes_nothing(applied: Path, run: Run) -> None:
+    from campaigns.store import head_revision
+
+    out = run("db", "upgrade", "--revision", str(head_revision())).output
+    assert "at " in out and "→" not in out, out
+
+
+def test_an_id_from_options_is_a_number(run: Run, applied: Path) -> None:
+    assert options.ROW_ID.convert("42", None, None) == 42
+    assert options.ROW_ID.convert(7, None, None) == 7

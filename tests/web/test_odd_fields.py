@@ -1,0 +1,130 @@
+"""Fields a browser or a script can send that no page offers: a NUL character in the address or
+a form, numbers past what PostgreSQL's ``integer`` holds, typed text with control characters,
+and JSON bodies of the wrong shape (a number for a comment, a lone surrogate, a NUL, nesting
+past Python's recursion limit). On SQLite and PostgreSQL each gets a 4xx with the message and
+changes nothing; none is a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import inspect
+
+from tests.web.conftest import Workspace, post_form
+from tests.web.test_attacks import _api_token
+
+TOO_BIG = "2147483648"  # one past PostgreSQL's integer: SQLAlchemy casts the parameter to it
+
+
+def _dump(ws: Workspace) -> list[tuple[str, list[str]]]:
+    """Every row of every table, as text: what a request must leave as it was."""
+    with ws.engine.connect() as conn:
+        return [
+            (
+                table,
+                sorted(
+                    repr(tuple(row)) for row in conn.exec_driver_sql(f'SELECT * FROM "{table}"')
+                ),
+            )
+            for table in sorted(inspect(ws.engine).get_table_names())
+        ]
+
+
+ADDRESSES = (
+    "/audit?actor=a%00b",
+    "/calendar?campaign=de%00",
+    "/calendar?channel=%00",
+    f"/calendar?audience={TOO_BIG}",
+    "/approvals?campaign=a%00",
+    "/reports?country=D%00",
+)
+
+
+@pytest.mark.parametrize("address", ADDRESSES)
+def test_odd_addresses_are_refused_or_ignored_on_both_databases(
+    ws_any: Workspace, address: str
+) -> None:
+    response = ws_any.client("admin").get(address)
+    assert response.status_code in (200, 400), (address, response.status_code)
+    if response.status_code == 400:
+        assert "NUL character" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "user", "form", "words"),
+    [
+        ("/posts/1/decide", "pavel", {"decision": "approve", "comment": "ok\x00"}, "NUL"),
+        ("/posts/1/decide", "pavel", {"decision": "reject", "comment": "a\x1b[2Jb"}, "U+001B"),
+        ("/operations/pause", "olga", {"what": "all", "reason": "x\x07"}, "U+0007"),
+        (
+            "/users",
+            "admin",
+            {"username": "eve", "display_name": "Eve\x1b]0;x", "roles": "author"},
+            "U+001B",
+        ),
+        (
+            "/users",
+            "admin",
+            {"username": "eve", "display_name": "Eve\nAdmin", "roles": "author"},
+            "U+000A",
+        ),
+        (
+            "/operations/deliveries",
+            "olga",
+            {"action": "cancel", "delivery": "1", "reason": "\x00"},
+            "NUL",
+        ),
+    ],
+)
+def test_typed_text_with_control_characters_is_refused_and_changes_nothing(
+    ws_any: Workspace, path: str, user: str, form: dict[str, str], words: str
+) -> None:
+    client = ws_any.client(user)
+    before = _dump(ws_any)
+    response = post_form(client, path, form, follow_redirects=True)
+    assert response.status_code < 500
+    assert words in response.get_data(as_text=True), response.get_data(as_text=True)[:2000]
+    assert _dump(ws_any) == before
+
+
+ODD_VALUES = {
+    "a number": 5,
+    "a list": ["a"],
+    "a mapping": {"a": 1},
+    "true": True,
+    "a lone surrogate": "a\udc80b",
+    "a NUL": "a\x00b",
+    "a terminal escape": "a\x1b[2Jb",
+}
+ROUTES = (
+    ("/api/v1/posts/1/approve", "pavel", {"comment": "ok"}),
+    ("/api/v1/posts/1/reject", "pavel", {"comment": "ok"}),
+    ("/api/v1/deliveries/1/cancel", "olga", {"reason": "ok"}),
+    ("/api/v1/deliveries/1/resolve", "olga", {"published_url": "https://x.example/1"}),
+    ("/api/v1/pauses", "olga", {"scope": "channel", "target": "de-x", "reason": "ok"}),
+)
+
+
+def test_json_fields_of_the_wrong_kind_are_4xx_and_change_nothing(ws_any: Workspace) -> None:
+    client = ws_any.app.test_client()
+    tokens = {user: _api_token(ws_any, user) for user in ("pavel", "olga")}
+    before = _dump(ws_any)
+    failures = []
+    for path, user, body in ROUTES:
+        headers = {"Authorization": f"Bearer {tokens[user]}", "Content-Type": "application/json"}
+        for field in body:
+            for label, value in ODD_VALUES.items():
+                response = client.post(
+                    path, data=json.dumps({**body, field: value}), headers=headers
+                )
+                if not 400 <= response.status_code < 500:
+                    failures.append(f"{path} {field}={label}: {response.status_code}")
+        nested = client.post(path, data=b'{"a":' * 5000, headers=headers)
+        if nested.status_code != 400:
+            failures.append(f"{path} nested 5000 deep: {nested.status_code}")
+    assert not failures, "\n".join(failures)
+    # The token issued for the test is the only change.
+    assert [t for t in _dump(ws_any) if t[0] not in ("api_token", "audit_log")] == [
+        t for t in before if t[0] not in ("api_token", "audit_log")
+    ]
