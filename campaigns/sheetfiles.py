@@ -53,6 +53,9 @@ class Cell:
     value: Any
     has_time: bool = True
     """False for a spreadsheet date cell formatted without a time of day."""
+    failed: bool = False
+    """An .xlsx cell showing an error instead of a value (``#DIV/0!``, ``#REF!``, ``#N/A``...):
+    its text is the error's name, never something to publish."""
 
 
 Rows = list[tuple[int, list[Cell]]]
@@ -211,7 +214,8 @@ def _read_xlsx(path: Path, limits: SheetLimits) -> tuple[str, Rows]:
                     value = getattr(cell, "value", None)
                     fmt = str(getattr(cell, "number_format", "") or "")
                     timed = not isinstance(value, datetime) or "h" in fmt.lower()
-                    row.append(Cell(value, has_time=timed))
+                    failed = getattr(cell, "data_type", None) == "e"
+                    row.append(Cell(value, has_time=timed, failed=failed))
                 rows.append((number, row))
         finally:
             book.close()

@@ -536,12 +536,21 @@ def _scalar(text: str) -> Any:
     return LiteralScalarString(text + "\n") if "\n" in text else text
 
 
-def _control_characters(row: _Row) -> bool:
-    """Report every imported cell holding a control character (a NUL cannot be stored)."""
+def _bad_cells(row: _Row) -> bool:
+    """Report every imported cell holding a control character (a NUL cannot be stored) or
+    showing a spreadsheet error (``#DIV/0!``) instead of a value."""
     found = False
     for name in row.sheet.columns:
         cell = row.cell(name)
         value = cell.value if cell is not None else None
+        if cell is not None and cell.failed:
+            row.error(
+                name,
+                f"the cell shows the error {value}, not a value: correct its formula in the "
+                "spreadsheet, or type the value",
+            )
+            found = True
+            continue
         bad = control_character(value) if isinstance(value, str) else None
         if bad is not None:
             row.error(name, f"{bad[1]} is not allowed in a cell; delete it")
@@ -560,7 +569,7 @@ def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
             continue  # blank, or only notes in columns that are not imported
         row = _Row(sheet, number, cells)
         before = len(sheet.problems)
-        if _control_characters(row):
+        if _bad_cells(row):
             continue
         post = CommentedMap()
         ident = row.text("id")

@@ -171,3 +171,16 @@ def test_a_campaign_file_with_an_impossible_date_is_a_problem_not_a_crash(tmp_pa
     sheet.write_text(HEADER + "a,2027-04-15,10:00,education,public,x\n", "utf-8")
     found = problems(sheet, campaign_file=base)
     assert any("'2027-02-30' is not a date" in m for m in found), found
+
+
+@pytest.mark.parametrize("error", ["#DIV/0!", "#REF!", "#N/A", "#VALUE!", "#NAME?"])
+def test_a_cell_showing_a_spreadsheet_error_is_refused_not_published(
+    tmp_path: Path, error: str
+) -> None:
+    path = xlsx(
+        tmp_path / "errors.xlsx",
+        [["a", "2027-04-15", "10:00", "education", "public", error]],
+    )
+    found = problems(path)
+    assert len(found) == 1, found
+    assert f"errors.xlsx:row 2:col F (text): the cell shows the error {error}" in found[0]
