@@ -109,11 +109,17 @@ def _what(head: bytes) -> str:
         return "an SVG drawing (export it as PNG)"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "a TIFF image (export it as JPEG or PNG)"
+    if head.startswith(b"BM") and len(head) >= 14:
+        return "a BMP image (export it as PNG)"
+    if head.startswith(b"8BPS"):
+        return "a Photoshop file (export it as JPEG or PNG)"
     if not head:
         return "empty"
     try:
-        head.decode("utf-8")
+        text = head.decode("utf-8")
     except UnicodeDecodeError:
+        return "not an image or a video Elshi knows"
+    if any(c < " " and c not in "\t\n\r" for c in text):  # binary that happens to decode
         return "not an image or a video Elshi knows"
     return "text, not an image or a video"
 

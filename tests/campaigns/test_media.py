@@ -67,6 +67,23 @@ def test_a_text_file_named_png_is_refused(tmp_path: Path) -> None:
     assert "photo.png: text, not an image or a video" in message
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        # A small black BMP's first bytes decode as UTF-8: it was called "text".
+        (b"BM\x46\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00" + b"\x00" * 60, "a BMP image"),
+        (b"8BPS\x00\x01" + b"\x00" * 40, "a Photoshop file"),
+        (b"\x00\x01\x02\x03" * 10, "not an image or a video Elshi knows"),
+    ],
+)
+def test_a_binary_file_Elshi_does_not_take_is_named_for_what_it_is(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    (tmp_path / "photo.png").write_bytes(content)
+    [message] = errors(with_media(tmp_path, ["photo.png"]))
+    assert f"photo.png: {said}" in message and "text" not in message
+
+
 def test_a_jpeg_named_png_is_taken_as_the_jpeg_it_is(tmp_path: Path) -> None:
     jpeg(tmp_path / "photo.png")
     loaded = with_media(tmp_path, ["photo.png"])
