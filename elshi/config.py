@@ -372,6 +372,18 @@ class _Env(_Located):
         self.parent.found.append((0, f"{self.variable} (environment): {message}"))
 
 
+def _too_deep(text: str, limit: int = 50) -> int:
+    """The line where brackets and braces first nest past ``limit`` (strings are not told
+    apart: this only locates a file tomllib could not parse)."""
+    depth = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        for char in line:
+            depth += 1 if char in "[{" else -1 if char in "]}" else 0
+            if depth > limit:
+                return number
+    return 1
+
+
 def load_config(
     explicit: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None
 ) -> Config:
@@ -389,6 +401,12 @@ def load_config(
             where = f"{path}:{match.group(1)}:{match.group(2)}" if match else str(path)
             message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
             raise ConfigError(f"{where}: {message} (TOML syntax)") from None
+        except RecursionError:  # tomllib recurses once per level of nesting
+            line = _too_deep(text)
+            raise ConfigError(
+                f"{path}:{line}: arrays or inline tables nested too deeply (a configuration "
+                "needs a few levels)"
+            ) from None
     base_dir = (path.parent if path else Path.cwd()).resolve()
     found = _Located(str(path or CONFIG_NAME), text)
     ctx = s.Context(base_dir)

@@ -190,3 +190,18 @@ def test_validate_works_without_a_workspace(
     (empty / "campaign.yaml").write_text(GOOD, encoding="utf-8")
     monkeypatch.chdir(empty)
     assert "ok — campaign de-test" in run("campaign", "validate", "campaign.yaml").output
+
+
+@pytest.mark.parametrize("opening", ["[", "{a = "])
+def test_nesting_past_the_parsers_recursion_is_a_located_error(
+    run: Run, workspace: Path, opening: str
+) -> None:
+    """tomllib recurses once per level: 5,000 levels were a RecursionError traceback."""
+    path = workspace / "elshi.toml"
+    closing = "]" if opening == "[" else "}"
+    lines = path.read_text(encoding="utf-8").count("\n")
+    with path.open("a", encoding="utf-8") as file:
+        file.write(f"\nx = {opening * 5000}{'1' if opening != '[' else ''}{closing * 5000}\n")
+    out = run("status", expect=2).output
+    assert f"elshi.toml:{lines + 2}: arrays or inline tables nested too deeply" in out, out
+    assert "Traceback" not in out
