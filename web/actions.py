@@ -138,7 +138,7 @@ def check_upload(
     content: bytes,
     *,
     base_campaign: str | None,
-    media: dict[str, bytes] | None = None,
+    media: Sequence[tuple[str, bytes]] = (),
     kept: CampaignUpload | None = None,
 ) -> uploads.Checked:
     """Validate and plan a file. ``base_campaign``: the campaign whose current version a
@@ -158,7 +158,7 @@ def _check(
     filename: str,
     content: bytes,
     base_campaign: str | None,
-    media: dict[str, bytes] | None,
+    media: Sequence[tuple[str, bytes]],
     kept: CampaignUpload | None,
 ) -> uploads.Checked:
     channels, platforms = _platforms()
@@ -229,7 +229,7 @@ def upload(
     *,
     base_campaign: str | None,
     apply: bool,
-    media: dict[str, bytes] | None = None,
+    media: Sequence[tuple[str, bytes]] = (),
 ) -> UploadResult:
     """Check a file; keep it when valid; apply it too when asked. Commits what it keeps."""
     try:

@@ -153,11 +153,11 @@ def upload_campaign() -> Any:
     file = request.files.get("file")
     if file is None or not file.filename:
         abort(400, "send the campaign file as multipart/form-data field 'file'")
-    media = {
-        m.filename: m.read(uploads.MAX_FILE_BYTES + 1)
+    media = [
+        (m.filename, m.read(uploads.MAX_FILE_BYTES + 1))
         for m in request.files.getlist("media")
         if m.filename
-    }
+    ]
     result = actions.upload(
         who,
         file.filename,

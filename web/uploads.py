@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -125,19 +125,30 @@ class _Recording(MediaSource):
 
 def _source(
     session: Session,
-    uploaded: Mapping[str, bytes],
+    uploaded: Sequence[tuple[str, bytes]],
     previous: Mapping[str, str],
     findings: list[Finding],
 ) -> _Recording:
-    """Uploaded files (by file name) over the previous version's (by path, from the store)."""
+    """Uploaded files (by file name) over the previous version's (by path, from the store).
+    Two uploaded files of one name (once made safe) with different bytes are a finding: which
+    one the campaign file means cannot be told (the same bytes twice are one file)."""
     files: dict[str, MediaFile] = {}
     for path, reference in previous.items():
         try:
             files[path] = stored(session, reference, written=path)
         except MediaError:
             continue  # not in the store any more: the file must be uploaded again
-    for name, data in uploaded.items():
+    seen: dict[str, bytes] = {}
+    for name, data in uploaded:
         clean = safe_name(name)
+        if seen.setdefault(clean, data) != data:
+            findings.append(
+                Finding(
+                    "two different files of this name were uploaded; upload one",
+                    where=clean,
+                )
+            )
+            continue
         try:
             files[clean] = from_bytes(clean, data)
         except MediaError as exc:
@@ -153,7 +164,7 @@ def check(
     channels: dict[str, str] | None,
     platforms: dict[str, str],
     now: datetime,
-    media: Mapping[str, bytes] | None = None,
+    media: Sequence[tuple[str, bytes]] = (),
     previous: CampaignUpload | None = None,
 ) -> Checked:
     """Validate and plan ``content``; nothing is written to the database.
@@ -180,7 +191,7 @@ def check(
     else:
         yaml_bytes, yaml_name = content, name
     checked.campaign_yaml = yaml_bytes
-    source = _source(session, media or {}, previous.media if previous else {}, checked.findings)
+    source = _source(session, media, previous.media if previous else {}, checked.findings)
     try:
         text = yaml_bytes.decode("utf-8")
     except UnicodeDecodeError:
@@ -309,7 +320,7 @@ def apply(
     """Validate the kept file again (the database may have moved since the plan) and apply it
     in the caller's transaction; the upload becomes the campaign's next version."""
     findings: list[Finding] = []
-    source = _source(session, {}, upload.media or {}, findings)
+    source = _source(session, (), upload.media or {}, findings)
     name = Path(upload.filename).stem + ".yaml"
     text = upload.campaign_yaml.decode("utf-8", errors="replace")
     loaded = _load(name, upload.campaign_yaml, text, channels, now, source)

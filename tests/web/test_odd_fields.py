@@ -7,6 +7,7 @@ changes nothing; none is a 500."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
@@ -128,3 +129,47 @@ def test_json_fields_of_the_wrong_kind_are_4xx_and_change_nothing(ws_any: Worksp
     assert [t for t in _dump(ws_any) if t[0] not in ("api_token", "audit_log")] == [
         t for t in before if t[0] not in ("api_token", "audit_log")
     ]
+
+
+def test_two_different_media_files_of_one_name_are_refused_not_one_picked(ws: Workspace) -> None:
+    """The page and the API collected uploads in a dict by file name: the last of two files
+    named a.png silently won. The same bytes twice are one file."""
+    import io
+
+    from tests.campaigns.test_bad_input import GOOD
+    from tests.connectors.files import png_bytes
+
+    text = GOOD.replace(
+        "    text: Hallo aus Astana.", "    text: Hallo aus Astana.\n    media: [a.png]"
+    )
+    client = ws.client("anna")
+    before = _dump(ws)
+
+    def upload(*media: tuple[str, bytes]) -> Any:
+        data = {
+            "file": (io.BytesIO(text.encode()), "de-test.yaml"),
+            "media": [(io.BytesIO(content), name) for name, content in media],
+        }
+        return post_form(client, "/campaigns/upload", data, page="/campaigns")
+
+    twice = upload(("a.png", png_bytes(1, 1)), ("media/a.png", png_bytes(2, 2)))
+    assert twice.status_code == 422
+    assert "a.png</a>: two different files of this name were uploaded" in twice.get_data(
+        as_text=True
+    )
+    assert _dump(ws) == before
+    api = ws.app.test_client().post(
+        "/api/v1/campaigns",
+        headers={"Authorization": f"Bearer {_api_token(ws, 'anna')}"},
+        data={
+            "file": (io.BytesIO(text.encode()), "de-test.yaml"),
+            "media": [
+                (io.BytesIO(png_bytes(1, 1)), "a.png"),
+                (io.BytesIO(png_bytes(3, 3)), "a.png"),
+            ],
+        },
+    )
+    assert api.status_code == 422, api.json
+    assert "two different files" in str(api.json)
+    same = upload(("a.png", png_bytes(1, 1)), ("a.png", png_bytes(1, 1)))
+    assert same.status_code == 302, same.get_data(as_text=True)[:500]

@@ -53,11 +53,11 @@ def upload() -> str | Response | tuple[str, int]:
     if file is None or not file.filename:
         flash(_("Choose a campaign file to upload."), "error")
         return redirect(url_for("campaigns.index"))
-    media = {
-        m.filename: m.read(uploads.MAX_FILE_BYTES + 1)
+    media = [
+        (m.filename, m.read(uploads.MAX_FILE_BYTES + 1))
         for m in request.files.getlist("media")
         if m.filename
-    }
+    ]
     try:
         checked = actions.check_upload(
             file.filename,
