@@ -38,12 +38,15 @@ def _utc(value: object) -> datetime:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
-def _tuples(rows: Iterable[Mapping[str, Any]], *, sqlite: bool) -> Iterator[list[Any]]:
+def _tuples(
+    rows: Iterable[Mapping[str, Any]], *, sqlite: bool, deliveries: set[int]
+) -> Iterator[list[Any]]:
     known = frozenset(SNAPSHOT_KEYS)
     for row in rows:
         if not known.issuperset(row):
             raise ValueError(f"metric_snapshot has no column(s) {sorted(set(row) - known)}")
-        values = list(map(row.get, SNAPSHOT_KEYS))
+        values: list[Any] = list(map(row.get, SNAPSHOT_KEYS))
+        deliveries.add(values[0])
         at = values[1]
         if at.__class__ is not datetime or at.tzinfo is not UTC:
             at = _utc(at)
@@ -65,10 +68,26 @@ def insert_snapshots(target: Session | Connection, rows: Iterable[Mapping[str, A
     ``rows`` are mappings with ``delivery_id`` and ``collected_at`` (an aware datetime) and any of
     the counters (``impressions``, ``likes``, ``reposts``, ``replies``, ``quotes``, ``bookmarks``,
     ``link_clicks``, ``followers``), ``deleted``, ``simulated``. Runs inside the caller's
-    transaction (a Session or a Connection) and does not commit."""
+    transaction (a Session or a Connection) and does not commit.
+
+    Then, in the same transaction, the written deliveries' rows of the write-time summary that
+    reports read (`reports.data.store_summaries`, which never fails the snapshots: the store's
+    triggers have already removed those deliveries' rows, and without a new one a report reads
+    the snapshots themselves)."""
     connection = target.connection() if isinstance(target, Session) else target
     if not connection.in_transaction():
         connection.begin()
+    deliveries: set[int] = set()
+    written = _insert(connection, rows, deliveries)
+    # The summary is a reports' cache of reports' own query: imported here, not at the top
+    # (campaigns imports nothing of reports; only this write reaches it).
+    from reports.data import store_summaries
+
+    store_summaries(connection, deliveries)
+    return written
+
+
+def _insert(connection: Connection, rows: Iterable[Mapping[str, Any]], deliveries: set[int]) -> int:
     dialect = connection.dialect.name
     columns = ", ".join(SNAPSHOT_KEYS)
     written = 0
@@ -80,19 +99,19 @@ def insert_snapshots(target: Session | Connection, rows: Iterable[Mapping[str, A
         try:
             if dialect == "postgresql":
                 with cursor.copy(f"COPY metric_snapshot ({columns}) FROM STDIN") as copy:
-                    for values in _tuples(rows, sqlite=False):
+                    for values in _tuples(rows, sqlite=False, deliveries=deliveries):
                         copy.write_row(values)
                         written += 1
             else:
                 marks = ", ".join("?" * len(SNAPSHOT_KEYS))
                 sql = f"INSERT INTO metric_snapshot ({columns}) VALUES ({marks})"
-                cursor.executemany(sql, _tuples(rows, sqlite=True))
+                cursor.executemany(sql, _tuples(rows, sqlite=True, deliveries=deliveries))
                 written = max(cursor.rowcount, 0)
         finally:
             cursor.close()
         return written
     statement = insert(MetricSnapshot.__table__)  # type: ignore[arg-type]
-    for values in _batches(_tuples(rows, sqlite=False)):
+    for values in _batches(_tuples(rows, sqlite=False, deliveries=deliveries)):
         connection.execute(statement, [dict(zip(SNAPSHOT_KEYS, v, strict=True)) for v in values])
         written += len(values)
     return written

@@ -402,6 +402,55 @@ class MetricSnapshot(Base):
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class DeliveryMetricSummary(Base):
+    """A cache of one published delivery's `reports.data.snapshot_rows_query` row over all of its
+    snapshots (the columns after ``snapshots`` are that query's, by name), written by
+    `campaigns.bulk.insert_snapshots` in the transaction that adds snapshots. It can never make a
+    figure wrong: the database deletes a delivery's row whenever any of its snapshots is inserted,
+    updated or deleted, or its publication time changes (triggers of migration 0016), and a
+    report uses a row only for its ``version`` of the query, the delivery's current
+    ``published_at`` and a report time at or after ``last_collected_at``; any other delivery is
+    read by the query itself."""
+
+    __tablename__ = "delivery_metric_summary"
+
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("delivery.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int]
+    computed_for_published_at: Mapped[datetime]
+    last_collected_at: Mapped[datetime]
+    snapshots: Mapped[int] = mapped_column(BigInteger)
+    last_age: Mapped[float | None] = mapped_column(Float)
+    last_impressions: Mapped[int | None] = mapped_column(BigInteger)
+    last_likes: Mapped[int | None] = mapped_column(BigInteger)
+    last_reposts: Mapped[int | None] = mapped_column(BigInteger)
+    last_replies: Mapped[int | None] = mapped_column(BigInteger)
+    last_quotes: Mapped[int | None] = mapped_column(BigInteger)
+    last_bookmarks: Mapped[int | None] = mapped_column(BigInteger)
+    last_link_clicks: Mapped[int | None] = mapped_column(BigInteger)
+    last_followers: Mapped[int | None] = mapped_column(BigInteger)
+    last_deleted: Mapped[bool | None]
+    last_simulated: Mapped[bool | None]
+    first_followers: Mapped[int | None] = mapped_column(BigInteger)
+    lo_24h_age: Mapped[float | None] = mapped_column(Float)
+    lo_24h_eng: Mapped[int | None] = mapped_column(BigInteger)
+    lo_24h_impressions: Mapped[int | None] = mapped_column(BigInteger)
+    hi_24h_age: Mapped[float | None] = mapped_column(Float)
+    hi_24h_eng: Mapped[int | None] = mapped_column(BigInteger)
+    hi_24h_impressions: Mapped[int | None] = mapped_column(BigInteger)
+    lo_7d_age: Mapped[float | None] = mapped_column(Float)
+    lo_7d_eng: Mapped[int | None] = mapped_column(BigInteger)
+    lo_7d_impressions: Mapped[int | None] = mapped_column(BigInteger)
+    hi_7d_age: Mapped[float | None] = mapped_column(Float)
+    hi_7d_eng: Mapped[int | None] = mapped_column(BigInteger)
+    hi_7d_impressions: Mapped[int | None] = mapped_column(BigInteger)
+    cross_age: Mapped[float | None] = mapped_column(Float)
+    cross_eng: Mapped[int | None] = mapped_column(BigInteger)
+    prev_age: Mapped[float | None] = mapped_column(Float)
+    prev_eng: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class FollowerSample(Base):
     """An account's follower count at one moment (sampled daily per channel); append-only."""
 

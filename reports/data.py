@@ -13,11 +13,13 @@ This module knows nothing of figures or rendering and never calls a platform.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from itertools import chain
 from typing import Any, TypeAlias
 
@@ -25,17 +27,21 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import (
+    CompoundSelect,
     Connection,
     Engine,
     Float,
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
+    delete,
     extract,
     false,
     func,
+    insert,
     literal,
     literal_column,
     null,
@@ -43,6 +49,7 @@ from sqlalchemy import (
     select,
     table,
     type_coerce,
+    union_all,
 )
 from sqlalchemy import (
     column as column_clause,
@@ -57,6 +64,7 @@ from campaigns.schema import (
     Campaign,
     Channel,
     Delivery,
+    DeliveryMetricSummary,
     FollowerSample,
     MetricSnapshot,
     Outcome,
@@ -83,6 +91,7 @@ ENGAGEMENT_PARTS: tuple[str, ...] = ("likes", "reposts", "replies", "quotes")
 FIXED_AGES: dict[str, int] = {"24h": 24 * 3600, "7d": 7 * 24 * 3600}
 """Ages (seconds after publication) at which posts are compared."""
 Query: TypeAlias = "Select[*tuple[Any, ...]]"
+Rows: TypeAlias = "Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]"
 
 _SNAPSHOT = table(
     MetricSnapshot.__tablename__,
@@ -303,12 +312,12 @@ def _with_metrics(deliveries: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFra
 
 def _snapshot_rows(conn: Connection, ids: InScope, as_of: datetime, dialect: str) -> pd.DataFrame:
     """The sought snapshots of each delivery (`delivery_metrics`' input)."""
-    reduced = _number_frame(conn, snapshot_rows_query(ids, as_of, dialect))
+    reduced = _number_frame(conn, snapshot_rows(ids, as_of, dialect))
     reduced["delivery_id"] = reduced["delivery_id"].astype("int64")
     return reduced
 
 
-def _number_frame(conn: Connection, query: Query) -> pd.DataFrame:
+def _number_frame(conn: Connection, query: Rows) -> pd.DataFrame:
     """The rows of a query whose every column is a number or a boolean as float64 columns (NULL:
     NaN, true: 1.0), in one conversion of the driver's rows (no column needs a result
     processor beyond that)."""
@@ -849,13 +858,14 @@ engagements, `engagement_expression`; the last snapshot's are summed from its co
 `delivery_metrics` instead of being read twice)."""
 
 
-def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
+def snapshot_rows_query(ids: Deliveries, as_of: datetime | None, dialect: str) -> Query:
     """One row per published delivery with the few snapshots a report needs, each found by an
     index seek on (delivery_id, collected_at): the last one collected by ``as_of`` (the current
     counters), the first one, those just before and just after each fixed age, and the first one
     where engagements reached half of the last value (with the one before it; the engagement
     counters are in that index, so on SQLite this scan reads the index alone). The cost grows
-    with deliveries, not with the number of snapshots."""
+    with deliveries, not with the number of snapshots. ``as_of`` None: every snapshot (the
+    write-time summary's row, `store_summaries`)."""
     snapshot = _SNAPSHOT
     s = snapshot.c
     # The published deliveries with what every seek and age needs, worked out once per
@@ -878,7 +888,7 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
     def seek(*conditions: Any, last: bool, bounded: bool = True) -> Any:
         a = snapshot.alias().c
         order = (a.collected_at.desc(), a.id.desc()) if last else (a.collected_at, a.id)
-        limit = [a.collected_at <= as_of] if bounded else []
+        limit = [a.collected_at <= as_of] if bounded and as_of is not None else []
         return (
             select(a.id)
             .where(a.delivery_id == pub.c.delivery_id, *limit, *(c(a) for c in conditions))
@@ -895,17 +905,16 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
         seek(last=False).label("first_id"),
         select(func.count())
         .select_from(snapshot)
-        .where(s.delivery_id == pub.c.delivery_id, s.collected_at <= as_of)
+        .where(s.delivery_id == pub.c.delivery_id, *_collected_by(s, as_of))
         .correlate(pub)
         .scalar_subquery()
         .label("snapshots"),
     ]
-    until = literal(as_of, s.collected_at.type)
     earlier = func.min if dialect == "sqlite" else func.least
     for label in FIXED_AGES:
         bound = pub.c[f"at_{label}"]
         # One upper bound, so that the index range ends where the backward scan starts.
-        upper = earlier(bound, until)
+        upper = bound if as_of is None else earlier(bound, literal(as_of, s.collected_at.type))
         lower_id = seek(lambda a, b=upper: a.collected_at <= b, last=True, bounded=False)
         upper_id = seek(lambda a, b=bound: a.collected_at > b, last=False)
         columns += [lower_id.label(f"lo_{label}_id"), upper_id.label(f"hi_{label}_id")]
@@ -922,7 +931,7 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
         select(x.id)
         .where(
             x.delivery_id == seeks.c.delivery_id,
-            x.collected_at <= as_of,
+            *_collected_by(x, as_of),
             # NULL (no crossing) when this snapshot lacks a counter the last one has.
             known_sum(
                 [getattr(x, p) for p in ENGAGEMENT_PARTS],
@@ -991,6 +1000,131 @@ def snapshot_rows_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
                 value = r[name]
             out.append(value.label(f"{role}_{name}"))
     return select(*out).select_from(query_from)
+
+
+def _collected_by(columns: Any, as_of: datetime | None) -> list[ColumnElement[bool]]:
+    return [] if as_of is None else [columns.collected_at <= as_of]
+
+
+SUMMARY_VERSION = 1
+"""The version of `snapshot_rows_query` that `delivery_metric_summary` rows hold: a report uses
+only rows of this version, so a change of the query must bump it (tests/reports/
+test_delivery_summary.py pins the query's text to it); older rows are then read by the query
+itself until their delivery's next snapshot rewrites them."""
+SUMMARY_VALUES: tuple[str, ...] = (
+    "snapshots",
+    *(f"{role}_{name}" for role, wanted in ROLE_COLUMNS.items() for name in wanted),
+)
+"""`snapshot_rows_query`'s columns after ``delivery_id``, in its order: the summary's values."""
+_SUMMARY_BATCH = 500
+_summary = DeliveryMetricSummary.__table__.c
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryIds:
+    """Given deliveries, by id (`Deliveries`): a tuple, or an expanding bind parameter."""
+
+    ids: Any
+
+    def on(self, d: Any) -> list[ColumnElement[bool]]:
+        return [d.id.in_(self.ids)]
+
+
+@dataclass(frozen=True)
+class _Unsummarized:
+    """The deliveries of ``ids`` without a summary row valid at ``as_of`` (`_valid_summary`)."""
+
+    ids: Deliveries
+    as_of: datetime
+
+    def on(self, d: Any) -> list[ColumnElement[bool]]:
+        valid = select(_summary.delivery_id).where(
+            _summary.delivery_id == d.id, *_valid_summary(d, self.as_of)
+        )
+        return [*self.ids.on(d), ~valid.exists()]
+
+
+Deliveries: TypeAlias = "InScope | DeliveryIds | _Unsummarized"
+"""The deliveries a query reads: conditions on a delivery row (``.on(d)``)."""
+
+
+def _valid_summary(d: Any, as_of: datetime) -> list[ColumnElement[bool]]:
+    """When delivery ``d``'s summary row gives `snapshot_rows_query`'s row at ``as_of``: of this
+    version of the query, computed for the delivery's publication as it is now, and with every
+    snapshot of the delivery collected by ``as_of`` (then each seek's bound at ``as_of`` keeps
+    them all, and the row over all snapshots is the row at ``as_of``; the triggers delete the
+    row on any change of a snapshot)."""
+    return [
+        _summary.version == SUMMARY_VERSION,
+        _summary.computed_for_published_at == d.published_at,
+        _summary.last_collected_at <= as_of,
+    ]
+
+
+def _summary_rows_query(ids: InScope, as_of: datetime) -> Query:
+    """The valid summary rows of the deliveries in scope, as `snapshot_rows_query`'s rows."""
+    d = Delivery.__table__.c
+    return (
+        select(_summary.delivery_id, *(_summary[name] for name in SUMMARY_VALUES))
+        .join(Delivery.__table__, d.id == _summary.delivery_id)
+        .where(*ids.on(d), d.published_at.is_not(None), *_valid_summary(d, as_of))
+    )
+
+
+def snapshot_rows(ids: InScope, as_of: datetime, dialect: str) -> Rows:
+    """`snapshot_rows_query`'s rows: the valid rows of the write-time summary, and the query
+    itself for every other delivery in scope (the same rows, byte for byte)."""
+    return union_all(
+        _summary_rows_query(ids, as_of),
+        snapshot_rows_query(_Unsummarized(ids, as_of), as_of, dialect),
+    )
+
+
+def store_summaries(conn: Connection, delivery_ids: Iterable[int]) -> None:
+    """(Re)write the summary rows of these deliveries from `snapshot_rows_query` over all of
+    their snapshots, in ``conn``'s transaction (`campaigns.bulk.insert_snapshots` calls it after
+    each insert). Under a savepoint: if it fails, the deliveries are left without a row (a
+    report reads them by the query) and the caller's snapshots stay."""
+    ids = sorted(set(delivery_ids))
+    if not ids:
+        return
+    forget, compute = _summary_statements(conn.dialect.name)
+    try:
+        with conn.begin_nested():
+            for start in range(0, len(ids), _SUMMARY_BATCH):
+                chunk = {"ids": ids[start : start + _SUMMARY_BATCH]}
+                conn.execute(forget, chunk)
+                conn.execute(compute, chunk)
+    except Exception as exc:  # a summary never costs a snapshot
+        _log.warning(
+            "delivery summaries not written (%s); reports read these deliveries' snapshots",
+            type(exc).__name__,
+        )
+
+
+@cache
+def _summary_statements(dialect: str) -> tuple[Any, Any]:
+    """`store_summaries`' DELETE and INSERT ... SELECT for a list of deliveries (``ids``), built
+    once per dialect (building the query took most of a small batch's time)."""
+    ids: Any = bindparam("ids", expanding=True)
+    d = Delivery.__table__.c
+    s = _SNAPSHOT.c
+    target: Any = DeliveryMetricSummary.__table__
+    rows = snapshot_rows_query(DeliveryIds(ids), None, dialect).subquery("rows")
+    last = select(func.max(s.collected_at)).where(s.delivery_id == rows.c.delivery_id)
+    values = select(
+        rows.c.delivery_id,
+        literal(SUMMARY_VERSION),
+        d.published_at,
+        last.scalar_subquery(),
+        *(rows.c[name] for name in SUMMARY_VALUES),
+    ).join(Delivery.__table__, d.id == rows.c.delivery_id)
+    names = ["delivery_id", "version", "computed_for_published_at", "last_collected_at"]
+    return (
+        delete(target).where(target.c.delivery_id.in_(ids)),
+        insert(target).from_select([*names, *SUMMARY_VALUES], values),
+    )
 
 
 def own_replies_query(ids: InScope, as_of: datetime, dialect: str) -> Query:
