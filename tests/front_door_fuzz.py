@@ -1,0 +1,477 @@
+"""A generated corpus of broken inputs, run through the real ``elshi`` command (click's runner)
+on a SQLite workspace: campaign files, spreadsheets, outcome files, media, elshi.toml and
+command-line arguments. Beyond tests/fixtures/broken/ (kept small for the suite), it makes each
+input many ways: truncated, zero bytes, UTF-16 with and without BOM, Latin-1, invalid UTF-8,
+NUL, CR and CRLF line ends, huge lines, deep nesting, YAML anchors/merge keys/tags/duplicate
+and non-string keys, odd and impossible dates and times, zones that do not exist, spreadsheets
+with merged cells, formulas, error cells and hidden sheets, renamed zips, zip bombs, images whose
+header lies or that decompress huge, names too long, ids too large, bytes that are not UTF-8.
+
+Each case must end in exit 0 (only where the input is acceptable) or 2, with no traceback, in
+bounded time; a refusal must leave the database byte for byte as before and, for a file, name
+it. Run ``python -m tests.front_door_fuzz`` (``--only yaml,sheet,...``, ``-v`` for every case);
+it prints the anomalies and exits 1 when there is one. It takes about two minutes on this
+machine; the useful cases are in the suite (tests/cli/test_odd_arguments.py,
+tests/web/test_odd_fields.py, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import struct
+import sys
+import tempfile
+import time
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+ACCEPTABLE = (0, 2)
+REFUSED = (2,)
+
+
+@dataclass
+class Case:
+    name: str
+    args: tuple[str, ...]
+    inputs: dict[str, bytes] = field(default_factory=dict)
+    expect: tuple[int, ...] = REFUSED
+    names: str | None = None
+    """The file a refusal must name."""
+
+
+def _replace(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+def yaml_cases(good: str) -> Iterator[Case]:
+    raw = good.encode()
+    media_line = "    text: Hallo aus Astana."
+    bad: dict[str, bytes] = {
+        "zero-bytes": b"",
+        "utf16-bom": good.encode("utf-16"),
+        "utf16-le": good.encode("utf-16-le"),
+        "utf16-be": good.encode("utf-16-be"),
+        "utf32": good.encode("utf-32"),
+        "latin1": _replace(good, "title: Test", "title: M\xfcller").encode("latin-1"),
+        "invalid-utf8": raw[:200] + b"\xff\xfe" + raw[200:],
+        "nul": raw[:100] + b"\x00" + raw[100:],
+        "surrogate-bytes": raw.replace(b"Test", b"T\xed\xa0\x80"),
+        "huge-line": _replace(good, "title: Test", "title: " + "x" * 2_500_000).encode(),
+        "deep-flow": _replace(
+            good, 'hashtags: ["#Kasachstan"]', "hashtags: " + "[" * 5000 + "]" * 5000
+        ).encode(),
+        "duplicate-key": _replace(
+            good, "  title: Test\n", "  title: Test\n  title: Other\n"
+        ).encode(),
+        "tag-binary": _replace(good, "title: Test", "title: !!binary aGVsbG8=").encode(),
+        "tag-set": _replace(good, "title: Test", "title: !!set {a, b}").encode(),
+        "tag-custom": _replace(good, "title: Test", "title: !foo bar").encode(),
+        "key-int": _replace(good, "  title: Test\n", "  title: Test\n  1: x\n").encode(),
+        "key-null": _replace(good, "  title: Test\n", "  title: Test\n  ~: x\n").encode(),
+        "key-list": _replace(good, "  title: Test\n", "  title: Test\n  [a]: x\n").encode(),
+        "text-number-for-list": _replace(good, "languages: [de, en]", "languages: 5").encode(),
+        "number-for-text": _replace(good, "timezone: Europe/Berlin", "timezone: 5").encode(),
+        "two-documents": raw + b"---\n" + raw,
+        "yaml-version-bad": b"%YAML 9.9\n---\n" + raw,
+        "media-name-too-long": _replace(
+            good, media_line, media_line + f"\n    media: [{'n' * 300}.png]"
+        ).encode(),
+        "media-nul": _replace(good, media_line, media_line + '\n    media: ["a\\0b.png"]').encode(),
+        "media-device": _replace(
+            good, media_line, media_line + '\n    media: ["/dev/zero"]'
+        ).encode(),
+    }
+    for cut in (1, 10, 60, 150, 300):
+        bad[f"truncated-{cut}"] = raw[:cut]
+    when = 'when: "2027-04-15 10:00"'
+    for value in (
+        "2027-02-30 10:00",
+        "2027-04-15 24:00",
+        "2027-04-15 25:00",
+        "2027-04-15 10:60",
+        "2027-03-28 02:30",
+        "2027-13-01 10:00",
+        "0000-01-01 00:00",
+        "tomorrow",
+        "",
+        "2027-04-15 10:00 Mars/Olympus",
+        "2027-04-15 1\uff10:00",
+    ):
+        bad[f"when {value!r}"] = _replace(good, when, f'when: "{value}"').encode()
+    for zone in (
+        "Mars/Olympus",
+        "UTC+5",
+        "",
+        "../../etc/passwd",
+        "Europe//Berlin",
+        "x" * 5000,
+        ".",
+    ):
+        bad[f"timezone {zone[:20]!r}"] = _replace(
+            good, "timezone: Europe/Berlin", f'timezone: "{zone}"'
+        ).encode()
+    for offset in ("-1d 24:00", "+99999999d 10:00", "-1x 10:00", "-1d 10:60"):
+        bad[f"offset {offset!r}"] = _replace(
+            good, 'offset: "-1d 10:00"', f'offset: "{offset}"'
+        ).encode()
+    fine = {
+        "utf8-bom": b"\xef\xbb\xbf" + raw,
+        "crlf": raw.replace(b"\n", b"\r\n"),
+        "cr": raw.replace(b"\n", b"\r"),
+        "anchor-merge-key": _replace(
+            good,
+            "  - id: second\n    category: education\n",
+            "  - <<: {category: education}\n    id: second\n",
+        ).encode(),
+        "dst-fold": _replace(good, when, 'when: "2027-10-31 02:30"').encode(),
+    }
+    for name, data in bad.items():
+        for command in ("validate", "apply"):
+            yield Case(
+                f"yaml {command} {name}",
+                ("campaign", command, "c.yaml"),
+                {"c.yaml": data},
+                REFUSED,
+                "c.yaml",
+            )
+    for name, data in fine.items():
+        yield Case(
+            f"yaml validate {name}",
+            ("campaign", "validate", "c.yaml"),
+            {"c.yaml": data},
+            ACCEPTABLE,
+            "c.yaml",
+        )
+    yield Case(
+        "yaml the same file twice",
+        ("campaign", "apply", "good.yaml", "./good.yaml"),
+        {},
+        REFUSED,
+        "good.yaml",
+    )
+
+
+def _xlsx(rows: list[list[object]], change: object = None) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    if callable(change):
+        change(book)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def sheet_cases() -> Iterator[Case]:
+    head = ["id", "date", "time", "category", "audiences", "text"]
+    row = ["a", "2027-04-15", "10:00", "education", "public", "Hallo"]
+    csv = ",".join(head) + "\n" + ",".join(row) + "\n"
+
+    def merged(book: object) -> None:
+        book.active.merge_cells("F2:F3")  # type: ignore[attr-defined]
+
+    def hidden(book: object) -> None:
+        extra = book.create_sheet("Hidden")  # type: ignore[attr-defined]
+        extra.append(head)
+        extra.append(row)
+        extra.sheet_state = "hidden"
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as docx:
+        docx.writestr("word/document.xml", "<x/>")
+    bomb = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(_xlsx([head, row]))) as source,
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for part in source.namelist():
+            data = source.read(part)
+            if part == "xl/worksheets/sheet1.xml":
+                data = data.replace(
+                    b"</sheetData>", b"</sheetData><!--" + b" " * 300_000_000 + b"-->"
+                )
+            target.writestr(part, data)
+    bad = {
+        "utf16.csv": csv.encode("utf-16"),
+        "zero.csv": b"",
+        "zero.xlsx": b"",
+        "header-only.csv": (",".join(head) + "\n").encode(),
+        "feb-30.csv": csv.replace("2027-04-15", "2027-02-30").encode(),
+        "24h.csv": csv.replace("10:00", "24:00").encode(),
+        "dst-gap.csv": csv.replace("2027-04-15,10:00", "2027-03-28,02:30").encode(),
+        "nul.csv": csv.replace("Hallo", "Ha\x00llo").encode(),
+        "invalid-utf8.csv": csv.encode().replace(b"Hallo", b"H\xffallo"),
+        "huge-field.csv": csv.replace("Hallo", "x" * 3_000_000).encode(),
+        "merged.xlsx": _xlsx([head, row, ["b", *row[1:]]], merged),
+        "formula-no-value.xlsx": _xlsx([head, [*row[:5], "=1+1"]]),
+        "error-cell.xlsx": _xlsx([head, [*row[:5], "#DIV/0!"]]),
+        "renamed-docx.xlsx": archive.getvalue(),
+        "csv-named.xlsx": csv.encode(),
+        "xlsx-named.csv": _xlsx([head, row]),
+        "truncated.xlsx": _xlsx([head, row])[:500],
+        "bomb.xlsx": bomb.getvalue(),
+    }
+    fine = {
+        "bom.csv": b"\xef\xbb\xbf" + csv.encode(),
+        "crlf.csv": csv.replace("\n", "\r\n").encode(),
+        "hidden.xlsx": _xlsx([head, row], hidden),
+    }
+    for name, data in {**bad, **fine}.items():
+        args = (
+            "campaign",
+            "import",
+            name,
+            "--campaign-file",
+            "good.yaml",
+            "--out",
+            "x.yaml",
+            "--force",
+        )
+        yield Case(
+            f"sheet {name}", args, {name: data}, ACCEPTABLE if name in fine else REFUSED, name
+        )
+
+
+def _png(width: int, height: int, data: bytes | None = None) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = data if data is not None else zlib.compress(b"\x00" * 100)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def media_cases(good: str) -> Iterator[Case]:
+    bad = {
+        "zero.png": b"",
+        "truncated.png": _png(50, 50)[:40],
+        "claims-huge.png": _png(100_000, 100_000),
+        "decompresses-huge.png": _png(20_000, 20_000, zlib.compress(b"\x00" * (20_000 * 6_001), 9)),
+        "text.png": b"hello",
+        "html.png": b"<html><script>alert(1)</script></html>",
+        "bmp.png": b"BM\x46\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00" + b"\x00" * 60,
+        "pdf.png": b"%PDF-1.4\n",
+        "svg.svg": b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+    }
+    for name, data in bad.items():
+        text = good.replace(
+            "    text: Hallo aus Astana.", f'    text: Hallo aus Astana.\n    media: ["{name}"]'
+        )
+        yield Case(
+            f"media {name}",
+            ("campaign", "apply", "m.yaml"),
+            {"m.yaml": text.encode(), name: data},
+            REFUSED,
+            "m.yaml",
+        )
+
+
+def outcome_cases() -> Iterator[Case]:
+    head = "campaign,audience,date,metric,value,source\n"
+    line = "de-test,public,2027-04-15,event_registrations,5,form\n"
+    bad = {
+        "utf16": (head + line).encode("utf-16"),
+        "zero": b"",
+        "nan": (head + line.replace(",5,", ",nan,")).encode(),
+        "inf": (head + line.replace(",5,", ",1e400,")).encode(),
+        "decimal-comma": (head + line.replace(",5,", ',"1,5",')).encode(),
+        "feb-30": (head + line.replace("2027-04-15", "2027-02-30")).encode(),
+        "unknown-campaign": (head + line.replace("de-test", "nope")).encode(),
+        "escape": (head + line.replace("event_registrations", "\x1b[31m")).encode(),
+        "twice": (head + line + line).encode(),
+        "short-row": (head + "de-test,public\n").encode(),
+        "zip-named-csv": b"PK\x03\x04" + b"\x00" * 100,
+    }
+    for name, data in bad.items():
+        yield Case(
+            f"outcomes {name}",
+            ("outcomes", "import", f"o-{name}.csv"),
+            {f"o-{name}.csv": data},
+            REFUSED,
+            f"o-{name}.csv",
+        )
+
+
+def config_cases(base: str) -> Iterator[Case]:
+    bad = {
+        "utf16": base.encode("utf-16"),
+        "invalid-utf8": base.encode().replace(b"outbox", b"out\xffbox", 1),
+        "nul": base.encode().replace(b"outbox", b"out\x00box", 1),
+        "duplicate-table": (base + '\n[daemon]\nlease = "1m"\n').encode(),
+        "duplicate-key": _replace(base, 'lease = "5m"', 'lease = "5m"\nlease = "6m"').encode(),
+        "negative-duration": _replace(base, 'lease = "5m"', 'lease = "-5m"').encode(),
+        "huge-duration": _replace(base, 'lease = "5m"', 'lease = "999999999999d"').encode(),
+        "huge-integer": _replace(
+            base, "max_attempts = 8", "max_attempts = 99999999999999999999999"
+        ).encode(),
+        "nan": _replace(base, 'lease = "5m"', "lease = nan").encode(),
+        "impossible-date": _replace(base, 'lease = "5m"', "lease = 2027-02-30").encode(),
+        "deep-nesting": (base + "\nx = " + "[" * 5000 + "]" * 5000 + "\n").encode(),
+        "unknown-platform": _replace(base, 'platform = "sandbox"', 'platform = "myspace"').encode(),
+        "secret-in-file": _replace(
+            base, 'platform = "sandbox"\nmimic = "x"', 'platform = "x"\naccess_token = "SECRET"'
+        ).encode(),
+        "unknown-key": _replace(base, 'lease = "5m"', 'lease = "5m"\nleese = "5m"').encode(),
+        "bad-bind": (base + '\n[web]\nbind = "nowhere"\n').encode(),
+    }
+    for name, data in bad.items():
+        yield Case(
+            f"config {name}",
+            ("--config", "bad.toml", "status"),
+            {"bad.toml": data},
+            REFUSED,
+            "bad.toml",
+        )
+
+
+def argument_cases() -> Iterator[Case]:
+    long = "n" * 300
+    not_utf8 = os.fsdecode(b"caf\xe9")
+    cases = {
+        "id too large": ("deliveries", "retry", "99999999999999999999999"),
+        "id past postgresql": ("deliveries", "cancel", "2147483648"),
+        "pause id too large": ("resume", "99999999999999999999"),
+        "token id too large": ("user", "token", "revoke", "99999999999999999999999"),
+        "token days too many": (
+            "user",
+            "token",
+            "issue",
+            "x",
+            "--name",
+            "x",
+            "--days",
+            "99999999999",
+        ),
+        "reason not utf8": ("pause", "--all", "--reason", not_utf8),
+        "post not utf8": ("post", "approve", f"de-test/{not_utf8}"),
+        "user not utf8": ("--as", not_utf8, "status"),
+        "reason with escape": ("pause", "--all", "--reason", "stop\x1b[2J"),
+        "comment too long": ("post", "approve", "de-test/hello", "--comment", "x" * 2001),
+        "bind not host:port": ("web", "--bind", "nowhere"),
+        "bind port too large": ("web", "--bind", "127.0.0.1:99999"),
+        "no such migration": ("db", "upgrade", "--revision", "nope"),
+        "older migration": ("db", "upgrade", "--revision", "0001"),
+        "sheet name too long": (
+            "campaign",
+            "import",
+            f"{long}.csv",
+            "--campaign-file",
+            "good.yaml",
+        ),
+        "config name too long": ("--config", f"{long}.toml", "status"),
+        "out name too long": ("report", "--format", "json", "--out", f"{long}.json"),
+        "out folder missing": ("calendar", "export", "--out", "no/such/folder/c.ics"),
+        "since impossible": ("report", "--since", "2027-02-30"),
+        "since 24:00": ("report", "--since", "2027-01-01T24:00"),
+        "format unknown": ("report", "--format", "pdf"),
+        "campaign file is a folder": ("campaign", "validate", "."),
+        "campaign file missing": ("campaign", "validate", "missing.yaml"),
+        "role unknown": ("user", "add", "bob", "--role", "god"),
+        "username with newline": ("user", "add", "x\ny", "--role", "admin"),
+        "out is the database": ("report", "--format", "json", "--out", "elshi.db"),
+    }
+    for name, args in cases.items():
+        yield Case(f"argument {name}", args)
+
+
+def _fingerprint(database: Path) -> str:
+    import gc
+    import hashlib
+    import sqlite3
+    from contextlib import closing
+
+    gc.collect()
+    with closing(sqlite3.connect(database)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return hashlib.sha256(database.read_bytes()).hexdigest()
+
+
+def run(areas: set[str], verbose: bool) -> int:
+    from click.testing import CliRunner
+
+    from elshi.cli import cli
+    from tests.campaigns.test_bad_input import GOOD
+
+    workspace = Path(tempfile.mkdtemp(prefix="elshi-front-door-"))
+    base = files("elshi").joinpath("templates/elshi.toml").read_text(encoding="utf-8")
+    (workspace / "elshi.toml").write_text(base, encoding="utf-8")
+    (workspace / "good.yaml").write_text(GOOD, encoding="utf-8")
+    os.chdir(workspace)
+    for name in ("ELSHI_CONFIG", "ELSHI_DATABASE_URL", "ELSHI_USER", "ELSHI_TOKEN"):
+        os.environ.pop(name, None)
+    assert CliRunner().invoke(cli, ["campaign", "apply", "good.yaml"]).exit_code == 0
+    database = workspace / "elshi.db"
+    makers = {
+        "yaml": lambda: yaml_cases(GOOD),
+        "sheet": sheet_cases,
+        "media": lambda: media_cases(GOOD),
+        "outcomes": outcome_cases,
+        "config": lambda: config_cases(base),
+        "arguments": argument_cases,
+    }
+    anomalies = count = 0
+    for area, make in makers.items():
+        if areas and area not in areas:
+            continue
+        for case in make():
+            count += 1
+            for name, data in case.inputs.items():
+                (workspace / name).write_bytes(data)
+            before = _fingerprint(database)
+            start = time.perf_counter()
+            result = CliRunner().invoke(cli, list(case.args))
+            seconds = time.perf_counter() - start
+            output = result.output
+            wrong = []
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                wrong.append(f"raised {type(result.exception).__name__}: {result.exception}")
+            if result.exit_code not in case.expect:
+                wrong.append(f"exit {result.exit_code}, expected {case.expect}")
+            if "Traceback" in output:
+                wrong.append("a traceback in the output")
+            if result.exit_code == 2 and _fingerprint(database) != before:
+                wrong.append("refused, but the database changed")
+            if result.exit_code == 2 and case.names and case.names not in output:
+                wrong.append(f"the message does not name {case.names}")
+            if seconds > 10:
+                wrong.append(f"took {seconds:.0f} s")
+            if wrong:
+                anomalies += 1
+            if wrong or verbose:
+                said = " | ".join(output.strip().splitlines())[:240]
+                print(f"{'ANOMALY' if wrong else 'ok'}  {case.name}: [{result.exit_code}] {said}")
+                for item in wrong:
+                    print(f"    -> {item}")
+            for name in case.inputs:
+                (workspace / name).unlink(missing_ok=True)
+            (workspace / "x.yaml").unlink(missing_ok=True)
+    print(f"{count} cases, {anomalies} anomalies (workspace {workspace})")
+    return 1 if anomalies else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only", default="", help="comma list: yaml,sheet,media,outcomes,config,arguments"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every case")
+    options = parser.parse_args()
+    sys.exit(run({a for a in options.only.split(",") if a}, options.verbose))
+
+
+if __name__ == "__main__":
+    main()
