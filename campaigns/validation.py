@@ -767,8 +767,19 @@ def load_campaigns(
             continue
         cid = item.desired.spec.id
         if cid in ids:
-            item.problems.append(
-                Problem(str(item.path), 0, 0, f"campaign id {cid!r} is also used by {ids[cid]}")
+            same = _same_file(item.path, ids[cid])
+            said = (
+                f"the same file is given twice (also as {ids[cid]}); name it once"
+                if same
+                else f"campaign id {cid!r} is also used by {ids[cid]}"
             )
+            item.problems.append(Problem(str(item.path), 0, 0, said))
         ids.setdefault(cid, item.path)
     return loaded
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False

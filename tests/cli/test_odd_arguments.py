@@ -76,6 +76,9 @@ REFUSED = [
     (("post", "reject", "de-test/hello", "--comment", "x\x07"), "U+0007"),
     (("post", "approve", "de-test/hello", "--comment", "x" * 2001), "too long"),
     (("deliveries", "cancel", "1", "--reason", "\x1b]0;title\x07"), "U+001B"),
+    # the same input twice; a campaign that is not there
+    (("campaign", "apply", "good.yaml", "./good.yaml"), "the same file is given twice"),
+    (("status", "--campaign", "nope"), "no campaign 'nope'"),
     # values the configuration file would refuse
     (("web", "--bind", "nowhere"), "HOST:PORT"),
     (("web", "--bind", "127.0.0.1:99999"), "HOST:PORT"),
