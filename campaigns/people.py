@@ -178,6 +178,8 @@ def acting(session: Session, who: Person | str, action: str) -> str:
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+"""Characters: a longer one is a mistake (a file piped in), and hashing it costs time."""
 _HASHER: PasswordHasher | None = None
 
 
@@ -244,6 +246,9 @@ def parse_roles(values: Iterable[str]) -> list[Role]:
 def _check_password(password: str, username: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise BadUserInput(f"the password is too short: at least {MIN_PASSWORD} characters")
+    wrong = typedtext.problem(password, "the password", limit=MAX_PASSWORD)
+    if wrong is not None:  # without repeating the password
+        raise BadUserInput(wrong)
     if password.strip().lower() == username.lower():
         raise BadUserInput("the password must not be the username")
 

@@ -64,7 +64,19 @@ def _read_password(from_stdin: bool) -> str | None:
         return None
     import sys
 
-    password = sys.stdin.readline().rstrip("\r\n")
+    from campaigns.people import MAX_PASSWORD
+
+    # Bytes, decoded here: how the text stream decodes them depends on the locale (strict:
+    # a UnicodeDecodeError; surrogateescape: lone surrogates no hash can encode).
+    stream = getattr(sys.stdin, "buffer", None)
+    try:
+        if stream is not None:
+            line = str(stream.readline(4 * MAX_PASSWORD + 2).decode("utf-8"))
+        else:
+            line = sys.stdin.readline(MAX_PASSWORD + 2)
+    except UnicodeDecodeError:
+        raise BadInput("--password-stdin: the password is not UTF-8 text") from None
+    password = line.rstrip("\r\n")
     if not password:
         raise BadInput("--password-stdin: no password on standard input")
     return password

@@ -133,3 +133,26 @@ def test_db_upgrade_to_the_current_revision_changes_nothing(applied: Path, run: 
 def test_an_id_from_options_is_a_number(run: Run, applied: Path) -> None:
     assert options.ROW_ID.convert("42", None, None) == 42
     assert options.ROW_ID.convert(7, None, None) == 7
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        (b"caf\xe9-password-long\n", "not UTF-8"),  # Latin-1: a UnicodeEncodeError before
+        (b"pass\x1bword-12345\n", "U+001B"),
+        (b"x" * 100_000, "too long"),  # no newline: the whole of stdin was read and hashed
+    ],
+)
+def test_a_password_on_stdin_that_cannot_be_one_is_refused_without_a_traceback(
+    applied: Path, workspace: Path, typed: bytes, words: str
+) -> None:
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["user", "add", "boss", "--role", "admin"]).exit_code == 0
+    before = fingerprint(applied)
+    args = ["--as", "boss", "user", "add", "eve", "--role", "author", "--password-stdin"]
+    result = runner.invoke(cli, args, input=typed)
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
+    assert fingerprint(applied) == before
