@@ -84,12 +84,14 @@ bodies (which carry tokens)."""
 
 
 def forms(secret: str) -> set[str]:
-    """``secret`` as a library may print it: raw, URL-encoded, JSON-escaped, base64."""
-    raw = secret.encode("utf-8")
+    """``secret`` as a library may print it: raw, URL-encoded, JSON-escaped, base64. A value
+    from the environment in another encoding holds lone surrogates (Python's surrogateescape):
+    its forms are those of its bytes, never an encoding error at start-up."""
+    raw = secret.encode("utf-8", "surrogateescape")
     found = {
         secret,
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
+        quote(secret, safe="", errors="surrogateescape"),
+        quote_plus(secret, safe="", errors="surrogateescape"),
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
     }

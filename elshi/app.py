@@ -142,6 +142,8 @@ class App:
         from campaigns.people import Person, UnknownPerson, active_person, has_users, user_for_token
 
         token = os.environ.get("ELSHI_TOKEN", "").strip()
+        if token and not token.isascii():  # tokens are ASCII; never repeat it
+            raise BadInput("ELSHI_TOKEN: not an Elshi API token (see elshi user token issue)")
         if token:
             try:
                 return user_for_token(session, token, now=self.now())

@@ -286,6 +286,10 @@ def _parse_value(
     raw: object,
     ctx: s.Context,
 ) -> Any:
+    if isinstance(raw, str) and re.search("[\ud800-\udfff]", raw):
+        # An environment variable set in another encoding (the file is read as strict UTF-8).
+        found.add(path, f"{label}: not valid UTF-8 text (check the encoding it was set in)")
+        return None
     try:
         return kind.parse(raw, ctx)
     except s.Invalid as exc:

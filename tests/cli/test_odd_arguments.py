@@ -156,3 +156,28 @@ def test_a_password_on_stdin_that_cannot_be_one_is_refused_without_a_traceback(
     assert result.exit_code == 2, result.output
     assert words in result.output and "Traceback" not in result.output
     assert fingerprint(applied) == before
+
+
+@pytest.mark.parametrize(
+    ("variable", "args", "words"),
+    [
+        (
+            "ELSHI_TOKEN",
+            ("post", "approve", "de-test/hello"),
+            "ELSHI_TOKEN: not an Elshi API token",
+        ),
+        ("ELSHI_DATABASE_URL", ("status",), "ELSHI_DATABASE_URL: not valid UTF-8"),
+        ("ELSHI_USER", ("status",), "not valid UTF-8"),
+    ],
+)
+def test_an_environment_variable_set_in_another_encoding_is_refused_by_name(
+    applied: Path, run: Run, variable: str, args: tuple[str, ...], words: str
+) -> None:
+    """Set in Latin-1, it reaches Python as lone surrogates: ELSHI_TOKEN was a
+    UnicodeEncodeError traceback at start-up (the log redaction encodes every secret)."""
+    before = fingerprint(applied)
+    value = os.fsdecode(b"elshi_caf\xe9-0123456789")
+    out = run(*args, expect=2, env={variable: value}).output
+    assert words in out, out
+    assert "caf" not in out or variable == "ELSHI_USER"  # a token is never repeated
+    assert fingerprint(applied) == before
