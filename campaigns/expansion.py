@@ -322,6 +322,7 @@ def expand(
                     reach.setdefault(channel, []).append(audience)
         deliveries: list[DesiredDelivery] = []
         gaps_reported: set[str] = set()
+        empty_reported: set[tuple[str, str]] = set()
         for channel, reached in reach.items():
             language = _language(texts, reached)
             if language is None:
@@ -350,6 +351,14 @@ def expand(
             link = tag_link(post.link, spec, values) if post.link else None
             text = render(spec, post, base, link=link, platform=platform)
             text_at: tuple[str | int, ...] = ("posts", index, "text")
+            if not base.strip() and not files and (language, platform) not in empty_reported:
+                # A spreadsheet's empty text cell is refused too (campaigns.spreadsheet).
+                empty_reported.add((language, platform))
+                report_post(
+                    text_at,
+                    f"the text in {language} is empty and the post has no media: write "
+                    "what the post says",
+                )
             if channels is not None and channel in channels:
                 _media_rules(platform, channel, files, index, report_post, checked_media)
                 key = platform if platform in variants else "default"

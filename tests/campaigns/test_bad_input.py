@@ -49,6 +49,10 @@ def broken(old: str, new: str) -> str:
 
 # (replace this, with this) -> (line, column, words the message must contain)
 CASES = {
+    "an empty text and no media (a spreadsheet's empty cell is refused too)": (
+        ("text: Hallo aus Astana.", "text: '  '"),
+        (23, 11, ["the text in de is empty and the post has no media"]),
+    ),
     "wrong type: a number for the country": (
         ("country: DE", "country: 49"),
         (4, 12, ["country: expected text, found the number 49"]),
