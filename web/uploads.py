@@ -97,8 +97,14 @@ class Checked:
 
 
 def safe_name(filename: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename.replace("\\", "/")).name)[:120]
-    return name.lstrip(".") or "campaign.yaml"
+    """The uploaded file's name without folders or odd characters, at most 120 characters,
+    keeping its extension (which says what kind of file it is)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename.replace("\\", "/")).name).lstrip(".")
+    if len(name) > 120:
+        stem, dot, suffix = name.rpartition(".")
+        keep = dot and stem and len(suffix) <= 10
+        name = f"{stem[: 119 - len(suffix)]}.{suffix}" if keep else name[:120]
+    return name or "campaign.yaml"
 
 
 def current_version(session: Session, campaign_id: str) -> CampaignUpload | None:
@@ -175,12 +181,12 @@ def check(
     lower = name.lower()
     if not lower.endswith(YAML_SUFFIXES + SHEET_SUFFIXES):
         raise UploadError(
-            f"{filename}: upload a campaign file (.yaml or .yml) or a spreadsheet (.xlsx, .csv)"
+            f"{name}: upload a campaign file (.yaml or .yml) or a spreadsheet (.xlsx, .csv)"
         )
     if not content:
-        raise UploadError(f"{filename}: the file is empty")
+        raise UploadError(f"{name}: the file is empty")
     if len(content) > MAX_FILE_BYTES:
-        raise UploadError(f"{filename}: larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
+        raise UploadError(f"{name}: larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
     checked = Checked(filename=name, content=content, campaign_yaml=None)
     if lower.endswith(SHEET_SUFFIXES):
         base = previous.campaign_yaml if previous is not None else None

@@ -173,3 +173,18 @@ def test_two_different_media_files_of_one_name_are_refused_not_one_picked(ws: Wo
     assert "two different files" in str(api.json)
     same = upload(("a.png", png_bytes(1, 1)), ("a.png", png_bytes(1, 1)))
     assert same.status_code == 302, same.get_data(as_text=True)[:500]
+
+
+def test_a_campaign_file_with_a_very_long_name_is_still_a_campaign_file(ws: Workspace) -> None:
+    """The safe name was cut at 120 characters, extension and all, so a long name ending in
+    .yaml was refused as 'not a campaign file' (and echoed whole in the message)."""
+    import io
+
+    from tests.campaigns.test_bad_input import GOOD
+
+    data = {"file": (io.BytesIO(GOOD.encode()), "g" * 5000 + ".yaml")}
+    response = post_form(ws.client("anna"), "/campaigns/upload", data, page="/campaigns")
+    assert response.status_code == 302 and "/uploads/" in response.headers["Location"]
+    with ws.engine.connect() as conn:
+        [name] = conn.exec_driver_sql("SELECT filename FROM campaign_upload").scalars()
+    assert name.endswith("g.yaml") and len(name) == 120
