@@ -20,7 +20,7 @@ from campaigns.queries import campaign_detail, campaign_summaries
 from campaigns.schema import AuditEntry, Campaign, CampaignUpload, Delivery, Post
 from scheduler import operations
 from web import actions, context, uploads
-from web.filters import MAX_ID, Filter, joined, row_id
+from web.filters import FIRST_DAY, LAST_DAY, MAX_ID, Filter, day_arg, joined, row_id
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_ROWS = 5000
@@ -434,26 +434,24 @@ def audit() -> Any:
             query = query.where(column == request.args[name])
     if request.args.get("entity_id"):
         query = query.where(AuditEntry.entity_id == request.args["entity_id"])
-    since = request.args.get("since")
-    if since:
+    # The page's rules (web.filters): days within FIRST_DAY-LAST_DAY, where a day's arithmetic
+    # and the databases' dates do not overflow (9999-12-31 + 1 day was a 500).
+    for name in ("since", "until"):
         try:
-            day = date.fromisoformat(since)
+            day = day_arg(request.args.get(name))
         except ValueError:
-            abort(400, "since must be YYYY-MM-DD")
-        query = query.where(
-            AuditEntry.at >= datetime.combine(day, time(), tzinfo=context.viewer_zone())
-        )
-    until = request.args.get("until")
-    if until:
-        try:
-            day = date.fromisoformat(until)
-        except ValueError:
-            abort(400, "until must be YYYY-MM-DD")
-        query = query.where(
-            AuditEntry.at
-            < datetime.combine(day + timedelta(days=1), time(), tzinfo=context.viewer_zone())
-        )
-    limit = min(int(request.args.get("limit", "200") or 200), MAX_ROWS)
+            abort(400, f"{name} must be YYYY-MM-DD, from {FIRST_DAY} to {LAST_DAY}")
+        if day is None:
+            continue
+        if name == "until":
+            day += timedelta(days=1)
+        start = datetime.combine(day, time(), tzinfo=context.viewer_zone())
+        query = query.where(AuditEntry.at >= start if name == "since" else AuditEntry.at < start)
+    raw_limit = request.args.get("limit") or "200"
+    limit = row_id(raw_limit)
+    if limit is None:
+        abort(400, f"limit must be a whole number from 1 (at most {MAX_ROWS} are sent)")
+    limit = min(limit, MAX_ROWS)
     return {
         "entries": [
             {

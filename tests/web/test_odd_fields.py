@@ -188,3 +188,33 @@ def test_a_campaign_file_with_a_very_long_name_is_still_a_campaign_file(ws: Work
     with ws.engine.connect() as conn:
         [name] = conn.exec_driver_sql("SELECT filename FROM campaign_upload").scalars()
     assert name.endswith("g.yaml") and len(name) == 120
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=abc",
+        "limit=-5",
+        "limit=1e9",
+        "until=9999-12-31",
+        "since=0001-01-01",
+        "since=2027-02-30",
+    ],
+)
+def test_the_api_audit_refuses_odd_arguments_with_400(ws_any: Workspace, query: str) -> None:
+    """They were 500s: int('abc'), a negative LIMIT, and 9999-12-31 + 1 day overflowing."""
+    headers = {"Authorization": f"Bearer {_api_token(ws_any)}"}
+    response = ws_any.app.test_client().get(f"/api/v1/audit?{query}", headers=headers)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert response.json is not None and query.split("=")[0] in response.json["message"]
+
+
+def test_the_api_audit_still_filters_by_day_and_limits(ws: Workspace) -> None:
+    headers = {"Authorization": f"Bearer {_api_token(ws)}"}
+    client = ws.app.test_client()
+    every = client.get("/api/v1/audit?since=2027-03-01&until=2027-03-01", headers=headers).json
+    assert every is not None and len(every["entries"]) > 2
+    two = client.get("/api/v1/audit?limit=2", headers=headers).json
+    assert two is not None and len(two["entries"]) == 2
+    none = client.get("/api/v1/audit?until=2027-02-28", headers=headers).json
+    assert none is not None and none["entries"] == []
