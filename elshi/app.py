@@ -131,6 +131,15 @@ class App:
             raise BadInput(f"{option} {path}: that is a database; choose another file")
         return path
 
+    @staticmethod
+    def check_campaign(session: Session, campaign: str | None) -> None:
+        """``--campaign ID`` of a command that reads: an id the database has, else `BadInput`
+        (a listing filtered by a typo would say "nothing" and exit 0)."""
+        from campaigns.schema import Campaign
+
+        if campaign is not None and session.get(Campaign, campaign) is None:
+            raise BadInput(f"no campaign {campaign!r} (see elshi campaign list)")
+
     def person(self, session: Session, by: str | None = None) -> Person:
         """Who is running this command (see docs/operator-guide.md, "Who runs a command").
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from elshi.app import App, BadInput
+from elshi.app import App
 from elshi.commands import options
 from elshi.output import say
 
@@ -38,13 +38,11 @@ def calendar_export(
     """
     from campaigns.calendar import to_csv, to_ics
     from campaigns.queries import timeline, workspace_id
-    from campaigns.schema import Campaign
 
     if out is not None:
         app.output_path(out)  # before the work (and before the workspace id is recorded)
     with app.sessions() as session:
-        if campaign and session.get(Campaign, campaign) is None:
-            raise BadInput(f"no campaign {campaign!r} (see elshi campaign list)")
+        app.check_campaign(session, campaign)
         rows = timeline(session, campaign=campaign, include_cancelled=include_cancelled)
         workspace = workspace_id(session)
         session.commit()

@@ -172,6 +172,7 @@ def queue(app: App, campaign: str | None, limit: int | None, as_json: bool, by: 
     from campaigns.approval import queue as waiting
 
     with app.sessions() as session:
+        app.check_campaign(session, campaign)
         person = app.person(session, by)
         items = waiting(session, person, now=app.now(), campaign=campaign, limit=limit)
     if as_json:
@@ -212,6 +213,7 @@ def expired(app: App, campaign: str | None, as_json: bool) -> None:
     from campaigns.approval import expired as find_expired
 
     with app.sessions() as session:
+        app.check_campaign(session, campaign)
         items = find_expired(session, campaign=campaign)
     if as_json:
         echo_json([asdict(i) for i in items])

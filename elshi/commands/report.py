@@ -114,7 +114,6 @@ def command(
     if ctx.invoked_subcommand is not None:
         return
     app: App = ctx.obj
-    from campaigns.schema import Campaign
 
     start = _moment(since, "--since", end=False)
     stop = _moment(until, "--until", end=True)
@@ -127,8 +126,7 @@ def command(
             out.suffix.lower(), "csv"
         )
     with app.sessions() as session:
-        if campaign is not None and session.get(Campaign, campaign) is None:
-            raise BadInput(f"no campaign {campaign!r} (see elshi campaign list)")
+        app.check_campaign(session, campaign)
         audience_id = _audience_id(session, audience, campaign) if audience else None
         _known(session, channel=channel, country=country)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from elshi.app import App, BadInput
+from elshi.app import App
 from elshi.commands import options
 from elshi.output import clip, say, table, to_json
 
@@ -51,7 +51,6 @@ def command(
         elshi status --check --json
         elshi status --format prometheus --out /var/lib/node_exporter/textfile/elshi.prom
     """
-    from campaigns.schema import Campaign
     from elshi.runtime import thresholds
     from scheduler.health import problems as find_problems
     from scheduler.operations import status as read_status
@@ -60,8 +59,7 @@ def command(
     out = app.output_path(out) if out is not None else None
     now = app.now()
     with app.sessions() as session:
-        if campaign and session.get(Campaign, campaign) is None:
-            raise BadInput(f"no campaign {campaign!r} (see elshi campaign list)")
+        app.check_campaign(session, campaign)
         found = find_problems(
             session, now, replace(thresholds(app.config), approval_lead=timedelta(0))
         )

@@ -79,6 +79,9 @@ REFUSED = [
     # the same input twice; a campaign that is not there
     (("campaign", "apply", "good.yaml", "./good.yaml"), "the same file is given twice"),
     (("status", "--campaign", "nope"), "no campaign 'nope'"),
+    (("post", "queue", "--campaign", "nope"), "no campaign 'nope'"),
+    (("post", "expired", "--campaign", "nope"), "no campaign 'nope'"),
+    (("calendar", "export", "--campaign", "nope"), "no campaign 'nope'"),
     # values the configuration file would refuse
     (("web", "--bind", "nowhere"), "HOST:PORT"),
     (("web", "--bind", "127.0.0.1:99999"), "HOST:PORT"),
