@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from campaigns import typedtext
 from campaigns.people import Person, acting
-from campaigns.schema import Campaign, Channel, Delivery, Pause, Post
+from campaigns.schema import Campaign, Channel, Delivery, Pause, Post, due_state
 from campaigns.schema import DeliveryState as S
 from campaigns.states import record, transition
 from campaigns.store import immediate
@@ -304,7 +304,7 @@ def overdue(session: Session, pause_id: int, *, now: datetime) -> list[Held]:
         .join(Post, Delivery.post_id == Post.id)
         .join(Channel, Delivery.channel_id == Channel.id)
         .where(
-            Delivery.state.in_([S.approved.value, S.scheduled.value]),
+            due_state(Delivery.state),
             func.coalesce(Delivery.next_attempt_at, Delivery.due_at) <= now,
             _in_scope(row),
             ~covering(exclude=row.id),

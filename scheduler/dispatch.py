@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from campaigns.gate import BLOCKED, RATE_LIMIT, UNAVAILABLE, Block, claim_condition, hold, refusal
 from campaigns.links import UnsafeUrl, is_web_url, web_url
 from campaigns.media import MediaMissing, is_reference, materialize
-from campaigns.schema import DUE_STATES, Audience, Campaign, Channel, Delivery, Post
+from campaigns.schema import Audience, Campaign, Channel, Delivery, Post, due_state
 from campaigns.schema import DeliveryState as S
 from campaigns.states import RowMove, transition, transition_rows, update_each
 from campaigns.store import immediate
@@ -174,7 +174,7 @@ def claimable(now: Any, horizon: Any) -> Any:
     to ``publishing`` at ``now``, for a send at or before ``horizon`` (instants, or the bound
     parameters `NOW` and `HORIZON` of a statement built once)."""
     return and_(
-        Delivery.state.in_([s.value for s in DUE_STATES]),
+        due_state(Delivery.state),
         due_instant() <= horizon,
         channel_open(now),
         or_(Channel.next_slot_at.is_(None), Channel.next_slot_at <= horizon),

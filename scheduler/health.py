@@ -28,6 +28,7 @@ from campaigns.schema import (
     Post,
     ReportRun,
     Worker,
+    due_state,
 )
 from campaigns.schema import DeliveryState as S
 
@@ -226,7 +227,7 @@ def overdue(session: Session, now: datetime) -> list[Problem]:
         .join(Post, Delivery.post_id == Post.id)
         .join(Channel, Delivery.channel_id == Channel.id)
         .where(
-            Delivery.state.in_([S.approved.value, S.scheduled.value]),
+            due_state(Delivery.state),
             func.coalesce(Delivery.next_attempt_at, Delivery.due_at) < now - OVERDUE_AFTER,
         )
         .order_by(Delivery.due_at)

@@ -23,7 +23,7 @@ from campaigns.gate import channel_block, is_approved
 from campaigns.links import UnsafeUrl
 from campaigns.pauses import active as active_pauses
 from campaigns.people import Person, acting
-from campaigns.schema import Campaign, Channel, Delivery, Post, Worker
+from campaigns.schema import Campaign, Channel, Delivery, Post, Worker, due_state
 from campaigns.schema import DeliveryState as S
 from campaigns.states import TransitionError, record, transition
 from scheduler.errors import OperationError as OperationError
@@ -280,14 +280,14 @@ def status(
     publishing = detail(query(Delivery.state == S.publishing.value, order=Delivery.claimed_at))
     overdue = detail(
         query(
-            Delivery.state.in_([S.approved.value, S.scheduled.value]),
+            due_state(Delivery.state),
             func.coalesce(Delivery.next_attempt_at, Delivery.due_at) < now - timedelta(minutes=5),
             order=Delivery.due_at,
         )
     )
     nxt = detail(
         query(
-            Delivery.state.in_([S.approved.value, S.scheduled.value]),
+            due_state(Delivery.state),
             order=func.coalesce(Delivery.next_attempt_at, Delivery.due_at),
             limit=upcoming,
         )

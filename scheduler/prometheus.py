@@ -12,7 +12,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from campaigns.schema import AlertOutbox, Campaign, Channel, Delivery, OutboxState, Post, Worker
+from campaigns.schema import (
+    AlertOutbox,
+    Campaign,
+    Channel,
+    Delivery,
+    OutboxState,
+    Post,
+    Worker,
+    due_state,
+)
 from campaigns.schema import DeliveryState as S
 from scheduler.health import Problem, last_heartbeat
 
@@ -76,7 +85,7 @@ def render(session: Session, now: datetime, problems: Sequence[Problem]) -> str:
         select(Channel.name, func.count(), func.min(due))
         .select_from(Delivery)
         .join(Channel, Delivery.channel_id == Channel.id)
-        .where(Delivery.state.in_([S.approved.value, S.scheduled.value]), due < now)
+        .where(due_state(Delivery.state), due < now)
         .group_by(Channel.name)
     ):
         overdue[name] = (n, (now - oldest).total_seconds() if oldest else 0.0)

@@ -116,3 +116,98 @@ def test_the_snapshot_seeks_of_a_report_read_sqlites_index_alone_in_its_order(
     assert len(seeks) >= 8, plan
     assert all("USING COVERING INDEX" in step for step in seeks), "\n".join(seeks)
     assert not [step for step in plan if "TEMP B-TREE" in step], "\n".join(plan)
+
+
+def test_migrated_indexes_are_the_models_as_written(engine: Any, tmp_path: Any) -> None:
+    """Every index the migrations leave is the one the models declare, with its expressions and
+    the predicate of a partial index (`compare_metadata` above compares neither), and on
+    PostgreSQL the table storage options (the delivery table's fillfactor): the models'
+    `create_all` into a schema beside the migrated one, each database's own rendering compared."""
+    from sqlalchemy import text
+
+    from campaigns.schema import Base
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"ATTACH DATABASE '{tmp_path / 'model.db'}' AS model")
+        else:
+            conn.exec_driver_sql("CREATE SCHEMA model")
+        Base.metadata.create_all(conn.execution_options(schema_translate_map={None: "model"}))
+
+        def indexes(schema: str) -> dict[str, str]:
+            if conn.dialect.name == "sqlite":
+                rows = conn.execute(
+                    text(f"SELECT name, sql FROM {schema}.sqlite_master WHERE type = 'index'")
+                )
+                found = {n: s for n, s in rows if s is not None}  # not the automatic ones
+                return {n: " ".join(s.replace("model.", "").split()) for n, s in found.items()}
+            rows = conn.execute(
+                text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = :s"),
+                {"s": schema},
+            )
+            return {n: d.replace(f" {schema}.", " ") for n, d in rows}
+
+        migrated, modelled = (
+            indexes("main" if conn.dialect.name == "sqlite" else "public"),
+            (indexes("model")),
+        )
+        if conn.dialect.name != "sqlite":
+            options = text(
+                "SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n"
+                " ON n.oid = c.relnamespace WHERE n.nspname = :s AND c.relkind = 'r'"
+                " AND c.relname != 'alembic_version'"
+            )
+            assert dict(conn.execute(options, {"s": "public"}).all()) == dict(
+                conn.execute(options, {"s": "model"}).all()
+            )
+            assert dict(conn.execute(options, {"s": "public"}).all())["delivery"] == [
+                "fillfactor=90"
+            ]
+        migrated.pop("alembic_version_pkc", None)
+    assert migrated == modelled
+    assert "WHERE" in migrated["ix_delivery_due_instant"]
+    assert "ix_delivery_channel_state" not in migrated
+
+
+def test_slimmer_delivery_indexes_downgrade_and_upgrade_again(engine: Any) -> None:
+    """Migration 0017 down and up: the index it dropped comes back and the partial ones become
+    whole again (and PostgreSQL's fillfactor its default), then the head's set once more."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from campaigns.store import alembic_config, upgrade
+
+    def state() -> tuple[set[str], str, object]:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                sql = conn.scalar(
+                    text("SELECT sql FROM sqlite_master WHERE name = 'ix_delivery_due_instant'")
+                )
+                options = None
+            else:
+                sql = conn.scalar(
+                    text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+                    {"n": "ix_delivery_due_instant"},
+                )
+                options = conn.scalar(
+                    text("SELECT reloptions FROM pg_class WHERE relname = :n"), {"n": "delivery"}
+                )
+            names = set(
+                conn.execute(
+                    text("SELECT name FROM sqlite_master WHERE tbl_name = 'delivery'")
+                    if conn.dialect.name == "sqlite"
+                    else text("SELECT indexname FROM pg_indexes WHERE tablename = 'delivery'")
+                ).scalars()
+            )
+        return names, str(sql), options
+
+    head = state()
+    pg = engine.dialect.name == "postgresql"
+    assert "ix_delivery_channel_state" not in head[0] and "WHERE" in head[1]
+    assert head[2] == (["fillfactor=90"] if pg else None)
+    command.downgrade(alembic_config(engine), "0016")
+    names, sql, options = state()
+    assert names == head[0] | {"ix_delivery_channel_state"}
+    assert "WHERE" not in sql and options is None
+    upgrade(engine, "head")
+    assert state() == head
