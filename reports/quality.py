@@ -20,6 +20,7 @@ def outcomes_table(data: StoreData) -> Table:
     if len(o):
         names = data.audiences.set_index("audience_id")["audience"]
         o["audience"] = o["audience_id"].map(names).fillna("(whole campaign)")
+        o["simulated"] = False  # imported from a file: never the sandbox's model
     return Table(
         "outcomes",
         "Outcomes (imported)",
@@ -50,6 +51,11 @@ def platform_counters(posts: pd.DataFrame) -> Table:
         group = rank[codes]
         platforms = np.asarray(distinct, dtype=object)[by_name]
         sizes = np.bincount(group, minlength=platforms.size)
+        simulated = np.bincount(
+            group,
+            weights=posts["simulated"].to_numpy(dtype=bool)[measured],
+            minlength=platforms.size,
+        )
         given = {
             name: np.bincount(
                 group,
@@ -61,6 +67,7 @@ def platform_counters(posts: pd.DataFrame) -> Table:
         for i, platform in enumerate(platforms.tolist()):
             size = int(sizes[i])
             record: dict[str, Any] = {"platform": platform, "posts": size}
+            record["simulated"] = bool(simulated[i] > 0)
             for name in COUNTERS:
                 count = int(given[name][i])
                 record[name] = (

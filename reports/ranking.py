@@ -136,6 +136,9 @@ def leaderboard(
         missing = ~young & ~a[f"known_{AGE}"]
         inside = code >= 0
         young_n = np.bincount(code[inside & young], minlength=len(keys))
+        simulated_n = np.bincount(
+            code[inside & aud["simulated"].to_numpy(dtype=bool)], minlength=len(keys)
+        )
         missing_n = np.bincount(code[inside & missing], minlength=len(keys))
         eligible = (posts >= min_posts) & ~np.isnan(index)
         basis = [BASIS_LABEL[str(key[1])] for key in keys]
@@ -174,6 +177,7 @@ def leaderboard(
                 "missing": missing_n[take].astype(np.int64),
                 "rank": ranks[take],
                 "note": note[take].tolist(),
+                "simulated": simulated_n[take] > 0,
             }
         )
     return Table(
@@ -232,6 +236,7 @@ def ab_comparisons(
     eng = aud[f"eng_{AGE}"].to_numpy(dtype="float64")
     exposure = aud[f"exposure_{AGE}"].to_numpy(dtype="float64")
     post = aud["post_id"].to_numpy()
+    simulated = aud["simulated"].to_numpy(dtype=bool)
     compared: Compared = []
     # The variants of a group are those of its posts at 7 days and of those too young for it:
     # a variant whose posts are all younger than 7 days is still compared ("too few posts to
@@ -240,6 +245,7 @@ def ab_comparisons(
     for (audience_label, basis), both in groups:
         variants = sorted(str(v) for v in pd.unique(variant[both]))
         rows, too_young = both[known[both]], variant[both[young[both]]]
+        sim_variants = set(variant[both[simulated[both]]].tolist())
         for i, first in enumerate(variants):
             for second in variants[i + 1 :]:
                 in_a = rows[variant[rows] == first]
@@ -267,6 +273,7 @@ def ab_comparisons(
                             "difference": result.difference,
                             "difference_low": result.low,
                             "difference_high": result.high,
+                            "simulated": bool(sim_variants & {first, second}),
                         },
                         result,
                     )

@@ -157,8 +157,13 @@ def campaign_table(posts: pd.DataFrame, data: StoreData, a: Arrays | None = None
     )
 
 
+def _simulated(a: Arrays, g: Groups) -> Columns:
+    """Whether each group holds a simulated delivery (a sandbox channel's)."""
+    return {"simulated": g.sizes("simulated") > 0}
+
+
 def audience_volume(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
-    frame = grouped(aud, ["audience_label"], [volume], a=a)
+    frame = grouped(aud, ["audience_label"], [volume, _simulated], a=a)
     return Table(
         "audience_volume",
         "Volume per audience",
@@ -289,6 +294,9 @@ def fixed_age(aud: pd.DataFrame, a: Arrays | None = None, known: Table | None = 
     at 7 days are taken as they are instead of computed again."""
     records: list[dict[str, Any]] = []
     items = group_indices(aud, ["audience_label"], a=a)
+    # Whether a row's posts (the audience's of that basis) include a simulated one.
+    simulated = aud["simulated"].to_numpy(dtype=bool) if len(aud) else None
+    bases = aud["basis"].to_numpy(dtype=object) if len(aud) else None
     if items:
         a = a if a is not None else arrays(aud)
         groups = Groups.of([idx for _key, idx in items], a)
@@ -303,7 +311,9 @@ def fixed_age(aud: pd.DataFrame, a: Arrays | None = None, known: Table | None = 
                 }
             else:
                 by_age[age] = fixed_age_columns(a, groups, age)
-    for i, ((label_key,), _idx) in enumerate(items):
+    for i, ((label_key,), idx) in enumerate(items):
+        assert simulated is not None and bases is not None
+        flags = {basis: bool((simulated[idx] & (bases[idx] == basis)).any()) for basis, _ in BASES}
         for age in FIXED_AGES:
             row = {name: values[i].item() for name, values in by_age[age].items()}
             for basis, prefix in BASES:
@@ -321,6 +331,7 @@ def fixed_age(aud: pd.DataFrame, a: Arrays | None = None, known: Table | None = 
                         "rate_high": row[f"{key}_high"],
                         "rate_mean": row[f"{key}_mean"],
                         "rate_median": row[f"{key}_median"],
+                        "simulated": flags[basis],
                     }
                 )
     frame = pd.DataFrame.from_records(records)
@@ -392,7 +403,7 @@ def amec(engagement: Table, volume: Table, campaigns: Table, data: StoreData) ->
     outcomes = data.outcomes
     records: list[dict[str, Any]] = []
     # The ladder's columns only: the rows are made into dicts column by column.
-    shown = ("audience_label", *_LADDER_KEYS)
+    shown = ("audience_label", *_LADDER_KEYS, "simulated")
     figures = (
         engagement.frame[[name for name in engagement.frame.columns if name in shown]].merge(
             volume.frame[["audience_label", "published"]]
@@ -412,7 +423,7 @@ def amec(engagement: Table, volume: Table, campaigns: Table, data: StoreData) ->
     for row in figures.to_dict("records"):
         audience_id = ids.get(row["audience_label"])
         own = outcomes[outcomes["audience_id"] == audience_id] if len(outcomes) else outcomes
-        records.append({**{k: row.get(k) for k in ("audience_label", *_LADDER_KEYS)}})
+        records.append({k: row.get(k) for k in shown})
         records[-1]["outcomes"] = _outcome_text(own) if len(own) else None
     if len(outcomes) and len(campaigns.frame):
         wide = outcomes[outcomes["audience_id"].isna()]
@@ -424,7 +435,7 @@ def amec(engagement: Table, volume: Table, campaigns: Table, data: StoreData) ->
             records.append(
                 {
                     "audience_label": f"Whole campaign · {campaign_id}",
-                    **{k: row.get(k) for k in _LADDER_KEYS},
+                    **{k: row.get(k) for k in (*_LADDER_KEYS, "simulated")},
                     "outcomes": _outcome_text(own),
                 }
             )

@@ -31,13 +31,15 @@ def half_life(posts: pd.DataFrame) -> Table:
         )
     platforms = posts["platform_label"].to_numpy(dtype=object)[old]
     values = posts["half_life"].to_numpy(dtype="float64", na_value=np.nan)[old]
+    simulated = posts["simulated"].to_numpy(dtype=bool)[old]
     records = []
     # Per platform in sorted order (a grouping of the rows by platform label), on numpy: the
     # median and quartiles numpy's (linear interpolation), as pandas' own are.
     codes, labels = pd.factorize(platforms)
     for code, platform in sorted(enumerate(labels.tolist()), key=lambda item: item[1]):
         seconds = values[codes == code]
-        hours = seconds[~np.isnan(seconds)] / 3600.0
+        counted = ~np.isnan(seconds)
+        hours = seconds[counted] / 3600.0
         quartiles = np.percentile(hours, [25.0, 75.0]) if hours.size else [math.nan, math.nan]
         records.append(
             {
@@ -46,6 +48,7 @@ def half_life(posts: pd.DataFrame) -> Table:
                 "median": float(np.median(hours)) if hours.size else math.nan,
                 "p25": float(quartiles[0]),
                 "p75": float(quartiles[1]),
+                "simulated": bool(simulated[codes == code][counted].any()),
             }
         )
     return Table(
@@ -181,15 +184,24 @@ def time_slots(
         aud["hour"].to_numpy(dtype="float64", na_value=np.nan)[kept],
         relative,
     )
-    cell_rows: dict[tuple[Any, Any], list[tuple[float, float, float, int]]] = {}
-    for (audience_id, label_key, w, h), mean, count in zip(
-        cells, cell_means, cell_counts, strict=True
+    # Whether a cell holds a simulated post: the same cells' mean of the flag is above 0.
+    _cells, simulated_share, _counts = _slot_cells(
+        audience,
+        label,
+        labels,
+        aud["weekday"].to_numpy(dtype="float64", na_value=np.nan)[kept],
+        aud["hour"].to_numpy(dtype="float64", na_value=np.nan)[kept],
+        aud["simulated"].to_numpy(dtype="float64")[kept],
+    )
+    cell_rows: dict[tuple[Any, Any], list[tuple[float, float, float, int, bool]]] = {}
+    for (audience_id, label_key, w, h), mean, count, share in zip(
+        cells, cell_means, cell_counts, simulated_share, strict=True
     ):
-        cell_rows.setdefault((audience_id, label_key), []).append((w, h, mean, count))
+        cell_rows.setdefault((audience_id, label_key), []).append((w, h, mean, count, share > 0))
     for (audience_id, label_key), rows in cell_rows.items():
         index = [[math.nan] * 24 for _ in range(7)]
         counts = [[0] * 24 for _ in range(7)]
-        for weekday, hour, mean, count in rows:
+        for weekday, hour, mean, count, simulated in rows:
             w, h = int(weekday), int(hour)
             index[w][h] = float(mean)
             counts[w][h] = int(count)
@@ -201,6 +213,7 @@ def time_slots(
                     "posts": counts[w][h],
                     "index": index[w][h],
                     "thin": counts[w][h] < thin_cell,
+                    "simulated": simulated,
                 }
             )
         heatmaps.append(

@@ -211,6 +211,25 @@ def test_the_outputs_show_the_summary_and_the_ab_row(workspace: Path, run: Run) 
         (f"{BER} · ck", "2027-11-01")
     ]
     assert not any(r["simulated"] for r in document["tables"]["top_posts"]["rows"])
+    # Every table built from posts flags the rows that hold s12, and only those.
+    tables = document["tables"]
+    ber = f"{BER} · ck"
+    expected = {
+        "audience_volume": [(ber,)],
+        "amec": [(ber,)],
+        "fixed_age": [(ber, "by impressions", "24h"), (ber, "by impressions", "7d")],
+        "leaderboard_narrative": [(ber, "by impressions", "steppe")],
+        "leaderboard_variant": [(ber, "by impressions", "(none)")],
+        "ab_tests": [],  # Shanghai's A (X posts) against B (x5)
+        "half_life": [("sandbox imitating x",)],
+        "time_slots": [(ber, "Wed", 10)],
+        "platform_counters": [("sandbox imitating x",)],
+        "outcomes": [],
+    }
+    for name, rows in expected.items():
+        keys = list(tables[name]["rows"][0])[: len(rows[0])] if rows else []
+        found = [tuple(r[k] for k in keys) for r in tables[name]["rows"] if r["simulated"]]
+        assert found == rows, name
     run("report", "--as-of", when, "--format", "html", "--out", "r.html")
     html = (workspace / "r.html").read_text(encoding="utf-8")
     assert sentence in html and "telegram, x)" not in html
