@@ -334,9 +334,11 @@ def csv_files(report: Report) -> dict[str, str]:
     """File name → CSV text: ``about.csv`` then one file per table."""
     files = {"about.csv": _csv_text(["key", "value"], [[k, v] for k, v in about(report).items()])}
     if report.summary is not None:
-        files["summary.csv"] = _csv_text(
-            ["sentence", "simulated"], [[s, report.simulated] for s in report.summary.sentences]
-        )
+        # Each sentence flagged as its campaign is (the notes as the report is).
+        summary = report.summary
+        rows = [[s, report.simulated] for s in summary.notes]
+        rows += [[s, c.simulated] for c in summary.campaigns for s in c.sentences]
+        files["summary.csv"] = _csv_text(["sentence", "simulated"], rows)
     for table in report.tables.values():
         keys, rows = table_records(table, report.simulated)
         files[f"{table.name}.csv"] = _csv_text(keys, rows)

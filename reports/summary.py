@@ -71,6 +71,8 @@ class CampaignSummary:
     title: str
     bases: tuple[BasisSummary, ...]
     sentences: tuple[str, ...]
+    simulated: bool = False
+    """Whether any of the campaign's posts is simulated (a sandbox channel's)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class ExecutiveSummary:
                 {
                     "campaign_id": c.campaign_id,
                     "title": c.title,
+                    "simulated": c.simulated,
                     "sentences": list(c.sentences),
                     "bases": [
                         {
@@ -181,10 +184,12 @@ def build_summary(
             "variant": _by_campaign(_groups(posts, "variant", pa, variant)),
         }
         platforms = _platforms(posts)
+        simulated_campaigns = set(posts.loc[posts["simulated"].astype(bool), "campaign_id"])
         for campaign_id in sorted(posts["campaign_id"].unique()):
             title = str(titles.get(campaign_id, campaign_id))
             results.append(
                 _campaign(
+                    campaign_id in simulated_campaigns,
                     str(campaign_id),
                     title,
                     wholes[campaign_id].iloc[0],
@@ -227,6 +232,7 @@ def _by_campaign(frame: pd.DataFrame) -> dict[Any, pd.DataFrame]:
 
 
 def _campaign(
+    simulated: bool,
     campaign_id: str,
     title: str,
     row: pd.Series,
@@ -260,7 +266,7 @@ def _campaign(
         sentences = [f"{heading}: engagement at 7 days after publication."]
     for item in bases:
         sentences += item.sentences
-    return CampaignSummary(campaign_id, title, tuple(bases), tuple(sentences))
+    return CampaignSummary(campaign_id, title, tuple(bases), tuple(sentences), simulated)
 
 
 def _platforms(posts: pd.DataFrame) -> dict[tuple[Any, str], tuple[str, ...]]:

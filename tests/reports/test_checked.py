@@ -5,6 +5,7 @@ SQLite and on PostgreSQL (the two-backend ``engine`` fixture)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from fractions import Fraction as F
@@ -230,6 +231,13 @@ def test_the_outputs_show_the_summary_and_the_ab_row(workspace: Path, run: Run) 
         keys = list(tables[name]["rows"][0])[: len(rows[0])] if rows else []
         found = [tuple(r[k] for k in keys) for r in tables[name]["rows"] if r["simulated"]]
         assert found == rows, name
+    flags = {c["campaign_id"]: c["simulated"] for c in document["executive_summary"]["campaigns"]}
+    assert flags == {"ck": True, "solo": False}
+    run("report", "--as-of", when, "--format", "csv", "--out", "tables")
+    with (workspace / "tables" / "summary.csv").open(encoding="utf-8", newline="") as handle:
+        summary = list(csv.DictReader(handle))
+    assert [r["simulated"] for r in summary if r["sentence"].startswith("Solo (solo)")] == ["False"]
+    assert summary[0]["sentence"].startswith("Kasachstan") and summary[0]["simulated"] == "True"
     run("report", "--as-of", when, "--format", "html", "--out", "r.html")
     html = (workspace / "r.html").read_text(encoding="utf-8")
     assert sentence in html and "telegram, x)" not in html
