@@ -313,7 +313,10 @@ def fixed_age(aud: pd.DataFrame, a: Arrays | None = None, known: Table | None = 
                 by_age[age] = fixed_age_columns(a, groups, age)
     for i, ((label_key,), idx) in enumerate(items):
         assert simulated is not None and bases is not None
-        flags = {basis: bool((simulated[idx] & (bases[idx] == basis)).any()) for basis, _ in BASES}
+        flags = {
+            basis: bool(simulated[idx].any() and (simulated[idx] & (bases[idx] == basis)).any())
+            for basis, _ in BASES
+        }
         for age in FIXED_AGES:
             row = {name: values[i].item() for name, values in by_age[age].items()}
             for basis, prefix in BASES:

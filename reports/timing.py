@@ -184,14 +184,20 @@ def time_slots(
         aud["hour"].to_numpy(dtype="float64", na_value=np.nan)[kept],
         relative,
     )
-    # Whether a cell holds a simulated post: the same cells' mean of the flag is above 0.
-    _cells, simulated_share, _counts = _slot_cells(
-        audience,
-        label,
-        labels,
-        aud["weekday"].to_numpy(dtype="float64", na_value=np.nan)[kept],
-        aud["hour"].to_numpy(dtype="float64", na_value=np.nan)[kept],
-        aud["simulated"].to_numpy(dtype="float64")[kept],
+    # Whether a cell holds a simulated post: the same cells' mean of the flag is above 0
+    # (worked out only when some post is simulated: a real report pays nothing for it).
+    flag = aud["simulated"].to_numpy(dtype="float64")[kept]
+    simulated_share = (
+        _slot_cells(
+            audience,
+            label,
+            labels,
+            aud["weekday"].to_numpy(dtype="float64", na_value=np.nan)[kept],
+            aud["hour"].to_numpy(dtype="float64", na_value=np.nan)[kept],
+            flag,
+        )[1]
+        if flag.any()
+        else [0.0] * len(cells)
     )
     cell_rows: dict[tuple[Any, Any], list[tuple[float, float, float, int, bool]]] = {}
     for (audience_id, label_key, w, h), mean, count, share in zip(
