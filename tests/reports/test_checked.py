@@ -283,3 +283,37 @@ def test_of_two_snapshots_at_one_instant_the_one_stored_last_counts(sqlite_url: 
     assert campaign["er_impr"] == pytest.approx(35 / 1000)  # not 40
     assert campaign["er_impr_7d"] == pytest.approx(20 / 1000)  # not 30
     assert campaign["er_foll"] == pytest.approx(5 / 500)
+
+
+def test_the_report_as_of_its_time_ignores_what_came_later(engine: Any) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from campaigns.schema import Delivery
+    from reports.render_data import to_json
+    from reports.synthetic import Builder
+    from tests.reports.checked import PUBLISHED
+
+    world = build(engine)
+    before = json.loads(to_json(_report(engine)))
+    hour = timedelta(hours=1)
+    with engine.begin() as conn:
+        b = Builder(conn, now=AS_OF + hour)
+        d = world.d
+        # x5 (published at AS_OF) and t7 (its likes corrected again) get later snapshots; m13 is
+        # deleted; x2 at last gets a snapshot past 7 days; Bluesky a sample at posting time
+        # recorded late; a delivery created later claims to have gone out before AS_OF.
+        b.snapshot(d["x5"], AS_OF + hour, impressions=99, likes=9, reposts=0, replies=0, quotes=0)
+        b.snapshot(d["t7"], AS_OF + 2 * hour, likes=10, followers=3000)
+        b.snapshot(d["x2"], AS_OF + hour, impressions=900, likes=60, reposts=0, replies=0, quotes=0)
+        b.snapshot(d["m13"], AS_OF + 3 * hour, deleted=True)
+        conn.execute(
+            update(Delivery).where(Delivery.id == d["m13"]).values(remote_deleted_at=AS_OF + hour)
+        )
+        late = b.post("ck", audiences=[], key="LATE")
+        x = conn.execute(Delivery.__table__.select().where(Delivery.id == d["x1"])).one().channel_id
+        b.delivery(late, x, due_at=PUBLISHED["x2"])
+    after = json.loads(to_json(_report(engine)))
+    before.pop("generated_at", None), after.pop("generated_at", None)
+    assert before == after
