@@ -7,6 +7,7 @@ errors every client-library exception must be mapped to. This module imports no 
 
 from __future__ import annotations
 
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +29,9 @@ def system_clock() -> datetime:
 # --- values -----------------------------------------------------------------------------------
 
 
+_UNUSABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 @dataclass(frozen=True)
 class ChannelSettings:
     """One configured account, as the connector sees it: no database row, no file paths of ours.
@@ -45,11 +49,20 @@ class ChannelSettings:
     missing_secrets: tuple[str, ...] = ()
 
     def secret(self, key: str) -> str:
-        """The secret ``key`` or an `AuthError` naming the variable to set."""
+        """The secret ``key`` or an `AuthError` naming the variable to set. A value with a
+        control character or bytes that are not UTF-8 (set in another encoding: lone
+        surrogates in Python) is no credential: an `AuthError` too, never repeating it (it
+        was a 'network error' retried as transient, from the HTTP library's encoder)."""
         value = self.secrets.get(key)
+        env = self.options.get(f"{key}_env") or f"the variable named by {key}_env"
+        if value and _UNUSABLE.search(value):
+            raise AuthError(
+                f"channel {self.name!r}: secret {key!r} in {env} holds a control character "
+                "or bytes that are not UTF-8; set it again from the platform's page",
+                channel=self.name,
+            )
         if value:
             return value
-        env = self.options.get(f"{key}_env") or f"the variable named by {key}_env"
         raise AuthError(
             f"channel {self.name!r}: secret {key!r} is not set; export {env} "
             "(secrets come from the environment, never from elshi.toml)",

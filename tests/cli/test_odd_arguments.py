@@ -184,3 +184,19 @@ def test_an_environment_variable_set_in_another_encoding_is_refused_by_name(
     assert words in out, out
     assert "caf" not in out or variable == "ELSHI_USER"  # a token is never repeated
     assert fingerprint(applied) == before
+
+
+@pytest.mark.parametrize("raw", [b"tok\xffen-0123456789", b"tok\x1ben-0123456789"])
+def test_a_channel_secret_that_is_no_credential_is_an_auth_failure_not_a_network_one(
+    workspace: Path, run: Run, raw: bytes
+) -> None:
+    """Set in another encoding, the token reached the HTTP library, whose encoder failed: a
+    'network error' classed transient (retried). Now the channel's auth fails, by name."""
+    (workspace / "elshi.toml").write_text(
+        '[channels.m]\nplatform = "mastodon"\napi_base_url = "http://127.0.0.1:9"\n'
+        'token_env = "ELSHI_TEST_TOKEN"\n',
+        encoding="utf-8",
+    )
+    out = run("channels", "check", "m", expect=None, env={"ELSHI_TEST_TOKEN": os.fsdecode(raw)})
+    assert "FAILED (auth)" in out.output and "ELSHI_TEST_TOKEN holds a control" in out.output
+    assert "0123456789" not in out.output and "Traceback" not in out.output
