@@ -5,6 +5,7 @@ command asks for it."""
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
@@ -101,7 +102,9 @@ class App:
         """``path`` for a command's output option, refused (`BadInput`) when it is the live
         database (or its -wal/-shm/-journal files), the configuration file, another SQLite
         database, or one of the command's ``inputs`` (path → what it is): writing there would
-        destroy them; and when it cannot be written at all (no such folder, a name too long).
+        destroy them; and when it cannot be written at all (a name too long, a folder on the way
+        that is a file, or one that cannot be made: the writers make missing folders, as
+        ``elshi report --out reports/x.html`` and a metrics textfile folder expect).
         The same file reached through a symbolic or hard link, or through ``..``, counts as the
         same file."""
         from campaigns.inputfiles import unusable
@@ -120,9 +123,9 @@ class App:
                 protected.append((database.with_name(database.name + suffix), "the live database"))
         target = path.expanduser()
         reason = unusable(target)
-        if reason == "no such file" and unusable(target.parent) is not None:
-            raise BadInput(f"{option} {path}: there is no folder {target.parent}")
-        if reason not in (None, "no such file"):
+        if reason == "no such file":
+            _check_folder(target.parent, option, path)
+        elif reason is not None:
             raise BadInput(f"{option} {path}: {reason}")
         for candidate, what in protected:
             if _same_file(target, candidate):
@@ -218,3 +221,23 @@ def _is_sqlite_file(path: Path) -> bool:
             return file.read(16) == b"SQLite format 3\x00"
     except OSError:
         return False
+
+
+def _check_folder(folder: Path, option: str, path: Path) -> None:
+    """`App.output_path`'s check of the folder of a file that does not exist yet: the nearest
+    folder on the way must exist as a folder we may write in (the missing ones below it are made
+    when the file is written); `BadInput` naming why not."""
+    from campaigns.inputfiles import unusable
+
+    missing: list[Path] = []
+    here = folder
+    while (reason := unusable(here)) == "no such file" and here.parent != here:
+        missing.append(here)
+        here = here.parent
+    if reason is not None:
+        raise BadInput(f"{option} {path}: {here}: {reason}")
+    if not here.is_dir():
+        raise BadInput(f"{option} {path}: {here} is a file, not a folder")
+    if not os.access(here, os.W_OK | os.X_OK):
+        made = f" to make {missing[-1]} in" if missing else ""
+        raise BadInput(f"{option} {path}: no permission{made} to write in {here}")

@@ -374,7 +374,7 @@ def argument_cases() -> Iterator[Case]:
         ),
         "config name too long": ("--config", f"{long}.toml", "status"),
         "out name too long": ("report", "--format", "json", "--out", f"{long}.json"),
-        "out folder missing": ("calendar", "export", "--out", "no/such/folder/c.ics"),
+        "out folder is a file": ("calendar", "export", "--out", "good.yaml/c.ics"),
         "since impossible": ("report", "--since", "2027-02-30"),
         "since 24:00": ("report", "--since", "2027-01-01T24:00"),
         "format unknown": ("report", "--format", "pdf"),

@@ -55,5 +55,6 @@ def calendar_export(
     if out is None:
         say(text, nl=False)
     else:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8", newline="")
         say(f"wrote {out}: {len(rows)} deliveries")

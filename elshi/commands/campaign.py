@@ -392,6 +392,7 @@ def import_(
         for problem in exc.problems:
             say(problem, err=True)
         raise BadInput(f"{exc.count} problem(s) in {sheet}; nothing was written") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     say(f"wrote {target}: {count} posts. Next: elshi campaign validate {target}")
 
@@ -416,6 +417,7 @@ def _write_template(app: App, target: Path, campaign_file: Path | None, *, force
         for problem in exc.problems:
             say(problem, err=True)
         raise BadInput(f"cannot use {campaign_file}; nothing was written") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
     columns = write_template(target, context)
     say(
         f"wrote {target}: columns {', '.join(columns)}. Fill one row a post, then: "

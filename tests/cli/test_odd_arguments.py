@@ -92,10 +92,11 @@ REFUSED = [
     (("campaign", "import", f"{LONG}.csv", "--campaign-file", "good.yaml"), "too long"),
     (("--config", f"{LONG}.toml", "status"), "too long"),
     (("report", "--format", "json", "--out", f"{LONG}.json"), "too long"),
-    (("calendar", "export", "--out", "no/such/folder/c.ics"), "there is no folder"),
+    # a folder on the way that is a file (a missing folder is made: see below)
+    (("calendar", "export", "--out", "good.yaml/c.ics"), "Not a directory"),
     (
-        ("campaign", "import", "s.csv", "--campaign-file", "good.yaml", "--out", "no/x.yaml"),
-        "no folder",
+        ("campaign", "import", "s.csv", "--campaign-file", "good.yaml", "--out", "s.csv/x.yaml"),
+        "Not a directory",
     ),
 ]
 
@@ -113,6 +114,36 @@ def test_odd_arguments_end_in_exit_2_naming_what_is_wrong(
     assert words in result.output, result.output
     assert "Traceback" not in result.output
     assert fingerprint(applied) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("calendar", "export", "--out", "new/folders/c.ics"),
+        (
+            "campaign",
+            "import",
+            "s.csv",
+            "--campaign-file",
+            "good.yaml",
+            "--out",
+            "new/folders/x.yaml",
+        ),
+        ("campaign", "import", "--template", "new/folders/t.xlsx"),
+        ("report", "--format", "json", "--out", "new/folders/r.json"),
+        ("status", "--format", "prometheus", "--out", "new/folders/elshi.prom"),
+    ],
+    ids=lambda a: " ".join(a[:2]),
+)
+def test_an_output_in_folders_that_do_not_exist_yet_makes_them(
+    applied: Path, run: Run, workspace: Path, args: tuple[str, ...]
+) -> None:
+    (workspace / "s.csv").write_text(
+        "id,date,time,category,audiences,text\na,2027-04-15,10:00,education,public,Hallo\n",
+        encoding="utf-8",
+    )
+    run(*args)
+    assert (workspace / args[-1]).is_file()
 
 
 def test_a_media_path_too_long_for_the_file_system_is_located(applied: Path, run: Run) -> None:
