@@ -322,3 +322,52 @@ def test_the_summary_version_names_the_query_it_caches() -> None:
     ]
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     assert (SUMMARY_VERSION, digest) == (1, "b163b012d2d49f69")
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.postgres
+def test_a_concurrent_snapshot_leaves_no_stale_row_on_postgresql(engine: Any) -> None:
+    """Read committed: while the writer's transaction (its summary row written, not committed)
+    is open, another transaction inserts a snapshot of the same delivery around the writer. Its
+    trigger waits for the writer's advisory lock, then deletes the committed row: the delivery
+    is read by the query, with both snapshots."""
+    import threading
+
+    from campaigns.bulk import insert_snapshots
+
+    deliveries, published = _store(engine)
+    d = deliveries[0]
+    writer = engine.connect()
+    writer.begin()
+    insert_snapshots(writer, [{"delivery_id": d, "collected_at": published[d] + H, "likes": 4}])
+    done = threading.Event()
+
+    def other() -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(_snapshot).values(delivery_id=d, collected_at=published[d] + 2 * H, likes=9)
+            )
+        done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    with engine.connect() as watcher:
+        waiting = 0
+        for _ in range(500):  # until the other transaction waits for the lock (no sleep-timing)
+            waiting = watcher.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar_one()
+            if waiting:
+                break
+            watcher.rollback()
+    assert waiting == 1
+    assert not done.is_set()
+    writer.commit()
+    writer.close()
+    thread.join()
+    with engine.connect() as conn:
+        rows = conn.execute(select(_summary.delivery_id).where(_summary.delivery_id == d)).all()
+    assert rows == []
+    seek, both = _frames(engine, FAR)
+    pd.testing.assert_frame_equal(seek, both, check_exact=True)
+    assert seek.loc[seek["delivery_id"] == d, "snapshots"].item() == 2
