@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -353,7 +354,10 @@ def test_a_concurrent_snapshot_leaves_no_stale_row_on_postgresql(engine: Any) ->
     thread.start()
     with engine.connect() as watcher:
         waiting = 0
-        for _ in range(500):  # until the other transaction waits for the lock (no sleep-timing)
+        # Until the other transaction waits for the lock (polled, no sleeping; the bound only
+        # keeps a broken lock from hanging the test on a loaded host).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             waiting = watcher.execute(
                 text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
             ).scalar_one()
