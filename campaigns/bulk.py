@@ -71,7 +71,7 @@ def insert_snapshots(target: Session | Connection, rows: Iterable[Mapping[str, A
     transaction (a Session or a Connection) and does not commit.
 
     Then, in the same transaction, the written deliveries' rows of the write-time summary that
-    reports read (`reports.data.store_summaries`, which never fails the snapshots: the store's
+    reports read (`reports.seeks.store_summaries`, which never fails the snapshots: the store's
     triggers have already removed those deliveries' rows, and without a new one a report reads
     the snapshots themselves)."""
     connection = target.connection() if isinstance(target, Session) else target
@@ -81,7 +81,7 @@ def insert_snapshots(target: Session | Connection, rows: Iterable[Mapping[str, A
     written = _insert(connection, rows, deliveries)
     # The summary is a reports' cache of reports' own query: imported here, not at the top
     # (campaigns imports nothing of reports; only this write reaches it).
-    from reports.data import store_summaries
+    from reports.seeks import store_summaries
 
     store_summaries(connection, deliveries)
     return written

@@ -399,7 +399,7 @@ class MetricSnapshot(Base):
     __tablename__ = "metric_snapshot"
     # The id (the seeks' tie-break, after the time) and the engagement counters ride in the
     # index: a report's seeks and half-life scan read the index alone, in its order
-    # (reports.data.snapshot_rows_query; migration 0015).
+    # (reports.seeks.snapshot_rows_query; migration 0015).
     __table_args__ = (
         Index(
             "ix_metric_snapshot_delivery_time_engagements",
@@ -429,7 +429,7 @@ class MetricSnapshot(Base):
 
 
 class DeliveryMetricSummary(Base):
-    """A cache of one published delivery's `reports.data.snapshot_rows_query` row over all of its
+    """A cache of one published delivery's `reports.seeks.snapshot_rows_query` row over all of its
     snapshots (the columns after ``snapshots`` are that query's, by name), written by
     `campaigns.bulk.insert_snapshots` in the transaction that adds snapshots. It can never make a
     figure wrong: the database deletes a delivery's row whenever any of its snapshots is inserted,

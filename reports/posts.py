@@ -103,7 +103,7 @@ def engagements_known(
     Decided per channel, not per platform: a federated platform's servers differ (Mastodon
     sends a quote count from 4.5 on), so one channel on an older server must not make every
     post of that channel unknown because another server gives the counter. The one place that
-    decides it per post; per snapshot, `reports.data.known_sum` holds each earlier snapshot to
+    decides it per post; per snapshot, `reports.seeks.known_sum` holds each earlier snapshot to
     the counters of the latest one."""
     codes, distinct = pd.factorize(channel_ids, use_na_sentinel=False)
     gives: dict[str, npt.NDArray[np.bool_]] = {}

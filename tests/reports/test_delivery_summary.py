@@ -1,5 +1,5 @@
 """The write-time per-delivery summary (`delivery_metric_summary`, migration 0016): a cache of
-`reports.data.snapshot_rows_query` that can never change a figure. A report reads the valid
+`reports.seeks.snapshot_rows_query` that can never change a figure. A report reads the valid
 rows and the query for every other delivery; after random histories written by every path
 (the writer, Core inserts and raw SQL that bypass it, corrections down, deletions, moved
 snapshots, a changed publication, snapshots exactly at 24 h and 7 d, duplicates, reports as of
@@ -29,7 +29,8 @@ _snapshot = MetricSnapshot.__table__
 
 def _frames(engine: Any, as_of: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the query alone, the summary with the query for the rest), sorted by delivery."""
-    from reports.data import InScope, Scope, _number_frame, snapshot_rows, snapshot_rows_query
+    from reports.data import InScope, Scope, _number_frame
+    from reports.seeks import snapshot_rows, snapshot_rows_query
 
     ids = InScope(Scope(as_of=as_of))
     dialect = engine.dialect.name
@@ -43,7 +44,8 @@ def _frames(engine: Any, as_of: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _valid(engine: Any, as_of: datetime) -> int:
     """How many deliveries a report as of ``as_of`` reads from the summary."""
-    from reports.data import InScope, Scope, _summary_rows_query
+    from reports.data import InScope, Scope
+    from reports.seeks import _summary_rows_query
 
     query = _summary_rows_query(InScope(Scope(as_of=as_of)), as_of).subquery()
     with engine.connect() as conn:
@@ -311,7 +313,7 @@ def test_the_summary_version_names_the_query_it_caches() -> None:
     write the new digest here."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from reports.data import SUMMARY_VERSION, DeliveryIds, snapshot_rows_query
+    from reports.seeks import SUMMARY_VERSION, DeliveryIds, snapshot_rows_query
 
     texts = [
         str(
@@ -323,6 +325,35 @@ def test_the_summary_version_names_the_query_it_caches() -> None:
     ]
     digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     assert (SUMMARY_VERSION, digest) == (1, "b163b012d2d49f69")
+
+
+def test_writing_snapshots_loads_neither_pandas_nor_numpy(tmp_path: Any) -> None:
+    """The daemon writes snapshots through `campaigns.bulk.insert_snapshots`, which writes the
+    summary by `reports.seeks`: a fresh process that migrates a store and writes a snapshot (and
+    its summary row) must not have loaded pandas or numpy (tens of MiB and ~0.5 s in a daemon
+    that never needs them)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from datetime import UTC, datetime
+from sqlalchemy import create_engine
+from alembic import command
+from campaigns.bulk import insert_snapshots
+from campaigns.store import alembic_config
+engine = create_engine("sqlite:///{tmp_path / "w.db"}")
+command.upgrade(alembic_config(engine), "head")
+with engine.begin() as conn:
+    insert_snapshots(conn, [{{"delivery_id": 1, "collected_at": datetime(2027, 1, 1, tzinfo=UTC)}}])
+loaded = sorted(m for m in ("pandas", "numpy") if m in sys.modules)
+print("loaded:", loaded)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "loaded: []" in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)

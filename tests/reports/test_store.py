@@ -106,7 +106,8 @@ def test_the_snapshot_seeks_of_a_report_read_sqlites_index_alone_in_its_order(
     it passes, read the table's row for each index entry."""
     from sqlalchemy import text
 
-    from reports.data import InScope, Scope, snapshot_rows_query
+    from reports.data import InScope, Scope
+    from reports.seeks import snapshot_rows_query
 
     query = snapshot_rows_query(InScope(Scope(as_of=AS_OF)), AS_OF, "sqlite")
     compiled = query.compile(fixed.engine, compile_kwargs={"literal_binds": True})

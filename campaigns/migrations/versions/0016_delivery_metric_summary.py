@@ -2,7 +2,7 @@
 honest by the database
 
 A report's longest step was finding, per published delivery, the few snapshots its figures need
-(reports.data.snapshot_rows_query: about 0.14 s of SQLite CPU at 10,000 deliveries). The
+(reports.seeks.snapshot_rows_query: about 0.14 s of SQLite CPU at 10,000 deliveries). The
 summary holds that row over all of a delivery's snapshots, written by campaigns.bulk's
 insert_snapshots in the transaction that adds them; a report reads it for the deliveries where
 it is valid (this version of the query, the delivery's publication unchanged, every snapshot
@@ -135,7 +135,7 @@ def upgrade() -> None:
     delivery_ids = list(published)
     if delivery_ids:
         # Imported only for a store with snapshots (a new one: no pandas at `elshi init`).
-        from reports.data import store_summaries
+        from reports.seeks import store_summaries
 
         store_summaries(bind, delivery_ids)
 
