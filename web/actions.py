@@ -35,7 +35,7 @@ def decide(
 ) -> str:
     from campaigns import approval
 
-    comment = (comment or "").strip()[:2000] or None
+    comment = (comment or "").strip() or None
     if not approve and not comment:
         raise Refused(_("Say why you reject it: the author reads your comment."))
     try:
@@ -74,7 +74,7 @@ def deliveries(
             return operations.retry(session, ids, actor=who, now=now)
         if action == "cancel":
             return operations.cancel(
-                session, ids, actor=who, now=now, reason=(reason or "").strip()[:500] or None
+                session, ids, actor=who, now=now, reason=(reason or "").strip() or None
             )
         return operations.resolve(
             session,

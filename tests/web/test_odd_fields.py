@@ -89,6 +89,41 @@ def test_typed_text_with_control_characters_is_refused_and_changes_nothing(
     assert _dump(ws_any) == before
 
 
+# Past the limits of campaigns.typedtext the pages cut the text silently (2,000, 1,000 and 500
+# characters) and stored the rest; they refuse it now with the field's message, as the CLI and
+# the API do.
+LONG = [
+    ("/posts/1/decide", "pavel", {"decision": "approve", "comment": "c" * 2001}, "comment"),
+    ("/posts/1/decide", "pavel", {"decision": "reject", "comment": "c" * 2001}, "comment"),
+    ("/operations/pause", "olga", {"what": "all", "reason": "r" * 1001}, "reason"),
+    (
+        "/operations/deliveries",
+        "olga",
+        {"action": "cancel", "delivery": "1", "reason": "r" * 1001},
+        "reason",
+    ),
+    (
+        "/users",
+        "admin",
+        {"username": "eve", "display_name": "E" * 201, "roles": "author"},
+        "name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "user", "form", "field"), LONG)
+def test_typed_text_past_its_limit_is_refused_not_cut(
+    ws_any: Workspace, path: str, user: str, form: dict[str, str], field: str
+) -> None:
+    client = ws_any.client(user)
+    before = _dump(ws_any)
+    response = post_form(client, path, form, follow_redirects=True)
+    assert response.status_code < 500
+    page = response.get_data(as_text=True)
+    assert f"{field} is too long: at most" in page, page[:2000]
+    assert _dump(ws_any) == before
+
+
 ODD_VALUES = {
     "a number": 5,
     "a list": ["a"],
