@@ -35,6 +35,11 @@ ALIASES = {
     "on_date": "date",
 }
 METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+LEVEL_SUFFIXES = ("_rate", "_share", "_pct", "_score", "_index")
+NUMBER_RE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
+"""A value as a person writes it (docs/metrics.md: a number, dot for decimals): digits, a dot
+and a minus sign. Python's float() also takes 'inf', 'nan', '1e3', '1_000', Arabic-Indic
+digits and surrounding spaces, which no one means in an outcome file."""
 MAX_BYTES = 50 * 1024 * 1024
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Characters that cannot be stored (NUL on PostgreSQL) or shown safely; tabs and line breaks
@@ -158,18 +163,11 @@ def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) 
                 "metric",
                 f"{metric!r}: use lower-case letters, digits and _ (e.g. event_registrations)",
             )
-        raw_value = cells["value"]
-        value = math.nan
-        try:
-            value = float(raw_value)
-        except ValueError:
-            hint = (
-                " (use a dot for decimals and no thousands separator)" if "," in raw_value else ""
-            )
-            bad("value", f"{raw_value!r} is not a number{hint}")
-        else:
-            if not math.isfinite(value):
-                bad("value", f"{raw_value!r} is not a finite number")
+        raw_value = values[names.index("value")]
+        wrong = value_problem(raw_value, metric)
+        value = math.nan if wrong else float(raw_value)
+        if wrong:
+            bad("value", wrong)
         source = cells.get("source") or default_source
         if len(source) > 200:
             bad("source", "longer than 200 characters")
@@ -184,6 +182,35 @@ def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) 
     if problems:
         raise OutcomeFileError(problems)
     return rows
+
+
+def is_level(metric: str) -> bool:
+    """A level (a survey result, a rate, a share, a score, an index: its latest value is
+    reported) rather than a count of things (registrations, applications: summed)."""
+    return metric.startswith("survey_") or metric.endswith(LEVEL_SUFFIXES)
+
+
+def value_problem(raw: str, metric: str) -> str | None:
+    """What is wrong with the value cell ``raw`` (as in the file) for ``metric``, or None. A
+    count is a whole number, 0 or more; a level is any decimal number."""
+    count = not is_level(metric)
+    example = "a whole number such as 12" if count else "a number such as 12 or 0.35"
+    if not NUMBER_RE.fullmatch(raw):
+        if raw != raw.strip() and NUMBER_RE.fullmatch(raw.strip()):
+            return f"{raw!r} has spaces around the number; write {raw.strip()!r}"
+        hint = ""
+        if "," in raw:
+            hint = " (use a dot for decimals and no thousands separator)"
+        elif "_" in raw or " " in raw.strip():
+            hint = " (write the digits without separators)"
+        return f"{raw!r} is not a number{hint}: write {example}"
+    if len(raw) > 30:
+        return f"{raw!r} has too many digits: write {example}"
+    if count and raw.startswith("-") and float(raw) != 0:
+        return f"{raw!r} is negative, but {metric} counts things: write {example}"
+    if count and not float(raw).is_integer():
+        return f"{raw!r} is not whole, but {metric} counts things: write {example}"
+    return None
 
 
 def _records(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:

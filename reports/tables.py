@@ -25,6 +25,7 @@ from reports.aggregates import (
 )
 from reports.data import FIXED_AGES, StoreData
 from reports.model import Column, Table, format_amount
+from reports.outcomes import is_level
 from reports.posts import BASES, BASIS_LABEL
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -363,16 +364,13 @@ def fixed_age(aud: pd.DataFrame, a: Arrays | None = None, known: Table | None = 
     )
 
 
-LEVEL_SUFFIXES = ("_rate", "_share", "_pct", "_score", "_index")
-
-
 def outcome_totals(outcomes: pd.DataFrame) -> list[tuple[str, float]]:
     """Per metric over the period: counts (registrations, applications...) are summed; a level
     (``survey_*`` or a name ending in _rate, _share, _pct, _score, _index) is its latest value."""
     totals: list[tuple[str, float]] = []
     for metric, rows in outcomes.groupby("metric", sort=True):
         name = str(metric)
-        if name.startswith("survey_") or name.endswith(LEVEL_SUFFIXES):
+        if is_level(name):
             latest = rows.sort_values("on_date")["value"].iloc[-1]
             totals.append((name, float(latest)))
         else:

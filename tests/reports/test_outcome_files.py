@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Run, fingerprint
 from tests.reports.test_outcomes import GOOD, store
 
@@ -52,3 +54,46 @@ def test_many_problems_end_in_a_count(store: Path, run: Run) -> None:
     text = GOOD + "".join(f"de,public,2027-03-08,m{n},x,s\n" for n in range(200))
     output = refused(store, run, text)
     assert "... and 150 more problems" in output
+
+
+# Values Python's float() took but no one writes, and counts that cannot be (negative, or part
+# of a registration): each refused at its line and column with what a valid value looks like.
+ODD_VALUES = [
+    ("event_registrations", "-5", "is negative, but event_registrations counts things"),
+    ("event_registrations", "2.5", "is not whole, but event_registrations counts things"),
+    ("scholarship_applications", "-0.5", "is negative"),
+    ("event_registrations", "inf", "is not a number"),
+    ("event_registrations", "nan", "is not a number"),
+    ("event_registrations", "1e3", "is not a number"),
+    ("event_registrations", "1_000", "is not a number (write the digits without separators)"),
+    ("event_registrations", " 12 ", "has spaces around the number; write '12'"),
+    ("event_registrations", "\u0661\u0662", "is not a number"),
+    ("event_registrations", "1" * 400, "has too many digits"),
+    ("survey_awareness", "1e-1", "is not a number: write a number such as 12 or 0.35"),
+    ("survey_awareness", "Infinity", "is not a number"),
+]
+
+
+@pytest.mark.parametrize(("metric", "value", "words"), ODD_VALUES)
+def test_odd_values_are_refused_at_their_line_and_column(
+    store: Path, run: Run, metric: str, value: str, words: str
+) -> None:
+    text = GOOD + f'de,public,2027-03-08,{metric},"{value}",Eventbrite\n'
+    output = refused(store, run, text)
+    assert f"o.csv:5: column 'value': {value!r} {words}" in output, output
+    if "spaces" not in words:
+        assert ("a whole number such as 12" in output) == (not metric.startswith("survey_"))
+
+
+def test_levels_may_be_fractional_or_negative_and_counts_whole(store: Path, run: Run) -> None:
+    """What the docs allow stays allowed: a dot for decimals (a level), a sign on a level
+    (a net score), a whole count, a leading zero."""
+    text = GOOD + (
+        "de,public,2027-03-08,net_sentiment_score,-0.25,Survey\n"
+        "de,public,2027-03-08,survey_trust,.5,Survey\n"
+        "de,public,2027-03-08,event_registrations,007,Eventbrite\n"
+        "de,public,2027-03-09,event_registrations,0,Eventbrite\n"
+    )
+    (store / "o.csv").write_text(text, encoding="utf-8")
+    result = run("outcomes", "import", "o.csv")
+    assert "Traceback" not in result.output
