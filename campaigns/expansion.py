@@ -377,6 +377,10 @@ def expand(
                     for rule in rules:
                         report_post(text_at, f"for channel {channel!r}: the text {rule}")
             alt = _alt_texts(kept, language, spec, index, alt_checked, report_post, warn)
+            if channels is not None and channel in channels:
+                _alt_limits(
+                    post, kept, language, platform, channel, index, alt_checked, report_post
+                )
             article: dict[str, str] | None = None
             if platform in textrules.ARTICLE_PLATFORMS:
                 found = _article(
@@ -552,6 +556,35 @@ def _alt_texts(
         else:
             warn(where, message + " (require_alt: true makes this an error)")
     return tuple(texts)
+
+
+def _alt_limits(
+    post: PostSpec,
+    kept: Sequence[tuple[MediaFile, MediaItem | None]],
+    language: str,
+    platform: str,
+    channel: str,
+    index: int,
+    checked: set[str],
+    report: Report,
+) -> None:
+    """Each media item's alt text in ``language`` against ``platform``'s limit
+    (`textrules.check_alt`), reported once per item, language and platform at the alt text."""
+    for _file, item in kept:
+        if item is None or item.alt is None:
+            continue
+        alt = _in_language(item.alt, language)
+        n = next(i for i, entry in enumerate(post.media) if entry is item)
+        key = f"{n}/{language}/{platform}"
+        if not alt or key in checked:
+            continue
+        checked.add(key)
+        problem = textrules.check_alt(platform, alt)
+        if problem:
+            where: tuple[str | int, ...] = ("posts", index, "media", n, "alt")
+            if not isinstance(item.alt, str):
+                where = (*where, language)
+            report(where, f"for channel {channel!r}: {problem}; shorten it")
 
 
 def _article(

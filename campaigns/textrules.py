@@ -22,6 +22,12 @@ follow the platforms' own counters:
 * Threads: at most 500 characters, each emoji counting its UTF-8 bytes, and at most 5 links.
 * sandbox: no limit of its own beyond 10,000 characters.
 
+Alt text (an image's description) has limits of its own (`ALT_LIMITS`, `check_alt`): X 1,000
+characters (``media/metadata/create``), Mastodon 1,500 characters (a media attachment's
+``description``), Threads 1,000 characters (``alt_text``), LinkedIn 4,086 characters
+(``altText``), Bluesky 2,000 graphemes (the limit its app documents and enforces; the lexicon
+has none). Telegram and Weibo take no alt text; WeChat's is an HTML attribute of the article.
+
 `PLATFORMS` is the list of platforms the campaign format knows (the connector registry has the
 same names; a test keeps them in step).
 """
@@ -67,6 +73,34 @@ LIMITS: dict[str, Limit] = {
     "telegram-caption": Limit("telegram", 1024, "UTF-16 units of a media caption"),
     "sandbox": Limit("sandbox", 10_000, "characters"),
 }
+
+
+ALT_LIMITS: dict[str, Limit] = {
+    "x": Limit("x", 1000, "characters"),
+    "mastodon": Limit("mastodon", 1500, "characters"),
+    "threads": Limit("threads", 1000, "characters"),
+    "linkedin": Limit("linkedin", 4086, "characters"),
+    "bluesky": Limit("bluesky", 2000, "graphemes"),
+}
+
+
+def alt_length(platform: str, alt: str) -> int:
+    """``alt``'s length in the unit ``platform`` counts alt text in (see `ALT_LIMITS`)."""
+    return graphemes(alt) if platform == "bluesky" else len(alt)
+
+
+def check_alt(platform: str, alt: str) -> str | None:
+    """None when the alt text ``alt`` fits ``platform``, else a message saying by how much it
+    is over (platforms without a limit of their own: None)."""
+    limit = ALT_LIMITS.get(platform)
+    if limit is None:
+        return None
+    if len(alt) > MAX_TEXT_CHARS:
+        return f"the alt text is {len(alt):,} characters (limit on {platform}: {limit.maximum:,})"
+    size = alt_length(platform, alt)
+    if size > limit.maximum:
+        return f"the alt text is {limit.describe(size)}, {size - limit.maximum} over"
+    return None
 
 
 MAX_TEXT_CHARS = 20_000

@@ -100,8 +100,9 @@ class _MediaUploader:
         if media_id is None:
             raise tweepy.TweepyException("media/upload answered without a media_id")
         if alt:
-            # X takes at most 1,000 characters of alt text.
-            self._api.create_media_metadata(str(media_id), alt[:1000])
+            # X takes at most 1,000 characters of alt text; campaign validation refuses longer
+            # (campaigns.textrules.ALT_LIMITS), and X's refusal of one is not cut silently.
+            self._api.create_media_metadata(str(media_id), alt)
         return str(media_id)
 
     def close(self) -> None:

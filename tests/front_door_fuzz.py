@@ -278,6 +278,23 @@ def media_cases(good: str) -> Iterator[Case]:
             REFUSED,
             "m.yaml",
         )
+    # Alt text past the platform's limit (X 1,000 characters, Mastodon 1,500): refused at
+    # validation, at the alt text, not by the platform when publishing.
+    from tests.connectors.files import png_bytes
+
+    for size in (1001, 1501, 5000):
+        text = good.replace(
+            "    text: Hallo aus Astana.",
+            "    text: Hallo aus Astana.\n    media:\n      - file: alt.png\n"
+            f"        alt: {'a' * size}",
+        )
+        yield Case(
+            f"media alt {size}",
+            ("campaign", "apply", "m.yaml"),
+            {"m.yaml": text.encode(), "alt.png": png_bytes(16, 9)},
+            REFUSED,
+            "m.yaml",
+        )
 
 
 def outcome_cases() -> Iterator[Case]:

@@ -29,6 +29,8 @@ STATUSES_BATCH_LIMIT = 20
 """``GET /api/v1/statuses?id[]=`` refuses more ids (Api::BaseController DEFAULT_STATUSES_LIMIT)."""
 MAX_MEDIA = 4
 IMAGE_SIZE_LIMIT = 16 * 1024 * 1024
+MAX_DESCRIPTION = 1500
+"""Characters of a media attachment's description (alt text): MediaAttachment's validation."""
 
 _ENTITY_RE = re.compile(
     rf"(?P<url>{URL_RE.pattern})"
@@ -735,8 +737,16 @@ class MastodonEmulator(Emulator):
             return Response(
                 422, {"error": "Validation failed: File file size must be less than 16 MB"}
             )
-        media_id = self._next_id()
         description = parts.get("description")
+        if isinstance(description, str) and len(description) > MAX_DESCRIPTION:
+            return Response(
+                422,
+                {
+                    "error": "Validation failed: Description is too long (maximum is "
+                    f"{MAX_DESCRIPTION} characters)"
+                },
+            )
+        media_id = self._next_id()
         attachment: dict[str, Any] = {
             "id": media_id,
             "type": media_type,

@@ -54,6 +54,10 @@ _METRICS = {
 }
 
 
+MAX_ALT_TEXT = 1000
+"""Characters of an image's ``alt_text``."""
+
+
 def _graph_error(
     status: int,
     code: int,
@@ -316,7 +320,15 @@ class ThreadsEmulator(Emulator):
                     subcode=2207052,
                     kind="THApiException",
                 )
-            container["images"] = [{"image_url": url, "alt_text": request.arg("alt_text") or ""}]
+            alt = request.arg("alt_text") or ""
+            if len(alt) > MAX_ALT_TEXT:
+                return _graph_error(
+                    400,
+                    100,
+                    f"Param alt_text must be at most {MAX_ALT_TEXT} characters long.",
+                    kind="THApiException",
+                )
+            container["images"] = [{"image_url": url, "alt_text": alt}]
         if kind == "CAROUSEL":
             children = [c for c in (request.arg("children") or "").split(",") if c]
             items = [self.containers.get(c) for c in children]

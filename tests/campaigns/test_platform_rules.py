@@ -202,3 +202,43 @@ def test_threads_counts_an_emoji_as_its_utf8_bytes() -> None:
     assert textrules.threads_length("Hallo 🎉") == 6 + 4
     assert textrules.check("threads", "a" * 500) is None
     assert textrules.check("threads", "a" * 497 + "🎉") is not None
+
+
+def _long_alt(tmp_path: Path, alt: str, channels: str) -> Any:
+    return load(
+        tmp_path,
+        POST + f'    media:\n      - file: flag.png\n        alt: {{de: "{alt}"}}\n'
+        '    text: {de: "Hallo"}\n',
+        channels=channels,
+    )
+
+
+def test_alt_text_past_the_platforms_limit_is_refused_at_its_line(tmp_path: Path) -> None:
+    """Alt text was not measured at all: 5,000 characters validated and failed (or was cut,
+    on X) only when publishing. Each platform's limit, counted its way, at the alt text."""
+    channels = {"de-x": "x", "de-mastodon": "mastodon", "de-bluesky": "bluesky"}
+    CHANNELS.update(channels)
+    try:
+        for alt, over in (("a" * 1001, {"de-x"}), ("a" * 1501, {"de-x", "de-mastodon"})):
+            loaded = _long_alt(tmp_path, alt, "[de-x, de-mastodon, de-bluesky]")
+            errors = [p for p in loaded.problems if p.severity == "error"]
+            assert {e.message.split("'")[1] for e in errors} == over, errors
+            assert all(str(e).startswith(f"{tmp_path / 'campaign.yaml'}:24:") for e in errors), [
+                str(e) for e in errors
+            ]
+            size = len(alt)
+            assert (
+                f"for channel 'de-x': the alt text is {size} characters (limit on x: 1000), "
+                f"{size - 1000} over; shorten it" in [e.message for e in errors]
+            )
+        # Bluesky counts graphemes: 2,000 flags of two code points each fit, 2,001 do not.
+        flag = "\U0001f1f0\U0001f1ff"
+        assert _long_alt(tmp_path, flag * 2000, "[de-bluesky]").ok
+        loaded = _long_alt(tmp_path, flag * 2001, "[de-bluesky]")
+        assert (
+            "the alt text is 2001 graphemes (limit on bluesky: 2000), 1 over"
+            in messages(loaded, "error")[0]
+        )
+    finally:
+        for name in channels:
+            CHANNELS.pop(name)

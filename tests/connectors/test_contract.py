@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from campaigns import textrules
 from connectors import redaction
 from connectors.base import (
     METRIC_FIELDS,
@@ -129,6 +130,31 @@ def test_each_image_carries_its_alt_text_where_the_platform_takes_one(
     # An article's first image is its cover, which carries no description; the rest go in the body.
     expected = list(alts[1:] if world.case.cover else alts)
     assert [a for a in stored.alt if a] == expected
+
+
+@only(lambda case: case.alt and case.platform in textrules.ALT_LIMITS)
+def test_alt_text_at_the_validators_limit_goes_and_one_past_it_is_the_platforms_refusal(
+    world: World, tmp_path: Path
+) -> None:
+    """The validator's alt limit (campaigns.textrules.ALT_LIMITS) is the platform's: as long as
+    it allows arrives whole (X cut it to 1,000 before), one more is refused by the platform as
+    a RejectedError and nothing is posted. Bluesky's lexicon has no limit (its app has)."""
+    limit = textrules.ALT_LIMITS[world.case.platform].maximum
+    image = png(tmp_path / "steppe.png", 6, 2)
+    fits = "Ä" * limit
+    assert textrules.check_alt(world.case.platform, fits) is None
+    assert textrules.check_alt(world.case.platform, fits + "a") is not None
+
+    world.connect().publish(post(media=(image,), alt_texts=(fits,)))
+    (stored,) = world.live()
+    assert stored.alt[-1] == fits
+
+    if world.case.platform == "bluesky":
+        return
+    world.reset()
+    with pytest.raises(RejectedError):
+        world.connect().publish(post(key="d-2", media=(image,), alt_texts=(fits + "a",)))
+    assert world.live() == []
 
 
 @only(lambda case: case.threads)
