@@ -264,14 +264,14 @@ class _DataColumn:
     """A data column of a sheet: its cells (`_cells`), kind and formats, the start of its
     cells' XML (``<c r="A``) and the XML of its distinct cells already made, by code."""
 
-    __slots__ = ("cells", "formats", "head", "kind", "known")
+    __slots__ = ("c", "cells", "formats", "head", "kind", "known")
 
     def __init__(
         self, c: int, kind: str, cells: np.ndarray | _Categories, formats: dict[str, Any]
     ) -> None:
         from xlsxwriter.utility import xl_col_to_name
 
-        self.kind, self.cells, self.formats = kind, cells, formats
+        self.c, self.kind, self.cells, self.formats = c, kind, cells, formats
         self.head = f'<c r="{xl_col_to_name(c)}'
         self.known: dict[int, str] = {}
 
@@ -471,7 +471,9 @@ def _column_sheet_class() -> type:
     made a large report's workbook take three times as long as the HTML). The title and
     header rows above them are written by XlsxWriter as usual; the cells come out as
     XlsxWriter writes them (same styles, numbers as ``%.16G``, dates as Excel serials,
-    texts as inline strings with XlsxWriter's escapes)."""
+    texts as inline strings with XlsxWriter's escapes), but without their reference
+    (``r="B7"``, optional: the next column of the row) when the data columns are the first
+    of the row, in order: the same cells where Excel and openpyxl read them."""
     from xlsxwriter.url import Url
     from xlsxwriter.utility import _preserve_whitespace, _utf16_len, xl_col_to_name
     from xlsxwriter.worksheet import Worksheet
@@ -612,6 +614,13 @@ def _column_sheet_class() -> type:
             super()._write_rows()
             self.dim_rowmax = last
             count = max((len(column.cells) for column in self.data_columns), default=0)
+            # Cells without their reference (r="A1", optional in the file format: a cell
+            # without one is the next column of its row) when the data columns are the row's
+            # first ones in order, each as long as the others: about a fifth of a sheet's XML,
+            # which the zip's thread joined and deflated.
+            implicit = [column.c for column in self.data_columns] == list(
+                range(len(self.data_columns))
+            ) and all(len(column.cells) == count for column in self.data_columns)
             step = 2000  # rows rendered at a time: the XML of a whole sheet is not held
             for start in range(0, count, step):
                 end = min(count, start + step)
@@ -619,7 +628,9 @@ def _column_sheet_class() -> type:
                 if end - start < _FEW_ROWS:  # a small table: numpy's per-call cost would dominate
                     rows = [str(r) for r in range(first + 1, first + 1 + end - start)]
                     rendered = [
-                        [column.head + r + tail for r, tail in zip(rows, tails, strict=True)]
+                        ["<c" + tail[1:] for tail in tails]
+                        if implicit
+                        else [column.head + r + tail for r, tail in zip(rows, tails, strict=True)]
                         for column in self.data_columns
                         for tails in (self._render_list(column, start, end),)
                     ]
@@ -633,8 +644,11 @@ def _column_sheet_class() -> type:
                 numbers = digit_block(np.arange(first + 1, first + 1 + end - start, dtype=np.int64))
                 blocks = [const_block(b'<row r="', numbers), numbers, const_block(b'">', numbers)]
                 for column in self.data_columns:
-                    blocks += [const_block(column.head.encode(), numbers), numbers]
-                    blocks += self._render(column, start, end)
+                    cells = self._render(column, start, end)
+                    if implicit:  # "<c" and the cell without the quote that ended its r="A1
+                        blocks += [const_block(b"<c", numbers), cells[0][:, 1:], *cells[1:]]
+                    else:
+                        blocks += [const_block(column.head.encode(), numbers), numbers, *cells]
                 blocks.append(const_block(b"</row>", numbers))
                 if isinstance(self.fh, _ZipPart):
                     self.fh.write_blocks(blocks)  # joined by the zip's thread

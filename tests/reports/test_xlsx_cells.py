@@ -179,7 +179,8 @@ def test_number_cells_are_written_as_xlsxwriter_writes_numbers(
     book.close()
     with zipfile.ZipFile(tmp_path / "n.xlsx") as z:
         xml = z.read("xl/worksheets/sheet1.xml").decode()
-    cells = re.findall(r'<c r="A\d+" s="\d+"(?:><v>([^<]*)</v>| t="inlineStr"><is><t>(n/a)<)', xml)
+    # Data cells without their reference (r="A2"): each is the next column of its row.
+    cells = re.findall(r'<c s="\d+"(?:><v>([^<]*)</v>| t="inlineStr"><is><t>(n/a)<)', xml)
     want = [(f"{v:.16G}", "") if math.isfinite(v) else ("", "n/a") for v in values]
     assert cells == want
 
@@ -360,11 +361,73 @@ def test_data_cells_are_the_xml_xlsxwriter_writes(rows: int, streamed: bool, tmp
             sheet.add_column(1, c, cells, _KINDS[key], formats)
     ours.close()
 
-    # The header row (XlsxWriter's in both) differs only in its string being shared in ours.
+    # The header row (XlsxWriter's in both) differs only in its string being shared in ours;
+    # the data cells only in ours leaving out their reference (r="B2", optional: a cell
+    # without one is the next column of its row), the same cells where a reader puts them.
+    import re
+
     want = _sheet_data(tmp_path / "theirs.xlsx").partition('<row r="2">')[2]
     assert want.count("<row ") == rows - 1
-    assert _sheet_data(tmp_path / "ours.xlsx").partition('<row r="2">')[2] == want
+    assert want.count('<c r="') == rows * len(frame.columns)  # row 2's cells too
+    got = _sheet_data(tmp_path / "ours.xlsx").partition('<row r="2">')[2]
+    assert '<c r="' not in got
+    assert got == re.sub(r'<c r="[A-Z]+\d+"', "<c", want)
     assert _hyperlink_parts(tmp_path / "ours.xlsx") == _hyperlink_parts(tmp_path / "theirs.xlsx")
+    assert _read_back(tmp_path / "ours.xlsx") == _read_back(tmp_path / "theirs.xlsx")
+
+
+def _read_back(path: Any) -> list[list[tuple[Any, ...]]]:
+    """Every cell of the first sheet as openpyxl reads it (its two parsers: the full one and
+    the read-only one): place, value, type, number format, font and link."""
+    from openpyxl import load_workbook
+
+    full = load_workbook(path).worksheets[0]
+    cells = [
+        [
+            (
+                cell.coordinate,
+                cell.value,
+                cell.data_type,
+                cell.number_format,
+                repr(cell.font),
+                cell.hyperlink.target if cell.hyperlink else None,
+            )
+            for cell in row
+        ]
+        for row in full.iter_rows()
+    ]
+    lean = load_workbook(path, read_only=True).worksheets[0]
+    assert [[cell[1] for cell in row] for row in cells] == [
+        list(row) for row in lean.iter_rows(values_only=True)
+    ]
+    return cells
+
+
+@pytest.mark.parametrize("rows", [6, 2150])
+def test_data_columns_not_from_the_first_keep_their_references(rows: int, tmp_path: Any) -> None:
+    """Cells are left without their reference only when the data columns are the first of
+    each row, in order: columns starting at B, or with a gap, keep ``r="C2"`` and are read
+    where they were put."""
+    import re
+
+    import numpy as np
+    from openpyxl import load_workbook
+
+    from reports.render_xlsx import _column_sheet_class, _workbook_class
+
+    book = _workbook_class()(str(tmp_path / "gap.xlsx"))
+    formats = {"int": book.add_format({"num_format": "0"}), "n/a": book.add_format({})}
+    sheet = book.add_worksheet(worksheet_class=_column_sheet_class())
+    sheet.add_column(1, 1, np.arange(rows, dtype=np.float64), "int", formats)
+    sheet.add_column(1, 3, np.arange(rows, dtype=np.float64) * 2, "int", formats)
+    book.close()
+    xml = _sheet_data(tmp_path / "gap.xlsx")
+    assert len(re.findall(r'<c r="[BD]\d+"', xml)) == 2 * rows
+    assert "<c s=" not in xml
+    got = load_workbook(tmp_path / "gap.xlsx").worksheets[0]
+    assert [got.cell(r + 2, 2).value for r in range(rows)] == list(range(rows))
+    assert [got.cell(r + 2, 4).value for r in range(rows)] == [2 * r for r in range(rows)]
+    assert all(got.cell(r + 2, c).value is None for r in range(rows) for c in (1, 3))
 
 
 def test_parts_are_zipped_as_xlsxwriter_zips_them(tmp_path: Any) -> None:
