@@ -16,6 +16,8 @@ REASON = 1000
 """Characters in the reason of a pause or a cancellation."""
 NAME = 200
 """Characters in a name: a person's, a token's."""
+REMOTE_ID = 200
+"""Characters in a post's remote id an operator gives when settling a delivery by hand."""
 
 
 def problem(text: str, what: str, *, limit: int, one_line: bool = False) -> str | None:

@@ -123,6 +123,12 @@ def resolve(
     segment is not always the id — Bluesky needs the at-uri, Weibo decodes base 62);
     without either, the last path segment (for callers with no configuration)."""
     actor = acting(session, actor, "delivery.resolve")
+    remote_id = (remote_id or "").strip() or None
+    wrong = typedtext.problem(
+        remote_id or "", "the remote id", limit=typedtext.REMOTE_ID, one_line=True
+    )
+    if wrong is not None:
+        raise OperationError(wrong)
     out = []
     for d in _rows(session, ids):
         before = d.state

@@ -82,7 +82,7 @@ def deliveries(
             actor=who,
             now=now,
             published_url=published_url,
-            remote_id=(remote_id or "").strip()[:200] or None,
+            remote_id=(remote_id or "").strip() or None,
             cancel_instead=cancel_instead,
             metrics_schedule=context.settings().metrics_schedule,
             # The channel's connector reads its own permalink (and refuses another's), as for

@@ -110,3 +110,30 @@ def test_a_sandbox_post_is_resolved_with_its_outbox_page_which_is_not_stored(
         published.remote_id,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("remote_id", "words"),
+    [("7" * 301, "the remote id is too long: at most 200"), ("1\x1b[2J", "U+001B")],
+)
+def test_resolve_with_an_odd_remote_id_is_refused_and_changes_nothing(
+    rig_factory: Any, mastodon: Any, tmp_path: Path, remote_id: str, words: str
+) -> None:
+    """``--remote-id`` was stored as given: a terminal escape, or past the column's 300
+    characters (a DataError traceback on PostgreSQL); the page cut it to 200."""
+    from campaigns.schema import Delivery
+
+    rig = rig_factory({"de-mastodon": mastodon_channel(mastodon)})
+    rig.apply([post_yaml("p1", "2027-03-01 10:00", "Hallo")])
+    with rig.sessions() as session:
+        session.execute(update(Delivery).values(state="needs_review"))
+        session.commit()
+    rig.close()
+    before = fingerprint(tmp_path / "elshi.db")
+    permalink = f"{mastodon.url}/@b/1"
+    result = elshi(
+        rig, "deliveries", "resolve", "1", "--published", permalink, "--remote-id", remote_id
+    )
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
+    assert fingerprint(tmp_path / "elshi.db") == before

@@ -253,3 +253,51 @@ def test_the_api_audit_still_filters_by_day_and_limits(ws: Workspace) -> None:
     assert two is not None and len(two["entries"]) == 2
     none = client.get("/api/v1/audit?until=2027-02-28", headers=headers).json
     assert none is not None and none["entries"] == []
+
+
+@pytest.mark.parametrize(
+    ("remote_id", "words"),
+    [("7" * 201, "the remote id is too long: at most 200"), ("17\x1b[2J", "U+001B")],
+)
+def test_a_remote_id_given_by_hand_is_checked_not_cut(
+    ws_any: Workspace, remote_id: str, words: str
+) -> None:
+    """The page cut a remote id to 200 characters and stored it; the CLI and the API stored
+    anything (a terminal escape, 300+ characters: PostgreSQL's varchar(300) then refused it as
+    a 500). One check in scheduler.operations.resolve for all three."""
+    from sqlalchemy import select
+
+    from campaigns.schema import Delivery
+    from campaigns.store import session_factory
+
+    with session_factory(ws_any.engine)() as s:
+        first = s.scalars(select(Delivery).order_by(Delivery.id)).first()
+        assert first is not None
+        first.state = "needs_review"
+        delivery_id = first.id
+        s.commit()
+    olga = ws_any.client("olga")
+    before = _dump(ws_any)
+    form = {
+        "action": "resolve-published",
+        "delivery": str(delivery_id),
+        "url": "https://x.example/status/17",
+        "remote_id": remote_id,
+    }
+    page = post_form(olga, "/operations/deliveries", form, follow_redirects=True)
+    assert page.status_code < 500
+    assert words in page.get_data(as_text=True)
+    assert _dump(ws_any) == before
+
+    client = ws_any.app.test_client()
+    headers = {"Authorization": f"Bearer {_api_token(ws_any, 'olga')}"}
+    refused = client.post(
+        f"/api/v1/deliveries/{delivery_id}/resolve",
+        headers=headers,
+        json={"published_url": "https://x.example/status/17", "remote_id": remote_id},
+    )
+    assert 400 <= refused.status_code < 500, refused.get_data(as_text=True)
+    assert words in refused.get_data(as_text=True)
+    assert [t for t in _dump(ws_any) if t[0] not in ("api_token", "audit_log")] == [
+        t for t in before if t[0] not in ("api_token", "audit_log")
+    ]
