@@ -117,11 +117,13 @@ class StoreData:
 def load(engine: Engine | Connection, scope: Scope) -> StoreData:
     """Run the report's queries and return their frames, all as of one state of the store.
 
-    Given an engine, the snapshot queries (the longest) run on a second connection in a thread
-    while this one runs the others, both reading the same state: on PostgreSQL the second
-    transaction imports the first's snapshot (both REPEATABLE READ); on a SQLite file it
-    starts between two readings of ``PRAGMA data_version`` that show no commit in between
-    (else everything runs on one connection). Given a connection, everything runs on it."""
+    Given a PostgreSQL engine, the snapshot query runs on a second connection in a thread while
+    this one runs the others, both reading the same state (the second transaction imports the
+    first's snapshot, both REPEATABLE READ): the server works for both at once. On SQLite, and
+    given a connection, everything runs on one connection: with the write-time summary the
+    snapshot rows take ~35 ms of SQL, and a second connection's thread cost more in GIL
+    hand-offs than it saved (load of a 10k/100k store: 175-181 ms alone against 204-255 ms
+    with the thread, CPU 173-181 against 237-309 ms; bench/README, reports_build)."""
     with collector_paused():
         if isinstance(engine, Engine):
             with engine.connect() as conn:
@@ -149,46 +151,18 @@ def collector_paused() -> Iterator[None]:
 
 def _helper(engine: Engine, conn: Connection) -> Connection | None:
     """A second connection reading the same state of the store as ``conn`` (whose transaction
-    this starts), or None when there cannot be one (an in-memory SQLite database, another
-    dialect) or it did not start on the same state."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        _read_only_settings(conn)
-        exported = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
-        helper = engine.connect().execution_options(isolation_level="REPEATABLE READ")
-        try:
-            helper.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{exported}'")
-            _read_only_settings(helper)
-        except BaseException:
-            helper.close()
-            raise
-        return helper
-    database = engine.url.database
-    if (
-        dialect != "sqlite"
-        or not database
-        or database == ":memory:"
-        or database.startswith("file:")
-    ):
-        # In memory (each connection its own database) or a URI that may say so.
+    this starts) on PostgreSQL, else None (`load`: SQLite reads on one connection)."""
+    if conn.dialect.name != "postgresql":
         return None
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    before = raw.execute("PRAGMA data_version").fetchone()[0]
-    helper = engine.connect()
+    _read_only_settings(conn)
+    exported = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+    helper = engine.connect().execution_options(isolation_level="REPEATABLE READ")
     try:
-        # Reading a table starts the helper's read transaction (its view of the store)...
-        helper.execute(select(Delivery.__table__.c.id).limit(1)).all()
-        # ...then this connection's; no commit came in between when data_version, which
-        # changes whenever another connection commits, is what it was before both.
-        conn.execute(select(Delivery.__table__.c.id).limit(1)).all()
-        after = raw.execute("PRAGMA data_version").fetchone()[0]
+        helper.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{exported}'")
+        _read_only_settings(helper)
     except BaseException:
         helper.close()
         raise
-    if after != before:
-        helper.close()
-        return None
     return helper
 
 
