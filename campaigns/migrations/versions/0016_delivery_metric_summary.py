@@ -47,6 +47,11 @@ _FIXED = [
     for name in ("age", "eng", "impressions")
 ]
 
+# A delivery has a summary row only while it is published (rows are written for published
+# deliveries, and unpublishing one deletes its row): a first publication (published_at NULL
+# before) cannot remove one, so the trigger skips it and stays off the dispatcher's path.
+_HAD_ROW = "(OLD.published_at IS NOT NULL OR OLD.id <> NEW.id)"
+
 # (name, table, timing and event, the deliveries whose rows go: SQLite's expression)
 _SQLITE_TRIGGERS = [
     ("trg_metric_snapshot_insert_summary", "metric_snapshot", "INSERT", "NEW.delivery_id"),
@@ -60,7 +65,7 @@ _SQLITE_TRIGGERS = [
     (
         "trg_delivery_publication_summary",
         "delivery",
-        "UPDATE OF id, published_at",
+        f"UPDATE OF id, published_at ON delivery FOR EACH ROW WHEN {_HAD_ROW}",
         "OLD.id, NEW.id",
     ),
 ]
@@ -120,8 +125,9 @@ def upgrade() -> None:
         _postgresql_triggers()
     else:
         for name, table, event, ids in _SQLITE_TRIGGERS:
+            on = event if " ON " in event else f"{event} ON {table} FOR EACH ROW"
             op.execute(
-                f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN "
+                f"CREATE TRIGGER {name} AFTER {on} BEGIN "
                 f"DELETE FROM delivery_metric_summary WHERE delivery_id IN ({ids}); END"
             )
     # Filled from the report's own query (the rows a report would read).
@@ -168,7 +174,7 @@ END $$"""
     )
     op.execute(
         "CREATE TRIGGER trg_delivery_publication_summary AFTER UPDATE OF id, published_at "
-        "ON delivery FOR EACH ROW "
+        f"ON delivery FOR EACH ROW WHEN {_HAD_ROW} "
         "EXECUTE FUNCTION delivery_metric_summary_forget_delivery()"
     )
 
