@@ -123,9 +123,10 @@ class App:
                 protected.append((database.with_name(database.name + suffix), "the live database"))
         target = path.expanduser()
         reason = unusable(target)
-        if reason == "no such file":
+        if reason is not None:
+            # Missing, or under a folder that is none ("Not a directory"): name the folder.
             _check_folder(target.parent, option, path)
-        elif reason is not None:
+        if reason not in (None, "no such file"):
             raise BadInput(f"{option} {path}: {reason}")
         for candidate, what in protected:
             if _same_file(target, candidate):

@@ -93,10 +93,10 @@ REFUSED = [
     (("--config", f"{LONG}.toml", "status"), "too long"),
     (("report", "--format", "json", "--out", f"{LONG}.json"), "too long"),
     # a folder on the way that is a file (a missing folder is made: see below)
-    (("calendar", "export", "--out", "good.yaml/c.ics"), "Not a directory"),
+    (("calendar", "export", "--out", "good.yaml/c.ics"), "good.yaml is a file, not a folder"),
     (
         ("campaign", "import", "s.csv", "--campaign-file", "good.yaml", "--out", "s.csv/x.yaml"),
-        "Not a directory",
+        "s.csv is a file, not a folder",
     ),
 ]
 
