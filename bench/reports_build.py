@@ -52,7 +52,7 @@ def measure_report(url: str, out: str, fmt: str = "html") -> dict[str, Any]:
     from campaigns.store import make_engine
     from reports.data import Scope, load
     from reports.figures import build_report
-    from reports.render_data import to_json
+    from reports.render_data import json_bytes
     from reports.render_html import render
     from reports.render_xlsx import write_xlsx
 
@@ -75,7 +75,7 @@ def measure_report(url: str, out: str, fmt: str = "html") -> dict[str, Any]:
     elif fmt == "xlsx":
         write_xlsx(report, Path(out))
     else:
-        Path(out).write_text(to_json(report), encoding="utf-8")
+        Path(out).write_bytes(json_bytes(report))
     done, cpu_done = time.perf_counter(), time.process_time()
     return {
         "sql": loaded - started,

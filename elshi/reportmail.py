@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import tempfile
-from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,11 +130,13 @@ def _render(report: Report, fmt: str) -> bytes:
             path = Path(folder) / "report.xlsx"
             write_xlsx(report, path)
             return path.read_bytes()
-    from reports.render_data import to_json
+    if fmt == "json":
+        from reports.render_data import json_bytes
+
+        return json_bytes(report)
     from reports.render_text import to_markdown
 
-    renderers: dict[str, Callable[[Report], str]] = {"json": to_json, "md": to_markdown}
-    return renderers[fmt](report).encode("utf-8")
+    return to_markdown(report).encode("utf-8")
 
 
 def _audience(session: Session, name: str, spec: ReportMailConfig) -> int | None:

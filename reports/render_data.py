@@ -232,6 +232,14 @@ def about(report: Report) -> dict[str, Any]:
 
 
 def to_json(report: Report) -> str:
+    """The JSON export as text (`json_bytes` decoded: for a caller that wants a ``str``)."""
+    return json_bytes(report).decode()
+
+
+def json_bytes(report: Report) -> bytes:
+    """The JSON export as UTF-8, as it is written to a file or sent: the rows are made as UTF-8
+    (`_json_rows`) and joined to the rest once, never held as a ``str`` (decoding 41 MB of a
+    50,000-delivery report and encoding it again to write it took ~0.1 s of CPU)."""
     document: dict[str, Any] = {"schema": SCHEMA_VERSION, **about(report)}
     if report.summary is not None:
         document["executive_summary"] = report.summary.to_dict()
@@ -289,9 +297,8 @@ def to_json(report: Report) -> str:
     ]
     encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
     text = encode(document)
-    # The rows are made as UTF-8 (`_json_rows`) and the document decoded once: the pieces
-    # held until then take half the memory of the text (a large report's texts include CJK
-    # audience names, two bytes a character in a str).
+    # The rows are made as UTF-8 (`_json_rows`): the pieces take half the memory of the text
+    # as a str (a large report's texts include CJK audience names, two bytes a character).
     pieces: list[bytes] = []
     at = 0
     for number, table in enumerate(report.tables.values()):
@@ -307,9 +314,7 @@ def to_json(report: Report) -> str:
         pieces.append(b"]")
         at = found + len(placeholder)
     pieces.append(text[at:].encode())
-    data = b"".join(pieces)
-    pieces.clear()
-    return data.decode()
+    return b"".join(pieces)
 
 
 def _csv_text(keys: list[str], rows: list[list[Any]]) -> str:

@@ -419,10 +419,10 @@ def pause_resume(pause_id: int) -> Any:
 @blueprint.get("/reports")
 def report() -> Response:
     _person("report.view")
-    from reports.render_data import to_json
+    from reports.render_data import json_bytes
     from web.views.reports import _build
 
-    return Response(to_json(_build()), mimetype="application/json")
+    return Response(json_bytes(_build()), mimetype="application/json")
 
 
 @blueprint.get("/audit")

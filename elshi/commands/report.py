@@ -213,12 +213,16 @@ def _write(built: object, fmt: str, out: Path | None) -> None:
         from reports.render_data import write_csv
 
         write_csv(built, target)
+    elif fmt == "json":
+        from reports.render_data import json_bytes
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(json_bytes(built))
     else:
-        from reports.render_data import to_json
         from reports.render_text import to_markdown
 
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(to_json(built) if fmt == "json" else to_markdown(built), encoding="utf-8")
+        target.write_text(to_markdown(built), encoding="utf-8")
     note = " (SIMULATED data)" if built.simulated else ""
     say(f"wrote {target}{note}")
 

@@ -97,6 +97,15 @@ def test_json_is_machine_readable_with_nulls_for_missing_values(store: Path, run
     assert thinktanks["er_foll"] is None
 
 
+def test_the_json_file_is_the_printed_document_in_utf8(store: Path, run: Run) -> None:
+    # The file is written from the export's UTF-8 bytes (`json_bytes`), stdout from its text.
+    printed = json.loads(run("report", "--as-of", AT, "--format", "json").stdout)
+    run("report", "--as-of", AT, "--format", "json", "--out", "r.json")
+    written = json.loads((store / "r.json").read_bytes().decode("utf-8"))
+    assert written.pop("generated_at") and printed.pop("generated_at")
+    assert written == printed and written["tables"]["audience_engagement"]["rows"]
+
+
 def test_sandbox_numbers_are_marked_simulated_in_every_format(
     simulated_store: Path, run: Run
 ) -> None:

@@ -130,9 +130,9 @@ def download(fmt: str) -> Response:
     built = _build()
     stamp = context.now().strftime("%Y%m%d-%H%M")
     if fmt == "json":
-        from reports.render_data import to_json
+        from reports.render_data import json_bytes
 
-        data = to_json(built).encode("utf-8")
+        data = json_bytes(built)
     else:
         import tempfile
         from pathlib import Path
