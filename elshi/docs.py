@@ -107,7 +107,9 @@ def render_configuration() -> str:
         _header("elshi/settings.py and connectors/options.py").rstrip(),
         "",
         "Elshi reads `elshi.toml` from `--config`, then `ELSHI_CONFIG`, then the working folder "
-        "or the nearest folder above it that has one (the workspace). The whole file is checked "
+        "or the nearest folder above it that has one (the workspace). An empty `--config ''` is "
+        "refused (as is an empty value of every file or folder option and argument); an empty "
+        "`ELSHI_CONFIG` counts as not set, as for every environment variable. The whole file is checked "
         "when it is loaded: each problem is reported as `FILE:LINE: message` at the line of the "
         "key, with what is allowed, and nothing runs until the file is right. Durations are "
         'written `"500ms"`, `"30s"`, `"5m"`, `"6h"` or `"3d"` (or a number of seconds).',

@@ -81,11 +81,42 @@ class Text(click.types.StringParamType):
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+class FilePath(click.Path):
+    """Every file or folder parameter (`checked_text` puts it in place of click's ``Path``):
+    an empty value (``--config ''``, ``--out ''``, a variable that expanded to nothing) is
+    refused, naming the parameter. click would take it as the path ``.``: the working folder
+    read as a campaign or written over by a report, or a ``--config`` silently ignored."""
+
+    @classmethod
+    def like(cls, other: click.Path) -> FilePath:
+        return cls(
+            exists=other.exists,
+            file_okay=other.file_okay,
+            dir_okay=other.dir_okay,
+            writable=other.writable,
+            readable=other.readable,
+            resolve_path=other.resolve_path,
+            allow_dash=other.allow_dash,
+            path_type=other.type,
+            executable=other.executable,
+        )
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str | bytes) and not value:
+            what = "folder" if not self.file_okay else "file"
+            tail = ", or leave the option out" if isinstance(param, click.Option) else ""
+            self.fail(f"an empty {what} name; name one{tail}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def checked_text(command: click.Command) -> None:
-    """Give every text parameter of ``command`` and its subcommands the `Text` type."""
+    """Give every text parameter of ``command`` and its subcommands the `Text` type, and every
+    path parameter the `FilePath` type."""
     for param in command.params:
         if type(param.type) is click.types.StringParamType:
             param.type = Text()
+        elif type(param.type) is click.Path:
+            param.type = FilePath.like(param.type)
     for sub in getattr(command, "commands", {}).values():
         checked_text(sub)
 

@@ -51,6 +51,12 @@ def test_every_text_parameter_refuses_bytes_that_are_not_utf8() -> None:
     assert not plain, plain
 
 
+def test_every_path_parameter_refuses_an_empty_name() -> None:
+    plain = [f"{path} {p.name}" for path, p in _parameters(cli) if type(p.type) is click.Path]
+    assert not plain, plain
+    assert any(isinstance(p.type, options.FilePath) for _, p in _parameters(cli))
+
+
 @pytest.fixture
 def applied(workspace: Path, run: Run) -> Path:
     (workspace / "good.yaml").write_text(GOOD, encoding="utf-8")
@@ -114,6 +120,36 @@ def test_odd_arguments_end_in_exit_2_naming_what_is_wrong(
     assert words in result.output, result.output
     assert "Traceback" not in result.output
     assert fingerprint(applied) == before
+
+
+EMPTY_NAMES = [
+    # click reads an empty name as ".", the working folder: read as a campaign, written over by
+    # a report, or a --config silently ignored (the workspace's elshi.toml used instead)
+    (("--config", "", "status"), "'--config': an empty file name"),
+    (("campaign", "validate", ""), "'FILES...': an empty file name"),
+    (("campaign", "import", "s.csv", "--campaign-file", ""), "'--campaign-file': an empty"),
+    (("campaign", "import", "s.csv", "--out", ""), "'--out': an empty file name"),
+    (("report", "--format", "json", "--out", ""), "'--out': an empty file name"),
+    (("status", "--format", "prometheus", "--out", ""), "'--out': an empty file name"),
+    (("outcomes", "import", ""), "'FILE': an empty file name"),
+    (("init", "--dir", ""), "'--dir': an empty folder name"),
+]
+
+
+def test_an_empty_file_name_is_refused_naming_the_parameter(
+    applied: Path, run: Run, workspace: Path
+) -> None:
+    (workspace / "s.csv").write_text(
+        "id,date,time,category,audiences,text\na,2027-04-15,10:00,education,public,Hallo\n",
+        encoding="utf-8",
+    )
+    before = fingerprint(applied)
+    files = sorted(workspace.iterdir())
+    for args, words in EMPTY_NAMES:  # one workspace for all: a usage error opens nothing
+        result = run(*args, expect=2)
+        assert words in result.output, (args, result.output)
+    assert fingerprint(applied) == before
+    assert sorted(workspace.iterdir()) == files
 
 
 @pytest.mark.parametrize(
