@@ -47,6 +47,61 @@ def _control_socket_off() -> dict[str, Any]:
     )
 
 
+class AddressError(Exception):
+    """`check_address`: the server could not listen there. ``lasting`` is True when the address
+    itself is wrong (no such host name, no interface of this machine has it), False when it is
+    a running condition (the port is taken, the account may not use it)."""
+
+    def __init__(self, message: str, *, lasting: bool) -> None:
+        super().__init__(message)
+        self.lasting = lasting
+
+
+def check_address(bind: str) -> None:
+    """Bind a socket to ``bind`` (HOST:PORT) the way gunicorn will, and close it; `AddressError`
+    saying why it cannot. gunicorn tries a bind five times a second apart and then stops with
+    exit code 1 and a log line per try; this check fails at once with one sentence."""
+    import errno
+    import socket
+
+    from gunicorn.util import is_ipv6, parse_address
+
+    host, port = parse_address(bind)
+    family = socket.AF_INET6 if is_ipv6(host) else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+            probe.bind((host, port))
+    except socket.gaierror:
+        raise AddressError(
+            f"no such host name {host!r} (use an address of this machine, e.g. 127.0.0.1 or "
+            "0.0.0.0 for all of them)",
+            lasting=True,
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise AddressError(
+                f"no network interface of this machine has the address {host} (use one it has, "
+                "e.g. 127.0.0.1, or 0.0.0.0 for all of them)",
+                lasting=True,
+            ) from None
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressError(
+                f"port {port} on {host} is already in use (another elshi web, or another "
+                "program, listens there); stop it or choose another port",
+                lasting=False,
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise AddressError(
+                f"not allowed to listen on port {port} (ports below 1024 need privileges; use "
+                "8080, or a reverse proxy in front)",
+                lasting=False,
+            ) from None
+        raise AddressError(
+            f"cannot listen there ({exc.strerror or exc})", lasting=exc.errno == errno.EAFNOSUPPORT
+        ) from None
+
+
 def serve(
     app: Flask,
     engine: Engine,

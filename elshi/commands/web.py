@@ -70,9 +70,18 @@ def command(app: App, bind: str | None, workers: int | None) -> None:
         ELSHI_WEB_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))') elshi web
     """
     from web.app import create_app
-    from web.server import serve
+    from web.server import AddressError, check_address, serve
 
     config = app.config
+    address = bind or config.web.bind
+    try:
+        check_address(address)
+    except AddressError as exc:
+        from elshi.cli import OperationalFailure
+
+        origin = f"--bind {address}" if bind else f"{config.path or 'elshi.toml'}: [web] bind"
+        message = f"{origin}: {exc}"
+        raise (BadInput(message) if exc.lasting else OperationalFailure(message)) from None
     settings, stable = web_settings(config)
     if not stable:
         say(
@@ -94,7 +103,6 @@ def command(app: App, bind: str | None, workers: int | None) -> None:
         report_as_of=rehearsed(app, other="reports: 'Counters as of' chooses another time"),
     )
     flask_app = create_app(settings, engine)
-    address = bind or config.web.bind
     shown = f"http://{address}" if bind else config.web.base_url
     say(f"Elshi web workspace: open {shown} (listening on {address}); Ctrl-C stops")
     serve(flask_app, engine, bind=address, workers=workers or config.web.workers)

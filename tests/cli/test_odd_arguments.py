@@ -267,3 +267,30 @@ def test_a_channel_secret_that_is_no_credential_is_an_auth_failure_not_a_network
     out = run("channels", "check", "m", expect=None, env={"ELSHI_TEST_TOKEN": os.fsdecode(raw)})
     assert "FAILED (auth)" in out.output and "ELSHI_TEST_TOKEN holds a control" in out.output
     assert "0123456789" not in out.output and "Traceback" not in out.output
+
+
+def test_web_on_an_address_it_cannot_listen_on_fails_at_once_saying_why(
+    workspace: Path, run: Run
+) -> None:
+    """gunicorn tried a bind five times, a second apart, and stopped with exit code 1 and a log
+    line per try; `elshi web` now tries once before it starts it. 192.0.2.1 is a documentation
+    address (RFC 5737) no machine has."""
+    import socket
+
+    out = run("web", "--bind", "192.0.2.1:8080", expect=2).output
+    assert "--bind 192.0.2.1:8080: no network interface of this machine" in out, out
+    out = run("web", "--bind", "nowhere.invalid:8080", expect=2).output
+    assert "no such host name 'nowhere.invalid'" in out, out
+    config = workspace / "elshi.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + '\n[web]\nbind = "192.0.2.1:8080"\n', "utf-8"
+    )
+    out = run("web", expect=2).output
+    assert "elshi.toml: [web] bind: no network interface" in out, out
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run("web", "--bind", f"127.0.0.1:{port}", expect=1).output
+    assert f"port {port} on 127.0.0.1 is already in use" in out, out
+    assert "Traceback" not in out and "Starting gunicorn" not in out
