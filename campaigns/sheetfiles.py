@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +59,9 @@ class Cell:
     failed: bool = False
     """An .xlsx cell showing an error instead of a value (``#DIV/0!``, ``#REF!``, ``#N/A``...):
     its text is the error's name, never something to publish."""
+    formula: str | None = None
+    """An .xlsx cell holding a formula whose value was never computed (``=A2+1`` in a file
+    written by a program rather than saved by a spreadsheet): its value is unknown, not empty."""
 
 
 Rows = list[tuple[int, list[Cell]]]
@@ -168,23 +174,46 @@ def check_defused() -> None:
         )
 
 
-def _check_zip(path: Path, limits: SheetLimits) -> None:
+_FORMULA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
+"""A SpreadsheetML formula element (``<f>``, ``<f t="shared" .../>``, ``<x:f>``)."""
+
+
+def _check_zip(path: Path, limits: SheetLimits) -> bool:
+    """Refuse a workbook whose parts are too many or unpack too large (before openpyxl reads
+    them); True when a worksheet holds a formula."""
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as archive:
             parts = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            unpacked = sum(part.file_size for part in parts)
+            if len(parts) > limits.max_parts or unpacked > limits.max_unpacked_bytes:
+                raise SheetError(
+                    [
+                        f"{path}: the workbook unpacks to {unpacked / 1024 / 1024:,.0f} MiB in "
+                        f"{len(parts):,} parts; a content calendar is far smaller (re-save it "
+                        "from Excel, or save it as CSV UTF-8)"
+                    ]
+                )
+            return any(
+                _holds(archive, part)
+                for part in parts
+                if part.filename.startswith("xl/worksheets/") and part.filename.endswith(".xml")
+            )
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error) as exc:
         raise SheetError([f"{path}: not a readable .xlsx workbook ({exc})"]) from None
-    unpacked = sum(part.file_size for part in parts)
-    if len(parts) > limits.max_parts or unpacked > limits.max_unpacked_bytes:
-        raise SheetError(
-            [
-                f"{path}: the workbook unpacks to {unpacked / 1024 / 1024:,.0f} MiB in "
-                f"{len(parts):,} parts; a content calendar is far smaller (re-save it from "
-                "Excel, or save it as CSV UTF-8)"
-            ]
-        )
+
+
+def _holds(archive: Any, part: Any) -> bool:
+    """Whether the worksheet ``part`` has a formula element, read in pieces (its size was
+    checked with the others')."""
+    tail = b""
+    with archive.open(part) as stream:
+        while chunk := stream.read(1 << 20):
+            if _FORMULA.search(tail + chunk):
+                return True
+            tail = chunk[-64:]
+    return False
 
 
 def _read_xlsx(path: Path, limits: SheetLimits) -> tuple[str, Rows]:
@@ -194,31 +223,46 @@ def _read_xlsx(path: Path, limits: SheetLimits) -> tuple[str, Rows]:
     from openpyxl import load_workbook
 
     check_defused()
-    _check_zip(path, limits)
+    formulas = _check_zip(path, limits)
     label = str(path)
     rows: Rows = []
     # openpyxl raises whatever its XML parser and its readers meet in a damaged or hostile
     # workbook (ParseError, KeyError, TypeError, ...); all of it means "cannot be read".
+    books: list[Any] = []
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-        try:
-            sheet = book.active if book.active is not None else book.worksheets[0]
-            if len(book.worksheets) > 1:
-                label = f"{path}[{sheet.title}]"
-            sheet.reset_dimensions()  # a forged <dimension> would pad a million empty rows
-            for number, cells in enumerate(sheet.iter_rows(), start=1):
-                if number > limits.max_rows:
-                    raise SheetError([_too_many_rows(label, limits)])
-                row = []
-                for cell in cells[: limits.max_columns]:
-                    value = getattr(cell, "value", None)
-                    fmt = str(getattr(cell, "number_format", "") or "")
-                    timed = not isinstance(value, datetime) or "h" in fmt.lower()
-                    failed = getattr(cell, "data_type", None) == "e"
-                    row.append(Cell(value, has_time=timed, failed=failed))
-                rows.append((number, row))
-        finally:
-            book.close()
+        books.append(book)
+        sheet = book.active if book.active is not None else book.worksheets[0]
+        if len(book.worksheets) > 1:
+            label = f"{path}[{sheet.title}]"
+        sheet.reset_dimensions()  # a forged <dimension> would pad a million empty rows
+        # With formulas in the workbook, the same sheet read a second time gives each cell's
+        # formula beside its stored value: a formula without one reads as an empty cell.
+        written: Any = itertools.repeat(())
+        if formulas:
+            source = load_workbook(path, read_only=True, data_only=False)
+            books.append(source)
+            twin = source[sheet.title]
+            twin.reset_dimensions()
+            written = twin.iter_rows()
+        for number, (cells, texts) in enumerate(
+            zip(sheet.iter_rows(), written, strict=False), start=1
+        ):
+            if number > limits.max_rows:
+                raise SheetError([_too_many_rows(label, limits)])
+            row = []
+            for index, cell in enumerate(cells[: limits.max_columns]):
+                value = getattr(cell, "value", None)
+                fmt = str(getattr(cell, "number_format", "") or "")
+                timed = not isinstance(value, datetime) or "h" in fmt.lower()
+                failed = getattr(cell, "data_type", None) == "e"
+                formula = None
+                if value is None and index < len(texts):
+                    text = getattr(texts[index], "value", None)
+                    if getattr(texts[index], "data_type", None) == "f" and text:
+                        formula = str(text)
+                row.append(Cell(value, has_time=timed, failed=failed, formula=formula))
+            rows.append((number, row))
     except SheetError:
         raise
     except Exception as exc:
@@ -235,6 +279,9 @@ def _read_xlsx(path: Path, limits: SheetLimits) -> tuple[str, Rows]:
         raise SheetError(
             [f"{path}: not a readable .xlsx workbook ({type(exc).__name__}: {first})"]
         ) from None
+    finally:
+        for opened in books:
+            opened.close()
     return label, rows
 
 

@@ -530,6 +530,11 @@ def _texts(row: _Row) -> Any:
     return texts
 
 
+def _clip(text: str, size: int = 40) -> str:
+    shown = "".join(c if c.isprintable() else "?" for c in text)
+    return shown if len(shown) <= size else shown[: size - 1] + "…"
+
+
 def _scalar(text: str) -> Any:
     from ruamel.yaml.scalarstring import LiteralScalarString
 
@@ -537,12 +542,21 @@ def _scalar(text: str) -> Any:
 
 
 def _bad_cells(row: _Row) -> bool:
-    """Report every imported cell holding a control character (a NUL cannot be stored) or
-    showing a spreadsheet error (``#DIV/0!``) instead of a value."""
+    """Report every imported cell holding a control character (a NUL cannot be stored),
+    showing a spreadsheet error (``#DIV/0!``) instead of a value, or holding a formula whose
+    value was never computed (it would read as an empty cell)."""
     found = False
     for name in row.sheet.columns:
         cell = row.cell(name)
         value = cell.value if cell is not None else None
+        if cell is not None and cell.formula is not None:
+            row.error(
+                name,
+                f"formula without a computed value ({_clip(cell.formula)}): open the file in a "
+                "spreadsheet program and save it, so the value of each formula is stored",
+            )
+            found = True
+            continue
         if cell is not None and cell.failed:
             row.error(
                 name,
@@ -565,7 +579,7 @@ def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
     seen: dict[str, int] = {}
     for number, cells in sheet.rows:
         used = [cells[i] for i in sheet.columns.values() if i < len(cells)]
-        if number <= sheet.header_row or not any(_text(c) for c in used):
+        if number <= sheet.header_row or not any(_text(c) or c.formula for c in used):
             continue  # blank, or only notes in columns that are not imported
         row = _Row(sheet, number, cells)
         before = len(sheet.problems)

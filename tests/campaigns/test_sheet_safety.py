@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from campaigns.sheetfiles import SheetLimits, read_sheet
 from campaigns.spreadsheet import SheetError, import_sheet
@@ -184,3 +184,53 @@ def test_a_cell_showing_a_spreadsheet_error_is_refused_not_published(
     found = problems(path)
     assert len(found) == 1, found
     assert f"errors.xlsx:row 2:col F (text): the cell shows the error {error}" in found[0]
+
+
+def test_a_formula_without_a_computed_value_is_named_not_read_as_empty(tmp_path: Path) -> None:
+    """A workbook written by a program (openpyxl, a script) stores formulas without their
+    values, which only a spreadsheet program computes; such a cell read as empty: a 'no post
+    id' or 'the text is empty' about a cell that is not, or an optional column (link) dropped
+    without a word."""
+    link = '=CONCAT("https://", "kazembassy.de")'
+    path = xlsx(
+        tmp_path / "formulas.xlsx",
+        [
+            ["a", "2027-04-15", "10:00", "education", "public", "Hallo"],
+            ['="b"', "2027-04-16", "10:00", "education", "public", "=A2"],
+        ],
+    )
+    book = load_workbook(path)
+    sheet = book.active
+    assert sheet is not None
+    sheet["G1"], sheet["G2"] = "link", link
+    book.save(path)
+    found = problems(path)
+    where = f"{path}" + ":row {}:col {} ({}): formula without a computed value ({})"
+    assert found == [
+        where.format(2, "G", "link", link)
+        + ": open the file in a spreadsheet program and save it, so the value of each formula "
+        "is stored",
+        *(
+            where.format(3, col, name, formula) + ": open the file in a spreadsheet program "
+            "and save it, so the value of each formula is stored"
+            for col, name, formula in (("A", "id", '="b"'), ("F", "text", "=A2"))
+        ),
+    ], found
+
+
+def test_a_formula_with_its_computed_value_is_read_as_that_value(tmp_path: Path) -> None:
+    """As a spreadsheet program saves it: the formula and its value (<v>) side by side."""
+    path = xlsx(
+        tmp_path / "saved.xlsx", [["a", "2027-04-15", "10:00", "education", "public", "=A1"]]
+    )
+    rewrite_part(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace("<f>A1</f><v /></c>", "<f>A1</f><v>Hallo</v></c>").replace(
+            '<c r="F2">', '<c r="F2" t="str">'
+        ),
+    )
+    _, rows = read_sheet(path)
+    assert rows[1][1][5].value == "Hallo" and rows[1][1][5].formula is None
+    text, count = import_sheet(path, campaign_file=None)
+    assert count == 1 and "text: Hallo" in text
