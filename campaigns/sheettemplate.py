@@ -30,6 +30,8 @@ NOTES = {
     "text": "The post's text",
     "link": "A web address (https://...); UTM parameters are added for you",
     "media": "Image or video files next to the campaign file, separated by commas",
+    "alt": "What the image shows, for people who cannot see it (alt text); with several media "
+    "files, one line per file ('-' for none)",
     "channels": "Only these of the audiences' channels (empty: all of them)",
     "reply_to": "The id of the post this one answers (a thread)",
     "variant": "A/B variant tag, e.g. A or B",
@@ -53,6 +55,7 @@ class TemplateContext:
 
 def columns_for(context: TemplateContext) -> list[str]:
     texts = [f"text_{lang}" for lang in context.languages] or ["language", "text"]
+    alts = [f"alt_{lang}" for lang in context.languages] or ["alt"]
     return [
         "id",
         "category",
@@ -66,6 +69,7 @@ def columns_for(context: TemplateContext) -> list[str]:
         *texts,
         "link",
         "media",
+        *alts,
         "channels",
         "reply_to",
         "variant",
@@ -103,7 +107,8 @@ def write_template(path: Path, context: TemplateContext) -> list[str]:
         lists.hide()
         for index, name in enumerate(columns):
             posts.write_string(0, index, name, bold)
-            posts.write_comment(0, index, NOTES.get(name, NOTES["text"]), {"x_scale": 2})
+            note = NOTES.get(name) or NOTES["alt" if name.startswith("alt") else "text"]
+            posts.write_comment(0, index, note, {"x_scale": 2})
             posts.set_column(index, index, 40 if name.startswith("text") else 16)
             values = choices.get(name)
             if values:

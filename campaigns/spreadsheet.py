@@ -7,8 +7,9 @@ as ``date`` + ``time``, as ``when``, as ``event`` + ``offset``, or as a ``recurr
 or a cron) with ``date``/``until`` as its first/last day; the text as ``text`` (with an optional
 ``language`` column) or one ``text_de``, ``text_zh``, ... column per language, each optionally
 with per-platform overrides (``text_x``, ``text_de_mastodon``); and optionally ``variant``,
-``narrative``, ``link``, ``media`` and ``channels`` (comma-separated), ``reply_to``,
-``timezone``, ``hashtags`` (yes/no). Other columns (notes, owner, status...) are ignored unless
+``narrative``, ``link``, ``media`` and ``channels`` (comma-separated), the media's alt text as
+``alt`` (in the row's language) or ``alt_de``, ``alt_zh``, ... (one line per media file when
+there are several), ``reply_to``, ``timezone``, ``hashtags`` (yes/no). Other columns (notes, owner, status...) are ignored unless
 their name looks like a misspelt one. A text date that reads two ways (03/04/2027) is refused.
 
 Every problem is collected and reported as ``SHEET:row N:col C (column): message``; nothing is
@@ -68,6 +69,7 @@ COLUMNS = (
     "narrative",
     "link",
     "media",
+    "alt",
     "channels",
     "reply_to",
     "timezone",
@@ -81,6 +83,8 @@ _ALIASES = {
     "url": "link",
     "image": "media",
     "images": "media",
+    "alt_text": "alt",
+    "description": "alt",
     "channel": "channels",
     "reply": "reply_to",
     "in_reply_to": "reply_to",
@@ -137,8 +141,18 @@ def _normalise(title: str) -> str:
     head, sep, tail = name.partition("_")
     if head.lower() == "text" and sep:
         return f"text_{tail}"
+    if head.lower() == "alt" and sep and tail.lower() != "text":
+        return f"alt_{tail}"
     name = name.lower()
     return _ALIASES.get(name, name)
+
+
+def _alt_column(name: str) -> str | None:
+    """``alt_de`` → "de"; None for a name that is not an alt column of a language."""
+    if not name.startswith("alt_"):
+        return None
+    language = name[len("alt_") :]
+    return language if _LANGUAGE.match(language) else None
 
 
 def _text_column(name: str) -> tuple[str | None, str] | None:
@@ -276,12 +290,19 @@ def _header(sheet: _Sheet) -> None:
                 first = column_letter(sheet.columns[name] + 1)
                 sheet.problems.append(f"{where}: column {name!r} appears twice (first in {first})")
                 continue
-            if name in known or name.startswith("text_"):
+            if name in known or name.startswith(("text_", "alt_")):
                 if name.startswith("text_") and _text_column(name) is None:
                     sheet.problems.append(
                         f"{where}: {title!r} is not a text column: write text_LANG (text_de), "
                         f"text_PLATFORM (text_x) or text_LANG_PLATFORM (text_de_mastodon); "
                         f"platforms: {', '.join(PLATFORMS)}"
+                    )
+                    continue
+                if name.startswith("alt_") and _alt_column(name) is None:
+                    sheet.problems.append(
+                        f"{where}: {title!r} is not an alt text column: write alt (in the "
+                        "row's language) or alt_LANG (alt_de, alt_zh); alt text is the same "
+                        "on every platform"
                     )
                     continue
                 sheet.columns[name] = index
@@ -630,6 +651,7 @@ def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
                 web_url(link)
             except UnsafeUrl as exc:
                 row.error("link", str(exc))
+        media = _media(row)
         flag = row.text("hashtags").lower()
         if flag not in _YES | _NO:
             row.error("hashtags", f"{row.text('hashtags')!r}: write yes or no")
@@ -648,16 +670,79 @@ def _posts(sheet: _Sheet, audiences: set[str] | None) -> list[Any]:
                 post[name] = row.text(name)
         if link:
             post["link"] = link
-        for name in ("media", "channels"):
-            items = _list(row.cell(name))
-            if items:
-                post[name] = _flow(items)
+        if media:
+            post["media"] = media
+        items = _list(row.cell("channels"))
+        if items:
+            post["channels"] = _flow(items)
         if flag in _NO and flag:
             post["hashtags"] = False
         post.yaml_add_eol_comment(f"row {number}", "id")
         posts.append(post)
         sheet.post_rows.append(number)
     return posts
+
+
+def _media(row: _Row) -> Any:
+    """The ``media`` value: the files of the ``media`` column, each as ``{file, alt}`` where an
+    ``alt`` or ``alt_LANG`` column describes it. With several files an alt cell has one line per
+    file, in their order (``-``: no alt text for that file); with one file the whole cell is its
+    alt text."""
+    from ruamel.yaml.comments import CommentedMap
+
+    files = _list(row.cell("media"))
+    language = row.text("language")
+    by_language: dict[str | None, list[str]] = {}
+    for name in row.sheet.columns:
+        lang = (language or None) if name == "alt" else _alt_column(name)
+        if name != "alt" and lang is None:
+            continue
+        cell = row.cell(name)
+        if cell is None or not _text(cell):
+            continue
+        raw = str(cell.value).replace("\r\n", "\n").strip()
+        if not files:
+            row.error(name, "an alt text describes a media file: fill 'media' in this row too")
+            return None
+        lines = [raw] if len(files) == 1 else [line.strip() for line in raw.split("\n")]
+        if len(lines) != len(files):
+            row.error(
+                name,
+                f"{len(lines)} line{'s' if len(lines) > 1 else ''} of alt text for "
+                f"{len(files)} media files: write one line per file, in the order of the media "
+                "column ('-' for a file without one)",
+            )
+            return None
+        lines = ["" if line == "-" else line for line in lines]
+        if lang in by_language:
+            row.error(name, f"a second alt text in {lang or 'the row'}'s language")
+            return None
+        by_language[lang] = lines
+    if not by_language:
+        return _flow(files) if files else None
+    if None in by_language and len(by_language) > 1:
+        row.error(
+            "alt",
+            "an alt text without a language beside per-language ones: fill 'language' or use "
+            "alt_LANG",
+        )
+        return None
+    from ruamel.yaml.comments import CommentedSeq
+
+    out = CommentedSeq()
+    for n, file in enumerate(files):
+        alts = {lang: lines[n] for lang, lines in by_language.items() if lines[n]}
+        if not alts:
+            out.append(file)
+            continue
+        item = CommentedMap()
+        item["file"] = file
+        plain = alts.get(None)
+        item["alt"] = (
+            plain if plain is not None else _flow_map({str(k): v for k, v in alts.items()})
+        )
+        out.append(item)
+    return out
 
 
 def _flow(items: list[str]) -> Any:
@@ -945,4 +1030,10 @@ def _column_of(sheet: _Sheet, path: tuple[str | int, ...]) -> str | None:
         return next((c for c in candidates if c in have), None)
     if key == "when":
         return next((c for c in ("recurrence", "when", "date", "event") if c in have), None)
+    if key == "media":
+        if len(path) > 2 and path[2] == "alt":
+            language = str(path[3]) if len(path) > 3 else None
+            found = f"alt_{language}" if language and f"alt_{language}" in have else "alt"
+            return found if found in have else None
+        return "media" if "media" in have else None
     return str(key) if key in have else None

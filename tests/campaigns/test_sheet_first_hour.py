@@ -141,8 +141,8 @@ def test_the_template_has_the_columns_lists_and_an_example_that_imports(
     context = template_context(base, ["de-x", "de-telegram"])
     columns = write_template(path, context)
     assert columns == columns_for(context)
-    assert {"text_de", "text_en", "text_kk"} <= set(columns)
-    assert set(COLUMNS) - {"text", "language", "when"} <= set(columns)
+    assert {"text_de", "text_en", "text_kk", "alt_de", "alt_en", "alt_kk"} <= set(columns)
+    assert set(COLUMNS) - {"text", "language", "when", "alt"} <= set(columns)
     book = load_workbook(path)
     posts, lists = book["Posts"], book["Lists"]
     assert lists.sheet_state == "hidden"

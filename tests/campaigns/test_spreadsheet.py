@@ -270,3 +270,55 @@ def test_a_corrupt_xlsx_is_a_problem_not_a_crash(tmp_path: Path) -> None:
 
 def test_column_letters_go_past_z() -> None:
     assert [column_letter(n) for n in (1, 26, 27, 52, 703)] == ["A", "Z", "AA", "AZ", "AAA"]
+
+
+def _pictures(folder: Path, *names: str) -> None:
+    from tests.connectors.files import png_bytes
+
+    for name in names:
+        (folder / name).write_bytes(png_bytes(16, 9))
+
+
+def test_alt_text_columns_describe_the_media_per_language(tmp_path: Path, base: Path) -> None:
+    """``alt_LANG`` (or ``alt`` in the row's language): one line per media file when there are
+    several ('-' for none), the whole cell for one; the YAML gets ``{file, alt}`` items."""
+    _pictures(tmp_path, "a.png", "b.png")
+    sheet = csv_file(
+        tmp_path / "calendar.csv",
+        "id,date,time,category,audiences,text_de,text_en,media,alt_de,alt en\n"
+        "one,2027-04-15,10:00,tourism,public,Hallo,Hello,a.png,Die Steppe: weit,The steppe\n"
+        'two,2027-04-16,10:00,tourism,public,Hallo,Hello,"a.png, b.png","Erstes\nZweites",'
+        '"First\n-"\n'
+        "three,2027-04-17,10:00,tourism,public,Hallo,Hello,b.png,,\n",
+    )
+    text, loaded = imported(tmp_path, sheet, base)
+    assert loaded.ok, [str(p) for p in loaded.problems]
+    assert loaded.desired is not None
+    alts = {d.post: d.alt for d in loaded.desired.deliveries}  # de-x: in German
+    assert alts == {"one": ("Die Steppe: weit",), "two": ("Erstes", "Zweites"), "three": ("",)}
+    assert "alt: {de: 'Die Steppe: weit', en: The steppe}" in text, text
+    assert "alt: {de: Erstes, en: First}" in text and "alt: {de: Zweites}" in text, text
+    assert "media: [b.png]" in text, text
+
+
+@pytest.mark.parametrize(
+    ("cells", "column", "message"),
+    [
+        (',"ein Bild"', "I (alt_de)", "an alt text describes a media file: fill 'media'"),
+        ('"a.png, b.png","ein Bild"', "I (alt_de)", "1 line of alt text for 2 media files"),
+        ('a.png,"' + "x" * 1001 + '"', "I (alt_de)", "for channel 'de-x': the alt text is 1001"),
+    ],
+)
+def test_alt_text_problems_are_reported_at_the_alt_cell(
+    tmp_path: Path, base: Path, cells: str, column: str, message: str
+) -> None:
+    _pictures(tmp_path, "a.png", "b.png")
+    sheet = csv_file(
+        tmp_path / "calendar.csv",
+        "id,date,time,category,audiences,text_de,text_en,media,alt_de\n"
+        f"p,2027-04-15,10:00,tourism,public,Hallo,Hello,{cells}\n",
+    )
+    with pytest.raises(SheetError) as caught:
+        import_sheet(sheet, campaign_file=base, channels=CHANNELS)
+    found = caught.value.problems
+    assert len(found) == 1 and f"calendar.csv:row 2:col {column}: {message}" in found[0], found
