@@ -605,8 +605,9 @@ Localized = Annotated[
 class MediaItem(Strict):
     """An image or video with a description for people who cannot see it (alt text), passed to
     every platform that takes one (Bluesky, Mastodon, X, LinkedIn, Threads, WeChat bodies), and
-    refused where it is longer than the platform takes: X 1,000 characters, Mastodon 1,500,
-    Threads 1,000, LinkedIn 4,086, Bluesky 2,000 graphemes."""
+    refused where it is longer than the platform takes: X 1,000 characters, Mastodon 1,500 (each
+    server sets its own: a Mastodon channel's ``max_alt_characters`` says its server's), Threads
+    1,000, LinkedIn 4,086, Bluesky 2,000 graphemes."""
 
     file: str = Field(description="path relative to the YAML file")
     alt: Localized | None = Field(

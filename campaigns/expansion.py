@@ -364,12 +364,15 @@ def expand(
                 key = platform if platform in variants else "default"
                 if key != "default" or not isinstance(post.text, str):
                     text_at = ("posts", index, "text", language, key)
-                problem = textrules.check(platform, text, caption=bool(files))
+                options = (channel_options or {}).get(channel, {})
+                own = _own_limit(platform, options, "text")
+                problem = textrules.check(platform, text, caption=bool(files), maximum=own)
                 if problem:
                     report_post(
                         text_at,
                         f"for channel {channel!r}: {problem} (with the link and hashtags "
-                        f"appended); {_shorter(key, platform, language)}",
+                        f"appended){_server_hint(platform, channel, options, 'text')}; "
+                        f"{_shorter(key, platform, language)}",
                     )
                 if platform == "weibo":
                     safe = (channel_options or {}).get(channel, {}).get("safe_domain")
@@ -379,7 +382,15 @@ def expand(
             alt = _alt_texts(kept, language, spec, index, alt_checked, report_post, warn)
             if channels is not None and channel in channels:
                 _alt_limits(
-                    post, kept, language, platform, channel, index, alt_checked, report_post
+                    post,
+                    kept,
+                    language,
+                    platform,
+                    channel,
+                    index,
+                    alt_checked,
+                    report_post,
+                    (channel_options or {}).get(channel, {}),
                 )
             article: dict[str, str] | None = None
             if platform in textrules.ARTICLE_PLATFORMS:
@@ -567,24 +578,47 @@ def _alt_limits(
     index: int,
     checked: set[str],
     report: Report,
+    options: Mapping[str, Any],
 ) -> None:
-    """Each media item's alt text in ``language`` against ``platform``'s limit
-    (`textrules.check_alt`), reported once per item, language and platform at the alt text."""
+    """Each media item's alt text in ``language`` against the channel's limit
+    (`textrules.check_alt`: the platform's, or the server's where the channel's options say it),
+    reported once per item, language and limit at the alt text."""
+    own = _own_limit(platform, options, "alt")
     for _file, item in kept:
         if item is None or item.alt is None:
             continue
         alt = _in_language(item.alt, language)
         n = next(i for i, entry in enumerate(post.media) if entry is item)
-        key = f"{n}/{language}/{platform}"
+        key = f"{n}/{language}/{platform}/{own}"
         if not alt or key in checked:
             continue
         checked.add(key)
-        problem = textrules.check_alt(platform, alt)
+        problem = textrules.check_alt(platform, alt, maximum=own)
         if problem:
             where: tuple[str | int, ...] = ("posts", index, "media", n, "alt")
             if not isinstance(item.alt, str):
                 where = (*where, language)
-            report(where, f"for channel {channel!r}: {problem}; shorten it")
+            hint = _server_hint(platform, channel, options, "alt")
+            report(where, f"for channel {channel!r}: {problem}{hint}; shorten it")
+
+
+def _own_limit(platform: str, options: Mapping[str, Any], what: str) -> int | None:
+    """The limit a channel's options set for its server (`textrules.OWN_LIMITS`), if any."""
+    name = textrules.OWN_LIMITS.get(platform, {}).get(what)
+    value = options.get(name) if name else None
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _server_hint(platform: str, channel: str, options: Mapping[str, Any], what: str) -> str:
+    """Where a limit is the server's (Mastodon), what to set when the channel's server takes
+    more: nothing for a sandbox channel imitating the platform, or one whose option is set."""
+    name = textrules.OWN_LIMITS.get(platform, {}).get(what)
+    if name is None or "mimic" in options or name in options:
+        return ""
+    return (
+        f" (the {platform} default: if the server of channel {channel!r} takes more, set "
+        f"{name} in [channels.{channel}])"
+    )
 
 
 def _article(

@@ -24,7 +24,7 @@ follow the platforms' own counters:
 
 Alt text (an image's description) has limits of its own (`ALT_LIMITS`, `check_alt`): X 1,000
 characters (``media/metadata/create``), Mastodon 1,500 characters (a media attachment's
-``description``), Threads 1,000 characters (``alt_text``), LinkedIn 4,086 characters
+``description``; each instance sets its own, ``OWN_LIMITS``), Threads 1,000 characters (``alt_text``), LinkedIn 4,086 characters
 (``altText``), Bluesky 2,000 graphemes (the limit its app documents and enforces; the lexicon
 has none). Telegram and Weibo take no alt text; WeChat's is an HTML attribute of the article.
 
@@ -89,12 +89,24 @@ def alt_length(platform: str, alt: str) -> int:
     return graphemes(alt) if platform == "bluesky" else len(alt)
 
 
-def check_alt(platform: str, alt: str) -> str | None:
-    """None when the alt text ``alt`` fits ``platform``, else a message saying by how much it
-    is over (platforms without a limit of their own: None)."""
+OWN_LIMITS: dict[str, dict[str, str]] = {
+    "mastodon": {"text": "max_characters", "alt": "max_alt_characters"}
+}
+"""The platforms whose limits each server sets, and the channel options that say a server's
+(a Mastodon instance's admin may raise both: ``max_characters`` is its post length,
+``max_alt_characters`` its media description length, which Mastodon 4.4+ reports as
+``configuration.media_attachments.description_limit``; the defaults are Mastodon's own)."""
+
+
+def check_alt(platform: str, alt: str, *, maximum: int | None = None) -> str | None:
+    """None when the alt text ``alt`` fits ``platform`` (``maximum``: the server's own limit,
+    where the platform lets each server set one), else a message saying by how much it is over
+    (platforms without a limit of their own: None)."""
     limit = ALT_LIMITS.get(platform)
     if limit is None:
         return None
+    if maximum is not None:
+        limit = Limit(limit.platform, maximum, limit.unit)
     if len(alt) > MAX_TEXT_CHARS:
         return f"the alt text is {len(alt):,} characters (limit on {platform}: {limit.maximum:,})"
     size = alt_length(platform, alt)

@@ -375,6 +375,12 @@ class Connector(ABC):
         the platform. Raises `RejectedError` for a URL that is not a post of this platform and
         account, saying what a permalink looks like."""
 
+    def setting_notes(self) -> list[str]:
+        """What the platform reports that differs from the channel's options (a Mastodon
+        instance's own text limits); ``elshi channels check`` prints each. Most platforms have
+        nothing of the kind."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release network resources."""
 

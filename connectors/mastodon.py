@@ -124,6 +124,7 @@ class MastodonConnector(Connector):
         self.api_base_url = settings.api_base_url.rstrip("/")
         self.visibility = self._choice("visibility", VISIBILITIES, "public")
         self.max_characters = int(self._number("max_characters", 500))
+        self.max_alt_characters = int(self._number("max_alt_characters", 1500))
         self.timeout = self._number("timeout", 30.0)
         self.media_wait = self._number("media_wait", 60.0)
         self._mastodon: Mastodon | None = None
@@ -153,6 +154,41 @@ class MastodonConnector(Connector):
             followers=_count(account.get("followers_count")),
             url=str(url) if url else None,
         )
+
+    def setting_notes(self) -> list[str]:
+        """The instance's own post and alt text lengths (``GET /api/v2/instance``:
+        ``statuses.max_characters``; ``media_attachments.description_limit`` from Mastodon 4.4)
+        against the channel's ``max_characters`` and ``max_alt_characters``, which validation
+        uses: a note for each that differs."""
+        try:
+            instance = self._client().instance_v2()
+        except MastodonError as exc:
+            return [f"could not read the instance's limits ({self.safe(str(exc))[:200]})"]
+        configuration = instance.get("configuration") or {}
+        notes = []
+        for option, configured, section, key, what in (
+            ("max_characters", self.max_characters, "statuses", "max_characters", "a post"),
+            (
+                "max_alt_characters",
+                self.max_alt_characters,
+                "media_attachments",
+                "description_limit",
+                "an alt text",
+            ),
+        ):
+            reported = _count((configuration.get(section) or {}).get(key))
+            if reported is None or reported == configured:
+                continue
+            effect = (
+                "validation refuses longer texts the instance would take"
+                if reported > configured
+                else f"texts longer than {reported:,} pass validation and are refused when published"
+            )
+            notes.append(
+                f"the instance takes {reported:,} characters in {what}, {option} is "
+                f"{configured:,} ({effect}); set {option} = {reported}"
+            )
+        return notes
 
     def publish(self, post: OutgoingPost) -> Published:
         if len(post.media) > MAX_MEDIA:
@@ -478,6 +514,8 @@ class MastodonConnector(Connector):
         hint = ""
         if "character limit" in reason:
             hint = f" (channel option max_characters is {self.max_characters})"
+        elif "Description is too long" in reason:
+            hint = f" (channel option max_alt_characters is {self.max_alt_characters})"
         return RejectedError(
             f"{where}: the instance refused it ({said}){hint}", channel=self.name, status=status
         )

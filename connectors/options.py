@@ -141,6 +141,15 @@ PLATFORMS: dict[str, Platform] = {
                 minimum=1,
                 maximum=100_000,
             ),
+            Option(
+                "max_alt_characters",
+                "integer",
+                "the instance's alt text (media description) limit; Mastodon 4.4+ reports it "
+                "as description_limit",
+                default=1500,
+                minimum=1,
+                maximum=100_000,
+            ),
             _timeout(),
             Option(
                 "media_wait",

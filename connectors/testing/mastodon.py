@@ -105,6 +105,7 @@ class MastodonEmulator(Emulator):
         scopes: Iterable[str] = ("read", "write"),
         latency: float = 0.0,
         max_characters: int = 500,
+        description_limit: int = MAX_DESCRIPTION,
         version: str = "4.3.0",
         media_processing_polls: int = 0,
         idempotency_ttl: float = 3600.0,
@@ -119,6 +120,9 @@ class MastodonEmulator(Emulator):
         self.token = token
         self.scopes = set(scopes)
         self.max_characters = max_characters
+        self.description_limit = description_limit
+        """The instance's alt text limit (an admin may raise Mastodon's 1,500; reported from
+        4.4 as ``media_attachments.description_limit``)."""
         self.version = version
         self.media_processing_polls = media_processing_polls
         self.idempotency_ttl = idempotency_ttl
@@ -422,9 +426,8 @@ class MastodonEmulator(Emulator):
             "characters_reserved_per_url": 23,
         }
 
-    @staticmethod
-    def _media_configuration() -> dict[str, Any]:
-        return {
+    def _media_configuration(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp"],
             "image_size_limit": IMAGE_SIZE_LIMIT,
             "image_matrix_limit": 33177600,
@@ -432,6 +435,9 @@ class MastodonEmulator(Emulator):
             "video_frame_rate_limit": 120,
             "video_matrix_limit": 8294400,
         }
+        if _version(self.version) >= (4, 4):
+            out["description_limit"] = self.description_limit
+        return out
 
     # --- accounts ---------------------------------------------------------------------------
 
@@ -738,12 +744,12 @@ class MastodonEmulator(Emulator):
                 422, {"error": "Validation failed: File file size must be less than 16 MB"}
             )
         description = parts.get("description")
-        if isinstance(description, str) and len(description) > MAX_DESCRIPTION:
+        if isinstance(description, str) and len(description) > self.description_limit:
             return Response(
                 422,
                 {
                     "error": "Validation failed: Description is too long (maximum is "
-                    f"{MAX_DESCRIPTION} characters)"
+                    f"{self.description_limit} characters)"
                 },
             )
         media_id = self._next_id()

@@ -85,8 +85,9 @@ def list_(app: App, as_json: bool) -> None:
 @click.argument("names", nargs=-1)
 @click.pass_obj
 def check(app: App, names: tuple[str, ...]) -> None:
-    """Verify each channel's credentials with the platform and print who it posts as.
-    Exit code 1 when any check fails. Example:
+    """Verify each channel's credentials with the platform and print who it posts as, with a
+    note where the platform's own limits differ from the channel's options (a Mastodon
+    instance's post and alt text lengths). Exit code 1 when any check fails. Example:
 
     \b
         ELSHI_MASTODON_TOKEN=... elshi channels check embassy-mastodon
@@ -100,6 +101,7 @@ def check(app: App, names: tuple[str, ...]) -> None:
     store = session_store(app.sessions, app.clock) if app.config.path is not None else None
     failed = 0
     rows = []
+    notes: list[str] = []
     expiring: dict[str, datetime] = {}
     for name in selected:
         channel = app.config.channels.get(name)
@@ -115,6 +117,7 @@ def check(app: App, names: tuple[str, ...]) -> None:
             rows.append(
                 [name, channel.platform, "ok", who.handle, who.display_name, who.followers, until]
             )
+            notes += [f"note: channel {name}: {note}" for note in connector.setting_notes()]
         except ConnectorError as exc:
             failed += 1
             rows.append(
@@ -129,6 +132,8 @@ def check(app: App, names: tuple[str, ...]) -> None:
             rows,
         )
     )
+    for note in notes:
+        say(note)
     if expiring and app.config.path is not None:
         _remember_expiry(app, expiring)
     if store is not None and not store.encrypted:

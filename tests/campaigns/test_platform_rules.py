@@ -242,3 +242,62 @@ def test_alt_text_past_the_platforms_limit_is_refused_at_its_line(tmp_path: Path
     finally:
         for name in channels:
             CHANNELS.pop(name)
+
+
+def test_a_mastodon_servers_own_limits_come_from_the_channels_options(tmp_path: Path) -> None:
+    """Each Mastodon instance sets its post and alt text lengths (500 and 1,500 by default).
+    The channel's max_characters / max_alt_characters are its instance's: validation checked
+    every Mastodon channel against the defaults, refusing what a larger instance takes; without
+    them, a refusal says it used the default and which option to set."""
+    channels = {
+        "big": "mastodon",
+        "small": "mastodon",
+        "plain": "mastodon",
+        "imitation": "mastodon",
+    }
+    options: dict[str, dict[str, Any]] = {
+        "big": {"max_characters": 5000, "max_alt_characters": 3000},
+        "small": {"max_characters": 100, "max_alt_characters": 50},
+        "plain": {},
+        "imitation": {"mimic": "mastodon"},  # a sandbox channel imitating Mastodon
+    }
+    CHANNELS.update(channels)
+    OPTIONS.update(options)
+    try:
+        text = "Hallo " * 100  # 600 characters
+        loaded = load(
+            tmp_path,
+            POST + '    media:\n      - file: flag.png\n        alt: {de: "' + "a" * 2000 + '"}\n'
+            f'    text: {{de: "{text}"}}\n',
+            channels="[big, small, plain, imitation]",
+        )
+        errors = sorted(messages(loaded, "error"))
+        assert not any("'big'" in e for e in errors), errors
+        hint = (
+            " (the mastodon default: if the server of channel 'plain' takes more, set {} in "
+            "[channels.plain])"
+        )
+        assert errors == sorted(
+            [
+                # once per limit: 'imitation' has the same as 'plain'
+                "for channel 'plain': the alt text is 2000 characters (limit on mastodon: "
+                f"1500), 500 over{hint.format('max_alt_characters')}; shorten it",
+                "for channel 'small': the alt text is 2000 characters (limit on mastodon: 50), "
+                "1950 over; shorten it",
+                *(
+                    f"for channel {name!r}: text is {length} characters (limit on mastodon: "
+                    f"{limit}), {length - limit} over (with the link and hashtags appended)"
+                    f"{extra}; shorten it, or give mastodon its own shorter text: "
+                    "de: {default: ..., mastodon: ...}"
+                    for name, limit, extra, length in (
+                        ("imitation", 500, "", 612),
+                        ("plain", 500, hint.format("max_characters"), 612),
+                        ("small", 100, "", 612),
+                    )
+                ),
+            ]
+        ), errors
+    finally:
+        for name in channels:
+            CHANNELS.pop(name)
+            OPTIONS.pop(name)

@@ -75,3 +75,36 @@ def test_a_refused_token_fails_the_check_with_the_platforms_reason(
 
     assert "FAILED (auth)" in result.output
     assert linkedin.access_token not in result.output
+
+
+@pytest.mark.parametrize("version", ["4.4.0", "4.3.0"])
+def test_check_notes_a_mastodon_instances_own_limits_that_the_options_do_not_say(
+    run: Run, workspace: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    """Validation checks a Mastodon channel against its max_characters / max_alt_characters
+    (500 and 1,500 unless set); an instance may take more. The check compares them with what
+    the instance reports: its post length always, its alt text length from Mastodon 4.4."""
+    from connectors.testing.mastodon import MastodonEmulator
+
+    with MastodonEmulator(max_characters=5000, description_limit=3000, version=version) as m:
+        monkeypatch.setenv("ELSHI_M_TOKEN", m.token)
+        config = workspace / "elshi.toml"
+        config.write_text(
+            config.read_text(encoding="utf-8")
+            + f'\n[channels.de-masto]\nplatform = "mastodon"\napi_base_url = "{m.url}"\n'
+            'token_env = "ELSHI_M_TOKEN"\n',
+            encoding="utf-8",
+        )
+        out = run("channels", "check", "de-masto").output
+    notes = [line for line in out.splitlines() if line.startswith("note: channel")]
+    alt = (
+        "note: channel de-masto: the instance takes 3,000 characters in an alt text, "
+        "max_alt_characters is 1,500 (validation refuses longer texts the instance would take); "
+        "set max_alt_characters = 3000"
+    )
+    assert notes == [
+        "note: channel de-masto: the instance takes 5,000 characters in a post, max_characters "
+        "is 500 (validation refuses longer texts the instance would take); set "
+        "max_characters = 5000",
+        *([alt] if version == "4.4.0" else []),
+    ], out

@@ -562,3 +562,21 @@ def test_an_unknown_visibility_is_refused() -> None:
 
     with pytest.raises(AuthError, match="visibility"):
         MastodonConnector(settings)
+
+
+def test_an_alt_text_past_the_instances_own_limit_is_refused_naming_the_option(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    """An instance sets its alt text limit (1,500 by default); its refusal names the channel's
+    max_alt_characters, which validation used. Nothing is posted."""
+    with MastodonEmulator(token=TOKEN, clock=clock, description_limit=2000) as instance:
+        image = png(tmp_path / "a.png", 2, 1)
+        connector = make_connector(instance, clock, max_alt_characters=2500)
+        try:
+            connector.publish(outgoing("fits", media=(image,), alt_texts=("a" * 2000,)))
+            with pytest.raises(RejectedError) as refused:
+                connector.publish(outgoing("over", media=(image,), alt_texts=("a" * 2001,)))
+        finally:
+            connector.close()
+        assert "(channel option max_alt_characters is 2500)" in str(refused.value)
+        assert [p["text"] for p in instance.posts] == ["fits"]
