@@ -133,6 +133,10 @@ def _platforms() -> tuple[dict[str, str] | None, dict[str, str]]:
     return (dict(s.text_platforms) or None), dict(s.channel_platforms)
 
 
+def _options() -> dict[str, dict[str, Any]]:
+    return {name: dict(options) for name, options in context.settings().channel_options.items()}
+
+
 def check_upload(
     filename: str,
     content: bytes,
@@ -173,6 +177,7 @@ def _check(
             content,
             channels=channels,
             platforms=platforms,
+            channel_options=_options(),
             now=context.now(),
             media=media,
             previous=previous,
@@ -207,6 +212,7 @@ def apply_upload(session: Session, upload: CampaignUpload, who: people.Person) -
         upload,
         channels=channels,
         platforms=platforms,
+        channel_options=_options(),
         actor=who,
         now=context.now(),
     )

@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -28,6 +29,9 @@ class WebSettings:
     """Channel name → platform (what an upload is applied with)."""
     text_platforms: Mapping[str, str] = field(default_factory=dict)
     """Channel name → the platform whose text rules it follows (a sandbox channel's mimic)."""
+    channel_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Channel name → its options (no secrets): the rules that depend on the account (Weibo's
+    safe domain, a Mastodon instance's limits), as ``elshi campaign validate`` applies them."""
     metrics_schedule: tuple[float, ...] = ()
     permalinks: Callable[[str, str], str] | None = None
     """(channel, permalink) → the post's remote id, read by the channel's connector (and a link

@@ -172,6 +172,7 @@ def check(
     now: datetime,
     media: Sequence[tuple[str, bytes]] = (),
     previous: CampaignUpload | None = None,
+    channel_options: dict[str, dict[str, Any]] | None = None,
 ) -> Checked:
     """Validate and plan ``content``; nothing is written to the database.
     The plan is apply run in a savepoint of ``session`` that is rolled back (a writer's session:
@@ -202,7 +203,7 @@ def check(
         text = yaml_bytes.decode("utf-8")
     except UnicodeDecodeError:
         text = None  # the validator reads the bytes itself and names the bad one
-    loaded = _load(yaml_name, yaml_bytes, text, channels, now, source)
+    loaded = _load(yaml_name, yaml_bytes, text, channels, now, source, channel_options)
     checked.findings.extend(_findings(loaded))
     if not loaded.ok or loaded.desired is None:
         return checked
@@ -231,17 +232,26 @@ def _load(
     channels: dict[str, str] | None,
     now: datetime,
     media: MediaSource,
+    options: dict[str, dict[str, Any]] | None = None,
 ) -> Loaded:
     """The validator on text already read; bytes that are not UTF-8 go through a file, so the
     validator locates the bad byte itself."""
     if text is not None:
         return load_campaign(
-            Path(name), channels=channels, now=now, label=name, text=text, media=media
+            Path(name),
+            channels=channels,
+            now=now,
+            label=name,
+            text=text,
+            media=media,
+            channel_options=options,
         )
     with tempfile.TemporaryDirectory(prefix="elshi-upload-") as folder:
         path = Path(folder) / name
         path.write_bytes(data)
-        return load_campaign(path, channels=channels, now=now, label=name, media=media)
+        return load_campaign(
+            path, channels=channels, now=now, label=name, media=media, channel_options=options
+        )
 
 
 def _import_sheet(checked: Checked, base: bytes | None) -> bytes | None:
@@ -322,6 +332,7 @@ def apply(
     platforms: dict[str, str],
     actor: str | Person,
     now: datetime,
+    channel_options: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[Change], list[Finding]]:
     """Validate the kept file again (the database may have moved since the plan) and apply it
     in the caller's transaction; the upload becomes the campaign's next version."""
@@ -329,7 +340,7 @@ def apply(
     source = _source(session, (), upload.media or {}, findings)
     name = Path(upload.filename).stem + ".yaml"
     text = upload.campaign_yaml.decode("utf-8", errors="replace")
-    loaded = _load(name, upload.campaign_yaml, text, channels, now, source)
+    loaded = _load(name, upload.campaign_yaml, text, channels, now, source, channel_options)
     if not loaded.ok or loaded.desired is None:
         return [], [f for f in _findings(loaded) if f.is_error]
     if loaded.desired.spec.id != upload.campaign_id:

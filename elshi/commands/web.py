@@ -43,6 +43,7 @@ def web_settings(config: Config, environ: dict[str, str] | None = None) -> tuple
             trusted_proxies=WebSettings.networks(w.trusted_proxies),
             channel_platforms=config.channel_platforms,
             text_platforms=config.text_platforms,
+            channel_options=config.channel_options,
             metrics_schedule=config.metrics_schedule,
         ),
         bool(key),

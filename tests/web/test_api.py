@@ -133,3 +133,31 @@ def test_http_layer_on_postgresql_and_sqlite(ws_any: Workspace) -> None:
     data = ws_any.client().get(f"/api/v1/posts/{post_id}", headers=_token(ws_any, "olga")).json
     assert data is not None and data["approval"] == "approved"
     assert {d["state"] for d in data["deliveries"]} == {"approved"}
+
+
+def test_an_upload_is_validated_with_the_channels_options_as_the_cli_does(ws: Workspace) -> None:
+    """The rules that depend on a channel's account (a Mastodon instance's limits, Weibo's safe
+    domain) came from the channels' options in `elshi campaign validate` but not in uploads:
+    the pages and the API accepted what the CLI refused."""
+    from tests.web.conftest import build
+
+    app = build(ws.engine, ws.clock, channel_options={"de-mastodon": {"max_alt_characters": 20}})
+    client = app.test_client()
+    author = _token(ws, "anna")
+    media = [(io.BytesIO(p.read_bytes()), p.name) for p in (EXAMPLES / "media").glob("*.png")]
+    refused = client.post(
+        "/api/v1/campaigns",
+        headers=author,
+        data={
+            "file": (io.BytesIO((EXAMPLES / "germany.yaml").read_bytes()), "germany.yaml"),
+            "media": media,
+        },
+    )
+    assert refused.status_code == 422, refused.json
+    errors = [
+        p["message"]
+        for p in refused.json["problems"]  # type: ignore[index]
+        if p["severity"] == "error"
+    ]
+    assert errors and all("(limit on mastodon: 20)" in m for m in errors), errors
+    assert all(m.startswith("for channel 'de-mastodon': the alt text is") for m in errors), errors
