@@ -66,7 +66,8 @@ def build_report(
         compared = ranking.ab_comparisons(aud, opts.seed, opts.reps, pool, aa)
         trend_of = _cards.trends(aud, data, seed=opts.seed, reps=opts.reps, pool=pool)
         pa = arrays(posts) if len(posts) else None
-        built, heatmaps = _tables(data, posts, aud, pa, aa, opts)
+        period = _period(posts, data)
+        built, heatmaps = _tables(data, posts, aud, pa, aa, opts, period)
         simulated = bool(posts["simulated"].any()) or bool(data.followers["simulated"].any())
         summary = build_summary(
             posts,
@@ -89,15 +90,12 @@ def build_report(
         )
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    published = posts.loc[posts["published"], "published_at"]
-    since = data.scope.since or (published.min().to_pydatetime() if len(published) else None)
-    until = data.scope.until or data.scope.as_of
     return Report(
         title=_title(data),
         scope=_scope_text(data),
         generated_at=generated_at,
         as_of=data.scope.as_of,
-        period=(since, until),
+        period=period,
         simulated=simulated,
         cards=card_list,
         tables=built,
@@ -108,6 +106,15 @@ def build_report(
     )
 
 
+def _period(posts: pd.DataFrame, data: StoreData) -> tuple[datetime | None, datetime]:
+    """The period the report shows, [start, end): ``--since`` or the first post's publication,
+    and ``--until`` or the report time. The figures over a span of time (follower growth) use
+    it too, so the header and they agree."""
+    published = posts.loc[posts["published"], "published_at"]
+    since = data.scope.since or (published.min().to_pydatetime() if len(published) else None)
+    return since, data.scope.until or data.scope.as_of
+
+
 def _tables(
     data: StoreData,
     posts: pd.DataFrame,
@@ -115,6 +122,7 @@ def _tables(
     pa: Arrays | None,
     aa: Arrays | None,
     opts: Options,
+    period: tuple[datetime | None, datetime],
 ) -> tuple[dict[str, Table], list[HeatMap]]:
     """The report's tables in their order (the A/B table's place kept by an empty one: the
     caller makes it once its permutation tests are done) and the heat maps."""
@@ -147,7 +155,8 @@ def _tables(
             dtype=object,
         )
     )
-    add(timing.follower_growth(followers, data))
+    # Up to --until, or every sample taken by the report time (the period's end, inclusive).
+    add(timing.follower_growth(followers, (period[0], data.scope.until)))
     names = audience_names(aud)
     top, bottom = ranking.top_bottom(posts, names, priors, opts.top)
     add(top)

@@ -157,6 +157,30 @@ class Report:
     def table(self, name: str) -> Table:
         return self.tables[name]
 
+    @property
+    def period_text(self) -> str:
+        """The period as the headers show it (`period_text`)."""
+        return period_text(self.period)
+
+
+def period_text(period: tuple[datetime | None, datetime | None]) -> str:
+    """A period [start, end) as people read it: a start at midnight UTC as its day, else with
+    its time; an end at midnight UTC as the day before it (the last day included, as
+    ``--until 2027-03-31`` gives it), else with its time (the report time, when no end is
+    given). Every figure over the period (follower growth too) uses these instants, so the
+    header and the figures agree."""
+    start, end = period
+    first = "…" if start is None else _instant(start, end=False)
+    last = "…" if end is None else _instant(end, end=True)
+    return f"{first} – {last}"
+
+
+def _instant(moment: datetime, *, end: bool) -> str:
+    at = pd.Timestamp(moment).tz_convert("UTC") if moment.tzinfo else pd.Timestamp(moment)
+    if at == at.normalize():
+        return f"{(at - pd.Timedelta(days=1) if end else at):%Y-%m-%d}"
+    return f"{at:%Y-%m-%d %H:%M} UTC"
+
 
 def is_missing(value: object) -> bool:
     if value is None or value is pd.NaT:

@@ -26,7 +26,10 @@ Priors = dict[tuple[str, str], stats.BetaPrior]
 
 def fit_priors(posts: pd.DataFrame, a: Arrays | None = None) -> Priors:
     """A Beta prior per (platform, rate basis) from the posts' values at 7 days (one row per
-    delivery), by exposure-weighted moments less the sampling variance. ``a``: the frame's
+    delivery), by exposure-weighted moments less the sampling variance; where the posts are too
+    few for a fit or none engaged, their typical rate unfitted (`stats.typical_rate`: the
+    leaderboards pull a group's part on it all the way to it, the top and bottom lists leave
+    its posts out). ``a``: the frame's
     `arrays`, when the caller has them (the key columns' codes are kept there)."""
     priors: Priors = {}
     if not len(posts):
@@ -41,6 +44,8 @@ def fit_priors(posts: pd.DataFrame, a: Arrays | None = None) -> Priors:
         if pd.isna(platform) or pd.isna(basis):
             continue
         prior = stats.fit_beta_prior(eng[rows], exposure[rows])
+        if prior is None:  # too few posts, or none engaged: their typical rate, unfitted
+            prior = stats.typical_rate(eng[rows], exposure[rows])
         if prior is not None:
             priors[str(platform), str(basis)] = prior
     return priors
@@ -54,8 +59,10 @@ def _shrunk_groups(
     Each platform's part of a group is shrunk toward that platform's prior; the shrunk rate is
     the ratio of sums of the shrunk parts (sum n_p shrunk_p / sum n_p) and the index divides it
     by what the same exposure would have earned at each platform's typical rate
-    (sum n_p shrunk_p / sum n_p typical_p), so the platform mix does not decide the rank. No
-    index when a platform has no prior. Sums are pandas' grouped sums (`compensated_sums`)."""
+    (sum n_p shrunk_p / sum n_p typical_p), so the platform mix does not decide the rank. A
+    platform too small for a fitted prior has its typical rate (`fit_priors`): its part is that
+    rate and counts as typical (a platform whose posts had no engagement at all adds 0 to both
+    sums). Sums are pandas' grouped sums (`compensated_sums`)."""
     count = len(groups)
     posts = np.zeros(count, dtype=np.int64)
     nan = np.full(count, np.nan)
@@ -149,7 +156,7 @@ def leaderboard(
             np.where(
                 posts < min_posts,
                 f"fewer than {min_posts} posts at 7 days: not ranked",
-                "no prior for its platform: not ranked",
+                "no engagement on its platforms at 7 days: not ranked",
             ),
         )
         # Audience, basis, rank (unranked last), index (highest first, unknown last); ties in
@@ -342,6 +349,8 @@ def top_bottom(
     index = np.full(compared.size, np.nan)
     own = np.full(compared.size, np.nan)
     for (platform_key, basis_key), prior in priors.items():
+        if not prior.fitted:  # no typical post to rank against
+            continue
         rows = (platform == platform_key) & (basis == basis_key)
         index[rows] = prior.shrink(eng[rows], exposure[compared][rows]) / prior.mean
         own[rows] = eng[rows] / exposure[compared][rows] / prior.mean

@@ -141,7 +141,7 @@ CSS = CSS.replace("FONTS", charts.FONT_STACK.replace("'", '"'))
 
 
 def render(report: Report) -> str:
-    period = " – ".join(format_value(p, "date") if p is not None else "…" for p in report.period)
+    period = report.period_text
     sim = report.simulated
     badge = '<span class="badge-sim">SIMULATED</span>' if sim else ""
     banner = f'<div class="sim-banner">{escape(SIMULATED_NOTICE)}</div>' if sim else ""

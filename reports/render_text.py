@@ -102,7 +102,7 @@ def _card_lines(card: Card) -> list[str]:
 
 
 def to_markdown(report: Report) -> str:
-    period = " – ".join(format_value(p, "date") if p else "…" for p in report.period)
+    period = report.period_text
     lines = [f"# {md(report.title)}", ""]
     if report.simulated:
         lines += [f"> **{SIMULATED_NOTICE}**", ""]

@@ -176,9 +176,16 @@ def snapshot_rows_query(ids: Deliveries, as_of: datetime | None, dialect: str) -
         a = snapshot.alias().c
         order = (a.collected_at.desc(), a.id.desc()) if last else (a.collected_at, a.id)
         limit = [a.collected_at <= as_of] if bounded and as_of is not None else []
+        # Forward, the first row at an instant is the one a later-stored row supersedes.
+        current = [] if last else [stored_last(a, snapshot)]
         return (
             select(a.id)
-            .where(a.delivery_id == pub.c.delivery_id, *limit, *(c(a) for c in conditions))
+            .where(
+                a.delivery_id == pub.c.delivery_id,
+                *limit,
+                *current,
+                *(c(a) for c in conditions),
+            )
             .order_by(*order)
             .limit(1)
             .correlate(pub)
@@ -219,6 +226,7 @@ def snapshot_rows_query(ids: Deliveries, as_of: datetime | None, dialect: str) -
         .where(
             x.delivery_id == seeks.c.delivery_id,
             *_collected_by(x, as_of),
+            stored_last(x, snapshot),
             # NULL (no crossing) when this snapshot lacks a counter the last one has.
             known_sum(
                 [getattr(x, p) for p in ENGAGEMENT_PARTS],
@@ -248,6 +256,7 @@ def snapshot_rows_query(ids: Deliveries, as_of: datetime | None, dialect: str) -
         .where(
             p.delivery_id == with_cross.c.delivery_id,
             p.collected_at < c.collected_at,
+            stored_last(p, snapshot),
             snapshot_complete(
                 [getattr(p, part) for part in ENGAGEMENT_PARTS],
                 [getattr(c, part) for part in ENGAGEMENT_PARTS],
@@ -289,11 +298,30 @@ def snapshot_rows_query(ids: Deliveries, as_of: datetime | None, dialect: str) -
     return select(*out).select_from(query_from)
 
 
+def stored_last(columns: Any, snapshots: Any) -> ColumnElement[bool]:
+    """Whether a snapshot (``columns``) is the one stored last at its instant: of two collected
+    at the same instant, the one stored last (the higher id) is the later one, and the other
+    is superseded (docs/metrics.md, "Current value of a counter"). A seek backward in (time, id)
+    order meets the one stored last first; a seek forward, and every seek that filters its rows
+    (the half-life's crossing and the snapshot before it), must skip the superseded ones. An
+    index seek on (delivery_id, collected_at, id) per row that reaches this condition."""
+    other = snapshots.alias().c
+    return ~(
+        select(other.id)
+        .where(
+            other.delivery_id == columns.delivery_id,
+            other.collected_at == columns.collected_at,
+            other.id > columns.id,
+        )
+        .exists()
+    )
+
+
 def _collected_by(columns: Any, as_of: datetime | None) -> list[ColumnElement[bool]]:
     return [] if as_of is None else [columns.collected_at <= as_of]
 
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 """The version of `snapshot_rows_query` that `delivery_metric_summary` rows hold: a report uses
 only rows of this version, so a change of the query must bump it (tests/reports/
 test_delivery_summary.py pins the query's text to it); older rows are then read by the query

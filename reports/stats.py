@@ -472,6 +472,9 @@ class BetaPrior:
     strength: float
     """alpha + beta: how many units of exposure the prior weighs as."""
     posts: int
+    fitted: bool = True
+    """False for `typical_rate`: too few posts (or no engagement) for a fit; the posts are
+    pulled all the way to their typical rate."""
 
     @property
     def alpha(self) -> float:
@@ -489,6 +492,19 @@ class BetaPrior:
             return np.full(np.broadcast(k, n).shape, self.mean)
         result: Floats = (k + self.alpha) / (n + self.strength)
         return result
+
+
+def typical_rate(successes: npt.ArrayLike, trials: npt.ArrayLike) -> BetaPrior | None:
+    """For posts too few for `fit_beta_prior` (or without any engagement): their ratio of sums
+    m = sum k / sum n with no estimable spread between posts, so every post is pulled all the
+    way to m (as when they vary no more than sampling noise explains). None without exposure."""
+    k = np.asarray(successes, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    ok = np.isfinite(k) & np.isfinite(n) & (n > 0)
+    if not ok.any():
+        return None
+    m = float(k[ok].sum()) / float(n[ok].sum())
+    return BetaPrior(mean=m, strength=math.inf, posts=int(ok.sum()), fitted=False)
 
 
 def fit_beta_prior(successes: npt.ArrayLike, trials: npt.ArrayLike) -> BetaPrior | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from reports.aggregates import compensated_sums
-from reports.data import FIXED_AGES, StoreData
+from reports.data import FIXED_AGES
 from reports.model import Column, HeatMap, Table
 from reports.tables import WEEKDAYS, audience_col, flag_col
 
@@ -284,25 +285,35 @@ def best_slots_texts(slots: pd.DataFrame) -> dict[str, str]:
     return texts
 
 
-def follower_growth(followers: pd.DataFrame, data: StoreData) -> Table:
-    """``followers``: the store's follower samples with a ``platform_label`` column."""
+def follower_growth(
+    followers: pd.DataFrame, period: tuple[datetime | None, datetime | None]
+) -> Table:
+    """``followers``: the store's follower samples (taken by the report time) with a
+    ``platform_label`` column; ``period``: the report's [start, end) as its header shows it
+    (without ``--since``, from the first post's publication). Each account grows from its size
+    at the period's start (its last sample at or before the start, as followers at posting are
+    taken; else its first sample in the period) to its last sample in the period: a sample
+    from months before the campaign posted is not growth over the period."""
     f = followers
-    since = data.scope.since
-    if since is not None and len(f):
-        f = f[f["sampled_at"] >= pd.Timestamp(since)]
-    if data.scope.until is not None and len(f):
-        f = f[f["sampled_at"] < pd.Timestamp(data.scope.until)]
+    since, until = period
+    if until is not None and len(f):
+        f = f[f["sampled_at"] < pd.Timestamp(until)]
+    start = None if since is None else pd.Timestamp(since)
     records = []
     # Each account's first and last sample read from the columns by position (a row of the
     # frame as a Series cost more than the rest of the table).
     sampled, count = f["sampled_at"], f["followers"].to_numpy()
     simulated = f["simulated"].to_numpy(dtype=bool)
-    # The accounts in sorted (channel, platform) order, as iterating the grouping gives them.
+    # The accounts in sorted (channel, platform) order, as iterating the grouping gives them;
+    # each account's rows in order of time (the query's).
     groups = {
         cast(tuple[Any, Any], key): rows
         for key, rows in f.groupby(["channel", "platform_label"]).indices.items()
     }
     for (channel, platform), rows in sorted(groups.items(), key=lambda item: item[0]):
+        if start is not None:
+            before = int((sampled.iloc[rows] <= start).sum())
+            rows = rows[max(before - 1, 0) :]
         i, j = int(rows[0]), int(rows[-1])
         first_at, last_at = sampled.iloc[i], sampled.iloc[j]
         days = (last_at - first_at).total_seconds() / 86400.0
@@ -324,8 +335,9 @@ def follower_growth(followers: pd.DataFrame, data: StoreData) -> Table:
     return Table(
         "follower_growth",
         "Follower growth per channel",
-        "First and last daily follower sample of each account in the period (samples taken by "
-        "the report time).",
+        "Each account's followers at the start of the report's period (its last daily sample "
+        "at or before it; the period starts at the first post's publication when no start is "
+        "given) and at its last sample in the period (taken by the report time).",
         [
             Column("channel", "Channel"),
             Column("platform", "Platform"),
