@@ -1004,7 +1004,14 @@ class _StreamingZip(zipfile.ZipFile):
         kwargs.setdefault("compresslevel", level)
         super().__init__(*args, **kwargs)
         self.level = level
-        self.jobs: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=8)
+        self.jobs: queue.Queue[tuple[str, Any, int]] = queue.Queue()  # held by `put`
+        self.room = threading.Condition()
+        self.queued = 0
+        """Bytes of the jobs put and not yet done (`QUEUED_BYTES`)."""
+        self.pending = 0
+        """Jobs put and not yet done."""
+        self.entry: Any = None
+        """The part being written (zipfile's writer), by whichever thread does the jobs."""
         self.failure: BaseException | None = None
         self.current: _ZipPart | None = None
         self.pool: ThreadPoolExecutor | None = None
@@ -1030,44 +1037,80 @@ class _StreamingZip(zipfile.ZipFile):
         return self.current
 
     def put(self, job: str, value: Any = None) -> None:
+        """Have a job done in order: a small one (opening or closing a part, a little text)
+        at once in this thread when the zip's thread has nothing left to do, any other queued
+        for the zip's thread, waiting while the jobs not yet done hold more than
+        `QUEUED_BYTES` (a job is let through alone, whatever its size)."""
         if self.failure is not None:
             raise self.failure
-        self.jobs.put((job, value))
+        size = _job_size(job, value)
+        with self.room:
+            inline = not self.pending and job != "blocks" and size < INLINE_BYTES
+            if not inline:
+                while self.queued and self.queued + size > QUEUED_BYTES:
+                    self.room.wait()
+                self.queued += size
+                self.pending += 1
+        if inline:  # every job before it is done, and the zip's thread waits for the next
+            self._do(job, value)
+            if self.failure is not None:
+                raise self.failure
+            return
+        self.jobs.put((job, value, size))
 
     def _work(self) -> None:
-        entry = None
         while True:
-            job, value = self.jobs.get()
-            if job == "stop":
-                if self.pool is not None:
-                    self.pool.shutdown()
-                return
-            if self.failure is not None:
-                continue  # drain until stopped
+            job, value, size = self.jobs.get()
             try:
-                if job == "open":
-                    entry = self.open(value, "w")
-                    if self.compression == zipfile.ZIP_DEFLATED:
-                        # zipfile's own compressor object, replaced by one of the same
-                        # interface: the bytes it gives inflate to the same part.
-                        cast(Any, entry)._compressor = _ParallelDeflate(self.level, self._pool)
-                elif job == "data":
-                    assert entry is not None
-                    entry.write(value)
-                elif job == "blocks":
-                    assert entry is not None
-                    entry.write(joined_rows(value))  # numpy's copies release the GIL too
-                elif job == "close":
-                    assert entry is not None
-                    entry.close()
-                    entry = None
-            except BaseException as error:  # handed to the writing thread
-                self.failure = error
+                self._do(job, value)
+            finally:
+                with self.room:
+                    self.queued -= size
+                    self.pending -= 1
+                    self.room.notify()
+            if job == "stop":
+                return
+
+    def _do(self, job: str, value: Any) -> None:
+        """One job, done by the zip's thread or, when it has nothing left to do, by the
+        writing thread (`put`)."""
+        if job == "stop":
+            if self.pool is not None:
+                self.pool.shutdown()
+            return
+        if self.failure is not None:
+            return  # drain until stopped
+        entry = self.entry
+        try:
+            if job == "open":
+                entry = self.open(value, "w")
+                if self.compression == zipfile.ZIP_DEFLATED:
+                    # zipfile's own compressor object, replaced by one of the same
+                    # interface: the bytes it gives inflate to the same part.
+                    cast(Any, entry)._compressor = _ParallelDeflate(self.level, self._pool)
+            elif job == "data":
+                assert entry is not None
+                entry.write(value)
+            elif job == "blocks":
+                assert entry is not None
+                entry.write(joined_rows(value))  # numpy's copies release the GIL too
+            elif job == "close":
+                assert entry is not None
+                entry.close()
+                entry = None
+        except BaseException as error:  # handed to the writing thread
+            self.failure = error
+        self.entry = entry
+
+    def _put_stop(self) -> None:
+        with self.room:
+            self.pending += 1
+        self.jobs.put(("stop", None, 0))
 
     def stop(self) -> None:
         """End the thread (after the parts queued so far); raise what it failed with."""
         if self.worker.is_alive():
-            self.jobs.put(("stop", None))
+            self._put_stop()
             self.worker.join()
         if self.failure is not None:
             self.abandon()
@@ -1077,7 +1120,7 @@ class _StreamingZip(zipfile.ZipFile):
         """Give the file up unfinished (writing it failed): end the thread, close the file."""
         if self.worker.is_alive():
             self.failure = self.failure or RuntimeError("abandoned")  # the thread drains
-            self.jobs.put(("stop", None))
+            self._put_stop()
             self.worker.join()
         fp, self.fp = self.fp, None
         if fp is not None and not getattr(self, "_filePassed", True):
@@ -1091,6 +1134,29 @@ class _StreamingZip(zipfile.ZipFile):
         self.current = None
         self.stop()
         super().close()
+
+
+QUEUED_BYTES = 32 << 20
+"""The most bytes of parts (text, blocks of rows) waiting for the zip's thread; the writing
+thread waits beyond it. A bound on bytes, not on jobs: with eight jobs at most, the writing
+thread waited for the zip's thread every few small parts (27 small sheets, three jobs each),
+and each job there first waited for the GIL, up to the interpreter's switch interval while
+the writing thread ran Python: 70-120 ms of waiting in a 10,000-post workbook's render (load
+~5). Eight blocks of 2,000 rows of the posts sheet (3.7 MB each) fill it, as eight jobs did."""
+
+INLINE_BYTES = 64 << 10
+"""A job holding less than this (opening or closing a part, the text of a small sheet) is done
+by the writing thread itself when the zip's thread has nothing left to do (`_StreamingZip.put`):
+a few microseconds of work, which handed over cost a wait for the GIL on the other side."""
+
+
+def _job_size(job: str, value: Any) -> int:
+    """The bytes a job of the zip's thread holds (`QUEUED_BYTES`)."""
+    if job == "data":
+        return len(value)
+    if job == "blocks":
+        return sum(block.nbytes for block in value)
+    return 0
 
 
 DEFLATE_THREADS = 1

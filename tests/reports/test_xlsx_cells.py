@@ -495,6 +495,86 @@ def test_a_part_that_cannot_be_written_raises_instead_of_hanging() -> None:
     assert book.fp is None
 
 
+def test_small_parts_are_zipped_by_the_writing_thread_when_the_zip_thread_is_idle() -> None:
+    """Handing each small job to the zip's thread cost a wait for the GIL per job while the
+    writing thread ran Python: a job is done at once in the writing thread when nothing is
+    queued; blocks of rows still go to the zip's thread. The file is the same either way."""
+    import io
+    import threading
+    import zipfile
+
+    import numpy as np
+
+    import reports.render_xlsx as render_xlsx
+    from reports.render_xlsx import _StreamingZip
+    from reports.text_blocks import const_block
+
+    done: list[tuple[str, str]] = []
+    do = _StreamingZip._do
+
+    def recorded(self: Any, job: str, value: Any) -> None:
+        done.append((job, threading.current_thread().name))
+        do(self, job, value)
+
+    rows = np.arange(3000)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_StreamingZip, "_do", recorded)
+        target = io.BytesIO()
+        book = _StreamingZip(1, target, "w", compression=zipfile.ZIP_DEFLATED)
+        for n in range(5):
+            book.part(f"small{n}.xml").write(f"<x>{n}</x>")
+        book.part("large.xml").write_blocks([const_block(b"<row/>", rows)])
+        book.part("after.xml").write("<y/>")
+        book.close()
+    assert book.queued == 0 and book.pending == 0
+    mine = threading.current_thread().name
+    small = [thread for job, thread in done[: 5 * 3]]  # open, data and close of each
+    assert small == [mine] * 15
+    assert ("blocks", "xlsx-zip") in done
+    with zipfile.ZipFile(target) as archive:
+        assert [archive.read(f"small{n}.xml") for n in range(5)] == [
+            b"<x>%d</x>" % n for n in range(5)
+        ]
+        assert archive.read("large.xml") == b"<row/>" * 3000
+        assert archive.read("after.xml") == b"<y/>"
+    assert render_xlsx.INLINE_BYTES < render_xlsx.QUEUED_BYTES
+
+
+def test_the_zip_threads_queue_is_bounded_in_bytes() -> None:
+    """However many small parts are queued, the blocks of rows waiting for the zip's thread
+    hold at most `QUEUED_BYTES` beyond the one being joined."""
+    import io
+    import threading
+    import zipfile
+
+    import numpy as np
+
+    import reports.render_xlsx as render_xlsx
+    from reports.render_xlsx import _StreamingZip
+
+    seen: list[int] = []
+    gate = threading.Semaphore(0)
+    do = _StreamingZip._do
+
+    def slow(self: Any, job: str, value: Any) -> None:
+        if job == "blocks":
+            gate.acquire()  # the test lets each block through after the next put returned
+            seen.append(self.queued)
+        do(self, job, value)
+
+    block = np.full((1000, 100), ord("a"), dtype=np.uint8)  # 100,000 bytes a job
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_StreamingZip, "_do", slow)
+        mp.setattr(render_xlsx, "QUEUED_BYTES", 250_000)
+        book = _StreamingZip(1, io.BytesIO(), "w", compression=zipfile.ZIP_DEFLATED)
+        part = book.part("large.xml")
+        for _ in range(12):
+            part.write_blocks([block])
+            gate.release()
+        book.close()
+    assert len(seen) == 12 and max(seen) <= 250_000
+
+
 def _deflate_through(level: int, writes: list[bytes]) -> tuple[bytes, set[str]]:
     """``writes`` through `_ParallelDeflate` as zipfile drives a compressor (``compress`` per
     write, then ``flush``): the stream, and the names of the threads that deflated."""
