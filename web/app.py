@@ -97,9 +97,10 @@ def create_app(
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
-    from web import formatting
+    from web import formatting, forms
 
     formatting.install(app)
+    forms.install(app)
     app.context_processor(_pause_banner)
     return app
 

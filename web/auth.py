@@ -69,15 +69,17 @@ def _trusted(address: str) -> bool:
     return any(ip in net for net in context.settings().trusted_proxies)
 
 
-def safe_next(target: str | None) -> str:
-    """Only a path on this site: never another origin (no open redirect)."""
+def safe_next(target: str | None, default: str = "calendar.show") -> str:
+    """Only a path on this site: never another origin (no open redirect). Every redirect to an
+    address a request names (``next`` after logging in, ``back`` after an action) goes through
+    here; anything else is the ``default`` page (an endpoint)."""
     if not target:
-        return url_for("calendar.show")
+        return url_for(default)
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("calendar.show")
+        return url_for(default)
     if "\\" in target or any(ord(c) < 32 for c in target):
-        return url_for("calendar.show")
+        return url_for(default)
     return target
 
 

@@ -16,7 +16,8 @@ from werkzeug.wrappers import Response
 from campaigns import pauses, people
 from campaigns.schema import Campaign, Channel, Delivery, DeliveryState, Pause
 from scheduler import operations
-from web import actions, context, identity
+from web import actions, context, forms, identity
+from web.auth import safe_next
 from web.filters import Filter, joined, options, row_id
 from web.identity import signed_in
 
@@ -73,7 +74,7 @@ def _targets(session: Any) -> dict[str, list[tuple[str, str]]]:
 
 @blueprint.post("/pause")
 @signed_in
-def pause() -> Response:
+def pause() -> Response | tuple[str, int]:
     """The kill switch: pause everything, a campaign, a country or a channel, with a reason."""
     who = identity.require("pause.create")
     scope, _sep, target = (request.form.get("what") or "").partition(":")
@@ -89,8 +90,7 @@ def pause() -> Response:
             now=context.now(),
         )
     except (pauses.PauseError, people.Forbidden) as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("operations.show") + "#killswitch")
+        return forms.refused(str(exc), show)
     message = _("Paused. Nothing it covers starts publishing any more.")
     if not done.created:
         message = _("This was paused already.")
@@ -165,28 +165,26 @@ def _ids() -> list[int]:
 
 
 def _back() -> Response:
-    return redirect(request.form.get("back") or url_for("operations.show"))
+    """Back to the page the form was on (a path on this site only: see `auth.safe_next`)."""
+    return redirect(safe_next(request.form.get("back"), "operations.show"))
 
 
 @blueprint.post("/deliveries")
 @signed_in
-def deliveries() -> Response:
+def deliveries() -> Response | tuple[str, int]:
     action = request.form.get("action", "")
     ids = _ids()
     if action not in ("retry", "cancel", "resolve-published", "resolve-not-published"):
-        flash(_("Choose what to do."), "error")
-        return _back()
+        return forms.refused(_("Choose what to do."), show)
     if not ids:
-        flash(_("Tick at least one delivery."), "error")
-        return _back()
+        return forms.refused(_("Tick at least one delivery."), show)
     who = identity.require(
         {"retry": "delivery.retry", "cancel": "delivery.cancel"}.get(action, "delivery.resolve")
     )
     session = context.db()
     url = (request.form.get("url") or "").strip() or None
     if action == "resolve-published" and url is None:  # the address itself is checked by the rules
-        flash(_("Give the post's address (https://…) on the platform."), "error")
-        return _back()
+        return forms.refused(_("Give the post's address (https://…) on the platform."), show)
     try:
         done = actions.deliveries(
             session,
@@ -199,9 +197,7 @@ def deliveries() -> Response:
             cancel_instead=request.form.get("cancel") == "yes",
         )
     except actions.Refused as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return _back()
+        return forms.refused(str(exc), show)
     session.commit()
     flash(
         ", ".join(

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from campaigns import approval, people, textrules
 from campaigns.schema import AuditEntry, Delivery, Post
-from web import actions, context, formatting, identity
+from web import actions, context, formatting, forms, identity
 from web.identity import signed_in
 
 blueprint = Blueprint("posts", __name__)
@@ -129,7 +129,7 @@ def show(post_id: int) -> str:
 
 @blueprint.post("/posts/<int:post_id>/decide")
 @signed_in
-def decide(post_id: int) -> Response:
+def decide(post_id: int) -> Response | tuple[str, int]:
     session = context.db()
     post = session.get(Post, post_id)
     if post is None:
@@ -147,9 +147,7 @@ def decide(post_id: int) -> Response:
             comment=request.form.get("comment"),
         )
     except actions.Refused as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("posts.show", post_id=post_id))
+        return forms.refused(str(exc), lambda: show(post_id))
     session.commit()
     flash(
         _("You approved %(post)s.", post=post.key)

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from campaigns import people
-from web import context, identity
+from web import context, forms, identity
 from web.filters import row_id
 from web.identity import signed_in
 
@@ -45,7 +45,7 @@ def _refused(exc: Exception) -> Response:
 
 @blueprint.post("")
 @signed_in
-def add() -> Response:
+def add() -> Response | tuple[str, int]:
     who = identity.require("user.manage")
     password = people.generate_password()
     try:
@@ -60,7 +60,7 @@ def add() -> Response:
             now=context.now(),
         )
     except people.PeopleError as exc:
-        return _refused(exc)
+        return forms.refused(str(exc), index)
     return _done(
         _("Added %(name)s.", name=user.username),
         secret=_(
