@@ -266,6 +266,22 @@ class Person:
         self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         self.d.set_window_size(1280, 900)
 
+    def wider_than_the_window(self, address: str, *, width: int = 390) -> int:
+        """How many pixels ``address`` sticks out sideways at a phone's width (0: none)."""
+        self.d.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": True},
+        )
+        try:
+            self.d.get(address if "://" in address else self.office.base + address)
+            return int(
+                self.d.execute_script(
+                    "const e = document.documentElement; return e.scrollWidth - e.clientWidth"
+                )
+            )
+        finally:
+            self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
     def console_errors(self) -> list[str]:
         """Script errors and failed loads (the broken upload's 422 answer is expected)."""
         return [
@@ -369,6 +385,10 @@ def test_from_upload_to_published_without_a_terminal(office: Office, browser: An
     me.shot("audit")
     me.open("/calendar?date=2027-03-21")
     me.shot("calendar-narrow", width=420)
+    # On a phone no page is wider than the screen: a wide table scrolls inside its card.
+    for address in ("/calendar?date=2027-03-21", "/campaigns", "/campaigns/de-2027-gateway"):
+        assert me.wider_than_the_window(address) == 0, address
+    assert me.wider_than_the_window(post_url) == 0, post_url
     # The same workspace in Russian (My settings keeps the choice in a cookie).
     me.d.add_cookie({"name": "elshi_lang", "value": "ru", "path": "/"})
     assert "Календарь" in me.open("/calendar?date=2027-03-21")
