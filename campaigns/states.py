@@ -311,46 +311,92 @@ def _moved_and_audited(
         param: [row[param] for row in rows]
         for _, param in (*where, *sets, ("reason", "_a_reason"), ("detail", "_a_detail"))
     }
-    params["_a_actor"] = actor
-    return list(connection.execute(_audited_update(where, sets, null), params))
+    shared = shared_values(params, keep=where[0][1])
+    values = {param: value[0] if param in shared else value for param, value in params.items()}
+    values["_a_actor"] = actor
+    return list(connection.execute(_audited_update(where, sets, null, shared), values))
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=256)
 def _audited_update(
-    where: tuple[tuple[str, str], ...], sets: tuple[tuple[str, str], ...], null: tuple[str, ...]
+    where: tuple[tuple[str, str], ...],
+    sets: tuple[tuple[str, str], ...],
+    null: tuple[str, ...],
+    shared: tuple[str, ...] = (),
 ) -> Any:
     """The statement of `_moved_and_audited` (built once per shape): ``WITH v AS (unnest(...)
     WITH ORDINALITY), moved AS (UPDATE delivery ... FROM v ... RETURNING), audit AS (INSERT INTO
     audit_log SELECT ... FROM moved ORDER BY the ordinality) SELECT id, resumed_from_pause FROM
-    moved``."""
+    moved``; the parameters of ``shared`` are one value for every row (`shared_values`), not
+    an array."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     table, audit = _DELIVERY, _AUDIT
     columns = [(table.c[column], param) for column, param in where + sets]
     columns += [(audit.c.reason, "_a_reason"), (audit.c.detail, "_a_detail")]
+    types = {param: column.type for column, param in columns}
+    arrayed = [(column, param) for column, param in columns if param not in shared]
     arrays = ", ".join(
-        f"CAST(:{param} AS {column.type.compile(dialect=dialect)}[])" for column, param in columns
+        f"CAST(:{param} AS {column.type.compile(dialect=dialect)}[])" for column, param in arrayed
     )
-    names = ", ".join(param for _, param in columns)
-    conditions = [f"{table.name}.{column} = v.{param}" for column, param in where]
+    names = ", ".join(param for _, param in arrayed)
+
+    def value(param: str) -> str:
+        return _value_of(param, shared, types[param], dialect)
+
+    def kept(param: str) -> str:  # a value of the moved row, for the audit entry
+        return value(param) if param in shared else f"moved.{param}"
+
+    conditions = [f"{table.name}.{column} = {value(param)}" for column, param in where]
     conditions += [f"{table.name}.{column} IS NULL" for column in null]
+    carried = [p for p in ("_from", "_to", "_at", "_a_reason", "_a_detail") if p not in shared]
     statement = text(
         f"WITH v AS (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS v({names}, _a_ord)), "
         f"moved AS (UPDATE {table.name} SET "
-        + ", ".join(f"{column} = v.{param}" for column, param in sets)
+        + ", ".join(f"{column} = {value(param)}" for column, param in sets)
         + " FROM v WHERE "
         + " AND ".join(conditions)
-        + f" RETURNING {table.name}.id, {table.name}.resumed_from_pause, v._from, v._to, v._at,"
-        " v._a_reason, v._a_detail, v._a_ord), "
+        + f" RETURNING {table.name}.id, {table.name}.resumed_from_pause, "
+        + "".join(f"v.{param}, " for param in carried)
+        + "v._a_ord), "
         f"audit AS (INSERT INTO {audit.name} (at, actor, entity, entity_id, from_state, "
-        "to_state, reason, detail) SELECT moved._at, :_a_actor, 'delivery', "
-        "CAST(moved.id AS VARCHAR), moved._from, moved._to, moved._a_reason, moved._a_detail "
-        "FROM moved ORDER BY moved._a_ord) "
+        f"to_state, reason, detail) SELECT {kept('_at')}, :_a_actor, 'delivery', "
+        f"CAST(moved.id AS VARCHAR), {kept('_from')}, {kept('_to')}, {kept('_a_reason')}, "
+        f"{kept('_a_detail')} FROM moved ORDER BY moved._a_ord) "
         "SELECT moved.id, moved.resumed_from_pause FROM moved"
     )
     return statement.bindparams(
-        *(bindparam(param, type_=postgresql.ARRAY(column.type)) for column, param in columns),
+        *(
+            bindparam(
+                param, type_=column.type if param in shared else postgresql.ARRAY(column.type)
+            )
+            for column, param in columns
+        ),
         bindparam("_a_actor", type_=audit.c.actor.type),
     )
+
+
+def shared_values(params: Mapping[str, list[Any]], *, keep: str) -> tuple[str, ...]:
+    """The parameters (other than ``keep``) whose value is the same for every row of a batch
+    statement: bound once, as a plain value, instead of as an array of that value (a batch of
+    claims or publications shares its states, instant, worker and most columns; each array
+    element costs the driver Python to dump and the server a column of ``unnest`` to read)."""
+    shared: list[str] = []
+    for param, values in params.items():
+        if param == keep:
+            continue
+        first = values[0]
+        kind = type(first)
+        if all(type(other) is kind and other == first for other in values[1:]):
+            shared.append(param)
+    return tuple(shared)
+
+
+def _value_of(param: str, shared: tuple[str, ...], type_: Any, dialect: Any) -> str:
+    """SQL for ``param`` in a batch statement: the column ``v.param`` of the ``unnest``, or the
+    one value bound for every row, cast to its column's type."""
+    if param in shared:
+        return f"CAST(:{param} AS {type_.compile(dialect=dialect)})"
+    return f"v.{param}"
 
 
 @overload
@@ -409,39 +455,58 @@ def update_each(
         one = statement.returning(*columns)
         return [changed for row in rows for changed in connection.execute(one, dict(row))]
     params = {param: [row[param] for row in rows] for _, param in where + sets}
-    result = connection.execute(_unnest_update(table, where, sets, null, returning), params)
+    shared = shared_values(params, keep=where[0][1])
+    values = {param: value[0] if param in shared else value for param, value in params.items()}
+    statement = _unnest_update(table, where, sets, null, returning, shared)
+    result = connection.execute(statement, values)
     if returning:
         return list(result)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _unnest_update(
     table: Table,
     where: tuple[tuple[str, str], ...],
     sets: tuple[tuple[str, str], ...],
     null: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
+    shared: tuple[str, ...] = (),
 ) -> Any:
-    """The PostgreSQL statement of `update_each` (built once per shape)."""
+    """The PostgreSQL statement of `update_each` (built once per shape); the parameters of
+    ``shared`` are one value for every row (`shared_values`), not an array."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     pairs = where + sets
+    types = {param: table.c[column].type for column, param in pairs}
+    arrayed = [(column, param) for column, param in pairs if param not in shared]
     arrays = ", ".join(
         f"CAST(:{param} AS {table.c[column].type.compile(dialect=dialect)}[])"
-        for column, param in pairs
+        for column, param in arrayed
     )
-    names = ", ".join(param for _, param in pairs)
-    conditions = [f"{table.name}.{column} = v.{param}" for column, param in where]
+    names = ", ".join(param for _, param in arrayed)
+
+    def value(param: str) -> str:
+        return _value_of(param, shared, types[param], dialect)
+
+    conditions = [f"{table.name}.{column} = {value(param)}" for column, param in where]
     conditions += [f"{table.name}.{column} IS NULL" for column in null]
     statement = text(
         f"UPDATE {table.name} SET "
-        + ", ".join(f"{column} = v.{param}" for column, param in sets)
+        + ", ".join(f"{column} = {value(param)}" for column, param in sets)
         + f" FROM unnest({arrays}) AS v({names}) WHERE "
         + " AND ".join(conditions)
         + (" RETURNING " + ", ".join(f"{table.name}.{c}" for c in returning) if returning else "")
     )
     return statement.bindparams(
-        *(bindparam(param, type_=postgresql.ARRAY(table.c[column].type)) for column, param in pairs)
+        *(
+            bindparam(
+                param,
+                type_=table.c[column].type
+                if param in shared
+                else postgresql.ARRAY(table.c[column].type),
+            )
+            for column, param in pairs
+        )
     )
 
 

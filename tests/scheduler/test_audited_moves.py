@@ -17,6 +17,7 @@ from campaigns.store import immediate, make_engine, session_factory
 from tests.scheduler.harness import seed_deliveries
 
 AT = datetime(2027, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
+SECOND = timedelta(seconds=1)
 
 
 def _moves(ids: list[int], *, published: bool) -> list[RowMove]:
@@ -117,3 +118,72 @@ def test_moves_audited_by_their_own_statement_leave_what_the_two_statements_leav
     assert events == apart[1]
     assert len(events) == 1  # the publication after a resume
     assert [tuple(r) for r in deliveries] == [tuple(r) for r in apart[2]]
+
+
+def test_a_value_every_row_of_a_batch_shares_is_bound_once(pg_url: str) -> None:
+    """A batch statement binds a value that all its rows share (the states, the instant, the
+    worker, an attempt) once, not as an array of copies (each element costs the driver Python
+    to dump and the server an ``unnest`` column); the rows it leaves are those of the moves
+    one by one."""
+    from sqlalchemy import event
+
+    seed_deliveries(pg_url, {"c1": "mastodon"}, [AT] * 6, prefix="s")
+    engine = make_engine(pg_url)
+    sent: list[dict[str, Any]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _params(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE", "WITH")):
+            sent.append(dict(parameters))
+
+    sessions = session_factory(engine)
+    with immediate(sessions) as session:
+        ids = sorted(session.scalars(select(Delivery.id)))
+        claims = [
+            RowMove(
+                i,
+                S.approved,
+                S.publishing,
+                reason="claimed (attempt 1, from approved)",
+                label=f"load/p{i}",
+                values={"attempts": 1, "lease_owner": "w1", "lease_expires_at": AT + n * SECOND},
+            )
+            for n, i in enumerate(ids)
+        ]
+        transition_rows(session, claims, actor="daemon:w1", at=AT, checked=True)
+        states.update_each(
+            session.connection(),
+            None,
+            states._DELIVERY,
+            [{"_id": i, "now": AT, "rec": n % 2} for n, i in enumerate(ids)],
+            where=(("id", "_id"),),
+            sets=(("sending_at", "now"), ("reconcile_attempts", "rec")),
+        )
+        session.commit()
+    moved, marked = sent
+    assert moved["_id"] == ids
+    for shared in ("_from", "_to", "_at", "_v_attempts", "_v_lease_owner", "_a_reason"):
+        assert not isinstance(moved[shared], list), shared
+    assert moved["_v_lease_expires_at"] == [AT + n * SECOND for n in range(6)]
+    assert marked["now"] == AT and marked["rec"] == [0, 1, 0, 1, 0, 1]
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                Delivery.state,
+                Delivery.attempts,
+                Delivery.lease_owner,
+                Delivery.lease_expires_at,
+                Delivery.sending_at,
+                Delivery.reconcile_attempts,
+            ).order_by(Delivery.id)
+        ).all()
+        audit = connection.execute(
+            select(AuditEntry.entity_id, AuditEntry.from_state, AuditEntry.to_state)
+            .where(AuditEntry.reason == "claimed (attempt 1, from approved)")
+            .order_by(AuditEntry.id)
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("publishing", 1, "w1", AT + n * SECOND, AT, n % 2) for n in range(6)
+    ]
+    assert [tuple(r) for r in audit] == [(str(i), "approved", "publishing") for i in ids]
