@@ -13,7 +13,6 @@ import re
 from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +27,7 @@ from pydantic import (
 
 from campaigns import textrules
 from campaigns.links import check_template, web_url
+from campaigns.zones import zone_problem
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[
@@ -118,13 +118,11 @@ class Strict(BaseModel):
 def _check_zone(value: str | None) -> str | None:
     if value is None:
         return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, e.g. "Europe"
+    problem = zone_problem(value)
+    if problem is not None:
         raise ValueError(
-            f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin, "
-            "Asia/Shanghai or Asia/Almaty"
-        ) from None
+            f"{problem}: use an IANA name such as Europe/Berlin, Asia/Shanghai or Asia/Almaty"
+        )
     return value
 
 

@@ -386,14 +386,13 @@ class TimeZone(Kind[str]):
     name: ClassVar[str] = "time zone"
 
     def parse(self, raw: object, ctx: Context) -> str:
-        import zoneinfo
+        from campaigns.zones import zone_problem
 
         if not isinstance(raw, str) or not raw.strip():
             raise Invalid(f"must be {self.allowed()}")
-        try:
-            zoneinfo.ZoneInfo(raw.strip())
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe", too long
-            raise Invalid(f"must be {self.allowed()}") from None
+        problem = zone_problem(raw.strip())
+        if problem is not None:
+            raise Invalid(f"must be {self.allowed()} ({problem})")
         return raw.strip()
 
     def allowed(self) -> str:

@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from babel import localedata
 from flask import current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from campaigns.zones import is_zone
 from web.settings import WebSettings
 
 TZ_COOKIE = "elshi_tz"
@@ -75,12 +76,8 @@ def settings() -> WebSettings:
 def viewer_zone_name() -> str:
     """The viewer's chosen time zone (a cookie), else the office's."""
     chosen = request.cookies.get(TZ_COOKIE, "")
-    if chosen:
-        try:
-            ZoneInfo(chosen)
-            return chosen
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # a forged cookie: a folder, too long
-            pass
+    if chosen and is_zone(chosen):  # not a forged cookie: a folder, too long, 'localtime'
+        return chosen
     return settings().timezone
 
 

@@ -153,6 +153,25 @@ CASES = {
         ("channels: [de-x, de-mastodon]", "channels: [de-x, de-mastodon, de-x]"),
         (17, 15, ["channels: 'de-x' is listed twice"]),
     ),
+    # zoneinfo loads these files of the zone folder, but none is a zone a person means: the
+    # machine's own zone (another on the server than on the author's laptop), the database's
+    # "unknown" placeholder, a copy under another name
+    "the machine's own time zone": (
+        ("timezone: Europe/Berlin", "timezone: localtime"),
+        (8, 13, ["'localtime' is this machine's own time zone", "use an IANA name"]),
+    ),
+    "the tz database's placeholder zone": (
+        ("timezone: Europe/Berlin", "timezone: Factory"),
+        (8, 13, ["'Factory' is the time zone database's placeholder"]),
+    ),
+    "a copy of a zone under right/": (
+        ("timezone: Europe/Berlin", "timezone: right/Europe/Berlin"),
+        (8, 13, ["'right/Europe/Berlin' is a copy of 'Europe/Berlin'"]),
+    ),
+    "a file of the tz database": (
+        ("timezone: Europe/Berlin", "timezone: posixrules"),
+        (8, 13, ["'posixrules' is a file of the time zone database"]),
+    ),
     "a limit out of range": (
         ('when: "2027-04-15 10:00"', 'when: {rrule: "FREQ=DAILY;BYHOUR=10", limit: 5000}'),
         (22, 50, ["limit: 5000 is too large: at most 1000"]),

@@ -50,6 +50,11 @@ BAD = {
     ),
     "time zone that is a folder": ('[web]\ntimezone = "Europe"\n', 2, "an IANA time zone"),
     "time zone too long": (f'[web]\ntimezone = "{"a" * 3000}"\n', 2, "an IANA time zone"),
+    "the machine's own time zone": (
+        '[web]\ntimezone = "localtime"\n',
+        2,
+        "an IANA time zone, e.g. \"Europe/Berlin\" ('localtime' is this machine's own",
+    ),
     "sqlite in memory": ('[database]\nurl = "sqlite://"\n', 2, "a database in memory"),
     "sqlite :memory:": ('[database]\nurl = "sqlite:///:memory:"\n', 2, "keeps nothing"),
     "sqlite folder missing": (

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import available_timezones
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from campaigns import people
+from campaigns.zones import is_zone
 from web import context, identity
 from web.identity import signed_in
 
@@ -44,9 +45,7 @@ def save() -> Response:
         response.set_cookie(
             context.LANG_COOKIE, lang, max_age=YEAR, httponly=True, samesite="Lax", secure=secure
         )
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a name too long
+    if not is_zone(zone):
         flash(_("Choose a time zone from the list."), "error")
         return response
     response.set_cookie(
