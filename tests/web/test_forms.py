@@ -247,3 +247,32 @@ def test_every_field_has_a_label_and_every_destructive_button_asks_first(ws: Wor
                 if kind in DESTRUCTIVE or "danger" in button.get("class", "").split():
                     assert button.get("data-confirm"), (user, path, button)
     assert seen >= DESTRUCTIVE, DESTRUCTIVE - seen  # every kind was on a page checked
+
+
+# --- report choices that make no report -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "why"),
+    [
+        ({"since": "2027-06-01", "until": "2027-03-01"}, 400, "“From” is after “To”"),
+        ({"since": "2027-02-30", "until": "2027-03-01"}, 400, "“From” must be a day"),
+        ({"as_of": "1.3.2027", "until": "2027-03-01"}, 400, "“Counters as of” must be a day"),
+        ({"campaign": "gone", "since": "2027-01-01"}, 404, "No such campaign"),
+    ],
+)
+def test_report_choices_that_make_no_report_stay_on_the_page_with_why(
+    ws: Workspace, query: dict[str, str], status: int, why: str
+) -> None:
+    marat = ws.client("marat")
+    answer = marat.get("/reports", query_string=query)
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == status
+    assert why in _flash(page)
+    values = _form(page).values
+    for name in ("since", "until", "as_of"):  # the choices as made, to correct one of them
+        assert values[name] == [query.get(name, "")], name
+    assert "<iframe" not in page and "/reports/download." not in page
+    # The frame and the downloads refuse the same choices with the same reason.
+    assert marat.get("/reports/document", query_string=query).status_code == status
+    assert why in marat.get("/reports/download.json", query_string=query).get_data(as_text=True)

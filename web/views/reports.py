@@ -23,39 +23,52 @@ FORMATS = ("xlsx", "csv", "json")
 SCOPE_ARGS = ("campaign", "country", "audience", "channel", "since", "until", "as_of")
 
 
+class _Unusable(Exception):
+    """The choices cannot make a report: the status and what to change."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 def _moment(name: str, *, end: bool) -> datetime | None:
     from reports.request import BadMoment, moment
 
     try:
         return moment(request.args.get(name), end=end)
     except BadMoment:
-        abort(400, _("%(name)s must be a date (YYYY-MM-DD).", name=name))
+        field = {"since": _("From"), "until": _("To"), "as_of": _("Counters as of")}[name]
+        raise _Unusable(
+            400, _("“%(field)s” must be a day (YYYY-MM-DD): choose one.", field=field)
+        ) from None
 
 
 def _scope() -> dict[str, Any]:
     """The chosen campaign, audience, period and report time, read as `elshi report` reads its
     options: a period's end day is included; the report time (a day: its end) says what was
-    known and is not clamped to the period."""
+    known and is not clamped to the period. Choices that cannot make a report raise
+    `_Unusable`: the page says why beside the choices, a download or the frame answers 4xx."""
     session = context.db()
     campaign = request.args.get("campaign") or None
     if campaign is not None and session.get(Campaign, campaign) is None:
-        abort(404, _("No such campaign."))
+        raise _Unusable(404, _("No such campaign."))
     audience_raw = request.args.get("audience", "")
     audience = row_id(audience_raw)
     if audience is not None:
         found = session.get(Audience, audience)
         if found is None or (campaign is not None and found.campaign_id != campaign):
-            abort(404, _("No such audience in this campaign."))
+            raise _Unusable(404, _("No such audience in this campaign."))
     channel = request.args.get("channel") or None
     if (
         channel is not None
         and session.scalar(select(Channel.id).where(Channel.name == channel)) is None
     ):
-        abort(404, _("No such channel."))
+        raise _Unusable(404, _("No such channel."))
     country = (request.args.get("country") or "").upper() or None
     since, until = _moment("since", end=False), _moment("until", end=True)
     if since and until and since >= until:
-        abort(400, _("The period must start before it ends."))
+        raise _Unusable(400, _("The period must start before it ends: “From” is after “To”."))
     return {
         "campaign": campaign,
         "audience": audience,
@@ -71,7 +84,10 @@ def _build() -> Any:
     from reports.request import build
 
     settings = context.settings()
-    scope = _scope()
+    try:
+        scope = _scope()
+    except _Unusable as exc:
+        abort(exc.status, exc.message)
     scope["as_of"] = scope["as_of"] or settings.report_as_of
     return build(
         context.runtime().engine, now=context.now(), imitates=settings.text_platforms, **scope
@@ -80,9 +96,12 @@ def _build() -> Any:
 
 @blueprint.get("")
 @signed_in
-def show() -> str:
+def show() -> str | tuple[str, int]:
     identity.require("report.view")
-    scope = _scope()
+    try:
+        scope, unusable = _scope(), None
+    except _Unusable as exc:  # the page with the choices as made, and what to change
+        scope, unusable = _chosen(), exc
     chosen = {
         **scope,
         "since": request.args.get("since", ""),
@@ -98,7 +117,7 @@ def show() -> str:
     ).all()
     # What the downloads and the frame repeat: the report's own choices, nothing else.
     query = {k: v for k, v in request.args.items() if v and k in SCOPE_ARGS}
-    return render_template(
+    page = render_template(
         "reports.html",
         chosen=chosen,
         campaigns=campaigns,
@@ -107,7 +126,19 @@ def show() -> str:
         opts=options(session),
         formats=FORMATS,
         default_as_of=context.settings().report_as_of,
+        unusable=unusable.message if unusable else None,
     )
+    return (page, unusable.status) if unusable else page
+
+
+def _chosen() -> dict[str, Any]:
+    """The choices as they came, for showing them again beside why they make no report."""
+    return {
+        "campaign": request.args.get("campaign") or None,
+        "audience": row_id(request.args.get("audience")),
+        "channel": request.args.get("channel") or None,
+        "country": (request.args.get("country") or "").upper() or None,
+    }
 
 
 @blueprint.get("/document")
