@@ -167,7 +167,7 @@ def cards(
     out: list[Card] = []
     for _, info in data.audiences.iterrows():
         label_key = f"{info['audience']} · {info['campaign_id']}"
-        if label_key not in volume:
+        if label_key not in engagement:  # no delivery reaches it: a row of zeros, no card
             continue
         rows = np.asarray(by_audience.get(info["audience_id"], []), dtype=np.int64)
         vol, eng = volume[label_key], engagement[label_key]

@@ -133,7 +133,8 @@ def _tables(
         built[table.name] = table
 
     add(tables.campaign_table(posts, data, pa))
-    add(tables.audience_volume(aud, aa))
+    labels = _audience_labels(data)
+    add(tables.audience_volume(aud, aa, labels))
     engagement = tables.audience_engagement(aud, aa)
     add(engagement)
     add(tables.audience_interactions(engagement))
@@ -164,9 +165,19 @@ def _tables(
     add(quality.outcomes_table(data))
     counters = quality.platform_counters(posts)
     add(counters)
-    add(quality.data_quality(posts, aud, counters))
+    reached = set(aud["audience_label"].tolist()) if len(aud) else set()
+    add(quality.data_quality(posts, aud, counters, [x for x in labels if x not in reached]))
     add(quality.posts_detail(posts, names))
     return built, heatmaps
+
+
+def _audience_labels(data: StoreData) -> list[str]:
+    """Every audience of the report's campaigns as the tables label it ("name · campaign")."""
+    audiences = data.audiences
+    return [
+        f"{name} · {campaign}"
+        for name, campaign in zip(audiences["audience"], audiences["campaign_id"], strict=True)
+    ]
 
 
 def _weekday_names(weekday: pd.Series) -> pd.Series:
@@ -194,18 +205,30 @@ def _why_empty(posts: pd.DataFrame, data: StoreData) -> tuple[str, ...]:
         text = f"Every counter is n/a: nothing in scope was published by the report time ({as_of})."
         if later:
             text += (
-                f" {later} of the {len(posts)} deliveries are due after it: to read a rehearsal "
+                f" {_count(later, len(posts))} due after it: to read a rehearsal "
                 "or a past period, give a later report time (elshi report --as-of, or "
                 '"Counters as of" on the web workspace\'s Reports page).'
             )
         return (text,)
     if posts["deleted"].all() or not (posts["published"] & ~posts["deleted"]).any():
-        return (f"Every counter is n/a: the {published} published posts were deleted.",)
+        posts_were = (
+            "the published post was" if published == 1 else f"the {published} published posts were"
+        )
+        return (f"Every counter is n/a: {posts_were} deleted.",)
     return (
-        f"Every counter is n/a: no metric snapshot of the {published} published posts was "
-        f"collected by the report time ({as_of}). The daemon (elshi run) collects them after "
+        "Every counter is n/a: no metric snapshot of the "
+        + ("published post" if published == 1 else f"{published} published posts")
+        + " was "
+        f"collected by the report time ({as_of}). The daemon (elshi run) collects snapshots after "
         "publication.",
     )
+
+
+def _count(part: int, whole: int) -> str:
+    """ "3 of the 5 deliveries are", "the delivery is", "1 of the 2 deliveries is"."""
+    if whole == 1:
+        return "the delivery is"
+    return f"{part} of the {whole} deliveries {'is' if part == 1 else 'are'}"
 
 
 def _title(data: StoreData) -> str:

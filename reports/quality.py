@@ -5,6 +5,7 @@ post with its counters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,11 @@ def platform_counters(posts: pd.DataFrame) -> Table:
     )
 
 
-def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Table:
+def data_quality(
+    posts: pd.DataFrame, aud: pd.DataFrame, counters: Table, unreached: Sequence[str] = ()
+) -> Table:
+    """``unreached``: the audiences of the report's campaigns that no delivery in scope
+    reaches (their labels)."""
     # On the columns' arrays: each check is a count over masks of the posts (selecting rows of
     # the frame for each one cost more than all the counts).
     published = posts["published"].to_numpy(dtype=bool)
@@ -165,6 +170,12 @@ def data_quality(posts: pd.DataFrame, aud: pd.DataFrame, counters: Table) -> Tab
             "Published posts reaching no audience",
             int((published & ~posts["delivery_id"].isin(aud["delivery_id"]).to_numpy()).sum()),
             "their channel reaches none of their post's audiences",
+        ),
+        (
+            "Audiences no delivery reaches",
+            len(unreached),
+            "nothing in scope was planned for them (listed with zeros in the volume table)"
+            + (": " + "; ".join(unreached) if unreached else ""),
         ),
         (
             "Simulated posts (sandbox)",

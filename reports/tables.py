@@ -7,6 +7,8 @@ audience rows count a delivery for every audience it reaches.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -163,14 +165,31 @@ def _simulated(a: Arrays, g: Groups) -> Columns:
     return {"simulated": g.sizes("simulated") > 0}
 
 
-def audience_volume(aud: pd.DataFrame, a: Arrays | None = None) -> Table:
+def audience_volume(
+    aud: pd.DataFrame, a: Arrays | None = None, labels: Sequence[str] = ()
+) -> Table:
+    """``labels``: every audience of the report's campaigns ("name · campaign"); one that no
+    delivery in scope reaches has a row of zeros (nothing was planned for it), not no row."""
     frame = grouped(aud, ["audience_label"], [volume, _simulated], a=a)
+    present = set(frame["audience_label"].tolist()) if len(frame) else set()
+    absent = sorted({label for label in labels if label not in present})
+    if absent:
+        empty = {name: 0 for name in ("published", "missed", "failed", "needs_review")}
+        empty |= {"cancelled": 0, "waiting": 0, "deleted_after": 0}
+        zeros = pd.DataFrame(
+            [
+                {"audience_label": label, **empty, "published_share": math.nan, "simulated": False}
+                for label in absent
+            ]
+        )
+        frame = zeros if not len(frame) else pd.concat([frame, zeros], ignore_index=True)
+        frame = frame.sort_values("audience_label", kind="stable").reset_index(drop=True)
     return Table(
         "audience_volume",
         "Volume per audience",
         "Deliveries per audience by their state at the report time (a delivery counts for every "
         "audience it reaches). Period by publication time, or due time when not published by "
-        "the report time.",
+        "the report time. An audience no delivery reaches is listed with zeros.",
         [audience_col(), *VOLUME_COLUMNS],
         frame,
     )
