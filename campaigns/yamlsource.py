@@ -114,8 +114,13 @@ class Limits:
 LIMITS = Limits()
 
 # Characters that have no business in a campaign file: C0 controls except tab, newline and
-# carriage return; DEL; C1 controls; lone surrogates (from "\ud800" escapes); non-characters.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# carriage return; DEL; C1 controls; lone surrogates (from "\ud800" escapes); non-characters;
+# the line and paragraph separators, which YAML reads as line breaks and editors do not (every
+# line number after one would be off, and text pasted with one breaks where nobody sees it).
+_FORBIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u2028\u2029]"
+)
+_SEPARATORS = {0x2028: "LINE SEPARATOR", 0x2029: "PARAGRAPH SEPARATOR"}
 
 
 def control_character(text: str) -> tuple[int, str] | None:
@@ -126,6 +131,8 @@ def control_character(text: str) -> tuple[int, str] | None:
     code = ord(match.group())
     names = {0: "NUL", 0x1B: "ESC (a terminal escape)", 0x7F: "DEL"}
     name = names.get(code, "a control character")
+    if code in _SEPARATORS:
+        name = f"{_SEPARATORS[code]}, a line break most editors do not show"
     if 0xD800 <= code <= 0xDFFF:
         name = "half of a UTF-16 surrogate pair"
     return match.start(), f"U+{code:04X} ({name})"
@@ -233,6 +240,12 @@ def _syntax_problem(name: str, exc: Any, text: str) -> Problem:
         return Problem(
             name, line, column, "nested more than a thousand levels deep; a campaign needs a few"
         )
+    previous = next((ln for ln in reversed(lines[: max(line - 1, 0)]) if ln.strip()), "")
+    above = (line - 1 - lines[: max(line - 1, 0)][::-1].index(previous)) if previous else 0
+    for at, candidate in ((line, source), (above, previous)):
+        found = _lookalike(candidate) if at else None
+        if found is not None:
+            return Problem(name, at, found[0], f"{what}{context}: {found[1]}")
     if "mapping values are not allowed" in what:
         return Problem(
             name,
@@ -241,8 +254,6 @@ def _syntax_problem(name: str, exc: Any, text: str) -> Problem:
             "mapping values are not allowed here: a ': ' inside a text makes YAML read a new "
             'key; put the text in quotes, e.g. text: "Astana: the capital"',
         )
-    previous = next((ln for ln in reversed(lines[: max(line - 1, 0)]) if ln.strip()), "")
-    above = (line - 1 - lines[: max(line - 1, 0)][::-1].index(previous)) if previous else 0
     for at, hint in (
         (line, _hint(what, source, previous, context)),
         (above, _hint_above(what, previous)),
@@ -251,6 +262,38 @@ def _syntax_problem(name: str, exc: Any, text: str) -> Problem:
             shown = column if at == line else len(previous) - len(previous.lstrip()) + 1
             return Problem(name, at, shown, f"{what}{context}: {hint}")
     return Problem(name, line, column, f"{what}{context}")
+
+
+_LOOKALIKES = {
+    **dict.fromkeys("\u00a0\u202f", ("a no-break space", "space")),
+    "\u3000": ("an ideographic (full-width) space", "space"),
+    **dict.fromkeys(
+        "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a",
+        ("a typographic space", "space"),
+    ),
+    **dict.fromkeys("\u200b\ufeff", ("an invisible zero-width space", "space")),
+    **dict.fromkeys("\uff1a\ufe55\ufe13\u02d0\u2236", ("a colon of another script", "colon ':'")),
+    **dict.fromkeys(
+        "\u2010\u2011\u2012\u2013\u2014\u2212\uff0d", ("a dash of another kind", "dash '-'")
+    ),
+}
+"""Characters a word processor, a web page or an input method (full-width punctuation in
+Chinese) puts where YAML needs an ordinary space, colon or dash: the syntax error YAML reports
+then names something else."""
+_STRUCTURE = re.compile(r"\s*(?:-\s*)*[\w.-]*:?\s*")
+
+
+def _lookalike(text: str) -> tuple[int, str] | None:
+    """The column and a description of a look-alike character where ``text`` has its
+    structure (indentation, list dash, key, colon, the space after it), or None."""
+    for index, char in enumerate(text):
+        if char in _LOOKALIKES and _STRUCTURE.fullmatch(text[:index]):
+            what, meant = _LOOKALIKES[char]
+            return index + 1, (
+                f"U+{ord(char):04X} ({what}) at column {index + 1} looks like an ordinary "
+                f"{meant} but YAML does not read it as one; type it again as an ordinary {meant}"
+            )
+    return None
 
 
 _KEY_VALUE = re.compile(r"^(?P<indent>\s*(?:-\s+)?)(?P<key>[\w-]+):[ \t]+(?P<value>\S.*?)\s*$")

@@ -153,6 +153,38 @@ CASES = {
         ("channels: [de-x, de-mastodon]", "channels: [de-x, de-mastodon, de-x]"),
         (17, 15, ["channels: 'de-x' is listed twice"]),
     ),
+    # characters that look like what YAML needs and are not: pasted from a word processor or a
+    # web page, typed with a Chinese input method; YAML's own error names something else
+    "a no-break space after a key's colon": (
+        ("  title: Test", "  title:\u00a0Test"),
+        (3, 9, ["U+00A0 (a no-break space) at column 9 looks like an ordinary space"]),
+    ),
+    "a full-width colon": (
+        ("    text: Hallo aus Astana.", "    text\uff1aHallo aus Astana."),
+        (23, 9, ["U+FF1A (a colon of another script) at column 9", "ordinary colon ':'"]),
+    ),
+    "an ideographic space after the colon": (
+        ("    text: Hallo aus Astana.", "    text:\u3000Hallo aus Astana."),
+        (23, 10, ["U+3000 (an ideographic (full-width) space)"]),
+    ),
+    "a no-break space in the indentation": (
+        ("  title: Test", "\u00a0 title: Test"),
+        (3, 1, ["U+00A0 (a no-break space) at column 1"]),
+    ),
+    "a dash of another kind for a list item": (
+        ("  - id: second", "  \u2013 id: second"),
+        (24, 3, ["U+2013 (a dash of another kind) at column 3", "ordinary dash '-'"]),
+    ),
+    # YAML reads U+2028/U+2029 as line breaks, editors do not: every line number after one was
+    # off by one, and a text pasted with one broke where nobody saw it
+    "a line separator in a quoted text": (
+        ("title: Test", 'title: "Te\u2028st"'),
+        (3, 13, ["U+2028 (LINE SEPARATOR, a line break most editors do not show)"]),
+    ),
+    "a paragraph separator as an escape": (
+        ("text: Hallo aus Astana.", 'text: "Hallo\\Paus Astana."'),
+        (23, 11, ["U+2029 (PARAGRAPH SEPARATOR"]),
+    ),
     # zoneinfo loads these files of the zone folder, but none is a zone a person means: the
     # machine's own zone (another on the server than on the author's laptop), the database's
     # "unknown" placeholder, a copy under another name

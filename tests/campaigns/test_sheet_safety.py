@@ -145,6 +145,15 @@ def test_a_nul_in_a_cell_is_located(tmp_path: Path) -> None:
     assert ":row 2:col F (text): U+0000 (NUL) is not allowed" in message
 
 
+def test_a_line_separator_in_a_cell_is_located(tmp_path: Path) -> None:
+    """Pasted from a web page: a line break most editors do not show (and the YAML made from
+    the sheet would break its line numbers)."""
+    path = tmp_path / "x.csv"
+    path.write_text(HEADER + "a,2027-04-15,10:00,education,public,Hallo\u2028Welt\n", "utf-8")
+    [message] = problems(path)
+    assert ":row 2:col F (text): U+2028 (LINE SEPARATOR" in message, message
+
+
 def test_bytes_that_are_not_utf8_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_bytes((HEADER + "a,2027-04-15,10:00,education,public,Caf\xe9\n").encode("latin-1"))
