@@ -282,6 +282,30 @@ class Person:
         finally:
             self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
+    def menu_opens_from_the_keyboard(self, *, width: int = 390) -> bool:
+        """At a phone's width: Tab reaches the menu's button (within the top bar's first few
+        stops) and Space opens the menu."""
+        from selenium.webdriver.common.action_chains import ActionChains
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        self.d.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": 800, "deviceScaleFactor": 1, "mobile": True},
+        )
+        try:
+            self.d.get(self.office.base + "/calendar")
+            menu = self.d.find_element(By.CSS_SELECTOR, "nav.mainnav")
+            assert not menu.is_displayed(), "the menu is open before it was asked for"
+            for _stop in range(4):
+                ActionChains(self.d).send_keys(Keys.TAB).perform()
+                if self.d.execute_script("return document.activeElement.id") == "nav-toggle":
+                    ActionChains(self.d).send_keys(Keys.SPACE).perform()
+                    return bool(menu.is_displayed())
+            return False
+        finally:
+            self.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
     def console_errors(self) -> list[str]:
         """Script errors and failed loads (the broken upload's 422 answer is expected)."""
         return [
@@ -389,6 +413,7 @@ def test_from_upload_to_published_without_a_terminal(office: Office, browser: An
     for address in ("/calendar?date=2027-03-21", "/campaigns", "/campaigns/de-2027-gateway"):
         assert me.wider_than_the_window(address) == 0, address
     assert me.wider_than_the_window(post_url) == 0, post_url
+    assert me.menu_opens_from_the_keyboard()
     # The same workspace in Russian (My settings keeps the choice in a cookie).
     me.d.add_cookie({"name": "elshi_lang", "value": "ru", "path": "/"})
     assert "Календарь" in me.open("/calendar?date=2027-03-21")
