@@ -116,6 +116,16 @@ def _generate(folder: Path, good: str) -> None:
         SHEET_HEADER + 'a,2027-04-15,10:00,education,public,"x' + "y" * 200_000, encoding="utf-8"
     )
     (folder / "sheet-too-large.csv").write_bytes(b"id\n" + b"x\n" * (11 * 1024 * 1024))
+    # A link in the media folder to a file outside it (the host's files must never reach a
+    # public account), and a campaign naming it.
+    (folder / "media" / "outside-link.png").symlink_to("/etc/passwd")
+    (folder / "media-symlink-out.yaml").write_text(
+        good.replace(
+            "    text: Hallo aus Astana.",
+            "    text: Hallo aus Astana.\n    media: [media/outside-link.png]",
+        ),
+        encoding="utf-8",
+    )
     for name in _NOT_FILES:
         if "pipe" in name:
             os.mkfifo(folder / name)

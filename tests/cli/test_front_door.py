@@ -78,6 +78,15 @@ def test_the_corpus_covers_every_class_of_the_issue(corpus: list[Case]) -> None:
         "outcomes-device.csv",
         "rrule-april-31.yaml",
         "cron-february-30.yaml",
+        "lookalike-nbsp.yaml",
+        "lookalike-fullwidth-colon.yaml",
+        "line-separator.yaml",
+        "sheet-line-separator.csv",
+        "timezone-localtime.yaml",
+        "sheet-formula-no-value.xlsx",
+        "sheet-alt-without-media.csv",
+        "sheet-alt-lines.csv",
+        "media-symlink-out.yaml",
     ):
         assert needed in names, needed
 
@@ -91,6 +100,21 @@ def test_the_commonest_slips_say_how_to_fix_them(corpus: list[Case], run: Run) -
         "campaign", "import", "sheet-many-errors.csv", "--campaign-file", GOOD_CAMPAIGN, expect=2
     ).output
     assert "... and 250 more problems" in many and "300 problem(s)" in many
+    for name, said in (
+        ("lookalike-nbsp.yaml", ":3:9: could not find expected ':'"),
+        ("lookalike-fullwidth-colon.yaml", ":23:9: could not find expected ':'"),
+    ):
+        out = run("campaign", "validate", name, expect=2).output
+        assert said in out and "type it again as an ordinary" in out, out
+    formula = run(
+        "campaign",
+        "import",
+        "sheet-formula-no-value.xlsx",
+        "--campaign-file",
+        GOOD_CAMPAIGN,
+        expect=2,
+    ).output
+    assert ":row 2:col F (text): formula without a computed value" in formula, formula
 
 
 @settings(
