@@ -136,7 +136,7 @@ def test_unreadable_uploads_change_nothing(ws: Workspace, content: bytes) -> Non
 
 def test_a_file_that_is_not_a_campaign_file_is_refused(ws: Workspace) -> None:
     response = _upload(ws.client("anna"), "evil.html", b"<script>alert(1)</script>")
-    assert response.status_code == 302
+    assert response.status_code == 422
     assert _counts(ws)[3] == 0
 
 

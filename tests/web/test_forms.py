@@ -177,6 +177,17 @@ def test_refused_delivery_actions_keep_the_ticks_and_the_typed_fields(ws: Worksp
         assert s.get(Delivery, delivery).state == "approved"  # type: ignore[union-attr]
 
 
+def test_a_refused_upload_keeps_the_campaign_chosen_for_the_spreadsheet(ws: Workspace) -> None:
+    import io
+
+    data = {"file": (io.BytesIO(b"<p>not a calendar</p>"), "plan.html"), "base": "de-2027-gateway"}
+    refused = post_form(ws.client("anna"), "/campaigns/upload", data, page="/campaigns")
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "plan.html" in _flash(page)
+    assert _form(page).values["option"] == ["de-2027-gateway"]
+
+
 # --- the page a form returns to is on this site ----------------------------------------------
 
 

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from campaigns.queries import campaign_detail, campaign_summaries
 from campaigns.schema import Campaign, CampaignUpload, Post
-from web import actions, context, identity, uploads
+from web import actions, context, forms, identity, uploads
 from web.filters import row_id
 from web.identity import signed_in
 
@@ -51,8 +51,7 @@ def upload() -> str | Response | tuple[str, int]:
     who = identity.require("campaign.plan")
     file = request.files.get("file")
     if file is None or not file.filename:
-        flash(_("Choose a campaign file to upload."), "error")
-        return redirect(url_for("campaigns.index"))
+        return forms.refused(_("Choose a campaign file to upload."), index)
     media = [
         (m.filename, m.read(uploads.MAX_FILE_BYTES + 1))
         for m in request.files.getlist("media")
@@ -69,8 +68,7 @@ def upload() -> str | Response | tuple[str, int]:
             return render_template("upload_errors.html", checked=checked), 422
         kept = actions.keep_upload(checked, who)
     except actions.Refused as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("campaigns.index"))
+        return forms.refused(str(exc), index)
     context.db().commit()
     return redirect(url_for("campaigns.plan", upload_id=kept.id))
 
