@@ -177,6 +177,21 @@ def test_refused_delivery_actions_keep_the_ticks_and_the_typed_fields(ws: Worksp
         assert s.get(Delivery, delivery).state == "approved"  # type: ignore[union-attr]
 
 
+def test_a_refused_bulk_approval_comes_back_with_the_same_posts_ticked(ws: Workspace) -> None:
+    pavel = ws.client("pavel")
+    keys = re.findall(r'<a href="/posts/\d+">([a-z0-9-]+)</a>', pavel.get("/approvals").text)
+    ids = [str(_post_id(ws, k)) for k in keys[:3]]
+    post_form(pavel, f"/posts/{ids[0]}/decide", {"decision": "approve"})  # in another tab
+    sent = {"post": ids, "confirmed": "yes"}
+    refused = post_form(pavel, "/approvals/bulk", sent, page="/approvals")
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "each step needs a different person" in _flash(page)
+    assert _form(page).values["post"] == ids[1:]  # the two still his, ticked again
+    with session_factory(ws.engine)() as s:
+        assert {s.get(Post, int(i)).approval for i in ids[1:]} == {"pending"}  # type: ignore[union-attr]
+
+
 def test_a_refused_upload_keeps_the_campaign_chosen_for_the_spreadsheet(ws: Workspace) -> None:
     import io
 

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from campaigns import approval
 from campaigns.schema import Approval, Campaign, Channel, Delivery, DeliveryState, Post
-from web import actions, context, identity
+from web import actions, context, forms, identity
 from web.filters import Filter, joined, options, row_id
 from web.identity import signed_in
 
@@ -101,22 +101,19 @@ def expired() -> str:
 
 @blueprint.post("/bulk")
 @signed_in
-def bulk() -> str | Response:
+def bulk() -> str | Response | tuple[str, int]:
     who = identity.require("post.approve")
     ids = [i for i in map(row_id, request.form.getlist("post")) if i is not None][:1000]
     session = context.db()
     posts = list(session.scalars(select(Post).where(Post.id.in_(ids)).order_by(Post.id)))
     if not posts:
-        flash(_("Tick the posts to approve."), "error")
-        return redirect(url_for("queue.show"))
+        return forms.refused(_("Tick the posts to approve."), show)
     if request.form.get("confirmed") != "yes":
         return render_template("queue_confirm.html", posts=posts)
     try:
         actions.decide(session, posts, who, approve=True, comment=None)
-    except actions.Refused as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for("queue.show"))
+    except actions.Refused as exc:  # all or nothing: the queue with the same posts ticked
+        return forms.refused(str(exc), show)
     session.commit()
     flash(
         ngettext("You approved %(num)s post.", "You approved %(num)s posts.", len(posts)),
