@@ -64,7 +64,12 @@ def test_operator_pauses_a_campaign_and_resumes_deciding_each_overdue_delivery(
         {f"d{choices[0]}": "send"},
         page="/operations",
     )
-    assert "decide each" in olga.get(incomplete.headers["Location"]).get_data(as_text=True)
+    # Refused on the same page, with the decision already made still made.
+    assert incomplete.status_code == 422
+    kept = incomplete.get_data(as_text=True)
+    assert "decide each" in kept
+    assert re.search(rf'name="d{choices[0]}" value="send"[^>]*checked', kept)
+    assert not re.search(rf'name="d{choices[1]}" value="\w+"[^>]*checked', kept)
     decisions = {f"d{i}": ("send" if n < 2 else "skip") for n, i in enumerate(choices)}
     post_form(olga, f"/operations/pauses/{pause_id}/resume", decisions, page="/operations")
     with session_factory(ws.engine)() as s:

@@ -128,7 +128,7 @@ def resume_form(pause_id: int) -> str:
 
 @blueprint.post("/pauses/<int:pause_id>/resume")
 @signed_in
-def resume(pause_id: int) -> Response:
+def resume(pause_id: int) -> Response | tuple[str, int]:
     who = identity.require("pause.resume")
     decisions: dict[int, str] = {}
     for key, value in request.form.items():
@@ -145,9 +145,8 @@ def resume(pause_id: int) -> Response:
             send=[k for k, v in decisions.items() if v == "send"],
             skip=[k for k, v in decisions.items() if v == "skip"],
         )
-    except (pauses.PauseError, people.Forbidden) as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("operations.resume_form", pause_id=pause_id))
+    except (pauses.PauseError, people.Forbidden) as exc:  # the decisions stay as made
+        return forms.refused(str(exc), lambda: resume_form(pause_id))
     flash(
         _(
             "Resumed: %(sent)s overdue sent now, %(skipped)s skipped.",
