@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,13 @@ def value_problem(raw: str, metric: str) -> str | None:
         return f"{raw!r} is not a number{hint}: write {example}"
     if len(raw) > 30:
         return f"{raw!r} has too many digits: write {example}"
+    if Decimal(repr(float(raw))) != Decimal(raw):
+        # The store keeps a double: 15 or so significant digits. 99999999999999999999 would
+        # be stored (and reported) as 100000000000000000000, without a word.
+        return (
+            f"{raw!r} has more significant digits than are kept (about 15); it would be stored "
+            f"as {float(raw)!r}: write {example}"
+        )
     if count and raw.startswith("-") and float(raw) != 0:
         return f"{raw!r} is negative, but {metric} counts things: write {example}"
     if count and not float(raw).is_integer():

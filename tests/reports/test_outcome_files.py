@@ -69,6 +69,13 @@ ODD_VALUES = [
     ("event_registrations", " 12 ", "has spaces around the number; write '12'"),
     ("event_registrations", "\u0661\u0662", "is not a number"),
     ("event_registrations", "1" * 400, "has too many digits"),
+    # more significant digits than the store's double keeps: it was stored changed, silently
+    (
+        "event_registrations",
+        "99999999999999999999999999",
+        "has more significant digits than are kept (about 15); it would be stored as 1e+26",
+    ),
+    ("survey_awareness", "0.12345678901234567", "has more significant digits than are kept"),
     ("survey_awareness", "1e-1", "is not a number: write a number such as 12 or 0.35"),
     ("survey_awareness", "Infinity", "is not a number"),
 ]
