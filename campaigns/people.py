@@ -243,6 +243,17 @@ def parse_roles(values: Iterable[str]) -> list[Role]:
     return out
 
 
+def _some_roles(values: Iterable[str], username: str) -> list[Role]:
+    """At least one role: a person without one could log in and open nothing."""
+    roles = parse_roles(values)
+    if not roles:
+        raise BadUserInput(
+            f"give {username} at least one role ({', '.join(r.value for r in Role)}); "
+            "to stop someone working in Elshi, disable them"
+        )
+    return roles
+
+
 def _check_password(password: str, username: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise BadUserInput(f"the password is too short: at least {MIN_PASSWORD} characters")
@@ -289,7 +300,7 @@ def add_user(
             f"{username!r} is not a username: 2-64 lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
-    wanted = parse_roles(str(r) for r in roles)
+    wanted = _some_roles((str(r) for r in roles), name)
     if has_users(session):
         authorize(session, by, "user.manage")
     elif Role.admin not in wanted:
@@ -347,7 +358,7 @@ def update_user(
         user.email = _check_email(email)
         changed["email"] = user.email
     if roles is not None:
-        wanted = [r.value for r in parse_roles(str(r) for r in roles)]
+        wanted = [r.value for r in _some_roles((str(r) for r in roles), user.username)]
         if wanted != user.roles:
             if Role.admin.value in user.roles and Role.admin.value not in wanted:
                 _keep_an_admin(session, user)

@@ -94,6 +94,7 @@ def test_only_an_admin_adds_users_once_there_are_users(sessions: Sessions, offic
         ("A", ["author"], None, "not a username"),
         ("x y", ["author"], None, "not a username"),
         ("dana", ["writer"], None, "unknown role 'writer'"),
+        ("dana", [], None, "give dana at least one role"),
         ("dana", ["author"], "not-an-address", "not an e-mail address"),
         ("daniyar", ["author"], None, "exists already"),
     ],

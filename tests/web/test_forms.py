@@ -302,3 +302,37 @@ def test_report_choices_that_make_no_report_stay_on_the_page_with_why(
     # The frame and the downloads refuse the same choices with the same reason.
     assert marat.get("/reports/document", query_string=query).status_code == status
     assert why in marat.get("/reports/download.json", query_string=query).get_data(as_text=True)
+
+
+# --- a person without a role ------------------------------------------------------------------
+
+
+def test_a_person_is_added_and_kept_with_at_least_one_role(ws: Workspace) -> None:
+    admin = ws.client("admin")
+    none = post_form(admin, "/users", {"username": "nora", "display_name": "Nora"}, page="/users")
+    assert none.status_code == 422
+    assert "give nora at least one role" in _flash(none.get_data(as_text=True))
+    unticked = post_form(admin, "/users/anna", {"action": "roles"}, page="/users")
+    assert "give anna at least one role" in _flash(admin.get(unticked.headers["Location"]).text)
+    with session_factory(ws.engine)() as s:
+        assert people.get_user(s, "anna").roles == ["author"]
+        assert s.scalar(select(people.User).where(people.User.username == "nora")) is None
+
+
+def test_every_page_asks_for_a_role_as_the_api_does(ws: Workspace) -> None:
+    """A person left without a role (added before roles were required) reads nothing but their
+    own settings; the calendar and the post page let them read every post."""
+    with session_factory(ws.engine)() as s:
+        people.get_user(s, "anna").roles = []
+        s.commit()
+    anna = ws.client("anna")
+    pages = sorted(
+        rule.rule.replace("<int:post_id>", "1").replace("<campaign_id>", "de-2027-gateway")
+        for rule in ws.app.url_map.iter_rules()
+        if "GET" in (rule.methods or ())
+        and not rule.rule.startswith(("/api/", "/static/", "/login"))
+        and "<" not in rule.rule.replace("<int:post_id>", "").replace("<campaign_id>", "")
+    )
+    assert "/calendar" in pages and "/posts/1" in pages
+    opened = {page: anna.get(page).status_code for page in pages}
+    assert {p for p, code in opened.items() if code not in (302, 403)} == {"/me"}, opened

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from campaigns.schema import Audience, Campaign, Channel, Delivery, Post
-from web import context, formatting
+from web import context, formatting, identity
 from web.filters import Filter, day_arg, joined, options
 from web.identity import signed_in
 
@@ -154,6 +154,7 @@ def home() -> Response:
 @blueprint.get("/calendar")
 @signed_in
 def show() -> str:
+    identity.require("campaign.view")
     view = request.args.get("view", "month")
     if view not in VIEWS:
         abort(400, f"view must be one of {', '.join(VIEWS)}")

@@ -69,6 +69,7 @@ def _media_items(delivery: Delivery) -> list[dict[str, Any]]:
 @blueprint.get("/posts/<int:post_id>")
 @signed_in
 def show(post_id: int) -> str:
+    identity.require("campaign.view")
     session = context.db()
     post = session.get(Post, post_id)
     if post is None:
