@@ -92,6 +92,21 @@ def trends(
     return out
 
 
+def _reach_note(eng: dict[str, Any], of_impressions: int) -> str:
+    """The reach figure's note: on how many posts impressions are known; when on none, whether
+    the platforms give none or the posts of platforms that give them lack them
+    (``of_impressions``: the audience's measured posts whose platform gives impressions)."""
+    if eng["posts_with_impressions"]:
+        return f"{int(eng['posts_with_impressions'])} of {int(eng['posts'])} posts give impressions"
+    if of_impressions:
+        return (
+            "unknown: missing on the post whose platform gives them"
+            if of_impressions == 1
+            else f"unknown: missing on the {of_impressions} posts whose platform gives them"
+        )
+    return "not given by these platforms"
+
+
 def _card_columns(aud: pd.DataFrame) -> dict[str, Any]:
     """The columns a card reads, as arrays (publication times as pandas' own datetime array,
     so they sort and compare as the frame's column does; ``basis_NAME``: whether a row's basis
@@ -185,12 +200,7 @@ def cards(
                 "Reach (impressions)",
                 _number(eng["impressions"]),
                 "int",
-                note=(
-                    f"{int(eng['posts_with_impressions'])} of {int(eng['posts'])} posts give "
-                    "impressions"
-                    if eng["posts_with_impressions"]
-                    else "not given by these platforms"
-                ),
+                note=_reach_note(eng, int(columns["basis_impressions"][measured].sum())),
             ),
         ]
         for basis, prefix in BASES:

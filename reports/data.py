@@ -651,11 +651,27 @@ def _campaigns_query(scope: Scope) -> Query:
 
 
 def _audiences_query(scope: Scope) -> Query:
+    """The audiences in scope. ``audience`` is the name the report shows: an audience whose
+    campaign has another audience of the same name (names are not unique, keys are) is
+    "name (key)", so that each audience is one row of every table (the tables group by this
+    name and the campaign: two audiences sharing it were one row, their posts counted twice)."""
+    other = Audience.__table__.alias("same_name").c
+    shared = (
+        select(other.id)
+        .where(
+            other.campaign_id == _audience.campaign_id,
+            other.name == _audience.name,
+            other.id != _audience.id,
+        )
+        .exists()
+    )
     query: Query = select(
         _audience.id.label("audience_id"),
         _audience.campaign_id,
         _audience.key.label("audience_key"),
-        _audience.name.label("audience"),
+        case((shared, _audience.name + " (" + _audience.key + ")"), else_=_audience.name).label(
+            "audience"
+        ),
         _audience.audience_group.label("audience_group"),
         _audience.timezone.label("audience_timezone"),
     ).order_by(_audience.campaign_id, _audience.id)

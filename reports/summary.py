@@ -185,6 +185,10 @@ def build_summary(
         }
         platforms = _platforms(posts)
         simulated_campaigns = set(posts.loc[posts["simulated"].astype(bool), "campaign_id"])
+        # Per campaign, the measured posts left out of every rate (engagements or exposure
+        # unknown): what an empty summary must name instead of "no figures yet".
+        unrated_rows = posts["measured"].to_numpy(dtype=bool) & ~posts["rated"].to_numpy(dtype=bool)
+        unrated = posts.loc[unrated_rows, "campaign_id"].value_counts().to_dict()
         for campaign_id in sorted(posts["campaign_id"].unique()):
             title = str(titles.get(campaign_id, campaign_id))
             results.append(
@@ -195,6 +199,7 @@ def build_summary(
                     wholes[campaign_id].iloc[0],
                     {name: own.get(campaign_id, _EMPTY) for name, own in frames.items()},
                     {basis: platforms.get((campaign_id, basis), ()) for basis, _p in BASES},
+                    int(unrated.get(campaign_id, 0)),
                 )
             )
     sentences = [*notes]
@@ -238,9 +243,11 @@ def _campaign(
     row: pd.Series,
     frames: dict[str, pd.DataFrame],
     platforms: dict[str, tuple[str, ...]],
+    unrated: int = 0,
 ) -> CampaignSummary:
     """``row``: the campaign's figures at 7 days; ``frames``: its audiences', narratives' and
-    variants'; ``platforms``: basis → the platforms of its posts rated on that basis."""
+    variants'; ``platforms``: basis → the platforms of its posts rated on that basis;
+    ``unrated``: its measured posts whose engagements or exposure are unknown."""
     active = [
         (basis, f"{prefix}_{AGE}")
         for basis, prefix in BASES
@@ -255,7 +262,7 @@ def _campaign(
     ]
     heading = f"{title} ({campaign_id})"
     if not bases:
-        sentences = [f"{heading}: no post has engagement figures yet."]
+        sentences = [f"{heading}: {_why_no_rate(row, unrated)}"]
     elif len(bases) == 2:
         sentences = [
             f"{heading}: engagement at 7 days after publication. Its rates by impressions and by "
@@ -267,6 +274,24 @@ def _campaign(
     for item in bases:
         sentences += item.sentences
     return CampaignSummary(campaign_id, title, tuple(bases), tuple(sentences), simulated)
+
+
+def _why_no_rate(row: pd.Series, unrated: int) -> str:
+    """Why a campaign has no rate at 7 days on either basis: its posts are left out (their
+    engagements or exposure unknown, or no snapshot at or after 7 days), or none has figures."""
+    missing = sum(int(row.get(f"{prefix}_{AGE}_missing", 0) or 0) for _basis, prefix in BASES)
+    reasons = []
+    if unrated:
+        reasons.append(
+            "the engagements or exposure of the post are unknown"
+            if unrated == 1
+            else f"the engagements or exposure of {unrated} posts are unknown"
+        )
+    if missing:
+        reasons.append(f"{_posts(missing)} without a snapshot at or after 7 days")
+    if not reasons:
+        return "no post has engagement figures yet."
+    return "no engagement rate at 7 days: " + "; ".join(reasons) + " (see data quality)."
 
 
 def _platforms(posts: pd.DataFrame) -> dict[tuple[Any, str], tuple[str, ...]]:

@@ -149,3 +149,35 @@ def test_follower_growth_covers_the_period_the_header_shows(sqlite_url: str) -> 
     assert (row["start"], row["end"], row["change"]) == (1500, 1600, 100)
     assert (row["from"], row["to"]) == (T0, T0 + D)
     assert "period 2027-05-03 20:00 UTC – 2027-05-13 08:00 UTC" in to_markdown(report)
+
+
+def test_two_audiences_of_one_name_are_two_rows_and_no_post_counts_twice(engine: Any) -> None:
+    with building(engine) as b:
+        b.campaign("dn")
+        x = b.channel("dn-x", "x")
+        de = b.audience("dn", "de-students", name="Students", channels=[x])
+        cn = b.audience(
+            "dn", "cn-students", name="Students", channels=[x], timezone="Asia/Shanghai"
+        )
+        b.audience("dn", "press", name="Press", channels=[x])
+        both = b.delivery(b.post("dn", audiences=[de, cn]), x, due_at=T0)
+        only = b.delivery(b.post("dn", audiences=[de]), x, due_at=T0 + H)
+        for d, likes in ((both, 10), (only, 30)):
+            b.snapshot(d, T0 + 8 * D, impressions=1000, likes=likes, reposts=0, replies=0,
+                       quotes=0)  # fmt: skip
+    report = report_of(engine, T0 + 30 * D)
+    volume = report.table("audience_volume")
+    # Each audience its own row (named with its key, as their names are the same): the post
+    # reaching both counts once in each, never twice in one "Students" row of 3 posts.
+    assert one(volume, audience_label="Students (de-students) · dn")["published"] == 2
+    assert one(volume, audience_label="Students (cn-students) · dn")["published"] == 1
+    assert one(volume, audience_label="Press · dn")["published"] == 0
+    engagement = report.table("audience_engagement")
+    assert one(engagement, audience_label="Students (de-students) · dn")["er_impr"] == (
+        pytest.approx(40 / 2000)
+    )
+    assert one(engagement, audience_label="Students (cn-students) · dn")["er_impr"] == (
+        pytest.approx(10 / 1000)
+    )
+    titles = sorted(card.title for card in report.cards)
+    assert titles == ["Students (cn-students)", "Students (de-students)"]

@@ -207,3 +207,30 @@ def test_every_format_shows_the_same_figures_and_keeps_the_names_inert(
     terminal = terminal_summary(report)
     line = next(t for t in terminal.splitlines() if t.startswith(L_LONG))
     assert line.split()[-2:] == ["1.30%", "2.50%"]
+
+
+def test_a_campaign_whose_posts_all_lack_impressions_says_so(engine: Any) -> None:
+    from datetime import timedelta
+
+    from tests.reports.awkward import building
+
+    start, day = AS_OF - timedelta(days=20), timedelta(days=1)
+    with building(engine, now=start - day) as b:
+        b.campaign("ni", title="No impressions")
+        x = b.channel("ni-x", "x")
+        audience = b.audience("ni", "a", name="A", channels=[x])
+        for i in range(3):
+            d = b.delivery(b.post("ni", audiences=[audience]), x, due_at=start + i * day)
+            b.snapshot(d, start + (i + 8) * day, impressions=None, likes=5, reposts=1, replies=0,
+                       quotes=0)  # fmt: skip
+    report = _report(engine)
+    # X gives impressions: these posts' exposure is unknown (not "no figures", and not a
+    # platform that gives none).
+    assert report.summary.sentences == (
+        "No impressions (ni): no engagement rate at 7 days: the engagements or exposure of 3 "
+        "posts are unknown (see data quality).",
+    )
+    (card,) = report.cards
+    reach = next(f for f in card.figures if f.label == "Reach (impressions)")
+    assert reach.value is None
+    assert reach.note == "unknown: missing on the 3 posts whose platform gives them"
