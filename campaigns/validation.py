@@ -26,7 +26,15 @@ from campaigns import definition as model
 from campaigns.definition import CampaignFile
 from campaigns.expansion import DesiredCampaign, expand
 from campaigns.media import FolderSource, MediaSource
-from campaigns.yamlsource import LIMITS, Locator, Problem, YamlError, parse_yaml, read_text
+from campaigns.yamlsource import (
+    LIMITS,
+    Locator,
+    Problem,
+    YamlError,
+    lookalike_key,
+    parse_yaml,
+    read_text,
+)
 
 _EVENTS: TypeAdapter[Any] = TypeAdapter(cast(Any, CampaignFile.model_fields["events"].annotation))
 
@@ -212,7 +220,10 @@ def _message(error: Mapping[str, Any], candidates: Iterable[str] = ()) -> str:
         return f"{field_name}: {shown} is not one of {expected}"
     expected = _EXPECTED.get(kind)
     if expected:
-        return f"{field_name}: expected {expected}, found {_describe(value)}"
+        note = lookalike_key(value) if isinstance(value, str) and "mapping" in expected else None
+        return f"{field_name}: expected {expected}, found {_describe(value)}" + (
+            f"; {note}" if note else ""
+        )
     text = str(error["msg"]).removeprefix("Value error, ")
     reason = error.get("ctx", {}).get("error")
     why = f" ({reason})" if isinstance(reason, str) and "range" in reason else ""

@@ -288,12 +288,29 @@ def _lookalike(text: str) -> tuple[int, str] | None:
     structure (indentation, list dash, key, colon, the space after it), or None."""
     for index, char in enumerate(text):
         if char in _LOOKALIKES and _STRUCTURE.fullmatch(text[:index]):
-            what, meant = _LOOKALIKES[char]
-            return index + 1, (
-                f"U+{ord(char):04X} ({what}) at column {index + 1} looks like an ordinary "
-                f"{meant} but YAML does not read it as one; type it again as an ordinary {meant}"
-            )
+            return index + 1, lookalike_note(char, f"at column {index + 1}")
     return None
+
+
+def lookalike_note(char: str, where: str) -> str:
+    """What to say of the look-alike ``char`` found ``where``."""
+    what, meant = _LOOKALIKES[char]
+    return (
+        f"U+{ord(char):04X} ({what}) {where} looks like an ordinary {meant} but YAML does not "
+        f"read it as one; type it again as an ordinary {meant}"
+    )
+
+
+_KEY_COLON = re.compile(r"^[A-Za-z0-9_.-]+(?P<colon>[\uff1a\ufe55\ufe13\u02d0\u2236])")
+
+
+def lookalike_key(text: str) -> str | None:
+    """A note when ``text``, a value found where a mapping was expected, is ``key: value``
+    written with a look-alike colon (``nauryz： 2027-03-21``), else None."""
+    match = _KEY_COLON.match(text)
+    if match is None:
+        return None
+    return lookalike_note(match["colon"], f"after {text[: match.start('colon')]!r}")
 
 
 _KEY_VALUE = re.compile(r"^(?P<indent>\s*(?:-\s+)?)(?P<key>[\w-]+):[ \t]+(?P<value>\S.*?)\s*$")
@@ -574,6 +591,9 @@ class _Builder:
             self.fail(event, "a key must be plain text, not a list or a mapping")
         if not isinstance(value, str | int | float | bool) and value is not None:
             self.fail(event, "a key must be plain text")
+        odd = next((c for c in value if c in _LOOKALIKES), None) if isinstance(value, str) else None
+        if odd is not None:  # keys are ids, languages, platforms: never such a character
+            self.fail(event, lookalike_note(odd, f"in the key {value!r}"))
         assert isinstance(parent.value, dict)
         if value in parent.value and value not in parent.merged:
             first = self.locator.keys.get((*parent.path, value), (0, 0))[0]

@@ -6,19 +6,30 @@ NUL, CR and CRLF line ends, huge lines, deep nesting, YAML anchors/merge keys/ta
 and non-string keys, odd and impossible dates and times, zones that do not exist, spreadsheets
 with merged cells, formulas, error cells and hidden sheets, renamed zips, zip bombs, images whose
 header lies or that decompress huge, names too long, ids too large, bytes that are not UTF-8.
+``lookalikes``: every line of a campaign file with a no-break, full-width or zero-width space,
+a full-width colon or a dash of another kind where the line has its structure, and with line
+breaks YAML and editors disagree on (U+2028, U+2029, NEL, VT, FF). ``mutations``: seeded random
+damage (``--seed``, ``--count``) to each input a person gives (campaign files validated and
+applied, CSV and XLSX calendars with a damaged XML part, outcome files, elshi.toml): bit flips,
+insertions, deletions, truncation, a repeated run, UTF-16 and Latin-1, CR and mixed line ends,
+look-alikes, NUL, a line duplicated or two swapped.
 
 Each case must end in exit 0 (only where the input is acceptable) or 2, with no traceback, in
-bounded time; a refusal must leave the database byte for byte as before and, for a file, name
-it. Run ``python -m tests.front_door_fuzz`` (``--only yaml,sheet,...``, ``-v`` for every case);
-it prints the anomalies and exits 1 when there is one. It takes about two minutes on this
-machine; the useful cases are in the suite (tests/cli/test_odd_arguments.py,
-tests/web/test_odd_fields.py, ...)."""
+bounded time, without the configured channel secret in the output; a refusal must leave the
+database's content as before and, for a file, name it and where in it (a line, a row, or the
+file as a whole), and say what a case requires (the look-alike's code point). Run ``python -m
+tests.front_door_fuzz`` (``--only yaml,sheet,...``, ``-v`` for every case); it prints the
+anomalies and exits 1 when there is one. It takes a few minutes on this machine; the useful
+cases are in the suite (tests/cli/test_odd_arguments.py, tests/web/test_odd_fields.py, and a
+sample of the generated ones in tests/cli/test_front_door_generated.py)."""
 
 from __future__ import annotations
 
 import argparse
 import io
 import os
+import random
+import re
 import struct
 import sys
 import tempfile
@@ -42,6 +53,10 @@ class Case:
     expect: tuple[int, ...] = REFUSED
     names: str | None = None
     """The file a refusal must name."""
+    says: str | None = None
+    """Words the refusal must have (what is wrong)."""
+    line: int | None = None
+    """The line of ``names`` the refusal must point at."""
 
 
 def _replace(text: str, old: str, new: str) -> str:
@@ -411,33 +426,302 @@ def argument_cases() -> Iterator[Case]:
         yield Case(f"argument {name}", args)
 
 
+_LOOKALIKE = {
+    " ": ["\u00a0", "\u3000", "\u2003", "\u200b"],
+    ":": ["\uff1a", "\ufe55"],
+    "-": ["\u2013", "\uff0d"],
+}
+_STRUCTURE = re.compile(r"\s*(?:-\s*)*[\w.-]*:?\s*")
+_BREAKS = ["\r", "\r\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c"]
+
+
+def lookalike_cases(good: str) -> Iterator[Case]:
+    """Every line of the campaign file with a look-alike of a space, a colon or a dash where the
+    line has its structure, and with each odd line break: refused at the line (or accepted)."""
+    lines = good.split("\n")
+    for number, line in enumerate(lines):
+        for plain, others in _LOOKALIKE.items():
+            at = line.find(plain, len(line) - len(line.lstrip()) - (1 if plain == " " else 0))
+            if at < 0:
+                continue
+            # Where the line has its structure (indentation, dash, key, colon, the space
+            # after it) the refusal must name the character; inside a value it may be fine.
+            structural = _STRUCTURE.fullmatch(line[:at]) is not None and "#" not in line
+            for other in others[: 1 if number % 2 else 2]:
+                changed = [
+                    *lines[:number],
+                    line[:at] + other + line[at + 1 :],
+                    *lines[number + 1 :],
+                ]
+                yield Case(
+                    f"lookalike U+{ord(other):04X} line {number + 1}",
+                    ("campaign", "validate", "c.yaml"),
+                    {"c.yaml": "\n".join(changed).encode()},
+                    REFUSED if structural else ACCEPTABLE,
+                    "c.yaml",
+                    says=f"U+{ord(other):04X}" if structural else None,
+                )
+        if number % 3 == 0 and line:
+            brk = _BREAKS[number % len(_BREAKS)]
+            changed = [*lines[:number], line + brk + "# after", *lines[number + 1 :]]
+            plain = brk in ("\r", "\r\n")  # line breaks YAML and editors agree on
+            yield Case(
+                f"break U+{ord(brk[-1]):04X} line {number + 1}",
+                ("campaign", "validate", "c.yaml"),
+                {"c.yaml": "\n".join(changed).encode()},
+                ACCEPTABLE if plain else REFUSED,
+                "c.yaml",
+                says=None if plain else f"U+{ord(brk[-1]):04X}",
+                line=None if plain else number + 1,
+            )
+
+
+def _mutate(raw: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """``raw`` damaged one of the ways files get damaged; the way, and the bytes."""
+    data = bytearray(raw)
+    where = rng.randrange(len(data) + 1)
+    way = rng.choice(
+        [
+            "flip",
+            "insert",
+            "delete",
+            "truncate",
+            "repeat",
+            "utf-16",
+            "utf-16-bom",
+            "latin-1",
+            "cr",
+            "mixed-breaks",
+            "lookalike",
+            "nul",
+            "duplicate-line",
+            "swap-lines",
+        ]
+    )
+    if way == "flip" and data:
+        data[min(where, len(data) - 1)] ^= 1 << rng.randrange(8)
+    elif way == "insert":
+        data[where:where] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
+    elif way == "delete":
+        del data[where : where + rng.randint(1, 40)]
+    elif way == "truncate":
+        del data[where:]
+    elif way == "repeat":
+        data[where:where] = bytes(data[where : where + 30]) * rng.randint(2, 400)
+    elif way in ("utf-16", "utf-16-bom", "latin-1"):
+        text = raw.decode("utf-8", errors="replace").replace("Hallo", "Hällo")
+        codec = {"utf-16": "utf-16-le", "utf-16-bom": "utf-16", "latin-1": "latin-1"}[way]
+        data = bytearray(text.encode(codec, errors="replace"))
+    elif way == "cr":
+        data = bytearray(bytes(data).replace(b"\n", b"\r"))
+    elif way == "mixed-breaks":
+        lines = bytes(data).split(b"\n")
+        breaks = [b"\n", b"\r\n", b"\r", "\u2028".encode(), "\x85".encode()]
+        data = bytearray(b"".join(line + rng.choice(breaks) for line in lines))
+    elif way == "lookalike":
+        text = bytes(data).decode("utf-8", errors="replace")
+        plain = rng.choice(list(_LOOKALIKE))
+        spots = [i for i, c in enumerate(text) if c == plain]
+        if spots:
+            i = rng.choice(spots)
+            text = text[:i] + rng.choice(_LOOKALIKE[plain]) + text[i + 1 :]
+        data = bytearray(text.encode())
+    elif way == "nul":
+        data[where:where] = b"\x00"
+    elif way in ("duplicate-line", "swap-lines"):
+        lines = bytes(data).split(b"\n")
+        i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
+        if way == "duplicate-line":
+            lines.insert(i, lines[i])
+        else:
+            lines[i], lines[j] = lines[j], lines[i]
+        data = bytearray(b"\n".join(lines))
+    return way, bytes(data)
+
+
+def _xlsx_mutated(rng: random.Random) -> tuple[str, bytes]:
+    """A calendar workbook with one XML part (or the zip itself) damaged."""
+    head = ["id", "date", "time", "category", "audiences", "text", "media", "alt"]
+    good = _xlsx([head, ["a", "2027-04-15", "10:00", "education", "public", "Hallo", "", ""]])
+    if rng.random() < 0.3:
+        way, data = _mutate(good, rng)
+        return f"zip {way}", data
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as source, zipfile.ZipFile(out, "w") as target:
+        names = source.namelist()
+        victim = rng.choice(names)
+        for name in names:
+            part = source.read(name)
+            if name == victim:
+                way, part = _mutate(part, rng)
+            target.writestr(name, part)
+    return f"{victim} {way}", out.getvalue()
+
+
+def mutation_cases(good: str, base: str, *, seed: int = 0, count: int = 200) -> Iterator[Case]:
+    """``count`` seeded random damages of each input a person gives (a campaign file validated
+    and applied, a CSV and an XLSX calendar, an outcome file, elshi.toml): each ends accepted
+    or refused at a place in the file, nothing else."""
+    import_args = ("--campaign-file", "good.yaml", "--out", "x.yaml", "--force")
+    calendar = (
+        b"id,date,time,category,audiences,text,media,alt\n"
+        b"a,2027-04-15,10:00,education,public,Hallo,,\n"
+        b'b,2027-04-16,10:00,education,public,"Zwei\nZeilen",,\n'
+    )
+    outcomes = (
+        b"campaign,audience,date,metric,value,source\n"
+        b"de-test,public,2027-04-15,event_registrations,5,form\n"
+        b"de-test,,2027-04-16,survey_score,4.5,survey\n"
+    )
+    config = base + (
+        '\n[channels.fuzz-mastodon]\nplatform = "mastodon"\n'
+        'api_base_url = "http://127.0.0.1:9"\ntoken_env = "ELSHI_FUZZ_TOKEN"\n'
+    )
+    for n in range(seed, seed + count):
+        rng = random.Random(n)
+        way, data = _mutate(good.encode(), rng)
+        command = "apply" if n % 4 == 0 else "validate"
+        yield Case(
+            f"mutation {n} yaml {command} {way}",
+            ("campaign", command, "m.yaml"),
+            {"m.yaml": data},
+            ACCEPTABLE,
+            "m.yaml",
+        )
+        way, data = _mutate(calendar, rng)
+        yield Case(
+            f"mutation {n} csv {way}",
+            ("campaign", "import", "m.csv", *import_args),
+            {"m.csv": data},
+            ACCEPTABLE,
+            "m.csv",
+        )
+        if n % 4 == 0:  # an XLSX import costs openpyxl a workbook or two
+            way, data = _xlsx_mutated(rng)
+            yield Case(
+                f"mutation {n} xlsx {way}",
+                ("campaign", "import", "m.xlsx", *import_args),
+                {"m.xlsx": data},
+                ACCEPTABLE,
+                "m.xlsx",
+            )
+        way, data = _mutate(outcomes, rng)
+        dry = ("--dry-run",) if n % 2 else ()
+        yield Case(
+            f"mutation {n} outcomes {way}",
+            ("outcomes", "import", "o.csv", *dry),
+            {"o.csv": data},
+            ACCEPTABLE,
+            "o.csv",
+        )
+        way, data = _mutate(config.encode(), rng)
+        yield Case(
+            f"mutation {n} toml {way}",
+            ("--config", "m.toml", "channels", "list"),
+            {"m.toml": data},
+            ACCEPTABLE,
+            "m.toml",
+        )
+
+
 def _fingerprint(database: Path) -> str:
-    import gc
+    """SHA-256 of the database's content as a new connection reads it (every committed row,
+    whether in the file or still in its write-ahead log; the schema too). Logical, not the
+    file's bytes: those need every earlier engine's connections closed (a full garbage
+    collection, a quarter of a second in a process that ran many commands) before the log
+    can be folded into the file."""
     import hashlib
     import sqlite3
     from contextlib import closing
 
-    gc.collect()
-    with closing(sqlite3.connect(database)) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return hashlib.sha256(database.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+        for line in conn.iterdump():
+            digest.update(line.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
-def run(areas: set[str], verbose: bool) -> int:
+SECRET = "fuzz-Sekret-5b2e9d71c4a8"
+"""The value of the channel secret the workspace's configuration names (ELSHI_FUZZ_TOKEN): no
+message may ever show it."""
+_LOCATED = r"(:\d+(:\d+)?: |:(row|line) \d+|\[[^\]]*\]: |: )"
+
+
+def workspace(folder: Path, good: str, base: str) -> Path:
+    """A workspace in ``folder`` (the working directory from now on): the starter elshi.toml
+    with a Mastodon channel whose token is `SECRET`, the good campaign applied. Returns the
+    database file."""
     from click.testing import CliRunner
 
     from elshi.cli import cli
-    from tests.campaigns.test_bad_input import GOOD
 
-    workspace = Path(tempfile.mkdtemp(prefix="elshi-front-door-"))
-    base = files("elshi").joinpath("templates/elshi.toml").read_text(encoding="utf-8")
-    (workspace / "elshi.toml").write_text(base, encoding="utf-8")
-    (workspace / "good.yaml").write_text(GOOD, encoding="utf-8")
-    os.chdir(workspace)
+    config = base + (
+        '\n[channels.fuzz-mastodon]\nplatform = "mastodon"\n'
+        'api_base_url = "http://127.0.0.1:9"\ntoken_env = "ELSHI_FUZZ_TOKEN"\n'
+    )
+    (folder / "elshi.toml").write_text(config, encoding="utf-8")
+    (folder / "good.yaml").write_text(good, encoding="utf-8")
+    os.chdir(folder)
     for name in ("ELSHI_CONFIG", "ELSHI_DATABASE_URL", "ELSHI_USER", "ELSHI_TOKEN"):
         os.environ.pop(name, None)
-    assert CliRunner().invoke(cli, ["campaign", "apply", "good.yaml"]).exit_code == 0
-    database = workspace / "elshi.db"
+    os.environ["ELSHI_FUZZ_TOKEN"] = SECRET
+    result = CliRunner().invoke(cli, ["campaign", "apply", "good.yaml"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return folder / "elshi.db"
+
+
+def check(case: Case, folder: Path, database: Path) -> tuple[list[str], str, int]:
+    """Run ``case`` in the workspace ``folder``; what is wrong by the front door's rule (exit 0
+    where acceptable, else 2; no traceback; a refusal names its file and where in it, and
+    leaves the database byte for byte as before; no secret shown; bounded time), the output and
+    the exit code."""
+    import re
+
+    from click.testing import CliRunner
+
+    from elshi.cli import cli
+
+    for name, data in case.inputs.items():
+        (folder / name).write_bytes(data)
+    before = _fingerprint(database)
+    start = time.perf_counter()
+    result = CliRunner().invoke(cli, list(case.args))
+    seconds = time.perf_counter() - start
+    output = result.output
+    wrong = []
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        wrong.append(f"raised {type(result.exception).__name__}: {result.exception}")
+    if result.exit_code not in case.expect:
+        wrong.append(f"exit {result.exit_code}, expected {case.expect}")
+    if "Traceback" in output:
+        wrong.append("a traceback in the output")
+    if SECRET in output:
+        wrong.append("the channel's secret in the output")
+    if result.exit_code == 2 and _fingerprint(database) != before:
+        wrong.append("refused, but the database changed")
+    if result.exit_code == 2 and case.names:
+        if case.names not in output:
+            wrong.append(f"the message does not name {case.names}")
+        elif not re.search(re.escape(case.names) + _LOCATED, output):
+            wrong.append(f"the message does not say where in {case.names}")
+        if case.line is not None and f"{case.names}:{case.line}:" not in output:
+            wrong.append(f"the message does not point at line {case.line}")
+    if result.exit_code == 2 and case.says and case.says not in output:
+        wrong.append(f"the message does not say {case.says!r}")
+    if seconds > 10:
+        wrong.append(f"took {seconds:.0f} s")
+    for name in case.inputs:
+        (folder / name).unlink(missing_ok=True)
+    (folder / "x.yaml").unlink(missing_ok=True)
+    return wrong, output, result.exit_code
+
+
+def run(areas: set[str], verbose: bool, *, seed: int = 0, count: int = 200) -> int:
+    from tests.campaigns.test_bad_input import GOOD
+
+    folder = Path(tempfile.mkdtemp(prefix="elshi-front-door-"))
+    base = files("elshi").joinpath("templates/elshi.toml").read_text(encoding="utf-8")
+    database = workspace(folder, GOOD, base)
     makers = {
         "yaml": lambda: yaml_cases(GOOD),
         "sheet": sheet_cases,
@@ -445,55 +729,40 @@ def run(areas: set[str], verbose: bool) -> int:
         "outcomes": outcome_cases,
         "config": lambda: config_cases(base),
         "arguments": argument_cases,
+        "lookalikes": lambda: lookalike_cases(GOOD),
+        "mutations": lambda: mutation_cases(GOOD, base, seed=seed, count=count),
     }
-    anomalies = count = 0
+    anomalies = total = 0
     for area, make in makers.items():
         if areas and area not in areas:
             continue
         for case in make():
-            count += 1
-            for name, data in case.inputs.items():
-                (workspace / name).write_bytes(data)
-            before = _fingerprint(database)
-            start = time.perf_counter()
-            result = CliRunner().invoke(cli, list(case.args))
-            seconds = time.perf_counter() - start
-            output = result.output
-            wrong = []
-            if result.exception is not None and not isinstance(result.exception, SystemExit):
-                wrong.append(f"raised {type(result.exception).__name__}: {result.exception}")
-            if result.exit_code not in case.expect:
-                wrong.append(f"exit {result.exit_code}, expected {case.expect}")
-            if "Traceback" in output:
-                wrong.append("a traceback in the output")
-            if result.exit_code == 2 and _fingerprint(database) != before:
-                wrong.append("refused, but the database changed")
-            if result.exit_code == 2 and case.names and case.names not in output:
-                wrong.append(f"the message does not name {case.names}")
-            if seconds > 10:
-                wrong.append(f"took {seconds:.0f} s")
+            total += 1
+            wrong, output, code = check(case, folder, database)
             if wrong:
                 anomalies += 1
             if wrong or verbose:
                 said = " | ".join(output.strip().splitlines())[:240]
-                print(f"{'ANOMALY' if wrong else 'ok'}  {case.name}: [{result.exit_code}] {said}")
+                print(f"{'ANOMALY' if wrong else 'ok'}  {case.name}: [{code}] {said}")
                 for item in wrong:
                     print(f"    -> {item}")
-            for name in case.inputs:
-                (workspace / name).unlink(missing_ok=True)
-            (workspace / "x.yaml").unlink(missing_ok=True)
-    print(f"{count} cases, {anomalies} anomalies (workspace {workspace})")
+    print(f"{total} cases, {anomalies} anomalies (workspace {folder})")
     return 1 if anomalies else 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--only", default="", help="comma list: yaml,sheet,media,outcomes,config,arguments"
+        "--only",
+        default="",
+        help="comma list: yaml,sheet,media,outcomes,config,arguments,lookalikes,mutations",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every case")
+    parser.add_argument("--seed", type=int, default=0, help="first seed of the mutations")
+    parser.add_argument("--count", type=int, default=200, help="mutations of each input")
     options = parser.parse_args()
-    sys.exit(run({a for a in options.only.split(",") if a}, options.verbose))
+    areas = {a for a in options.only.split(",") if a}
+    sys.exit(run(areas, options.verbose, seed=options.seed, count=options.count))
 
 
 if __name__ == "__main__":

@@ -169,11 +169,21 @@ CASES = {
     ),
     "a no-break space in the indentation": (
         ("  title: Test", "\u00a0 title: Test"),
-        (3, 1, ["U+00A0 (a no-break space) at column 1"]),
+        (3, 1, ["U+00A0 (a no-break space) in the key '\\xa0 title'"]),
     ),
     "a dash of another kind for a list item": (
         ("  - id: second", "  \u2013 id: second"),
         (24, 3, ["U+2013 (a dash of another kind) at column 3", "ordinary dash '-'"]),
+    ),
+    # ... where YAML reads no syntax error: a key with the character, a 'key： value' read as
+    # one text (found by tests/front_door_fuzz.py)
+    "an ideographic space in a key": (
+        ("  nauryz: 2027-03-21", "  \u3000nauryz: 2027-03-21"),
+        (11, 3, ["U+3000 (an ideographic (full-width) space) in the key '\\u3000nauryz'"]),
+    ),
+    "a full-width colon where a mapping is expected": (
+        ("  nauryz: 2027-03-21", "  nauryz\uff1a 2027-03-21"),
+        (11, 3, ["expected a mapping", "U+FF1A (a colon of another script) after 'nauryz'"]),
     ),
     # YAML reads U+2028/U+2029 as line breaks, editors do not: every line number after one was
     # off by one, and a text pasted with one broke where nobody saw it
