@@ -327,6 +327,7 @@ def _upload(person: Person, yaml_path: Path, media: list[Path]) -> None:
 
 def test_from_upload_to_published_without_a_terminal(office: Office, browser: Any) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     me = Person(browser, office)
     media = sorted((EXAMPLES / "media").glob("*.png"))
@@ -385,6 +386,18 @@ def test_from_upload_to_published_without_a_terminal(office: Office, browser: An
     me.shot("calendar")
     me.open("/calendar?view=week&date=2027-03-21")
     me.shot("calendar-week")
+    # With the keyboard a filter drop-down waits for the Filter button: each arrow key is a
+    # change, and applying the first would reload the page under the second.
+    channel = browser.find_element(By.CSS_SELECTOR, "form.filters select[name=channel]")
+    wanted = channel.find_elements(By.TAG_NAME, "option")[2].get_attribute("value")
+    count_submits = (
+        "window.submits = 0; HTMLFormElement.prototype.submit = function () { submits++; };"
+    )
+    browser.execute_script(count_submits)  # the change handler runs while the key is pressed
+    channel.send_keys(Keys.ARROW_DOWN, Keys.ARROW_DOWN)
+    assert browser.execute_script("return window.submits") == 0
+    me.submit("form.filters button[type=submit]")
+    assert f"channel={wanted}&" in browser.current_url + "&", browser.current_url
     done = office.elshi("run", "--once", "--now", "2027-03-21T09:05:00Z", "--no-collect")
     assert done.returncode == 0, done.stderr
     assert "published" in done.stdout
