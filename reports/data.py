@@ -192,7 +192,7 @@ def _load(conn: Connection, scope: Scope, helper: Connection | None = None) -> S
         campaigns = _frame(conn, _campaigns_query(scope))
         audiences = _frame(conn, _audiences_query(scope))
         channels = sorted(int(channel) for channel in deliveries["channel_id"].unique())
-        followers = _frame(conn, _followers_query(scope, channels))
+        followers = _last_stored(_frame(conn, _followers_query(scope, channels)))
         outcomes = _frame(conn, _outcomes_query(scope))
         # The followers from the daily samples while the snapshot thread still works (the
         # first snapshot's, for deliveries without a sample, are filled in after it).
@@ -700,8 +700,21 @@ def _followers_query(scope: Scope, channels: Sequence[int]) -> Query:
         .where(
             _follower_sample.channel_id.in_(channels), _follower_sample.sampled_at <= scope.as_of
         )
-        .order_by(_follower_sample.channel_id, _follower_sample.sampled_at)
+        .order_by(_follower_sample.channel_id, _follower_sample.sampled_at, _follower_sample.id)
     )
+
+
+def _last_stored(samples: pd.DataFrame) -> pd.DataFrame:
+    """The follower samples with one per channel and instant: of two taken at the same instant,
+    the one stored last (as of snapshots: `reports.seeks.stored_last`), whichever way a figure
+    reads them (backward or forward from a publication, the first or last of a period).
+    ``samples`` in (channel, instant, id) order."""
+    if len(samples) < 2:
+        return samples
+    channel = samples["channel_id"].to_numpy()
+    instant = samples["sampled_at"].to_numpy()
+    superseded = np.r_[(channel[1:] == channel[:-1]) & (instant[1:] == instant[:-1]), False]
+    return samples[~superseded].reset_index(drop=True) if superseded.any() else samples
 
 
 def _outcomes_query(scope: Scope) -> Query:

@@ -181,3 +181,25 @@ def test_two_audiences_of_one_name_are_two_rows_and_no_post_counts_twice(engine:
     )
     titles = sorted(card.title for card in report.cards)
     assert titles == ["Students (cn-students)", "Students (de-students)"]
+
+
+def test_of_two_follower_samples_at_one_instant_the_one_stored_last_counts(engine: Any) -> None:
+    with building(engine) as b:
+        b.campaign("fs")
+        m = b.channel("fs-m", "mastodon")
+        audience = b.audience("fs", "a", channels=[m])
+        early = b.delivery(b.post("fs", audiences=[audience]), m, due_at=T0 - 2 * H)
+        later = b.delivery(b.post("fs", audiences=[audience]), m, due_at=T0)
+        for d in (early, later):
+            b.snapshot(d, T0 + 8 * D, likes=9, reposts=0, replies=0)
+        for when, first, corrected in ((T0 - H, 400, 450), (T0 + 5 * D, 500, 520)):
+            b.followers(m, when, first)
+            b.followers(m, when, corrected)
+    report = report_of(engine, T0 + 30 * D)
+    posts = report.table("posts").frame.set_index("delivery_id")
+    # `early` has no sample before it: the first after it (T0 - 1 h), as stored last; `later`
+    # the last at or before it, the same sample.
+    assert posts.loc[early, "followers_at_post"] == 450
+    assert posts.loc[later, "followers_at_post"] == 450
+    growth = one(report.table("follower_growth"), channel="fs-m")
+    assert (growth["start"], growth["end"], growth["change"]) == (450, 520, 70)
