@@ -67,7 +67,10 @@ def render_cli() -> str:
         "",
         "Every command prints this help with `--help`. Exit codes: 0 done; 1 an operational "
         "failure (the database, a platform, another process: trying again later may work); "
-        "2 bad input (a file, a setting, an argument: nothing was changed).",
+        "2 bad input (a file, a setting, an argument: nothing was changed). An option given "
+        "an empty value (`--since ''`, `--config ''`, a script's variable that was not set) "
+        "is refused, never read as not given; only `--comment`, `--reason`, `--email` and "
+        "`--name` take an empty text.",
         "",
     ]
     for command, ctx in walk(cli, root):

@@ -62,10 +62,19 @@ class Text(click.types.StringParamType):
     type): an argument that is not valid UTF-8 reaches Python as lone surrogates, which no
     database, log or message can encode; it is refused here, naming the parameter, rather than
     failing in a query. File names (``click.Path``) keep their bytes: a file may have such a
-    name."""
+    name. An option given as an empty (or blank) text is refused too, unless empty means
+    something for it (`EMPTY_MEANS`): commands read an empty value as "not given", so
+    ``--since ''`` was a report of all time, ``run --once --now ''`` a real pass at the real
+    time, ``--as ''`` the OS login name: a script whose variable was not set did something
+    else than it said, without a word."""
+
+    def __init__(self, *, empty: bool = True) -> None:
+        self.empty = empty
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = super().convert(value, param, ctx)
+        if not self.empty and isinstance(text, str) and not text.strip():
+            self.fail(f"{text!r} is empty; give a value, or leave the option out", param, ctx)
         if isinstance(text, str) and _SURROGATE.search(text):
             raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in raw)
@@ -79,6 +88,9 @@ class Text(click.types.StringParamType):
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+EMPTY_MEANS = frozenset({"comment", "reason", "email", "name"})
+"""Options for which an empty text is a value: no comment or reason, no e-mail address (``user
+edit --email ''`` removes it), a name the command checks itself."""
 
 
 class FilePath(click.Path):
@@ -114,7 +126,8 @@ def checked_text(command: click.Command) -> None:
     path parameter the `FilePath` type."""
     for param in command.params:
         if type(param.type) is click.types.StringParamType:
-            param.type = Text()
+            option = isinstance(param, click.Option)
+            param.type = Text(empty=not option or param.name in EMPTY_MEANS)
         elif type(param.type) is click.Path:
             param.type = FilePath.like(param.type)
     for sub in getattr(command, "commands", {}).values():

@@ -51,6 +51,17 @@ def test_every_text_parameter_refuses_bytes_that_are_not_utf8() -> None:
     assert not plain, plain
 
 
+def test_every_text_option_refuses_an_empty_value_unless_empty_means_something() -> None:
+    loose = [
+        f"{path} {p.name}"
+        for path, p in _parameters(cli)
+        if isinstance(p, click.Option)
+        and isinstance(p.type, options.Text)
+        and p.type.empty != (p.name in options.EMPTY_MEANS)
+    ]
+    assert not loose, loose
+
+
 def test_every_path_parameter_refuses_an_empty_name() -> None:
     plain = [f"{path} {p.name}" for path, p in _parameters(cli) if type(p.type) is click.Path]
     assert not plain, plain
@@ -133,10 +144,18 @@ EMPTY_NAMES = [
     (("status", "--format", "prometheus", "--out", ""), "'--out': an empty file name"),
     (("outcomes", "import", ""), "'FILE': an empty file name"),
     (("init", "--dir", ""), "'--dir': an empty folder name"),
+    # an empty text option read as "not given": a report of all time, a real pass at the real
+    # time (not the rehearsal --now asked for), the OS login name acting
+    (("report", "--format", "json", "--since", ""), "'--since': '' is empty"),
+    (("report", "--format", "json", "--as-of", " "), "'--as-of': ' ' is empty"),
+    (("run", "--once", "--now", ""), "'--now': '' is empty"),
+    (("--as", "", "status"), "'--as': '' is empty"),
+    (("status", "--campaign", ""), "'--campaign': '' is empty"),
+    (("deliveries", "resolve", "1", "--published", ""), "'--published': '' is empty"),
 ]
 
 
-def test_an_empty_file_name_is_refused_naming_the_parameter(
+def test_an_empty_name_or_value_is_refused_naming_the_parameter(
     applied: Path, run: Run, workspace: Path
 ) -> None:
     (workspace / "s.csv").write_text(
