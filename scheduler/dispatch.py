@@ -52,7 +52,7 @@ from campaigns.links import UnsafeUrl, is_web_url, web_url
 from campaigns.media import MediaMissing, is_reference, materialize
 from campaigns.schema import Audience, Campaign, Channel, Delivery, Post, due_state
 from campaigns.schema import DeliveryState as S
-from campaigns.states import RowMove, shared_values, transition, transition_rows, update_each
+from campaigns.states import RowMove, transition, transition_rows, update_each
 from campaigns.store import immediate
 from connectors.base import (
     AmbiguousError,
@@ -923,7 +923,7 @@ def _one_statement(session: Session) -> bool:
 def _begin_sending(session: Session, checks: list[SendCheck]) -> set[int]:
     """PostgreSQL: mark the rows of ``checks`` that hold and may be sent as being sent, with
     one statement; their ids."""
-    values: dict[str, list[Any]] = {
+    values = {
         "c_ids": [c.claim.delivery_id for c in checks],
         "c_owners": [c.settings.worker_id for c in checks],
         "c_attempts": [c.claim.attempt for c in checks],
@@ -931,60 +931,45 @@ def _begin_sending(session: Session, checks: list[SendCheck]) -> set[int]:
         "c_nows": [c.now for c in checks],
         "c_leases": [c.now + timedelta(seconds=c.settings.lease_seconds) for c in checks],
     }
-    shared = shared_values(values, keep="c_ids")
-    bound = {name: value[0] if name in shared else value for name, value in values.items()}
-    statement = _begin_sending_statement(shared)
-    return set(session.connection().execute(statement, bound).scalars())
+    return set(session.connection().execute(_begin_sending_statement(), values).scalars())
 
 
-_CHECK_COLUMNS = (
-    ("c_ids", "id", "id"),
-    ("c_owners", "lease_owner", "owner"),
-    ("c_attempts", "attempts", "attempt"),
-    ("c_recs", "reconcile_attempts", "rec"),
-    ("c_nows", "sending_at", "now"),
-    ("c_leases", "lease_expires_at", "lease"),
-)
-"""`_begin_sending`'s parameters: name, the delivery column whose type it has, its name in
-the statement."""
-
-
-@lru_cache(maxsize=64)
-def _begin_sending_statement(shared: tuple[str, ...] = ()) -> Any:
+@lru_cache(maxsize=1)
+def _begin_sending_statement() -> Any:
     """``UPDATE delivery SET sending_at, lease_expires_at FROM unnest(the checks), post,
     channel WHERE <the fencing token> AND sending_at IS NULL AND <sendable at the check's
-    instant> RETURNING id``; the parameters of ``shared`` (the same for every check: the
-    worker, mostly the attempt) bound once instead of as arrays
-    (`campaigns.states.shared_values`)."""
+    instant> RETURNING id``."""
     table = _DELIVERY
-    arrays = [
-        (bindparam(name, type_=postgresql.ARRAY(table.c[column].type)), as_)
-        for name, column, as_ in _CHECK_COLUMNS
-        if name not in shared
-    ]
+
+    def array(name: str, column: str) -> Any:
+        return bindparam(name, type_=postgresql.ARRAY(table.c[column].type))
+
     v = (
-        func.unnest(*(array for array, _ in arrays))
-        .table_valued(*(as_ for _, as_ in arrays))
+        func.unnest(
+            array("c_ids", "id"),
+            array("c_owners", "lease_owner"),
+            array("c_attempts", "attempts"),
+            array("c_recs", "reconcile_attempts"),
+            array("c_nows", "sending_at"),
+            array("c_leases", "lease_expires_at"),
+        )
+        .table_valued("id", "owner", "attempt", "rec", "now", "lease")
         .render_derived(name="v")
     )
-    c = {
-        as_: bindparam(name, type_=table.c[column].type) if name in shared else v.c[as_]
-        for name, column, as_ in _CHECK_COLUMNS
-    }
     return (
         update(table)
         .where(
-            table.c.id == c["id"],
+            table.c.id == v.c.id,
             table.c.state == S.publishing.value,
-            table.c.lease_owner == c["owner"],
-            table.c.attempts == c["attempt"],
-            table.c.reconcile_attempts == c["rec"],
+            table.c.lease_owner == v.c.owner,
+            table.c.attempts == v.c.attempt,
+            table.c.reconcile_attempts == v.c.rec,
             table.c.sending_at.is_(None),
             Post.id == table.c.post_id,
             Channel.id == table.c.channel_id,
-            sendable(c["now"]),
+            sendable(v.c.now),
         )
-        .values(sending_at=c["now"], lease_expires_at=c["lease"])
+        .values(sending_at=v.c.now, lease_expires_at=v.c.lease)
         .returning(table.c.id)
     )
 
