@@ -142,10 +142,22 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+_KEPT_ON_REFUSAL = ("comment", "reason", "username", "display_name", "email", "url", "remote_id")
+"""Free-text fields a page's refused form (no valid CSRF token) shows back to be copied:
+never a password or a token."""
+
+
 def _csrf_error(error: CSRFError) -> Any:
     if request.path.startswith("/api/"):
         return {"error": "csrf", "message": error.description}, 403
-    return render_template("error.html", code=403, message=error.description), 403
+    from flask_babel import gettext as _
+
+    message = _(
+        "This form was not accepted: it belongs to a page opened before your session ended (or "
+        "before you logged in again). Open the page again and send the form once more."
+    )
+    unsent = [(name, request.form[name]) for name in _KEPT_ON_REFUSAL if request.form.get(name)]
+    return render_template("error.html", code=403, message=message, unsent=unsent), 403
 
 
 def _refuse_nul() -> None:

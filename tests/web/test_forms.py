@@ -336,3 +336,22 @@ def test_every_page_asks_for_a_role_as_the_api_does(ws: Workspace) -> None:
     assert "/calendar" in pages and "/posts/1" in pages
     opened = {page: anna.get(page).status_code for page in pages}
     assert {p for p, code in opened.items() if code not in (302, 403)} == {"/me"}, opened
+
+
+def test_a_form_older_than_the_session_says_what_to_do_and_shows_what_was_written(
+    ws: Workspace,
+) -> None:
+    """A session that ended while a comment was being written: the form is refused (403, no
+    valid CSRF token), the page says what to do and shows the comment to copy."""
+    pavel = ws.client("pavel")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', pavel.get("/posts/1").text)
+    assert token
+    pavel.post("/logout", data={"csrf_token": token.group(1)})
+    comment = f"Bitte den Link prüfen {HOSTILE}"
+    sent = {"decision": "reject", "comment": comment, "csrf_token": token.group(1)}
+    refused = pavel.post("/posts/1/decide", data=sent)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 403
+    assert "Open the page again and send the form once more" in page
+    assert _form(page).values["comment"] == [comment] and "<b>x</b>" not in page
+    assert token.group(1) not in page
