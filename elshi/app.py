@@ -97,7 +97,12 @@ class App:
         return session_factory(self.engine)
 
     def output_path(
-        self, path: Path, option: str = "--out", *, inputs: dict[Path, str] | None = None
+        self,
+        path: Path,
+        option: str = "--out",
+        *,
+        inputs: dict[Path, str] | None = None,
+        writes: tuple[str, tuple[str, ...]] | None = None,
     ) -> Path:
         """``path`` for a command's output option, refused (`BadInput`) when it is the live
         database (or its -wal/-shm/-journal files), the configuration file, another SQLite
@@ -106,7 +111,9 @@ class App:
         that is a file, or one that cannot be made: the writers make missing folders, as
         ``elshi report --out reports/x.html`` and a metrics textfile folder expect).
         The same file reached through a symbolic or hard link, or through ``..``, counts as the
-        same file."""
+        same file. ``writes``: what the command writes and the names such a file has (("JSON",
+        (".json",))): an existing file of another kind is not replaced (a campaign file given as
+        a report's or a calendar's --out was overwritten without a word)."""
         from campaigns.inputfiles import unusable
         from elshi.config import find_config
 
@@ -133,6 +140,14 @@ class App:
                 raise BadInput(f"{option} {path}: that is {what}; choose another file")
         if target.is_file() and _is_sqlite_file(target):
             raise BadInput(f"{option} {path}: that is a database; choose another file")
+        if writes is not None and target.is_file():
+            what, suffixes = writes
+            if target.suffix.lower() not in suffixes:
+                raise BadInput(
+                    f"{option} {path}: the file exists and is not {' or '.join(suffixes)}; "
+                    f"writing {what} would replace it (name the output …{suffixes[0]}, or move "
+                    "the file away first)"
+                )
         return path
 
     @staticmethod

@@ -70,7 +70,9 @@ def render_cli() -> str:
         "2 bad input (a file, a setting, an argument: nothing was changed). An option given "
         "an empty value (`--since ''`, `--config ''`, a script's variable that was not set) "
         "is refused, never read as not given; only `--comment`, `--reason`, `--email` and "
-        "`--name` take an empty text.",
+        "`--name` take an empty text. An `--out` replaces an existing file only of its own "
+        "kind (a report's `.html`, a calendar's `.ics`...): a campaign file or a workbook "
+        "named by mistake is left alone.",
         "",
     ]
     for command, ctx in walk(cli, root):

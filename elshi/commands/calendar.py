@@ -40,7 +40,9 @@ def calendar_export(
     from campaigns.queries import timeline, workspace_id
 
     if out is not None:
-        app.output_path(out)  # before the work (and before the workspace id is recorded)
+        # before the work (and before the workspace id is recorded)
+        kind = ("iCalendar", (".ics",)) if fmt == "ics" else ("CSV", (".csv",))
+        app.output_path(out, writes=kind)
     with app.sessions() as session:
         app.check_campaign(session, campaign)
         rows = timeline(session, campaign=campaign, include_cancelled=include_cancelled)

@@ -381,7 +381,11 @@ def import_(
     inputs = {sheet: "the spreadsheet being imported"}
     if campaign_file is not None:
         inputs[campaign_file] = "the --campaign-file"
-    target = app.output_path(out or sheet.with_suffix(".yaml"), inputs=inputs)
+    target = app.output_path(
+        out or sheet.with_suffix(".yaml"),
+        inputs=inputs,
+        writes=("a campaign file", (".yaml", ".yml")),
+    )
     if target.exists() and not force:
         raise BadInput(f"{target} exists; use --force to overwrite it")
     try:
@@ -405,6 +409,7 @@ def _write_template(app: App, target: Path, campaign_file: Path | None, *, force
         target,
         "--template",
         inputs={campaign_file: "the --campaign-file"} if campaign_file is not None else None,
+        writes=("a calendar template", (".xlsx",)),
     )
     if target.suffix.lower() != ".xlsx":
         raise BadInput(f"{target}: a template is an Excel file; name it ….xlsx")

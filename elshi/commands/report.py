@@ -25,6 +25,17 @@ DEFAULT_OUT = {
 }
 
 
+_WRITES = {
+    "html": ("an HTML report", (".html", ".htm")),
+    "xlsx": ("an Excel report", (".xlsx",)),
+    "json": ("a JSON report", (".json",)),
+    "md": ("a Markdown report", (".md", ".markdown")),
+    "csv": ("CSV tables", (".zip", ".csv")),
+}
+"""What ``--out`` receives in each format, and the names such a file has: an existing file of
+another kind is not replaced (`App.output_path`)."""
+
+
 def _moment(value: str | None, option: str, *, end: bool) -> datetime | None:
     from reports.request import BadMoment, moment
 
@@ -119,12 +130,12 @@ def command(
     stop = _moment(until, "--until", end=True)
     if start and stop and start >= stop:
         raise BadInput("--since must be before --until")
-    if out is not None:
-        out = app.output_path(out)  # before the work: a refused path wastes none
     if fmt is None and out is not None:
         fmt = {".html": "html", ".htm": "html", ".xlsx": "xlsx", ".json": "json", ".md": "md"}.get(
             out.suffix.lower(), "csv"
         )
+    if out is not None:  # before the work: a refused path wastes none
+        out = app.output_path(out, writes=_WRITES[fmt or "html"])
     with app.sessions() as session:
         app.check_campaign(session, campaign)
         audience_id = _audience_id(session, audience, campaign) if audience else None

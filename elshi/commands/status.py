@@ -56,7 +56,12 @@ def command(
     from scheduler.operations import status as read_status
 
     fmt = fmt or ("json" if as_json else "text")
-    out = app.output_path(out) if out is not None else None
+    kinds = {
+        "prometheus": ("Prometheus figures", (".prom", ".txt")),
+        "json": ("JSON", (".json",)),
+        "text": ("text", (".txt",)),
+    }
+    out = app.output_path(out, writes=kinds[fmt]) if out is not None else None
     now = app.now()
     with app.sessions() as session:
         app.check_campaign(session, campaign)

@@ -313,3 +313,38 @@ def test_web_on_an_address_it_cannot_listen_on_fails_at_once_saying_why(
         out = run("web", "--bind", f"127.0.0.1:{port}", expect=1).output
     assert f"port {port} on 127.0.0.1 is already in use" in out, out
     assert "Traceback" not in out and "Starting gunicorn" not in out
+
+
+def test_an_output_never_replaces_an_existing_file_of_another_kind(
+    applied: Path, run: Run, workspace: Path
+) -> None:
+    """Every writer replaced whatever file --out named: the campaign file given by mistake as a
+    calendar's or a report's --out was gone without a word. An existing file is replaced only
+    by its own kind (a report by a report); a new file may have any name."""
+    campaign = (workspace / "good.yaml").read_bytes()
+    (workspace / "s.csv").write_text(
+        "id,date,time,category,audiences,text\na,2027-04-15,10:00,education,public,Hallo\n",
+        encoding="utf-8",
+    )
+    before = fingerprint(applied)
+    for args, said in (
+        (("calendar", "export", "--out", "good.yaml"), "is not .ics; writing iCalendar"),
+        (("calendar", "export", "--format", "csv", "--out", "good.yaml"), "is not .csv"),
+        (("report", "--format", "json", "--out", "good.yaml"), "is not .json"),
+        (("report", "--out", "good.yaml"), "is not .zip or .csv; writing CSV tables"),
+        (("status", "--format", "prometheus", "--out", "good.yaml"), "is not .prom or .txt"),
+        (("campaign", "import", "s.csv", "--out", "s.xlsx", "--force"), None),
+    ):
+        if said is None:  # an existing workbook given as the import's --out
+            (workspace / "s.xlsx").write_bytes(b"PK\x03\x04 a workbook")
+            said = "is not .yaml or .yml; writing a campaign file"
+            target = "s.xlsx"
+        else:
+            target = "good.yaml"
+        out = run(*args, expect=2).output
+        assert f"--out {target}: the file exists and {said}" in out, (args, out)
+    assert (workspace / "good.yaml").read_bytes() == campaign
+    assert fingerprint(applied) == before
+    run("calendar", "export", "--out", "schedule.ics")
+    run("calendar", "export", "--out", "schedule.ics")  # its own kind: replaced
+    run("report", "--format", "json", "--out", "report.txt")  # a new file: any name
