@@ -194,6 +194,20 @@ def check(
         yaml_bytes = _import_sheet(checked, base)
         if yaml_bytes is None:
             return checked
+        if base is None:
+            # Without a campaign to add them to, the posts would go into a skeleton whose
+            # FILL-IN placeholders (made for `elshi campaign import`, which writes a file to
+            # edit) are refused at lines of a file this person never sees.
+            checked.findings.append(
+                Finding(
+                    "the spreadsheet holds posts only: it adds them to a campaign whose file was "
+                    "uploaded here (a new campaign also needs its campaign, events and "
+                    "audiences); upload the campaign file (.yaml) first, then choose that "
+                    "campaign for the spreadsheet",
+                    where=name,
+                )
+            )
+            return checked
         yaml_name = Path(name).stem + ".yaml"
     else:
         yaml_bytes, yaml_name = content, name

@@ -161,3 +161,45 @@ def test_an_upload_is_validated_with_the_channels_options_as_the_cli_does(ws: Wo
     ]
     assert errors and all("(limit on mastodon: 20)" in m for m in errors), errors
     assert all(m.startswith("for channel 'de-mastodon': the alt text is") for m in errors), errors
+
+
+def test_a_spreadsheet_is_planned_for_the_campaign_it_belongs_to(ws: Workspace) -> None:
+    """With the campaign chosen, a calendar's posts are planned on its current file (row
+    problems at their row and column); without one, there is nothing to add them to: one
+    finding saying so, not the import skeleton's FILL-IN placeholders refused at lines of a
+    generated file the person never sees."""
+    client = ws.client()
+    author = _token(ws, "anna")
+    sheet = (
+        b"id,date,time,category,audiences,text\n"
+        b"sheet-post,2027-05-04,10:00,education,public,Hallo aus dem Kalender\n"
+        b"bad-row,2027-05-05,10:00,gardening,public,Hallo\n"
+    )
+
+    def upload(content: bytes, **form: str) -> Any:
+        data: dict[str, Any] = {"file": (io.BytesIO(content), "calendar.csv"), **form}
+        return client.post("/api/v1/campaigns", headers=author, data=data)
+
+    media = [(io.BytesIO(p.read_bytes()), p.name) for p in (EXAMPLES / "media").glob("*.png")]
+    first = client.post(  # the campaign's file, which the spreadsheet's posts are added to
+        "/api/v1/campaigns?apply=true",
+        headers=author,
+        data={
+            "file": (io.BytesIO((EXAMPLES / "germany.yaml").read_bytes()), "germany.yaml"),
+            "media": media,
+        },
+    )
+    assert first.status_code == 200, first.json
+    chosen = upload(sheet, base="de-2027-gateway")
+    assert chosen.status_code == 422, chosen.json
+    [problem] = chosen.json["problems"]  # type: ignore[index]
+    assert problem["where"] == "calendar.csv:row 3:col D (category)", problem
+    fine = upload(sheet.rsplit(b"bad-row", 1)[0], base="de-2027-gateway")
+    assert fine.status_code == 200, fine.json["problems"]  # type: ignore[index]
+    assert any("sheet-post" in c["key"] for c in fine.json["plan"]), fine.json  # type: ignore[index]
+    alone = upload(sheet.rsplit(b"bad-row", 1)[0])
+    assert alone.status_code == 422, alone.json
+    [problem] = alone.json["problems"]  # type: ignore[index]
+    assert problem["where"] == "calendar.csv", problem
+    assert "upload the campaign file (.yaml) first" in problem["message"], problem
+    assert "FILL-IN" not in str(alone.json)
