@@ -355,3 +355,15 @@ def test_a_form_older_than_the_session_says_what_to_do_and_shows_what_was_writte
     assert "Open the page again and send the form once more" in page
     assert _form(page).values["comment"] == [comment] and "<b>x</b>" not in page
     assert token.group(1) not in page
+
+
+def test_an_api_token_is_issued_with_the_name_typed_beside_its_button(ws: Workspace) -> None:
+    admin = ws.client("admin")
+    users = admin.get("/users").text
+    row = users[users.index('action="/users/marat"') :]
+    assert 'name="name"' in row[: row.index('value="token"')]  # in the button's own form
+    post_form(admin, "/users/marat", {"action": "token", "name": "CRM export"}, page="/users")
+    unnamed = post_form(admin, "/users/marat", {"action": "token", "name": " "}, page="/users")
+    assert "give the token a name" in _flash(admin.get(unnamed.headers["Location"]).text)
+    with session_factory(ws.engine)() as s:
+        assert [t.name for t in people.tokens(s, "marat")] == ["CRM export"]

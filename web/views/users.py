@@ -103,7 +103,7 @@ def change(username: str) -> Response:
                 ),
             )
         if action == "token":
-            label = request.form.get("name", "").strip() or "web"
+            label = request.form.get("name", "")  # people refuses an empty one: say what for
             _token, plain = people.issue_token(session, username, name=label, by=who, now=now)
             return _done(
                 _("Token issued for %(name)s.", name=username),
