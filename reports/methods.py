@@ -70,8 +70,11 @@ METHODS: list[Method] = [
         "A Beta prior per platform and basis from exposure-weighted moments less the binomial "
         "sampling variance (Marshall 1991), so a few small posts with lucky rates can neither "
         "raise the typical rate nor weaken the prior. Index = Σ shrunk engagements ÷ Σ "
-        "engagements expected at each platform's typical rate. Posts younger than 7 days are "
-        "left out and counted; groups below the minimum number of posts are not ranked.",
+        "engagements expected at each platform's typical rate. A platform with fewer than 3 "
+        "posts at 7 days (or none engaged) has no fit: a group's part on it is pulled all the "
+        "way to its typical rate (index 1.00), and its posts are left out of the top and bottom "
+        "lists. Posts younger than 7 days are left out and counted; groups below the minimum "
+        "number of posts are not ranked.",
     ),
     Method(
         "A/B comparison and trend",
