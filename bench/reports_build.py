@@ -199,11 +199,24 @@ def generate(url: str, snapshots: int, deliveries: int = DELIVERIES) -> float:
 
 
 def upgrade_kept(url: str) -> None:
-    """A kept store follows the schema's migrations (an index a migration adds is measured)."""
+    """A kept store follows the schema's migrations (an index a migration adds is measured) and
+    the write-time summary's version: rows of an older `reports.seeks.SUMMARY_VERSION`, which a
+    report ignores (it reads those deliveries by the seek query), are written again, as the
+    generator writes them for a new store; else a store kept before a version change measured
+    the reading without its summary (10k/100k: 0.32-0.37 s of CPU instead of 0.18-0.21)."""
+    from sqlalchemy import text
+
     from campaigns.store import make_engine, upgrade
+    from reports.seeks import SUMMARY_VERSION, store_summaries
 
     engine = make_engine(url)
     upgrade(engine)
+    with engine.begin() as conn:
+        stale = conn.execute(
+            text("SELECT delivery_id FROM delivery_metric_summary WHERE version <> :v"),
+            {"v": SUMMARY_VERSION},
+        ).scalars()
+        store_summaries(conn, list(stale))
     engine.dispose()
 
 
