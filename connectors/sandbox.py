@@ -9,8 +9,8 @@ Options (``[channels.NAME]`` with ``platform = "sandbox"``; the sandbox reads no
 
 * ``outbox``: the folder to publish into (the config loader resolves it; default ``./outbox``).
   A post becomes ``<outbox>/<channel>/<remote_id>.html`` (a readable page with a SIMULATED
-  banner; its ``file://`` URI is the permalink) and ``<remote_id>.json`` (the record). The
-  remote id is a hash of the idempotency key, so publishing a key again returns the first post.
+  banner; its ``file://`` URI is kept in the record, not given as a permalink: Elshi stores web
+  addresses only) and ``<remote_id>.json`` (the record). The remote id is a hash of the idempotency key, so publishing a key again returns the first post.
   Removing the JSON record, or creating ``<remote_id>.deleted`` (`mark_deleted`), deletes it.
 * ``followers``: the account's size when the channel is first used (default 2000).
 * ``seed``: seeds every draw (default 0); the same seed and history give the same numbers.
@@ -400,9 +400,12 @@ def _parse_record(raw: str, remote_id: str) -> OutboxRecord:
 
 
 def _published(record: OutboxRecord) -> Published:
+    # No permalink: the outbox page's file:// URI (kept in the record) is no web address, and
+    # Elshi stores only those; passing it on made every rehearsed publication's audit entry say
+    # "the platform's URL was not stored".
     return Published(
         remote_id=record["remote_id"],
-        url=record["url"],
+        url=None,
         published_at=datetime.fromisoformat(record["published_at"]),
     )
 

@@ -99,13 +99,15 @@ def post(
 # --- publishing -------------------------------------------------------------------------------
 
 
-def test_publish_writes_a_page_and_a_record_and_returns_its_file_url(
+def test_publish_writes_a_page_and_a_record_and_returns_no_permalink(
     make: Make, outbox: Path, clock: FakeClock
 ) -> None:
+    """The page's file:// URI is in the record; the post has no web address to give."""
     published = make().publish(post())
     page = outbox / "de-x" / f"{published.remote_id}.html"
     record = json.loads((outbox / "de-x" / f"{published.remote_id}.json").read_text())
-    assert published.url == page.resolve().as_uri()
+    assert page.is_file() and record["url"] == page.resolve().as_uri()
+    assert published.url is None
     assert published.published_at == clock.now
     assert record["text"] == "Nauryz in Berlin"
     assert record["idempotency_key"] == "delivery-1"
@@ -530,4 +532,4 @@ def test_the_registry_opens_a_sandbox_channel(outbox: Path, clock: FakeClock) ->
     settings = ChannelSettings(name="cn-weibo", platform="sandbox", options={"outbox": str(outbox)})
     connector = open_connector(settings, clock=clock)
     assert isinstance(connector, SandboxConnector)
-    assert connector.publish(post()).url is not None
+    assert connector.publish(post()).remote_id.startswith("sbx-")

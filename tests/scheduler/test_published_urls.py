@@ -89,6 +89,9 @@ def test_a_sandbox_post_is_resolved_with_its_outbox_page_which_is_not_stored(
     rig.run_until(at("2027-03-01T10:01:00"))
     published = rig.delivery()
     assert published.state == "published", rig.audit(1)
+    # The sandbox gives no permalink: its publication's audit reads as a plain publication.
+    assert published.remote_url is None
+    assert "not stored" not in rig.audit(published.id)[-1][2], rig.audit(published.id)
     with rig.sessions() as session:  # as if its answer had been lost
         session.execute(update(Delivery).values(state="needs_review", remote_id=None))
         session.commit()
