@@ -49,7 +49,10 @@ _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y/%m/%d")
 """Unambiguous text dates: year first, or the German day.month.year. Slashed dates are read by
 `_slashed` (03/04/2027 is 3 April in Germany and 4 March in the US, so it is refused)."""
 _SLASHED = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\s*$")
-_TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%H.%M", "%H%M")
+_CLOCK = re.compile(r"^(\d{1,2})[:.](\d{2})(?::(\d{2}))?$|^(\d{2})(\d{2})$")
+"""A time of day as people write it, with two-digit minutes: 10:00, 9:30, 10.30 (German
+usage), 10:00:00, or four digits (0930). strptime read more than was written: '10' as 01:00,
+'12' as 01:02, '10.5' as 10:05, '9:5' as 09:05."""
 _TIME = re.compile(r"^\s*(\S+?)(?:[ T](\d{1,2}[:.]\d{2}(?::\d{2})?))?\s*$")
 
 COLUMNS = (
@@ -232,13 +235,16 @@ def _parse_time(cell: Cell) -> time | None:
         return value.replace(tzinfo=None)
     if isinstance(value, datetime):
         return value.time()
-    text = _text(cell)
-    for fmt in _TIME_FORMATS:
-        try:
-            return datetime.strptime(text, fmt).time()
-        except ValueError:
-            continue
-    return None
+    match = _CLOCK.match(_text(cell))
+    if match is None:
+        return None
+    hour, minute, second = (
+        (match[1], match[2], match[3] or "0") if match[1] else (match[4], match[5], "0")
+    )
+    try:
+        return time(int(hour), int(minute), int(second))
+    except ValueError:  # 25:00, 10:60
+        return None
 
 
 def _parse_datetime(cell: Cell) -> datetime | None:
@@ -433,7 +439,11 @@ def _when_of(row: _Row) -> Any:
         return None
     clock = _parse_time(time_cell)
     if clock is None:
-        row.error("time", f"{_text(time_cell)!r} is not a time of day; write e.g. 10:00")
+        row.error(
+            "time",
+            f"{_text(time_cell)!r} is not a time of day; write hours and two-digit minutes, "
+            "e.g. 10:00 or 9:30",
+        )
     if day is None or clock is None:
         return None
     return DoubleQuotedScalarString(datetime.combine(day, clock).strftime("%Y-%m-%d %H:%M"))

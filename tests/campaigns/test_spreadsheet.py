@@ -227,7 +227,8 @@ def test_every_bad_cell_is_reported_with_its_row_and_column(tmp_path: Path, base
         f"{label}:row 3:col B (date): '31.02.2027' is not a date; write e.g. 2027-03-22",
         f"{label}:row 4:col E (audiences): unknown audience 'publik' (did you mean 'public'?); "
         "the campaign file has diaspora, public",
-        f"{label}:row 4:col C (time): '25:99' is not a time of day; write e.g. 10:00",
+        f"{label}:row 4:col C (time): '25:99' is not a time of day; write hours and "
+        "two-digit minutes, e.g. 10:00 or 9:30",
         f"{label}:row 4:col F (text_de): the text is empty",
         f"{label}:row 5:col A (id): duplicate post id 'ok' (first in row 2)",
     ]
@@ -322,3 +323,38 @@ def test_alt_text_problems_are_reported_at_the_alt_cell(
         import_sheet(sheet, campaign_file=base, channels=CHANNELS)
     found = caught.value.problems
     assert len(found) == 1 and f"calendar.csv:row 2:col {column}: {message}" in found[0], found
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("10:00", "10:00"),
+        ("9:30", "09:30"),
+        ("10.30", "10:30"),  # German usage
+        ("0930", "09:30"),
+        ("10:00:00", "10:00"),
+        # strptime read these as 01:00, 01:02, 10:05, 09:05 and 12:03: a post at another hour
+        ("10", None),
+        ("12", None),
+        ("10.5", None),
+        ("9:5", None),
+        ("123", None),
+        ("24:00", None),
+    ],
+)
+def test_a_time_cell_is_read_as_written_or_refused(
+    tmp_path: Path, written: str, read: str | None
+) -> None:
+    sheet = csv_file(
+        tmp_path / "calendar.csv",
+        f"id,date,time,category,audiences,text\np,2027-04-15,{written},tourism,public,Hallo\n",
+    )
+    if read is not None:
+        text, _ = import_sheet(sheet, campaign_file=None)
+        assert f'when: "2027-04-15 {read}"' in text, text
+        return
+    found = problems_of(sheet)
+    assert found == [
+        f"{sheet}:row 2:col C (time): {written!r} is not a time of day; write hours and "
+        "two-digit minutes, e.g. 10:00 or 9:30"
+    ], found
