@@ -183,7 +183,13 @@ def _text(cell: Cell | None) -> str:
 
 
 def _list(cell: Cell | None) -> list[str]:
-    return [part.strip() for part in re.split(r"[,;\n]", _text(cell)) if part.strip()]
+    """A cell of several items (audiences, channels, media): separated by commas, semicolons
+    or line breaks, the full-width and ideographic ones of a Chinese input method too
+    ('public，diaspora' was one unknown audience)."""
+    return [part.strip() for part in _SEPARATOR.split(_text(cell)) if part.strip()]
+
+
+_SEPARATOR = re.compile("[,;\n\uff0c\uff1b\u3001]")
 
 
 class _Ambiguous(ValueError):

@@ -358,3 +358,20 @@ def test_a_time_cell_is_read_as_written_or_refused(
         f"{sheet}:row 2:col C (time): {written!r} is not a time of day; write hours and "
         "two-digit minutes, e.g. 10:00 or 9:30"
     ], found
+
+
+def test_lists_may_be_separated_as_a_chinese_input_method_types_them(
+    tmp_path: Path, base: Path
+) -> None:
+    """Full-width comma and semicolon, and the ideographic comma (U+FF0C, U+FF1B, U+3001):
+    'public，diaspora' was one unknown audience."""
+    sheet = csv_file(
+        tmp_path / "calendar.csv",
+        "id,date,time,category,audiences,text_de,text_kk\n"
+        "a,2027-04-15,10:00,tourism,public\uff0cdiaspora,Hallo,Сәлем\n"
+        "b,2027-04-16,10:00,tourism,public\u3001diaspora,Hallo,Сәлем\n"
+        "c,2027-04-17,10:00,tourism,public\uff1bdiaspora,Hallo,Сәлем\n",
+    )
+    text, loaded = imported(tmp_path, sheet, base)
+    assert loaded.ok, [str(p) for p in loaded.problems]
+    assert text.count("audiences: [public, diaspora]") == 3, text
