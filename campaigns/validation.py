@@ -31,6 +31,7 @@ from campaigns.yamlsource import (
     Locator,
     Problem,
     YamlError,
+    lookalike_in,
     lookalike_key,
     parse_yaml,
     read_text,
@@ -214,7 +215,9 @@ def _message(error: Mapping[str, Any], candidates: Iterable[str] = ()) -> str:
         return f"missing required key {loc[-1]!r}"
     if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern", "")
-        return f"{field_name}: {shown} is not {_PATTERN_HELP.get(pattern, 'valid: ' + pattern)}"
+        note = lookalike_in(value) if isinstance(value, str) else None
+        said = f"{field_name}: {shown} is not {_PATTERN_HELP.get(pattern, 'valid: ' + pattern)}"
+        return said + (f"; {note}" if note else "")
     if kind == "enum":
         expected = error.get("ctx", {}).get("expected", "")
         return f"{field_name}: {shown} is not one of {expected}"

@@ -276,6 +276,7 @@ _LOOKALIKES = {
     **dict.fromkeys(
         "\u2010\u2011\u2012\u2013\u2014\u2212\uff0d", ("a dash of another kind", "dash '-'")
     ),
+    **dict.fromkeys("\uff0c\u3001", ("a comma of another script", "comma ','")),
 }
 """Characters a word processor, a web page or an input method (full-width punctuation in
 Chinese) puts where YAML needs an ordinary space, colon or dash: the syntax error YAML reports
@@ -299,6 +300,13 @@ def lookalike_note(char: str, where: str) -> str:
         f"U+{ord(char):04X} ({what}) {where} looks like an ordinary {meant} but YAML does not "
         f"read it as one; type it again as an ordinary {meant}"
     )
+
+
+def lookalike_in(text: str) -> str | None:
+    """A note on the first look-alike character in ``text`` (an id, a language code: values
+    that never hold one), or None: ``[de，en]`` is one item 'de，en' to YAML."""
+    char = next((c for c in text if c in _LOOKALIKES), None)
+    return lookalike_note(char, f"in {text!r}") if char is not None else None
 
 
 _KEY_COLON = re.compile(r"^[A-Za-z0-9_.-]+(?P<colon>[\uff1a\ufe55\ufe13\u02d0\u2236])")

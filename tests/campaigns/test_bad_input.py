@@ -185,6 +185,10 @@ CASES = {
         ("  nauryz: 2027-03-21", "  nauryz\uff1a 2027-03-21"),
         (11, 3, ["expected a mapping", "U+FF1A (a colon of another script) after 'nauryz'"]),
     ),
+    "a full-width comma in a list of ids": (
+        ("languages: [de, en]", "languages: [de\uff0cen]"),
+        (16, 17, ["is not a language code", "U+FF0C (a comma of another script) in 'de\uff0cen'"]),
+    ),
     # YAML reads U+2028/U+2029 as line breaks, editors do not: every line number after one was
     # off by one, and a text pasted with one broke where nobody saw it
     "a line separator in a quoted text": (
