@@ -32,6 +32,23 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Leave what collection made (modules, test functions, their parameters: ~170k objects,
+    alive until the session ends) out of the garbage collector's later passes, as `elshi run`
+    does for its daemon (`elshi.commands.run._settle_memory`). Otherwise every full collection
+    walks them all: the suite's automatic passes and the ``gc.collect()`` some tests call cost
+    ~0.1-0.3 s of CPU each on this host, about a third of a CLI test module's CPU. What tests
+    make afterwards is collected as before. Hypothesis is imported first: its plugins register
+    their random generators at import and check with ``gc.get_referrers``, which does not see
+    frozen objects (a false "could be garbage collected" warning)."""
+    import gc
+
+    import hypothesis  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass
 class FakeClock:
     """A clock tests move by hand."""
