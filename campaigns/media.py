@@ -229,6 +229,10 @@ class FolderSource(MediaSource):
             path = (self.root / relative).resolve() if not outside else None
         except (OSError, RuntimeError, ValueError):  # a name too long, a loop of links
             path = self.root / relative
+        if path is None and ".." in relative.parts and not relative.is_absolute():
+            inside = os.path.normpath(relative)  # 'sub/../a.png' is a.png, written plainly
+            if not inside.startswith("..") and inside != ".":
+                raise MediaError(f"{written}: write the path without '..': {inside}")
         if path is None or not path.is_relative_to(self.root):
             raise MediaError(
                 f"{written}: media must be inside {self.what} ({self.root}); write a path "

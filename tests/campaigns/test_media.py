@@ -52,6 +52,19 @@ def test_a_path_climbing_out_is_refused(tmp_path: Path, written: str) -> None:
     assert "media must be inside the campaign file's folder" in message
 
 
+@pytest.mark.parametrize("written", ["media/../flag.png", "a/b/../../flag.png"])
+def test_a_path_with_dots_that_stays_inside_says_how_to_write_it(
+    tmp_path: Path, written: str
+) -> None:
+    """'..' is refused wherever it is; one that stays inside was told "media must be inside
+    the campaign file's folder", which it is."""
+    folder = tmp_path / "campaign"
+    (folder / "media").mkdir(parents=True)
+    png(folder / "flag.png")
+    [message] = errors(with_media(folder, [written]))
+    assert f"{written}: write the path without '..': flag.png" in message, message
+
+
 def test_a_symbolic_link_leading_out_is_refused(tmp_path: Path) -> None:
     target = png(tmp_path / "secret.png")
     folder = tmp_path / "campaign"
