@@ -289,10 +289,15 @@ def limit_for(platform: str, *, caption: bool = False, maximum: int | None = Non
 def check(
     platform: str, text: str, *, caption: bool = False, maximum: int | None = None
 ) -> str | None:
-    """None when ``text`` fits, else a message saying by how much it is over. A text longer
-    than any platform takes is refused before it is counted (counting megabytes takes seconds)."""
+    """None when ``text`` fits, else a message saying by how much it is over. A text far
+    longer than the limit is refused before it is counted (counting megabytes takes seconds):
+    past `MAX_TEXT_CHARS`, or past four times a server's own larger limit (a Mastodon instance
+    may take up to 100,000 characters; a link counts less than it is long)."""
     limit = limit_for(platform, caption=caption, maximum=maximum)
-    if len(text) > MAX_TEXT_CHARS:
+    ceiling = max(MAX_TEXT_CHARS, 4 * maximum) if maximum is not None else MAX_TEXT_CHARS
+    if len(text) > ceiling:
+        if maximum is not None:
+            return f"text is {len(text):,} characters (limit on {platform}: {maximum:,})"
         return (
             f"text is {len(text):,} characters; no platform takes more than "
             f"{LIMITS['sandbox'].maximum:,}"

@@ -301,3 +301,17 @@ def test_a_mastodon_servers_own_limits_come_from_the_channels_options(tmp_path: 
         for name in channels:
             CHANNELS.pop(name)
             OPTIONS.pop(name)
+
+
+def test_a_long_text_for_an_instance_that_takes_it_is_counted_not_refused_unread() -> None:
+    """A Mastodon instance may take up to 100,000 characters (max_characters); a text past
+    the guard against counting megabytes (20,000) was refused 'no platform takes more than
+    10,000' without being counted."""
+    assert textrules.check("mastodon", "a" * 30_000, maximum=50_000) is None
+    assert textrules.check("mastodon", "a" * 50_001, maximum=50_000) == (
+        "text is 50001 characters (limit on mastodon: 50000), 1 over"
+    )
+    assert textrules.check("mastodon", "a" * 200_001, maximum=50_000) == (
+        "text is 200,001 characters (limit on mastodon: 50,000)"
+    )
+    assert "no platform takes more than" in str(textrules.check("mastodon", "a" * 20_001))
