@@ -44,6 +44,7 @@ class App:
         self.config_path = config_path
         self.as_user = as_user
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._engines: list[Engine] = []
 
     @cached_property
     def config(self) -> Config:
@@ -82,13 +83,23 @@ class App:
         from elshi.settings import DatabaseConfig
 
         database = self.config.require().section(DatabaseConfig)
-        return open_database(
+        engine = open_database(
             database.url,
             connect_timeout=database.connect_timeout_seconds,
             statement_timeout=database.statement_timeout_seconds,
             file_mode=database.file_mode,
             upgrade_schema=upgrade,
         )
+        self._engines.append(engine)
+        return engine
+
+    def close(self) -> None:
+        """Close the database connections the command opened (when the command ends, however
+        it ends): a caller in the same process (a test, a script driving the CLI) is left no
+        open handle on the file and no idle PostgreSQL session, without waiting for the
+        garbage collector."""
+        while self._engines:
+            self._engines.pop().dispose()
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

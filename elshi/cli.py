@@ -163,6 +163,7 @@ def cli(
         # One line per state change is the daemon's log; `elshi run` turns it on.
         logging.getLogger("elshi.state").setLevel(logging.WARNING)
     ctx.obj = App(config_path, as_user=as_user)
+    ctx.call_on_close(ctx.obj.close)
 
 
 for _name in COMMANDS:

@@ -3,7 +3,6 @@ and a real SQLite file in a temporary directory)."""
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import sqlite3
 from collections.abc import Callable
@@ -35,8 +34,9 @@ def run(workspace: Path) -> Run:
 
 def fingerprint(database: Path) -> str:
     """SHA-256 of the SQLite file's bytes, after folding its write-ahead log into it (a committed
-    change shows; a rolled-back one cannot)."""
-    gc.collect()  # close the connections of engines from earlier invocations
+    change shows; a rolled-back one cannot). Each command closes its connections when it ends
+    (`elshi.app.App.close`, tested), so no garbage collection is needed first; a connection
+    still in a transaction would leave the log unfolded and fail the check below."""
     with closing(sqlite3.connect(database)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     wal = database.with_name(database.name + "-wal")

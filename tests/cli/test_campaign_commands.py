@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import re
@@ -79,6 +80,43 @@ def test_second_apply_changes_nothing_not_even_a_byte(
     assert "campaign de-test: up to date, nothing to apply" in result.output
     assert sql(applied, "SELECT count(*) FROM audit_log") == audit
     assert fingerprint(applied) == before
+
+
+def _open_handles(database: Path) -> list[str]:
+    """The paths of this process's open files that are the database or its -wal/-shm."""
+    names = {str(database.with_name(database.name + s)) for s in ("", "-wal", "-shm")}
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:  # the directory's own descriptor, closed by now
+            continue
+        if target in names:
+            found.append(target)
+    return found
+
+
+def test_a_command_closes_its_database_connections_when_it_ends(
+    run: Run, good: Path, workspace: Path
+) -> None:
+    """However it ends (done, refused with exit 2), a command leaves no connection open in the
+    process that ran it, without the garbage collector's help: the fingerprints of these
+    tests, and any script driving the CLI in-process, rely on it."""
+    database = workspace / "elshi.db"
+    enabled = gc.isenabled()
+    gc.disable()  # an automatic pass would close a forgotten engine's connections
+    try:
+        run("campaign", "apply", "campaign.yaml")
+        assert _open_handles(database) == []
+        run("campaign", "list")
+        assert _open_handles(database) == []
+        run("campaign", "show", "nope", expect=2)
+        assert _open_handles(database) == []
+        run("db", "current")
+        assert _open_handles(database) == []
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def test_plan_shows_additions_changes_removals_and_the_timeline_and_changes_nothing(
