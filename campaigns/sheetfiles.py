@@ -121,12 +121,7 @@ def _read_csv(path: Path, limits: SheetLimits) -> Rows:
                 "'Save as: CSV UTF-8 (comma delimited)'"
             ]
         ) from None
-    sample = text[:4096]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     rows: Rows = []
     try:
         # Numbered by record, not by line: a cell with line breaks is still one row in Excel.
@@ -139,6 +134,17 @@ def _read_csv(path: Path, limits: SheetLimits) -> Rows:
             [f"{path}:row {len(rows) + 1} (line {reader.line_num}): {csv_problem(exc)}"]
         ) from None
     return rows
+
+
+def _delimiter(text: str) -> str:
+    """The separator of the header row (its first line with text): a comma, a semicolon (what
+    Excel writes in a German locale) or a tab, the one it holds most of. csv.Sniffer guessed
+    from the whole sample and took the commas inside a semicolon file's texts ("Hallo, Welt")
+    for the separator: every column then 'missing' from a header it read as one."""
+    first = next((line for line in text[:65536].splitlines() if line.strip()), "")
+    counts = {sep: first.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
 
 
 def csv_problem(exc: csv.Error) -> str:

@@ -375,3 +375,19 @@ def test_lists_may_be_separated_as_a_chinese_input_method_types_them(
     text, loaded = imported(tmp_path, sheet, base)
     assert loaded.ok, [str(p) for p in loaded.problems]
     assert text.count("audiences: [public, diaspora]") == 3, text
+
+
+def test_a_semicolon_csv_with_commas_in_its_texts_is_read_by_its_header(
+    tmp_path: Path, base: Path
+) -> None:
+    """Excel in a German locale saves CSV with semicolons; texts hold commas. csv.Sniffer took
+    the commas for the separator: the header was one column and every column 'missing'."""
+    sheet = tmp_path / "kalender.csv"
+    sheet.write_bytes(
+        "\ufeffid;date;time;category;audiences;text_de\r\n"
+        'a;15.04.2027;10:00;tourism;public;"Hallo, Welt; schön, ja"\r\n'
+        "b;16.04.2027;10.30;tourism;public;Tschüss, Welt, bis bald\r\n".encode()
+    )
+    text, loaded = imported(tmp_path, sheet, base)
+    assert loaded.ok, [str(p) for p in loaded.problems]
+    assert "de: Hallo, Welt; schön, ja" in text and "de: Tschüss, Welt, bis bald" in text, text
