@@ -46,8 +46,11 @@ PLACEHOLDER = "FILL-IN"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _ID = re.compile(ID_PATTERN)
 _DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y", "%Y/%m/%d")
-"""Unambiguous text dates: year first, or the German day.month.year. Slashed dates are read by
+"""Unambiguous text dates: year first, the German day.month.year, or the Chinese 2027年4月15日
+(`_CHINESE_DATE`). Slashed dates are read by
 `_slashed` (03/04/2027 is 3 April in Germany and 4 March in the US, so it is refused)."""
+_CHINESE_DATE = re.compile(r"^(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?$")
+"""2027年4月15日, as the China team writes a date (year, month, day: unambiguous)."""
 _SLASHED = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\s*$")
 _CLOCK = re.compile(r"^(\d{1,2})[:.](\d{2})(?::(\d{2}))?$|^(\d{2})(\d{2})$")
 """A time of day as people write it, with two-digit minutes: 10:00, 9:30, 10.30 (German
@@ -232,6 +235,12 @@ def _parse_date(cell: Cell) -> date | None:
             return datetime.strptime(text, fmt).date()
         except ValueError:
             continue
+    chinese = _CHINESE_DATE.match(text)
+    if chinese is not None:
+        try:
+            return date(int(chinese[1]), int(chinese[2]), int(chinese[3]))
+        except ValueError:  # 2027年2月30日
+            return None
     return _slashed(text)
 
 

@@ -391,3 +391,27 @@ def test_a_semicolon_csv_with_commas_in_its_texts_is_read_by_its_header(
     text, loaded = imported(tmp_path, sheet, base)
     assert loaded.ok, [str(p) for p in loaded.problems]
     assert "de: Hallo, Welt; schön, ja" in text and "de: Tschüss, Welt, bis bald" in text, text
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("2027年4月15日", "2027-04-15"),
+        ("2027 年 04 月 15 号", "2027-04-15"),
+        ("2027年2月30日", None),
+    ],
+)
+def test_a_date_written_the_chinese_way_is_read(
+    tmp_path: Path, written: str, read: str | None
+) -> None:
+    """Year, month and day as the China team writes them: unambiguous, so read, not refused
+    as 'not a date'; a day that does not exist is still refused at its cell."""
+    sheet = csv_file(
+        tmp_path / "calendar.csv",
+        f"id,date,time,category,audiences,text\np,{written},10:00,tourism,public,你好\n",
+    )
+    if read is not None:
+        text, _ = import_sheet(sheet, campaign_file=None)
+        assert f'when: "{read} 10:00"' in text, text
+    else:
+        assert f"row 2:col B (date): {written!r} is not a date" in problems_of(sheet)[0]
