@@ -145,6 +145,8 @@ class Case:
     """A link every text must carry on this platform (Weibo: one to the app's safe domain)."""
     alt: bool = True
     """The platform takes a description of each image."""
+    permalink: bool = True
+    """A published post has a web address (the sandbox's outbox page is a file: none)."""
     cover: bool = False
     """Every post needs an image (a WeChat article's cover)."""
     metrics_delay: timedelta = timedelta(0)
@@ -356,6 +358,7 @@ def _sandbox() -> Case:
         start=None,
         options=lambda w: {"outbox": str(w.root / "outbox"), "mimic": "mastodon"},
         secrets=lambda w: {},
+        permalink=False,
     )
 
 
