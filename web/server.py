@@ -79,24 +79,26 @@ def check_address(bind: str) -> None:
             lasting=True,
         ) from None
     except OSError as exc:
-        if exc.errno == errno.EADDRNOTAVAIL:
-            raise AddressError(
+        known = {
+            errno.EADDRNOTAVAIL: (
                 f"no network interface of this machine has the address {host} (use one it has, "
                 "e.g. 127.0.0.1, or 0.0.0.0 for all of them)",
-                lasting=True,
-            ) from None
-        if exc.errno == errno.EADDRINUSE:
-            raise AddressError(
+                True,
+            ),
+            errno.EADDRINUSE: (
                 f"port {port} on {host} is already in use (another elshi web, or another "
                 "program, listens there); stop it or choose another port",
-                lasting=False,
-            ) from None
-        if exc.errno == errno.EACCES:
-            raise AddressError(
+                False,
+            ),
+            errno.EACCES: (
                 f"not allowed to listen on port {port} (ports below 1024 need privileges; use "
                 "8080, or a reverse proxy in front)",
-                lasting=False,
-            ) from None
+                False,
+            ),
+        }
+        if exc.errno in known:
+            message, lasting = known[exc.errno]
+            raise AddressError(message, lasting=lasting) from None
         raise AddressError(
             f"cannot listen there ({exc.strerror or exc})", lasting=exc.errno == errno.EAFNOSUPPORT
         ) from None
