@@ -1,12 +1,15 @@
-"""Fixtures for the web workspace: an application on a real database (SQLite, and PostgreSQL
-where a test asks for ``db_url``) with the Germany example applied, one user per role, a fake
-clock, and Flask test clients logged in as any of them."""
+"""Fixtures for the web workspace: an application on a real database (SQLite; PostgreSQL too
+where a test asks for ``ws_any``) with the Germany example applied, one user per role, a fake
+clock, and Flask test clients logged in as any of them. The database is built once per test
+session as a template and each test gets a copy of its own (a file copy on SQLite, ``CREATE
+DATABASE ... TEMPLATE`` on PostgreSQL): building it took ~1 s a test."""
 
 from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from tests.conftest import EXAMPLES, FakeClock
+from tests.conftest import EXAMPLES, FakeClock, _pg_execute
 
 PASSWORD = "correct horse battery"
 PEOPLE = {
@@ -152,49 +155,62 @@ def web_clock() -> FakeClock:
     return FakeClock(datetime(2027, 3, 1, 9, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def workspace_factory(web_clock: FakeClock, tmp_path: Path) -> Iterator[Callable[..., Workspace]]:
-    engines: list[Engine] = []
-
-    def make(
-        url: str, *, examples: tuple[str, ...] = ("germany.yaml",), **overrides: Any
-    ) -> Workspace:
-        from campaigns.store import make_engine, upgrade
-
-        engine = make_engine(url)
-        upgrade(engine)
-        engines.append(engine)
-        add_people(engine, web_clock())
-        for example in examples:
-            apply_example(engine, example, web_clock())
-        return Workspace(build(engine, web_clock, **overrides), engine, web_clock)
-
-    yield make
-    for engine in engines:
-        engine.dispose()
+def _fill(engine: Engine) -> None:
+    """What every workspace test starts from: the people and the Germany example, applied at
+    the web clock's start (before the example's first post, so nothing is missed at apply)."""
+    start = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+    add_people(engine, start)
+    apply_example(engine, "germany.yaml", start)
 
 
 @pytest.fixture(scope="session")
-def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _template_db(migrated_sqlite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file with the schema, the people and the Germany example, made once per test
     session; each test works on its own copy."""
     from argon2 import PasswordHasher
 
     from campaigns.people import use_hasher
-    from campaigns.store import make_engine, upgrade
+    from campaigns.store import make_engine
 
     previous = use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     path = tmp_path_factory.mktemp("web-template") / "elshi.db"
+    shutil.copyfile(migrated_sqlite, path)
     engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    start = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
-    add_people(engine, start)
-    apply_example(engine, "germany.yaml", start)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
-    use_hasher(previous)
+    try:
+        _fill(engine)
+        with engine.connect() as conn:  # everything in the file itself, none of it in its log
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+        use_hasher(previous)
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def _pg_template_db(_pg_server: str, _pg_migrated_template: tuple[str, Any]) -> Iterator[str]:
+    """The same on PostgreSQL: a database made once per test session from the migrated one
+    and copied per test (``CREATE DATABASE ... TEMPLATE``; nothing stays connected to it)."""
+    from argon2 import PasswordHasher
+
+    from campaigns.people import use_hasher
+    from campaigns.store import make_engine
+
+    migrated, _dropper = _pg_migrated_template
+    name = f"{migrated}_web"
+    _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated}"')
+    try:
+        previous = use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        engine = make_engine(f"{_pg_server}/{name}")
+        try:
+            _fill(engine)
+        finally:
+            engine.dispose()
+            use_hasher(previous)
+        yield name
+    finally:
+        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -209,10 +225,31 @@ def ws(_template_db: Path, tmp_path: Path, web_clock: FakeClock) -> Iterator[Wor
     engine.dispose()
 
 
-@pytest.fixture
-def ws_any(workspace_factory: Callable[..., Workspace], db_url: str) -> Workspace:
-    """The same on SQLite and on PostgreSQL."""
-    return workspace_factory(db_url)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ws_any(
+    request: pytest.FixtureRequest, tmp_path: Path, web_clock: FakeClock
+) -> Iterator[Workspace]:
+    """The same on SQLite and on PostgreSQL: each test on a copy of the session's template
+    database (`_template_db`, `_pg_template_db`), dropped after it."""
+    from campaigns.store import make_engine
+
+    if request.param == "sqlite":
+        path = tmp_path / "elshi.db"
+        shutil.copyfile(request.getfixturevalue("_template_db"), path)
+        url = f"sqlite:///{path}"
+    else:
+        template = request.getfixturevalue("_pg_template_db")
+        server = request.getfixturevalue("_pg_server")
+        _migrated, dropper = request.getfixturevalue("_pg_migrated_template")
+        name = f"{template}_{uuid.uuid4().hex[:8]}"
+        _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        request.addfinalizer(lambda: dropper.names.put(name))
+        url = f"{server}/{name}"
+    engine = make_engine(url)
+    try:
+        yield Workspace(build(engine, web_clock), engine, web_clock)
+    finally:
+        engine.dispose()
 
 
 def approve_fully(ws: Workspace, post_id: int) -> None:
