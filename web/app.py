@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import Engine
@@ -72,6 +73,7 @@ def create_app(
     # Every <int:...> in a route: a number the databases can store (a larger one is a 404,
     # not an overflow inside the query).
     app.url_map.converters["int"] = _RowId
+    app.session_interface = _Sessions()
     app.extensions["elshi"] = context.Runtime(
         settings=settings,
         engine=engine,
@@ -138,8 +140,46 @@ def _security_headers(response: Response) -> Response:
     if context.settings().secure_cookies:
         headers["Strict-Transport-Security"] = "max-age=31536000"
     if not request.path.startswith("/static/"):
-        headers.setdefault("Cache-Control", "no-store")
+        # Set, not defaulted: send_file's own (public, an hour) made downloaded reports public.
+        headers["Cache-Control"] = _cache_control(response)
     return response
+
+
+class _Sessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a private answer does not vary by cookie.
+
+    The session cookie changes with every answer (its last-seen time, `web.auth`), so a copy
+    the browser kept that varies by cookie is never shown again: Back after a form's answer
+    was "Confirm Form Resubmission" however it was cached. No shared cache keeps a private
+    answer, and the browser's own copies go at logging out (`web.auth.forget_pages`)."""
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        super().save_session(app, session, response)
+        if response.headers.get("Cache-Control", "").startswith("private"):
+            kept = [v for v in response.vary if v.lower() != "cookie"]
+            response.vary.clear()
+            response.vary.update(kept)
+
+
+def _cache_control(response: Response) -> str:
+    """What a browser may keep of an answer (docs/web.md, "What the browser keeps").
+
+    A page is ``private, no-cache``: no shared cache (a proxy) keeps it, a new visit asks the
+    server again, and the Back button shows the page as it was, with what was typed into its
+    forms (``no-store`` made Back ask the server again: an empty form, or "document expired"
+    after a form's answer). ``no-store`` stays where a copy must not outlive the answer: a page
+    showing a secret once (a one-time password, a new API token: flashed as "secret"), a file
+    downloaded (an attachment: the person keeps the copy they chose to save), and the JSON API
+    (programs with bearer tokens, no Back button). Logging out clears what the browser kept
+    (``Clear-Site-Data``, `web.auth.forget_pages`)."""
+    from flask.globals import request_ctx
+
+    shown = request_ctx.flashes or []
+    secret = any(category == "secret" for category, _message in shown)
+    attachment = response.headers.get("Content-Disposition", "").startswith("attachment")
+    if secret or attachment or request.path.startswith("/api/"):
+        return "no-store"
+    return "private, no-cache"
 
 
 _KEPT_ON_REFUSAL = ("comment", "reason", "username", "display_name", "email", "url", "remote_id")

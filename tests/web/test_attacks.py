@@ -99,6 +99,37 @@ def test_every_page_sends_the_security_headers_and_loads_nothing_from_elsewhere(
         assert "<script>" not in html and " on" + "click=" not in html  # no inline script
 
 
+def test_pages_are_kept_for_back_but_secrets_downloads_and_the_api_never(
+    ws: Workspace,
+) -> None:
+    """``private, no-cache``: Back shows a page as it was (its form as typed), no proxy keeps
+    it. ``no-store``: a page showing a one-time secret, a downloaded file, the API."""
+    from tests.web.conftest import post_form
+
+    admin = ws.client("admin")
+    for page in (*PAGES, "/login", "/posts/1"):
+        response = (ws.client() if page == "/login" else admin).get(page)
+        assert response.headers["Cache-Control"] == "private, no-cache", page
+        # The session cookie changes with every answer: a copy varying by it is never reused.
+        assert "cookie" not in response.headers.get("Vary", "").lower(), page
+    refused = post_form(admin, "/users", {"username": "anna", "roles": ["author"]}, page="/users")
+    assert refused.status_code == 422
+    assert refused.headers["Cache-Control"] == "private, no-cache"
+    issued = post_form(admin, "/users/marat", {"action": "token", "name": "CRM"}, page="/users")
+    assert issued.status_code == 302
+    shown = admin.get(issued.headers["Location"])
+    assert "shown once" in shown.text and shown.headers["Cache-Control"] == "no-store"
+    assert admin.get("/users").headers["Cache-Control"] == "private, no-cache"  # secret gone
+    marat = ws.client("marat")
+    download = marat.get("/reports/download.xlsx")
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert download.headers["Cache-Control"] == "no-store"
+    assert ws.client().get("/api/v1/posts").headers["Cache-Control"] == "no-store"
+    assert admin.get("/static/elshi.css").headers["Cache-Control"] != "no-store"
+    out = post_form(admin, "/logout", {})
+    assert out.status_code == 302 and out.headers["Clear-Site-Data"] == '"cache"'
+
+
 def _external(html: str) -> list[str]:
     """src/href/action values pointing at another origin (links to published posts aside)."""
     found = re.findall(r'(?:src|href|action)="((?:https?:)?//[^"]+)"', html)

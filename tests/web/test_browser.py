@@ -557,3 +557,56 @@ def _stale(element: Any) -> bool:
     except Exception:
         return True
     return False
+
+
+def test_back_shows_a_page_as_it_was_left_and_a_refused_form_keeps_the_filter(
+    office: Office, browser: Any
+) -> None:
+    """Back after leaving a half-typed form, and after a refused form's answer, shows the page
+    as it was (``Cache-Control: private, no-cache``, not varying by the session cookie; with
+    ``no-store`` Back to a form's answer was "Confirm Form Resubmission", ERR_CACHE_MISS); the
+    refused form's page keeps the filter chosen before it (`web.forms.refused`)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    if "de-2027-gateway" not in office.elshi("campaign", "list").stdout:  # run on its own
+        done = office.elshi("--as", "anna", "campaign", "apply", str(EXAMPLES / "germany.yaml"))
+        assert done.returncode == 0, done.stdout + done.stderr
+    me = Person(browser, office)
+    me.login("olga")
+    me.open("/operations?country=DE")
+    reason = "form[action$='/operations/pause'] input[name=reason]"
+
+    def typed() -> str:
+        return str(browser.find_element(By.CSS_SELECTOR, reason).get_attribute("value"))
+
+    def back() -> None:
+        old = browser.find_element(By.TAG_NAME, "html")
+        browser.back()
+        _wait(lambda: _stale(old), 30, "Back did not leave the page")
+        _wait(
+            lambda: browser.execute_script("return document.readyState") == "complete",
+            30,
+            "the page did not load",
+        )
+
+    browser.find_element(By.CSS_SELECTOR, reason).send_keys("Staatstrauer")
+    me.submit("nav.mainnav a[href='/calendar']")
+    back()
+    assert "/operations?country=DE" in browser.current_url
+    assert typed() == "Staatstrauer"  # not an empty form to fill again
+
+    field = browser.find_element(By.CSS_SELECTOR, reason)
+    field.clear()
+    field.send_keys("   ")  # the browser's `required` takes spaces; Elshi does not
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.CSS_SELECTOR, "button[name=go]").click()
+    browser.switch_to.alert.accept()  # "Pause publishing now?"
+    _wait(lambda: _stale(old), 30, "the pause did not answer")
+    assert "say why" in me.text()
+    country = Select(browser.find_element(By.CSS_SELECTOR, "form.filters select[name=country]"))
+    assert country.first_selected_option.get_attribute("value") == "DE"  # the filter stayed
+    me.submit("nav.mainnav a[href='/calendar']")
+    back()
+    text = me.text()
+    assert "say why" in text and "Resubmission" not in text, text[:500]

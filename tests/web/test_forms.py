@@ -203,6 +203,60 @@ def test_a_refused_upload_keeps_the_campaign_chosen_for_the_spreadsheet(ws: Work
     assert _form(page).values["option"] == ["de-2027-gateway"]
 
 
+def _hidden(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"no hidden field {name}"
+    return html.unescape(found.group(1))
+
+
+def _posts_listed(page: str) -> list[str]:
+    return re.findall(r'<a href="(/posts/\d+)">', page)
+
+
+def test_a_refused_form_comes_back_with_the_filters_the_page_had(ws: Workspace) -> None:
+    pavel = ws.client("pavel")
+    address = "/approvals?campaign=de-2027-gateway&channel=de-telegram"
+    shown = pavel.get(address).text
+    assert _hidden(shown, "back") == address  # the form knows the page it is on
+    everything = _posts_listed(pavel.get("/approvals").text)
+    assert 0 < len(_posts_listed(shown)) < len(everything)  # the filter keeps some posts
+    refused = post_form(pavel, "/approvals/bulk", {"back": address}, page=address)  # none ticked
+    assert refused.status_code == 422
+    page = refused.text
+    assert "Tick the posts to approve" in _flash(page)
+    assert _posts_listed(page) == _posts_listed(shown)
+    assert 'value="de-telegram" selected' in page
+    assert _hidden(page, "back") == address  # a second try still goes back there
+    # Confirmed and accepted: back to the same filtered tab.
+    ids = [u.rsplit("/", 1)[1] for u in _posts_listed(shown)[:1]]
+    done = post_form(
+        pavel, "/approvals/bulk", {"back": address, "post": ids, "confirmed": "yes"}, page=address
+    )
+    assert done.status_code == 302 and done.headers["Location"] == address
+
+    delivery = _approved_delivery(ws)
+    olga = ws.client("olga")
+    address = "/operations?channel=de-x&state=approved"
+    shown = olga.get(address).text
+    assert _hidden(shown, "back") == address
+    for path, form in (
+        ("/operations/deliveries", {"action": "retry"}),  # nothing ticked
+        ("/operations/pause", {"what": "channel:no-such-channel", "reason": "r"}),
+    ):
+        refused = post_form(olga, path, {**form, "back": address}, page=address)
+        assert refused.status_code == 422, path
+        page = refused.text
+        assert 'value="de-x" selected' in page and 'value="approved" selected' in page, path
+        assert _hidden(page, "back") == address
+    cancelled = post_form(
+        olga,
+        "/operations/deliveries",
+        {"action": "cancel", "delivery": str(delivery), "reason": "x", "back": address},
+        page=address,
+    )
+    assert cancelled.headers["Location"] == address
+
+
 # --- the page a form returns to is on this site ----------------------------------------------
 
 

@@ -17,7 +17,6 @@ from campaigns import pauses, people
 from campaigns.schema import Campaign, Channel, Delivery, DeliveryState, Pause
 from scheduler import operations
 from web import actions, context, forms, identity
-from web.auth import safe_next
 from web.filters import Filter, joined, options, row_id
 from web.identity import signed_in
 
@@ -107,7 +106,7 @@ def pause() -> Response | tuple[str, int]:
             ),
             "error",
         )
-    return redirect(url_for("operations.show") + "#killswitch")
+    return redirect(forms.return_to("operations.show") + "#killswitch")
 
 
 @blueprint.get("/pauses/<int:pause_id>/resume")
@@ -164,8 +163,8 @@ def _ids() -> list[int]:
 
 
 def _back() -> Response:
-    """Back to the page the form was on (a path on this site only: see `auth.safe_next`)."""
-    return redirect(safe_next(request.form.get("back"), "operations.show"))
+    """Back to the page the form was on (a path on this site only: see `forms.return_to`)."""
+    return redirect(forms.return_to("operations.show"))
 
 
 @blueprint.post("/deliveries")

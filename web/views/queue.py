@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select
@@ -119,4 +119,4 @@ def bulk() -> str | Response | tuple[str, int]:
         ngettext("You approved %(num)s post.", "You approved %(num)s posts.", len(posts)),
         "ok",
     )
-    return redirect(url_for("queue.show"))
+    return redirect(forms.return_to("queue.show"))
