@@ -55,7 +55,17 @@ from campaigns.schema import (
 )
 from reports.seeks import ENGAGEMENT_PARTS as ENGAGEMENT_PARTS
 from reports.seeks import FIXED_AGES as FIXED_AGES
-from reports.seeks import ROLE_COLUMNS, Query, Rows, epoch_seconds, snapshot_rows
+from reports.seeks import (
+    ROLE_COLUMNS,
+    SUMMARIZED,
+    UNSNAPPED,
+    UNSUMMARIZED,
+    Query,
+    Rows,
+    epoch_seconds,
+    summary_first_query,
+    unsummarized_rows_query,
+)
 
 # The tables' columns: the queries here are on tables, not on the mapped classes (the first
 # query compiled on a mapped class configures every ORM mapper, ~0.04 s of a fresh process that a
@@ -255,8 +265,19 @@ def _with_metrics(deliveries: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFra
 
 
 def _snapshot_rows(conn: Connection, ids: InScope, as_of: datetime, dialect: str) -> pd.DataFrame:
-    """The sought snapshots of each delivery (`delivery_metrics`' input)."""
-    reduced = _number_frame(conn, snapshot_rows(ids, as_of, dialect))
+    """The sought snapshots of each delivery (`delivery_metrics`' input): `snapshot_rows`' rows
+    (in another order), from the summary first, and by the seek query only when the summary
+    lacks a delivery (`reports.seeks.summary_first_query`)."""
+    first = _number_frame(conn, summary_first_query(ids, as_of))
+    summarized = first.pop("summarized").to_numpy()
+    reduced: pd.DataFrame
+    if (summarized == UNSUMMARIZED).any():
+        # The seek query reads every delivery without a valid row, the unsnapped ones too.
+        rest = _number_frame(conn, unsummarized_rows_query(ids, as_of, dialect))
+        reduced = pd.concat([first[summarized == SUMMARIZED], rest], ignore_index=True)
+    else:
+        reduced = first
+        reduced.loc[summarized == UNSNAPPED, "snapshots"] = 0.0
     reduced["delivery_id"] = reduced["delivery_id"].astype("int64")
     return reduced
 

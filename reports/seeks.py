@@ -396,6 +396,51 @@ def snapshot_rows(ids: Conditions, as_of: datetime, dialect: str) -> Rows:
     )
 
 
+SUMMARIZED, UNSNAPPED, UNSUMMARIZED = 1, 2, 0
+"""`summary_first_query`'s ``summarized`` column: the delivery's row is its summary row's values;
+it has no snapshot collected by the report time (its row: no snapshot, every other value NULL);
+or neither (`unsummarized_rows_query` reads it)."""
+
+
+def summary_first_query(ids: Conditions, as_of: datetime) -> Query:
+    """`snapshot_rows`' rows for the deliveries a summary row gives (``summarized``
+    `SUMMARIZED`, `UNSNAPPED`), and a row of NULLs for each other published delivery in scope
+    (`UNSUMMARIZED`), in `snapshot_rows_query`'s columns and then ``summarized``: one scan of
+    the deliveries and one probe of the summary each. A reader runs `unsummarized_rows_query`
+    only when a delivery is unsummarized, in the same transaction (the same deliveries), so
+    the seek query is neither built nor compiled nor run when the summary holds every one (the
+    case of a report as of now: the collector writes a delivery's row with its snapshots).
+
+    A delivery without a snapshot collected by ``as_of`` (just published, or a report as of
+    before its first) has no valid row; its `snapshot_rows_query` row is known without the
+    query: no snapshot counted and every seek empty (NULL). A probe of the snapshot index
+    tells, asked only of deliveries without a valid row."""
+    d = Delivery.__table__.c
+    s = _SNAPSHOT.c
+    valid = and_(_summary.delivery_id == d.id, *_valid_summary(d, as_of))
+    unsnapped = ~select(s.id).where(s.delivery_id == d.id, s.collected_at <= as_of).exists()
+    summarized = case(
+        (_summary.delivery_id.is_not(None), SUMMARIZED),
+        (unsnapped, UNSNAPPED),
+        else_=UNSUMMARIZED,
+    )
+    return (
+        select(
+            d.id.label("delivery_id"),
+            *(_summary[name] for name in SUMMARY_VALUES),
+            summarized.label("summarized"),
+        )
+        .select_from(Delivery.__table__.outerjoin(DeliveryMetricSummary.__table__, valid))
+        .where(*ids.on(d), d.published_at.is_not(None))
+    )
+
+
+def unsummarized_rows_query(ids: Conditions, as_of: datetime, dialect: str) -> Query:
+    """`snapshot_rows_query`'s rows of the deliveries in scope without a valid summary row
+    (those `summary_first_query` calls `UNSUMMARIZED`, and those `UNSNAPPED`)."""
+    return snapshot_rows_query(_Unsummarized(ids, as_of), as_of, dialect)
+
+
 def store_summaries(conn: Connection, delivery_ids: Iterable[int]) -> None:
     """(Re)write the summary rows of these deliveries from `snapshot_rows_query` over all of
     their snapshots, in ``conn``'s transaction (`campaigns.bulk.insert_snapshots` calls it after
