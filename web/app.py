@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, Response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
@@ -17,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from web import context
-from web.filters import MAX_ID
+from web.filters import MAX_ID, BadAddress
 from web.settings import WebSettings
 
 HERE = Path(__file__).resolve().parent
@@ -204,14 +205,34 @@ def _refuse_nul() -> None:
     """A NUL character in a field of the address or of a form is refused (400) before any
     view runs: no text Elshi keeps or looks up has one, and PostgreSQL cannot take one in a
     query (it would be a 500 there, and a silent miss on SQLite). The JSON API's fields are
-    checked where it reads them (`web.api`)."""
+    checked where it reads them (`web.api`); its answer stays in English, as all its messages."""
     from flask import abort
+    from flask_babel import gettext as _
 
+    api = request.path.startswith("/api/")
     for source, what in ((request.args, "the address"), (request.form, "the form")):
         for name, value in source.items(multi=True):
             if "\x00" in name or "\x00" in value:
                 shown = name.replace("\x00", "\\0")[:40]
-                abort(400, f"{what}: the field {shown!r} holds a NUL character (U+0000)")
+                if api:
+                    abort(400, f"{what}: the field {shown!r} holds a NUL character (U+0000)")
+                if source is request.args:
+                    raise BadAddress(
+                        _(
+                            "The address holds a NUL character (U+0000) in the field "
+                            "“%(name)s”: no text in Elshi has one.",
+                            name=shown,
+                        ),
+                        name,
+                    )
+                abort(
+                    400,
+                    _(
+                        "The form holds a NUL character (U+0000) in the field “%(name)s”: no "
+                        "text in Elshi has one.",
+                        name=shown,
+                    ),
+                )
 
 
 def _http_error(error: HTTPException) -> Any:
@@ -220,4 +241,8 @@ def _http_error(error: HTTPException) -> Any:
         return {"error": error.name.lower().replace(" ", "_"), "message": error.description}, code
     if code == 401:  # a page sends people to the log-in form instead (auth.unauthorized)
         code = 403
-    return render_template("error.html", code=code, message=error.description), code
+    back = None
+    if isinstance(error, BadAddress):  # the same page without the argument that was wrong
+        kept = [(k, v) for k, v in request.args.items(multi=True) if k not in error.fields]
+        back = request.path + (f"?{urlencode(kept)}" if kept else "")
+    return render_template("error.html", code=code, message=error.description, back=back), code

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import BadRequest
 
 from campaigns import MAX_ROW_ID
 from campaigns.schema import Audience, Campaign, Channel, Delivery, DeliveryState, Post
@@ -21,6 +22,17 @@ FIRST_DAY = date(1900, 1, 1)
 LAST_DAY = date(9000, 12, 31)
 """Days a page accepts in its address: beyond them a period's arithmetic (and the databases'
 date types) overflow, and no campaign is there."""
+
+
+class BadAddress(BadRequest):
+    """An argument of a page's address the page cannot use (a day that is not one, a view the
+    page does not have, a NUL character): the page answers 400 with the workspace's error page,
+    the ``description`` in the viewer's language, and a link to the same address without the
+    ``fields`` named (`web.app._http_error`)."""
+
+    def __init__(self, description: str, *fields: str) -> None:
+        super().__init__(description)
+        self.fields = fields
 
 
 def row_id(raw: str | None) -> int | None:

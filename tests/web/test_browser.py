@@ -610,3 +610,19 @@ def test_back_shows_a_page_as_it_was_left_and_a_refused_form_keeps_the_filter(
     back()
     text = me.text()
     assert "say why" in text and "Resubmission" not in text, text[:500]
+
+
+def test_a_wrong_calendar_address_is_a_page_with_a_way_back(office: Office, browser: Any) -> None:
+    """A day that is not one in the calendar's address: the workspace's error page says so, in
+    the browser's language, and its link opens the same calendar without the wrong day."""
+    from selenium.webdriver.common.by import By
+
+    me = Person(browser, office)
+    me.login("anna")
+    me.open("/calendar?view=week&date=2027-02-30")
+    text = me.text()
+    assert "Bad request" in text and "“2027-02-30” is not a day the calendar can show" in text
+    assert browser.find_element(By.CSS_SELECTOR, "nav.mainnav")  # the workspace around it
+    me.submit("a[href='/calendar?view=week']")
+    assert "/calendar?view=week" in browser.current_url
+    assert browser.find_element(By.CSS_SELECTOR, "nav.tabs a[aria-current=page]").text == "Week"

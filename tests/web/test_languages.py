@@ -99,3 +99,39 @@ def test_what_the_approval_rules_record_reads_in_russian(ws: Workspace) -> None:
     assert "этап ambassador отклонён: Tone" in decisions
     assert "step " not in decisions and "approved" not in decisions
     assert "любой согласующий" in page and "any approver" not in page
+
+
+def test_a_wrong_address_is_the_error_page_in_the_viewers_language_with_a_way_back(
+    ws: Workspace,
+) -> None:
+    """A calendar address with a day that is not one, a view it does not have, or a NUL in a
+    filter: 400, the workspace's error page saying what is wrong in the viewer's language, and a
+    link to the same address without the wrong argument (the other filters kept)."""
+    import html
+    import re
+
+    wrong = {
+        "view=year&channel=de-x": ("year", "/calendar?channel=de-x"),
+        "view=week&date=2027-13-01&channel=de-x": (
+            "2027-13-01",
+            "/calendar?view=week&channel=de-x",
+        ),
+        "date=2027-02-30": ("2027-02-30", "/calendar"),
+        "date=2027-03-01&campaign=x%00": ("campaign", "/calendar?date=2027-03-01"),
+    }
+    for language, heading in (("en", "Bad request"), ("ru", "Неверный запрос")):
+        client = ws.client("anna")
+        client.set_cookie("elshi_lang", language)
+        for query, (named, back) in wrong.items():
+            answer = client.get(f"/calendar?{query}")
+            assert answer.status_code == 400, query
+            page = answer.get_data(as_text=True)
+            assert f'lang="{language}"' in page and f"<h1>{heading}</h1>" in page, query
+            message = html.unescape(re.findall(r"<p>(.*?)</p>", page, re.S)[0])
+            assert named in message, (query, message)
+            words = set(re.findall(r"[a-z]{4,}", message.replace(named, "").replace("Elshi", "")))
+            if language == "ru":  # nothing but the value itself in English
+                assert re.search("[а-я]{4}", message) and not words, (query, message)
+            links = [html.unescape(h) for h in re.findall(r'<a href="([^"]+)"', page)]
+            assert back in links, (query, links)
+            assert client.get(back).status_code == 200

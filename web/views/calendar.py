@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from campaigns.schema import Audience, Campaign, Channel, Delivery, Post
 from web import context, formatting, identity
-from web.filters import Filter, day_arg, joined, options
+from web.filters import FIRST_DAY, LAST_DAY, BadAddress, Filter, day_arg, joined, options
 from web.identity import signed_in
 
 blueprint = Blueprint("calendar", __name__)
@@ -157,13 +158,28 @@ def show() -> str:
     identity.require("campaign.view")
     view = request.args.get("view", "month")
     if view not in VIEWS:
-        abort(400, f"view must be one of {', '.join(VIEWS)}")
+        raise BadAddress(
+            _(
+                "“%(value)s” is not a view of the calendar: it shows a month, a week or a list.",
+                value=view[:40],
+            ),
+            "view",
+        )
     zone = context.viewer_zone()
     raw = request.args.get("date")
     try:
         anchor = day_arg(raw) or context.now().astimezone(zone).date()
     except ValueError:
-        abort(400, "date must be a day YYYY-MM-DD between 1900 and 9000")
+        raise BadAddress(
+            _(
+                "“%(value)s” is not a day the calendar can show: a date written YYYY-MM-DD, "
+                "between %(first)s and %(last)s.",
+                value=(raw or "")[:40],
+                first=FIRST_DAY.year,
+                last=LAST_DAY.year,
+            ),
+            "date",
+        ) from None
     p = period(view, anchor)
     f = Filter.from_args(request.args)
     start = datetime.combine(p.first, time(), tzinfo=zone)
