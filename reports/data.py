@@ -488,18 +488,47 @@ def _attribution(conn: Connection, ids: InScope, deliveries: pd.DataFrame) -> pd
     has one post and one channel, and both links are unique). An empty answer is the query's
     own (its columns' types)."""
     if len(deliveries):
-        links = _frame(conn, select(_post_audience.post_id, _post_audience.audience_id))
-        reach = _frame(conn, select(_audience_channel.audience_id, _audience_channel.channel_id))
+        links = _id_pairs(conn, select(_post_audience.post_id, _post_audience.audience_id))
+        reach = _id_pairs(conn, select(_audience_channel.audience_id, _audience_channel.channel_id))
         if len(links) and len(reach):
-            pairs = (
-                deliveries[["delivery_id", "post_id", "channel_id"]]
-                .merge(links, on="post_id")
-                .merge(reach, on=["audience_id", "channel_id"])
-            )
-            if len(pairs):
-                pairs = pairs.sort_values(["delivery_id", "audience_id"], kind="stable")
-                return pairs[["delivery_id", "audience_id"]].reset_index(drop=True)
+            delivery, audience = _reached(deliveries, links, reach)
+            if delivery.size:
+                return pd.DataFrame({"delivery_id": delivery, "audience_id": audience})
     return _frame(conn, _attribution_query(ids))
+
+
+def _id_pairs(conn: Connection, query: Query) -> npt.NDArray[np.int64]:
+    """The rows of a query of two NOT NULL id columns as an (n, 2) int64 array."""
+    result = conn.execute(query)
+    cursor = result.cursor
+    rows = cursor.fetchall() if cursor is not None else []
+    result.close()
+    return np.array(rows, dtype=np.int64).reshape(len(rows), 2)
+
+
+def _reached(
+    deliveries: pd.DataFrame, links: npt.NDArray[np.int64], reach: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(delivery, audience) of every delivery and each audience its post targets (``links``:
+    post, audience) that its channel reaches (``reach``: audience, channel), ordered by both:
+    the inner joins of the two links on the delivery's post and then (audience, channel), on
+    arrays (each pair once: both links are unique)."""
+    post = deliveries["post_id"].to_numpy(dtype=np.int64)
+    channel = deliveries["channel_id"].to_numpy(dtype=np.int64)
+    delivery = deliveries["delivery_id"].to_numpy(dtype=np.int64)
+    by_post = np.argsort(links[:, 0], kind="stable")
+    linked_post, linked_audience = links[by_post, 0], links[by_post, 1]
+    start = np.searchsorted(linked_post, post, side="left")
+    counts = np.searchsorted(linked_post, post, side="right") - start
+    row = np.repeat(np.arange(post.size), counts)
+    first = np.repeat(start - (np.cumsum(counts) - counts), counts)
+    audience = linked_audience[first + np.arange(row.size)]
+    # (audience, channel) as one number each, to test membership in one pass.
+    width = int(max(channel.max(), reach[:, 1].max())) + 1
+    kept = np.isin(audience * width + channel[row], reach[:, 0] * width + reach[:, 1])
+    delivery, audience = delivery[row[kept]], audience[kept]
+    order = np.lexsort((audience, delivery))
+    return delivery[order], audience[order]
 
 
 def _attribution_query(ids: InScope) -> Query:
@@ -542,9 +571,9 @@ def _deliveries(conn: Connection, ids: InScope, as_of: datetime) -> pd.DataFrame
         if (at < 0).any():
             return _frame(conn, query)
         for name in texts:
-            values = found[name].to_numpy(dtype=object)[at]
+            values = found[name].to_numpy(dtype=object, copy=True)
             values[pd.isna(values)] = None  # the driver's NULL, as the query would give it
-            taken[name] = _series(name, values)
+            taken[name] = _series(name, values[at])  # (per post: fewer values to test)
     names = [column.name for column in query.selected_columns]
     return pd.DataFrame({name: taken.get(name, own.get(name)) for name in names}, columns=names)
 
