@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from web import context
+from web import context, wording
 from web.filters import MAX_ID, BadAddress
 from web.settings import WebSettings
 
@@ -104,6 +104,7 @@ def create_app(
 
     formatting.install(app)
     forms.install(app)
+    wording.install(app)
     app.context_processor(_pause_banner)
     return app
 
