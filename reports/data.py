@@ -731,6 +731,18 @@ def _audiences_query(scope: Scope) -> Query:
         query = query.where(_audience.campaign_id.in_(_country_campaigns(scope.country)))
     if scope.audience is not None:
         query = query.where(_audience.id == scope.audience)
+    if scope.channel is not None:
+        # A channel's report is about the audiences that channel reaches (`audience_channel`):
+        # every other audience of the campaign was listed with zeros, as if planned for and
+        # missed through it.
+        channel = Channel.__table__.c
+        query = query.where(
+            _audience.id.in_(
+                select(_audience_channel.audience_id)
+                .join(Channel.__table__, channel.id == _audience_channel.channel_id)
+                .where(channel.name == scope.channel)
+            )
+        )
     return query
 
 

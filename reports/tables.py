@@ -189,7 +189,8 @@ def audience_volume(
         "Volume per audience",
         "Deliveries per audience by their state at the report time (a delivery counts for every "
         "audience it reaches). Period by publication time, or due time when not published by "
-        "the report time. An audience no delivery reaches is listed with zeros.",
+        "the report time. An audience no delivery reaches is listed with zeros (in a report of "
+        "one channel, the audiences that channel reaches).",
         [audience_col(), *VOLUME_COLUMNS],
         frame,
     )

@@ -1,0 +1,49 @@
+"""Report leftovers of issue 10 found after its check, each on a small history worked out by
+hand from docs/metrics.md: the audiences a channel's report lists; outcomes of audiences without
+posts on the AMEC ladder; the snapshots a post is counted with when one supersedes another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.reports.awkward import T0, D, H, building, one, report_of
+
+
+def _three_audiences(engine: Any) -> dict[str, int]:
+    """Campaign ``ch``: "Public" reached by X and Mastodon, "Press" by X only, "Diaspora" by
+    Mastodon only. One post to Public and Press goes out on both channels."""
+    with building(engine) as b:
+        b.campaign("ch")
+        x, m = b.channel("ch-x", "x"), b.channel("ch-m", "mastodon")
+        public = b.audience("ch", "public", name="Public", channels=[x, m])
+        press = b.audience("ch", "press", name="Press", channels=[x])
+        diaspora = b.audience("ch", "diaspora", name="Diaspora", channels=[m])
+        post = b.post("ch", audiences=[public, press])
+        on_x = b.delivery(post, x, due_at=T0)
+        on_m = b.delivery(post, m, due_at=T0 + H)
+        b.snapshot(on_x, T0 + 2 * D, impressions=1000, likes=10, reposts=0, replies=0, quotes=0)
+        b.snapshot(on_m, T0 + 2 * D, likes=4, reposts=1, replies=0, followers=500)
+    return {"public": public, "press": press, "diaspora": diaspora, "x": on_x, "m": on_m}
+
+
+def test_a_channels_report_lists_only_the_audiences_that_channel_reaches(engine: Any) -> None:
+    _three_audiences(engine)
+    report = report_of(engine, T0 + 10 * D, channel="ch-m")
+    volume = report.table("audience_volume").frame
+    # Press is not reached through Mastodon: it was a row of zeros, as if something planned for
+    # it had not gone out there. Diaspora is reached through Mastodon and nothing was planned
+    # for it: a row of zeros, said so in the data-quality panel.
+    assert sorted(volume["audience_label"]) == ["Diaspora · ch", "Public · ch"]
+    assert one(report.table("audience_volume"), audience_label="Public · ch")["published"] == 1
+    assert one(report.table("audience_volume"), audience_label="Diaspora · ch")["published"] == 0
+    unreached = one(report.table("data_quality"), check="Audiences no delivery reaches")
+    assert unreached["count"] == 1
+    assert unreached["detail"].endswith(": Diaspora · ch")
+    # Through X: Public and Press (both reached by the post), not Diaspora.
+    on_x = report_of(engine, T0 + 10 * D, channel="ch-x").table("audience_volume").frame
+    assert sorted(on_x["audience_label"]) == ["Press · ch", "Public · ch"]
+    # Without a channel every audience of the campaign is listed, as before.
+    every = report_of(engine, T0 + 10 * D).table("audience_volume").frame
+    assert sorted(every["audience_label"]) == ["Diaspora · ch", "Press · ch", "Public · ch"]
+
