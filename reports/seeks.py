@@ -197,7 +197,9 @@ def snapshot_rows_query(ids: Deliveries, as_of: datetime | None, dialect: str) -
         pub.c.published_s,
         seek(last=True).label("last_id"),
         seek(last=False).label("first_id"),
-        select(func.count())
+        # The measurements: a snapshot superseded by one stored later at the same instant
+        # (`stored_last`) is not another one.
+        select(func.count(s.collected_at.distinct()))
         .select_from(snapshot)
         .where(s.delivery_id == pub.c.delivery_id, *_collected_by(s, as_of))
         .correlate(pub)
@@ -321,7 +323,7 @@ def _collected_by(columns: Any, as_of: datetime | None) -> list[ColumnElement[bo
     return [] if as_of is None else [columns.collected_at <= as_of]
 
 
-SUMMARY_VERSION = 2
+SUMMARY_VERSION = 3
 """The version of `snapshot_rows_query` that `delivery_metric_summary` rows hold: a report uses
 only rows of this version, so a change of the query must bump it (tests/reports/
 test_delivery_summary.py pins the query's text to it); older rows are then read by the query

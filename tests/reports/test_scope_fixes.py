@@ -47,3 +47,26 @@ def test_a_channels_report_lists_only_the_audiences_that_channel_reaches(engine:
     every = report_of(engine, T0 + 10 * D).table("audience_volume").frame
     assert sorted(every["audience_label"]) == ["Diaspora · ch", "Press · ch", "Public · ch"]
 
+
+def test_a_superseded_snapshot_is_not_counted_as_a_measurement_of_its_own(engine: Any) -> None:
+    with building(engine) as b:
+        b.campaign("sup")
+        x = b.channel("sup-x", "x")
+        audience = b.audience("sup", "a", channels=[x])
+        d = b.delivery(b.post("sup", audiences=[audience]), x, due_at=T0)
+
+        def snap(at: Any, likes: int) -> None:
+            b.snapshot(d, at, impressions=1000, likes=likes, reposts=0, replies=0, quotes=0)
+
+        # 24 h · 48 h stored with 30 likes, then corrected to 15 at the same instant · 5 d.
+        snap(T0 + D, 10)
+        snap(T0 + 2 * D, 30)
+        snap(T0 + 2 * D, 15)
+        snap(T0 + 5 * D, 20)
+    # As of 3 d the seek query reads the snapshots (the write-time summary covers all four):
+    # two instants measured, 24 h and 48 h; the 48 h value is the one stored last.
+    early = one(report_of(engine, T0 + 3 * D).table("posts"), delivery_id=d)
+    assert (early["snapshots"], early["likes"]) == (2, 15)
+    # As of 10 d from the write-time summary: three instants, not four snapshots.
+    late = one(report_of(engine, T0 + 10 * D).table("posts"), delivery_id=d)
+    assert (late["snapshots"], late["likes"]) == (3, 20)
