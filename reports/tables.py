@@ -446,6 +446,24 @@ def amec(engagement: Table, volume: Table, campaigns: Table, data: StoreData) ->
         own = outcomes[outcomes["audience_id"] == audience_id] if len(outcomes) else outcomes
         records.append({k: row.get(k) for k in shown})
         records[-1]["outcomes"] = _outcome_text(own) if len(own) else None
+    # An audience no delivery in scope reaches is a row too, as in the volume table: nothing
+    # published (0, no post measured, out-takes n/a) beside its outcomes, which were left out
+    # of the ladder (they are not credited to any post).
+    listed = set(figures["audience_label"].tolist()) if len(figures) else set()
+    for label in volume.frame["audience_label"].tolist() if len(volume.frame) else ():
+        if label in listed:
+            continue
+        audience_id = ids.get(label)
+        own = outcomes[outcomes["audience_id"] == audience_id] if len(outcomes) else outcomes
+        records.append(
+            {
+                "audience_label": label,
+                **{k: 0 if k == "published" or "posts" in k else math.nan for k in _LADDER_KEYS},
+                "simulated": False,
+                "outcomes": _outcome_text(own) if len(own) else None,
+            }
+        )
+    records.sort(key=lambda record: str(record["audience_label"]))  # the volume table's order
     if len(outcomes) and len(campaigns.frame):
         wide = outcomes[outcomes["audience_id"].isna()]
         by_campaign = campaigns.frame.set_index("campaign_id")
@@ -466,7 +484,9 @@ def amec(engagement: Table, volume: Table, campaigns: Table, data: StoreData) ->
         "Outputs: what was published and seen. Out-takes: how people reacted on the platforms. "
         "Outcomes: results off the platforms imported with `elshi outcomes import`, dated in "
         "the period: counts are summed, levels (survey_*, *_rate, *_share...) show the latest "
-        "value. 'Whole campaign' rows count each delivery once. ER = ratio of sums over the "
+        "value. Every audience of the report is a row: one nothing was published for shows 0 "
+        "posts and its out-takes as n/a beside its outcomes. 'Whole campaign' rows count each "
+        "delivery once. ER = ratio of sums over the "
         "posts whose engagements and exposure are known (n beside it), the same figure as in "
         "'Engagement per audience'. " + COHORT,
         [

@@ -5,8 +5,11 @@ posts on the AMEC ladder; the snapshots a post is counted with when one supersed
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from reports.model import is_missing
+from reports.render_text import to_markdown
 from tests.reports.awkward import T0, D, H, building, one, report_of
 
 
@@ -70,3 +73,70 @@ def test_a_superseded_snapshot_is_not_counted_as_a_measurement_of_its_own(engine
     # As of 10 d from the write-time summary: three instants, not four snapshots.
     late = one(report_of(engine, T0 + 10 * D).table("posts"), delivery_id=d)
     assert (late["snapshots"], late["likes"]) == (3, 20)
+
+
+def _outcome(b: Any, audience: int | None, metric: str, value: float, day: int) -> None:
+    from sqlalchemy import insert
+
+    from campaigns.schema import Outcome
+
+    b.conn.execute(
+        insert(Outcome),
+        [
+            {
+                "campaign_id": "oc",
+                "audience_id": audience,
+                "on_date": (T0 + day * D).date(),
+                "metric": metric,
+                "value": value,
+                "source": "Eventbrite",
+                "imported_from": "o.csv",
+                "imported_at": T0,
+            }
+        ],
+    )
+
+
+def test_every_audience_is_a_row_of_the_amec_ladder_with_or_without_posts(engine: Any) -> None:
+    with building(engine) as b:
+        b.campaign("oc")
+        x = b.channel("oc-x", "x")
+        public = b.audience("oc", "public", name="Public", channels=[x])
+        lapsed = b.audience("oc", "lapsed", name="Lapsed", channels=[x])
+        alumni = b.audience("oc", "alumni", name="Alumni", channels=[x])
+        b.audience("oc", "quiet", name="Quiet", channels=[x])
+        d = b.delivery(b.post("oc", audiences=[public]), x, due_at=T0)
+        b.snapshot(d, T0 + 2 * D, impressions=1000, likes=40, reposts=5, replies=5, quotes=0)
+        b.delivery(b.post("oc", audiences=[lapsed]), x, due_at=T0 + H, state="missed")
+        _outcome(b, public, "event_registrations", 30, 1)
+        _outcome(b, alumni, "event_registrations", 7, 2)
+        _outcome(b, alumni, "event_registrations", 5, 3)
+        _outcome(b, lapsed, "survey_awareness", 0.25, 2)
+    report = report_of(engine, T0 + 10 * D)
+    ladder = report.table("amec")
+    # The ladder has the volume table's rows: Alumni's 7 + 5 registrations were left out of it
+    # (no post, so no row), while Lapsed, whose one delivery was missed, had one.
+    assert ladder.frame["audience_label"].tolist() == [
+        "Alumni · oc",
+        "Lapsed · oc",
+        "Public · oc",
+        "Quiet · oc",
+    ]
+    public = one(ladder, audience_label="Public · oc")
+    assert (public["published"], public["engagements"], public["er_impr"]) == (1, 50, 50 / 1000)
+    assert public["outcomes"] == "event_registrations 30"
+    # Without posts, Alumni and Lapsed read alike: 0 published, nothing measured, out-takes
+    # n/a (never 0), and their outcomes (a count summed, a level's latest value).
+    alumni = one(ladder, audience_label="Alumni · oc")
+    lapsed = one(ladder, audience_label="Lapsed · oc")
+    assert alumni["outcomes"] == "event_registrations 12"
+    assert lapsed["outcomes"] == "survey_awareness 0.25"
+    assert is_missing(one(ladder, audience_label="Quiet · oc")["outcomes"])
+    for name in ("published", "posts_with_impressions", "er_impr_posts", "er_foll_posts"):
+        assert alumni[name] == lapsed[name] == 0, name
+    for name in ("impressions", "engagements", "er_impr", "er_foll", "link_clicks"):
+        assert math.isnan(alumni[name]) and math.isnan(lapsed[name]), name
+    text = to_markdown(report).split("### Evaluation ladder", 1)[1]
+    assert "event\\_registrations 12" in next(
+        line for line in text.splitlines() if line.startswith("| Alumni · oc")
+    )
