@@ -297,7 +297,11 @@ class AudienceSpec(Strict):
     """A target group, the languages it reads and the channels that reach it."""
 
     id: Ident
-    name: str = Field(min_length=1, description="as the team calls it, e.g. `Think tanks`")
+    name: str = Field(
+        min_length=1,
+        description="as the team calls it, e.g. `Think tanks`; each audience its own name "
+        "(case, spacing and full-width forms do not make another name)",
+    )
     group: AudienceGroup = Field(description="which target group of the strategy")
     languages: list[LanguageCode] = Field(min_length=1, description="in order of preference")
     timezone: str | None = Field(None, description="when it differs from the campaign's")

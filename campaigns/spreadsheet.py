@@ -25,6 +25,7 @@ text; it does not touch the database or write the result.
 from __future__ import annotations
 
 import difflib
+import functools
 import io
 import re
 from collections.abc import Mapping, Sequence
@@ -1034,7 +1035,29 @@ def _validate(
                 )
             sheet.error(number, _column_of(sheet, path[2:]), message)
         else:
-            sheet.problems.append(str(base.problem(path, problem.message)))
+            message = _AT_LINE.sub(
+                lambda m: str(_line_in(base, text, int(m.group(1)))), problem.message
+            )
+            sheet.problems.append(str(base.problem(path, message)))
+
+
+_AT_LINE = re.compile(r"(?<=at line )(\d+)")
+"""A line of the campaign named in a problem ("already the name of audience 'x' at line 14"):
+a line of the text the import makes, to be named as a line of the campaign file."""
+
+
+def _line_in(base: Locator, text: str, line: int) -> int:
+    """The campaign file's line of the node on ``line`` of ``text`` (the imported campaign,
+    whose blocks came from that file but not always on the same lines)."""
+    paths = [path for path, (at, _) in _located(text, base.file).values.items() if at == line]
+    if not paths or max(paths, key=len)[:1] in ((), ("posts",)):
+        return line
+    return base.position(max(paths, key=len))[0]
+
+
+@functools.lru_cache(maxsize=1)
+def _located(text: str, name: str) -> Locator:
+    return parse_yaml(text, name)[1]
 
 
 def _column_of(sheet: _Sheet, path: tuple[str | int, ...]) -> str | None:

@@ -14,6 +14,7 @@ import difflib
 import functools
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -413,6 +414,7 @@ def _reference_problems(
         return first
 
     audiences = ids("audiences")
+    out.extend(_same_names(data, locator))
     posts = ids("posts")
     campaign = data.get("campaign") if isinstance(data.get("campaign"), dict) else {}
     assert isinstance(campaign, dict)
@@ -504,6 +506,40 @@ def _reference_problems(
                 )
         if len(out) > before:
             unsure.add(str(post.get("id")))
+    return out
+
+
+def name_key(name: str) -> str:
+    """What makes two names the same name to a reader: compared after NFKC (full-width and
+    compatibility forms as their plain ones), case folding and collapsing white space."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def _same_names(data: Mapping[str, Any], locator: Locator) -> list[Problem]:
+    """Two audiences of one campaign with the same name (`name_key`): every table of a report
+    and every page names an audience by its name, so two of one name read as one."""
+    out: list[Problem] = []
+    first: dict[str, int] = {}
+    items = dict(_items(data, "audiences"))
+    for i, audience in items.items():
+        name = audience.get("name")
+        if not isinstance(name, str) or not name.strip():
+            continue
+        key = name_key(name)
+        if key not in first:
+            first[key] = i
+            continue
+        other = items[first[key]]
+        line = locator.position(("audiences", first[key], "name"))[0]
+        same = "" if other.get("name") == name else f" (written {other.get('name')!r} there)"
+        out.append(
+            locator.problem(
+                ("audiences", i, "name"),
+                f"audience name {name!r} is already the name of audience {other.get('id')!r} "
+                f"at line {line}{same}; give each audience its own name (names are compared "
+                "ignoring case, spacing and full-width forms)",
+            )
+        )
     return out
 
 
