@@ -120,6 +120,8 @@ def _check_zone(value: str | None) -> str | None:
         return None
     problem = zone_problem(value)
     if problem is not None:
+        if "; write " in problem:  # says what to write instead
+            raise ValueError(problem)
         raise ValueError(
             f"{problem}: use an IANA name such as Europe/Berlin, Asia/Shanghai or Asia/Almaty"
         )

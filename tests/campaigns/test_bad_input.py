@@ -214,6 +214,24 @@ CASES = {
         ("timezone: Europe/Berlin", "timezone: right/Europe/Berlin"),
         (8, 13, ["'right/Europe/Berlin' is a copy of 'Europe/Berlin'"]),
     ),
+    # The tz database's fixed offsets have the POSIX sign, inverted against what people mean:
+    # Etc/GMT-5 is five hours ahead of UTC (Tashkent), Etc/GMT+5 five hours behind (Bogota).
+    "a fixed offset whose sign is inverted, written for UTC+5": (
+        ("timezone: Europe/Berlin", "timezone: Etc/GMT-5"),
+        (
+            8,
+            13,
+            [
+                "'Etc/GMT-5' means UTC+5, 5 hours ahead of UTC",
+                "Etc/GMT names is inverted",
+                "a city, such as Asia/Tashkent (UTC+5 all year)",
+            ],
+        ),
+    ),
+    "a fixed offset whose sign is inverted, written for UTC-5": (
+        ("timezone: Europe/Berlin", "timezone: Etc/GMT+5"),
+        (8, 13, ["'Etc/GMT+5' means UTC-5, 5 hours behind UTC", "America/Bogota"]),
+    ),
     "a file of the tz database": (
         ("timezone: Europe/Berlin", "timezone: posixrules"),
         (8, 13, ["'posixrules' is a file of the time zone database"]),
@@ -388,3 +406,10 @@ def test_a_text_too_long_suggests_the_per_platform_override(tmp_path: Path) -> N
     path.write_text(broken("text: Hallo aus Astana.", "text: " + "Hallo " * 50), encoding="utf-8")
     messages = [p.message for p in load_campaign(path, channels=CHANNELS).errors]
     assert any("give x its own shorter text: de: {default: ..., x: ...}" in m for m in messages)
+
+
+def test_the_fixed_zones_without_an_offset_are_zones() -> None:
+    from campaigns.zones import zone_problem
+
+    for name in ("UTC", "Etc/UTC", "Etc/GMT", "Etc/GMT+0", "Etc/GMT-0"):
+        assert zone_problem(name) is None, name
