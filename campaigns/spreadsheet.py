@@ -183,7 +183,14 @@ def _text(cell: Cell | None) -> str:
     value = cell.value
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    return _stripped(str(value))
+
+
+def _stripped(text: str) -> str:
+    """``text`` without the spaces around it, nor a byte-order mark (U+FEFF) at its start: one
+    is left in a cell by a CSV pasted or joined from a file saved with one, where it is
+    invisible (an id or an audience would not match; a text would carry it to the platform)."""
+    return text.strip().lstrip("\ufeff").strip()
 
 
 def _list(cell: Cell | None) -> list[str]:
@@ -527,7 +534,7 @@ def _texts(row: _Row) -> Any:
             continue
         raw = row.cell(name)
         assert raw is not None
-        value = str(raw.value).replace("\r\n", "\n").strip()
+        value = _stripped(str(raw.value).replace("\r\n", "\n"))
         lang, platform = key
         if (lang, platform) in sources:
             row.error(

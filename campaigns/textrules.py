@@ -310,3 +310,120 @@ def check(
     if size > limit.maximum:
         return f"text is {limit.describe(size)}, {size - limit.maximum} over"
     return None
+
+
+_BIDI_NAMES = {
+    0x202A: "LEFT-TO-RIGHT EMBEDDING",
+    0x202B: "RIGHT-TO-LEFT EMBEDDING",
+    0x202C: "POP DIRECTIONAL FORMATTING",
+    0x202D: "LEFT-TO-RIGHT OVERRIDE",
+    0x202E: "RIGHT-TO-LEFT OVERRIDE",
+    0x2066: "LEFT-TO-RIGHT ISOLATE",
+    0x2067: "RIGHT-TO-LEFT ISOLATE",
+    0x2068: "FIRST STRONG ISOLATE",
+    0x2069: "POP DIRECTIONAL ISOLATE",
+}
+_OVERRIDES = frozenset({0x202D, 0x202E})
+_OPENERS = {
+    0x202A: 0x202C,
+    0x202B: 0x202C,
+    0x202D: 0x202C,
+    0x202E: 0x202C,
+    0x2066: 0x2069,
+    0x2067: 0x2069,
+    0x2068: 0x2069,
+}
+"""Each embedding, override and isolate, and the character that closes it."""
+_BIDI_RE = regex.compile(r"[\u202a-\u202e\u2066-\u2069]|\n")
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """An invisible character of a post's text that changes how the text reads
+    (`hidden_characters`): where (``at``, 1-based), what, and whether it is refused."""
+
+    at: int
+    message: str
+    refused: bool
+
+
+def hidden_characters(text: str) -> list[Hidden]:
+    """The bidirectional controls of ``text`` (U+202A-U+202E, U+2066-U+2069), which make the
+    text shown differ from the text written: an override (U+202D, U+202E) shows the letters
+    after it in the other order ("Trojan Source"; a link or a name can be made to read as
+    another) and is refused; so is an embedding or isolate left open at the end of its
+    paragraph (the link and hashtags appended after the text would be turned too) and a closing
+    one without an opening. A closed embedding or isolate (right-to-left words inside a
+    left-to-right text) is allowed with a warning. Zero-width characters are not here: the
+    platforms count them (`length`) and emoji sequences and scripts need them."""
+    found: list[Hidden] = []
+    open_: list[tuple[int, int]] = []  # (index, code) of the embeddings and isolates open
+
+    def name(code: int) -> str:
+        return f"U+{code:04X} ({_BIDI_NAMES[code]})"
+
+    def close_paragraph() -> None:
+        for index, code in open_:
+            if code in _OVERRIDES:
+                continue  # refused where it is
+            found.append(
+                Hidden(
+                    index + 1,
+                    f"{name(code)} at character {index + 1} is not closed by "
+                    f"U+{_OPENERS[code]:04X} before the end of its paragraph: everything after "
+                    "it (the link and hashtags appended too) would be shown in its direction; "
+                    "close it or delete it",
+                    True,
+                )
+            )
+        open_.clear()
+
+    for match in _BIDI_RE.finditer(text):
+        char = match.group()
+        if char == "\n":
+            close_paragraph()
+            continue
+        code, index = ord(char), match.start()
+        if code in _OVERRIDES:
+            found.append(
+                Hidden(
+                    index + 1,
+                    f"{name(code)} at character {index + 1} shows the text after it in the "
+                    "other order, so the post would read differently from what is written (a "
+                    "known way to disguise a text or a link); delete it",
+                    True,
+                )
+            )
+            open_.append((index, code))
+        elif code in _OPENERS:
+            open_.append((index, code))
+        else:
+            # A closer ends the innermost open run it can close (PDF an embedding or
+            # override, PDI an isolate and whatever was opened inside it).
+            match_at = next(
+                (i for i in range(len(open_) - 1, -1, -1) if _OPENERS[open_[i][1]] == code), None
+            )
+            if match_at is None:
+                found.append(
+                    Hidden(
+                        index + 1,
+                        f"{name(code)} at character {index + 1} closes nothing (no embedding "
+                        "or isolate is open before it); delete it",
+                        True,
+                    )
+                )
+                continue
+            opened, opener = open_[match_at]
+            del open_[match_at:]
+            if opener not in _OVERRIDES:
+                found.append(
+                    Hidden(
+                        opened + 1,
+                        f"{name(opener)} at character {opened + 1} (closed at character "
+                        f"{index + 1}) changes the direction the words between are shown in; "
+                        "check that the post reads as intended",
+                        False,
+                    )
+                )
+    close_paragraph()
+    return sorted(found, key=lambda h: h.at)

@@ -24,6 +24,7 @@ from typing import Any, cast
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from campaigns import definition as model
+from campaigns import textrules
 from campaigns.definition import CampaignFile
 from campaigns.expansion import DesiredCampaign, expand
 from campaigns.media import FolderSource, MediaSource
@@ -509,6 +510,46 @@ def _reference_problems(
     return out
 
 
+def _text_problems(data: Mapping[str, Any], locator: Locator) -> list[Problem]:
+    """The invisible characters of the posts' texts that change how a text reads
+    (`textrules.hidden_characters`: refused, or a warning), each at its text and character,
+    and a byte-order mark (U+FEFF) inside a text: shown as nothing, counted by every platform
+    (a spreadsheet cell's leading one is dropped by the import)."""
+    out: list[Problem] = []
+    for i, post in _items(data, "posts"):
+        for path, text in _texts(post.get("text"), ("posts", i, "text")):
+            for hidden in textrules.hidden_characters(text):
+                severity = "error" if hidden.refused else "warning"
+                out.append(locator.problem(path, hidden.message, severity=severity))
+            at = text.find("\ufeff")
+            if at >= 0:
+                out.append(
+                    locator.problem(
+                        path,
+                        f"U+FEFF (a byte-order mark, an invisible zero-width no-break space) at "
+                        f"character {at + 1}: it is not shown but the platforms count it; "
+                        "delete it",
+                        severity="warning",
+                    )
+                )
+    return out
+
+
+def _texts(value: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    """The texts of a post's ``text`` (one text, per language, per language and platform) with
+    their paths."""
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [
+            found
+            for key, item in value.items()
+            if isinstance(key, str)
+            for found in _texts(item, (*path, key))
+        ]
+    return []
+
+
 def name_key(name: str) -> str:
     """What makes two names the same name to a reader: compared after NFKC (full-width and
     compatibility forms as their plain ones), case folding and collapsing white space."""
@@ -729,6 +770,8 @@ def load_campaign(
         problems.extend(_model_problems(locator, exc, reported=bad))
         unsure |= _model_unsure(data, exc)
     problems.extend(_reference_problems(data, locator, channels, unsure))
+    for problem in _text_problems(data, locator):
+        (problems if problem.is_error else notes).append(problem)
     if problems:
         doc, locator, campaign_ok, window_known = _salvage(data, locator, bad)
         if not campaign_ok:
