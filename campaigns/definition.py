@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -88,8 +89,24 @@ def _plausible(value: date) -> date:
     return value
 
 
-Day = Annotated[date, AfterValidator(_plausible)]
-Moment = Annotated[datetime, AfterValidator(_plausible)]
+_HALFWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def halfwidth(text: str) -> str:
+    """``text`` with the full-width forms of ASCII (U+FF01-U+FF5E: ２０２７－０４－１５ １０：００)
+    and the ideographic space as the ASCII characters they stand for: a Chinese input method
+    types digits, colons and dashes so, and they mean the same date, time or number."""
+    return text.translate(_HALFWIDTH)
+
+
+def _as_ascii(value: object) -> object:
+    return halfwidth(value) if isinstance(value, str) else value
+
+
+AsAscii = BeforeValidator(_as_ascii)
+"""A date, time, number or rule written with full-width digits is read as written in ASCII."""
+Day = Annotated[date, AsAscii, AfterValidator(_plausible)]
+Moment = Annotated[datetime, AsAscii, AfterValidator(_plausible)]
 
 
 class Role(StrEnum):
@@ -228,7 +245,7 @@ class CampaignSpec(Strict):
         description="`true`: one approval by any approver; `false`: none; or a list of "
         "approval steps (below), approved in order by different people",
     )
-    grace: str | int = Field(
+    grace: Annotated[str | int, AsAscii] = Field(
         "15m", description="how late a post may still go out after a stop (e.g. `15m`, `2h`)"
     )
     utm: Utm | None = Field(None, description="UTM tagging of links; omit for none")
@@ -291,7 +308,9 @@ class EventSpec(Strict):
     """A named occasion posts can be timed against (``when: {event: nauryz, offset: -1d 09:00}``)."""
 
     date: Day = Field(description="the day of the occasion")
-    time: dt.time | None = Field(None, description="local time of the event, when it has one")
+    time: Annotated[dt.time | None, AsAscii] = Field(
+        None, description="local time of the event, when it has one"
+    )
     title: str | None = Field(None, description="e.g. `Nauryz (spring festival)`")
 
 
@@ -346,6 +365,7 @@ MAX_OFFSET_DAYS = 366
 
 def parse_offset(value: str) -> EventOffset:
     """``"-2d 10:00"`` (two days before, at 10:00), ``"+1d"``, ``"-3h"``, ``"09:30"``."""
+    value = halfwidth(value)
     match = _OFFSET_RE.match(value) if len(value) <= 40 else None
     if not match or not any(match.group(g) for g in ("days", "hours", "clock")):
         raise ValueError(
@@ -376,7 +396,9 @@ class AtEvent(Strict):
     """Relative to a named event: ``{event: abai-day, offset: "-2d 10:00"}``."""
 
     event: Ident
-    offset: str = Field("0d", description="e.g. `-2d 10:00`, `+1d`, `-3h`, `09:30`")
+    offset: Annotated[str, AsAscii] = Field(
+        "0d", description="e.g. `-2d 10:00`, `+1d`, `-3h`, `09:30`"
+    )
 
     @field_validator("offset")
     @classmethod
@@ -507,8 +529,12 @@ class Recurrence(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    rrule: str | None = Field(None, description="e.g. `FREQ=WEEKLY;BYDAY=TU;BYHOUR=11;BYMINUTE=0`")
-    cron: str | None = Field(None, description="e.g. `0 10 1 * *` (10:00 on the 1st, local time)")
+    rrule: Annotated[str | None, AsAscii] = Field(
+        None, description="e.g. `FREQ=WEEKLY;BYDAY=TU;BYHOUR=11;BYMINUTE=0`"
+    )
+    cron: Annotated[str | None, AsAscii] = Field(
+        None, description="e.g. `0 10 1 * *` (10:00 on the 1st, local time)"
+    )
     start: Day | None = Field(None, alias="from", description="not before this day")
     until: Day | None = Field(None, description="not after this day")
     limit: int = Field(60, ge=1, le=1000, description="at most this many occurrences")

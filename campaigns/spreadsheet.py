@@ -30,11 +30,11 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from campaigns.definition import ID_PATTERN, PLATFORMS, Category, parse_offset
+from campaigns.definition import ID_PATTERN, PLATFORMS, Category, halfwidth, parse_offset
 from campaigns.links import UnsafeUrl, web_url
 from campaigns.sheetfiles import Cell, SheetError, column_letter, read_sheet
 from campaigns.sheettemplate import TemplateContext
@@ -237,7 +237,7 @@ def _parse_date(cell: Cell) -> date | None:
         return value.date()
     if isinstance(value, date):
         return value
-    text = _text(cell)
+    text = halfwidth(_text(cell))
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date()
@@ -252,13 +252,51 @@ def _parse_date(cell: Cell) -> date | None:
     return _slashed(text)
 
 
+def _not_a_date(cell: Cell, what: str = "a date", example: str = "2027-03-22") -> str:
+    """What to say of a cell that is not ``what``; a number that is a spreadsheet's date serial
+    (a date typed into a cell formatted as a number, or a date cell whose format was lost, as
+    when a sheet is saved as CSV) is named with the date it stands for."""
+    serial = _date_serial(cell)
+    if serial is None:
+        return f"{_text(cell)!r} is not {what}; write e.g. {example}"
+    shown = f"{serial:%Y-%m-%d %H:%M}" if serial.time() != time(0) else f"{serial:%Y-%m-%d}"
+    return (
+        f"{_text(cell)!r} is not {what} but a number: as a spreadsheet's date serial number it "
+        f"is {shown}; if that is meant, format the cell as a date or write {shown}"
+    )
+
+
+_SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
+_SERIAL_DAYS = (36526, 73051)
+"""The serial numbers of 2000-01-01 and 2100-01-01: a number between them in a date cell is
+taken for a date serial (days since 1899-12-30 in Excel and LibreOffice, from March 1900 on)."""
+
+
+def _date_serial(cell: Cell) -> datetime | None:
+    """The date (and time, from a fraction) that the number in ``cell`` stands for as a
+    spreadsheet's date serial, or None when it is no number of this century's dates."""
+    value = cell.value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str) and _SERIAL.match(halfwidth(_stripped(value))):
+        number = float(halfwidth(_stripped(value)))
+    else:
+        return None
+    if not _SERIAL_DAYS[0] <= number < _SERIAL_DAYS[1]:
+        return None
+    minutes = round(number * 1440)
+    return datetime(1899, 12, 30) + timedelta(minutes=minutes)
+
+
 def _parse_time(cell: Cell) -> time | None:
     value = cell.value
     if isinstance(value, time):
         return value.replace(tzinfo=None)
     if isinstance(value, datetime):
         return value.time()
-    match = _CLOCK.match(_text(cell))
+    match = _CLOCK.match(halfwidth(_text(cell)))
     if match is None:
         return None
     hour, minute, second = (
@@ -274,7 +312,7 @@ def _parse_datetime(cell: Cell) -> datetime | None:
     value = cell.value
     if isinstance(value, datetime):
         return value.replace(tzinfo=None) if cell.has_time else None
-    match = _TIME.match(_text(cell))
+    match = _TIME.match(halfwidth(_text(cell)))
     if match is None or match.group(2) is None:
         return None
     day = _parse_date(Cell(match.group(1)))
@@ -424,7 +462,7 @@ def _when_of(row: _Row) -> Any:
         if not _ID.match(event):
             row.error("event", f"{event!r} is not an event id (lower-case, e.g. 'nauryz')")
             return None
-        offset = row.text("offset") or "0d"
+        offset = halfwidth(row.text("offset")) or "0d"
         try:
             parse_offset(offset)
         except ValueError as exc:
@@ -440,10 +478,7 @@ def _when_of(row: _Row) -> Any:
         assert cell is not None
         moment = _parse_datetime(cell)
         if moment is None:
-            row.error(
-                "when",
-                f"{_text(cell)!r} is not a date and time of day; write e.g. 2027-03-22 10:00",
-            )
+            row.error("when", _not_a_date(cell, "a date and time of day", "2027-03-22 10:00"))
             return None
         return DoubleQuotedScalarString(moment.strftime("%Y-%m-%d %H:%M"))
     if "date" not in has:
@@ -454,7 +489,7 @@ def _when_of(row: _Row) -> Any:
     assert date_cell is not None
     day = _parse_date(date_cell)
     if day is None:
-        row.error("date", f"{_text(date_cell)!r} is not a date; write e.g. 2027-03-22")
+        row.error("date", _not_a_date(date_cell))
     if "time" not in has or time_cell is None:
         row.error(
             "time" if "time" in row.sheet.columns else "date", "no time of day; write e.g. 10:00"
@@ -485,7 +520,7 @@ def _recurrence(row: _Row, has: set[str]) -> Any:
             f"fields); leave {column!r} empty, and use 'date'/'until' for its first/last day",
         )
         return None
-    rule = row.text("recurrence")
+    rule = halfwidth(row.text("recurrence"))
     out: dict[str, Any] = {}
     if rule.upper().startswith(("FREQ=", "RRULE:")):
         out["rrule"] = DoubleQuotedScalarString(rule)
@@ -504,7 +539,7 @@ def _recurrence(row: _Row, has: set[str]) -> Any:
             assert cell is not None
             day = _parse_date(cell)
             if day is None:
-                row.error(name, f"{_text(cell)!r} is not a date; write e.g. 2027-03-22")
+                row.error(name, _not_a_date(cell))
                 return None
             out[key] = day.isoformat()
     return out
