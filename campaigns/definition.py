@@ -537,7 +537,9 @@ class Recurrence(Strict):
     )
     start: Day | None = Field(None, alias="from", description="not before this day")
     until: Day | None = Field(None, description="not after this day")
-    limit: int = Field(60, ge=1, le=1000, description="at most this many occurrences")
+    limit: Annotated[int, AsAscii] = Field(
+        60, ge=1, le=1000, description="at most this many occurrences"
+    )
 
     @field_validator("rrule")
     @classmethod

@@ -266,6 +266,32 @@ def _not_a_date(cell: Cell, what: str = "a date", example: str = "2027-03-22") -
     )
 
 
+def _not_a_time(cell: Cell) -> str:
+    """What to say of a cell that is not a time of day; a fraction of a day (a time typed into a
+    cell formatted as a number: 0.4375) is named with the time it stands for."""
+    said = (
+        f"{_text(cell)!r} is not a time of day; write hours and two-digit minutes, e.g. 10:00 "
+        "or 9:30"
+    )
+    value = cell.value
+    text = halfwidth(_text(cell))
+    if isinstance(value, bool) or not (
+        isinstance(value, int | float) or re.fullmatch(r"0?\.\d+", text)
+    ):
+        return said
+    fraction = float(value) if isinstance(value, int | float) else float(text)
+    if not 0 < fraction < 1:
+        return said
+    minutes = round(fraction * 1440)
+    if minutes >= 1440:
+        return said
+    shown = f"{minutes // 60:02d}:{minutes % 60:02d}"
+    return (
+        f"{_text(cell)!r} is not a time of day but a number: as a fraction of a day it is "
+        f"{shown}; if that is meant, format the cell as a time or write {shown}"
+    )
+
+
 _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
 _SERIAL_DAYS = (36526, 73051)
 """The serial numbers of 2000-01-01 and 2100-01-01: a number between them in a date cell is
@@ -497,11 +523,7 @@ def _when_of(row: _Row) -> Any:
         return None
     clock = _parse_time(time_cell)
     if clock is None:
-        row.error(
-            "time",
-            f"{_text(time_cell)!r} is not a time of day; write hours and two-digit minutes, "
-            "e.g. 10:00 or 9:30",
-        )
+        row.error("time", _not_a_time(time_cell))
     if day is None or clock is None:
         return None
     return DoubleQuotedScalarString(datetime.combine(day, clock).strftime("%Y-%m-%d %H:%M"))

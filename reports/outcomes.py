@@ -68,6 +68,7 @@ class ImportStats:
 def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) -> list[OutcomeRow]:
     """Parse and check the file against the database; raises OutcomeFileError listing every
     problem (nothing is written here)."""
+    from campaigns.definition import halfwidth
     from campaigns.inputfiles import NotARegularFile, TooLarge, read_bounded
 
     try:
@@ -133,6 +134,11 @@ def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) 
             )
             continue
         cells = {n: v.strip() for n, v in zip(names, values, strict=True)}
+        # Dates and values typed with a Chinese input method's full-width digits (２０２７－０３－０５,
+        # １２０) are read as the digits they are.
+        for name in ("date", "value"):
+            if name in cells:
+                cells[name] = halfwidth(cells[name])
 
         def bad(column: str, message: str, line: int = number) -> None:
             problems.append(f"{path}:{line}: column {column!r}: {message}")
@@ -164,7 +170,7 @@ def read_outcomes(path: Path, session: Session, *, campaign: str | None = None) 
                 "metric",
                 f"{metric!r}: use lower-case letters, digits and _ (e.g. event_registrations)",
             )
-        raw_value = values[names.index("value")]
+        raw_value = halfwidth(values[names.index("value")])
         wrong = value_problem(raw_value, metric)
         value = math.nan if wrong else float(raw_value)
         if wrong:

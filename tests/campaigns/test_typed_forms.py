@@ -123,3 +123,31 @@ def test_full_width_digits_in_a_campaign_file_are_read_as_digits(tmp_path: Path)
     # 2027-03-20 10:00 and 2027-04-15 10:00 in Berlin (UTC+1, then UTC+2).
     assert due[0].replace(tzinfo=None) == datetime(2027, 3, 20, 9, 0)
     assert datetime(2027, 4, 15, 8, 0) in [d.replace(tzinfo=None) for d in due]
+
+
+def test_a_time_typed_into_a_number_cell_is_named_as_the_time_it_stands_for(
+    tmp_path: Path,
+) -> None:
+    # 0.4375 of a day is 10 h 30 min (630 of 1,440 minutes).
+    row = ["s", "2027-04-15", 0.4375, "tourism", "public", "Hi"]
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADER)
+    sheet.append(row)
+    book.save(tmp_path / "c.xlsx")
+    [problem] = problems(tmp_path / "c.xlsx")
+    assert "col C (time): '0.4375' is not a time of day but a number" in problem
+    assert "as a fraction of a day it is 10:30" in problem
+
+
+def test_a_full_width_recurrence_limit_is_a_number(tmp_path: Path) -> None:
+    # Mondays at 10:00 all year, at most ３: refused as more than 3 posts (read as the number 3,
+    # not refused as "not a valid integer").
+    text = GOOD.replace(
+        'when: "2027-04-15 10:00"',
+        'when: {rrule: "FREQ=WEEKLY;BYDAY=MO;BYHOUR=10;BYMINUTE=0", limit: ３}',
+    )
+    loaded = load_campaign(write(tmp_path / "c.yaml", text), channels=CHANNELS)
+    [problem] = loaded.errors
+    assert "gives more than 3 posts" in problem.message

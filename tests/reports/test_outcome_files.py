@@ -104,3 +104,17 @@ def test_levels_may_be_fractional_or_negative_and_counts_whole(store: Path, run:
     (store / "o.csv").write_text(text, encoding="utf-8")
     result = run("outcomes", "import", "o.csv")
     assert "Traceback" not in result.output
+
+
+def test_full_width_digits_are_read_as_digits(store: Path, run: Run) -> None:
+    """A Chinese input method types digits full-width: 120 registrations on 5 March 2027."""
+    (store / "o.csv").write_text(
+        "campaign,audience,date,metric,value,source\n"
+        "de,public,２０２７－０３－０５,event_registrations,１２０,Eventbrite\n"
+        "de,,２０２７-０３-０７,survey_awareness,０．３１,Embassy survey\n",
+        encoding="utf-8",
+    )
+    assert "2 added, 0 updated" in run("outcomes", "import", "o.csv").output
+    text = run("report", "--as-of", "2027-03-10T12:00", "--format", "md").output
+    assert "event registrations 120" in text  # the audience's card
+    assert "| survey\\_awareness 0.31 |" in text  # the ladder's whole-campaign row
