@@ -511,13 +511,18 @@ def _reference_problems(
 
 
 def _text_problems(data: Mapping[str, Any], locator: Locator) -> list[Problem]:
-    """The invisible characters of the posts' texts that change how a text reads
+    """The invisible characters of the posts' texts and alt texts that change how a text reads
     (`textrules.hidden_characters`: refused, or a warning), each at its text and character,
     and a byte-order mark (U+FEFF) inside a text: shown as nothing, counted by every platform
     (a spreadsheet cell's leading one is dropped by the import)."""
     out: list[Problem] = []
     for i, post in _items(data, "posts"):
-        for path, text in _texts(post.get("text"), ("posts", i, "text")):
+        texts = _texts(post.get("text"), ("posts", i, "text"))
+        media = post.get("media")
+        for j, item in enumerate(media if isinstance(media, list) else []):
+            if isinstance(item, dict):  # an image's description is read (by screen readers) too
+                texts += _texts(item.get("alt"), ("posts", i, "media", j, "alt"))
+        for path, text in texts:
             for hidden in textrules.hidden_characters(text):
                 severity = "error" if hidden.refused else "warning"
                 out.append(locator.problem(path, hidden.message, severity=severity))

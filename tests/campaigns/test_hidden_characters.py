@@ -130,3 +130,17 @@ def test_zero_width_characters_are_counted_as_each_platform_counts_them(
     text: str, counts: dict[str, int]
 ) -> None:
     assert {p: textrules.length(p, text) for p in counts} == counts
+
+
+def test_an_alt_text_with_an_override_is_refused_at_its_language(tmp_path: Path) -> None:
+    from tests.connectors.files import png_bytes
+
+    (tmp_path / "yurt.png").write_bytes(png_bytes(16, 9))
+    loaded = campaign(
+        tmp_path,
+        "text: Hallo aus Astana.\n"
+        '    media: [{file: yurt.png, alt: {de: "Eine Jurte", en: "A \\u202Etruy"}}]',
+    )
+    [problem] = loaded.errors  # type: ignore[attr-defined]
+    assert problem.path == ("posts", 0, "media", 0, "alt", "en") and problem.line == 24
+    assert "U+202E (RIGHT-TO-LEFT OVERRIDE) at character 3" in problem.message
