@@ -209,6 +209,37 @@ def test_the_collector_does_not_run_while_reading_and_is_restored(
     pd.testing.assert_frame_equal(again.deliveries, data.deliveries)
 
 
+def test_instants_are_read_to_the_microsecond(history: tuple[Any, Any, pd.DataFrame]) -> None:
+    """The deliveries' instants (PostgreSQL hands them over as microseconds since 1970, SQLite
+    as its text) are the stored ones to the microsecond, aware UTC, a missing one NaT: against
+    the ORM type's reading of the same rows (published after the report time: NaT)."""
+    from sqlalchemy import select
+
+    from campaigns.schema import Delivery
+
+    def utc(moment: Any) -> pd.Timestamp:
+        stamp = pd.Timestamp(moment)
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+    engine, data, _ = history
+    frame = data.deliveries.set_index("delivery_id")
+    d = Delivery.__table__.c
+    with engine.connect() as conn:
+        stored = conn.execute(select(d.id, d.due_at, d.published_at)).all()
+    assert frame["due_at"].dtype == frame["published_at"].dtype == "datetime64[us, UTC]"
+    as_of = utc(data.scope.as_of)
+    later = 0
+    for delivery, due, published in stored:
+        assert frame.loc[delivery, "due_at"] == utc(due)
+        if published is None or utc(published) > as_of:
+            later += published is not None
+            assert pd.isna(frame.loc[delivery, "published_at"])
+        else:
+            assert frame.loc[delivery, "published_at"] == utc(published)
+    assert frame["published_at"].dt.microsecond.gt(0).any()
+    assert later > 0 and frame["published_at"].notna().any()
+
+
 def test_rows_become_columns_of_the_values_as_they_are() -> None:
     """`_frame` cuts the driver's rows into object arrays through one object matrix; values numpy
     would read as another level of nesting (lists or tuples, equal in length or not) stay values."""
