@@ -626,3 +626,29 @@ def test_a_wrong_calendar_address_is_a_page_with_a_way_back(office: Office, brow
     me.submit("a[href='/calendar?view=week']")
     assert "/calendar?view=week" in browser.current_url
     assert browser.find_element(By.CSS_SELECTOR, "nav.tabs a[aria-current=page]").text == "Week"
+
+
+def test_a_refusal_names_the_page_to_use_not_a_command(office: Office, browser: Any) -> None:
+    """What the rules say to do next reads as the workspace's page, not as `elshi ...`: a
+    pause of a campaign that is gone (a page opened before it was) points to Campaigns."""
+    from selenium.webdriver.common.by import By
+
+    me = Person(browser, office)
+    me.login("olga")
+    me.open("/operations")
+    what = browser.find_element(By.CSS_SELECTOR, "form[action$='/operations/pause'] select")
+    browser.execute_script(  # the campaign it named has gone since the page was opened
+        "const o = document.createElement('option'); o.value = 'campaign:gone'; "
+        "o.textContent = 'Gone'; arguments[0].append(o); arguments[0].value = o.value;",
+        what,
+    )
+    browser.find_element(
+        By.CSS_SELECTOR, "form[action$='/operations/pause'] input[name=reason]"
+    ).send_keys("Staatstrauer")
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.CSS_SELECTOR, "button[name=go]").click()
+    browser.switch_to.alert.accept()
+    _wait(lambda: _stale(old), 30, "the pause did not answer")
+    said = browser.find_element(By.CSS_SELECTOR, ".flash-error").text
+    assert "no campaign 'gone'" in said and "see the Campaigns page" in said, said
+    assert "elshi" not in said
