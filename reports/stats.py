@@ -237,36 +237,96 @@ def fieller_groups(
     group: npt.NDArray[np.int64], y: Floats, x: Floats, count: int, level: float = LEVEL
 ) -> tuple[Floats, Floats]:
     """`fieller` for ``count`` groups at once: ``y`` and ``x`` are cluster totals, ``group``
-    (ascending) the group of each cluster. The moments are summed per group in one pass each;
-    the closed form then costs a few scalar operations per group."""
+    (ascending) the group of each cluster. The moments are summed per group in one pass each,
+    and the closed form is worked out for every group at once on arrays: the same operations
+    in the same order as `_fieller` and `poisson_bounds` on one group (IEEE arithmetic and
+    square roots round alike in numpy; the cubes are Python's), so the same floats."""
     n = np.bincount(group, minlength=count)
-    sum_y = np.bincount(group, weights=y, minlength=count)
-    sum_x = np.bincount(group, weights=x, minlength=count)
+    sum_y = _sums(group, y, count)
+    sum_x = _sums(group, x, count)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_y, mean_x = sum_y / n, sum_x / n
     dy, dx = y - mean_y[group], x - mean_x[group]
-    moments = [
-        np.bincount(group, weights=product, minlength=count).tolist()
-        for product in (dy * dy, dy * dx, dx * dx)
-    ]
-    starts = np.concatenate([[0], np.cumsum(n)]).tolist()
+    yy, xy, xx = (_sums(group, product, count) for product in (dy * dy, dy * dx, dx * dx))
     low, high = np.full(count, math.nan), np.full(count, math.nan)
-    for g, (size, total, events) in enumerate(
-        zip(n.tolist(), sum_x.tolist(), sum_y.tolist(), strict=True)
-    ):
-        if size < MIN_CLUSTERS or total <= 0:
-            continue
-        floor_low, floor_high = (bound / total for bound in poisson_bounds(events))
-        if events == 0.0:
-            low[g], high[g] = 0.0, floor_high
-            continue
-        spread = (moments[0][g], moments[1][g], moments[2][g])
-        found = _fieller(size, events / size, total / size, spread, level)
-        if found is None:
+    # Too few clusters, or no exposure: no interval.
+    active = np.flatnonzero(~((n < MIN_CLUSTERS) | (sum_x <= 0)))
+    if not active.size:
+        return low, high
+    size, total, events = n[active], sum_x[active], sum_y[active]
+    floor_low, floor_high = _poisson_bounds_of(events)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        floor_low, floor_high = floor_low / total, floor_high / total
+        found_low, found_high, bounded = _fieller_of(
+            size, events / size, total / size, (yy[active], xy[active], xx[active]), level
+        )
+    # Fieller's set unbounded: the log-scale t interval over the group's clusters instead.
+    unbounded = np.flatnonzero(~bounded & (events != 0.0))
+    if unbounded.size:
+        starts = np.concatenate([[0], np.cumsum(n)]).tolist()
+        for i in unbounded.tolist():
+            g = int(active[i])
             part = slice(starts[g], starts[g + 1])
-            found = _log_t_interval(y[part], x[part], level)
-        low[g], high[g] = min(found[0], floor_low), max(found[1], floor_high)
+            found_low[i], found_high[i] = _log_t_interval(y[part], x[part], level)
+    # min(found, floor) and max(found, floor) as Python's min and max take them (NaN kept
+    # when it comes first); no engagement at all: [0, the Poisson floor].
+    zero = events == 0.0
+    low[active] = np.where(zero, 0.0, np.where(floor_low < found_low, floor_low, found_low))
+    high[active] = np.where(
+        zero, floor_high, np.where(floor_high > found_high, floor_high, found_high)
+    )
     return low, high
+
+
+def _sums(group: npt.NDArray[np.int64], values: Floats, count: int) -> Floats:
+    """Each group's sum of ``values``, added in order."""
+    sums: Floats = np.bincount(group, weights=values, minlength=count).astype(np.float64)
+    return sums
+
+
+def _poisson_bounds_of(events: Floats) -> tuple[Floats, Floats]:
+    """`poisson_bounds` of each count, on arrays (the cubes by Python's ``**``, as there)."""
+    k = np.where(events < 0.0, 0.0, events)
+    none = k == 0
+    k = np.where(none, 1.0, k)  # the bounds of none are fixed (below)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.sqrt(k)
+        k1 = k + 1.0
+        root1 = np.sqrt(k1)
+        base_low = 1.0 - 1.0 / (9.0 * k) - _Z / (3.0 * root)
+        base_high = 1.0 - 1.0 / (9.0 * k1) + _Z / (3.0 * root1)
+    low = k * np.array([b**3 for b in base_low.tolist()], dtype=np.float64)
+    high = k1 * np.array([b**3 for b in base_high.tolist()], dtype=np.float64)
+    low = np.where(low < 0.0, 0.0, low)
+    return (
+        np.where(none, 0.0, low),
+        np.where(none, -math.log((1.0 - LEVEL) / 2.0), high),
+    )
+
+
+def _fieller_of(
+    n: npt.NDArray[np.int64],
+    my: Floats,
+    mx: Floats,
+    spread: tuple[Floats, Floats, Floats],
+    level: float,
+) -> tuple[Floats, Floats, npt.NDArray[np.bool_]]:
+    """`_fieller` of each group (sizes ``n``, at least 2), on arrays: its (low, high) and
+    whether the set is bounded (where not, the bounds are meaningless)."""
+    sizes = n.tolist()
+    t_of = {size: _t(0.5 + level / 2.0, size - 1) for size in set(sizes)}
+    t = np.array([t_of[size] for size in sizes], dtype=np.float64)
+    syy, sxy, sxx = (value / (n - 1) / n for value in spread)
+    a = mx * mx - t * t * sxx
+    b = -2.0 * (my * mx - t * t * sxy)
+    c = my * my - t * t * syy
+    disc = b * b - 4.0 * a * c
+    # Proportional data: a double root, rounded below 0.
+    disc = np.where((-1e-12 * b * b < disc) & (disc < 0.0), 0.0, disc)
+    bounded = ~((a <= 0.0) | (disc < 0.0))
+    root = np.sqrt(np.where(bounded, disc, 0.0))
+    low, high = (-b - root) / (2.0 * a), (-b + root) / (2.0 * a)
+    return np.where(low < 0.0, 0.0, low), high, bounded
 
 
 def _fieller(

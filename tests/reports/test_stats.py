@@ -50,6 +50,62 @@ def test_fieller_matches_a_hand_computed_interval() -> None:
     assert stats.t_quantile(0.975, 4) == pytest.approx(t, abs=1e-8)
 
 
+def _added(values: np.ndarray) -> float:
+    """The sum of the values added one after the other, as `np.bincount` adds a group's."""
+    total = 0.0
+    for value in values.tolist():
+        total += value
+    return total
+
+
+UNBOUNDED: list[int] = []
+
+
+def _one_group(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """Fieller's interval of one group by the scalar formulas (`stats._fieller`,
+    `stats.poisson_bounds`, `stats._log_t_interval`), one Python float at a time."""
+    size, total, events = y.size, _added(x), _added(y)
+    if size < stats.MIN_CLUSTERS or total <= 0:
+        return math.nan, math.nan
+    floor_low, floor_high = (bound / total for bound in stats.poisson_bounds(events))
+    if events == 0.0:
+        return 0.0, floor_high
+    dy, dx = y - events / size, x - total / size
+    spread = (_added(dy * dy), _added(dy * dx), _added(dx * dx))
+    found = stats._fieller(size, events / size, total / size, spread, stats.LEVEL)
+    if found is None:
+        UNBOUNDED.append(size)
+        found = stats._log_t_interval(y, x)
+    return min(found[0], floor_low), max(found[1], floor_high)
+
+
+def test_the_intervals_of_many_groups_at_once_are_each_groups_own_to_the_last_bit() -> None:
+    # `fieller_groups` works every group out on arrays; each group's interval must be the
+    # very floats of the scalar formulas on that group alone: no engagement, unbounded sets
+    # (one huge post), proportional data (a double root), too few clusters.
+    rng = np.random.default_rng(7)
+    compared = 0
+    for trial in range(300):
+        sizes = rng.integers(0, 25, int(rng.integers(1, 30)))
+        group = np.repeat(np.arange(sizes.size), sizes)
+        x = rng.lognormal(5.0, 1.0 if trial % 4 == 1 else 0.5, group.size).round() + 1.0
+        y = rng.binomial(x.astype(int), rng.uniform(0.0, 0.1)).astype(float)
+        if trial % 4 == 1 and group.size:
+            x[rng.integers(0, group.size)] *= 100.0
+        if trial % 4 == 2:
+            y = 0.0 * y
+        if trial % 4 == 3:
+            y = 0.05 * x
+        low, high = stats.fieller_groups(group, y, x, sizes.size)
+        for g in range(sizes.size):
+            part = group == g
+            expected = _one_group(y[part], x[part])
+            got = (float(low[g]), float(high[g]))
+            assert np.array_equal(np.array(got), np.array(expected), equal_nan=True), (trial, g)
+            compared += 1
+    assert compared > 3000 and len(UNBOUNDED) > 50
+
+
 def test_an_interval_is_never_narrower_than_the_poisson_interval_of_the_total() -> None:
     # Five identical posts: no spread at all, but 30 engagements are still a noisy count.
     low, high = stats.ratio_interval([6] * 5, [300] * 5, range(5))
