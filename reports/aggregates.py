@@ -440,14 +440,57 @@ def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
     return tuple((0, k) if isinstance(k, int | float | np.number) else (1, str(k)) for k in key)
 
 
-def _factorized(frame: pd.DataFrame, name: str, a: Arrays | None) -> tuple[np.ndarray, Any]:
+@dataclass(frozen=True)
+class _Source:
+    """Where a derived frame's rows come from (`inherit`)."""
+
+    frame: pd.DataFrame
+    a: Arrays
+    rows: np.ndarray
+    names: frozenset[str]
+
+
+def inherit(
+    a: Arrays, source: pd.DataFrame, source_a: Arrays, rows: np.ndarray, names: Any
+) -> None:
+    """Says that the columns ``names`` of the frame ``a`` was made from are those of ``source``
+    (its ``arrays``: ``source_a``) at the positions ``rows``, one per row (the per-audience
+    frame takes the per-post frame's rows): their codes (`factorized`) are then taken from
+    the source's, factorized once for both, instead of hashing every text again."""
+    holder = np.empty(1, dtype=object)
+    holder[0] = _Source(source, source_a, np.asarray(rows, dtype=np.int64), frozenset(names))
+    a["_source"] = holder
+
+
+def taken_codes(codes: np.ndarray, uniques: Any, rows: np.ndarray) -> tuple[np.ndarray, Any]:
+    """``pd.factorize(values.take(rows), use_na_sentinel=False)`` from the factorization
+    (``codes``, ``uniques``) of ``values``: the rows' codes renumbered in order of first
+    appearance and the values of those present, as pandas would give them."""
+    taken = codes[rows]
+    first = np.full(len(uniques), -1, dtype=np.int64)
+    # Assigned backwards: where a code repeats, its first row is written last.
+    first[taken[::-1]] = np.arange(taken.size - 1, -1, -1)
+    present = np.flatnonzero(first >= 0)
+    present = present[np.argsort(first[present], kind="stable")]
+    renumber = np.full(len(uniques), -1, dtype=np.int64)
+    renumber[present] = np.arange(present.size)
+    return renumber[taken], uniques.take(present)
+
+
+def factorized(frame: pd.DataFrame, name: str, a: Arrays | None) -> tuple[np.ndarray, Any]:
     """Each row's code in the column ``name`` (a missing value a code of its own) and the
-    values of the codes (a pandas Index: indexed, it gives keys as ``groupby`` does); kept in
-    ``a`` (``arrays(frame)``) for the next call when given."""
+    values of the codes (a pandas Index: indexed, it gives keys as ``groupby`` does), as
+    ``pd.factorize(frame[name], use_na_sentinel=False)`` gives them; kept in ``a``
+    (``arrays(frame)``) for the next call when given, and taken from the frame's source's
+    when `inherit` named the column."""
     key = f"_codes_{name}"
     if a is not None and key in a:
         return a[key], a[f"_values_{name}"][0]
-    codes, uniques = pd.factorize(frame[name], use_na_sentinel=False)
+    source = a["_source"][0] if a is not None and "_source" in a else None
+    if source is not None and name in source.names:
+        codes, uniques = taken_codes(*factorized(source.frame, name, source.a), source.rows)
+    else:
+        codes, uniques = pd.factorize(frame[name], use_na_sentinel=False)
     codes = np.asarray(codes, dtype=np.int64)
     if a is not None:
         holder = np.empty(1, dtype=object)
@@ -491,7 +534,7 @@ def group_indices(
     count = 1
     columns: list[tuple[np.ndarray, Any]] = []
     for name in by:
-        codes, values = _factorized(frame, name, a)
+        codes, values = factorized(frame, name, a)
         codes = codes if where is None else codes[positions]
         columns.append((codes, values))
         # Renumbered after each column, so the key never overflows: densely, in key order,

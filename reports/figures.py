@@ -23,11 +23,17 @@ import pandas as pd
 
 from reports import cards as _cards
 from reports import quality, ranking, tables, timing
-from reports.aggregates import Arrays, arrays
+from reports.aggregates import Arrays, arrays, inherit
 from reports.data import StoreData
 from reports.methods import METHODS
 from reports.model import HeatMap, Report, Table
-from reports.posts import attributed_frame, audience_names, platform_labels, posts_frame
+from reports.posts import (
+    attributed_frame,
+    audience_names,
+    platform_labels,
+    posts_frame,
+    posts_rows,
+)
 from reports.stats import DEFAULT_REPS
 from reports.summary import ExecutiveSummary, build_summary
 
@@ -63,9 +69,11 @@ def build_report(
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-permutations")
     try:
         aa = arrays(aud) if len(aud) else None
+        pa = arrays(posts) if len(posts) else None
+        if aa is not None and pa is not None:
+            _inherit_codes(aa, aud, pa, posts, data)
         compared = ranking.ab_comparisons(aud, opts.seed, opts.reps, pool, aa)
         trend_of = _cards.trends(aud, data, seed=opts.seed, reps=opts.reps, pool=pool)
-        pa = arrays(posts) if len(posts) else None
         period = _period(posts, data)
         built, heatmaps = _tables(data, posts, aud, pa, aa, opts, period)
         simulated = bool(posts["simulated"].any()) or bool(data.followers["simulated"].any())
@@ -104,6 +112,17 @@ def build_report(
         seed=opts.seed,
         summary=summary,
     )
+
+
+def _inherit_codes(
+    aa: Arrays, aud: pd.DataFrame, pa: Arrays, posts: pd.DataFrame, data: StoreData
+) -> None:
+    """The per-audience frame's columns taken from the per-post frame are grouped by the
+    per-post frame's codes (`inherit`): each text is hashed once for both frames."""
+    taken = posts_rows(posts, aud, data)
+    if taken is not None:
+        rows, names = taken
+        inherit(aa, posts, pa, rows, [*names])
 
 
 def _period(posts: pd.DataFrame, data: StoreData) -> tuple[datetime | None, datetime]:

@@ -285,6 +285,31 @@ def attributed_frame(posts: pd.DataFrame, data: StoreData) -> pd.DataFrame:
     return a
 
 
+ATTRIBUTED_COLUMNS = ("audience_label", "weekday", "hour", "weekday_name")
+"""Columns the per-audience frame has of its own, beside its audience's (`attributed_frame`;
+``weekday_name``: `reports.figures`')."""
+
+
+def posts_rows(
+    posts: pd.DataFrame, aud: pd.DataFrame, data: StoreData
+) -> tuple[np.ndarray, list[str]] | None:
+    """Each row of ``aud`` (`attributed_frame` of ``posts``)'s position in ``posts``, and the
+    columns it took from there as they are: every column of ``posts`` but those the
+    audiences and the attribution bring (a name both have is not the post's) and
+    `ATTRIBUTED_COLUMNS`. None when a delivery is in ``posts`` twice or not at all."""
+    ids = pd.Index(posts["delivery_id"])
+    if not ids.is_unique:
+        return None
+    rows = ids.get_indexer(aud["delivery_id"])
+    if (rows < 0).any():
+        return None
+    other = set(data.audiences.columns) - {"campaign_id"}  # dropped before the join
+    other |= set(data.attribution.columns) - {"delivery_id"}
+    other |= set(ATTRIBUTED_COLUMNS)
+    names = [name for name in posts.columns if name not in other and name in aud.columns]
+    return rows, names
+
+
 def audience_names(aud: pd.DataFrame) -> pd.Series:
     """Delivery id → the names of the audiences it reaches, comma-separated."""
     # The distinct (delivery, audience) pairs in order of delivery and name: each name's rank

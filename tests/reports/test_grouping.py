@@ -15,8 +15,10 @@ from reports.aggregates import (
     Groups,
     _mean_median,
     engagement,
+    factorized,
     fixed_age_columns,
     group_indices,
+    inherit,
 )
 
 
@@ -87,6 +89,30 @@ def test_groups_and_keys_are_pandas_groupby_s_missing_values_included(by: list[s
                     want_key,
                 )
                 assert got_rows.tolist() == want_rows.tolist()
+
+
+@pytest.mark.parametrize(
+    "by", [["text"], ["count"], ["hour"], ["week"], ["text", "hour", "week"], ["kind", "text"]]
+)
+def test_a_frame_taken_from_another_is_grouped_as_its_own_columns_say(by: list[str]) -> None:
+    # The per-audience frame takes the per-post frame's rows (some twice, some not at all):
+    # grouped by the source's codes (`inherit`), its codes, keys and groups are those of its
+    # own columns, as pandas factorizes and groups them.
+    source = _frame()
+    for rows in ([0, 0, 2, 3, 3, 3, 5, 7], [6, 4, 1, 1], [7, 6, 5, 4, 3, 2, 1, 0], [2], []):
+        taken = source.take(rows).reset_index(drop=True)
+        a: Arrays = {}
+        inherit(a, source, {}, np.array(rows, dtype=np.int64), source.columns)
+        for name in ("text", "count", "hour", "week"):
+            codes, uniques = factorized(taken, name, a)
+            want_codes, want_uniques = pd.factorize(taken[name], use_na_sentinel=False)
+            assert codes.tolist() == want_codes.tolist()
+            assert [str(u) for u in uniques] == [str(u) for u in want_uniques]
+        for where in (None, np.arange(len(rows)) % 2 == 0):
+            got = group_indices(taken, by, where, a)
+            want = _by_pandas(taken, by, where)
+            assert [k for k, _ in got].__repr__() == [k for k, _ in want].__repr__()
+            assert [r.tolist() for _, r in got] == [r.tolist() for _, r in want]
 
 
 @pytest.mark.parametrize(
