@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from reports import stats
+from reports.codes import taken_codes
 from reports.data import FIXED_AGES
 from reports.posts import BASES
 
@@ -462,19 +463,12 @@ def inherit(
     a["_source"] = holder
 
 
-def taken_codes(codes: np.ndarray, uniques: Any, rows: np.ndarray) -> tuple[np.ndarray, Any]:
-    """``pd.factorize(values.take(rows), use_na_sentinel=False)`` from the factorization
-    (``codes``, ``uniques``) of ``values``: the rows' codes renumbered in order of first
-    appearance and the values of those present, as pandas would give them."""
-    taken = codes[rows]
-    first = np.full(len(uniques), -1, dtype=np.int64)
-    # Assigned backwards: where a code repeats, its first row is written last.
-    first[taken[::-1]] = np.arange(taken.size - 1, -1, -1)
-    present = np.flatnonzero(first >= 0)
-    present = present[np.argsort(first[present], kind="stable")]
-    renumber = np.full(len(uniques), -1, dtype=np.int64)
-    renumber[present] = np.arange(present.size)
-    return renumber[taken], uniques.take(present)
+def known(a: Arrays, name: str, codes: np.ndarray, uniques: Any) -> None:
+    """Keeps in ``a`` the codes of its frame's column ``name`` that the caller worked out
+    (as `factorized` gives them), for `factorized` to return."""
+    holder = np.empty(1, dtype=object)
+    holder[0] = uniques
+    a[f"_codes_{name}"], a[f"_values_{name}"] = codes, holder
 
 
 def factorized(frame: pd.DataFrame, name: str, a: Arrays | None) -> tuple[np.ndarray, Any]:
@@ -493,9 +487,7 @@ def factorized(frame: pd.DataFrame, name: str, a: Arrays | None) -> tuple[np.nda
         codes, uniques = pd.factorize(frame[name], use_na_sentinel=False)
     codes = np.asarray(codes, dtype=np.int64)
     if a is not None:
-        holder = np.empty(1, dtype=object)
-        holder[0] = uniques
-        a[key], a[f"_values_{name}"] = codes, holder
+        known(a, name, codes, uniques)
     return codes, uniques
 
 

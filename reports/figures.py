@@ -23,11 +23,13 @@ import pandas as pd
 
 from reports import cards as _cards
 from reports import quality, ranking, tables, timing
-from reports.aggregates import Arrays, arrays, inherit
+from reports.aggregates import Arrays, arrays, factorized, inherit, known
+from reports.codes import taken_codes
 from reports.data import StoreData
 from reports.methods import METHODS
 from reports.model import HeatMap, Report, Table
 from reports.posts import (
+    Codes,
     attributed_frame,
     audience_names,
     platform_labels,
@@ -61,17 +63,22 @@ def build_report(
     """All figures of one report."""
     opts = options or Options()
     posts = posts_frame(data, opts.imitates)
-    aud = attributed_frame(posts, data)
-    aud["weekday_name"] = _weekday_names(aud["weekday"])
+    pa = arrays(posts) if len(posts) else None
+    codes: Codes = {}
+    aud = attributed_frame(
+        posts, data, codes, (lambda name: factorized(posts, name, pa)) if pa is not None else None
+    )
+    aud["weekday_name"] = _weekday_names(aud["weekday"], codes)
     # The permutation tests (A/B p-values, the cards' trends) run on a thread of their own
     # while the tables and the summary are computed (numpy releases the GIL for their draws,
     # partitions and sums); their results are read last.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-permutations")
     try:
         aa = arrays(aud) if len(aud) else None
-        pa = arrays(posts) if len(posts) else None
         if aa is not None and pa is not None:
             _inherit_codes(aa, aud, pa, posts, data)
+            for name, (own, values) in codes.items():
+                known(aa, name, own, values)
         compared = ranking.ab_comparisons(aud, opts.seed, opts.reps, pool, aa)
         trend_of = _cards.trends(aud, data, seed=opts.seed, reps=opts.reps, pool=pool)
         period = _period(posts, data)
@@ -166,7 +173,7 @@ def _tables(
     add(ranking.leaderboard(aud, priors, "variant", "Message variant", opts.min_posts, aa))
     add(ranking.ab_table([]))
     add(timing.half_life(posts))
-    slots, heatmaps = timing.time_slots(aud, posts, opts.thin_cell)
+    slots, heatmaps = timing.time_slots(aud, posts, opts.thin_cell, pa, aa)
     add(slots)
     followers = data.followers.assign(
         platform_label=pd.Series(
@@ -177,7 +184,9 @@ def _tables(
     )
     # Up to --until, or every sample taken by the report time (the period's end, inclusive).
     add(timing.follower_growth(followers, (period[0], data.scope.until)))
-    names = audience_names(aud)
+    names = audience_names(
+        aud, {"audience": factorized(aud, "audience", aa)} if aa is not None else None
+    )
     top, bottom = ranking.top_bottom(posts, names, priors, opts.top)
     add(top)
     add(bottom)
@@ -199,16 +208,19 @@ def _audience_labels(data: StoreData) -> list[str]:
     ]
 
 
-def _weekday_names(weekday: pd.Series) -> pd.Series:
+def _weekday_names(weekday: pd.Series, codes: Codes | None = None) -> pd.Series:
     """Weekday number (0 = Monday, NaN unknown) → its name (missing when unknown); plain
-    objects, like the other label columns."""
+    objects, like the other label columns. ``codes`` receives the names' codes."""
     if not len(weekday):
         return pd.Series(np.nan, index=weekday.index, dtype="float64")
     names = np.array([*tables.WEEKDAYS, None], dtype=object)
     days = weekday.to_numpy(dtype="float64", na_value=np.nan)
-    return pd.Series(
-        names[np.where(np.isnan(days), 7, days).astype(np.int64)], index=weekday.index, dtype=object
-    )
+    number = np.where(np.isnan(days), 7, days).astype(np.int64)
+    if codes is not None:
+        # As pandas factorizes the names: a missing one is NaN among the values.
+        values = pd.Index([*tables.WEEKDAYS, np.nan], dtype=object)
+        codes["weekday_name"] = taken_codes(number, values, np.arange(number.size))
+    return pd.Series(names[number], index=weekday.index, dtype=object)
 
 
 def _why_empty(posts: pd.DataFrame, data: StoreData) -> tuple[str, ...]:

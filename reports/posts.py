@@ -13,13 +13,14 @@ Nothing here reads the database or renders.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from reports.codes import taken_codes
 from reports.data import ENGAGEMENT_PARTS, FIXED_AGES, StoreData
 
 BASES = (("impressions", "er_impr"), ("followers", "er_foll"))
@@ -232,15 +233,21 @@ def _objects(texts: np.ndarray, index: pd.Index) -> pd.Series:
     return pd.Series(texts, index=index, dtype=object)
 
 
+Codes = dict[str, tuple[np.ndarray, pd.Index]]
+"""Column name → each row's code and the codes' values, as ``pd.factorize(column,
+use_na_sentinel=False)`` gives them."""
+
+
 def _attributed_rows(
     posts: pd.DataFrame, attribution: pd.DataFrame, audiences: pd.DataFrame
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray] | None]:
     """``posts`` joined to the audiences each delivery reaches (``attribution``: delivery id and
     audience id pairs; ``audiences``: one row per audience id): the frame of
     ``posts.merge(attribution, on="delivery_id").merge(audiences, on="audience_id")``, rows in
     the posts' order and each delivery's pairs in theirs, made by taking the rows of each
-    side instead (a merge of this wide a frame costs several times as much). By those merges
-    when the ids are not unique on their side, their types differ or other names are shared."""
+    side instead (a merge of this wide a frame costs several times as much), and the rows
+    taken from each side. By those merges when the ids are not unique on their side, their
+    types differ or other names are shared (no rows then)."""
     ids, audience_ids = posts["delivery_id"], audiences["audience_id"]
     plain = (
         list(attribution.columns) == ["delivery_id", "audience_id"]
@@ -251,38 +258,84 @@ def _attributed_rows(
         and not set(posts.columns) & set(audiences.columns)
     )
     if not plain:
-        return posts.merge(attribution, on="delivery_id").merge(audiences, on="audience_id")
+        merged = posts.merge(attribution, on="delivery_id").merge(audiences, on="audience_id")
+        return merged, None
     post_row = pd.Index(ids).get_indexer(attribution["delivery_id"])
     audience_row = pd.Index(audience_ids).get_indexer(attribution["audience_id"])
     pairs = np.flatnonzero((post_row >= 0) & (audience_row >= 0))
     pairs = pairs[np.argsort(post_row[pairs], kind="stable")]
     left = posts.take(post_row[pairs]).reset_index(drop=True)
     right = audiences.take(audience_row[pairs]).reset_index(drop=True)
-    return pd.concat([left, right], axis=1)
+    return pd.concat([left, right], axis=1), (post_row[pairs], audience_row[pairs])
 
 
-def attributed_frame(posts: pd.DataFrame, data: StoreData) -> pd.DataFrame:
-    """One row per (delivery, audience it reaches), with the audience's local weekday and hour."""
-    a = _attributed_rows(posts, data.attribution, data.audiences.drop(columns="campaign_id"))
-    # "audience · campaign" made once per distinct pair, then taken for every row.
-    audience, audience_values = pd.factorize(a["audience"], use_na_sentinel=False)
-    campaign, campaign_values = pd.factorize(a["campaign_id"], use_na_sentinel=False)
+def attributed_frame(
+    posts: pd.DataFrame,
+    data: StoreData,
+    codes: Codes | None = None,
+    posts_codes: Callable[[str], tuple[np.ndarray, pd.Index]] | None = None,
+) -> pd.DataFrame:
+    """One row per (delivery, audience it reaches), with the audience's local weekday and hour.
+    ``codes``, when given, receives the codes of the frame's ``audience`` and
+    ``audience_label`` columns (worked out on the way); ``posts_codes``: the codes of a
+    column of ``posts`` (``reports.aggregates.factorized``), when the caller keeps them."""
+    audiences = data.audiences.drop(columns="campaign_id")
+    a, taken = _attributed_rows(posts, data.attribution, audiences)
+    # "audience · campaign" made once per distinct pair, then taken for every row: the codes
+    # of the audiences' (a few rows) and the posts' columns taken as the rows were.
+    if taken is None:
+        audience, audience_values = pd.factorize(a["audience"], use_na_sentinel=False)
+        campaign, campaign_values = pd.factorize(a["campaign_id"], use_na_sentinel=False)
+    else:
+        post_rows, audience_rows = taken
+        own, values = pd.factorize(audiences["audience"], use_na_sentinel=False)
+        audience, audience_values = taken_codes(own, values, audience_rows)
+        own, values = (
+            posts_codes("campaign_id")
+            if posts_codes is not None
+            else pd.factorize(posts["campaign_id"], use_na_sentinel=False)
+        )
+        campaign, campaign_values = taken_codes(own, values, post_rows)
     width = max(len(campaign_values), 1)
     pair, pairs = pd.factorize(audience * width + campaign)
     labels = _texts(
         f"{audience_values[p // width]} · {campaign_values[p % width]}" for p in pairs.tolist()
     )
     a["audience_label"] = _objects(labels[pair], a.index)
+    if codes is not None:
+        codes["audience"] = (np.asarray(audience, dtype=np.int64), audience_values)
+        if len(set(labels.tolist())) == labels.size:  # else two pairs read alike: one label
+            codes["audience_label"] = (
+                np.asarray(pair, dtype=np.int64),
+                pd.Index(labels, dtype=object),
+            )
     weekday = np.full(len(a), np.nan)
     hour = np.full(len(a), np.nan)
     published = a["published_at"]
-    for zone, rows in a.groupby("audience_timezone").indices.items():
+    for rows in _zone_rows(a, audiences, taken):
+        zone = a["audience_timezone"].iat[rows[0]]
         local = published.iloc[rows].dt.tz_convert(str(zone))
         weekday[rows] = local.dt.day_of_week.to_numpy(dtype="float64", na_value=np.nan)
         hour[rows] = local.dt.hour.to_numpy(dtype="float64", na_value=np.nan)
     a["weekday"] = weekday
     a["hour"] = hour
     return a
+
+
+def _zone_rows(
+    a: pd.DataFrame, audiences: pd.DataFrame, taken: tuple[np.ndarray, np.ndarray] | None
+) -> list[np.ndarray]:
+    """The rows of ``a`` of each audience time zone (none without one), each in ascending
+    order: by the audiences' few rows when ``a`` took them (``taken``)."""
+    if taken is None:
+        return [np.asarray(rows) for rows in a.groupby("audience_timezone").indices.values()]
+    zone, _zones = pd.factorize(audiences["audience_timezone"])
+    row_zone = np.asarray(zone, dtype=np.int64)[taken[1]]
+    return [
+        rows
+        for code in np.unique(row_zone)
+        if code >= 0 and (rows := np.flatnonzero(row_zone == code)).size
+    ]
 
 
 ATTRIBUTED_COLUMNS = ("audience_label", "weekday", "hour", "weekday_name")
@@ -310,11 +363,16 @@ def posts_rows(
     return rows, names
 
 
-def audience_names(aud: pd.DataFrame) -> pd.Series:
-    """Delivery id → the names of the audiences it reaches, comma-separated."""
+def audience_names(aud: pd.DataFrame, known: Codes | None = None) -> pd.Series:
+    """Delivery id → the names of the audiences it reaches, comma-separated. ``codes``: the
+    frame's codes of ``audience`` (``known["audience"]``), when the caller has them."""
     # The distinct (delivery, audience) pairs in order of delivery and name: each name's rank
     # among the names, then one sort of the pairs' integer keys.
-    codes, values = pd.factorize(aud["audience"], use_na_sentinel=False)
+    codes, values = (
+        known["audience"]
+        if known is not None and "audience" in known
+        else pd.factorize(aud["audience"], use_na_sentinel=False)
+    )
     if values.hasnans:
         pairs = aud[["delivery_id", "audience"]].drop_duplicates()
         pairs = pairs.sort_values(["delivery_id", "audience"])

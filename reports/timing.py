@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from reports.aggregates import compensated_sums
+from reports.aggregates import Arrays, compensated_sums, factorized
 from reports.data import FIXED_AGES
 from reports.model import Column, HeatMap, Table
 from reports.tables import WEEKDAYS, audience_col, flag_col
@@ -69,15 +69,16 @@ def half_life(posts: pd.DataFrame) -> Table:
     )
 
 
-def _account_baselines(posts: pd.DataFrame) -> npt.NDArray[np.float64]:
+def _account_baselines(posts: pd.DataFrame, a: Arrays | None = None) -> npt.NDArray[np.float64]:
     """Each delivery's account baseline: the mean rate at 7 days of its channel's posts of the
-    same basis, one row per delivery (NaN when none of them has one)."""
+    same basis, one row per delivery (NaN when none of them has one). ``a``: ``arrays(posts)``
+    when the caller has it (its codes are used)."""
     rate = posts[f"rate_{SLOT_AGE}"].to_numpy(dtype="float64", na_value=np.nan)
     known = posts[f"known_{SLOT_AGE}"].to_numpy(dtype=bool) & ~np.isnan(rate)
     # One code per (channel, basis) pair; each pair's mean as pandas' grouped mean makes it:
     # the compensated sum of its rows in their order (`compensated_sums`) over their count.
     channel, _channels = pd.factorize(posts["channel_id"], use_na_sentinel=False)
-    basis, bases = pd.factorize(posts["basis"], use_na_sentinel=False)
+    basis, bases = factorized(posts, "basis", a)
     pair = np.asarray(channel, dtype=np.int64) * max(len(bases), 1) + basis
     count = int(pair.max()) + 1 if pair.size else 0
     sums = compensated_sums(pair[known], count, {"rate": rate[known]})["rate"]
@@ -88,10 +89,12 @@ def _account_baselines(posts: pd.DataFrame) -> npt.NDArray[np.float64]:
     return baseline
 
 
-def _relative_rates(aud: pd.DataFrame, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _relative_rates(
+    aud: pd.DataFrame, posts: pd.DataFrame, pa: Arrays | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The rows of ``aud`` (positions, in the frame's order) whose rate at 7 days and account
     baseline are known, the baseline positive, and each one's rate divided by that baseline."""
-    baseline = _account_baselines(posts)
+    baseline = _account_baselines(posts, pa)
     # Each row's delivery among ``posts`` (one row per delivery; -1: not there).
     at = pd.Index(posts["delivery_id"].to_numpy()).get_indexer(aud["delivery_id"].to_numpy())
     base = np.full(at.size, np.nan)
@@ -167,11 +170,18 @@ def _first_zones(
 
 
 def time_slots(
-    aud: pd.DataFrame, posts: pd.DataFrame, thin_cell: int
+    aud: pd.DataFrame,
+    posts: pd.DataFrame,
+    thin_cell: int,
+    pa: Arrays | None = None,
+    aa: Arrays | None = None,
 ) -> tuple[Table, list[HeatMap]]:
-    kept, relative = _relative_rates(aud, posts)
+    """``pa``, ``aa``: ``arrays(posts)`` and ``arrays(aud)`` when the caller has them."""
+    kept, relative = _relative_rates(aud, posts, pa)
     audience = aud["audience_id"].to_numpy()[kept]
-    codes, distinct = pd.factorize(aud["audience_label"])
+    codes, distinct = factorized(aud, "audience_label", aa)
+    if distinct.hasnans:  # a label of its own (`factorized`), not -1 as pandas' default
+        codes, distinct = pd.factorize(aud["audience_label"])
     label, labels = np.asarray(codes, dtype=np.int64)[kept], distinct.tolist()
     zones = _first_zones(audience, label, labels, aud["audience_timezone"].iloc[kept])
     records: list[dict[str, Any]] = []
