@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reports import stats
+from reports.aggregates import Arrays, factorized
 from reports.data import StoreData
 from reports.model import Card, Figure, Table, posts_text
 from reports.posts import BASES, BASIS_LABEL
@@ -64,14 +65,21 @@ Trends = dict[tuple[Any, str], stats.Comparison | None]
 
 
 def trends(
-    aud: pd.DataFrame, data: StoreData, *, seed: int, reps: int, pool: Executor | None = None
+    aud: pd.DataFrame,
+    data: StoreData,
+    *,
+    seed: int,
+    reps: int,
+    pool: Executor | None = None,
+    a: Arrays | None = None,
 ) -> Trends:
     """The trend comparison of each audience and basis a card shows; with ``pool``, the
-    permutation tests whose verdict needs them start on it at once."""
+    permutation tests whose verdict needs them start on it at once. ``a``: the frame's
+    `arrays`, when the caller has them."""
     out: Trends = {}
     if not len(aud):
         return out
-    columns = _card_columns(aud)
+    columns = _card_columns(aud, a)
     by_audience = _positions(aud["audience_id"].to_numpy())
     labels = set(aud["audience_label"].unique().tolist())
     for audience_id, audience, campaign_id in zip(
@@ -107,13 +115,18 @@ def _reach_note(eng: dict[str, Any], of_impressions: int) -> str:
     return "not given by these platforms"
 
 
-def _card_columns(aud: pd.DataFrame) -> dict[str, Any]:
+def _card_columns(aud: pd.DataFrame, a: Arrays | None = None) -> dict[str, Any]:
     """The columns a card reads, as arrays (publication times as pandas' own datetime array,
     so they sort and compare as the frame's column does; ``basis_NAME``: whether a row's basis
-    is NAME)."""
+    is NAME, by the column's codes, kept in ``a``: the frame's `arrays`, when given)."""
+    codes, values = factorized(aud, "basis", a)
+    code_of = {value: code for code, value in enumerate(values.tolist()) if isinstance(value, str)}
+    texts = all(isinstance(value, str) or pd.isna(value) for value in values.tolist())
     return {
         **{
-            f"basis_{basis}": (aud["basis"] == basis).to_numpy(dtype=bool, na_value=False)
+            f"basis_{basis}": codes == code_of.get(basis, -2)
+            if texts  # else values that are not texts: compared as they are
+            else (aud["basis"] == basis).to_numpy(dtype=bool, na_value=False)
             for basis, _prefix in BASES
         },
         "known": aud[f"known_{AGE}"].to_numpy(dtype=bool),
@@ -170,13 +183,15 @@ def cards(
     seed: int,
     reps: int,
     trend_of: Trends | None = None,
+    a: Arrays | None = None,
 ) -> list[Card]:
-    """``trend_of``: `trends` of the same frames, when the caller started them already."""
+    """``trend_of``: `trends` of the same frames, when the caller started them already; ``a``:
+    the frame's `arrays`, when the caller has them."""
     volume = _rows_by_audience(tables["audience_volume"].frame, _VOLUME_KEYS)
     engagement = _rows_by_audience(tables["audience_engagement"].frame, _ENGAGEMENT_KEYS)
     weekly = tables["trend_weekly"].frame
     weeks_of = _positions(weekly["audience_label"].to_numpy(dtype=object)) if len(weekly) else {}
-    columns = _card_columns(aud)
+    columns = _card_columns(aud, a)
     by_audience = _positions(aud["audience_id"].to_numpy()) if len(aud) else {}
     slot_texts = best_slots_texts(slots)
     out: list[Card] = []

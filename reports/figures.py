@@ -80,7 +80,7 @@ def build_report(
             for name, (own, values) in codes.items():
                 known(aa, name, own, values)
         compared = ranking.ab_comparisons(aud, opts.seed, opts.reps, pool, aa)
-        trend_of = _cards.trends(aud, data, seed=opts.seed, reps=opts.reps, pool=pool)
+        trend_of = _cards.trends(aud, data, seed=opts.seed, reps=opts.reps, pool=pool, a=aa)
         period = _period(posts, data)
         built, heatmaps = _tables(data, posts, aud, pa, aa, opts, period)
         simulated = bool(posts["simulated"].any()) or bool(data.followers["simulated"].any())
@@ -102,6 +102,7 @@ def build_report(
             seed=opts.seed,
             reps=opts.reps,
             trend_of=trend_of,
+            a=aa,
         )
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -187,7 +188,7 @@ def _tables(
     names = audience_names(
         aud, {"audience": factorized(aud, "audience", aa)} if aa is not None else None
     )
-    top, bottom = ranking.top_bottom(posts, names, priors, opts.top)
+    top, bottom = ranking.top_bottom(posts, names, priors, opts.top, pa)
     add(top)
     add(bottom)
     add(quality.outcomes_table(data))

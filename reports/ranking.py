@@ -9,6 +9,7 @@ posts with lucky rates do not top the list.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -16,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from reports import stats
-from reports.aggregates import Arrays, arrays, compensated_sums, group_indices, nan_last
+from reports.aggregates import (
+    Arrays,
+    arrays,
+    compensated_sums,
+    factorized,
+    group_indices,
+    nan_last,
+)
 from reports.model import Column, Table
 from reports.posts import BASIS_LABEL
 
@@ -332,26 +340,27 @@ def _verdict(result: stats.Comparison, first: str, second: str) -> str:
 
 
 def top_bottom(
-    posts: pd.DataFrame, names: pd.Series, priors: Priors, top: int
+    posts: pd.DataFrame, names: pd.Series, priors: Priors, top: int, a: Arrays | None = None
 ) -> tuple[Table, Table]:
     """The posts with the highest and lowest shrunk rate at 7 days relative to their
     platform's typical post (equal ones by their own rate relative to it). A post is in one
     list at most: with fewer than twice ``top``
     posts, the top list takes the better half and the bottom list the rest. ``names``:
-    delivery id → the audiences it reaches (`reports.posts.audience_names`)."""
+    delivery id → the audiences it reaches (`reports.posts.audience_names`); ``a``: the
+    frame's `arrays`, when the caller has them (the key columns' codes are kept there)."""
     exposure = posts[f"exposure_{AGE}"].to_numpy(dtype="float64")
     with np.errstate(invalid="ignore"):
         compared = np.flatnonzero(posts[f"known_{AGE}"].to_numpy(dtype=bool) & (exposure > 0))
     young = int((posts["rated"] & posts[f"immature_{AGE}"]).sum())
-    platform = posts["platform_label"].to_numpy(dtype=object)[compared]
-    basis = posts["basis"].to_numpy(dtype=object)[compared]
+    platform = _equal_to(posts, "platform_label", compared, a)
+    basis = _equal_to(posts, "basis", compared, a)
     eng = posts[f"eng_{AGE}"].to_numpy(dtype="float64")[compared]
     index = np.full(compared.size, np.nan)
     own = np.full(compared.size, np.nan)
     for (platform_key, basis_key), prior in priors.items():
         if not prior.fitted:  # no typical post to rank against
             continue
-        rows = (platform == platform_key) & (basis == basis_key)
+        rows = platform(platform_key) & basis(basis_key)
         index[rows] = prior.shrink(eng[rows], exposure[compared][rows]) / prior.mean
         own[rows] = eng[rows] / exposure[compared][rows] / prior.mean
     # Highest index first; posts of equal index (a platform whose posts vary no more than
@@ -386,6 +395,24 @@ def top_bottom(
         Table("top_posts", "Top posts", text, columns, best),
         Table("bottom_posts", "Bottom posts", text, columns, worst),
     )
+
+
+def _equal_to(
+    frame: pd.DataFrame, name: str, rows: np.ndarray, a: Arrays | None
+) -> Callable[[str], np.ndarray]:
+    """For a text: whether the column ``name`` at each of ``rows`` equals it (NaN equals
+    nothing), by the column's codes (`factorized`, kept in ``a``) instead of comparing every
+    value again for each text."""
+    codes, values = factorized(frame, name, a)
+    codes = codes[rows]
+    code_of = {value: code for code, value in enumerate(values.tolist()) if isinstance(value, str)}
+    other = {
+        value for value in values.tolist() if not isinstance(value, str) and not pd.isna(value)
+    }
+    if other:  # values that are not texts: compared as they are
+        column = frame[name].to_numpy(dtype=object)[rows]
+        return lambda text: np.asarray(column == text, dtype=bool)
+    return lambda text: codes == code_of.get(text, -2)
 
 
 def _decorate(

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from reports import stats
-from reports.aggregates import Arrays, arrays, fixed_age_columns, grouped
+from reports.aggregates import Arrays, arrays, factorized, fixed_age_columns, grouped
 from reports.model import posts_text
 from reports.posts import BASES, BASIS_LABEL
 
@@ -183,7 +183,7 @@ def build_summary(
             "narrative": _by_campaign(_groups(posts, "narrative", pa, None)),
             "variant": _by_campaign(_groups(posts, "variant", pa, variant)),
         }
-        platforms = _platforms(posts)
+        platforms = _platforms(posts, pa)
         simulated_campaigns = set(posts.loc[posts["simulated"].astype(bool), "campaign_id"])
         # Per campaign, the measured posts left out of every rate (engagements or exposure
         # unknown): what an empty summary must name instead of "no figures yet".
@@ -294,19 +294,30 @@ def _why_no_rate(row: pd.Series, unrated: int) -> str:
     return "no engagement rate at 7 days: " + "; ".join(reasons) + " (see data quality)."
 
 
-def _platforms(posts: pd.DataFrame) -> dict[tuple[Any, str], tuple[str, ...]]:
+def _platforms(
+    posts: pd.DataFrame, a: Arrays | None = None
+) -> dict[tuple[Any, str], tuple[str, ...]]:
     """(campaign id, basis) → the platforms behind the campaign's rate on that basis at 7 days:
     those of the posts it counts (a value at 7 days known), or, when it counts none yet, of
     the posts too young for it. A platform whose posts are all left out (engagements or
-    exposure unknown, no value at 7 days) is not named beside a figure it took no part in."""
+    exposure unknown, no value at 7 days) is not named beside a figure it took no part in.
+    ``a``: the frame's `arrays`, when the caller has them (the columns' codes are kept there)."""
     known = posts[f"known_{AGE}"].to_numpy(dtype=bool)
     young = posts[f"immature_{AGE}"].to_numpy(dtype=bool)
+    # The distinct (campaign, basis, platform) triples of the rows, in order of first
+    # appearance (as ``drop_duplicates`` keeps them), by the columns' codes.
+    coded = [factorized(posts, name, a) for name in ("campaign_id", "basis", "platform_label")]
+    triple = np.zeros(len(posts), dtype=np.int64)
+    for codes, values in coded:
+        triple = triple * max(len(values), 1) + codes
     found: dict[tuple[Any, str], set[str]] = {}
     for rows in (known, young):
-        pairs = posts.loc[rows, ["campaign_id", "basis", "platform_label"]].drop_duplicates()
+        at = np.flatnonzero(rows)
+        _distinct, first = np.unique(triple[at], return_index=True)
+        firsts = at[np.sort(first)]
         seen: dict[tuple[Any, str], set[str]] = {}
         for campaign_id, basis, platform in zip(
-            *(pairs[name].tolist() for name in pairs.columns), strict=True
+            *(values.take(codes[firsts]).tolist() for codes, values in coded), strict=True
         ):
             seen.setdefault((campaign_id, str(basis)), set()).add(str(platform))
         for key, names in seen.items():

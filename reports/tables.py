@@ -418,6 +418,17 @@ _LADDER_KEYS = (
 )
 
 
+def _with_published(figures: pd.DataFrame, volume: pd.DataFrame) -> pd.DataFrame:
+    """``figures.merge(volume)`` (the audiences' rows with their published count): when each
+    audience of ``figures`` has one row in ``volume``, by looking the counts up instead."""
+    labels = pd.Index(volume["audience_label"])
+    at = labels.get_indexer(figures["audience_label"]) if labels.is_unique else None
+    if at is None or (at < 0).any() or "published" in figures.columns:
+        return figures.merge(volume)
+    published = volume["published"].to_numpy()[at]
+    return figures.reset_index(drop=True).assign(published=published)
+
+
 def amec(engagement: Table, volume: Table, campaigns: Table, data: StoreData) -> Table:
     """The ladder reuses the engagement table's figures (one computation: the same audience
     shows the same ER everywhere); 'Whole campaign' rows are the campaign table's."""
@@ -426,8 +437,9 @@ def amec(engagement: Table, volume: Table, campaigns: Table, data: StoreData) ->
     # The ladder's columns only: the rows are made into dicts column by column.
     shown = ("audience_label", *_LADDER_KEYS, "simulated")
     figures = (
-        engagement.frame[[name for name in engagement.frame.columns if name in shown]].merge(
-            volume.frame[["audience_label", "published"]]
+        _with_published(
+            engagement.frame[[name for name in engagement.frame.columns if name in shown]],
+            volume.frame[["audience_label", "published"]],
         )
         if len(engagement.frame)
         else pd.DataFrame()
