@@ -55,15 +55,21 @@ class PauseError(ValueError):
 KILL_SWITCH_LOCK = 0x656C736B73  # "elsks": the PostgreSQL advisory lock id
 
 
+_HOLD = text(f"SELECT pg_advisory_xact_lock_shared({KILL_SWITCH_LOCK})")
+_EXCLUSIVE = text(f"SELECT pg_advisory_xact_lock({KILL_SWITCH_LOCK})")
+"""PostgreSQL: the kill-switch lock taken shared and exclusively; built once (``hold`` runs in
+every claim and check transaction of the daemon), the id a constant of the statement."""
+
+
 def hold(session: Session) -> None:
     """Take the kill-switch lock shared, first thing in a claim or begin-send transaction."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock_shared(:id)"), {"id": KILL_SWITCH_LOCK})
+        session.execute(_HOLD)
 
 
 def _exclusive(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": KILL_SWITCH_LOCK})
+        session.execute(_EXCLUSIVE)
 
 
 def covering(*, exclude: int | None = None) -> Any:

@@ -311,8 +311,7 @@ def _moved_and_audited(
         param: [row[param] for row in rows]
         for _, param in (*where, *sets, ("reason", "_a_reason"), ("detail", "_a_detail"))
     }
-    shared = shared_values(params, keep=where[0][1])
-    values = {param: value[0] if param in shared else value for param, value in params.items()}
+    shared, values = shared_values(params, keep=where[0][1])
     values["_a_actor"] = actor
     return list(connection.execute(_audited_update(where, sets, null, shared), values))
 
@@ -375,22 +374,27 @@ def _audited_update(
     )
 
 
-def shared_values(params: Mapping[str, list[Any]], *, keep: str) -> tuple[str, ...]:
+def shared_values(
+    params: Mapping[str, list[Any]], *, keep: str
+) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The parameters (other than ``keep``) whose value is the same for every row of a batch
-    statement: bound once, as a plain value, instead of as an array of that value (a batch of
-    claims or publications shares its states, instant, worker and most columns; each array
-    element costs the driver Python to dump and the server a column of ``unnest`` to read).
-    Measure a statement's server time before binding its values so: the check before sending
+    statement, and the statement's values: each of those bound once, as a plain value, instead
+    of as an array of that value (a batch of claims or publications shares its states, instant,
+    worker and most columns; each array element costs the driver Python to dump and the server
+    a column of ``unnest`` to read), the others as their arrays. Measure a statement's server
+    time before binding its values so: the check before sending
     (`scheduler.dispatch._begin_sending`) got a generic plan 3.5 times as costly with them."""
     shared: list[str] = []
-    for param, values in params.items():
-        if param == keep:
-            continue
-        first = values[0]
+    values: dict[str, Any] = {}
+    for param, column in params.items():
+        first = column[0]
         kind = type(first)
-        if all(type(other) is kind and other == first for other in values[1:]):
+        if param != keep and all(type(other) is kind and other == first for other in column[1:]):
             shared.append(param)
-    return tuple(shared)
+            values[param] = first
+        else:
+            values[param] = column
+    return tuple(shared), values
 
 
 def _value_of(param: str, shared: tuple[str, ...], type_: Any, dialect: Any) -> str:
@@ -457,8 +461,7 @@ def update_each(
         one = statement.returning(*columns)
         return [changed for row in rows for changed in connection.execute(one, dict(row))]
     params = {param: [row[param] for row in rows] for _, param in where + sets}
-    shared = shared_values(params, keep=where[0][1])
-    values = {param: value[0] if param in shared else value for param, value in params.items()}
+    shared, values = shared_values(params, keep=where[0][1])
     statement = _unnest_update(table, where, sets, null, returning, shared)
     result = connection.execute(statement, values)
     if returning:
