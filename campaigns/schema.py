@@ -30,8 +30,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    bindparam,
     func,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
@@ -108,9 +108,14 @@ def due_state(state: Any) -> Any:
     the index's predicate. SQLite uses a partial index only when a term of the query's WHERE is
     the index's term as written (a bound value in an IN list does not match), and a generic
     plan of a PostgreSQL prepared statement cannot look into bound values either. ``state`` is
-    ``Delivery.state`` or an alias's."""
-    values = [s.value for s in DUE_STATES]
-    return state.in_(bindparam("due_states", values, expanding=True, literal_execute=True))
+    ``Delivery.state`` or an alias's. The values are SQL literals of the compiled statement
+    (as ``literal_execute`` parameters rendered the same text at each execution, a string
+    substitution per execution of every claim query: the daemon's writer runs them many times
+    a second)."""
+    return state.in_(_DUE_LITERALS)
+
+
+_DUE_LITERALS = tuple(literal_column(f"'{s.value}'", String) for s in DUE_STATES)
 
 
 FINAL_STATES = (

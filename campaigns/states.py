@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from campaigns import events
+from campaigns.driver import execute_many
 from campaigns.errors import CampaignsError
 from campaigns.schema import DUE_STATES, AuditEntry, Delivery
 from campaigns.schema import DeliveryState as S
@@ -164,7 +165,8 @@ def transition_rows(
     also writes their audit entries (`_moved_and_audited`: one statement, not two), one
     statement each on SQLite. ``checked``: the caller holds the rows' locks and found them in
     their ``from_state`` and ``guard``, so the guard is not repeated and every row must move
-    (one statement over all of them on SQLite too). Raises
+    (one ``executemany`` of the driver over all of them on SQLite, and one for their audit
+    entries: `campaigns.driver.execute_many`). Raises
     `TransitionError` (before writing anything) for a move the state machine does not have.
     ORM objects of these rows already loaded in ``session`` are not refreshed. ``resumed``: the
     deliveries among ``moves`` that resumed from a pause, when the caller read that under the
@@ -264,7 +266,9 @@ def transition_rows(
     ]
     if entries:
         unwritten = [e for i, e in zip(done_at, entries, strict=True) if i not in audited_at]
-        if unwritten:
+        if len(unwritten) > 1 and connection.dialect.name == "sqlite":
+            execute_many(connection, _AUDIT_INSERT, unwritten)
+        elif unwritten:
             connection.execute(insert(_AUDIT), unwritten)
         events.audited_many(
             session,
@@ -282,6 +286,11 @@ def transition_rows(
 
 _DELIVERY = cast(Table, Delivery.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
+_AUDIT_COLUMNS = ("at", "actor", "entity", "entity_id", "from_state", "to_state", "reason")
+_AUDIT_INSERT = insert(_AUDIT).values(
+    {column: bindparam(column) for column in (*_AUDIT_COLUMNS, "detail")}
+)
+"""The INSERT of `transition_rows`' audit entries (each entry's keys), built once."""
 
 
 def _audits_itself(connection: Connection, rows: Sequence[tuple[int, dict[str, Any]]]) -> bool:
@@ -451,11 +460,14 @@ def update_each(
     v WHERE table.column = v.param ... AND <null> IS NULL ...`` for the ``(column,
     parameter)`` pairs of ``where`` and ``sets`` and the columns of ``null`` (``statement``
     must be the plain UPDATE of exactly those conditions and values). The server then
-    executes one statement, not one per row (the daemon's batches). Rows of ``rows`` naming
-    the same table row change it once."""
+    executes one statement, not one per row (the daemon's batches). On SQLite, two rows or
+    more without ``returning`` are one ``executemany`` of the driver (`campaigns.driver`).
+    Rows of ``rows`` naming the same table row change it once."""
     columns = tuple(table.c[name] for name in returning)
     if connection.dialect.name != "postgresql" or len(rows) < 2:
         if not returning:
+            if len(rows) > 1 and connection.dialect.name == "sqlite":
+                return execute_many(connection, statement, rows)
             result = connection.execute(statement, list(rows))
             return int(result.rowcount)  # type: ignore[attr-defined]
         one = statement.returning(*columns)

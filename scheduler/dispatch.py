@@ -47,6 +47,7 @@ from sqlalchemy import Integer, Table, and_, bindparam, exists, func, or_, selec
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from campaigns import driver
 from campaigns.gate import BLOCKED, RATE_LIMIT, UNAVAILABLE, Block, claim_condition, hold, refusal
 from campaigns.links import UnsafeUrl, is_web_url, web_url
 from campaigns.media import MediaMissing, is_reference, materialize
@@ -571,12 +572,9 @@ def claim_in(
         rows: Sequence[Any]
         if together:
             rows = fetched.get(channel_id, [])
-        else:
-            rows = (
-                session.connection()
-                .execute(_claim_rows(), {**at, "channel": channel_id, "limit": take})
-                .all()
-            )
+        else:  # SQLite: a statement per channel, through the driver (`campaigns.driver`)
+            of_channel = {**at, "channel": channel_id, "limit": take}
+            rows = driver.rows(session.connection(), _claim_rows(), of_channel)
         if len(rows) >= take and take < room:
             capped.add(channel.name)
         for row in rows:

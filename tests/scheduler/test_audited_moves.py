@@ -17,6 +17,7 @@ from campaigns.store import immediate, make_engine, session_factory
 from tests.scheduler.harness import seed_deliveries
 
 AT = datetime(2027, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)
+WHOLE = AT.replace(microsecond=0)
 SECOND = timedelta(seconds=1)
 
 
@@ -227,3 +228,67 @@ def test_the_check_before_sending_binds_every_column_as_an_array_even_for_one_ch
     (check,) = sent
     columns = ("c_ids", "c_owners", "c_attempts", "c_recs", "c_nows", "c_leases")
     assert {name: isinstance(check[name], list) for name in columns} == dict.fromkeys(columns, True)
+
+
+def _sqlite_run(url: str) -> list[Any]:
+    """Claims, then publications, each batch moved as checked (the writer's SQLite path:
+    `states.update_each` and the audit INSERT over many rows); every column as stored."""
+    seed_deliveries(url, {"c1": "mastodon", "c2": "mastodon"}, [AT] * 12, prefix="a")
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    with immediate(sessions) as session:
+        claimed = sorted(session.scalars(select(Delivery.id)))[::-1][:10]
+        claims = [  # an instant on the second too: stored with its six decimals all the same
+            RowMove(**{**vars(move), "values": {**move.values, "claimed_at": WHOLE}})
+            for move in _moves(claimed, published=False)
+        ]
+        moved = transition_rows(session, claims, actor="daemon:w1", at=AT, checked=True)
+        assert len(moved) == 10
+        session.commit()
+    with immediate(sessions) as session:
+        moves = [
+            RowMove(**{**vars(move), "guard": {}}) for move in _moves(claimed[1:9], published=True)
+        ]
+        transition_rows(session, moves, actor="daemon:w1", at=AT + SECOND, checked=True)
+        session.commit()
+    with engine.connect() as connection:
+        stored = [
+            connection.execute(text(f"SELECT * FROM {table} ORDER BY 1")).all()
+            for table in ("delivery", "audit_log", "alert_event")
+        ]
+    engine.dispose()
+    return stored
+
+
+def test_sqlite_batches_through_the_driver_store_what_sqlalchemy_stores(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the writer's batch UPDATEs and audit INSERTs go to the driver's executemany
+    with their values converted once (`states.execute_many`): every stored value (instants to
+    the microsecond, NULLs, JSON) is what SQLAlchemy's own executemany stores."""
+    batches: list[int] = []
+    original = states.execute_many
+
+    def counted(connection: Any, statement: Any, rows: Any) -> int:
+        batches.append(len(rows))
+        return original(connection, statement, rows)
+
+    monkeypatch.setattr(states, "execute_many", counted)
+    through_driver = _sqlite_run(f"sqlite:///{tmp_path / 'driver.db'}")
+    assert batches == [10, 10, 8, 8]  # claims, their audit; publications, theirs
+    monkeypatch.setattr(
+        states,
+        "execute_many",
+        lambda connection, statement, rows: connection.execute(statement, list(rows)).rowcount,
+    )
+    by_sqlalchemy = _sqlite_run(f"sqlite:///{tmp_path / 'sqlalchemy.db'}")
+    assert [len(rows) for rows in through_driver] == [12, 18, 0]
+    assert "2027-03-01 09:00:00.000000" in {v for row in through_driver[0] for v in row}
+    for ours, theirs in zip(through_driver, by_sqlalchemy, strict=True):
+        # the timestamps of seeding differ between the two databases; all else is the same
+        assert [_without_seeding(row) for row in ours] == [_without_seeding(r) for r in theirs]
+
+
+def _without_seeding(row: Any) -> tuple[Any, ...]:
+    """A stored row less the instants of its seeding (now; the moves' are in 2027)."""
+    return tuple(v for v in row if not (isinstance(v, str) and v[:4].isdigit() and v < "2027"))
