@@ -62,10 +62,28 @@ def _values(form: _Form, params: Mapping[str, Any]) -> tuple[Any, ...]:
 def execute_many(connection: Connection, statement: Any, rows: Sequence[Mapping[str, Any]]) -> int:
     """``statement`` (built once; an UPDATE or INSERT whose parameters are all named and given
     in each of ``rows``) run for each of ``rows`` with one ``executemany`` of the driver: what
-    ``connection.execute(statement, rows)`` stores. How many rows it changed."""
+    ``connection.execute(statement, rows)`` stores. A value that is the very object the row
+    before had for that parameter (a batch's instant, its worker) is converted once. How many
+    rows it changed."""
     form = _form(statement, connection.dialect)
-    params = [_values(form, row) for row in rows]
+    last: list[Any] = [_NONE] * len(form.binds)
+    done: list[Any] = [None] * len(form.binds)
+    params = []
+    for row in rows:
+        out = []
+        for index, (name, convert, bound) in enumerate(form.binds):
+            value = row.get(name, bound)
+            if convert is not None:
+                if value is not last[index]:
+                    last[index], done[index] = value, convert(value)
+                value = done[index]
+            out.append(value)
+        params.append(tuple(out))
     return int(connection.exec_driver_sql(form.sql, params).rowcount)
+
+
+_NONE = object()
+"""No value yet."""
 
 
 def rows(connection: Connection, statement: Any, params: Mapping[str, Any]) -> list[Any]:
