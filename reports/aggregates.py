@@ -189,9 +189,12 @@ def _positions(rows: np.ndarray, size: int) -> np.ndarray:
 
 
 def _values_at(a: Arrays, mask: str, name: str) -> np.ndarray:
-    """The column ``name`` on the rows of ``mask``, in row order."""
-    values: np.ndarray = a[name].take(rows_of(a, mask))
-    return values
+    """The column ``name`` on the rows of ``mask``, in row order; kept in ``a`` (the same for
+    every grouping of the frame)."""
+    key = f"_taken_{mask}_{name}"
+    if key not in a:
+        a[key] = a[name].take(rows_of(a, mask))
+    return a[key]
 
 
 def _stable_order(codes: np.ndarray, count: int) -> np.ndarray:
