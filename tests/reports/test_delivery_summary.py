@@ -447,3 +447,68 @@ def test_a_concurrent_snapshot_leaves_no_stale_row_on_postgresql(engine: Any) ->
     pd.testing.assert_frame_equal(seek, both, check_exact=True)
     pd.testing.assert_frame_equal(seek, first, check_exact=True)
     assert seek.loc[seek["delivery_id"] == d, "snapshots"].item() == 2
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.postgres
+def test_one_transaction_writes_snapshots_of_many_deliveries_on_postgresql(engine: Any) -> None:
+    """The summary triggers' advisory locks are held to the end of the transaction in the
+    server's shared lock table (6,400 slots on a default server): a lock per delivery made an
+    import of a few thousand deliveries' snapshots fail ("out of shared memory") and write
+    nothing. A transaction holds at most one lock per bucket (migration 0018), in bucket order,
+    however many deliveries it writes; and the summary rows it writes are valid."""
+    import importlib
+
+    from campaigns.bulk import insert_snapshots
+    from reports.synthetic import Builder
+
+    buckets = importlib.import_module("campaigns.migrations.versions.0018_summary_lock_buckets")
+    count = buckets.BUCKETS + 300
+    with engine.begin() as conn:
+        b = Builder(conn, now=datetime(2027, 2, 1, tzinfo=UTC))
+        b.campaign("de", title="Many")
+        x = b.channel("de-x", "x")
+        public = b.audience("de", "public", name="Public", channels=[x])
+        post = b.post("de", audiences=[public], narrative="gateway")
+        ids = [
+            b.delivery(post, x, due_at=T0 + i * H, audience_id=public, occurrence=i)
+            for i in range(count)
+        ]
+    with engine.begin() as conn:
+        insert_snapshots(
+            conn,
+            [
+                {"delivery_id": d, "collected_at": T0 + i * H + 24 * H, "likes": i % 7}
+                for i, d in enumerate(ids)
+            ],
+        )
+        held = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid() AND granted"
+            )
+        ).scalar_one()
+    assert 0 < held <= buckets.BUCKETS
+    assert _valid(engine, FAR) == count
+    _same(engine, FAR)
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@pytest.mark.postgres
+def test_the_lock_bucket_migration_downgrades_and_upgrades_again(engine: Any) -> None:
+    from alembic import command
+
+    from campaigns.store import alembic_config, upgrade
+
+    def keys() -> set[str]:
+        with engine.connect() as conn:
+            sources = conn.execute(
+                text("SELECT prosrc FROM pg_proc WHERE proname LIKE 'delivery_metric_summary_%'")
+            ).scalars()
+            return {"bucket" if "% 1024" in s else "delivery" for s in sources}
+
+    assert keys() == {"bucket"}
+    command.downgrade(alembic_config(engine), "0017")
+    assert keys() == {"delivery"}
+    upgrade(engine, "head")
+    assert keys() == {"bucket"}
