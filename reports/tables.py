@@ -238,8 +238,13 @@ def breakdown(aud: pd.DataFrame, dim: str, label: str, a: Arrays | None = None) 
         a=a,
     )
     if dim == "weekday_name" and len(frame):
-        frame["_order"] = frame[dim].map({w: i for i, w in enumerate(WEEKDAYS)})
-        frame = frame.sort_values(["audience_label", "_order"]).drop(columns="_order")
+        # Weekdays in calendar order (an unknown one last): the order sorted on the two keys
+        # alone, then every column taken in it (not each column sorted and dropped again).
+        day = pd.Index(WEEKDAYS).get_indexer(pd.Index(frame[dim])).astype("float64")
+        day[day < 0] = math.nan
+        keys = pd.DataFrame({"audience_label": frame["audience_label"], "_order": day})
+        order = keys.sort_values(["audience_label", "_order"]).index
+        frame = frame.take(frame.index.get_indexer(order))
     name = {"weekday_name": "weekday", "platform_label": "platform"}.get(dim, dim)
     return Table(
         f"by_{name}",

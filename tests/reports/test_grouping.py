@@ -115,13 +115,15 @@ def test_a_frame_taken_from_another_is_grouped_as_its_own_columns_say(by: list[s
             assert [r.tolist() for _, r in got] == [r.tolist() for _, r in want]
 
 
+@pytest.mark.parametrize("groups", [200, 256, 700, 40_000])
 @pytest.mark.parametrize(
     "kind",
     ["counts", "large counts", "rates", "negative"],
 )
-def test_medians_of_many_groups_are_each_group_s_own_median(kind: str) -> None:
+def test_medians_of_many_groups_are_each_group_s_own_median(kind: str, groups: int) -> None:
     """Counts (whole numbers below 2**16) are ordered by a radix sort, other values by
-    numpy's quicksort: each group's median is pandas' either way."""
+    numpy's quicksort, and the groups by a radix sort of 8 or 16 bits or a merge sort (by
+    how many there are): each group's median is pandas' either way."""
     rng = np.random.default_rng(3)
     n = 5000
     values = {
@@ -131,12 +133,12 @@ def test_medians_of_many_groups_are_each_group_s_own_median(kind: str) -> None:
         "negative": rng.integers(-20, 20, n).astype(float),
     }[kind]
     values[rng.random(n) < 0.1] = np.nan
-    codes = rng.integers(-1, 700, n)
+    codes = rng.integers(-1, groups, n)
     mask = rng.random(n) < 0.8
     a: Arrays = {"rate": values, "mask": mask, "post_code": np.arange(n), "post_count": np.array(n)}
-    count, mean, median = _mean_median(a, Groups(codes, 700, a), "mask", "rate")
+    count, mean, median = _mean_median(a, Groups(codes, groups, a), "mask", "rate")
     frame = pd.DataFrame({"group": codes, "rate": values})[mask & (codes >= 0)]
-    want = frame.groupby("group")["rate"].agg(["count", "mean", "median"]).reindex(range(700))
+    want = frame.groupby("group")["rate"].agg(["count", "mean", "median"]).reindex(range(groups))
     assert count.tolist() == want["count"].fillna(0).astype(int).tolist()
     np.testing.assert_allclose(mean, want["mean"], rtol=1e-12, equal_nan=True)
     np.testing.assert_array_equal(median, want["median"].to_numpy())
