@@ -285,17 +285,19 @@ def ratio(a: Arrays, g: Groups, mask: str, num: str, den: str) -> Columns:
     x = np.bincount(cluster, weights=a[den][rows], minlength=group.size).astype(np.float64)
     k = g.count
     posts = g.sizes(mask)
-    total = np.bincount(group, weights=x, minlength=k)
+    # Each group's messages and sums, for the ratio and its interval alike.
+    messages = np.bincount(group, minlength=k)
+    events, total = stats.group_sums(group, y, k), stats.group_sums(group, x, k)
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.where((posts > 0) & (total > 0), np.bincount(group, y, k) / total, np.nan)
-    low, high = stats.fieller_groups(group, y, x, k)
+        value = np.where((posts > 0) & (total > 0), events / total, np.nan)
+    low, high = stats.fieller_summed(group, y, x, (messages, events, total))
     finite = np.isfinite(value)
     return {
         "value": value,
         "low": np.where(finite, low, np.nan),
         "high": np.where(finite, high, np.nan),
         "posts": posts,
-        "messages": np.bincount(group, minlength=k),
+        "messages": messages,
     }
 
 

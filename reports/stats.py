@@ -242,12 +242,26 @@ def fieller_groups(
     in the same order as `_fieller` and `poisson_bounds` on one group (IEEE arithmetic and
     square roots round alike in numpy; the cubes are Python's), so the same floats."""
     n = np.bincount(group, minlength=count)
-    sum_y = _sums(group, y, count)
-    sum_x = _sums(group, x, count)
+    return fieller_summed(
+        group, y, x, (n, group_sums(group, y, count), group_sums(group, x, count)), level
+    )
+
+
+def fieller_summed(
+    group: npt.NDArray[np.int64],
+    y: Floats,
+    x: Floats,
+    summed: tuple[npt.NDArray[np.int64], Floats, Floats],
+    level: float = LEVEL,
+) -> tuple[Floats, Floats]:
+    """`fieller_groups` given each group's number of clusters and sums of ``y`` and ``x``
+    (``summed``: `group_sums` of each, as the caller has them already)."""
+    n, sum_y, sum_x = summed
+    count = n.size
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_y, mean_x = sum_y / n, sum_x / n
     dy, dx = y - mean_y[group], x - mean_x[group]
-    yy, xy, xx = (_sums(group, product, count) for product in (dy * dy, dy * dx, dx * dx))
+    yy, xy, xx = (group_sums(group, product, count) for product in (dy * dy, dy * dx, dx * dx))
     low, high = np.full(count, math.nan), np.full(count, math.nan)
     # Too few clusters, or no exposure: no interval.
     active = np.flatnonzero(~((n < MIN_CLUSTERS) | (sum_x <= 0)))
@@ -278,7 +292,7 @@ def fieller_groups(
     return low, high
 
 
-def _sums(group: npt.NDArray[np.int64], values: Floats, count: int) -> Floats:
+def group_sums(group: npt.NDArray[np.int64], values: Floats, count: int) -> Floats:
     """Each group's sum of ``values``, added in order."""
     sums: Floats = np.bincount(group, weights=values, minlength=count).astype(np.float64)
     return sums
