@@ -41,7 +41,7 @@ from reports.model import (
     neutralise_all,
     safe_url,
 )
-from reports.text_blocks import block_of, const_block, digit_block, joined_rows
+from reports.text_blocks import block_of, const_block, digit_block, g16_block, joined_rows
 
 MAX_LINKS = 65_000
 """Excel allows 65,530 hyperlinks per sheet; URLs past this are written as text."""
@@ -785,9 +785,9 @@ def _column_sheet_class() -> type:
         blocks.append(digits)
         rest = shown & ~whole
         if rest.any():
-            texts = np.array([b"%.16G" % v for v in values[rest].tolist()], dtype=bytes)
-            other = np.zeros((values.size, texts.dtype.itemsize), dtype=np.uint8)
-            other[rest] = block_of(texts)
+            texts = g16_block(values[rest])
+            other = np.zeros((values.size, texts.shape[1]), dtype=np.uint8)
+            other[rest] = texts
             blocks.append(other)
         tail = b"</v></c>"
         blocks.append(

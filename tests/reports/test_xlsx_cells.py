@@ -698,3 +698,49 @@ def test_texts_neutralised_at_once_are_each_neutralised(texts: list[str]) -> Non
     from reports.model import neutralise, neutralise_all
 
     assert neutralise_all(texts) == [neutralise(text) for text in texts]
+
+
+def _g16_texts(values: Any) -> list[bytes]:
+    import numpy as np
+
+    from reports.text_blocks import g16_block
+
+    block = g16_block(np.asarray(values, dtype=np.float64))
+    return [bytes(row[row != 0]) for row in block]
+
+
+def test_numbers_formatted_on_arrays_are_percent_16g() -> None:
+    """`g16_block` must give ``b"%.16G" % value`` for every finite value: correctly rounded
+    to 16 digits, a tie to the even one, trailing zeros dropped, the exponent form outside
+    1E-04 to 1E+16, and values it leaves to Python (zeros, the tiny, the huge) among them."""
+    import numpy as np
+
+    rng = np.random.default_rng(20261201)
+    powers = np.array([10.0**e for e in range(-9, 18)])
+    near_powers = (powers.view(np.int64)[:, None] + np.arange(-300, 300)).view(np.float64)
+    sixteen = rng.integers(10**15, 10**16, 20_000).astype(np.float64)
+    decimals = sixteen / 10.0 ** rng.integers(1, 23, sixteen.size)  # 16-digit decimals...
+    around = (decimals.view(np.int64)[:, None] + np.arange(-2, 3)).view(np.float64)  # ± ulps
+    ties = rng.integers(10**15, 2**53 - 1, 20_000).astype(np.float64) + 0.5
+    groups = [
+        [0.5, 0.1, 0.2, 1 / 3, 2 / 3, 0.30000000000000004, 9.9999999999999995, 99999.99999999999],
+        [1000000000000000.5, 1000000000000001.5, 1e15, 1e16, 1e16 - 2, 9999999999999999.0],
+        [1e-4, 1e-5, 1e-7, 1.5e-7, 0.00012345678901234567, 123456.789, -1e-7, -2.5],
+        [0.0, -0.0, 5e-324, 1e-300, 1.7e308, -1e20, 3e-8],
+        near_powers.ravel(),
+        around.ravel(),
+        ties,
+        ties / 2.0 ** rng.integers(1, 40, ties.size),  # ties at other scales
+        rng.integers(1, 5_000, 20_000) / rng.integers(1, 100_000, 20_000),  # rates
+        10 ** rng.uniform(-9, 17, 20_000) * rng.choice([-1, 1], 20_000),
+        rng.integers(0, 2**63, 20_000, dtype=np.int64).view(np.float64),  # any bits
+    ]
+    for values in groups:
+        finite = [v for v in np.asarray(values, dtype=np.float64).tolist() if math.isfinite(v)]
+        assert _g16_texts(finite) == [b"%.16G" % v for v in finite]
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=20))
+@settings(max_examples=500, deadline=None)
+def test_any_finite_numbers_formatted_on_arrays_are_percent_16g(values: list[float]) -> None:
+    assert _g16_texts(values) == [b"%.16G" % v for v in values]
