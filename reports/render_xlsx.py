@@ -41,7 +41,14 @@ from reports.model import (
     neutralise_all,
     safe_url,
 )
-from reports.text_blocks import block_of, const_block, digit_block, g16_block, joined_rows
+from reports.text_blocks import (
+    block_of,
+    const_block,
+    digit_block,
+    g16_block,
+    joined_rows,
+    split_block,
+)
 
 MAX_LINKS = 65_000
 """Excel allows 65,530 hyperlinks per sheet; URLs past this are written as text."""
@@ -812,15 +819,10 @@ def _column_sheet_class() -> type:
             and not _edge_space(joined)
             and max(map(len, texts), default=0) <= _STRING_LIMIT
         ):  # nothing to escape in any: each as it is, between <is><t> and </t></is>
-            data = np.frombuffer(joined.encode(), dtype=np.uint8)
-            cuts = np.flatnonzero(data == 0)
-            lengths = np.diff(cuts, prepend=-1, append=data.size) - 1
-            width = int(lengths.max())
-            elements = np.zeros((len(texts), 7 + width + 9), dtype=np.uint8)
-            elements[:, :7] = np.frombuffer(b"<is><t>", dtype=np.uint8)
-            body = elements[:, 7 : 7 + width]
-            body[np.arange(width) < lengths[:, None]] = np.delete(data, cuts)
-            elements[:, 7 + width :] = np.frombuffer(b"</t></is>", dtype=np.uint8)
+            body = split_block(joined.encode(), len(texts))
+            elements = np.hstack(
+                [const_block(b"<is><t>", body), body, const_block(b"</t></is>", body)]
+            )
         else:
             elements = block_of(np.array([_text(text).encode() for text in texts], dtype=bytes))
         return elements, what
@@ -885,12 +887,30 @@ def _workbook_class() -> type:
             escape = self._escape_attributes
             parts = [f'<Relationships xmlns="{escape(PACKAGE_SCHEMA)}">']
             if self.hyperlinks:
-                kind = escape(DOCUMENT_SCHEMA + "/hyperlink").replace("%", "%%")
-                mode = escape("External").replace("%", "%%")
-                each = f'<Relationship Id="rId%d" Type="{kind}" Target="%s" TargetMode="{mode}"/>'
-                targets = _escaped(self.hyperlinks, escape)
-                parts += map(each.__mod__, zip(itertools.count(self.id), targets))
-                self.id += len(targets)
+                # One element per link, as byte blocks: the number, the escaped target.
+                kind = escape(DOCUMENT_SCHEMA + "/hyperlink")
+                mode = escape("External")
+                count = len(self.hyperlinks)
+                joined = escape("\0".join(self.hyperlinks))  # never spans a NUL
+                if joined.count("\0") == count - 1:  # no target holds a NUL
+                    links = split_block(joined.encode(), count)
+                else:
+                    links = block_of(
+                        np.array([escape(t).encode() for t in self.hyperlinks], dtype=bytes)
+                    )
+                numbers = digit_block(np.arange(self.id, self.id + count, dtype=np.int64))
+                parts.append(
+                    joined_rows(
+                        [
+                            const_block(b'<Relationship Id="rId', numbers),
+                            numbers,
+                            const_block(f'" Type="{kind}" Target="'.encode(), numbers),
+                            links,
+                            const_block(f'" TargetMode="{mode}"/>'.encode(), numbers),
+                        ]
+                    ).decode()
+                )
+                self.id += count
             kinds = {kind: escape(kind) for kind in {link[0] for link in self.relationships}}
             modes = {mode: escape(mode) for mode in {link[2] for link in self.relationships}}
             targets = _escaped([target for _kind, target, _mode in self.relationships], escape)

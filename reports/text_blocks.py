@@ -7,6 +7,7 @@ must not hold NUL bytes themselves (the callers check). Knows nothing of XML or 
 
 from __future__ import annotations
 
+import functools
 from typing import cast
 
 import numpy as np
@@ -32,14 +33,38 @@ def digit_block(values: np.ndarray) -> np.ndarray:
     width = len(str(top))
     out = np.empty((values.size, width), dtype=np.uint8)
     rest = values
-    for place in range(width - 1, -1, -1):
-        rest, digit = np.divmod(rest, 10)
-        out[:, place] = digit + 48
+    for place in range(width - 1, 0, -1):
+        ahead = rest // 10  # by a constant: numpy's quick division, unlike divmod's
+        out[:, place] = rest - ahead * 10
+        rest = ahead
+    out[:, 0] = rest
+    out += ord("0")
     # The number of digits of each value; the places before them are padding.
-    length = np.ones(values.size, dtype=np.int64)
-    for power in range(1, width):
-        length += values >= 10**power
-    out[np.arange(width) < (width - length)[:, None]] = 0
+    length = np.searchsorted(_TENS[1:width], values, side="right") + 1
+    out &= _leading(width)[width - length]
+    return out
+
+
+_TENS = 10 ** np.arange(19, dtype=np.int64)
+"""10**0 to 10**18."""
+
+
+@functools.cache
+def _leading(width: int) -> np.ndarray:
+    """By the number of leading places to blank (0 to ``width``): a row of bytes that keeps
+    the places after them (0xFF) and blanks those (0)."""
+    kept = np.arange(width) >= np.arange(width + 1)[:, None]
+    return np.where(kept, 0xFF, 0).astype(np.uint8)
+
+
+def split_block(joined: bytes, count: int) -> np.ndarray:
+    """``count`` texts joined by NUL (none holding one) as a block, a text a row."""
+    data = np.frombuffer(joined, dtype=np.uint8)
+    cuts = np.flatnonzero(data == 0)
+    lengths = np.diff(cuts, prepend=-1, append=data.size) - 1
+    width = int(lengths.max()) if count else 0
+    out = np.zeros((count, width), dtype=np.uint8)
+    out[np.arange(width) < lengths[:, None]] = np.delete(data, cuts)
     return out
 
 

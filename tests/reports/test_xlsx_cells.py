@@ -744,3 +744,25 @@ def test_numbers_formatted_on_arrays_are_percent_16g() -> None:
 @settings(max_examples=500, deadline=None)
 def test_any_finite_numbers_formatted_on_arrays_are_percent_16g(values: list[float]) -> None:
     assert _g16_texts(values) == [b"%.16G" % v for v in values]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**18), min_size=1, max_size=30))
+@settings(max_examples=500, deadline=None)
+def test_digit_blocks_are_the_digits_str_gives(values: list[int]) -> None:
+    import numpy as np
+
+    from reports.text_blocks import digit_block
+
+    block = digit_block(np.array(values, dtype=np.int64))
+    assert block.shape == (len(values), len(str(max(values))))
+    assert [bytes(row[row != 0]) for row in block] == [str(v).encode() for v in values]
+
+
+@given(st.lists(st.text(alphabet=["a", "é", "中", "&", " "], max_size=5), min_size=1, max_size=9))
+@settings(max_examples=300, deadline=None)
+def test_texts_split_into_a_block_are_the_texts(texts: list[str]) -> None:
+    from reports.text_blocks import joined_rows, split_block
+
+    block = split_block("\0".join(texts).encode(), len(texts))
+    assert [bytes(row[row != 0]).decode() for row in block] == texts
+    assert joined_rows([block]) == "".join(texts).encode()
