@@ -231,13 +231,15 @@ _STRING_LIMIT = 32_767
 """Excel's longest cell text (XlsxWriter cuts longer strings there too)."""
 
 
-class _Link:
-    """A URL cell: its text, already registered as the sheet's hyperlink."""
+class _Link(str):
+    """A URL cell: its text (the string itself), already registered as the sheet's hyperlink.
+    A `str` of its own type, made without running Python (a permalink per post)."""
 
-    __slots__ = ("text",)
+    __slots__ = ()
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    @property
+    def text(self) -> str:
+        return str(self)
 
 
 _TEXT, _LINK, _MISSING, _OTHER = range(4)
@@ -387,17 +389,17 @@ def _url_cells(
         # targets, inert as they are) and missing values.
         count = max(0, min(len(texts), MAX_LINKS - links[0]))
         links[0] += count
-        rows = np.flatnonzero(is_text)
-        cells = np.empty(len(values), dtype=object)
-        cells[rows[:count]] = list(map(_Link, texts[:count]))
-        cells[rows[count:]] = texts[count:]  # past the limit: text
-        others = np.flatnonzero(np.logical_not(is_text))
-        cells[others] = [
-            _NA if is_missing(values[i]) else neutralise(str(values[i])) for i in others.tolist()
+        # The texts' cells in order (past the limit: text), among the others' (in Python:
+        # an object array's assignment inspects each object as a possible sequence).
+        made = iter([*map(_Link, texts[:count]), *texts[count:]])
+        cells: list[object] = [
+            next(made) if text else _NA if is_missing(value) else neutralise(str(value))
+            for text, value in zip(is_text, values, strict=True)
         ]
         if count:
-            sheet.add_plain_links(rows[:count] + first, c, texts[:count])
-        return cast(list[object], cells.tolist())
+            rows = np.flatnonzero(is_text)[:count]
+            sheet.add_plain_links(rows + first, c, texts[:count])
+        return cells
     out: list[object] = []
     plain: list[int] = []  # rows of links with nothing to escape and no anchor
     for r, value in enumerate(values, start=first):
@@ -810,7 +812,7 @@ def _column_sheet_class() -> type:
         what = np.fromiter(kinds, dtype=np.int8, count=len(values))
         if np.any(what == _OTHER):
             return None
-        texts = [v if type(v) is str else v.text if type(v) is _Link else NA for v in values]
+        texts = cast(list[str], [NA if v is _NA else v for v in values])  # a _Link is a str
         joined = "\0".join(texts)
         if (
             joined.count("\0") == len(texts) - 1  # no text holds a NUL
