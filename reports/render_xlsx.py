@@ -8,6 +8,7 @@ so that a copy pasted elsewhere stays inert; only http(s) URLs become links.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import math
@@ -273,7 +274,7 @@ class _DataColumn:
     """A data column of a sheet: its cells (`_cells`), kind and formats, the start of its
     cells' XML (``<c r="A``) and the XML of its distinct cells already made, by code."""
 
-    __slots__ = ("c", "cells", "formats", "head", "kind", "known")
+    __slots__ = ("c", "cells", "formats", "fractions", "head", "kind", "known", "ranks")
 
     def __init__(
         self, c: int, kind: str, cells: np.ndarray | _Categories, formats: dict[str, Any]
@@ -283,6 +284,35 @@ class _DataColumn:
         self.c, self.kind, self.cells, self.formats = c, kind, cells, formats
         self.head = f'<c r="{xl_col_to_name(c)}'
         self.known: dict[int, str] = {}
+        self.fractions: np.ndarray | None = None
+        """A column of numbers' values that are not written from integers (`_fractions`), as
+        `g16_block` text, made for the whole column at once when first needed."""
+        self.ranks = np.zeros(1, dtype=np.int64)
+        """How many of those values come before each row (and after the last)."""
+
+    def fraction_texts(self, start: int, end: int) -> np.ndarray:
+        """The `g16_block` rows of rows ``start`` to ``end``'s values that are not written
+        from integers, in row order: formatted once for the whole column, since numpy's cost
+        per call outweighed a block of rows' own."""
+        if self.fractions is None:
+            values = cast(np.ndarray, self.cells)
+            rest = _fractions(values, np.isfinite(values))
+            self.fractions = g16_block(values[rest])
+            self.ranks = np.concatenate([[0], np.cumsum(rest)])
+        return self.fractions[self.ranks[start] : self.ranks[end]]
+
+
+def _fractions(values: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    """Which of the ``shown`` (finite) ``values`` are not written from integers: all but the
+    whole numbers below 10^15 (-0.0 is "-0")."""
+    whole = (
+        shown
+        & (np.abs(values) < 1e15)
+        & (values == np.trunc(values))
+        & ~(np.signbit(values) & (values == 0))
+    )
+    rest: np.ndarray = shown & ~whole
+    return rest
 
 
 def _cells(
@@ -670,7 +700,8 @@ def _column_sheet_class() -> type:
             kind, cells, known = column.kind, column.cells, column.known
             style = self._styles(column.formats)
             if isinstance(cells, np.ndarray):
-                return _numbers(kind, cells[start:end], style)
+                texts = functools.partial(column.fraction_texts, start, end)
+                return _numbers(kind, cells[start:end], style, texts)
             codes = cells.codes[start:end]
             if cells.inline is False:
                 cells.inline = _inline(cells.values)
@@ -767,11 +798,17 @@ def _column_sheet_class() -> type:
         }
         return got.get(kind, 0), _NA_CELL.format(got["n/a"]) if "n/a" in got else ""
 
-    def _numbers(kind: str, values: np.ndarray, style: Callable[[str], int]) -> list[np.ndarray]:
+    def _numbers(
+        kind: str,
+        values: np.ndarray,
+        style: Callable[[str], int],
+        fraction_texts: Callable[[], np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
         """The XML of a column of numbers (or dates as serials) after each ``<c r="A1``, as
         byte blocks: a finite value as XlsxWriter writes a number (``%.16G``; a whole number
         below 10^15 is the same digits as the integer, written from it), NaN or an infinity
-        as the grey n/a."""
+        as the grey n/a. ``fraction_texts``: the `g16_block` of the values not written from
+        integers, when made ahead (`_DataColumn.fraction_texts`)."""
         shown = np.isfinite(values)
         number, missing = _number_styles(kind, shown, style)
         lead = f'" s="{number}"><v>'.encode()
@@ -780,21 +817,16 @@ def _column_sheet_class() -> type:
             if missing
             else const_block(lead, values),
         ]
-        whole = (
-            shown
-            & (np.abs(values) < 1e15)
-            & (values == np.trunc(values))
-            & ~(np.signbit(values) & (values == 0))  # -0.0 is "-0"
-        )
+        rest = _fractions(values, shown)
+        whole = shown & ~rest
         ints = np.where(whole, values, 0.0).astype(np.int64)
         if np.any(ints < 0):
             blocks.append(block_of(np.where(ints < 0, b"-", b"")))
         digits = digit_block(np.abs(ints))
         digits[~whole] = 0
         blocks.append(digits)
-        rest = shown & ~whole
         if rest.any():
-            texts = g16_block(values[rest])
+            texts = g16_block(values[rest]) if fraction_texts is None else fraction_texts()
             other = np.zeros((values.size, texts.shape[1]), dtype=np.uint8)
             other[rest] = texts
             blocks.append(other)
