@@ -132,10 +132,14 @@ class Groups:
         """The rows in a group, ordered by (group, message), and that key: the frame's rows in
         message order (sorted once per frame) grouped by a stable sort on the group code (a
         radix sort when the codes fit 16 bits), the same order as a stable sort on the key."""
-        by_post = _order(self.a, "post_code")
-        rows = by_post[self.codes[by_post] >= 0]
-        rows = rows[_stable_order(self.codes[rows], self.count)]
-        key = self.codes[rows] * int(self.a["post_count"]) + self.a["post_code"][rows]
+        rows = _order(self.a, "post_code")
+        codes = self.codes[rows]
+        if self.outside:
+            inside = codes >= 0
+            rows, codes = rows[inside], codes[inside]
+        order = _stable_order(codes, self.count)
+        rows = rows[order]
+        key = codes[order] * int(self.a["post_count"]) + self.a["post_code"][rows]
         return rows, key
 
     def clusters(self, mask: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -361,10 +365,11 @@ def engagement(a: Arrays, g: Groups) -> Columns:
 def volume(a: Arrays, g: Groups) -> Columns:
     names = [str(name) for name in a["state_names"]]
     width = len(names)
-    inside = g.codes >= 0
-    cells = np.bincount(
-        g.codes[inside] * width + a["state_code"][inside], minlength=g.count * width
-    ).reshape(g.count, width)
+    codes, states = g.codes, a["state_code"]
+    if g.outside:
+        inside = codes >= 0
+        codes, states = codes[inside], states[inside]
+    cells = np.bincount(codes * width + states, minlength=g.count * width).reshape(g.count, width)
     zero = np.zeros(g.count, dtype=np.int64)
 
     def state(name: str) -> npt.NDArray[np.int64]:
