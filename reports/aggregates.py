@@ -182,14 +182,8 @@ def rows_of(a: Arrays, mask: str) -> np.ndarray:
     key = f"_rows_{mask}"
     if key not in a:
         found = mask_of(a, mask)
-        a[key] = _positions(np.flatnonzero(found), found.size)
+        a[key] = np.flatnonzero(found)
     return a[key]
-
-
-def _positions(rows: np.ndarray, size: int) -> np.ndarray:
-    """Positions of rows of a frame of ``size`` rows, kept for its later groupings: in 32 bits
-    when they fit (half the memory; numpy indexes with them all the same)."""
-    return rows.astype(np.int32) if size < 2**31 else rows
 
 
 def _values_at(a: Arrays, mask: str, name: str) -> np.ndarray:
@@ -248,7 +242,7 @@ def _by_value(a: Arrays, mask: str, name: str) -> np.ndarray:
     key = f"_by_value_{mask}_{name}"
     if key not in a:
         order = _value_order(a, name)
-        a[key] = _positions(order[mask_of(a, mask)[order]], a[name].size)
+        a[key] = order[mask_of(a, mask)[order]]
     return a[key]
 
 
