@@ -28,9 +28,39 @@ def const_block(text: bytes, rows: np.ndarray) -> np.ndarray:
 
 def digit_block(values: np.ndarray) -> np.ndarray:
     """Non-negative integers in decimal, as a block (leading zeros as NUL padding): the
-    digits ``str`` gives."""
+    digits ``str`` gives. Up to 16 digits, four at a time from a table."""
     top = int(values.max()) if values.size else 0
     width = len(str(top))
+    if width == 1:
+        return (values.astype(np.uint8) + ord("0"))[:, None]
+    if width > 16:
+        return _digit_places(values, width)
+    if width <= 8:
+        upper = values // 10**4
+        lower = values - upper * 10**4
+        quads = np.stack([upper, lower], axis=1)
+        lead = np.where(upper > 0, _LEAD[upper], 4 + _LEAD[lower])
+    else:
+        upper = values // 10**8
+        lower = values - upper * 10**8
+        a = upper // 10**4
+        b = upper - a * 10**4
+        c = lower // 10**4
+        d = lower - c * 10**4
+        quads = np.stack([a, b, c, d], axis=1)
+        lead = np.where(
+            a > 0,
+            _LEAD[a],
+            np.where(b > 0, 4 + _LEAD[b], np.where(c > 0, 8 + _LEAD[c], 12 + _LEAD[d])),
+        )
+    words = _QUADS[quads].view("<u8")  # eight digits a word, leading zeros included
+    words &= _leading_words(words.shape[1])[lead]
+    out: np.ndarray = words.view(np.uint8)[:, words.shape[1] * 8 - width :]
+    return out
+
+
+def _digit_places(values: np.ndarray, width: int) -> np.ndarray:
+    """`digit_block` of values of ``width`` digits, a place at a time."""
     out = np.empty((values.size, width), dtype=np.uint8)
     rest = values
     for place in range(width - 1, 0, -1):
@@ -55,6 +85,12 @@ def _leading(width: int) -> np.ndarray:
     the places after them (0xFF) and blanks those (0)."""
     kept = np.arange(width) >= np.arange(width + 1)[:, None]
     return np.where(kept, 0xFF, 0).astype(np.uint8)
+
+
+@functools.cache
+def _leading_words(words: int) -> np.ndarray:
+    """`_leading` of ``8 * words`` places (the last always kept), as 64-bit words."""
+    return _leading(8 * words)[: 8 * words].copy().view("<u8")
 
 
 def split_block(joined: bytes, count: int) -> np.ndarray:
@@ -88,6 +124,10 @@ _QUADS = (
 32-bit number each."""
 _TRAILING = np.array([len(str(n)) - len(str(n).rstrip("0")) if n else 4 for n in range(10_000)])
 """How many of the four digits of 0 to 9,999 are trailing zeros."""
+_LEAD = np.array([4 - len(str(n)) for n in range(10_000)])
+_LEAD[0] = 3
+"""How many of the four digits of 0 to 9,999 are leading zeros (of 0: three, its last is
+its digit)."""
 _KEPT = np.where(np.arange(16) <= np.arange(16)[:, None], 0xFF, 0).astype(np.uint8).view("<u8")
 """By the place of the last digit kept (0-15): the mask that keeps the digits up to it."""
 _PREFIX_BYTES = np.zeros((2, 5, 8), dtype=np.uint8)
