@@ -256,11 +256,16 @@ class _Categories:
     the index in ``values`` of each row's cell. Most such columns hold a few values (channels,
     platforms, states...); a column of links or post keys holds one per row."""
 
-    __slots__ = ("codes", "inline", "values")
+    __slots__ = ("codes", "inline", "links", "values")
 
-    def __init__(self, codes: np.ndarray, values: list[object]) -> None:
+    def __init__(
+        self, codes: np.ndarray, values: list[object], links: np.ndarray | None = None
+    ) -> None:
         self.codes = codes
         self.values = values
+        self.links = links
+        """Which of ``values`` are links though plain texts, by code (a column of usual web
+        addresses: no `_Link` made per address); None when only `_Link` values are."""
         self.inline: tuple[np.ndarray, np.ndarray] | bool | None = False
         """When the values are all texts, links or n/a: their ``<is>`` elements as a block
         (a row each) and what each is (`_TEXT`, `_LINK`, `_MISSING`); None when not; False
@@ -337,8 +342,7 @@ def _cells(
             return serials
         return _categorize([_NA if is_missing(t) else t.to_pydatetime() for t in stamps.tolist()])
     if kind == "url":
-        cells = _url_cells(sheet, first, c, column.tolist(), links)
-        return _Categories(np.arange(len(cells)), cells)
+        return _url_cells(sheet, first, c, column.tolist(), links)
     if kind in _NUMBER_KINDS:  # numbers in a column of another type (objects, missing values)
         return _categorize([_cell(value, kind) for value in column.tolist()])
     # Text: the same few values repeat (channels, platforms, states...), convert each once.
@@ -408,10 +412,10 @@ def _excel_serials(stamps: np.ndarray) -> np.ndarray | None:
 
 def _url_cells(
     sheet: Any, first: int, c: int, values: list[object], links: list[int]
-) -> list[object]:
-    """A URL column's cells: a web address (`reports.model.safe_url`) is a `_Link` and, while
-    the sheet has fewer than `MAX_LINKS`, the sheet's hyperlink (kept by the sheet and written
-    in bulk at save); past that limit, or not a web address, it is text."""
+) -> _Categories:
+    """A URL column's cells, one code a row: a web address (`reports.model.safe_url`) is a
+    link and, while the sheet has fewer than `MAX_LINKS`, the sheet's hyperlink (kept by the
+    sheet and written in bulk at save); past that limit, or not a web address, it is text."""
     is_text = [type(value) is str for value in values]
     texts = cast(list[str], list(itertools.compress(values, is_text)))
     if all_simple_urls(texts) and _plain_urls("\0".join(texts)):
@@ -419,17 +423,17 @@ def _url_cells(
         # targets, inert as they are) and missing values.
         count = max(0, min(len(texts), MAX_LINKS - links[0]))
         links[0] += count
-        # The texts' cells in order (past the limit: text), among the others' (in Python:
-        # an object array's assignment inspects each object as a possible sequence).
-        made = iter([*map(_Link, texts[:count]), *texts[count:]])
+        # The texts as they are, the first ``count`` marked as links; the others n/a or text.
         cells: list[object] = [
-            next(made) if text else _NA if is_missing(value) else neutralise(str(value))
+            value if text else _NA if is_missing(value) else neutralise(str(value))
             for text, value in zip(is_text, values, strict=True)
         ]
+        rows = np.flatnonzero(is_text)[:count]
+        linked = np.zeros(len(values), dtype=bool)
+        linked[rows] = True
         if count:
-            rows = np.flatnonzero(is_text)[:count]
             sheet.add_plain_links(rows + first, c, texts[:count])
-        return cells
+        return _Categories(np.arange(len(cells)), cells, linked)
     out: list[object] = []
     plain: list[int] = []  # rows of links with nothing to escape and no anchor
     for r, value in enumerate(values, start=first):
@@ -447,7 +451,7 @@ def _url_cells(
             out.append(neutralise(str(value)))
     if plain:
         sheet.add_plain_links(np.array(plain), c, [values[r - first] for r in plain])
-    return out
+    return _Categories(np.arange(len(out)), out)
 
 
 def _edge_space(joined: str) -> bool:
@@ -704,7 +708,7 @@ def _column_sheet_class() -> type:
                 return _numbers(kind, cells[start:end], style, texts)
             codes = cells.codes[start:end]
             if cells.inline is False:
-                cells.inline = _inline(cells.values)
+                cells.inline = _inline(cells.values, cells.links)
             if isinstance(cells.inline, tuple):  # texts, links and n/a: blocks of elements
                 elements, what = cells.inline
                 return [
@@ -761,7 +765,10 @@ def _column_sheet_class() -> type:
                 style(kind)  # a column of numbers asks for its number format first
             for code in order:
                 if code not in known:
-                    known[code] = self._body(cells.values[code], kind, style)
+                    value = cells.values[code]
+                    if cells.links is not None and cells.links[code]:
+                        value = _Link(value)
+                    known[code] = self._body(value, kind, style)
 
         def _body(self, value: object, kind: str, style: Callable[[str], int]) -> str:
             """A cell's XML after its ``<c r="A1``, as XlsxWriter writes that value."""
@@ -836,7 +843,9 @@ def _column_sheet_class() -> type:
         )
         return blocks
 
-    def _inline(values: list[object]) -> tuple[np.ndarray, np.ndarray] | None:
+    def _inline(
+        values: list[object], links: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """When every one of ``values`` is a text, a `_Link` or `_NA`: their ``<is>`` elements
         (`_text`; "n/a" for `_NA`) as a block, and what each is (`_TEXT`, `_LINK`,
         `_MISSING`); else None."""
@@ -844,6 +853,8 @@ def _column_sheet_class() -> type:
         what = np.fromiter(kinds, dtype=np.int8, count=len(values))
         if np.any(what == _OTHER):
             return None
+        if links is not None:
+            what[links] = _LINK
         texts = cast(list[str], [NA if v is _NA else v for v in values])  # a _Link is a str
         joined = "\0".join(texts)
         if (

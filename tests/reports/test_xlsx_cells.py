@@ -665,8 +665,12 @@ def test_links_past_the_sheets_limit_are_texts(monkeypatch: pytest.MonkeyPatch) 
         cells = render_xlsx._url_cells(sheet, 4, 2, values, links)
         assert links == [4]
         assert sheet.linked == [(4, 2, urls[0]), (6, 2, urls[1]), (8, 2, urls[2])]
+        marked = cells.links if cells.links is not None else [False] * len(cells.values)
         shown = [
-            ("link", cell.text) if isinstance(cell, render_xlsx._Link) else cell for cell in cells
+            ("link", str(cell))
+            if isinstance(cell, render_xlsx._Link) or marked[cells.codes[row]]
+            else cell
+            for row, cell in enumerate(cells.values[code] for code in cells.codes)
         ]
         assert shown[:7] == [
             ("link", urls[0]),
