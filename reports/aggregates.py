@@ -146,12 +146,15 @@ class Groups:
         """The rows of ``mask`` (a `mask_of` key) in a group, each row's cluster (one per group
         and message, numbered in (group, message) order) and each cluster's group."""
         rows, key = self._by_message
-        keep = mask_of(self.a, mask)[rows]
-        rows, key = rows[keep], key[keep]
+        # `take` and `compress`: the same values as indexing by positions and by a boolean
+        # mask, without the branch on every element that boolean indexing takes (2-5x slower
+        # on masks neither nearly full nor nearly empty).
+        keep = mask_of(self.a, mask).take(rows)
+        rows, key = rows.compress(keep), key.compress(keep)
         first = np.ones(key.size, dtype=bool)
-        first[1:] = key[1:] != key[:-1]
+        np.not_equal(key[1:], key[:-1], out=first[1:])
         cluster = np.cumsum(first) - 1
-        group = key[first] // int(self.a["post_count"])
+        group = key.compress(first) // int(self.a["post_count"])
         return rows, cluster, group
 
 
