@@ -876,9 +876,10 @@ def _column_sheet_class() -> type:
         """The start of each inline cell after its ``<c r="A1`` (a text's, a link's or n/a's),
         as a block; the styles asked for in the order of their first rows, as XlsxWriter's
         cell by cell writing asks for them."""
-        present, firsts = np.unique(what, return_index=True)
+        present = np.flatnonzero(np.bincount(what, minlength=len(_HEADS))).tolist()
+        firsts = {one: int(np.argmax(what == one)) for one in present}  # without a sort
         heads = [b""] * len(_HEADS)
-        for one in present[np.argsort(firsts)].tolist():
+        for one in sorted(present, key=firsts.__getitem__):
             name = _HEADS[one]
             heads[one] = ((f'" s="{style(name)}' if name else "") + _INLINE).encode()
         if len(present) == 1:
