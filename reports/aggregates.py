@@ -133,13 +133,13 @@ class Groups:
         message order (sorted once per frame) grouped by a stable sort on the group code (a
         radix sort when the codes fit 16 bits), the same order as a stable sort on the key."""
         rows = _order(self.a, "post_code")
-        codes = self.codes[rows]
+        codes = self.codes.take(rows)
         if self.outside:
             inside = codes >= 0
             rows, codes = rows[inside], codes[inside]
         order = _stable_order(codes, self.count)
-        rows = rows[order]
-        key = codes[order] * int(self.a["post_count"]) + self.a["post_code"][rows]
+        rows = rows.take(order)
+        key = codes.take(order) * int(self.a["post_count"]) + self.a["post_code"].take(rows)
         return rows, key
 
     def clusters(self, mask: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -263,7 +263,7 @@ def _mean_median(
     # (a radix sort when the codes fit 16 bits): each group's rows in ascending order of value,
     # of which only the middle one or two are read.
     rows = _by_value(a, given, name)
-    codes = g.codes[rows]
+    codes = g.codes.take(rows)
     if g.outside:
         inside = codes >= 0
         rows, codes = rows[inside], codes[inside]
@@ -282,8 +282,8 @@ def ratio(a: Arrays, g: Groups, mask: str, num: str, den: str) -> Columns:
     `mask_of` key; all known), its interval (over messages) and how many posts and messages
     it used."""
     rows, cluster, group = g.clusters(mask)
-    y = np.bincount(cluster, weights=a[num][rows], minlength=group.size).astype(np.float64)
-    x = np.bincount(cluster, weights=a[den][rows], minlength=group.size).astype(np.float64)
+    y = np.bincount(cluster, weights=a[num].take(rows), minlength=group.size).astype(np.float64)
+    x = np.bincount(cluster, weights=a[den].take(rows), minlength=group.size).astype(np.float64)
     k = g.count
     posts = g.sizes(mask)
     # Each group's messages and sums, for the ratio and its interval alike.
