@@ -819,11 +819,23 @@ def _column_sheet_class() -> type:
         shown = np.isfinite(values)
         number, missing = _number_styles(kind, shown, style)
         lead = f'" s="{number}"><v>'.encode()
+        # An n/a cell's text is laid over the blocks of its row, empty for it but for it, a
+        # piece in each from the lead to the tail: not a block as wide as it for every row.
+        left = missing.encode()
+        absent = np.flatnonzero(~shown)
+
+        def lay(block: np.ndarray) -> None:
+            nonlocal left
+            piece, left = left[: block.shape[1]], left[block.shape[1] :]
+            if piece:
+                block[absent, : len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+
         blocks = [
-            block_of(np.where(shown, lead, missing.encode()))
+            block_of(np.where(shown, lead, left[: len(lead)]))
             if missing
             else const_block(lead, values),
         ]
+        left = left[len(lead) :]
         rest = _fractions(values, shown)
         whole = shown & ~rest
         ints = np.where(whole, values, 0.0).astype(np.int64)
@@ -831,15 +843,17 @@ def _column_sheet_class() -> type:
             blocks.append(block_of(np.where(ints < 0, b"-", b"")))
         digits = digit_block(np.abs(ints))
         digits[~whole] = 0
+        lay(digits)
         blocks.append(digits)
         if rest.any():
             texts = g16_block(values[rest]) if fraction_texts is None else fraction_texts()
             other = np.zeros((values.size, texts.shape[1]), dtype=np.uint8)
             other[rest] = texts
+            lay(other)
             blocks.append(other)
         tail = b"</v></c>"
         blocks.append(
-            block_of(np.where(shown, tail, b"")) if missing else const_block(tail, values)
+            block_of(np.where(shown, tail, left)) if missing else const_block(tail, values)
         )
         return blocks
 

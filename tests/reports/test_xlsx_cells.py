@@ -158,6 +158,10 @@ def test_the_check_of_a_whole_column_agrees_with_each_texts(urls: list[str]) -> 
         [-0.0, 7.0],  # "-0", as "%.16G" writes it
         [1e16, 2.0, 3e15],  # "1E+16"
         [math.nan, math.inf, -math.inf, 3.0],
+        # Enough rows to be written as blocks: n/a laid over the blocks of its row.
+        [math.nan, -2.5, 7.0, 0.125, math.inf, -1e16, 1234567.0, 1 / 7, -0.0, 3e-9] * 30,
+        [7.0, math.nan, 12.0, -3.0] * 40,  # whole numbers and n/a only
+        [math.nan, 1e20, 0.5] * 40,  # no digits but n/a's in the integer block
     ],
 )
 def test_number_cells_are_written_as_xlsxwriter_writes_numbers(
