@@ -41,12 +41,7 @@ def digit_block(values: np.ndarray) -> np.ndarray:
         quads = np.stack([upper, lower], axis=1)
         lead = np.where(upper > 0, _LEAD[upper], 4 + _LEAD[lower])
     else:
-        upper = values // 10**8
-        lower = values - upper * 10**8
-        a = upper // 10**4
-        b = upper - a * 10**4
-        c = lower // 10**4
-        d = lower - c * 10**4
+        a, b, c, d = _quads(values)
         quads = np.stack([a, b, c, d], axis=1)
         lead = np.where(
             a > 0,
@@ -57,6 +52,16 @@ def digit_block(values: np.ndarray) -> np.ndarray:
     words &= _leading_words(words.shape[1])[lead]
     out: np.ndarray = words.view(np.uint8)[:, words.shape[1] * 8 - width :]
     return out
+
+
+def _quads(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Integers below 10**16 as their four groups of four decimal digits, the highest first
+    (divisions by constants: numpy's quick path)."""
+    upper = values // 10**8
+    lower = values - upper * 10**8
+    a = upper // 10**4
+    c = lower // 10**4
+    return a, upper - a * 10**4, c, lower - c * 10**4
 
 
 def _digit_places(values: np.ndarray, width: int) -> np.ndarray:
@@ -192,12 +197,7 @@ def g16_block(values: np.ndarray) -> np.ndarray:
     number[carried] = 10**15
     exponent[carried] += 1
     # The 16 digits, four at a time; the place of the last that is not a trailing zero.
-    upper = number // 10**8
-    lower = number - upper * 10**8
-    a = upper // 10**4
-    b = upper - a * 10**4
-    c = lower // 10**4
-    d = lower - c * 10**4
+    a, b, c, d = _quads(number)
     digits = _QUADS[np.stack([a, b, c, d], axis=1)].view("<u8")  # two words of 8 digits
     trailing = np.where(
         d != 0,
